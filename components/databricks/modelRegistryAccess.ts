@@ -1,0 +1,62 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
+import { AccessPlan } from "../../plan/accessPlan";
+import { keyName } from "../../plan/identity";
+
+export interface ModelRegistryAccessArgs {
+  plan: AccessPlan;
+  provider: databricks.Provider;
+  /** Group display names from WorkspaceAccess, so grants wait for their groups. */
+  groupNames: Record<string, pulumi.Output<string>>;
+}
+
+/**
+ * Who can touch which model: the managed registered models (created, or adopted where they exist),
+ * one Permissions per workspace-registry model or one Grants per Unity Catalog model, and the team's
+ * experiment folder where runs are logged.
+ */
+export class ModelRegistryAccess extends pulumi.ComponentResource {
+  constructor(name: string, args: ModelRegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("quant-platform:databricks:ModelRegistryAccess", name, {}, opts);
+    const { plan, provider, groupNames } = args;
+    const rn = (key: string) => `${name}/${keyName(key)}`;
+    const child = (deps: pulumi.Resource[] = [], adopt?: string): pulumi.CustomResourceOptions =>
+      ({ parent: this, provider, dependsOn: deps, ...(adopt ? { import: adopt } : {}) });
+
+    for (const d of plan.directories.filter((x) => x.purpose === "experiments")) {
+      const dir = new databricks.Directory(rn(d.key), { path: d.path }, child());
+      const acl = plan.workspaceAcls.find((a) => a.objectType === "directory" && a.path === d.path);
+      if (acl) {
+        new databricks.Permissions(rn(acl.key), {
+          directoryPath: d.path,
+          accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
+        }, child([dir]));
+      }
+    }
+
+    for (const m of plan.models) {
+      if (m.flavour === "workspace") {
+        const model = new databricks.MlflowModel(rn(m.key), { name: m.name }, child([], m.adopt ? m.name : undefined));
+        const acl = plan.registryAcls.find((a) => a.model === m.name);
+        if (acl) {
+          new databricks.Permissions(rn(acl.key), {
+            registeredModelId: model.registeredModelId,
+            accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
+          }, child([model]));
+        }
+      } else {
+        const [catalogName, schemaName, modelName] = m.name.split(".");
+        const model = new databricks.RegisteredModel(rn(m.key), { catalogName, schemaName, name: modelName },
+          child([], m.adopt ? m.name : undefined));
+        const grants = plan.ucGrants.find((g) => g.model === m.name);
+        if (grants) {
+          new databricks.Grants(rn(grants.key), {
+            model: model.fullName.apply((n) => n ?? m.name),
+            grants: grants.grants.map((g) => ({ principal: groupNames[g.principal], privileges: g.privileges })),
+          }, child([model]));
+        }
+      }
+    }
+    this.registerOutputs({ models: plan.models.map((m) => m.name) });
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The validated access model: the one source of truth everything else derives from.
+ * Plain types only: no Pulumi imports, no I/O.
+ */
+
+export const PROJECT = "quant-platform";
+
+export const TIERS = ["development", "staging", "production"] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** What a role is for. Invariants (who may manage what) are stated against duties, role names are free. */
+export const DUTIES = ["develop", "approve", "release", "consume", "administer"] as const;
+export type Duty = (typeof DUTIES)[number];
+
+/** Databricks workspace-object levels (folders, Git folders), weakest first. */
+export const WORKSPACE_LEVELS = ["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"] as const;
+export type WorkspaceLevel = (typeof WORKSPACE_LEVELS)[number];
+
+/** Workspace model registry levels, weakest first. */
+export const REGISTRY_LEVELS = [
+  "CAN_READ",
+  "CAN_EDIT",
+  "CAN_MANAGE_STAGING_VERSIONS",
+  "CAN_MANAGE_PRODUCTION_VERSIONS",
+  "CAN_MANAGE",
+] as const;
+export type RegistryLevel = (typeof REGISTRY_LEVELS)[number];
+
+export const ENTITLEMENTS = [
+  "workspace-access",
+  "databricks-sql-access",
+  "allow-cluster-create",
+  "allow-instance-pool-create",
+] as const;
+export type Entitlement = (typeof ENTITLEMENTS)[number];
+
+/** GitLab project access levels by name, with their documented numeric values. */
+export const GIT_ACCESS_LEVELS = { reporter: 20, developer: 30, maintainer: 40, owner: 50 } as const;
+export type GitAccess = keyof typeof GIT_ACCESS_LEVELS;
+
+export const REGISTRY_FLAVOURS = ["workspace", "unity-catalog"] as const;
+export type RegistryFlavour = (typeof REGISTRY_FLAVOURS)[number];
+
+export const GIT_PROVIDERS = ["gitlab", "github"] as const;
+export type GitProvider = (typeof GIT_PROVIDERS)[number];
+
+/** Unity Catalog privileges that may be granted on a registered model. */
+export const UC_MODEL_PRIVILEGES = ["ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE"] as const;
+export type UcModelPrivilege = (typeof UC_MODEL_PRIVILEGES)[number];
+
+export const MODEL_LIFECYCLES = ["aliases", "stages"] as const;
+export type ModelLifecycle = (typeof MODEL_LIFECYCLES)[number];
+
+/** A value that may differ per stack: resolved during validation, undefined where a stack grants nothing. */
+export type PerStack<T> = Record<string, T | undefined>;
+
+export interface Member {
+  id: string;
+  name: string;
+  email: string;
+  gitUsername: string;
+  roles: string[];
+}
+
+export interface RoleGit {
+  access: GitAccess;
+  push: string[];
+  merge: string[];
+  approve: string[];
+}
+
+export interface Role {
+  name: string;
+  duty: Duty;
+  description: string;
+  entitlements: PerStack<Entitlement[]>;
+  sharedGitFolders: PerStack<WorkspaceLevel>;
+  experiments: PerStack<WorkspaceLevel>;
+  registry: PerStack<RegistryLevel>;
+  git: RoleGit;
+}
+
+export interface Environment {
+  name: string;
+  tier: Tier;
+  /** Approvals required on merge requests targeting this environment's branch. */
+  approvals: number;
+}
+
+export interface FlowEdge {
+  from: string;
+  to: string;
+}
+
+export interface GitFolder {
+  name: string;
+  url: string;
+  provider: string;
+}
+
+export interface Organization {
+  groupPrefix: string;
+  /** Where members create their own Git folders: every team group gets CAN_MANAGE here. */
+  gitFolderRoot: string;
+  /** Where the shared Git folders live, apart from gitFolderRoot so they do not inherit its CAN_MANAGE. */
+  sharedGitFolderRoot: string;
+  experimentFolder: string;
+  gitFolders: GitFolder[];
+  ucPrivileges: Record<RegistryLevel, UcModelPrivilege[]>;
+}
+
+export interface ManagedModel {
+  name: string;
+  lifecycle: ModelLifecycle;
+  stacks: string[];
+  /** Stacks in which the model already exists and is adopted rather than created. */
+  existingIn: string[];
+}
+
+export type RegistryConfig =
+  | { flavour: "workspace" }
+  | { flavour: "unity-catalog"; catalog: string; schema: string };
+
+/** How a stack authenticates to Databricks. Secret values never live here: only where they come from. */
+export type DatabricksAuth =
+  | { kind: "token"; key: string }
+  | { kind: "oauth-m2m"; clientIdKey: string; clientSecretKey: string }
+  | { kind: "environment" };
+
+export interface StackConfig {
+  name: string;
+  host: string;
+  branch: string;
+  registry: RegistryConfig;
+  scimProvisioned: boolean;
+  auth: DatabricksAuth;
+  git: { provider: GitProvider; project: string; ownsProjectSettings: boolean };
+}
+
+export interface AccessModel {
+  organization: Organization;
+  environments: Environment[];
+  flow: FlowEdge[];
+  roles: Role[];
+  roster: Member[];
+  models: ManagedModel[];
+  stacks: StackConfig[];
+}

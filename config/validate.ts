@@ -1,0 +1,433 @@
+import {
+  AccessModel, DatabricksAuth, DUTIES, Duty, ENTITLEMENTS, Entitlement, Environment, FlowEdge, GIT_ACCESS_LEVELS,
+  GIT_PROVIDERS, GitAccess, GitFolder, GitProvider, ManagedModel, Member, MODEL_LIFECYCLES, ModelLifecycle,
+  Organization, PerStack, PROJECT, REGISTRY_FLAVOURS, REGISTRY_LEVELS, RegistryConfig, RegistryLevel, Role,
+  StackConfig, TIERS, Tier, UC_MODEL_PRIVILEGES, UcModelPrivilege, WORKSPACE_LEVELS, WorkspaceLevel,
+} from "./schema";
+import { ConfigEntry, ConfigSources } from "./load";
+import { findCycle } from "../plan/flow";
+
+/** Every problem found in configuration, reported at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n - ${problems.join("\n - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
+const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret"] as const;
+const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret"];
+const DATABRICKS_GIT_PROVIDERS = [
+  "gitHub", "gitHubEnterprise", "gitLab", "gitLabEnterpriseEdition", "bitbucketCloud", "bitbucketServer",
+  "azureDevOpsServices", "awsCodeCommit",
+];
+
+function show(v: unknown): string {
+  if (v === undefined) return "(missing)";
+  const s = JSON.stringify(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Where a problem is: which stack, which file, and a key path below the project namespace. */
+class Ctx {
+  constructor(readonly problems: string[], readonly stack: string, readonly file: string) {}
+  bad(keyPath: string, value: unknown, expected: string): void {
+    this.problems.push(`stack ${this.stack}: ${this.file} ${PROJECT}:${keyPath} = ${show(value)}: expected ${expected}`);
+  }
+  say(keyPath: string, message: string): void {
+    this.problems.push(`stack ${this.stack}: ${this.file} ${PROJECT}:${keyPath}: ${message}`);
+  }
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function obj(c: Ctx, p: string, v: unknown, required: string[], optional: string[] = []): Record<string, unknown> | undefined {
+  if (!isObj(v)) {
+    c.bad(p, v, `an object with keys ${[...required, ...optional].join(", ")}`);
+    return undefined;
+  }
+  // Missing required keys are reported by the reader of each field, which knows what was expected.
+  const known = new Set([...required, ...optional]);
+  for (const k of Object.keys(v)) {
+    if (!known.has(k)) c.say(`${p}.${k}`, `unknown key; expected one of: ${[...known].join(", ")}`);
+  }
+  return v;
+}
+
+function str(c: Ctx, p: string, v: unknown, what: string, re?: RegExp): string | undefined {
+  if (typeof v !== "string" || v.length === 0 || (re && !re.test(v))) {
+    c.bad(p, v, what);
+    return undefined;
+  }
+  return v;
+}
+
+function oneOf<T extends string>(c: Ctx, p: string, v: unknown, values: readonly T[]): T | undefined {
+  if (typeof v !== "string" || !(values as readonly string[]).includes(v)) {
+    c.bad(p, v, `one of ${values.join(", ")}`);
+    return undefined;
+  }
+  return v as T;
+}
+
+function bool(c: Ctx, p: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== "boolean") {
+    c.bad(p, v, "true or false");
+    return dflt;
+  }
+  return v;
+}
+
+function list<T>(c: Ctx, p: string, v: unknown, item: (x: unknown, p: string) => T | undefined, allowEmpty = true): T[] {
+  if (v === undefined && allowEmpty) return [];
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) {
+    c.bad(p, v, allowEmpty ? "a list" : "a non-empty list");
+    return [];
+  }
+  return v.map((x, i) => item(x, `${p}[${i}]`)).filter((x): x is T => x !== undefined);
+}
+
+/**
+ * A value that is either the same for every stack, or a map from stack name to value.
+ * Stacks left out of a map get nothing.
+ */
+function perStack<T>(
+  c: Ctx, p: string, v: unknown, stacks: string[], item: (x: unknown, p: string) => T | undefined,
+): PerStack<T> {
+  const out: PerStack<T> = {};
+  if (v === undefined) return out;
+  if (isObj(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      if (!stacks.includes(k)) {
+        c.say(`${p}.${k}`, `unknown stack; expected one of: ${stacks.join(", ")}`);
+        continue;
+      }
+      out[k] = item(x, `${p}.${k}`);
+    }
+    return out;
+  }
+  const one = item(v, p);
+  for (const s of stacks) out[s] = one;
+  return out;
+}
+
+const rank = <T extends string>(levels: readonly T[], l: T | undefined) => (l === undefined ? -1 : levels.indexOf(l));
+
+function validateOrganization(c: Ctx, v: unknown): Organization | undefined {
+  const o = obj(c, "organization", v, ["groupPrefix", "gitFolderRoot", "sharedGitFolderRoot", "experimentFolder", "ucPrivileges"], ["gitFolders"]);
+  if (!o) return undefined;
+  const absPath = /^\/[^\s]*[^/]$/;
+  const gitFolders = list<GitFolder>(c, "organization.gitFolders", o.gitFolders, (x, p) => {
+    const g = obj(c, p, x, ["name", "url", "provider"]);
+    if (!g) return undefined;
+    const name = str(c, `${p}.name`, g.name, "a folder name of letters, digits, '.', '_' or '-'", /^[A-Za-z0-9._-]+$/);
+    const url = str(c, `${p}.url`, g.url, "an https URL of a Git repository", /^https:\/\/\S+$/);
+    const provider = oneOf(c, `${p}.provider`, g.provider, DATABRICKS_GIT_PROVIDERS);
+    return name && url && provider ? { name, url, provider } : undefined;
+  });
+  const dupes = gitFolders.map((g) => g.name).filter((n, i, a) => a.indexOf(n) !== i);
+  for (const d of new Set(dupes)) c.say("organization.gitFolders", `Git folder '${d}' is declared twice; a Git folder is identified by its name`);
+  const ucPrivileges = {} as Record<RegistryLevel, UcModelPrivilege[]>;
+  const up = obj(c, "organization.ucPrivileges", o.ucPrivileges, [...REGISTRY_LEVELS]);
+  if (up) {
+    for (const level of REGISTRY_LEVELS) {
+      ucPrivileges[level] = list(c, `organization.ucPrivileges.${level}`, up[level],
+        (x, p) => oneOf(c, p, x, UC_MODEL_PRIVILEGES), false);
+    }
+  }
+  const groupPrefix = str(c, "organization.groupPrefix", o.groupPrefix, "a group name prefix such as 'quant-'", /^[A-Za-z0-9._-]+$/);
+  const gitFolderRoot = str(c, "organization.gitFolderRoot", o.gitFolderRoot, "an absolute workspace path such as /Teams/quant/git", absPath);
+  const sharedGitFolderRoot = str(c, "organization.sharedGitFolderRoot", o.sharedGitFolderRoot, "an absolute workspace path such as /Teams/quant/shared", absPath);
+  if (gitFolderRoot && sharedGitFolderRoot && (sharedGitFolderRoot + "/").startsWith(gitFolderRoot + "/")) {
+    c.bad("organization.sharedGitFolderRoot", sharedGitFolderRoot, `a folder outside gitFolderRoot (${gitFolderRoot}), whose CAN_MANAGE every shared Git folder would otherwise inherit`);
+  }
+  const experimentFolder = str(c, "organization.experimentFolder", o.experimentFolder, "an absolute workspace path such as /Teams/quant/experiments", absPath);
+  if (!groupPrefix || !gitFolderRoot || !sharedGitFolderRoot || !experimentFolder) return undefined;
+  return { groupPrefix, gitFolderRoot, sharedGitFolderRoot, experimentFolder, gitFolders, ucPrivileges };
+}
+
+function validateEnvironments(c: Ctx, v: unknown): Environment[] {
+  if (!isObj(v) || Object.keys(v).length === 0) {
+    c.bad("environments", v, "a map from environment (branch) name to { tier, approvals }");
+    return [];
+  }
+  const out: Environment[] = [];
+  for (const [name, x] of Object.entries(v)) {
+    const p = `environments.${name}`;
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) c.say(p, "an environment name is a Git branch name of letters, digits, '.', '_' or '-'");
+    const e = obj(c, p, x, ["tier"], ["approvals"]);
+    if (!e) continue;
+    const tier = oneOf<Tier>(c, `${p}.tier`, e.tier, TIERS);
+    let approvals = 1;
+    if (e.approvals !== undefined) {
+      if (typeof e.approvals !== "number" || !Number.isInteger(e.approvals) || e.approvals < 1) {
+        c.bad(`${p}.approvals`, e.approvals, "a whole number of at least 1 (the author's own approval never counts)");
+      } else approvals = e.approvals;
+    }
+    if (tier) out.push({ name, tier, approvals });
+  }
+  return out;
+}
+
+function validateFlow(c: Ctx, v: unknown, envs: Environment[]): FlowEdge[] {
+  const names = envs.map((e) => e.name);
+  const tier = (n: string) => envs.find((e) => e.name === n)?.tier;
+  const edges = list<FlowEdge>(c, "flow", v, (x, p) => {
+    const e = obj(c, p, x, ["from", "to"]);
+    if (!e) return undefined;
+    let ok = true;
+    for (const end of ["from", "to"] as const) {
+      if (typeof e[end] !== "string" || !names.includes(e[end] as string)) {
+        c.bad(`${p}.${end}`, e[end], `a known environment (${names.join(", ")})`);
+        ok = false;
+      }
+    }
+    if (!ok) return undefined;
+    const edge = { from: e.from as string, to: e.to as string };
+    if (edge.from === edge.to) {
+      c.say(p, `${edge.from} -> ${edge.to} promotes an environment into itself; expected two different environments`);
+      return undefined;
+    }
+    if (tier(edge.from) === "development" && tier(edge.to) === "production") {
+      c.say(p, `${edge.from} -> ${edge.to} goes from development straight to production; expected a path through staging (for example ${edge.from} -> quant_stg -> ${edge.to})`);
+      return undefined;
+    }
+    return edge;
+  }, false);
+  const seen = new Set<string>();
+  for (const e of edges) {
+    const k = `${e.from}->${e.to}`;
+    if (seen.has(k)) c.say("flow", `edge ${e.from} -> ${e.to} is declared twice; an edge is identified by (from, to)`);
+    seen.add(k);
+  }
+  const cycle = findCycle(edges);
+  if (cycle) c.say("flow", `the flow has a cycle ${cycle.join(" -> ")}; expected promotions that only move forward`);
+  return edges;
+}
+
+function validateRoles(c: Ctx, v: unknown, stacks: string[], envs: Environment[]): Role[] {
+  if (!isObj(v) || Object.keys(v).length === 0) {
+    c.bad("roles", v, "a map from role name to its grants");
+    return [];
+  }
+  const envNames = envs.map((e) => e.name);
+  const roles: Role[] = [];
+  for (const [name, x] of Object.entries(v)) {
+    const p = `roles.${name}`;
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) c.say(p, "a role name is lower case letters, digits, '_' or '-'");
+    const r = obj(c, p, x, ["duty", "description", "git"],
+      ["entitlements", "sharedGitFolders", "experiments", "registry"]);
+    if (!r) continue;
+    const duty = oneOf<Duty>(c, `${p}.duty`, r.duty, DUTIES);
+    const description = str(c, `${p}.description`, r.description, "a sentence saying what the role is for") ?? "";
+    const wsLevel = (x: unknown, q: string) => oneOf<WorkspaceLevel>(c, q, x, WORKSPACE_LEVELS);
+    const entitlements = perStack(c, `${p}.entitlements`, r.entitlements, stacks,
+      (x, q) => list<Entitlement>(c, q, x, (y, q2) => oneOf(c, q2, y, ENTITLEMENTS)));
+    const registry = perStack(c, `${p}.registry`, r.registry, stacks, (x, q) => oneOf<RegistryLevel>(c, q, x, REGISTRY_LEVELS));
+    const g = obj(c, `${p}.git`, r.git, ["access"], ["push", "merge", "approve"]);
+    const branches = (k: "push" | "merge" | "approve") =>
+      list<string>(c, `${p}.git.${k}`, g?.[k], (y, q) => oneOf(c, q, y, envNames));
+    const git = {
+      access: (g ? oneOf<GitAccess>(c, `${p}.git.access`, g.access, Object.keys(GIT_ACCESS_LEVELS) as GitAccess[]) : undefined) ?? "developer",
+      push: branches("push"),
+      merge: branches("merge"),
+      approve: branches("approve"),
+    };
+    if (!duty) continue;
+    const role: Role = {
+      name, duty, description, entitlements, registry, git,
+      sharedGitFolders: perStack(c, `${p}.sharedGitFolders`, r.sharedGitFolders, stacks, wsLevel),
+      experiments: perStack(c, `${p}.experiments`, r.experiments, stacks, wsLevel),
+    };
+    // Every member reaches every workspace: the mission's first promise.
+    for (const s of stacks) {
+      if (!(entitlements[s] ?? []).includes("workspace-access")) {
+        c.bad(`${p}.entitlements`, r.entitlements, `a list that includes workspace-access for stack ${s}: every member of role '${name}' must reach every workspace`);
+      }
+    }
+    // Registry invariants: stated on duties so that renaming a role cannot weaken them.
+    for (const [stack, level] of Object.entries(registry)) {
+      if (!level) continue;
+      const q = `${p}.registry.${stack}`;
+      if (level === "CAN_MANAGE" && duty !== "administer") {
+        c.bad(q, level, `a level below CAN_MANAGE: only a role with duty 'administer' may manage a registered model (role '${name}' has duty '${duty}')`);
+      } else if (rank(REGISTRY_LEVELS, level) >= rank(REGISTRY_LEVELS, "CAN_MANAGE_PRODUCTION_VERSIONS") && duty !== "release" && duty !== "administer") {
+        c.bad(q, level, `at most CAN_MANAGE_STAGING_VERSIONS: only release managers and admins manage production versions (role '${name}' has duty '${duty}')`);
+      }
+      if (duty === "consume" && level !== "CAN_READ") {
+        c.bad(q, level, `CAN_READ: consumers validate models and never edit them (role '${name}')`);
+      }
+    }
+    // Changes enter the repository only through the development branch.
+    for (const b of git.push) {
+      const t = envs.find((e) => e.name === b)?.tier;
+      if (t && t !== "development") {
+        c.bad(`${p}.git.push`, b, `only development branches (${envs.filter((e) => e.tier === "development").map((e) => e.name).join(", ")}): changes are pushed to the development branch and promoted by merge request`);
+      }
+    }
+    roles.push(role);
+  }
+  return roles;
+}
+
+function validateRoster(c: Ctx, v: unknown, roleNames: string[]): Member[] {
+  const members = list<Member>(c, "roster", v, (x, p) => {
+    const m = obj(c, p, x, ["id", "name", "email", "gitUsername", "roles"]);
+    if (!m) return undefined;
+    const id = str(c, `${p}.id`, m.id, "a member id of lower case letters, digits, '.', '_' or '-'", /^[a-z][a-z0-9._-]*$/);
+    const who = id ? `member '${id}'` : p;
+    const name = str(c, `${p}.name`, m.name, `the display name of ${who}`);
+    const email = str(c, `${p}.email`, m.email, `the email address ${who} signs in to Databricks with, like name@example.com`, /^[^@\s]+@[^@\s]+\.[^@\s]+$/);
+    const gitUsername = str(c, `${p}.gitUsername`, m.gitUsername, `the Git username of ${who}`, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+    const roles = list<string>(c, `${p}.roles`, m.roles, (r, q) => {
+      if (typeof r !== "string" || !roleNames.includes(r)) {
+        c.bad(q, r, `a known role for ${who} (${roleNames.join(", ")})`);
+        return undefined;
+      }
+      return r;
+    }, false);
+    if (!id || !name || !email || !gitUsername) return undefined;
+    return { id, name, email: email.toLowerCase(), gitUsername, roles: [...new Set(roles)] };
+  }, false);
+  for (const field of ["id", "email", "gitUsername"] as const) {
+    const first = new Map<string, number>();
+    members.forEach((m, i) => {
+      const k = m[field].toLowerCase();
+      if (first.has(k)) {
+        c.say(`roster[${i}].${field}`, `member '${m.id}' has the same ${field} '${m[field]}' as roster[${first.get(k)}]; a member appears once (id, email and gitUsername are each unique)`);
+      } else first.set(k, i);
+    });
+  }
+  return members;
+}
+
+function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
+  return list<ManagedModel>(c, "models", v, (x, p) => {
+    const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn"]);
+    if (!m) return undefined;
+    const name = str(c, `${p}.name`, m.name, "a registered model name without '.', '/' or spaces", /^[A-Za-z0-9_-]+$/);
+    const lifecycle: ModelLifecycle = m.lifecycle === undefined ? "aliases" : oneOf(c, `${p}.lifecycle`, m.lifecycle, MODEL_LIFECYCLES) ?? "aliases";
+    const inStacks = list<string>(c, `${p}.stacks`, m.stacks, (y, q) => oneOf(c, q, y, stacks), false);
+    const existingIn = list<string>(c, `${p}.existingIn`, m.existingIn, (y, q) => {
+      if (typeof y !== "string" || !inStacks.includes(y)) {
+        c.bad(q, y, `one of the model's own stacks (${inStacks.join(", ")})`);
+        return undefined;
+      }
+      return y;
+    });
+    return name ? { name, lifecycle, stacks: inStacks, existingIn } : undefined;
+  });
+}
+
+function secretKey(c: Ctx, values: Record<string, ConfigEntry>, key: string): boolean {
+  const e = values[key];
+  if (e === undefined) return false;
+  if (!e.secret) {
+    c.say(key, `is plaintext; expected a secret: run \`pulumi config set --secret ${PROJECT}:${key} <value> -s ${c.stack}\` (the value is not shown here)`);
+  }
+  return true;
+}
+
+function validateStack(problems: string[], name: string, values: Record<string, ConfigEntry>, envs: Environment[]): StackConfig | undefined {
+  const c = new Ctx(problems, name, `Pulumi.${name}.yaml`);
+  for (const k of Object.keys(values)) {
+    if ((PROJECT_KEYS as readonly string[]).includes(k)) {
+      c.say(k, "is shared by all stacks and belongs in Pulumi.yaml; a stack file may not override it");
+    } else if (!(STACK_KEYS as readonly string[]).includes(k)) {
+      const hint = /token|secret|password|key/i.test(k) ? "; credentials go in databricksToken or databricksClientId/databricksClientSecret, as secrets" : "";
+      c.say(k, `unknown key; expected one of: ${STACK_KEYS.join(", ")}${hint}`);
+    }
+  }
+  const envNames = envs.map((e) => e.name);
+  const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned"]);
+  const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["ownsProjectSettings"]);
+  const host = w ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/) : undefined;
+  const branch = w ? oneOf(c, "workspace.branch", w.branch, envNames) : undefined;
+  let registry: RegistryConfig | undefined;
+  if (w) {
+    const r = obj(c, "workspace.registry", w.registry, ["flavour"], ["catalog", "schema"]);
+    const flavour = r ? oneOf(c, "workspace.registry.flavour", r.flavour, REGISTRY_FLAVOURS) : undefined;
+    if (flavour === "workspace") {
+      for (const k of ["catalog", "schema"]) if (r![k] !== undefined) c.say(`workspace.registry.${k}`, "only applies to flavour unity-catalog");
+      registry = { flavour };
+    } else if (flavour === "unity-catalog") {
+      const ident = /^[A-Za-z0-9_]+$/;
+      const catalog = str(c, "workspace.registry.catalog", r!.catalog, "the Unity Catalog catalog that holds the models", ident);
+      const schema = str(c, "workspace.registry.schema", r!.schema, "the Unity Catalog schema that holds the models", ident);
+      if (catalog && schema) registry = { flavour, catalog, schema };
+    }
+  }
+  const scimProvisioned = w ? bool(c, "workspace.scimProvisioned", w.scimProvisioned, false) : false;
+  const provider = gitV ? oneOf<GitProvider>(c, "git.provider", gitV.provider, GIT_PROVIDERS) : undefined;
+  const project = gitV ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/) : undefined;
+  const ownsProjectSettings = gitV ? bool(c, "git.ownsProjectSettings", gitV.ownsProjectSettings, false) : false;
+
+  const hasToken = secretKey(c, values, "databricksToken");
+  const hasId = secretKey(c, values, "databricksClientId");
+  const hasSecret = secretKey(c, values, "databricksClientSecret");
+  let auth: DatabricksAuth = { kind: "environment" };
+  if (hasToken && (hasId || hasSecret)) {
+    c.say("databricksToken", "is set together with an OAuth client; expected either a token or databricksClientId + databricksClientSecret");
+  } else if (hasId !== hasSecret) {
+    c.say(hasId ? "databricksClientSecret" : "databricksClientId", "is missing; an OAuth M2M client needs both databricksClientId and databricksClientSecret");
+  } else if (hasToken) {
+    auth = { kind: "token", key: "databricksToken" };
+  } else if (hasId) {
+    auth = { kind: "oauth-m2m", clientIdKey: "databricksClientId", clientSecretKey: "databricksClientSecret" };
+  }
+  if (!host || !branch || !registry || !provider || !project) return undefined;
+  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth, git: { provider, project, ownsProjectSettings } };
+}
+
+/**
+ * Validates all configuration in one pass and returns the access model, or throws a ConfigError listing
+ * every problem. `stack` names the stack being deployed, for messages about shared (project) keys.
+ */
+export function validate(sources: ConfigSources, stack?: string): AccessModel {
+  const problems: string[] = [];
+  const c = new Ctx(problems, stack ?? "(all stacks)", "Pulumi.yaml");
+  const stackNames = Object.keys(sources.stacks).sort();
+  if (stackNames.length === 0) problems.push("no stacks: expected Pulumi.<stack>.yaml files, one per Databricks workspace");
+  if (stack !== undefined && !stackNames.includes(stack)) {
+    problems.push(`stack ${stack}: there is no Pulumi.${stack}.yaml; expected one of: ${stackNames.join(", ")}`);
+  }
+  for (const k of Object.keys(sources.project)) {
+    if (SECRET_KEYS.includes(k)) c.say(k, "credentials cannot live in Pulumi.yaml (project config is never encrypted); set them per stack with `pulumi config set --secret`");
+    else if (!(PROJECT_KEYS as readonly string[]).includes(k)) c.say(k, `unknown key; expected one of: ${PROJECT_KEYS.join(", ")}`);
+  }
+  const organization = validateOrganization(c, sources.project.organization);
+  const environments = validateEnvironments(c, sources.project.environments);
+  const flow = environments.length ? validateFlow(c, sources.project.flow, environments) : [];
+  const roles = environments.length ? validateRoles(c, sources.project.roles, stackNames, environments) : [];
+  const roster = validateRoster(c, sources.project.roster, roles.map((r) => r.name));
+  const models = validateModels(c, sources.project.models, stackNames);
+
+  const stacks: StackConfig[] = [];
+  for (const name of stackNames) {
+    const s = validateStack(problems, name, sources.stacks[name], environments);
+    if (s) stacks.push(s);
+  }
+  for (const s of stacks) {
+    const sc = new Ctx(problems, s.name, `Pulumi.${s.name}.yaml`);
+    const other = stacks.find((o) => o !== s && o.branch === s.branch);
+    if (other && other.name < s.name) sc.bad("workspace.branch", s.branch, `a branch no other stack checks out (stack ${other.name} has it too)`);
+    if (s.registry.flavour !== "unity-catalog") continue;
+    models.forEach((m, i) => {
+      if (m.stacks.includes(s.name) && m.lifecycle === "stages") {
+        sc.say(`workspace.registry.flavour`, `is unity-catalog, which has aliases but no stages, yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'stages' and lists this stack; expected lifecycle: aliases, or registry flavour workspace`);
+      }
+    });
+  }
+  const owners = stacks.filter((s) => s.git.ownsProjectSettings).map((s) => s.name);
+  if (stacks.length === stackNames.length && owners.length !== 1) {
+    problems.push(owners.length === 0
+      ? `stack (all stacks): no stack owns the project-wide Git settings; expected exactly one stack file with ${PROJECT}:git.ownsProjectSettings: true (stacks: ${stackNames.join(", ")})`
+      : `stack (all stacks): stacks ${owners.join(", ")} all set ${PROJECT}:git.ownsProjectSettings: true; expected exactly one owner of the project-wide Git settings`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { organization: organization!, environments, flow, roles, roster, models, stacks };
+}

@@ -1,0 +1,28 @@
+/**
+ * quant-platform: config -> plan -> components. One stack governs one Databricks workspace.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readConfigSources } from "./config/load";
+import { validate } from "./config/validate";
+import { buildAccessPlan } from "./plan/accessPlan";
+import { databricksCredentials, databricksProvider } from "./components/databricks/provider";
+import { WorkspaceAccess } from "./components/databricks/workspaceAccess";
+import { ModelRegistryAccess } from "./components/databricks/modelRegistryAccess";
+
+const stack = pulumi.getStack();
+const model = validate(readConfigSources(__dirname), stack);
+const plan = buildAccessPlan(model, stack);
+const stackConfig = model.stacks.find((s) => s.name === stack)!;
+
+const provider = databricksProvider(`databricks-${stack}`, stackConfig, databricksCredentials(stackConfig));
+const workspace = new WorkspaceAccess(`workspace-${stack}`, { plan, provider });
+new ModelRegistryAccess(`registry-${stack}`, { plan, provider, groupNames: workspace.groupNames });
+
+export const summary = {
+  stack,
+  branch: plan.environment,
+  groups: plan.groups.map((g) => g.name),
+  memberCounts: Object.fromEntries(plan.groups.map((g) => [g.name, plan.memberships.filter((m) => m.group === g.name).length])),
+  gitFolders: workspace.gitFolderPaths,
+  models: plan.models.map((m) => m.name),
+};

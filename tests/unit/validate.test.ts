@@ -1,0 +1,218 @@
+import * as assert from "assert";
+import { problemsOf, proj, shipped, stackVal } from "../fixtures/config";
+import { validate, ConfigError } from "../../config/validate";
+import { SECRET_PLACEHOLDER, stackValues } from "../../config/load";
+
+/** Asserts exactly one problem matches every pattern given. */
+function expectProblem(problems: string[], ...patterns: RegExp[]): void {
+  const hits = problems.filter((p) => patterns.every((re) => re.test(p)));
+  assert.strictEqual(hits.length, 1, `expected one problem matching ${patterns.join(" and ")}; got:\n${problems.join("\n")}`);
+}
+
+describe("config validation", () => {
+  it("accepts the shipped configuration for every stack", () => {
+    for (const stack of ["quant", "quant_stg", "quant_lr"]) {
+      const m = validate(shipped(), stack);
+      assert.deepStrictEqual(m.stacks.map((s) => s.name), ["quant", "quant_lr", "quant_stg"]);
+    }
+    const m = validate(shipped());
+    assert.ok(m.roster.length >= 8, "the example roster has at least 8 members");
+    const duties = new Set(m.roster.flatMap((x) => x.roles).map((r) => m.roles.find((y) => y.name === r)!.duty));
+    assert.deepStrictEqual([...duties].sort(), ["administer", "approve", "consume", "develop", "release"]);
+  });
+
+  it("rejects a member with an unknown role, naming the member and the known roles", () => {
+    const s = shipped();
+    proj(s, "roster")[1].roles = ["developer", "quant_wizard"];
+    expectProblem(problemsOf(s, "quant_stg"), /^stack quant_stg: /, /Pulumi\.yaml quant-platform:roster\[1\]\.roles\[1\] = "quant_wizard"/, /member 'ben\.okafor'/, /developer, approver, release_manager, consumer, admin/);
+  });
+
+  it("rejects unknown keys at project, stack and nested level", () => {
+    const s = shipped();
+    s.project.teams = ["x"];
+    proj(s, "roster")[0].phone = "123";
+    s.stacks.quant.region = { value: "eu", secret: false };
+    stackVal(s, "quant_lr", "workspace").hostname = "x";
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /Pulumi\.yaml quant-platform:teams: unknown key; expected one of: organization, environments/);
+    expectProblem(p, /quant-platform:roster\[0\]\.phone: unknown key/);
+    expectProblem(p, /^stack quant: Pulumi\.quant\.yaml quant-platform:region: unknown key/);
+    expectProblem(p, /^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.hostname: unknown key; expected one of: host, branch, registry, scimProvisioned/);
+  });
+
+  it("rejects a stack file overriding a shared key", () => {
+    const s = shipped();
+    s.stacks.quant_stg.roster = { value: [], secret: false };
+    expectProblem(problemsOf(s), /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:roster: is shared by all stacks and belongs in Pulumi\.yaml/);
+  });
+
+  it("rejects a member without an email", () => {
+    const s = shipped();
+    delete proj(s, "roster")[3].email;
+    expectProblem(problemsOf(s, "quant"), /quant-platform:roster\[3\]\.email = \(missing\)/);
+  });
+
+  it("rejects a malformed email, naming the member", () => {
+    const s = shipped();
+    proj(s, "roster")[3].email = "jonas.berg";
+    expectProblem(problemsOf(s, "quant"), /roster\[3\]\.email = "jonas\.berg": expected the email address member 'jonas\.berg'/);
+  });
+
+  it("rejects the same member twice, by id, email or Git username", () => {
+    const s = shipped();
+    const r = proj(s, "roster");
+    r.push({ ...r[0] });
+    r.push({ ...r[1], id: "ben2", gitUsername: "ben2" });
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /roster\[10\]\.id: member 'ana\.ruiz' has the same id 'ana\.ruiz' as roster\[0\]/);
+    expectProblem(p, /roster\[11\]\.email: member 'ben2' has the same email 'ben\.okafor@quantfirm\.example' as roster\[1\]/);
+  });
+
+  it("rejects a flow edge to an unknown environment", () => {
+    const s = shipped();
+    proj(s, "flow").push({ from: "quant_lr", to: "quant_prod" });
+    expectProblem(problemsOf(s, "quant"), /flow\[4\]\.to = "quant_prod": expected a known environment \(quant, quant_stg, quant_lr, quant_live\)/);
+  });
+
+  it("rejects a cycle in the flow", () => {
+    const s = shipped();
+    proj(s, "flow").push({ from: "quant_lr", to: "quant_stg" });
+    expectProblem(problemsOf(s, "quant"), /quant-platform:flow: the flow has a cycle quant_lr -> quant_stg -> quant_lr|quant_stg -> quant_lr -> quant_stg/);
+  });
+
+  it("rejects an edge from quant straight to quant_live (dev straight to production)", () => {
+    const s = shipped();
+    proj(s, "flow").push({ from: "quant", to: "quant_live" });
+    expectProblem(problemsOf(s, "quant"), /flow\[4\]: quant -> quant_live goes from development straight to production/);
+  });
+
+  it("rejects zero stacks owning the project-wide Git settings", () => {
+    const s = shipped();
+    stackVal(s, "quant", "git").ownsProjectSettings = false;
+    expectProblem(problemsOf(s, "quant"), /no stack owns the project-wide Git settings; expected exactly one/);
+  });
+
+  it("rejects more than one stack owning the project-wide Git settings", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "git").ownsProjectSettings = true;
+    expectProblem(problemsOf(s, "quant"), /stacks quant, quant_lr all set quant-platform:git\.ownsProjectSettings: true/);
+  });
+
+  it("rejects a token given in plaintext, without printing it", () => {
+    const s = shipped();
+    s.stacks.quant_stg.databricksToken = { value: "dapi0123456789abcdef", secret: false };
+    const p = problemsOf(s, "quant_stg");
+    expectProblem(p, /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:databricksToken: is plaintext; expected a secret/);
+    assert.ok(!p.join("\n").includes("dapi0123456789abcdef"), "the token value must never appear in an error");
+  });
+
+  it("rejects an OAuth client secret given in plaintext", () => {
+    const s = shipped();
+    s.stacks.quant_lr.databricksClientId = { value: SECRET_PLACEHOLDER, secret: true };
+    s.stacks.quant_lr.databricksClientSecret = { value: "s3cr3t-value", secret: false };
+    const p = problemsOf(s, "quant_lr");
+    expectProblem(p, /quant-platform:databricksClientSecret: is plaintext; expected a secret/);
+    assert.ok(!p.join("\n").includes("s3cr3t-value"));
+  });
+
+  it("reads `secure:` values from a stack file as secrets and accepts them", () => {
+    const s = shipped();
+    s.stacks.quant = { ...s.stacks.quant, ...stackValues({ "quant-platform:databricksToken": { secure: "v1:abc" } }) };
+    const m = validate(s, "quant");
+    assert.deepStrictEqual(m.stacks.find((x) => x.name === "quant")!.auth, { kind: "token", key: "databricksToken" });
+  });
+
+  it("rejects credentials in Pulumi.yaml, which is never encrypted", () => {
+    const s = shipped();
+    s.project.databricksToken = "dapi-leaked";
+    expectProblem(problemsOf(s, "quant"), /Pulumi\.yaml quant-platform:databricksToken: credentials cannot live in Pulumi\.yaml/);
+  });
+
+  it("rejects a token set together with an OAuth client, and half an OAuth client", () => {
+    const s = shipped();
+    s.stacks.quant.databricksToken = { value: SECRET_PLACEHOLDER, secret: true };
+    s.stacks.quant.databricksClientId = { value: SECRET_PLACEHOLDER, secret: true };
+    s.stacks.quant_stg.databricksClientId = { value: SECRET_PLACEHOLDER, secret: true };
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /stack quant: .*databricksToken: is set together with an OAuth client/);
+    expectProblem(p, /stack quant_stg: .*databricksClientSecret: is missing/);
+  });
+
+  it("rejects a configuration with no stacks", () => {
+    const s = shipped();
+    s.stacks = {};
+    expectProblem(problemsOf(s), /^no stacks: expected Pulumi\.<stack>\.yaml files/);
+  });
+
+  it("reports every problem at once", () => {
+    const s = shipped();
+    proj(s, "roster")[0].roles = ["nobody"];
+    delete proj(s, "roster")[2].email;
+    proj(s, "flow").push({ from: "quant", to: "quant_live" });
+    s.stacks.quant_stg.databricksToken = { value: "x", secret: false };
+    const err = (() => { try { validate(s, "quant"); } catch (e) { return e; } })();
+    assert.ok(err instanceof ConfigError);
+    assert.strictEqual(err.problems.length, 4, err.message);
+    assert.match(err.message, /^Invalid quant-platform configuration \(4 problems\):\n - /);
+  });
+
+  it("rejects a role that leaves its members without workspace access in some stack", () => {
+    const s = shipped();
+    proj(s, "roles").consumer.entitlements = { quant: ["workspace-access"], quant_stg: ["workspace-access"] };
+    expectProblem(problemsOf(s, "quant"), /roles\.consumer\.entitlements .*workspace-access for stack quant_lr/);
+  });
+
+  it("rejects push rights on any branch but the development branch", () => {
+    const s = shipped();
+    proj(s, "roles").release_manager.git.push = ["quant", "quant_live"];
+    expectProblem(problemsOf(s, "quant"), /roles\.release_manager\.git\.push = "quant_live": expected only development branches \(quant\)/);
+  });
+
+  it("rejects an unknown branch for a stack and a stack-less per-stack key", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "workspace").branch = "quant_prod";
+    proj(s, "roles").developer.registry.quant_dev = "CAN_READ";
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /stack quant_lr: .*workspace\.branch = "quant_prod": expected one of quant, quant_stg, quant_lr, quant_live/);
+    expectProblem(p, /roles\.developer\.registry\.quant_dev: unknown stack; expected one of: quant, quant_lr, quant_stg/);
+  });
+});
+
+describe("registry invariants in validation", () => {
+  it("no role but admin gets CAN_MANAGE on a model", () => {
+    const s = shipped();
+    proj(s, "roles").release_manager.registry.quant_lr = "CAN_MANAGE";
+    expectProblem(problemsOf(s, "quant_lr"), /roles\.release_manager\.registry\.quant_lr = "CAN_MANAGE": expected a level below CAN_MANAGE: only a role with duty 'administer'/);
+  });
+
+  it("nobody outside release managers and admins manages production versions", () => {
+    const s = shipped();
+    proj(s, "roles").approver.registry.quant_stg = "CAN_MANAGE_PRODUCTION_VERSIONS";
+    proj(s, "roles").developer.registry.quant = "CAN_MANAGE_PRODUCTION_VERSIONS";
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /roles\.approver\.registry\.quant_stg = "CAN_MANAGE_PRODUCTION_VERSIONS": expected at most CAN_MANAGE_STAGING_VERSIONS/);
+    expectProblem(p, /roles\.developer\.registry\.quant = "CAN_MANAGE_PRODUCTION_VERSIONS"/);
+  });
+
+  it("consumers never edit a model", () => {
+    const s = shipped();
+    proj(s, "roles").consumer.registry.quant_stg = "CAN_EDIT";
+    expectProblem(problemsOf(s, "quant"), /roles\.consumer\.registry\.quant_stg = "CAN_EDIT": expected CAN_READ: consumers validate models and never edit/);
+  });
+
+  it("a model with stages listed for a Unity Catalog stack is an error", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
+    proj(s, "models")[1].lifecycle = "stages";
+    expectProblem(problemsOf(s, "quant_lr"), /stack quant_lr: .*workspace\.registry\.flavour: is unity-catalog, which has aliases but no stages, yet model 'quant-risk-scorer'/);
+  });
+
+  it("Unity Catalog needs a catalog and schema; the workspace registry takes neither", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog" };
+    stackVal(s, "quant_stg", "workspace").registry = { flavour: "workspace", catalog: "x" };
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /stack quant_lr: .*workspace\.registry\.catalog = \(missing\)/);
+    expectProblem(p, /stack quant_stg: .*workspace\.registry\.catalog: only applies to flavour unity-catalog/);
+  });
+});
