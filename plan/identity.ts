@@ -36,8 +36,3 @@ export function keyed<T extends Record<string, unknown>>(kind: EntryKind, entrie
     return { ...e, key };
   });
 }
-
-/** The part of a key after the kind, used to name resources: unique within a kind. */
-export function keyName(key: string): string {
-  return key.slice(key.indexOf(":") + 1);
-}

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import { AccessPlan } from "../../plan/accessPlan";
-import { keyName } from "../../plan/identity";
 
 export interface ModelRegistryAccessArgs {
   plan: AccessPlan;
@@ -19,7 +18,7 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
   constructor(name: string, args: ModelRegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     super("quant-platform:databricks:ModelRegistryAccess", name, {}, opts);
     const { plan, provider, groupNames } = args;
-    const rn = (key: string) => `${name}/${keyName(key)}`;
+    const rn = (key: string) => `${name}/${key}`;
     const child = (deps: pulumi.Resource[] = [], adopt?: string): pulumi.CustomResourceOptions =>
       ({ parent: this, provider, dependsOn: deps, ...(adopt ? { import: adopt } : {}) });
 

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import { AccessPlan } from "../../plan/accessPlan";
-import { keyName } from "../../plan/identity";
 
 export interface WorkspaceAccessArgs {
   plan: AccessPlan;
@@ -21,7 +20,7 @@ export class WorkspaceAccess extends pulumi.ComponentResource {
     super("quant-platform:databricks:WorkspaceAccess", name, {}, opts);
     const { plan, provider } = args;
     const child = (deps: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({ parent: this, provider, dependsOn: deps });
-    const rn = (key: string) => `${name}/${keyName(key)}`;
+    const rn = (key: string) => `${name}/${key}`;
 
     const groups = new Map<string, databricks.Group>();
     for (const g of plan.groups) {

@@ -150,7 +150,7 @@ describe("config validation", () => {
     delete proj(s, "roster")[2].email;
     proj(s, "flow").push({ from: "quant", to: "quant_live" });
     s.stacks.quant_stg.databricksToken = { value: "x", secret: false };
-    const err = (() => { try { validate(s, "quant"); } catch (e) { return e; } })();
+    const err = (() => { try { validate(s, "quant"); return undefined; } catch (e) { return e; } })();
     assert.ok(err instanceof ConfigError);
     assert.strictEqual(err.problems.length, 4, err.message);
     assert.match(err.message, /^Invalid quant-platform configuration \(4 problems\):\n - /);

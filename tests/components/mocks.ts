@@ -1,0 +1,73 @@
+import * as pulumi from "@pulumi/pulumi";
+
+export interface Recorded {
+  type: string;
+  name: string;
+  inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** The existing resource's id when declared with `import` (adopted), else undefined. */
+  importId?: string;
+}
+
+/** What each mocked resource type adds to its inputs as provider-computed state. */
+export type Computed = Record<string, (name: string, inputs: Record<string, unknown>) => Record<string, unknown>>;
+
+/**
+ * Installs Pulumi mocks that record every resource, and throw on any resource type or function the test
+ * did not declare: a permissive mock hides mistakes.
+ */
+export async function installMocks(stack: string, types: Computed, calls: Computed = {}): Promise<Recorded[]> {
+  const recorded: Recorded[] = [];
+  await pulumi.runtime.setMocks({
+    newResource(args: pulumi.runtime.MockResourceArgs) {
+      const computed = types[args.type];
+      if (!computed) throw new Error(`unexpected resource type ${args.type} (${args.name})`);
+      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, importId: args.id || undefined });
+      return { id: args.id || `${args.name}-id`, state: { ...args.inputs, ...computed(args.name, args.inputs) } };
+    },
+    call(args: pulumi.runtime.MockCallArgs) {
+      const f = calls[args.token];
+      if (!f) throw new Error(`unexpected function call ${args.token}`);
+      return f(args.token, args.inputs);
+    },
+  }, "quant-platform", stack, false);
+  return recorded;
+}
+
+/** Resolves an Output's value in a test. */
+export function unwrap<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+}
+
+/** Waits until no resource has been registered for a few turns of the event loop. */
+export async function settle(recorded: Recorded[]): Promise<void> {
+  let quiet = 0;
+  let last = -1;
+  while (quiet < 5) {
+    await new Promise((r) => setTimeout(r, 10));
+    quiet = recorded.length === last ? quiet + 1 : 0;
+    last = recorded.length;
+  }
+}
+
+const none = () => ({});
+/** The Databricks resource types our components may declare, with the state their provider computes. */
+export const DATABRICKS_TYPES: Computed = {
+  "pulumi:providers:databricks": none,
+  "quant-platform:databricks:WorkspaceAccess": none,
+  "quant-platform:databricks:ModelRegistryAccess": none,
+  "databricks:index/group:Group": none,
+  "databricks:index/user:User": none,
+  "databricks:index/groupMember:GroupMember": none,
+  "databricks:index/directory:Directory": none,
+  "databricks:index/repo:Repo": none,
+  "databricks:index/permissions:Permissions": none,
+  "databricks:index/mlflowModel:MlflowModel": (name) => ({ registeredModelId: `rm-${name}` }),
+  "databricks:index/registeredModel:RegisteredModel": (_n, i) => ({ fullName: `${i.catalogName}.${i.schemaName}.${i.name}` }),
+  "databricks:index/grants:Grants": none,
+};
+
+export const DATABRICKS_CALLS: Computed = {
+  "databricks:index/getUser:getUser": (_t, i) => ({ id: `scim-${i.userName}`, userName: i.userName }),
+};
+
+export const ofType = (r: Recorded[], t: string) => r.filter((x) => x.type === `databricks:index/${t}`);
