@@ -8,6 +8,9 @@ import { buildAccessPlan } from "./plan/accessPlan";
 import { databricksCredentials, databricksProvider } from "./components/databricks/provider";
 import { WorkspaceAccess } from "./components/databricks/workspaceAccess";
 import { ModelRegistryAccess } from "./components/databricks/modelRegistryAccess";
+import { GitLabBranchPolicy } from "./components/gitlab/branchPolicy";
+import { GitHubBranchPolicy } from "./components/github/branchPolicy";
+import { githubProvider } from "./components/github/provider";
 
 const stack = pulumi.getStack();
 const model = validate(readConfigSources(__dirname), stack);
@@ -17,6 +20,12 @@ const stackConfig = model.stacks.find((s) => s.name === stack)!;
 const provider = databricksProvider(`databricks-${stack}`, stackConfig, databricksCredentials(stackConfig));
 const workspace = new WorkspaceAccess(`workspace-${stack}`, { plan, provider });
 new ModelRegistryAccess(`registry-${stack}`, { plan, provider, groupNames: workspace.groupNames });
+
+// Project-wide Git settings are declared by exactly one stack (validated), so stacks never fight over them.
+if (plan.git.ownsProjectSettings) {
+  if (plan.git.provider === "gitlab") new GitLabBranchPolicy(`git-${stack}`, { plan });
+  else new GitHubBranchPolicy(`git-${stack}`, { plan, provider: githubProvider(`github-${stack}`, plan.git.project) });
+}
 
 export const summary = {
   stack,

@@ -134,7 +134,8 @@ export interface StackConfig {
   registry: RegistryConfig;
   scimProvisioned: boolean;
   auth: DatabricksAuth;
-  git: { provider: GitProvider; project: string; ownsProjectSettings: boolean };
+  /** `url` is the Git host's web root (https://gitlab.example.com); `project` is group/name or owner/repo. */
+  git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean };
 }
 
 export interface AccessModel {

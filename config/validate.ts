@@ -16,8 +16,8 @@ export class ConfigError extends Error {
 }
 
 const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
-const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret"] as const;
-const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret"];
+const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken"] as const;
+const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken"];
 const DATABRICKS_GIT_PROVIDERS = [
   "gitHub", "gitHubEnterprise", "gitLab", "gitLabEnterpriseEdition", "bitbucketCloud", "bitbucketServer",
   "azureDevOpsServices", "awsCodeCommit",
@@ -344,7 +344,7 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   }
   const envNames = envs.map((e) => e.name);
   const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned"]);
-  const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["ownsProjectSettings"]);
+  const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings"]);
   const host = w ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/) : undefined;
   const branch = w ? oneOf(c, "workspace.branch", w.branch, envNames) : undefined;
   let registry: RegistryConfig | undefined;
@@ -365,6 +365,10 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   const provider = gitV ? oneOf<GitProvider>(c, "git.provider", gitV.provider, GIT_PROVIDERS) : undefined;
   const project = gitV ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/) : undefined;
   const ownsProjectSettings = gitV ? bool(c, "git.ownsProjectSettings", gitV.ownsProjectSettings, false) : false;
+  const defaultUrl = provider === "github" ? "https://github.com" : "https://gitlab.com";
+  const gitUrl = gitV?.url === undefined ? defaultUrl : str(c, "git.url", gitV.url, "the Git host's https root, like https://gitlab.example.com", /^https:\/\/[^\s/]+\/?$/);
+  secretKey(c, values, "gitlabToken");
+  secretKey(c, values, "githubToken");
 
   const hasToken = secretKey(c, values, "databricksToken");
   const hasId = secretKey(c, values, "databricksClientId");
@@ -379,8 +383,8 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   } else if (hasId) {
     auth = { kind: "oauth-m2m", clientIdKey: "databricksClientId", clientSecretKey: "databricksClientSecret" };
   }
-  if (!host || !branch || !registry || !provider || !project) return undefined;
-  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth, git: { provider, project, ownsProjectSettings } };
+  if (!host || !branch || !registry || !provider || !project || !gitUrl) return undefined;
+  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth, git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings } };
 }
 
 /**
@@ -405,6 +409,14 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
   const roles = environments.length ? validateRoles(c, sources.project.roles, stackNames, environments) : [];
   const roster = validateRoster(c, sources.project.roster, roles.map((r) => r.name));
   const models = validateModels(c, sources.project.models, stackNames);
+  // A merge request needs approvals from people other than its author, who may be an approver too.
+  for (const e of environments) {
+    if (!flow.some((f) => f.to === e.name)) continue;
+    const approvers = roster.filter((m) => roles.some((r) => m.roles.includes(r.name) && r.git.approve.includes(e.name)));
+    if (approvers.length < e.approvals + 1) {
+      c.say(`environments.${e.name}.approvals`, `merge requests into ${e.name} need ${e.approvals} approval(s) from someone other than the author, but only ${approvers.length} member(s) may approve (${approvers.map((m) => m.id).join(", ") || "none"}); expected at least ${e.approvals + 1}`);
+    }
+  }
 
   const stacks: StackConfig[] = [];
   for (const name of stackNames) {

@@ -21,8 +21,9 @@ export interface UcGrantEntry { key: string; model: string; grants: { principal:
 export interface GitMemberEntry { key: string; member: string; gitUsername: string; access: GitAccess; roles: string[] }
 export interface BranchRuleEntry {
   key: string;
+  /** A branch name, or `*` for every branch that is not an environment. */
   branch: string;
-  tier: Tier;
+  tier: Tier | "other";
   /** Roles, and through them members, allowed to push, merge and approve. */
   push: string[];
   merge: string[];
@@ -45,7 +46,7 @@ export interface AccessPlan {
   registry: RegistryConfig;
   auth: DatabricksAuth["kind"];
   scimProvisioned: boolean;
-  git: { provider: string; project: string; ownsProjectSettings: boolean };
+  git: { provider: string; url: string; project: string; ownsProjectSettings: boolean };
   groups: GroupEntry[];
   users: UserEntry[];
   memberships: MembershipEntry[];
@@ -134,7 +135,12 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
   }));
   const rolesWith = (k: "push" | "merge" | "approve", branch: string) =>
     model.roles.filter((r) => r.git[k].includes(branch)).map((r) => r.name).sort();
-  const branchRules = keyed("branchRule", model.environments.map((e) => {
+  // Every other branch: nobody pushes, merges or force-pushes; changes enter through the development branch.
+  const otherBranches = {
+    branch: "*", tier: "other" as const, push: [], merge: [], approve: [], pushMembers: [], mergeMembers: [], approveMembers: [],
+    approvals: 1, allowForcePush: false as const, sources: [],
+  };
+  const branchRules = keyed("branchRule", [...model.environments.map((e) => {
     const push = rolesWith("push", e.name);
     const merge = rolesWith("merge", e.name);
     const approve = rolesWith("approve", e.name);
@@ -144,7 +150,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
       approvals: e.approvals, allowForcePush: false as const,
       sources: model.flow.filter((f) => f.to === e.name).map((f) => f.from),
     };
-  }));
+  }), otherBranches]);
   const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
 
   return {

@@ -38,8 +38,8 @@ export function planSections(plan: AccessPlan): Section[] {
       title: `Branch rules (${plan.git.provider} ${plan.git.project}${plan.git.ownsProjectSettings ? ", owned by this stack" : ""})`,
       columns: ["branch", "push", "merge", "approve", "approvals", "force-push", "merge requests from"],
       rows: plan.branchRules.map((b) => [
-        b.branch, b.pushMembers.join(", ") || "nobody", b.mergeMembers.join(", ") || "nobody",
-        b.approveMembers.join(", ") || "nobody", String(b.approvals), "off", b.sources.join(", ") || "feature branches",
+        b.branch === "*" ? "* (every other branch)" : b.branch, b.pushMembers.join(", ") || "nobody", b.mergeMembers.join(", ") || "nobody",
+        b.approveMembers.join(", ") || "nobody", b.branch === "*" ? "-" : String(b.approvals), "off", b.branch === "*" ? "-" : b.sources.join(", ") || "none (push only)",
       ]),
     },
     {

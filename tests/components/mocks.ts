@@ -17,16 +17,23 @@ export type Computed = Record<string, (name: string, inputs: Record<string, unkn
  */
 export async function installMocks(stack: string, types: Computed, calls: Computed = {}): Promise<Recorded[]> {
   const recorded: Recorded[] = [];
+  unexpected.length = 0;
   await pulumi.runtime.setMocks({
     newResource(args: pulumi.runtime.MockResourceArgs) {
       const computed = types[args.type];
-      if (!computed) throw new Error(`unexpected resource type ${args.type} (${args.name})`);
+      if (!computed) {
+        unexpected.push(`unexpected resource type ${args.type} (${args.name})`);
+        throw new Error(unexpected[unexpected.length - 1]);
+      }
       recorded.push({ type: args.type, name: args.name, inputs: args.inputs, importId: args.id || undefined });
       return { id: args.id || `${args.name}-id`, state: { ...args.inputs, ...computed(args.name, args.inputs) } };
     },
     call(args: pulumi.runtime.MockCallArgs) {
       const f = calls[args.token];
-      if (!f) throw new Error(`unexpected function call ${args.token}`);
+      if (!f) {
+        unexpected.push(`unexpected function call ${args.token}`);
+        throw new Error(unexpected[unexpected.length - 1]);
+      }
       return f(args.token, args.inputs);
     },
   }, "quant-platform", stack, false);
@@ -38,7 +45,13 @@ export function unwrap<T>(o: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
 }
 
-/** Waits until no resource has been registered for a few turns of the event loop. */
+/** What the mocks refused since they were installed; settle() fails the test when it is not empty. */
+export const unexpected: string[] = [];
+
+/**
+ * Waits until no resource has been registered for a few turns of the event loop, then fails if the mocks
+ * refused anything: a refused registration only surfaces as an unhandled rejection otherwise.
+ */
 export async function settle(recorded: Recorded[]): Promise<void> {
   let quiet = 0;
   let last = -1;
@@ -47,6 +60,7 @@ export async function settle(recorded: Recorded[]): Promise<void> {
     quiet = recorded.length === last ? quiet + 1 : 0;
     last = recorded.length;
   }
+  if (unexpected.length > 0) throw new Error(`the program declared what the test did not expect:\n${unexpected.join("\n")}`);
 }
 
 const none = () => ({});
@@ -71,3 +85,19 @@ export const DATABRICKS_CALLS: Computed = {
 };
 
 export const ofType = (r: Recorded[], t: string) => r.filter((x) => x.type === `databricks:index/${t}`);
+
+/** Our GitLab dynamic resources and the branch policy components. */
+export const GIT_TYPES: Computed = {
+  "quant-platform:gitlab:BranchPolicy": none,
+  "quant-platform:github:BranchPolicy": none,
+  "pulumi-nodejs:dynamic/gitlab:ProjectMember": none,
+  "pulumi-nodejs:dynamic/gitlab:ProtectedBranch": none,
+  "pulumi-nodejs:dynamic/gitlab:ApprovalSettings": none,
+  "pulumi-nodejs:dynamic/gitlab:ApprovalRule": none,
+  "pulumi-nodejs:dynamic/gitlab:MergeChecks": none,
+  "pulumi:providers:github": none,
+  "github:index/repositoryCollaborator:RepositoryCollaborator": none,
+  "github:index/repositoryRuleset:RepositoryRuleset": none,
+};
+
+export const gitlabOfType = (r: Recorded[], t: string) => r.filter((x) => x.type === `pulumi-nodejs:dynamic/gitlab:${t}`);

@@ -2,11 +2,11 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { buildAccessPlan } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
-import { DATABRICKS_CALLS, DATABRICKS_TYPES, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
+import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
 
 /** Runs index.ts as the engine would for `stack`, under mocks, and returns what it declared. */
 async function runProgram(stack: string): Promise<{ recorded: Recorded[]; summary: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const recorded = await installMocks(stack, DATABRICKS_TYPES, DATABRICKS_CALLS);
+  const recorded = await installMocks(stack, { ...DATABRICKS_TYPES, ...GIT_TYPES }, DATABRICKS_CALLS);
   const entry = require.resolve("../../index");
   delete require.cache[entry];
   const program = await import(entry);
@@ -70,6 +70,16 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
     it(`${stack}: the managed models, adopted where they already exist`, () => {
       assert.deepStrictEqual(ofType(recorded, "mlflowModel:MlflowModel").map((m) => m.inputs.name), plan.models.map((m) => m.name));
       assert.deepStrictEqual(ofType(recorded, "grants:Grants"), []);
+    });
+
+    it(`${stack}: ${stack === "quant" ? "owns and declares" : "leaves to quant"} the project-wide GitLab settings`, () => {
+      const gitlab = recorded.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/gitlab:"));
+      if (stack !== "quant") return assert.deepStrictEqual(gitlab, []);
+      assert.strictEqual(gitlabOfType(recorded, "ProjectMember").length, plan.gitMembers.length);
+      assert.deepStrictEqual(gitlabOfType(recorded, "ProtectedBranch").map((b) => b.inputs.branch).sort(), ["*", "quant", "quant_live", "quant_lr", "quant_stg"]);
+      assert.strictEqual(gitlabOfType(recorded, "ApprovalSettings").length, 1);
+      assert.strictEqual(gitlabOfType(recorded, "MergeChecks").length, 1);
+      assert.deepStrictEqual(recorded.filter((r) => r.type.startsWith("github:")), []);
     });
 
     it(`${stack}: exports a compact summary`, async () => {

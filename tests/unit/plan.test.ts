@@ -55,7 +55,9 @@ describe("access plan", () => {
       });
 
       it(`${stack}: only release managers merge into quant_stg, quant_lr and quant_live`, () => {
-        for (const b of plan.branchRules.filter((x) => x.branch !== "quant")) assert.deepStrictEqual(b.merge, ["release_manager"], b.branch);
+        for (const b of plan.branchRules.filter((x) => x.tier !== "development" && x.tier !== "other")) assert.deepStrictEqual(b.merge, ["release_manager"], b.branch);
+        const other = plan.branchRules.find((x) => x.branch === "*")!;
+        assert.deepStrictEqual([other.pushMembers, other.mergeMembers], [[], []], "every other branch: nobody pushes or merges");
       });
 
       it(`${stack}: developers cannot manage production model versions`, () => {
@@ -156,9 +158,11 @@ describe("plan properties (fast-check)", () => {
     fc.record({ id: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), roles: fc.uniqueArray(fc.constantFrom(...roleNames), { minLength: 1, maxLength: 3 }) }),
     { minLength: 1, maxLength: 40, selector: (m) => m.id },
   );
+  // Enough approvers that every flow target can be approved by someone other than its author.
+  const reviewers = [{ id: "fixed-a", roles: ["approver"] }, { id: "fixed-b", roles: ["approver"] }, { id: "fixed-c", roles: ["approver", "release_manager"] }];
   const withRoster = (roster: { id: string; roles: string[] }[]) => {
     const s = shipped();
-    s.project.roster = roster.map((m) => ({ ...m, name: m.id, email: `${m.id}@quantfirm.example`, gitUsername: m.id }));
+    s.project.roster = [...reviewers, ...roster].map((m) => ({ ...m, name: m.id, email: `${m.id}@quantfirm.example`, gitUsername: m.id }));
     return validate(s);
   };
 

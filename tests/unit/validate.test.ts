@@ -168,6 +168,22 @@ describe("config validation", () => {
     expectProblem(problemsOf(s, "quant"), /roles\.release_manager\.git\.push = "quant_live": expected only development branches \(quant\)/);
   });
 
+  it("rejects a flow target that too few members can approve (the author's approval never counts)", () => {
+    const s = shipped();
+    proj(s, "environments").quant_live.approvals = 4;
+    expectProblem(problemsOf(s, "quant"), /environments\.quant_live\.approvals: merge requests into quant_live need 4 approval\(s\) from someone other than the author, but only 4 member\(s\) may approve \(chen\.wei, dara\.singh, elena\.petrova, farid\.haddad\); expected at least 5/);
+  });
+
+  it("rejects a plaintext GitLab token and an unknown Git host URL", () => {
+    const s = shipped();
+    s.stacks.quant.gitlabToken = { value: "glpat-plain", secret: false };
+    stackVal(s, "quant_stg", "git").url = "gitlab.quantfirm.example";
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /stack quant: .*quant-platform:gitlabToken: is plaintext; expected a secret/);
+    expectProblem(p, /stack quant_stg: .*git\.url = "gitlab\.quantfirm\.example": expected the Git host's https root/);
+    assert.ok(!p.join("").includes("glpat-plain"));
+  });
+
   it("rejects an unknown branch for a stack and a stack-less per-stack key", () => {
     const s = shipped();
     stackVal(s, "quant_lr", "workspace").branch = "quant_prod";
