@@ -7,7 +7,8 @@ import { GitHubBranchPolicy } from "../../components/github/branchPolicy";
 import { shipped, shippedModel, stackVal } from "../fixtures/config";
 import { GIT_TYPES, gitlabOfType, installMocks, Recorded, settle } from "./mocks";
 
-const byBranch = (r: Recorded[], t: string) => Object.fromEntries(gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
+const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
+  gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
 
 describe("GitLabBranchPolicy (mocks)", () => {
   const plan = buildAccessPlan(shippedModel(), "quant");
@@ -82,7 +83,8 @@ describe("GitHubBranchPolicy (mocks)", () => {
     new GitHubBranchPolicy("gh", { plan, provider: new github.Provider("gh", { owner: "quantfirm" }) });
     await settle(recorded);
   });
-  const rulesets = () => Object.fromEntries(recorded.filter((r) => r.type === "github:index/repositoryRuleset:RepositoryRuleset")
+  const rulesets = (): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
+    recorded.filter((r) => r.type === "github:index/repositoryRuleset:RepositoryRuleset")
     .map((r) => [r.inputs.conditions.refName.includes[0], r.inputs]));
 
   it("a ruleset per protected branch plus one for every other branch", () => {
