@@ -1,0 +1,125 @@
+/**
+ * The MLflow REST API (tracking and model registry) as the migration engine uses it. The same endpoints
+ * serve an OSS tracking server and a Databricks workspace.
+ */
+import { DEFAULT_RETRY, HttpError, jsonRequest, RetryPolicy, withRetry } from "./http";
+
+/** A tracking server: where it is, how to authenticate, and which artifact transport reaches its store. */
+export interface Endpoint {
+  /** As the user wrote it, for messages and provenance: never holds a token. */
+  uri: string;
+  baseUrl: string;
+  token?: string;
+  transport: "mlflow-artifacts" | "databricks";
+}
+
+export interface Tag { key: string; value: string }
+export interface ModelVersion {
+  name: string;
+  version: string;
+  creation_timestamp?: number;
+  current_stage?: string;
+  description?: string;
+  source: string;
+  run_id?: string;
+  status?: string;
+  status_message?: string;
+  user_id?: string;
+  tags?: Tag[];
+  aliases?: string[];
+}
+export interface Metric { key: string; value: number; timestamp: number; step: number }
+export interface Run {
+  info: { run_id: string; experiment_id: string; artifact_uri: string; status: string; start_time?: number; end_time?: number; run_name?: string };
+  data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
+}
+
+export const tagMap = (tags: Tag[] | undefined): Record<string, string> => Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
+
+export function isNotFound(e: unknown): boolean {
+  const h = e as Partial<HttpError>;
+  return e instanceof Error && (h.status === 404 || h.code === "RESOURCE_DOES_NOT_EXIST");
+}
+
+export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
+  const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
+  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
+    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`));
+  const q = (o: Record<string, string | number | undefined>) =>
+    Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join("&");
+  const orUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
+    try { return await p; } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+  };
+
+  return {
+    endpoint: ep,
+    headers,
+    getModelVersion: async (name: string, version: string) =>
+      (await call<{ model_version: ModelVersion }>("GET", `model-versions/get?${q({ name, version })}`, `model '${name}' version ${version}`)).model_version,
+    getVersionByAlias: async (name: string, alias: string) =>
+      (await call<{ model_version: ModelVersion }>("GET", `registered-models/alias?${q({ name, alias })}`, `model '${name}' alias '${alias}'`)).model_version,
+    getLatestByStage: async (name: string, stage: string) =>
+      (await call<{ model_versions?: ModelVersion[] }>("POST", "registered-models/get-latest-versions", `model '${name}' stage '${stage}'`, { name, stages: [stage] })).model_versions ?? [],
+    getDownloadUri: async (name: string, version: string) =>
+      (await call<{ artifact_uri: string }>("GET", `model-versions/get-download-uri?${q({ name, version })}`, `model '${name}' version ${version} download URI`)).artifact_uri,
+    getRegisteredModel: (name: string) =>
+      orUndefined(call<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`)),
+    createRegisteredModel: (name: string, description?: string) =>
+      call("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
+    /** Every version of a model, following page tokens. */
+    async listVersions(name: string): Promise<ModelVersion[]> {
+      const out: ModelVersion[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call<{ model_versions?: ModelVersion[]; next_page_token?: string }>("GET",
+          `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`, `versions of model '${name}'`);
+        out.push(...(r.model_versions ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+      return out;
+    },
+    createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) =>
+      (await call<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body)).model_version,
+    updateModelVersion: (name: string, version: string, description: string) =>
+      call("PATCH", "model-versions/update", `model '${name}' version ${version}`, { name, version, description }),
+    setModelVersionTag: (name: string, version: string, key: string, value: string) =>
+      call("POST", "model-versions/set-tag", `model '${name}' version ${version} tag ${key}`, { name, version, key, value }),
+    setAlias: (name: string, alias: string, version: string) =>
+      call("POST", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias, version }),
+    deleteAlias: (name: string, alias: string) =>
+      call("DELETE", `registered-models/alias?${q({ name, alias })}`, `model '${name}' alias '${alias}'`),
+    transitionStage: (name: string, version: string, stage: string) =>
+      call("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, { name, version, stage, archive_existing_versions: false }),
+    deleteModelVersion: (name: string, version: string) =>
+      call("DELETE", `model-versions/delete?${q({ name, version })}`, `model '${name}' version ${version}`),
+    getRun: async (runId: string) => (await call<{ run: Run }>("GET", `runs/get?${q({ run_id: runId })}`, `run ${runId}`)).run,
+    /** The full history of one metric, following page tokens. */
+    async metricHistory(runId: string, key: string): Promise<Metric[]> {
+      const out: Metric[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call<{ metrics?: Metric[]; next_page_token?: string }>("GET",
+          `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`, `run ${runId} metric ${key}`);
+        out.push(...(r.metrics ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+      return out;
+    },
+    experimentByName: async (name: string) =>
+      (await orUndefined(call<{ experiment: { experiment_id: string } }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment,
+    createExperiment: async (name: string) =>
+      (await call<{ experiment_id: string }>("POST", "experiments/create", `experiment '${name}'`, { name })).experiment_id,
+    createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
+      (await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, { experiment_id: experimentId, run_name: runName, start_time: startTime, tags })).run,
+    searchRuns: async (experimentIds: string[], filter: string) =>
+      (await call<{ runs?: Run[] }>("POST", "runs/search", `runs matching ${filter}`, { experiment_ids: experimentIds, filter, max_results: 100 })).runs ?? [],
+    logBatch: (runId: string, batch: { metrics?: Metric[]; params?: Tag[]; tags?: Tag[] }) =>
+      call("POST", "runs/log-batch", `run ${runId} log-batch`, { run_id: runId, ...batch }),
+    updateRun: (runId: string, status: string, endTime?: number) =>
+      call("POST", "runs/update", `run ${runId}`, { run_id: runId, status, end_time: endTime }),
+    setRunTag: (runId: string, key: string, value: string) =>
+      call("POST", "runs/set-tag", `run ${runId} tag ${key}`, { run_id: runId, key, value }),
+  };
+}
+
+export type MlflowClient = ReturnType<typeof mlflowClient>;

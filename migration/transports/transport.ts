@@ -1,0 +1,37 @@
+import { Readable } from "stream";
+import { MlflowClient, ModelVersion } from "../tracking";
+
+/** Where a tree of artifacts lives: a run and a path under its artifact root, or a proxy path. */
+export interface ArtifactRoot {
+  runId?: string;
+  path: string;
+}
+
+/** One entry of a one-level listing; `path` is relative to the root it was listed under. */
+export interface ArtifactEntry {
+  path: string;
+  isDir: boolean;
+  size?: number;
+}
+
+/** How bytes move in and out of one kind of artifact store. */
+export interface ArtifactTransport {
+  readonly name: string;
+  /** The artifact root holding a model version's files. */
+  versionRoot(version: ModelVersion, downloadUri: string): Promise<ArtifactRoot>;
+  /** The root `sub` below a run's artifact root (where the engine writes in the target). */
+  runRoot(runId: string, sub: string): Promise<ArtifactRoot>;
+  list(root: ArtifactRoot, dir: string): Promise<ArtifactEntry[]>;
+  download(root: ArtifactRoot, path: string): Promise<{ body: Readable; length: number | undefined }>;
+  upload(root: ArtifactRoot, path: string, body: Readable, length: number): Promise<void>;
+  /** Why this store cannot hold a file under that name, or undefined when it can. */
+  refuses(path: string): string | undefined;
+}
+
+export type TransportFactory = (client: MlflowClient) => ArtifactTransport;
+
+/** Joins artifact path parts with '/', ignoring empty ones. */
+export const joinPath = (...parts: string[]) => parts.filter((p) => p !== "").join("/");
+
+/** Percent-encodes each segment of a path (MLflow's own client does not, and loses names at '#'). */
+export const encodePath = (p: string) => p.split("/").map(encodeURIComponent).join("/");
