@@ -7,7 +7,7 @@ import { migrate, MigrateOptions, TAG, checkTarget } from "../../migration/engin
 import { resolveEndpoint } from "../../migration/endpoint";
 import { mlflowClient, tagMap } from "../../migration/tracking";
 import { liveServers } from "../fixtures/liveServers";
-import { FixtureInfo, MlflowServer, python, seedFixture } from "../fixtures/mlflowServers";
+import { FixtureInfo, MlflowServer, python, seedFixture } from "../../tools/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
 import { DatabricksTestServer } from "../fixtures/databricksServer";
 import { shippedModel } from "../fixtures/config";
