@@ -438,6 +438,24 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   return { ...base, targetVersion: created.version, targetRunId, manifestDigest: digest, adopted: false, skippedFiles, durationMs: Date.now() - started };
 }
 
+/**
+ * Retires a migrated version: archived (aliases removed, stage Archived where the registry has stages,
+ * its fingerprint retired so a later migration copies afresh), or deleted when `hardDelete`.
+ */
+export async function retireVersion(to: Endpoint, model: string, version: string, hardDelete: boolean, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+  const dst = mlflowClient(to, retry);
+  let v: ModelVersion;
+  try { v = await dst.getModelVersion(model, version); } catch (e) { if (isNotFound(e)) return; throw e; }
+  if (hardDelete) return void (await dst.deleteModelVersion(model, version));
+  for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
+  try { await dst.transitionStage(model, version, "Archived"); } catch (e) { if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e; }
+  const fp = tagMap(v.tags)[TAG.fingerprint];
+  if (fp && !fp.endsWith(":retired")) {
+    await dst.setModelVersionTag(model, version, TAG.fingerprint, `${fp}:retired`);
+    if (v.run_id) await dst.setRunTag(v.run_id, TAG.fingerprint, `${fp}:retired`);
+  }
+}
+
 /** Re-checks a migrated version in the target: it exists, its aliases, and its files by size or hash. */
 export async function checkTarget(to: Endpoint, model: string, version: string, verify: VerifyMode, retry: RetryPolicy = DEFAULT_RETRY): Promise<{
   exists: boolean; aliases: string[]; stage: string | undefined; manifestDigest: string | undefined; problems: string[];

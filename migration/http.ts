@@ -82,13 +82,21 @@ function client(url: URL) {
 /** A transfer with no bytes moving for this long is abandoned (and retried). */
 export const IDLE_TIMEOUT_MS = Number(process.env.QUANT_MIGRATE_IDLE_TIMEOUT_MS ?? 120000);
 
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+/*
+ * Keep-alive agents, made on first use and kept on globalThis: a module-level Agent would be captured by
+ * Pulumi's closure serialization of the ModelMigration provider, and an Agent cannot be serialized.
+ */
+function agentFor(protocol: string): http.Agent {
+  const g = globalThis as unknown as { __quantMigrateAgents?: Record<string, http.Agent> };
+  g.__quantMigrateAgents ??= {};
+  return (g.__quantMigrateAgents[protocol] ??= protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 }));
+}
 
 /** A streaming GET: resolves with the response stream and its declared length once headers arrive. */
 export function streamGet(url: string, headers: Record<string, string>, what: string): Promise<{ body: Readable; length: number | undefined }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = client(u).request(u, { method: "GET", headers, agent: u.protocol === "https:" ? agents.https : agents.http }, (res) => {
+    const req = client(u).request(u, { method: "GET", headers, agent: agentFor(u.protocol) }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) {
         const len = res.headers["content-length"];
@@ -123,11 +131,10 @@ export function streamPut(url: string, headers: Record<string, string>, body: Re
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (e: Error) => { if (!settled) { settled = true; req.destroy(); body.destroy(); reject(e); } };
     const req = client(u).request(u, {
       method: "PUT",
       headers: { "Content-Type": "application/octet-stream", ...headers, "Content-Length": String(length) },
-      agent: u.protocol === "https:" ? agents.https : agents.http,
+      agent: agentFor(u.protocol),
     }, (res) => {
       const status = res.statusCode ?? 0;
       let text = "";
@@ -142,6 +149,7 @@ export function streamPut(url: string, headers: Record<string, string>, body: Re
         reject(httpError(status, `${what}: PUT ${redact(url)} failed: ${status}${code ? ` ${code}` : ""}: ${message}`, retryableStatus(status), code));
       });
     });
+    const fail = (e: Error) => { if (!settled) { settled = true; req.destroy(); body.destroy(); reject(e); } };
     req.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, `${what}: PUT ${redact(url)} failed: ${e.message}`, true)));
     req.setTimeout(IDLE_TIMEOUT_MS, () => fail(httpError(0, `${what}: PUT ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)));
     body.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, `${what}: the source stream broke during the upload: ${e.message}`, true)));

@@ -86,12 +86,13 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       call("POST", "model-versions/set-tag", `model '${name}' version ${version} tag ${key}`, { name, version, key, value }),
     setAlias: (name: string, alias: string, version: string) =>
       call("POST", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias, version }),
+    // DELETE parameters go in a JSON body, as the REST API reads them.
     deleteAlias: (name: string, alias: string) =>
-      call("DELETE", `registered-models/alias?${q({ name, alias })}`, `model '${name}' alias '${alias}'`),
+      call("DELETE", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias }),
     transitionStage: (name: string, version: string, stage: string) =>
       call("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, { name, version, stage, archive_existing_versions: false }),
     deleteModelVersion: (name: string, version: string) =>
-      call("DELETE", `model-versions/delete?${q({ name, version })}`, `model '${name}' version ${version}`),
+      call("DELETE", "model-versions/delete", `model '${name}' version ${version}`, { name, version }),
     getRun: async (runId: string) => (await call<{ run: Run }>("GET", `runs/get?${q({ run_id: runId })}`, `run ${runId}`)).run,
     /** The full history of one metric, following page tokens. */
     async metricHistory(runId: string, key: string): Promise<Metric[]> {

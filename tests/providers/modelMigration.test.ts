@@ -1,0 +1,114 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { ProviderHost } from "./host";
+import { modelMigrationProvider } from "../../components/mlflow/modelMigration";
+import { liveServers } from "../fixtures/liveServers";
+import { FaultProxy } from "../fixtures/faultProxy";
+import { MlflowServer, python, seedFixture } from "../../tools/localMlflow";
+import { mlflowClient, tagMap } from "../../migration/tracking";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { shippedModel } from "../fixtures/config";
+
+const SRC_TOKEN = "dapi-source-5f1e";
+const DST_TOKEN = "dapi-target-9c2d";
+
+describe("ModelMigration dynamic provider, through the real dynamic-provider host over gRPC", function () {
+  this.timeout(600000);
+  let a: MlflowServer;
+  let b: MlflowServer;
+  let host: ProviderHost;
+  const gates: FaultProxy[] = [];
+  let inputs: Record<string, unknown>;
+  let state: { id: string; props: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const everything: unknown[] = [];
+  const target = () => mlflowClient(resolveEndpoint(b.url, "to", {}));
+
+  before(async () => {
+    ({ a, b } = await liveServers());
+    seedFixture(a, "prov-alpha", { sizeMb: 1, shards: 2 });
+    const [ga, gb] = [new FaultProxy(() => a.port), new FaultProxy(() => b.port)];
+    ga.requireToken = SRC_TOKEN;
+    gb.requireToken = DST_TOKEN;
+    gates.push(ga, gb);
+    inputs = {
+      fromUri: await ga.start(), toUri: await gb.start(), fromEnv: "quant", toEnv: "quant_stg",
+      model: "prov-alpha", alias: "champion", toModel: "prov-alpha", verify: "full", readVerify: "full", concurrency: 4,
+      production: false, approvers: [], flow: shippedModel().flow, deleteOnDestroy: false,
+    };
+    host = await ProviderHost.start(modelMigrationProvider, "pulumi-nodejs:dynamic/mlflow:ModelMigration", { MIGRATE_FROM_TOKEN: "", MIGRATE_TO_TOKEN: "" });
+    await host.configure({ "quant-platform:migrationSourceToken": SRC_TOKEN, "quant-platform:databricksToken": DST_TOKEN });
+  });
+  after(async () => {
+    await host?.stop();
+    for (const g of gates) await g.stop();
+  });
+
+  it("check refuses a migration that is not a flow edge, and two selectors", async () => {
+    const r = await host.check("m", {}, { ...inputs, toEnv: "quant_live", version: "1" });
+    assert.deepStrictEqual(r.failures.map((f) => f.property).sort(), ["toEnv", "version"]);
+    assert.deepStrictEqual((await host.check("m", {}, inputs)).failures, []);
+  });
+
+  it("create migrates with tokens from stack config and outputs version, digest, files and bytes", async () => {
+    state = await host.create("m", inputs);
+    everything.push(state);
+    assert.strictEqual(state.id, "prov-alpha/1");
+    assert.strictEqual(state.props.targetVersion, "1");
+    assert.ok(state.props.files > 10 && state.props.bytes > 1000000);
+    assert.match(state.props.manifestDigest, /^[0-9a-f]{64}$/);
+    const got = JSON.parse(python("download_version.py", ["--tracking-uri", b.url, "--model", "prov-alpha", "--version", "1"]));
+    assert.strictEqual(got.length, state.props.files);
+  });
+
+  it("read re-checks the target with full hashes: no drift", async () => {
+    const r = await host.read("m", state.id, state.props);
+    everything.push(r);
+    assert.deepStrictEqual([r.id, r.props.problems], [state.id, []]);
+    assert.deepStrictEqual(await host.diff("m", state.id, r.props, inputs), { changes: false, replaces: [] });
+  });
+
+  it("drift: a file removed from the target store shows in read, and diff replaces the migration", async () => {
+    const run = state.props.targetRunId;
+    const file = path.join(b.dir, "artifacts");
+    const victim = fs.readdirSync(file).map((e) => path.join(file, e, run, "artifacts", "model", "model", "config.json")).find((p) => fs.existsSync(p))!;
+    const saved = fs.readFileSync(victim);
+    fs.rmSync(victim);
+    try {
+      const r = await host.read("m", state.id, state.props);
+      assert.match(r.props.problems.join("\n"), /'model\/config\.json': expected \d+ bytes, found no file/);
+      const d = await host.diff("m", state.id, r.props, inputs);
+      assert.deepStrictEqual(d, { changes: true, replaces: ["problems"] });
+    } finally {
+      fs.writeFileSync(victim, saved);
+    }
+  });
+
+  it("diff replaces when the alias now points at other content", async () => {
+    seedFixture(a, "prov-alpha", { sizeMb: 0.5, shards: 1 }); // a new best version takes the champion alias
+    const d = await host.diff("m", state.id, state.props, inputs);
+    assert.deepStrictEqual(d, { changes: true, replaces: ["fingerprint"] });
+  });
+
+  it("delete archives the target version (aliases removed, stage Archived) rather than destroying it", async () => {
+    await host.delete("m", state.id, state.props);
+    const v = await target().getModelVersion("prov-alpha", "1");
+    assert.deepStrictEqual([v.current_stage, v.aliases ?? []], ["Archived", []]);
+    assert.match(tagMap(v.tags)["quant.migration.fingerprint"], /:retired$/);
+  });
+
+  it("read reports a target version deleted outside Pulumi as gone", async () => {
+    await target().deleteModelVersion("prov-alpha", "1");
+    const r = await host.read("m", state.id, state.props);
+    assert.strictEqual(r.id, "");
+  });
+
+  it("the tokens never appear in the serialized provider, outputs, state or host logs", () => {
+    for (const t of [SRC_TOKEN, DST_TOKEN]) {
+      assert.ok(!host.text.includes(t));
+      assert.ok(!host.output.includes(t));
+      assert.ok(!JSON.stringify(everything).includes(t));
+    }
+    assert.ok(gates[1].seen.length > 10, "the target gate saw the migration, with the right token");
+  });
+});
