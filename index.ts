@@ -11,6 +11,7 @@ import { ModelRegistryAccess } from "./components/databricks/modelRegistryAccess
 import { GitLabBranchPolicy } from "./components/gitlab/branchPolicy";
 import { GitHubBranchPolicy } from "./components/github/branchPolicy";
 import { githubProvider } from "./components/github/provider";
+import { ModelPromotions } from "./components/mlflow/modelPromotions";
 
 const stack = pulumi.getStack();
 const model = validate(readConfigSources(__dirname), stack);
@@ -27,6 +28,8 @@ if (plan.git.ownsProjectSettings) {
   else new GitHubBranchPolicy(`git-${stack}`, { plan, provider: githubProvider(`github-${stack}`, plan.git.project) });
 }
 
+const promotions = new ModelPromotions(`promotions-${stack}`, { plan });
+
 export const summary = {
   stack,
   branch: plan.environment,
@@ -34,4 +37,7 @@ export const summary = {
   memberCounts: Object.fromEntries(plan.groups.map((g) => [g.name, plan.memberships.filter((m) => m.group === g.name).length])),
   gitFolders: workspace.gitFolderPaths,
   models: plan.models.map((m) => m.name),
+  migrations: Object.entries(promotions.migrations).map(([key, m]) => ({
+    key, targetVersion: m.targetVersion, manifestDigest: m.manifestDigest, files: m.files, bytes: m.bytes,
+  })),
 };

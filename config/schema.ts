@@ -109,12 +109,20 @@ export interface Organization {
   ucPrivileges: Record<RegistryLevel, UcModelPrivilege[]>;
 }
 
+/** A declared promotion: the version `select` picks in stack `from` is migrated into stack `to`. */
+export interface Promotion {
+  from: string;
+  to: string;
+  select: { version: string } | { alias: string } | { stage: string };
+}
+
 export interface ManagedModel {
   name: string;
   lifecycle: ModelLifecycle;
   stacks: string[];
   /** Stacks in which the model already exists and is adopted rather than created. */
   existingIn: string[];
+  promotions: Promotion[];
 }
 
 export type RegistryConfig =

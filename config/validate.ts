@@ -1,7 +1,7 @@
 import {
   AccessModel, DatabricksAuth, DUTIES, Duty, ENTITLEMENTS, Entitlement, Environment, FlowEdge, GIT_ACCESS_LEVELS,
   GIT_PROVIDERS, GitAccess, GitFolder, GitProvider, ManagedModel, Member, MODEL_LIFECYCLES, ModelLifecycle,
-  Organization, PerStack, PROJECT, REGISTRY_FLAVOURS, REGISTRY_LEVELS, RegistryConfig, RegistryLevel, Role,
+  Organization, PerStack, PROJECT, Promotion, REGISTRY_FLAVOURS, REGISTRY_LEVELS, RegistryConfig, RegistryLevel, Role,
   StackConfig, TIERS, Tier, UC_MODEL_PRIVILEGES, UcModelPrivilege, WORKSPACE_LEVELS, WorkspaceLevel,
 } from "./schema";
 import { ConfigEntry, ConfigSources } from "./load";
@@ -16,8 +16,8 @@ export class ConfigError extends Error {
 }
 
 const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
-const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken"] as const;
-const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken"];
+const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken", "migrationSourceToken"] as const;
+const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken", "migrationSourceToken"];
 const DATABRICKS_GIT_PROVIDERS = [
   "gitHub", "gitHubEnterprise", "gitLab", "gitLabEnterpriseEdition", "bitbucketCloud", "bitbucketServer",
   "azureDevOpsServices", "awsCodeCommit",
@@ -307,7 +307,7 @@ function validateRoster(c: Ctx, v: unknown, roleNames: string[]): Member[] {
 
 function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
   return list<ManagedModel>(c, "models", v, (x, p) => {
-    const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn"]);
+    const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn", "promotions"]);
     if (!m) return undefined;
     const name = str(c, `${p}.name`, m.name, "a registered model name without '.', '/' or spaces", /^[A-Za-z0-9_-]+$/);
     const lifecycle: ModelLifecycle = m.lifecycle === undefined ? "aliases" : oneOf(c, `${p}.lifecycle`, m.lifecycle, MODEL_LIFECYCLES) ?? "aliases";
@@ -319,7 +319,21 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
       }
       return y;
     });
-    return name ? { name, lifecycle, stacks: inStacks, existingIn } : undefined;
+    const promotions = list<Promotion>(c, `${p}.promotions`, m.promotions, (y, q) => {
+      const pr = obj(c, q, y, ["from", "to"], ["version", "alias", "stage"]);
+      if (!pr) return undefined;
+      const from = oneOf(c, `${q}.from`, pr.from, stacks);
+      const to = oneOf(c, `${q}.to`, pr.to, inStacks);
+      const sel = (["version", "alias", "stage"] as const).filter((k) => pr[k] !== undefined);
+      if (sel.length !== 1) {
+        c.say(q, "expected exactly one of version, alias or stage to pick the source version");
+        return undefined;
+      }
+      const value = str(c, `${q}.${sel[0]}`, pr[sel[0]] === undefined ? undefined : String(pr[sel[0]]), `a ${sel[0]}`);
+      if (!from || !to || !value) return undefined;
+      return { from, to, select: { [sel[0]]: value } as Promotion["select"] };
+    });
+    return name ? { name, lifecycle, stacks: inStacks, existingIn, promotions } : undefined;
   });
 }
 
@@ -369,6 +383,7 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   const gitUrl = gitV?.url === undefined ? defaultUrl : str(c, "git.url", gitV.url, "the Git host's https root, like https://gitlab.example.com", /^https:\/\/[^\s/]+\/?$/);
   secretKey(c, values, "gitlabToken");
   secretKey(c, values, "githubToken");
+  secretKey(c, values, "migrationSourceToken");
 
   const hasToken = secretKey(c, values, "databricksToken");
   const hasId = secretKey(c, values, "databricksClientId");
@@ -434,6 +449,16 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
       }
     });
   }
+  models.forEach((m, i) => m.promotions.forEach((pr, j) => {
+    const from = stacks.find((s) => s.name === pr.from)?.branch;
+    const to = stacks.find((s) => s.name === pr.to)?.branch;
+    if (stacks.find((s) => s.name === pr.to)?.registry.flavour === "unity-catalog") {
+      c.say(`models[${i}].promotions[${j}].to`, `stack ${pr.to} uses Unity Catalog; the migration engine moves workspace-registry versions (run-relative artifacts), so promote into a workspace-registry stack`);
+    }
+    if (from && to && !flow.some((e) => e.from === from && e.to === to)) {
+      c.say(`models[${i}].promotions[${j}]`, `model '${m.name}' is promoted ${pr.from} -> ${pr.to}, which is not an edge of the flow (${from} -> ${to}); models move only along the flow`);
+    }
+  }));
   const owners = stacks.filter((s) => s.git.ownsProjectSettings).map((s) => s.name);
   if (stacks.length === stackNames.length && owners.length !== 1) {
     problems.push(owners.length === 0

@@ -37,6 +37,21 @@ export interface BranchRuleEntry {
   sources: string[];
 }
 export interface FlowEdgeEntry { key: string; from: string; to: string }
+export interface MigrationEntry {
+  key: string;
+  model: string;
+  /** Source and target stacks, and the environments (branches) they stand for. */
+  from: string;
+  to: string;
+  fromEnv: string;
+  toEnv: string;
+  fromUri: string;
+  toUri: string;
+  select: { version?: string; alias?: string; stage?: string };
+  /** Promotion into production needs an approval by someone other than the version's author. */
+  production: boolean;
+  approvers: string[];
+}
 
 export interface AccessPlan {
   stack: string;
@@ -59,6 +74,7 @@ export interface AccessPlan {
   gitMembers: GitMemberEntry[];
   branchRules: BranchRuleEntry[];
   flowEdges: FlowEdgeEntry[];
+  migrations: MigrationEntry[];
 }
 
 const byGroup = <T extends { group: string }>(a: T, b: T) => a.group.localeCompare(b.group);
@@ -152,12 +168,19 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     };
   }), otherBranches]);
   const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
+  const approving = model.roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name);
+  const approvers = model.roster.filter((m) => m.roles.some((r) => approving.includes(r))).map((m) => m.email).sort();
+  const stackOf = (n: string) => model.stacks.find((x) => x.name === n)!;
+  const migrations = keyed("migration", model.models.flatMap((m) => m.promotions.filter((p) => p.to === stack).map((p) => ({
+    model: m.name, from: p.from, to: p.to, fromEnv: stackOf(p.from).branch, toEnv: s.branch,
+    fromUri: stackOf(p.from).host, toUri: s.host, select: { ...p.select }, production: env.tier === "production", approvers,
+  }))));
 
   return {
     stack, environment: env.name, tier: env.tier, host: s.host, registry: s.registry, auth: s.auth.kind,
     scimProvisioned: s.scimProvisioned, git: { ...s.git },
     groups, users, memberships, directories, gitFolders, workspaceAcls, models, registryAcls, ucGrants,
-    gitMembers, branchRules, flowEdges,
+    gitMembers, branchRules, flowEdges, migrations,
   };
 }
 

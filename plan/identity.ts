@@ -15,6 +15,7 @@ export const IDENTITY = {
   gitMember: ["gitUsername"],
   branchRule: ["branch"],
   flowEdge: ["from", "to"],
+  migration: ["model", "from", "to"],
 } as const;
 
 export type EntryKind = keyof typeof IDENTITY;

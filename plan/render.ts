@@ -43,6 +43,11 @@ export function planSections(plan: AccessPlan): Section[] {
       ]),
     },
     {
+      title: "Model promotions into this stack",
+      columns: ["model", "from", "version", "production approval"],
+      rows: plan.migrations.map((m) => [m.model, `${m.from} (${m.fromUri})`, Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join(""), m.production ? "required (not by the author)" : "-"]),
+    },
+    {
       title: "Git project members",
       columns: ["member", "git user", "access", "roles"],
       rows: plan.gitMembers.map((m) => [m.member, m.gitUsername, m.access, m.roles.join(", ")]),

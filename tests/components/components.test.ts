@@ -4,7 +4,7 @@ import { buildAccessPlan, AccessPlan } from "../../plan/accessPlan";
 import { validate } from "../../config/validate";
 import { WorkspaceAccess } from "../../components/databricks/workspaceAccess";
 import { ModelRegistryAccess } from "../../components/databricks/modelRegistryAccess";
-import { shipped, stackVal } from "../fixtures/config";
+import { proj, shipped, stackVal } from "../fixtures/config";
 import { DATABRICKS_CALLS, DATABRICKS_TYPES, installMocks, ofType, Recorded, settle } from "./mocks";
 
 type Flavour = "workspace" | "unity-catalog";
@@ -14,6 +14,7 @@ function planFor(stack: string, flavour: Flavour, scim = false): AccessPlan {
   const ws = stackVal(s, stack, "workspace");
   ws.registry = flavour === "workspace" ? { flavour } : { flavour, catalog: stack, schema: "models" };
   ws.scimProvisioned = scim;
+  if (flavour === "unity-catalog") for (const m of proj(s, "models")) m.promotions = [];
   return buildAccessPlan(validate(s, stack), stack);
 }
 

@@ -100,4 +100,10 @@ export const GIT_TYPES: Computed = {
   "github:index/repositoryRuleset:RepositoryRuleset": none,
 };
 
+/** Model promotions: what the ModelMigration provider would compute on create. */
+export const MLFLOW_TYPES: Computed = {
+  "quant-platform:mlflow:ModelPromotions": none,
+  "pulumi-nodejs:dynamic/mlflow:ModelMigration": () => ({ targetVersion: "7", manifestDigest: "d".repeat(64), files: 17, bytes: 8400000 }),
+};
+
 export const gitlabOfType = (r: Recorded[], t: string) => r.filter((x) => x.type === `pulumi-nodejs:dynamic/gitlab:${t}`);

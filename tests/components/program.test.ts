@@ -2,11 +2,11 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { buildAccessPlan } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
-import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
+import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, MLFLOW_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
 
 /** Runs index.ts as the engine would for `stack`, under mocks, and returns what it declared. */
 async function runProgram(stack: string): Promise<{ recorded: Recorded[]; summary: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const recorded = await installMocks(stack, { ...DATABRICKS_TYPES, ...GIT_TYPES }, DATABRICKS_CALLS);
+  const recorded = await installMocks(stack, { ...DATABRICKS_TYPES, ...GIT_TYPES, ...MLFLOW_TYPES }, DATABRICKS_CALLS);
   const entry = require.resolve("../../index");
   delete require.cache[entry];
   const program = await import(entry);
@@ -82,6 +82,17 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
       assert.deepStrictEqual(recorded.filter((r) => r.type.startsWith("github:")), []);
     });
 
+    it(`${stack}: a ModelMigration per declared promotion into it, along the flow, never credentials in its inputs`, () => {
+      const m = recorded.filter((r) => r.type === "pulumi-nodejs:dynamic/mlflow:ModelMigration");
+      assert.deepStrictEqual(m.map((x) => `${x.inputs.fromEnv}->${x.inputs.toEnv}:${x.inputs.alias}`), plan.migrations.map((x) => `${x.fromEnv}->${x.toEnv}:champion`));
+      for (const x of m) {
+        assert.strictEqual(x.inputs.toUri, plan.host);
+        assert.strictEqual(x.inputs.production, stack === "quant_lr");
+        assert.ok(!Object.keys(x.inputs).some((k) => /token|secret/i.test(k)));
+      }
+      assert.strictEqual(m.length, { quant: 0, quant_stg: 1, quant_lr: 1 }[stack]);
+    });
+
     it(`${stack}: exports a compact summary`, async () => {
       const s = await unwrap(pulumi.output(summary));
       assert.deepStrictEqual(s, {
@@ -90,6 +101,7 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
         memberCounts: { "quant-developer": 4, "quant-approver": 3, "quant-release_manager": 2, "quant-consumer": 2, "quant-admin": 1 },
         gitFolders: ["/Teams/quant/shared/quant-research"],
         models: plan.models.map((m) => m.name),
+        migrations: plan.migrations.map((m) => ({ key: m.key, targetVersion: "7", manifestDigest: "d".repeat(64), files: 17, bytes: 8400000 })),
       });
     });
   });

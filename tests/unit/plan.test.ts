@@ -107,6 +107,7 @@ describe("access plan", () => {
   it("Unity Catalog stacks get grants on three-part names from the configured privileges, and no workspace ACLs", () => {
     const s = shipped();
     stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
+    proj(s, "models")[0].promotions = [];
     const plan = buildAccessPlan(validate(s), "quant_lr");
     assert.deepStrictEqual(plan.registryAcls, []);
     assert.deepStrictEqual(plan.ucGrants.map((g) => g.model), ["quant_lr.models.quant-alpha-transformer", "quant_lr.models.quant-risk-scorer"]);
@@ -114,6 +115,15 @@ describe("access plan", () => {
     assert.deepStrictEqual(g.find((x) => x.principal === "quant-consumer")!.privileges, ["EXECUTE"]);
     assert.deepStrictEqual(g.find((x) => x.principal === "quant-admin")!.privileges, ["ALL_PRIVILEGES", "MANAGE"]);
     assert.ok(!g.filter((x) => x.principal !== "quant-admin").some((x) => x.privileges.includes("MANAGE") || x.privileges.includes("ALL_PRIVILEGES")));
+  });
+
+  it("promotions: quant_stg migrates from quant; quant_lr from quant_stg, as production needing another's approval", () => {
+    assert.deepStrictEqual(buildAccessPlan(model, "quant").migrations, []);
+    const [stg] = buildAccessPlan(model, "quant_stg").migrations;
+    assert.deepStrictEqual([stg.fromEnv, stg.toEnv, stg.fromUri, stg.production, stg.select], ["quant", "quant_stg", "https://quant.cloud.databricks.com", false, { alias: "champion" }]);
+    const [lr] = buildAccessPlan(model, "quant_lr").migrations;
+    assert.deepStrictEqual([lr.fromEnv, lr.toEnv, lr.production], ["quant_stg", "quant_lr", true]);
+    assert.deepStrictEqual(lr.approvers, ["chen.wei@quantfirm.example", "dara.singh@quantfirm.example", "elena.petrova@quantfirm.example", "farid.haddad@quantfirm.example"]);
   });
 
   it("Git project access: everyone at least Developer, release managers Maintainer", () => {

@@ -194,6 +194,27 @@ describe("config validation", () => {
   });
 });
 
+describe("model promotions in validation", () => {
+  it("a promotion must follow the flow: quant straight to quant_lr is refused", () => {
+    const s = shipped();
+    proj(s, "models")[0].promotions.push({ from: "quant", to: "quant_lr", alias: "champion" });
+    expectProblem(problemsOf(s, "quant_lr"), /models\[0\]\.promotions\[2\]: model 'quant-alpha-transformer' is promoted quant -> quant_lr, which is not an edge of the flow/);
+  });
+  it("a promotion picks exactly one source version, into a stack that lists the model", () => {
+    const s = shipped();
+    proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", alias: "champion", version: "3" };
+    proj(s, "models")[1].promotions = [{ from: "quant_stg", to: "quant", alias: "champion" }];
+    const p = problemsOf(s, "quant");
+    expectProblem(p, /models\[0\]\.promotions\[0\]: expected exactly one of version, alias or stage/);
+    expectProblem(p, /models\[1\]\.promotions\[0\]\.to = "quant": expected one of quant_stg, quant_lr/);
+  });
+  it("a promotion into a Unity Catalog stack is refused with the reason", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
+    expectProblem(problemsOf(s, "quant_lr"), /promotions\[1\]\.to: stack quant_lr uses Unity Catalog; the migration engine moves workspace-registry versions/);
+  });
+});
+
 describe("registry invariants in validation", () => {
   it("no role but admin gets CAN_MANAGE on a model", () => {
     const s = shipped();

@@ -1,0 +1,31 @@
+import * as pulumi from "@pulumi/pulumi";
+import { AccessPlan } from "../../plan/accessPlan";
+import { ModelMigration } from "./modelMigration";
+
+export interface ModelPromotionsArgs {
+  plan: AccessPlan;
+  /** Migration settings; full verification by default. */
+  verify?: "full" | "size";
+  concurrency?: number;
+}
+
+/** The declared model promotions into this stack, each a verified ModelMigration along a flow edge. */
+export class ModelPromotions extends pulumi.ComponentResource {
+  readonly migrations: Record<string, ModelMigration> = {};
+
+  constructor(name: string, args: ModelPromotionsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("quant-platform:mlflow:ModelPromotions", name, {}, opts);
+    const { plan } = args;
+    for (const m of plan.migrations) {
+      this.migrations[m.key] = new ModelMigration(`${name}/${m.key}`, {
+        fromUri: m.fromUri, toUri: m.toUri, fromEnv: m.fromEnv, toEnv: m.toEnv,
+        model: m.model, ...m.select, toModel: m.model,
+        verify: args.verify ?? "full", readVerify: "size", concurrency: args.concurrency ?? 4,
+        production: m.production, approvers: m.approvers,
+        flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
+        deleteOnDestroy: false,
+      }, { parent: this });
+    }
+    this.registerOutputs({ migrations: plan.migrations.map((m) => m.key) });
+  }
+}
