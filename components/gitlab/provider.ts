@@ -18,28 +18,18 @@ export const providers = {
   mergeChecks: gitlabProvider(mergeChecks),
 };
 
-export class GitLabProjectMember extends pulumi.dynamic.Resource {
-  constructor(name: string, args: Args<MemberInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.projectMember, name, args, opts, "gitlab", "ProjectMember");
-  }
+/** A resource class of type `pulumi-nodejs:dynamic/gitlab:<type>` served by `provider`. */
+function resourceClass<I>(provider: pulumi.dynamic.ResourceProvider, type: string) {
+  return class extends pulumi.dynamic.Resource {
+    constructor(name: string, args: Args<I>, opts?: pulumi.CustomResourceOptions) {
+      super(provider, name, args, opts, "gitlab", type);
+    }
+  };
 }
-export class GitLabProtectedBranch extends pulumi.dynamic.Resource {
-  constructor(name: string, args: Args<ProtectedBranchInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.protectedBranch, name, args, opts, "gitlab", "ProtectedBranch");
-  }
-}
-export class GitLabApprovalSettings extends pulumi.dynamic.Resource {
-  constructor(name: string, args: Args<ApprovalSettingsInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.approvalSettings, name, args, opts, "gitlab", "ApprovalSettings");
-  }
-}
-export class GitLabApprovalRule extends pulumi.dynamic.Resource {
-  constructor(name: string, args: Args<ApprovalRuleInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.approvalRule, name, args, opts, "gitlab", "ApprovalRule");
-  }
-}
-export class GitLabMergeChecks extends pulumi.dynamic.Resource {
-  constructor(name: string, args: Args<MergeChecksInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providers.mergeChecks, name, args, opts, "gitlab", "MergeChecks");
-  }
-}
+
+export const GitLabProjectMember = resourceClass<MemberInputs>(providers.projectMember, "ProjectMember");
+export const GitLabProtectedBranch = resourceClass<ProtectedBranchInputs>(providers.protectedBranch, "ProtectedBranch");
+export type GitLabProtectedBranch = InstanceType<typeof GitLabProtectedBranch>;
+export const GitLabApprovalSettings = resourceClass<ApprovalSettingsInputs>(providers.approvalSettings, "ApprovalSettings");
+export const GitLabApprovalRule = resourceClass<ApprovalRuleInputs>(providers.approvalRule, "ApprovalRule");
+export const GitLabMergeChecks = resourceClass<MergeChecksInputs>(providers.mergeChecks, "MergeChecks");
