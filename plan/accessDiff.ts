@@ -1,0 +1,75 @@
+/**
+ * The access diff: who gains or loses what between two access models, per stack and member. Pure.
+ */
+import { AccessModel } from "../config/schema";
+import { buildAccessPlan, memberGrants } from "./accessPlan";
+
+export interface Grant { object: string; permission: string; via: string }
+export interface MemberChange { member: string; gained: Grant[]; lost: Grant[] }
+export interface StackDiff {
+  stack: string;
+  members: MemberChange[];
+  flowEdges: { added: string[]; removed: string[] };
+  promotions: { added: string[]; removed: string[] };
+}
+export interface AccessDiff { base: string; head: string; changed: boolean; stacks: StackDiff[] }
+
+const grantKey = (g: { member: string; object: string; permission: string }) => `${g.member}\u0000${g.object}\u0000${g.permission}`;
+
+function setDiff(before: string[], after: string[]) {
+  return { added: after.filter((x) => !before.includes(x)).sort(), removed: before.filter((x) => !after.includes(x)).sort() };
+}
+
+/** Compares the plans of each stack at `base` and `head` (a stack missing on one side plans as empty). */
+export function accessDiff(base: { ref: string; model: AccessModel }, head: { ref: string; model: AccessModel }, only?: string): AccessDiff {
+  const names = [...new Set([...base.model.stacks, ...head.model.stacks].map((s) => s.name))].sort().filter((s) => !only || s === only);
+  const plan = (m: AccessModel, s: string) => (m.stacks.some((x) => x.name === s) ? buildAccessPlan(m, s) : undefined);
+  const stacks = names.map((stack): StackDiff => {
+    const b = plan(base.model, stack);
+    const h = plan(head.model, stack);
+    const bg = b ? memberGrants(b) : [];
+    const hg = h ? memberGrants(h) : [];
+    const bk = new Set(bg.map(grantKey));
+    const hk = new Set(hg.map(grantKey));
+    const byMember = new Map<string, MemberChange>();
+    const entry = (member: string) => byMember.get(member) ?? byMember.set(member, { member, gained: [], lost: [] }).get(member)!;
+    for (const g of hg) if (!bk.has(grantKey(g))) entry(g.member).gained.push({ object: g.object, permission: g.permission, via: g.via });
+    for (const g of bg) if (!hk.has(grantKey(g))) entry(g.member).lost.push({ object: g.object, permission: g.permission, via: g.via });
+    const edges = (p: typeof b) => (p?.flowEdges ?? []).map((e) => `${e.from} -> ${e.to}`);
+    const promos = (p: typeof b) => (p?.migrations ?? []).map((m) => `${m.model}: ${m.from} -> ${m.to} (${Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join("")})`);
+    return {
+      stack,
+      members: [...byMember.values()].sort((x, y) => x.member.localeCompare(y.member)),
+      flowEdges: setDiff(edges(b), edges(h)),
+      promotions: setDiff(promos(b), promos(h)),
+    };
+  });
+  const changed = stacks.some((s) => s.members.length || s.flowEdges.added.length || s.flowEdges.removed.length || s.promotions.added.length || s.promotions.removed.length);
+  return { base: base.ref, head: head.ref, changed, stacks };
+}
+
+/** Markdown for a merge-request comment: a summary first, then each stack's changes by member. */
+export function renderAccessDiffMarkdown(d: AccessDiff): string {
+  const lines = [`## Access changes: \`${d.base}\` -> \`${d.head}\``, ""];
+  if (!d.changed) return [...lines, "No access changes.", ""].join("\n");
+  lines.push("| stack | members affected | permissions gained | permissions lost | flow edges | promotions |", "|---|---|---|---|---|---|");
+  for (const s of d.stacks) {
+    const gained = s.members.reduce((n, m) => n + m.gained.length, 0);
+    const lost = s.members.reduce((n, m) => n + m.lost.length, 0);
+    lines.push(`| ${s.stack} | ${s.members.length} | ${gained} | ${lost} | +${s.flowEdges.added.length} / -${s.flowEdges.removed.length} | +${s.promotions.added.length} / -${s.promotions.removed.length} |`);
+  }
+  for (const s of d.stacks) {
+    if (!s.members.length && !s.flowEdges.added.length && !s.flowEdges.removed.length && !s.promotions.added.length && !s.promotions.removed.length) continue;
+    lines.push("", `### ${s.stack}`);
+    for (const m of s.members) {
+      lines.push("", `**${m.member}**`, "");
+      for (const g of m.gained) lines.push(`- gains \`${g.permission}\` on ${g.object} (via ${g.via})`);
+      for (const g of m.lost) lines.push(`- loses \`${g.permission}\` on ${g.object} (via ${g.via})`);
+    }
+    for (const e of s.flowEdges.added) lines.push(`- flow edge added: ${e}`);
+    for (const e of s.flowEdges.removed) lines.push(`- flow edge removed: ${e}`);
+    for (const p of s.promotions.added) lines.push(`- model promotion added: ${p}`);
+    for (const p of s.promotions.removed) lines.push(`- model promotion removed: ${p}`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,91 @@
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import fc from "fast-check";
+import { accessDiffCli } from "../../tools/accessDiff";
+import { accessDiff } from "../../plan/accessDiff";
+import { PROJECT_DIR, shippedModel } from "../fixtures/config";
+import { validate } from "../../config/validate";
+import { shipped } from "../fixtures/config";
+
+const GOLDEN = path.join(PROJECT_DIR, "tests/fixtures/golden");
+
+/** A Git repository holding the shipped config, then `change` applied to Pulumi.yaml as a second commit. */
+function repoWith(change: (yaml: string) => string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "access-diff-repo-"));
+  const git = (...a: string[]) => execFileSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@x", ...a], { stdio: "ignore" });
+  git("init", "-q");
+  for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f))) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
+  git("add", "-A");
+  git("commit", "-qm", "base");
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), change(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")));
+  git("commit", "-qam", "change");
+  return dir;
+}
+
+function run(argv: string[], dir: string): { code: number; out: string } {
+  let out = "";
+  const code = accessDiffCli(argv, (s) => (out += s), dir);
+  return { code, out };
+}
+
+/** Compares with a golden file; QUANT_UPDATE_GOLDEN=1 rewrites it (then review the diff). */
+function golden(name: string, actual: string): void {
+  const file = path.join(GOLDEN, name);
+  if (process.env.QUANT_UPDATE_GOLDEN) fs.writeFileSync(file, actual);
+  assert.strictEqual(actual, fs.readFileSync(file, "utf8"));
+}
+
+const addKai = (y: string) => y.replace(
+  "      - { id: ines.moreau,",
+  "      - { id: kai.novak, name: Kai Novak, email: kai.novak@quantfirm.example, gitUsername: knovak, roles: [approver] }\n      - { id: ines.moreau,",
+);
+
+describe("access diff (npm run access-diff)", () => {
+  it("adding a member to a role reports that member's new permissions in every stack, exit 3 (golden JSON)", () => {
+    const r = run(["--base", "HEAD~1", "--head", "HEAD", "--format", "json"], repoWith(addKai));
+    assert.strictEqual(r.code, 3);
+    const j = JSON.parse(r.out);
+    assert.deepStrictEqual(j.stacks.map((s: { members: { member: string }[] }) => s.members.map((m) => m.member)), [["kai.novak"], ["kai.novak"], ["kai.novak"]]);
+    golden("access-diff-add-member.json", r.out + "\n");
+  });
+
+  it("the Markdown for the merge-request comment has the summary first (golden)", () => {
+    const r = run(["--base", "HEAD~1", "--head", "HEAD", "--stack", "quant_lr"], repoWith(addKai));
+    assert.strictEqual(r.code, 3);
+    assert.match(r.out, /^## Access changes: `HEAD~1` -> `HEAD`\n\n\| stack \| members affected/);
+    golden("access-diff-add-member-quant_lr.md", r.out);
+  });
+
+  it("a removed flow edge and a lost right are reported (golden Markdown)", () => {
+    const dir = repoWith((y) => y.replace("      - { from: quant_lr, to: quant_live }\n", "").replace("approve: [quant, quant_stg, quant_lr, quant_live] }", "approve: [quant, quant_stg, quant_lr] }")
+      .replace("quant_live: { tier: production, approvals: 2 }", "quant_live: { tier: production, approvals: 1 }"));
+    const r = run(["--base", "HEAD~1", "--head", "HEAD", "--stack", "quant"], dir);
+    assert.strictEqual(r.code, 3);
+    assert.match(r.out, /- flow edge removed: quant_lr -> quant_live/);
+    assert.match(r.out, /\*\*dara\.singh\*\*\n\n- loses `approve` on branch quant_live/);
+    golden("access-diff-remove-edge-quant.md", r.out);
+  });
+
+  it("no change: exit 0", () => {
+    const r = run(["--base", "HEAD", "--head", "HEAD"], repoWith((y) => y + "\n# a comment\n"));
+    assert.deepStrictEqual(r, { code: 0, out: "## Access changes: `HEAD` -> `HEAD`\n\nNo access changes.\n" });
+  });
+
+  it("an invalid configuration at a ref is an error naming the ref", () => {
+    const dir = repoWith((y) => y.replace("roles: [consumer] }", "roles: [quant_wizard] }"));
+    assert.throws(() => run(["--base", "HEAD~1", "--head", "HEAD"], dir), /the configuration at HEAD is invalid:\n.*quant_wizard/s);
+  });
+
+  it("diffing any plan against itself is empty (property)", () => {
+    const m = shippedModel();
+    fc.assert(fc.property(fc.subarray(m.roster.map((x) => x.id), { minLength: 1 }), (ids) => {
+      const s = shipped();
+      s.project.roster = (s.project.roster as { id: string }[]).filter((x) => ids.includes(x.id) || x.id.startsWith("chen") || x.id.startsWith("dara") || x.id.startsWith("farid") || x.id.startsWith("elena"));
+      const model = validate(s);
+      assert.strictEqual(accessDiff({ ref: "a", model }, { ref: "b", model }).changed, false);
+    }), { numRuns: 30 });
+  });
+});
