@@ -1,0 +1,95 @@
+/**
+ * Turns `pulumi preview --refresh --expect-no-changes --json` output into drift items: which resource,
+ * which property, the declared value against the actual one, and the member, branch or model affected.
+ * Pure: the CLI reads the file.
+ */
+
+interface State { type?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }
+export interface PreviewStep {
+  op: string;
+  urn: string;
+  oldState?: State;
+  newState?: State;
+  diffReasons?: string[];
+  detailedDiff?: Record<string, { kind?: string; inputDiff?: boolean }>;
+}
+export interface PreviewDocument { steps?: PreviewStep[]; changeSummary?: Record<string, number> }
+
+export interface DriftItem {
+  resource: string;
+  op: string;
+  property: string;
+  declared: string;
+  actual: string;
+  affects: string;
+}
+
+const QUIET = new Set(["same", "read", "refresh", "discard"]);
+
+/** The value at a Pulumi property path like `accessControls[0].permissionLevel`. */
+export function valueAt(o: unknown, path: string): unknown {
+  let cur: unknown = o;
+  for (const part of path.match(/[^.[\]]+/g) ?? []) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+const show = (v: unknown) => (v === undefined ? "(absent)" : JSON.stringify(v));
+
+function urnParts(urn: string): { type: string; name: string } {
+  const parts = urn.split("::");
+  const type = (parts[2] ?? "").split("$").pop() ?? "";
+  return { type, name: parts[3] ?? urn };
+}
+
+/** Who or what a drifted resource concerns, named from its declared inputs. */
+function affects(type: string, inputs: Record<string, unknown>, name: string): string {
+  if (type.endsWith("permissions:Permissions")) {
+    const groups = ((inputs.accessControls as { groupName?: string }[] | undefined) ?? []).map((a) => a.groupName).filter(Boolean);
+    const object = inputs.directoryPath ?? inputs.repoPath ?? inputs.repoId ?? inputs.registeredModelId ?? "object";
+    return `${object}: groups ${groups.join(", ")}`;
+  }
+  if (type.endsWith("gitlab:ProtectedBranch") || type.endsWith("gitlab:ApprovalRule")) return `branch ${inputs.branch}`;
+  if (type.endsWith("gitlab:ProjectMember")) return `member ${inputs.username}`;
+  if (type.endsWith("groupMember:GroupMember")) return `membership ${name}`;
+  if (type.endsWith("mlflow:ModelMigration")) return `model ${inputs.toModel} (promoted ${inputs.fromEnv} -> ${inputs.toEnv})`;
+  if (type.endsWith("repositoryRuleset:RepositoryRuleset")) return `ruleset ${inputs.name}`;
+  return name;
+}
+
+export function driftItems(doc: PreviewDocument): DriftItem[] {
+  const items: DriftItem[] = [];
+  for (const s of doc.steps ?? []) {
+    if (QUIET.has(s.op)) continue;
+    const { type, name } = urnParts(s.urn);
+    const declared = s.newState?.inputs ?? {};
+    const actual = s.oldState?.outputs ?? s.oldState?.inputs ?? {};
+    const resource = `${type} ${name}`;
+    const who = affects(type, Object.keys(declared).length ? declared : actual, name);
+    if (s.op === "create") {
+      items.push({ resource, op: s.op, property: "(the resource)", declared: "exists", actual: "missing: deleted outside Pulumi", affects: who });
+      continue;
+    }
+    if (s.op === "delete") {
+      items.push({ resource, op: s.op, property: "(the resource)", declared: "not declared", actual: "exists", affects: who });
+      continue;
+    }
+    const props = Object.keys(s.detailedDiff ?? {}).length ? Object.keys(s.detailedDiff!) : (s.diffReasons ?? ["(unknown property)"]);
+    for (const p of props) items.push({ resource, op: s.op, property: p, declared: show(valueAt(declared, p)), actual: show(valueAt(actual, p)), affects: who });
+  }
+  return items;
+}
+
+export function renderDriftMarkdown(stack: string, items: DriftItem[]): string {
+  if (!items.length) return `## Drift: stack ${stack}\n\nNo drift: every resource matches its declaration.\n`;
+  const resources = new Set(items.map((i) => i.resource)).size;
+  const cell = (s: string) => s.replace(/\|/g, "\\|");
+  return [
+    `## Drift: stack ${stack}`, "", `${resources} resource(s) changed outside Pulumi; \`pulumi up -s ${stack}\` restores the declared state.`, "",
+    "| resource | property | declared | actual | affects |", "|---|---|---|---|---|",
+    ...items.map((i) => `| ${cell(i.resource)} | ${cell(i.property)} | ${cell(i.declared)} | ${cell(i.actual)} | ${cell(i.affects)} |`),
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,30 @@
+/**
+ * The scheduled drift job's report:
+ *   pulumi preview --refresh --expect-no-changes --json -s <stack> > preview.json
+ *   npm run drift-report -- --stack <stack> --input preview.json [--out drift.md]
+ * Exit 0: no drift. 1: drift found (the job fails; the report is its artifact). 2: usage error.
+ */
+import * as fs from "fs";
+import { driftItems, renderDriftMarkdown } from "../plan/driftReport";
+import { parseArgs, runMain, UsageError } from "./cli";
+
+export function driftReportCli(argv: string[], out: (s: string) => void): number {
+  const a = parseArgs(argv, ["stack", "input", "out"], ["json"]);
+  if (typeof a.stack !== "string") throw new UsageError("--stack is required");
+  if (typeof a.input !== "string") throw new UsageError("--input <preview.json> is required");
+  let doc;
+  try {
+    doc = JSON.parse(fs.readFileSync(a.input, "utf8"));
+  } catch (e) {
+    throw new Error(`cannot read the preview JSON ${a.input}: ${(e as Error).message}`);
+  }
+  const items = driftItems(doc);
+  const text = a.json ? JSON.stringify({ stack: a.stack, drift: items.length > 0, items }, null, 2) + "\n" : renderDriftMarkdown(a.stack, items);
+  if (typeof a.out === "string") fs.writeFileSync(a.out, text);
+  out(text);
+  return items.length ? 1 : 0;
+}
+
+if (require.main === module) {
+  runMain("usage: npm run drift-report -- --stack <stack> --input <preview.json> [--out <file>] [--json]", () => driftReportCli(process.argv.slice(2), (s) => process.stdout.write(s)));
+}
