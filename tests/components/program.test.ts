@@ -2,6 +2,8 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { buildAccessPlan } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
+import { policies } from "../../policy/policies";
+import { ResourceValidationArgs } from "@pulumi/policy";
 import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, MLFLOW_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
 
 /** Runs index.ts as the engine would for `stack`, under mocks, and returns what it declared. */
@@ -91,6 +93,18 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
         assert.ok(!Object.keys(x.inputs).some((k) => /token|secret/i.test(k)));
       }
       assert.strictEqual(m.length, { quant: 0, quant_stg: 1, quant_lr: 1 }[stack]);
+    });
+
+    it(`${stack}: every declared resource satisfies the CrossGuard policy pack`, () => {
+      const violations: string[] = [];
+      for (const r of recorded) {
+        for (const p of policies) {
+          const validate = p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void;
+          validate({ type: r.type, props: r.inputs, urn: r.name, name: r.name, opts: {}, getConfig: () => ({}) } as unknown as ResourceValidationArgs,
+            (m) => violations.push(`${p.name}: ${r.type} ${r.name}: ${m}`));
+        }
+      }
+      assert.deepStrictEqual(violations, []);
     });
 
     it(`${stack}: exports a compact summary`, async () => {
