@@ -1,0 +1,72 @@
+/** Samples a process tree's total RSS and a directory's size while a command runs (Linux /proc). */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+function children(): Map<number, number[]> {
+  const kids = new Map<number, number[]>();
+  for (const d of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch { /* exited */ }
+  }
+  return kids;
+}
+
+function treeRssBytes(root: number): number {
+  const kids = children();
+  let total = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+      if (m) total += Number(m[1]) * 1024;
+    } catch { /* exited */ }
+    stack.push(...(kids.get(pid) ?? []));
+  }
+  return total;
+}
+
+export function dirBytes(dir: string): number {
+  let total = 0;
+  let entries: fs.Dirent[];
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    try {
+      if (e.isDirectory()) total += dirBytes(p);
+      else if (e.isFile()) total += fs.statSync(p).size;
+    } catch { /* removed meanwhile */ }
+  }
+  return total;
+}
+
+export interface RunResult { wallMs: number; peakRssBytes: number; peakDiskBytes: number; code: number; stdout: string; stderr: string }
+
+/** Runs a command with TMPDIR set to `scratch`, sampling its tree's RSS and the scratch size every 100 ms. */
+export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string, cwd?: string): Promise<RunResult> {
+  fs.mkdirSync(scratch, { recursive: true });
+  const started = Date.now();
+  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, TMPDIR: scratch, TEMP: scratch, TMP: scratch }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  let peakRss = 0;
+  let peakDisk = 0;
+  const sample = () => {
+    if (child.pid) peakRss = Math.max(peakRss, treeRssBytes(child.pid));
+    peakDisk = Math.max(peakDisk, dirBytes(scratch));
+  };
+  const timer = setInterval(sample, 100);
+  return new Promise((resolve) => {
+    child.on("exit", (code) => {
+      clearInterval(timer);
+      resolve({ wallMs: Date.now() - started, peakRssBytes: peakRss, peakDiskBytes: peakDisk, code: code ?? 1, stdout, stderr });
+    });
+  });
+}
