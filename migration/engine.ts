@@ -198,11 +198,16 @@ function authorOf(version: ModelVersion, run: Run | undefined): string | undefin
   return version.user_id || tagMap(run?.data.tags)["mlflow.user"] || undefined;
 }
 
-function checkGuard(g: MigrationGuard, version: ModelVersion, author?: string): void {
+/** The source -> target environments must be a promotion edge: checked before any request. */
+function checkEdge(g: MigrationGuard): void {
   if (!isEdge(g.flow, g.fromEnv, g.toEnv)) {
     const allowed = allowedTargets(g.flow, g.fromEnv);
     throw migrationError(`refusing to migrate from ${g.fromEnv} to ${g.toEnv}: not an edge of the promotion flow (allowed from ${g.fromEnv}: ${allowed.join(", ") || "none"})`);
   }
+}
+
+/** Into production, the version needs an approval by an approver who is not its author. */
+function checkApproval(g: MigrationGuard, version: ModelVersion, author?: string): void {
   if (!g.production) return;
   const approver = tagMap(version.tags)[TAG.approvedBy];
   const who = `model '${version.name}' version ${version.version}`;
@@ -261,10 +266,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const progress: Progress = { phase: "listing", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   const tell = () => o.onProgress?.({ ...progress });
 
-  if (o.guard && !isEdge(o.guard.flow, o.guard.fromEnv, o.guard.toEnv)) checkGuard(o.guard, { name: o.model, version: "?", source: "" });
+  if (o.guard) checkEdge(o.guard);
   const version = await resolveVersion(src, o.model, o.select);
   const run = version.run_id ? await src.getRun(version.run_id) : undefined;
-  if (o.guard) checkGuard(o.guard, version, authorOf(version, run));
+  if (o.guard) checkApproval(o.guard, version, authorOf(version, run));
   const srcRoot = await srcT.versionRoot(version, await src.getDownloadUri(o.model, version.version));
   tell();
   const listed = await listTree(srcT, srcRoot);
@@ -290,12 +295,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const existing = async () => (await dst.getRegisteredModel(toModel))
     ? (await dst.listVersions(toModel)).find((v) => tagMap(v.tags)[TAG.fingerprint] === fingerprint && v.status !== "FAILED_REGISTRATION")
     : undefined;
+  const adopted = (v: ModelVersion, skipped: number): MigrationReport => ({
+    ...base, targetVersion: v.version, targetRunId: v.run_id, manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
+    adopted: true, skippedFiles: skipped, durationMs: Date.now() - started,
+  });
   const found = await existing();
   if (found) {
-    const t = tagMap(found.tags);
     progress.phase = "done";
     tell();
-    return { ...base, targetVersion: found.version, targetRunId: found.run_id, manifestDigest: t[TAG.manifestDigest], adopted: true, skippedFiles: listed.length, durationMs: Date.now() - started };
+    return adopted(found, listed.length);
   }
 
   // The target run: reused when a previous attempt created it (resume), so lineage is copied once.
@@ -399,10 +407,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   progress.phase = "registering";
   tell();
   const raced = await existing();
-  if (raced) {
-    const t = tagMap(raced.tags);
-    return { ...base, targetVersion: raced.version, targetRunId: raced.run_id, manifestDigest: t[TAG.manifestDigest], adopted: true, skippedFiles, durationMs: Date.now() - started };
-  }
+  if (raced) return adopted(raced, skippedFiles);
   if (!(await dst.getRegisteredModel(toModel))) {
     try { await dst.createRegisteredModel(toModel); } catch (e) { if ((e as { code?: string }).code !== "RESOURCE_ALREADY_EXISTS") throw e; }
   }

@@ -79,6 +79,12 @@ export interface AccessPlan {
 
 const byGroup = <T extends { group: string }>(a: T, b: T) => a.group.localeCompare(b.group);
 
+/** Members holding an approving role (duty approve or release): who may sign off a production promotion. */
+export function approvingMembers(model: AccessModel): AccessModel["roster"] {
+  const approving = model.roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name);
+  return model.roster.filter((m) => m.roles.some((r) => approving.includes(r)));
+}
+
 /** The Databricks group that holds a role's members. */
 export function groupName(model: AccessModel, role: string): string {
   return `${model.organization.groupPrefix}${role}`;
@@ -168,8 +174,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     };
   }), otherBranches]);
   const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
-  const approving = model.roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name);
-  const approvers = model.roster.filter((m) => m.roles.some((r) => approving.includes(r))).map((m) => m.email).sort();
+  const approvers = approvingMembers(model).map((m) => m.email).sort();
   const stackOf = (n: string) => model.stacks.find((x) => x.name === n)!;
   const migrations = keyed("migration", model.models.flatMap((m) => m.promotions.filter((p) => p.to === stack).map((p) => ({
     model: m.name, from: p.from, to: p.to, fromEnv: stackOf(p.from).branch, toEnv: s.branch,

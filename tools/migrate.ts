@@ -12,6 +12,7 @@ import { resolveEndpoint } from "../migration/endpoint";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { AccessModel } from "../config/schema";
+import { approvingMembers } from "../plan/accessPlan";
 import { parseArgs, runMain, UsageError } from "./cli";
 
 const USAGE = `usage: npm run migrate -- --from <tracking-uri> --to <tracking-uri> --model <name> (--version N | --alias A | --stage S)
@@ -37,10 +38,9 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string) {
     return e;
   };
   env(fromEnv);
-  const approving = model.roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name);
   return {
     flow: model.flow, fromEnv, toEnv, production: env(toEnv).tier === "production",
-    approvers: model.roster.filter((m) => m.roles.some((r) => approving.includes(r))).flatMap((m) => [m.email, m.id]),
+    approvers: approvingMembers(model).flatMap((m) => [m.email, m.id]),
   };
 }
 
