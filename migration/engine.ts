@@ -132,7 +132,7 @@ function hashTap(expected: number, what: string): Transform & { digest(): string
 }
 
 /** Hashes a whole stream. */
-async function hashStream(body: Readable): Promise<{ sha256: string; size: number }> {
+export async function hashStream(body: Readable): Promise<{ sha256: string; size: number }> {
   const h = createHash("sha256");
   let size = 0;
   for await (const chunk of body) {
@@ -162,7 +162,7 @@ export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promis
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: unknown;
   const worker = async () => {
@@ -221,7 +221,7 @@ function checkApproval(g: MigrationGuard, version: ModelVersion, author?: string
 }
 
 /** Params, full metric histories and tags of the source run, copied onto the target run. */
-async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targetRunId: string): Promise<void> {
+export async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targetRunId: string, copyTags = true): Promise<void> {
   const params = run.data.params ?? [];
   for (let i = 0; i < params.length; i += 100) await dst.logBatch(targetRunId, { params: params.slice(i, i + 100) });
   const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))];
@@ -231,11 +231,12 @@ async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targe
       await dst.logBatch(targetRunId, { metrics: history.slice(i, i + 1000).map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })) });
     }
   }
+  if (!copyTags) return;
   const tags = (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content");
   for (let i = 0; i < tags.length; i += 100) await dst.logBatch(targetRunId, { tags: tags.slice(i, i + 100) });
 }
 
-async function readJson<T>(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<T | undefined> {
+export async function readJson<T>(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<T | undefined> {
   try {
     const { body } = await t.download(root, path);
     const chunks: Buffer[] = [];
@@ -251,6 +252,109 @@ async function writeJson(t: ArtifactTransport, root: ArtifactRoot, path: string,
   const buf = Buffer.from(JSON.stringify(value, null, 2));
   await t.upload(root, path, Readable.from([buf]), buf.length);
   return sha256(buf);
+}
+
+/** What copyTree needs: both sides, the listed source files, and where the progress journal lives. */
+export interface TreeCopyOptions {
+  srcT: ArtifactTransport;
+  srcRoot: ArtifactRoot;
+  dstT: ArtifactTransport;
+  dstRoot: ArtifactRoot;
+  journalRoot: ArtifactRoot;
+  listed: { path: string; size: number }[];
+  fingerprint: string;
+  verify: VerifyMode;
+  retry: RetryPolicy;
+  concurrency: number;
+  /** Names a file in messages. */
+  what: (path: string) => string;
+  progress?: Progress;
+  tell?: () => void;
+}
+
+/**
+ * Streams every listed file through SHA-256 into the target, N at a time, and verifies each by reading it
+ * back (full hash or listed size). Resumes from the journal: a file counts as done only while the journal
+ * has it and the target still holds a file of that size. Returns the manifest entries in listing order.
+ */
+export async function copyTree(o: TreeCopyOptions): Promise<{ files: ManifestEntry[]; skippedFiles: number }> {
+  const { srcT, srcRoot, dstT, dstRoot, journalRoot, listed, fingerprint, verify, retry } = o;
+  const progress = o.progress ?? { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  const tell = o.tell ?? (() => undefined);
+  const journal = new Map<string, ManifestEntry>();
+  for (const e of (await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json"))?.files ?? []) journal.set(e.path, e);
+  const present = journal.size ? new Map((await listTree(dstT, dstRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
+  const verified = new Map<string, ManifestEntry>();
+  for (const f of listed) {
+    const j = journal.get(f.path);
+    if (j && j.size === f.size && present.get(f.path) === f.size) verified.set(f.path, j);
+  }
+  const skippedFiles = verified.size;
+
+  progress.phase = "copying";
+  progress.filesTotal = listed.length;
+  progress.bytesTotal = listed.reduce((s, f) => s + f.size, 0);
+  progress.filesDone = verified.size;
+  progress.bytesDone = [...verified.values()].reduce((s, f) => s + f.size, 0);
+  tell();
+
+  // The journal is rewritten every 8 verified files or 2 s, whichever comes first: a crash loses little.
+  let journalWritten = Date.now();
+  let journalCount = verified.size;
+  let journalWrite: Promise<unknown> = Promise.resolve();
+  const saveJournal = (force: boolean) => {
+    if (!force && Date.now() - journalWritten < 2000 && verified.size - journalCount < 8) return journalWrite;
+    journalWritten = Date.now();
+    journalCount = verified.size;
+    const snapshot = [...verified.values()];
+    journalWrite = journalWrite.then(() => writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot })).catch(() => undefined);
+    return journalWrite;
+  };
+
+  const copyOne = async (f: { path: string; size: number }) => {
+    const what = o.what(f.path);
+    const entry = await withRetry(retry, async () => {
+      const { body, length } = await srcT.download(srcRoot, f.path);
+      if (length !== undefined && length !== f.size) {
+        body.destroy();
+        throw httpError(0, `${what}: the source now serves ${length} bytes, but listed ${f.size}`, true);
+      }
+      const tap = hashTap(f.size, what);
+      body.on("error", (e) => tap.destroy(e));
+      body.pipe(tap);
+      await dstT.upload(dstRoot, f.path, tap, f.size);
+      const sha = tap.digest();
+      if (verify === "full") {
+        const back = await hashStream((await dstT.download(dstRoot, f.path)).body);
+        if (back.size !== f.size || back.sha256 !== sha) {
+          throw httpError(0, `${what}: verification failed: the target holds ${back.size} bytes with sha256 ${back.sha256.slice(0, 12)}…, expected ${f.size} bytes with ${sha.slice(0, 12)}…`, true);
+        }
+      } else {
+        const dir = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
+        const listedBack = (await dstT.list(dstRoot, dir)).find((e) => e.path === f.path);
+        if (listedBack?.size !== f.size) throw httpError(0, `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`, true);
+      }
+      return { path: f.path, size: f.size, sha256: sha };
+    });
+    verified.set(f.path, entry);
+    progress.filesDone++;
+    progress.bytesDone += f.size;
+    tell();
+    await saveJournal(false);
+  };
+  try {
+    await pool(listed.filter((f) => !verified.has(f.path)), o.concurrency, copyOne);
+  } finally {
+    await saveJournal(true);
+  }
+  return { files: listed.map((f) => verified.get(f.path)!), skippedFiles };
+}
+
+/** Writes a manifest and reads it back: it must arrive intact before anything is registered. */
+export async function writeManifest(t: ArtifactTransport, journalRoot: ArtifactRoot, manifest: unknown, what: string, where: string): Promise<void> {
+  const written = await writeJson(t, journalRoot, "manifest.json", manifest);
+  const back = await readJson<unknown>(t, journalRoot, "manifest.json");
+  if (!back || sha256(Buffer.from(JSON.stringify(back, null, 2))) !== written) throw migrationError(`${what} did not read back intact from ${where}`);
 }
 
 /** Migrates one model version. Throws (with nothing registered in the target) when anything fails. */
@@ -328,81 +432,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
   const modelRoot = await dstT.runRoot(targetRunId, MODEL_DIR);
   const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
-  const journal = new Map<string, ManifestEntry>();
-  for (const e of (await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json"))?.files ?? []) journal.set(e.path, e);
-  // A journal entry counts only while the target still holds a file of that size.
-  const present = journal.size ? new Map((await listTree(dstT, modelRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
-  const verified = new Map<string, ManifestEntry>();
-  for (const f of listed) {
-    const j = journal.get(f.path);
-    if (j && j.size === f.size && present.get(f.path) === f.size) verified.set(f.path, j);
-  }
-  const skippedFiles = verified.size;
-
-  progress.phase = "copying";
-  progress.filesTotal = listed.length;
-  progress.bytesTotal = bytesTotal;
-  progress.filesDone = verified.size;
-  progress.bytesDone = [...verified.values()].reduce((s, f) => s + f.size, 0);
-  tell();
-
-  // The journal is rewritten every 8 verified files or 2 s, whichever comes first: a crash loses little.
-  let journalWritten = Date.now();
-  let journalCount = verified.size;
-  let journalWrite: Promise<unknown> = Promise.resolve();
-  const saveJournal = (force: boolean) => {
-    if (!force && Date.now() - journalWritten < 2000 && verified.size - journalCount < 8) return journalWrite;
-    journalWritten = Date.now();
-    journalCount = verified.size;
-    const snapshot = [...verified.values()];
-    journalWrite = journalWrite.then(() => writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot })).catch(() => undefined);
-    return journalWrite;
-  };
-
-  const copyOne = async (f: { path: string; size: number }) => {
-    const what = `'${f.path}' of model '${o.model}' version ${version.version}`;
-    const entry = await withRetry(retry, async () => {
-      const { body, length } = await srcT.download(srcRoot, f.path);
-      if (length !== undefined && length !== f.size) {
-        body.destroy();
-        throw httpError(0, `${what}: the source now serves ${length} bytes, but listed ${f.size}`, true);
-      }
-      const tap = hashTap(f.size, what);
-      body.on("error", (e) => tap.destroy(e));
-      body.pipe(tap);
-      await dstT.upload(modelRoot, f.path, tap, f.size);
-      const sha = tap.digest();
-      if (verify === "full") {
-        const back = await hashStream((await dstT.download(modelRoot, f.path)).body);
-        if (back.size !== f.size || back.sha256 !== sha) {
-          throw httpError(0, `${what}: verification failed: the target holds ${back.size} bytes with sha256 ${back.sha256.slice(0, 12)}…, expected ${f.size} bytes with ${sha.slice(0, 12)}…`, true);
-        }
-      } else {
-        const dir = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
-        const listedBack = (await dstT.list(modelRoot, dir)).find((e) => e.path === f.path);
-        if (listedBack?.size !== f.size) throw httpError(0, `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`, true);
-      }
-      return { path: f.path, size: f.size, sha256: sha };
-    });
-    verified.set(f.path, entry);
-    progress.filesDone++;
-    progress.bytesDone += f.size;
-    tell();
-    await saveJournal(false);
-  };
-  try {
-    await pool(listed.filter((f) => !verified.has(f.path)), o.concurrency ?? 4, copyOne);
-  } finally {
-    await saveJournal(true);
-  }
+  const { files, skippedFiles } = await copyTree({
+    srcT, srcRoot, dstT, dstRoot: modelRoot, journalRoot, listed, fingerprint, verify, retry, concurrency: o.concurrency ?? 4,
+    what: (p) => `'${p}' of model '${o.model}' version ${version.version}`, progress, tell,
+  });
 
   // The manifest, verified by reading it back, before anything is registered.
-  const files = listed.map((f) => verified.get(f.path)!);
   const digest = manifestDigest(files);
-  const manifest = { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null }, files };
-  const written = await writeJson(dstT, journalRoot, "manifest.json", manifest);
-  const back = await readJson<typeof manifest>(dstT, journalRoot, "manifest.json");
-  if (!back || sha256(Buffer.from(JSON.stringify(back, null, 2))) !== written) throw migrationError(`the manifest of model '${o.model}' version ${version.version} did not read back intact from ${o.to.uri}`);
+  await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null }, files },
+    `the manifest of model '${o.model}' version ${version.version}`, o.to.uri);
 
   progress.phase = "registering";
   tell();

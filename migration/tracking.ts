@@ -34,6 +34,9 @@ export interface Run {
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
 }
 
+export interface Experiment { experiment_id: string; name: string; artifact_location?: string; lifecycle_stage?: string; tags?: Tag[] }
+export interface RegisteredModel { name: string; description?: string; tags?: Tag[]; aliases?: { alias: string; version: string }[] }
+
 export const tagMap = (tags: Tag[] | undefined): Record<string, string> => Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
 
 export function isNotFound(e: unknown): boolean {
@@ -107,17 +110,54 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       return out;
     },
     experimentByName: async (name: string) =>
-      (await orUndefined(call<{ experiment: { experiment_id: string } }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment,
+      (await orUndefined(call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment,
     createExperiment: async (name: string) =>
       (await call<{ experiment_id: string }>("POST", "experiments/create", `experiment '${name}'`, { name })).experiment_id,
     createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
       (await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, { experiment_id: experimentId, run_name: runName, start_time: startTime, tags })).run,
+    /** Every registered model, following page tokens. */
+    async searchRegisteredModels(): Promise<RegisteredModel[]> {
+      const out: RegisteredModel[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call<{ registered_models?: RegisteredModel[]; next_page_token?: string }>("GET",
+          `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models");
+        out.push(...(r.registered_models ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+      return out;
+    },
+    /** Every active experiment, following page tokens. */
+    async searchExperiments(): Promise<Experiment[]> {
+      const out: Experiment[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call<{ experiments?: Experiment[]; next_page_token?: string }>("POST", "experiments/search", "experiments",
+          { max_results: 1000, page_token: token, view_type: "ACTIVE_ONLY" });
+        out.push(...(r.experiments ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+      return out;
+    },
+    /** Every active run of the experiments (matching `filter`), oldest first, following page tokens. */
+    async allRuns(experimentIds: string[], filter = ""): Promise<Run[]> {
+      const out: Run[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call<{ runs?: Run[]; next_page_token?: string }>("POST", "runs/search", `runs of experiments ${experimentIds.join(", ")}`,
+          { experiment_ids: experimentIds, filter, max_results: 1000, page_token: token, run_view_type: "ACTIVE_ONLY", order_by: ["attributes.start_time ASC"] });
+        out.push(...(r.runs ?? []));
+        token = r.next_page_token || undefined;
+      } while (token);
+      return out;
+    },
     searchRuns: async (experimentIds: string[], filter: string) =>
       (await call<{ runs?: Run[] }>("POST", "runs/search", `runs matching ${filter}`, { experiment_ids: experimentIds, filter, max_results: 100 })).runs ?? [],
     logBatch: (runId: string, batch: { metrics?: Metric[]; params?: Tag[]; tags?: Tag[] }) =>
       call("POST", "runs/log-batch", `run ${runId} log-batch`, { run_id: runId, ...batch }),
     updateRun: (runId: string, status: string, endTime?: number) =>
       call("POST", "runs/update", `run ${runId}`, { run_id: runId, status, end_time: endTime }),
+    deleteRun: (runId: string) => call("POST", "runs/delete", `run ${runId}`, { run_id: runId }),
     setRunTag: (runId: string, key: string, value: string) =>
       call("POST", "runs/set-tag", `run ${runId} tag ${key}`, { run_id: runId, key, value }),
   };

@@ -1,13 +1,18 @@
 /**
- * Migrates one registered model version between tracking servers, verified end to end.
- *   npm run migrate -- --from <tracking-uri> --to <tracking-uri> --model <name> (--version N | --alias A | --stage S)
+ * Migrates between tracking servers / workspaces, verified end to end. One of:
+ *   npm run migrate -- --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
  *     [--to-model <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size] [--from-env E --to-env E]
+ *   npm run migrate -- --from <uri> --to <uri> --experiment <name> [--to-experiment <name>] [--dry-run] [--json] ...
+ *   npm run migrate -- --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
  * Tokens come only from the environment (MLFLOW_TRACKING_TOKEN, DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN,
  * MIGRATE_TO_TOKEN) or a Databricks config profile (databricks://<profile>), never from the command line.
- * Exit 0: migrated or adopted. 1: failed, nothing registered in the target. 2: usage error.
+ * Exit 0: migrated or adopted. 1: failed (a model: nothing registered in the target; runs and notebooks:
+ * the ones that failed or conflict are listed, the rest moved). 2: usage error.
  */
 import * as path from "path";
 import { migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } from "../migration/engine";
+import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
+import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
 import { resolveEndpoint } from "../migration/endpoint";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
@@ -17,6 +22,8 @@ import { parseArgs, runMain, UsageError } from "./cli";
 
 const USAGE = `usage: npm run migrate -- --from <tracking-uri> --to <tracking-uri> --model <name> (--version N | --alias A | --stage S)
          [--to-model <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size] [--from-env <env> --to-env <env>]
+       npm run migrate -- --from <tracking-uri> --to <tracking-uri> --experiment <name> [--to-experiment <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size]
+       npm run migrate -- --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
 tokens: MLFLOW_TRACKING_TOKEN / DATABRICKS_TOKEN / MIGRATE_FROM_TOKEN / MIGRATE_TO_TOKEN, or databricks://<profile>`;
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
@@ -58,30 +65,78 @@ export function renderReport(r: MigrationReport): string {
   ].join("\n");
 }
 
+export function renderExperimentReport(r: ExperimentMigrationReport): string {
+  const count = (o: string) => r.runs.filter((x) => x.outcome === o).length;
+  const head = r.dryRun
+    ? `dry run: would migrate ${r.runs.length} runs (${r.files} files, ${mb(r.bytes)}) of experiment '${r.sourceExperiment}' to '${r.targetExperiment}' (${count("adopted")} already migrated)`
+    : `experiment '${r.sourceExperiment}' -> '${r.targetExperiment}' (id ${r.targetExperimentId}): ${count("migrated")} migrated, ${count("resumed")} resumed, ${count("adopted")} already migrated, ${count("conflict")} conflicts, ${count("failed")} failed; ${r.files} files, ${mb(r.bytes)}, every file verified`;
+  return [head, "  source run                        -> target run                        outcome   name",
+    ...r.runs.map((x) => `  ${x.sourceRunId.padEnd(32)}  -> ${(x.targetRunId ?? "-").padEnd(32)}  ${x.outcome.padEnd(9)} ${x.runName ?? ""}${x.problem ? `\n      ${x.problem}` : ""}`),
+    `  ${(r.durationMs / 1000).toFixed(1)} s`].join("\n");
+}
+
+export function renderNotebookReport(r: NotebookMigrationReport): string {
+  const count = (o: string) => r.objects.filter((x) => x.outcome === o).length;
+  const head = r.dryRun
+    ? `dry run: would copy ${r.objects.length} notebooks and files under ${r.paths.join(", ")}`
+    : `notebooks and files under ${r.paths.join(", ")}: ${count("created")} created, ${count("identical")} already identical, ${count("overwritten")} overwritten, ${count("conflict")} conflicts, ${count("failed")} failed`;
+  return [head,
+    ...r.objects.map((x) => `  ${x.outcome.padEnd(11)} ${(x.type === "NOTEBOOK" ? `notebook ${(x.language ?? "").toLowerCase()}` : "file").padEnd(16)} ${x.path}${x.sha256 ? `  sha256 ${x.sha256.slice(0, 12)}…` : ""}${x.problem ? `\n      ${x.problem}` : ""}`),
+    ...r.gitFolders.map((g) => `  skipped     Git folder       ${g}  (moves through Git)`),
+    ...r.skipped.map((x) => `  skipped     ${x.type.toLowerCase().padEnd(16)} ${x.path}  (not moved by this tool)`)].join("\n");
+}
+
+function endpoints(a: Record<string, string | true>, env: NodeJS.ProcessEnv) {
+  try {
+    return { from: resolveEndpoint(a.from as string, "from", env), to: resolveEndpoint(a.to as string, "to", env) };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** The CLI as a function of its arguments and environment. */
 export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void, tty: boolean): Promise<number> {
-  const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir"], ["dry-run", "json"]);
-  for (const k of ["from", "to", "model"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
-  const selectors = (["version", "alias", "stage"] as const).filter((k) => typeof a[k] === "string");
-  if (selectors.length !== 1) throw new UsageError("give exactly one of --version, --alias or --stage");
-  const select = { [selectors[0]]: a[selectors[0]] } as VersionSelector;
+  const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir", "experiment", "to-experiment", "notebooks"], ["dry-run", "json", "overwrite"]);
+  for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
+  const modes = (["model", "experiment", "notebooks"] as const).filter((k) => typeof a[k] === "string");
+  if (modes.length !== 1) throw new UsageError("give exactly one of --model, --experiment or --notebooks");
   const verify = (a.verify ?? "full") as string;
   if (verify !== "full" && verify !== "size") throw new UsageError(`--verify is full or size, not '${verify}'`);
   const concurrency = a.concurrency === undefined ? 4 : Number(a.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError("--concurrency is a whole number from 1 to 64");
+  const misplaced = (mode: string, keys: string[]) => { for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`); };
+  if (modes[0] === "experiment") {
+    misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite"]);
+    const { from, to } = endpoints(a, env);
+    const report = await migrateExperiment({
+      from, to, experiment: a.experiment as string, toExperiment: a["to-experiment"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency,
+      onProgress: tty && !a.json ? (p) => err(`\r${p.run.slice(0, 8)} ${progressLine(p, 0)}`) : undefined,
+    });
+    if (tty && !a.json) err("\n");
+    out(a.json ? JSON.stringify(report, null, 2) : renderExperimentReport(report));
+    return report.runs.some((x) => x.outcome === "failed" || x.outcome === "conflict") ? 1 : 0;
+  }
+  if (modes[0] === "notebooks") {
+    misplaced("notebooks", ["version", "alias", "stage", "to-model", "from-env", "to-env", "to-experiment", "verify"]);
+    const { from, to } = endpoints(a, env);
+    const paths = (a.notebooks as string).split(",").map((p) => p.trim()).filter(Boolean);
+    if (!paths.length) throw new UsageError("--notebooks needs at least one workspace path");
+    if (from.transport !== "databricks" || to.transport !== "databricks") throw new UsageError("--notebooks moves between Databricks workspaces: give https://<workspace>, databricks://<profile> or databricks+http://host:port for --from and --to");
+    const report = await migrateNotebooks({ from, to, paths, overwrite: !!a.overwrite, dryRun: !!a["dry-run"], concurrency });
+    out(a.json ? JSON.stringify(report, null, 2) : renderNotebookReport(report));
+    return report.objects.some((x) => x.outcome === "failed" || x.outcome === "conflict") ? 1 : 0;
+  }
+  misplaced("model", ["to-experiment", "overwrite"]);
+  const selectors = (["version", "alias", "stage"] as const).filter((k) => typeof a[k] === "string");
+  if (selectors.length !== 1) throw new UsageError("give exactly one of --version, --alias or --stage");
+  const select = { [selectors[0]]: a[selectors[0]] } as VersionSelector;
   if ((a["from-env"] === undefined) !== (a["to-env"] === undefined)) throw new UsageError("--from-env and --to-env go together");
   let guard: MigrateOptions["guard"];
   if (typeof a["from-env"] === "string") {
     const model = validate(readConfigSources(typeof a.dir === "string" ? a.dir : path.resolve(__dirname, "..")));
     guard = guardFrom(model, a["from-env"], a["to-env"] as string);
   }
-  let from, to;
-  try {
-    from = resolveEndpoint(a.from as string, "from", env);
-    to = resolveEndpoint(a.to as string, "to", env);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { from, to } = endpoints(a, env);
   const started = Date.now();
   let last = 0;
   const report = await migrate({

@@ -1,0 +1,202 @@
+/**
+ * Experiment migration: every active run of an experiment, not only registered versions. Each run's
+ * params, full metric histories, tags, status and times, and its whole artifact tree move to a run in the
+ * target experiment, with the model engine's guarantees: artifacts streamed through SHA-256, read back and
+ * verified, a manifest written and read back; idempotent by source fingerprint (a re-run adds nothing);
+ * resumable (a run interrupted part-way is finished, not duplicated). Run IDs change: every target run
+ * records its source run, and the report maps one to the other.
+ */
+import { DEFAULT_RETRY, RetryPolicy } from "./http";
+import { Endpoint, mlflowClient, MlflowClient, Run, Tag, tagMap } from "./tracking";
+import { copyLineage, copyTree, listTree, manifestDigest, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
+import { ArtifactTransport } from "./transports/transport";
+
+/** Tags that tie a target run to its source run. */
+export const RUN_TAG = {
+  sourceRun: "quant.migration.source_run_id",
+  sourceHost: "quant.migration.source_host",
+  sourceExperiment: "quant.migration.source_experiment_id",
+  sourceParent: "quant.migration.source_parent_run_id",
+  /** Set last, to the run's fingerprint: the run is complete only when this tag is present. */
+  complete: "quant.migration.run_complete",
+} as const;
+
+/** The journal and manifest of a migrated run live here; never copied, never compared. */
+export const JOURNAL_DIR = "_migration";
+
+export type RunOutcome = "migrated" | "resumed" | "adopted" | "conflict" | "failed" | "planned";
+
+export interface RunMapping {
+  sourceRunId: string;
+  targetRunId: string | undefined;
+  runName: string | undefined;
+  status: string;
+  params: number;
+  metricPoints: number;
+  files: number;
+  bytes: number;
+  outcome: RunOutcome;
+  manifestDigest?: string;
+  problem?: string;
+}
+
+export interface ExperimentMigrationReport {
+  sourceHost: string;
+  sourceExperiment: string;
+  sourceExperimentId: string;
+  targetExperiment: string;
+  targetExperimentId: string | undefined;
+  runs: RunMapping[];
+  files: number;
+  bytes: number;
+  dryRun: boolean;
+  durationMs: number;
+}
+
+export interface ExperimentMigrationOptions {
+  from: Endpoint;
+  to: Endpoint;
+  experiment: string;
+  toExperiment?: string;
+  concurrency?: number;
+  verify?: VerifyMode;
+  dryRun?: boolean;
+  retry?: RetryPolicy;
+  onProgress?: (p: Progress & { run: string }) => void;
+}
+
+/** A run's artifact files, without the journal of an earlier migration hop. */
+export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ path: string; size: number }[]> {
+  const root = await t.runRoot(runId, "");
+  return (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`));
+}
+
+/** Tags as they are copied: the run's own, without the provenance of an earlier hop. */
+const copiedTags = (run: Run): Tag[] => (run.data.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
+
+/** What a run is, for idempotence: a source run whose fingerprint changed is a different run state. */
+async function fingerprintOf(src: MlflowClient, host: string, run: Run, files: { path: string; size: number }[]): Promise<{ fingerprint: string; metricPoints: number }> {
+  const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
+  const histories: [string, number, [number, number, number][]][] = [];
+  let metricPoints = 0;
+  for (const key of keys) {
+    const h = await src.metricHistory(run.info.run_id, key);
+    metricPoints += h.length;
+    histories.push([key, h.length, h.map((m) => [m.step, m.timestamp, m.value])]);
+  }
+  const sorted = <T extends { key: string }>(xs: T[] | undefined) => [...(xs ?? [])].sort((a, b) => (a.key < b.key ? -1 : 1));
+  return {
+    fingerprint: sha256(JSON.stringify({
+      host, run: run.info.run_id, status: run.info.status, start: run.info.start_time ?? null, end: run.info.end_time ?? null,
+      params: sorted(run.data.params).map((p) => [p.key, p.value]), tags: sorted(copiedTags(run)).map((t) => [t.key, t.value]),
+      metrics: histories, files: files.map((f) => [f.path, f.size]),
+    })),
+    metricPoints,
+  };
+}
+
+/** Migrates every active run of one experiment. Runs that fail are reported and resumable; others go on. */
+export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<ExperimentMigrationReport> {
+  const started = Date.now();
+  const retry = o.retry ?? DEFAULT_RETRY;
+  const src = mlflowClient(o.from, retry);
+  const dst = mlflowClient(o.to, retry);
+  const srcT = transportFor(src);
+  const dstT = transportFor(dst);
+  const targetName = o.toExperiment ?? o.experiment;
+  const exp = await src.experimentByName(o.experiment);
+  if (!exp) throw migrationError(`experiment '${o.experiment}' does not exist on ${o.from.uri}`);
+  const runs = await src.allRuns([exp.experiment_id]);
+
+  const report: ExperimentMigrationReport = {
+    sourceHost: o.from.baseUrl, sourceExperiment: o.experiment, sourceExperimentId: exp.experiment_id, targetExperiment: targetName,
+    targetExperimentId: undefined, runs: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
+  };
+  const targetExp = o.dryRun ? await dst.experimentByName(targetName) : undefined;
+  const targetExpId = o.dryRun ? targetExp?.experiment_id : (await dst.experimentByName(targetName))?.experiment_id ?? (await dst.createExperiment(targetName));
+  report.targetExperimentId = targetExpId;
+
+  // Target runs already tied to a source run of this host, found once.
+  const existing = new Map<string, Run>();
+  if (targetExpId) {
+    for (const r of await dst.allRuns([targetExpId])) {
+      const t = tagMap(r.data.tags);
+      if (t[RUN_TAG.sourceHost] === o.from.baseUrl && t[RUN_TAG.sourceRun]) existing.set(t[RUN_TAG.sourceRun], r);
+    }
+  }
+  const mapped = new Map<string, string>();
+
+  for (const run of runs) {
+    const sourceRunId = run.info.run_id;
+    const files = await runFiles(srcT, sourceRunId);
+    const bytes = files.reduce((s, f) => s + f.size, 0);
+    const { fingerprint, metricPoints } = await fingerprintOf(src, o.from.baseUrl, run, files);
+    const entry: RunMapping = {
+      sourceRunId, targetRunId: undefined, runName: run.info.run_name, status: run.info.status, params: run.data.params?.length ?? 0,
+      metricPoints, files: files.length, bytes, outcome: "planned",
+    };
+    report.runs.push(entry);
+    report.files += files.length;
+    report.bytes += bytes;
+    let target = existing.get(sourceRunId);
+    const targetTags = tagMap(target?.data.tags);
+    if (target && targetTags[RUN_TAG.complete]) {
+      entry.targetRunId = target.info.run_id;
+      mapped.set(sourceRunId, target.info.run_id);
+      if (targetTags[RUN_TAG.complete] === fingerprint) {
+        entry.outcome = "adopted";
+        entry.manifestDigest = targetTags[TAG.manifestDigest];
+      } else {
+        entry.outcome = "conflict";
+        entry.problem = `source run ${sourceRunId} changed after it was migrated to run ${target.info.run_id}; the target run was left as it is`;
+      }
+      continue;
+    }
+    if (o.dryRun) continue;
+    try {
+      // A partial target run of an older source state is discarded: it was never complete.
+      if (target && targetTags[TAG.fingerprint] !== fingerprint) {
+        await dst.deleteRun(target.info.run_id);
+        target = undefined;
+      }
+      entry.outcome = target ? "resumed" : "migrated";
+      const parent = tagMap(run.data.tags)["mlflow.parentRunId"];
+      const tags: Tag[] = [
+        ...copiedTags(run).filter((t) => t.key !== "mlflow.parentRunId"),
+        ...(parent ? [{ key: "mlflow.parentRunId", value: mapped.get(parent) ?? parent }, { key: RUN_TAG.sourceParent, value: parent }] : []),
+        { key: RUN_TAG.sourceRun, value: sourceRunId },
+        { key: RUN_TAG.sourceHost, value: o.from.baseUrl },
+        { key: RUN_TAG.sourceExperiment, value: exp.experiment_id },
+        { key: TAG.fingerprint, value: fingerprint },
+      ];
+      target ??= await dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), tags);
+      const targetRunId = target.info.run_id;
+      entry.targetRunId = targetRunId;
+      mapped.set(sourceRunId, targetRunId);
+      if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true") {
+        await copyLineage(src, dst, run, targetRunId, false);
+        await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
+      }
+      const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
+      const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+      const { files: manifestFiles } = await copyTree({
+        srcT, srcRoot: await srcT.runRoot(sourceRunId, ""), dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
+        fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? 4,
+        what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
+        progress, tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),
+      });
+      const digest = manifestDigest(manifestFiles);
+      await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, experiment: exp.experiment_id, run: sourceRunId }, files: manifestFiles },
+        `the manifest of run ${sourceRunId}`, o.to.uri);
+      await dst.updateRun(targetRunId, run.info.status, run.info.end_time);
+      await dst.setRunTag(targetRunId, TAG.manifestDigest, digest);
+      await dst.setRunTag(targetRunId, RUN_TAG.complete, fingerprint);
+      entry.manifestDigest = digest;
+    } catch (e) {
+      entry.outcome = "failed";
+      entry.problem = `${(e as Error).message}; run the migration again to resume`;
+    }
+  }
+  report.durationMs = Date.now() - started;
+  return report;
+}

@@ -1,0 +1,190 @@
+/**
+ * What an environment holds: registered models and their versions (stage, aliases, artifact files and
+ * bytes), experiments (runs, artifact bytes) and, for a Databricks workspace, the notebooks and files under
+ * given paths with the Git folders among them. With `hashes`, every artifact file, run and notebook is read
+ * and hashed, which is what verify-move compares.
+ */
+import { DEFAULT_RETRY, RetryPolicy } from "./http";
+import { Endpoint, mlflowClient, MlflowClient, Run, tagMap } from "./tracking";
+import { hashStream, listTree, ManifestEntry, pool, sha256, transportFor } from "./engine";
+import { runFiles } from "./experiments";
+import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+import { walkWorkspace, workspaceClient } from "./workspace";
+
+export interface VersionInventory {
+  version: string;
+  stage: string | undefined;
+  aliases: string[];
+  status: string | undefined;
+  runId: string | undefined;
+  description: string | undefined;
+  tags: Record<string, string>;
+  files: number;
+  bytes: number;
+  /** Path -> size, and sha256 when hashed. */
+  manifest?: ManifestEntry[];
+  /** Why the files could not be listed (for example an MLflow 3 logged model on Databricks). */
+  problem?: string;
+}
+export interface ModelInventory { name: string; versions: VersionInventory[] }
+
+export interface RunInventory {
+  runId: string;
+  name: string | undefined;
+  status: string;
+  startTime: number | undefined;
+  endTime: number | undefined;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  /** Metric key -> full history as [step, timestamp, value], only when hashed. */
+  metrics?: Record<string, [number, number, number][]>;
+  metricKeys: string[];
+  files: number;
+  bytes: number;
+  manifest?: ManifestEntry[];
+}
+export interface ExperimentInventory { id: string; name: string; runs: RunInventory[]; artifactBytes: number }
+
+export interface WorkspaceEntry { path: string; type: "NOTEBOOK" | "FILE"; language?: string; size?: number; sha256?: string; problem?: string }
+export interface WorkspaceInventory { paths: string[]; objects: WorkspaceEntry[]; directories: string[]; gitFolders: string[]; other: { path: string; type: string }[] }
+
+export interface Inventory {
+  source: string;
+  host: string;
+  models: ModelInventory[];
+  experiments: ExperimentInventory[];
+  workspace?: WorkspaceInventory;
+}
+
+export interface InventoryOptions {
+  endpoint: Endpoint;
+  /** Workspace paths to list (Databricks only). */
+  paths?: string[];
+  /** Only these models / experiments (all when absent). */
+  models?: string[];
+  experiments?: string[];
+  /** Read and hash every file, notebook and metric history (for verify-move). */
+  hashes?: boolean;
+  retry?: RetryPolicy;
+}
+
+async function manifestOf(t: ArtifactTransport, root: ArtifactRoot, files: { path: string; size: number }[]): Promise<ManifestEntry[]> {
+  const out = new Map<string, ManifestEntry>();
+  await pool(files, 4, async (f) => {
+    const h = await hashStream((await t.download(root, f.path)).body);
+    out.set(f.path, { path: f.path, size: h.size, sha256: h.sha256 });
+  });
+  return files.map((f) => out.get(f.path)!);
+}
+
+async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: string, v: Awaited<ReturnType<MlflowClient["listVersions"]>>[number], hashes: boolean): Promise<VersionInventory> {
+  const out: VersionInventory = {
+    version: v.version, stage: v.current_stage, aliases: [...(v.aliases ?? [])].sort(), status: v.status, runId: v.run_id, description: v.description,
+    tags: tagMap(v.tags), files: 0, bytes: 0,
+  };
+  try {
+    const root = await t.versionRoot(v, await c.getDownloadUri(name, v.version));
+    const files = await listTree(t, root);
+    out.files = files.length;
+    out.bytes = files.reduce((s, f) => s + f.size, 0);
+    out.manifest = hashes ? await manifestOf(t, root, files) : files.map((f) => ({ path: f.path, size: f.size, sha256: "" }));
+  } catch (e) {
+    out.problem = (e as Error).message;
+  }
+  return out;
+}
+
+async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, hashes: boolean): Promise<RunInventory> {
+  const files = await runFiles(t, run.info.run_id);
+  const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
+  const out: RunInventory = {
+    runId: run.info.run_id, name: run.info.run_name, status: run.info.status, startTime: run.info.start_time, endTime: run.info.end_time,
+    params: tagMap(run.data.params), tags: tagMap(run.data.tags), metricKeys, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0),
+  };
+  if (hashes) {
+    out.metrics = {};
+    for (const k of metricKeys) {
+      out.metrics[k] = (await c.metricHistory(run.info.run_id, k)).map((m) => [m.step, m.timestamp, m.value] as [number, number, number])
+        .sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    }
+    out.manifest = await manifestOf(t, await t.runRoot(run.info.run_id, ""), files);
+  }
+  return out;
+}
+
+export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
+  const retry = o.retry ?? DEFAULT_RETRY;
+  const c = mlflowClient(o.endpoint, retry);
+  const t = transportFor(c);
+  const hashes = !!o.hashes;
+  const inv: Inventory = { source: o.endpoint.uri, host: o.endpoint.baseUrl, models: [], experiments: [] };
+
+  const registered = (await c.searchRegisteredModels()).filter((m) => !o.models || o.models.includes(m.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const missing of (o.models ?? []).filter((n) => !registered.some((m) => m.name === n))) throw new Error(`model '${missing}' does not exist on ${o.endpoint.uri}`);
+  for (const { name, aliases } of registered) {
+    const versions = (await c.listVersions(name)).sort((a, b) => Number(a.version) - Number(b.version));
+    const vs: VersionInventory[] = [];
+    for (const v of versions) {
+      // Version search results carry no aliases; the registered model lists them.
+      const withAliases = { ...v, aliases: v.aliases?.length ? v.aliases : (aliases ?? []).filter((x) => x.version === v.version).map((x) => x.alias) };
+      vs.push(await versionInventory(c, t, name, withAliases, hashes));
+    }
+    inv.models.push({ name, versions: vs });
+  }
+
+  const experiments = (await c.searchExperiments()).filter((e) => !o.experiments || o.experiments.includes(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const missing of (o.experiments ?? []).filter((n) => !experiments.some((e) => e.name === n))) throw new Error(`experiment '${missing}' does not exist on ${o.endpoint.uri}`);
+  for (const e of experiments) {
+    const runs: RunInventory[] = [];
+    for (const r of await c.allRuns([e.experiment_id])) runs.push(await runInventory(c, t, r, hashes));
+    inv.experiments.push({ id: e.experiment_id, name: e.name, runs, artifactBytes: runs.reduce((s, r) => s + r.bytes, 0) });
+  }
+
+  if (o.paths?.length) {
+    const ws = workspaceClient(o.endpoint, retry);
+    const tree = await walkWorkspace(ws, o.paths);
+    const objects: WorkspaceEntry[] = tree.objects.map((x) => ({ path: x.path, type: x.object_type as "NOTEBOOK" | "FILE", language: x.language, size: x.size }));
+    if (hashes) {
+      await pool(tree.objects, 4, async (x) => {
+        const entry = objects.find((y) => y.path === x.path)!;
+        try {
+          const content = await ws.export(x);
+          entry.size = content.length;
+          entry.sha256 = sha256(content);
+        } catch (e) { entry.problem = (e as Error).message; }
+      });
+    }
+    inv.workspace = { paths: o.paths, objects, directories: tree.directories, gitFolders: tree.gitFolders, other: tree.other.map((x) => ({ path: x.path, type: x.object_type })) };
+  }
+  return inv;
+}
+
+/** True for tags the migration itself writes: they are provenance, not content. */
+export const isProvenanceTag = (k: string) => k.startsWith("quant.migration.");
+
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+/** The inventory as tables for a terminal. */
+export function renderInventory(inv: Inventory): string {
+  const lines: string[] = [`inventory of ${inv.source}`, ""];
+  const versions = inv.models.reduce((s, m) => s + m.versions.length, 0);
+  lines.push(`registered models: ${inv.models.length} (${versions} versions)`);
+  for (const m of inv.models) {
+    for (const v of m.versions) {
+      lines.push(`  ${m.name.padEnd(32)} v${v.version.padEnd(4)} ${(v.stage ?? "None").padEnd(10)} ${(v.aliases.join(",") || "-").padEnd(16)} ${String(v.files).padStart(6)} files ${mb(v.bytes).padStart(10)}${v.problem ? `  (${v.problem})` : ""}`);
+    }
+  }
+  lines.push("", `experiments: ${inv.experiments.length}`);
+  for (const e of inv.experiments) {
+    lines.push(`  ${e.name.padEnd(40)} id ${e.id.padEnd(6)} ${String(e.runs.length).padStart(5)} runs ${String(e.runs.reduce((s, r) => s + r.files, 0)).padStart(6)} files ${mb(e.artifactBytes).padStart(10)}`);
+  }
+  if (inv.workspace) {
+    const w = inv.workspace;
+    const nb = w.objects.filter((o) => o.type === "NOTEBOOK");
+    lines.push("", `workspace under ${w.paths.join(", ")}: ${nb.length} notebooks, ${w.objects.length - nb.length} files, ${w.directories.length} folders, ${w.gitFolders.length} Git folders`);
+    for (const o of w.objects) lines.push(`  ${o.type === "NOTEBOOK" ? `notebook ${(o.language ?? "").toLowerCase()}`.padEnd(16) : "file".padEnd(16)} ${o.path}${o.size !== undefined ? `  ${o.size} bytes` : ""}`);
+    for (const g of w.gitFolders) lines.push(`  ${"Git folder".padEnd(16)} ${g}  (moves through Git: clone it in the target, not copied)`);
+    for (const o of w.other) lines.push(`  ${o.type.toLowerCase().padEnd(16)} ${o.path}  (not moved by this tool)`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,205 @@
+/**
+ * Notebooks and workspace files over the Databricks Workspace API (`/api/2.0/workspace/list`, `get-status`,
+ * `export`, `import`, `mkdirs`). Notebooks move in SOURCE format with their language; files move as files
+ * (exported AUTO, imported RAW so a file is never turned into a notebook). Every object is checksummed on
+ * export and checked again by exporting it from the target after import. An object already in the target
+ * is skipped when identical and reported as a conflict when it differs; it is replaced only with
+ * `overwrite`. Git folders are listed and left alone: they move through Git.
+ */
+import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "./http";
+import { Endpoint, isNotFound } from "./tracking";
+import { pool, sha256 } from "./engine";
+
+export interface WorkspaceObject {
+  path: string;
+  object_type: "NOTEBOOK" | "DIRECTORY" | "FILE" | "REPO" | "LIBRARY" | "DASHBOARD" | string;
+  language?: "PYTHON" | "SCALA" | "SQL" | "R";
+  object_id?: number;
+  size?: number;
+  directory_info?: { is_git_folder?: boolean };
+}
+
+/** The Workspace API's import and export content limit (MAX_NOTEBOOK_SIZE_EXCEEDED beyond it). */
+export const WORKSPACE_CONTENT_LIMIT = 10 * 1024 * 1024;
+
+export const isGitFolder = (o: WorkspaceObject) => o.object_type === "REPO" || (o.object_type === "DIRECTORY" && o.directory_info?.is_git_folder === true);
+
+export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
+  if (ep.transport !== "databricks") throw new Error(`${ep.uri} is not a Databricks workspace; notebooks move between workspaces (https://<workspace>, databricks://<profile> or databricks+http://host:port)`);
+  const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
+  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
+    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/workspace/${path}`, headers, body, `${ep.uri}: ${what}`));
+  const q = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+  return {
+    endpoint: ep,
+    async getStatus(path: string): Promise<WorkspaceObject | undefined> {
+      try { return await call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`); } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+    },
+    async list(path: string): Promise<WorkspaceObject[]> {
+      return (await call<{ objects?: WorkspaceObject[] }>("GET", `list?${q({ path })}`, `workspace folder '${path}'`)).objects ?? [];
+    },
+    /** The object's bytes: SOURCE for notebooks, the file itself (AUTO) for files. */
+    async export(o: WorkspaceObject): Promise<Buffer> {
+      const format = o.object_type === "NOTEBOOK" ? "SOURCE" : "AUTO";
+      const r = await call<{ content?: string }>("GET", `export?${q({ path: o.path, format })}`, `export of ${o.object_type.toLowerCase()} '${o.path}'`);
+      return Buffer.from(r.content ?? "", "base64");
+    },
+    async import(o: WorkspaceObject, content: Buffer, overwrite: boolean): Promise<void> {
+      const notebook = o.object_type === "NOTEBOOK";
+      await call("POST", "import", `import of ${o.object_type.toLowerCase()} '${o.path}'`, {
+        path: o.path, format: notebook ? "SOURCE" : "RAW", ...(notebook ? { language: o.language } : {}), content: content.toString("base64"), overwrite,
+      });
+    },
+    mkdirs: (path: string) => call("POST", "mkdirs", `workspace folder '${path}'`, { path }),
+  };
+}
+export type WorkspaceClient = ReturnType<typeof workspaceClient>;
+
+export interface WorkspaceTree {
+  /** Notebooks and files to move, sorted by path. */
+  objects: WorkspaceObject[];
+  /** Folders (created in the target even when empty). */
+  directories: string[];
+  /** Git folders: listed, never descended into; they move through Git. */
+  gitFolders: string[];
+  /** Objects of kinds this tool does not move (libraries, dashboards). */
+  other: WorkspaceObject[];
+}
+
+const normalize = (p: string) => (p.replace(/^\/Workspace(?=\/)/, "").replace(/\/+$/, "") || "/");
+
+/** Walks the given paths, a few folders at a time. A path that does not exist is an error naming it. */
+export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promise<WorkspaceTree> {
+  const tree: WorkspaceTree = { objects: [], directories: [], gitFolders: [], other: [] };
+  const seen = new Set<string>();
+  const add = (o: WorkspaceObject): string | undefined => {
+    const p = normalize(o.path);
+    if (seen.has(p)) return undefined;
+    seen.add(p);
+    const obj = { ...o, path: p };
+    if (isGitFolder(obj)) tree.gitFolders.push(p);
+    else if (obj.object_type === "DIRECTORY") { tree.directories.push(p); return p; }
+    else if (obj.object_type === "NOTEBOOK" || obj.object_type === "FILE") tree.objects.push(obj);
+    else tree.other.push(obj);
+    return undefined;
+  };
+  let dirs: string[] = [];
+  for (const raw of paths) {
+    const path = normalize(raw);
+    if (!path.startsWith("/")) throw new Error(`workspace path '${raw}' is not absolute; expected /Users/..., /Shared/... or similar`);
+    const o = await ws.getStatus(path);
+    if (!o) throw new Error(`workspace path '${path}' does not exist on ${ws.endpoint.uri}`);
+    const d = add({ ...o, path });
+    if (d) dirs.push(d);
+  }
+  while (dirs.length) {
+    const next: string[] = [];
+    for (let i = 0; i < dirs.length; i += 8) {
+      for (const listing of await Promise.all(dirs.slice(i, i + 8).map((d) => ws.list(d)))) {
+        for (const o of listing) { const d = add(o); if (d) next.push(d); }
+      }
+    }
+    dirs = next;
+  }
+  const byPath = (a: { path: string } | string, b: { path: string } | string) => {
+    const x = typeof a === "string" ? a : a.path;
+    const y = typeof b === "string" ? b : b.path;
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  tree.objects.sort(byPath);
+  tree.directories.sort(byPath);
+  tree.gitFolders.sort(byPath);
+  return tree;
+}
+
+export type NotebookOutcome = "created" | "identical" | "overwritten" | "conflict" | "failed" | "planned";
+
+export interface NotebookResult {
+  path: string;
+  type: "NOTEBOOK" | "FILE";
+  language?: string;
+  bytes: number;
+  sha256?: string;
+  outcome: NotebookOutcome;
+  problem?: string;
+}
+
+export interface NotebookMigrationReport {
+  from: string;
+  to: string;
+  paths: string[];
+  objects: NotebookResult[];
+  directories: number;
+  gitFolders: string[];
+  skipped: { path: string; type: string }[];
+  dryRun: boolean;
+  durationMs: number;
+}
+
+export interface NotebookMigrationOptions {
+  from: Endpoint;
+  to: Endpoint;
+  paths: string[];
+  overwrite?: boolean;
+  dryRun?: boolean;
+  concurrency?: number;
+  retry?: RetryPolicy;
+}
+
+const kindOf = (o: WorkspaceObject) => (o.object_type === "NOTEBOOK" ? `${(o.language ?? "?").toLowerCase()} notebook` : "file");
+
+/** Moves notebooks and files under the paths. Conflicts and failures are reported per object; nothing is overwritten unless asked. */
+export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<NotebookMigrationReport> {
+  const started = Date.now();
+  const retry = o.retry ?? DEFAULT_RETRY;
+  const src = workspaceClient(o.from, retry);
+  const dst = workspaceClient(o.to, retry);
+  const tree = await walkWorkspace(src, o.paths);
+  const report: NotebookMigrationReport = {
+    from: o.from.uri, to: o.to.uri, paths: o.paths, objects: [], directories: tree.directories.length, gitFolders: tree.gitFolders,
+    skipped: tree.other.map((x) => ({ path: x.path, type: x.object_type })), dryRun: !!o.dryRun, durationMs: 0,
+  };
+  if (!o.dryRun) {
+    // Parents first: a folder that is a notebook or file in the target is a conflict for everything under it.
+    for (const d of tree.directories) {
+      try { await dst.mkdirs(d); } catch (e) {
+        throw new Error(`cannot create folder '${d}': ${(e as Error).message.replace(/\.$/, "")}; nothing under it was copied`);
+      }
+    }
+  }
+  const results = new Map<string, NotebookResult>();
+  await pool(tree.objects, o.concurrency ?? 4, async (obj) => {
+    const r: NotebookResult = { path: obj.path, type: obj.object_type as "NOTEBOOK" | "FILE", language: obj.language, bytes: obj.size ?? 0, outcome: "planned" };
+    results.set(obj.path, r);
+    try {
+      if (obj.size !== undefined && obj.size > WORKSPACE_CONTENT_LIMIT) {
+        throw new Error(`it is ${obj.size} bytes; the Workspace API moves at most ${WORKSPACE_CONTENT_LIMIT} bytes (10 MB) per object, so move it through Git or the Files API`);
+      }
+      const content = await src.export(obj);
+      r.bytes = content.length;
+      r.sha256 = sha256(content);
+      if (o.dryRun) return;
+      const existing = await dst.getStatus(obj.path);
+      let overwrite = false;
+      if (existing) {
+        const same = existing.object_type === obj.object_type && (obj.object_type !== "NOTEBOOK" || existing.language === obj.language);
+        const differs = !same ? `the target holds a ${kindOf(existing)} there, the source a ${kindOf(obj)}` :
+          sha256(await dst.export({ ...existing, path: obj.path })) !== r.sha256 ? "the target's content differs from the source's" : undefined;
+        if (!differs) { r.outcome = "identical"; return; }
+        if (!o.overwrite) { r.outcome = "conflict"; r.problem = `${differs}; not overwritten (pass --overwrite to replace it)`; return; }
+        if (!same && existing.object_type === "DIRECTORY") { r.outcome = "conflict"; r.problem = `${differs}; a folder is never replaced`; return; }
+        overwrite = true;
+      }
+      await dst.import(obj, content, overwrite);
+      const back = await dst.export(obj);
+      if (sha256(back) !== r.sha256) throw new Error(`after import the target exports ${back.length} bytes with sha256 ${sha256(back).slice(0, 12)}…, the source ${content.length} bytes with ${r.sha256.slice(0, 12)}…`);
+      r.outcome = overwrite ? "overwritten" : "created";
+    } catch (e) {
+      r.outcome = "failed";
+      r.problem = `${kindOf(obj)} '${obj.path}': ${(e as Error).message}`;
+    }
+  });
+  report.objects = tree.objects.map((x) => results.get(x.path)!);
+  report.durationMs = Date.now() - started;
+  return report;
+}

@@ -1,0 +1,143 @@
+import * as assert from "assert";
+import { migrateExperiment, RUN_TAG } from "../../migration/experiments";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { mlflowClient, tagMap } from "../../migration/tracking";
+import { verifyMove } from "../../migration/verifyMove";
+import { TAG } from "../../migration/engine";
+import { liveServers } from "../fixtures/liveServers";
+import { FixtureInfo, MlflowServer, python, seedFixture } from "../../tools/localMlflow";
+import { FaultProxy } from "../fixtures/faultProxy";
+import { migrateCli } from "../../tools/migrate";
+import { verifyMoveCli } from "../../tools/verifyMove";
+
+const FAST_RETRY = { attempts: 3, backoffMs: 20 };
+const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});
+const EXP = "exp-move-alpha";
+
+/** A run's artifacts as the MLflow Python client downloads them (the migration journal left out). */
+function downloadedRun(server: { url: string }, runId: string): { path: string; size: number; sha256: string }[] {
+  return (JSON.parse(python("download_version.py", ["--tracking-uri", server.url, "--run-id", runId])) as { path: string; size: number; sha256: string }[])
+    .filter((f) => !f.path.startsWith("_migration/"));
+}
+
+describe("experiment migration between two real MLflow servers", function () {
+  this.timeout(900000);
+  let a: MlflowServer;
+  let b: MlflowServer;
+  let fixture: FixtureInfo;
+  let report: Awaited<ReturnType<typeof migrateExperiment>>;
+
+  before(async () => {
+    ({ a, b } = await liveServers());
+    fixture = seedFixture(a, "exp-move-model", { sizeMb: 3, layout: "run", shards: 2, experiment: EXP });
+    report = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, retry: FAST_RETRY });
+  });
+
+  it("moves all three training runs, mapping each source run to a new target run", async () => {
+    assert.deepStrictEqual(report.runs.map((r) => r.outcome), ["migrated", "migrated", "migrated"]);
+    assert.deepStrictEqual(report.runs.map((r) => r.sourceRunId).sort(), fixture.runs.map((r) => r.run_id).sort());
+    const dst = mlflowClient(oss(b.url));
+    for (const r of report.runs) {
+      assert.notStrictEqual(r.targetRunId, r.sourceRunId);
+      const t = tagMap((await dst.getRun(r.targetRunId!)).data.tags);
+      assert.strictEqual(t[RUN_TAG.sourceRun], r.sourceRunId, "the mapping is recorded on the target run");
+      assert.strictEqual(t[RUN_TAG.sourceHost], a.url);
+      assert.ok(t[RUN_TAG.complete]);
+    }
+  });
+
+  it("each run keeps its params, full precision history, tags, status and times", async () => {
+    const src = mlflowClient(oss(a.url, "from"));
+    const dst = mlflowClient(oss(b.url));
+    for (const r of report.runs) {
+      const [s, t] = [await src.getRun(r.sourceRunId), await dst.getRun(r.targetRunId!)];
+      assert.deepStrictEqual(tagMap(t.data.params), tagMap(s.data.params));
+      for (const key of ["precision", "recall", "loss"]) {
+        const pts = (h: { step: number; value: number; timestamp: number }[]) => h.map((m) => [m.step, m.timestamp, m.value]).sort();
+        assert.deepStrictEqual(pts(await dst.metricHistory(t.info.run_id, key)), pts(await src.metricHistory(s.info.run_id, key)), key);
+      }
+      const st = tagMap(s.data.tags);
+      const tt = tagMap(t.data.tags);
+      for (const k of ["team", "iteration", "dataset", "mlflow.runName", "mlflow.user"]) assert.strictEqual(tt[k], st[k], k);
+      assert.deepStrictEqual([t.info.status, t.info.start_time, t.info.end_time, t.info.run_name], [s.info.status, s.info.start_time, s.info.end_time, s.info.run_name]);
+    }
+    // The team's comparison survives the move: the best run by precision is the same iteration.
+    const best = report.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
+    const finalPrecision = async (runId: string) => (await dst.getRun(runId)).data.metrics!.find((m) => m.key === "precision")!.value;
+    const scores = await Promise.all(report.runs.map(async (r) => [r.targetRunId, await finalPrecision(r.targetRunId!)] as const));
+    assert.strictEqual([...scores].sort((x, y) => y[1] - x[1])[0][0], best.targetRunId);
+  });
+
+  it("the best run's artifacts arrive byte-identical, checked with the MLflow Python client", () => {
+    const best = report.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
+    assert.ok(best.files > 10);
+    assert.deepStrictEqual(downloadedRun(b, best.targetRunId!), downloadedRun(a, fixture.best_run_id));
+    assert.deepStrictEqual(downloadedRun(b, best.targetRunId!).map((f) => f.path), fixture.files.map((f) => `model/${f.path}`));
+  });
+
+  it("a re-run adds nothing: every run is adopted and the target experiment still has three runs", async () => {
+    const again = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, retry: FAST_RETRY });
+    assert.deepStrictEqual(again.runs.map((r) => r.outcome), ["adopted", "adopted", "adopted"]);
+    assert.deepStrictEqual(again.runs.map((r) => r.targetRunId), report.runs.map((r) => r.targetRunId));
+    const dst = mlflowClient(oss(b.url));
+    assert.strictEqual((await dst.allRuns([report.targetExperimentId!])).length, 3);
+  });
+
+  it("verify-move finds the experiment identical (exit 0), then names a tampered metric (exit 3)", async () => {
+    const v = await verifyMove({ from: oss(a.url, "from"), to: oss(b.url), experiments: [EXP], models: [], retry: FAST_RETRY });
+    assert.deepStrictEqual(v.differences, []);
+    assert.strictEqual(v.checked.runs, 3);
+    const out: string[] = [];
+    assert.strictEqual(await verifyMoveCli(["--from", a.url, "--to", b.url, "--experiment", EXP, "--model", "exp-move-model"], {}, (s) => out.push(s)), 3,
+      "the registered version was not moved, so verify-move with the model in scope differs");
+    assert.match(out.join("\n"), /model 'exp-move-model' version 1: no version in .* was migrated from it/);
+    const target = report.runs[0].targetRunId!;
+    await mlflowClient(oss(b.url)).logBatch(target, { metrics: [{ key: "precision", value: 0.99, timestamp: Date.now(), step: 9 }] });
+    const after = await verifyMove({ from: oss(a.url, "from"), to: oss(b.url), experiments: [EXP], models: [], retry: FAST_RETRY });
+    assert.deepStrictEqual(after.differences.map((d) => [d.kind, d.detail]), [["run", "metric 'precision' history differs (4 points, the source's 3)"]]);
+  });
+
+  it("a source run changed after its migration is reported as a conflict and left alone (exit 1)", async () => {
+    const src = mlflowClient(oss(a.url, "from"));
+    const changed = report.runs[1];
+    await src.setRunTag(changed.sourceRunId, "reviewed", "yes");
+    const out: string[] = [];
+    const code = await migrateCli(["--from", a.url, "--to", b.url, "--experiment", EXP, "--json"], {}, (s) => out.push(s), () => undefined, false);
+    assert.strictEqual(code, 1);
+    const r = JSON.parse(out.join("")) as typeof report;
+    const c = r.runs.find((x) => x.sourceRunId === changed.sourceRunId)!;
+    assert.strictEqual(c.outcome, "conflict");
+    assert.match(c.problem!, /changed after it was migrated/);
+    assert.strictEqual(tagMap((await mlflowClient(oss(b.url)).getRun(c.targetRunId!)).data.tags).reviewed, undefined);
+  });
+
+  it("a missing experiment is named; a dry run creates nothing", async () => {
+    await assert.rejects(migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: "no-such-exp", retry: FAST_RETRY }),
+      /experiment 'no-such-exp' does not exist on http:\/\/127\.0\.0\.1:\d+/);
+    const dry = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, toExperiment: "exp-move-dry", dryRun: true, retry: FAST_RETRY });
+    assert.deepStrictEqual([dry.runs.length, dry.targetExperimentId, dry.runs.every((r) => r.outcome === "planned")], [3, undefined, true]);
+    assert.strictEqual(await mlflowClient(oss(b.url)).experimentByName("exp-move-dry"), undefined);
+  });
+
+  it("interrupted by corruption on the wire, the runs fail verification; a re-run resumes them without duplicates", async () => {
+    const proxy = new FaultProxy(() => b.port);
+    await proxy.start();
+    try {
+      proxy.add({ method: "PUT", path: /\/mlflow-artifacts\/artifacts\/.*\/model\//, action: { kind: "flip-request" }, times: Infinity });
+      const broken = await migrateExperiment({ from: oss(a.url, "from"), to: oss(proxy.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY });
+      const best = broken.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
+      assert.strictEqual(best.outcome, "failed");
+      assert.match(best.problem!, /verification failed.*run the migration again to resume/s);
+      assert.ok(!tagMap((await mlflowClient(oss(b.url)).getRun(best.targetRunId!)).data.tags)[RUN_TAG.complete], "the failed run is not marked complete");
+    } finally {
+      await proxy.stop();
+    }
+    const resumed = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY });
+    const best = resumed.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
+    assert.strictEqual(best.outcome, "resumed");
+    const dst = mlflowClient(oss(b.url));
+    assert.strictEqual((await dst.allRuns([resumed.targetExperimentId!])).length, 3, "no duplicate run");
+    assert.deepStrictEqual(downloadedRun(b, best.targetRunId!), downloadedRun(a, fixture.best_run_id));
+    assert.strictEqual(tagMap((await dst.getRun(best.targetRunId!)).data.tags)[TAG.manifestDigest], best.manifestDigest);
+  });
+});

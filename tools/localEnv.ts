@@ -1,0 +1,68 @@
+/**
+ * Two local stand-ins for Databricks environments, "old" and "new", for trying the environment move
+ * (docs/moving-an-environment.md) on one machine. Each is a real MLflow server behind the in-repo
+ * Databricks API test server (MLflow REST API, signed-URL artifact store, Workspace API). The old one is
+ * seeded like the team's workspace: the quant-alpha experiment with three training runs compared by
+ * precision, the best registered with an alias, notebooks and files under /Shared and /Users, and a Git
+ * folder under /Repos.
+ *   npm run local-env            prints the export lines, then serves until Ctrl-C
+ */
+import * as crypto from "crypto";
+import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
+import { DatabricksTestServer } from "../tests/fixtures/databricksServer";
+import { parseArgs, runMain } from "./cli";
+
+export interface LocalEnvironment { name: string; mlflow: MlflowServer; api: DatabricksTestServer; uri: string }
+export interface LocalEnvironments { old: LocalEnvironment; new: LocalEnvironment; token: string; fixture: FixtureInfo; stop(): Promise<void> }
+
+/** Notebooks and files of the old workspace: SOURCE text as the Workspace API exports it. */
+export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; language?: "PYTHON" | "SQL" | "SCALA" | "R"; content: string }[] = [
+  { path: "/Shared/quant/features", type: "NOTEBOOK", language: "PYTHON", content: "# Databricks notebook source\nimport pandas as pd\n\n# COMMAND ----------\n\ndef features(ticks: pd.DataFrame) -> pd.DataFrame:\n    return ticks.assign(ret=ticks.close.pct_change())\n" },
+  { path: "/Shared/quant/reports/daily_pnl", type: "NOTEBOOK", language: "SQL", content: "-- Databricks notebook source\nSELECT book, sum(pnl) AS pnl FROM quant.trades GROUP BY book\n" },
+  { path: "/Shared/quant/backtest", type: "NOTEBOOK", language: "SCALA", content: "// Databricks notebook source\nval window = 252\n" },
+  { path: "/Shared/quant/config/thresholds.json", type: "FILE", content: "{\"precision_min\": 0.8, \"holdout\": \"2019-2024\"}\n" },
+  // A file whose text looks like a notebook: it must stay a file.
+  { path: "/Shared/quant/templates/notebook_header.py", type: "FILE", content: "# Databricks notebook source\n# a template kept as a plain file\n" },
+  { path: "/Users/alice@quant.example/scratch", type: "NOTEBOOK", language: "R", content: "# Databricks notebook source\nsummary(cars)\n" },
+];
+
+async function environment(name: string, token: string): Promise<LocalEnvironment> {
+  const mlflow = await MlflowServer.create(name);
+  await mlflow.start();
+  const api = new DatabricksTestServer(mlflow.url, token, "backend");
+  await api.start();
+  return { name, mlflow, api, uri: `databricks+${api.url}` };
+}
+
+export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Promise<LocalEnvironments> {
+  const token = `dapi-local-${crypto.randomBytes(8).toString("hex")}`;
+  const [o, n] = await Promise.all([environment("old", token), environment("new", token)]);
+  const stop = async () => {
+    await Promise.all([o.api.stop(), n.api.stop()]);
+    await Promise.all([o.mlflow.dispose(), n.mlflow.dispose()]);
+  };
+  try {
+    const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", { sizeMb: opts.sizeMb ?? 4, layout: "run", shards: 3 });
+    for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
+    o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
+    n.api.workspace.put("/Shared", "DIRECTORY");
+    n.api.workspace.put("/Users/alice@quant.example", "DIRECTORY");
+    return { old: o, new: n, token, fixture, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  runMain("usage: npm run local-env [-- --size-mb N]", async () => {
+    const a = parseArgs(process.argv.slice(2), ["size-mb"]);
+    process.stderr.write("starting two local environments (old, new) and seeding the old one ...\n");
+    const envs = await startLocalEnvironments({ sizeMb: a["size-mb"] === undefined ? 4 : Number(a["size-mb"]) });
+    console.log(`export FROM=${envs.old.uri}\nexport TO=${envs.new.uri}\nexport DATABRICKS_TOKEN=${envs.token}`);
+    process.stderr.write("paste the lines above into another shell; Ctrl-C here stops both environments\n");
+    await new Promise<void>((resolve) => { process.once("SIGINT", resolve); process.once("SIGTERM", resolve); });
+    await envs.stop();
+    return 0;
+  });
+}
