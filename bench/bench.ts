@@ -8,7 +8,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { measured, RunResult } from "./procTree";
+import { measured, RunResult, treeCpuSeconds } from "./procTree";
 import { MlflowServer, PROJECT_DIR, seedFixture, VENV_BIN } from "../tools/localMlflow";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
@@ -20,7 +20,21 @@ const NODE = process.execPath;
 const TS = ["-r", "ts-node/register/transpile-only"];
 const EI_BIN = path.join(PROJECT_DIR, ".venv-bench", "bin");
 
-interface Row { note?: string; case: string; method: string; wallMs: number; mbPerS: number; peakRssMiB: number; peakDiskMiB: number; files?: number; filesPerS?: number }
+interface Row {
+  note?: string; case: string; method: string; wallMs: number; mbPerS: number; peakRssMiB: number; peakDiskMiB: number; files?: number; filesPerS?: number;
+  /** CPU seconds of the method's own process tree, and of the two MLflow servers while it ran (the profile). */
+  clientCpuS: number; serverCpuS: number;
+}
+
+/** The two servers under test: their CPU time is sampled around every method. */
+let servers: MlflowServer[] = [];
+const serverCpu = () => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
+type Measured = RunResult & { serverCpuS: number; lowerBound?: boolean };
+async function profiled(run: () => Promise<RunResult>): Promise<Measured> {
+  const before = serverCpu();
+  const r = await run();
+  return { ...r, serverCpuS: serverCpu() - before };
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -28,36 +42,41 @@ const fmt = (n: number, d = 1) => n.toFixed(d);
 /** What the Node runtime itself leaves in TMPDIR (ts-node's cache): subtracted so only staged data counts. */
 let runtimeDiskBytes = 0;
 
-function summarize(caseName: string, method: string, runs: RunResult[], bytes: number, files: number): Row {
-  const lowerBound = runs.every((r) => (r as RunResult & { lowerBound?: boolean }).lowerBound);
-  for (const r of runs) if (r.code !== 0 && !(r as RunResult & { lowerBound?: boolean }).lowerBound) throw new Error(`${method} failed (${caseName}): ${r.stderr.slice(-1500)}`);
+function summarize(caseName: string, method: string, runs: Measured[], bytes: number, files: number): Row {
+  const lowerBound = runs.every((r) => r.lowerBound);
+  for (const r of runs) if (r.code !== 0 && !r.lowerBound) throw new Error(`${method} failed (${caseName}): ${r.stderr.slice(-1500)}`);
   const wall = median(runs.map((r) => r.wallMs));
   return {
     case: caseName, method, wallMs: wall, mbPerS: bytes / MiB / (wall / 1000),
     peakRssMiB: median(runs.map((r) => r.peakRssBytes)) / MiB,
     peakDiskMiB: Math.max(0, Math.max(...runs.map((r) => r.peakDiskBytes)) - (method.includes("export-import") ? 0 : runtimeDiskBytes)) / MiB,
     files, filesPerS: files / (wall / 1000),
+    clientCpuS: median(runs.map((r) => r.cpuS)), serverCpuS: median(runs.map((r) => r.serverCpuS)),
     ...(lowerBound ? { note: "lower bound: all bytes moved, then version registration failed" } : {}),
   };
 }
 
 async function ours(from: string, to: string, model: string, toModel: string, verify: "full" | "size", scratch: string) {
-  return measured(NODE, [...TS, "tools/migrate.ts", "--from", from, "--to", to, "--model", model, "--version", "1", "--to-model", toModel, "--verify", verify, "--json"], {}, scratch, PROJECT_DIR);
+  return profiled(() => measured(NODE, [...TS, "tools/migrate.ts", "--from", from, "--to", to, "--model", model, "--version", "1", "--to-model", toModel, "--verify", verify, "--json"], {}, scratch, PROJECT_DIR));
 }
 
 async function raw(from: string, to: string, model: string, prefix: string, scratch: string) {
-  return measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, "4"], {}, scratch, PROJECT_DIR);
+  return profiled(() => measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, "4"], {}, scratch, PROJECT_DIR));
 }
 
 /** export-model then import-model, measured as one operation: times add up, peaks are the larger. */
-async function exportImport(from: string, to: string, model: string, toModel: string, scratch: string): Promise<RunResult> {
+async function exportImport(from: string, to: string, model: string, toModel: string, scratch: string): Promise<Measured> {
+  return profiled(() => exportThenImport(from, to, model, toModel, scratch));
+}
+
+async function exportThenImport(from: string, to: string, model: string, toModel: string, scratch: string): Promise<RunResult> {
   const dir = path.join(scratch, "export");
   const a = await measured(path.join(EI_BIN, "export-model"), ["--model", model, "--output-dir", dir, "--versions", "1"], { MLFLOW_TRACKING_URI: from }, scratch, scratch);
   if (a.code !== 0) return a;
   const b = await measured(path.join(EI_BIN, "import-model"), ["--model", toModel, "--experiment-name", `ei-${toModel}`, "--input-dir", dir], { MLFLOW_TRACKING_URI: to }, scratch, scratch);
   // 1.2.0 copies the run's artifacts, then refuses an mlflow-artifacts: version source: its time is a lower bound.
   const lowerBound = b.code !== 0 && /'source' argument for MLflowClient\.create_model_version does not exist: mlflow-artifacts:/.test(b.stderr);
-  return { ...b, lowerBound, wallMs: a.wallMs + b.wallMs, peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes), peakDiskBytes: Math.max(a.peakDiskBytes, b.peakDiskBytes) } as RunResult;
+  return { ...b, lowerBound, wallMs: a.wallMs + b.wallMs, peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes), peakDiskBytes: Math.max(a.peakDiskBytes, b.peakDiskBytes), cpuS: a.cpuS + b.cpuS } as RunResult;
 }
 
 function planScale(sizes: number[]) {
@@ -98,13 +117,14 @@ runMain("usage: npm run bench [-- --quick]", async () => {
   const [src, dst] = await Promise.all([MlflowServer.create("bench-src", work), MlflowServer.create("bench-dst", work)]);
   try {
     await Promise.all([src.start(), dst.start()]);
+    servers = [src, dst];
     // An unmeasured first migration: a fresh server pays its own warm-up (lazy imports) on first use.
     seedFixture(src, "bench-warmup", { sizeMb: 0.25, shards: 1, dir: work });
     await ours(src.url, dst.url, "bench-warmup", "warmup", "full", path.join(work, "s-warmup"));
     log(`servers up and warm; seeding a ${cfg.bigMb} MB model ...`);
     const big = seedFixture(src, "bench-big", { sizeMb: cfg.bigMb, shards: Math.max(1, Math.round(cfg.bigMb / 256)), dir: work });
     const bytes = big.files.reduce((s, f) => s + f.size, 0);
-    const results: Record<string, RunResult[]> = { "ours (--verify full)": [], "ours (--verify size)": [], "raw HTTP copy": [], "mlflow-export-import": [] };
+    const results: Record<string, Measured[]> = { "ours (--verify full)": [], "ours (--verify size)": [], "raw HTTP copy": [], "mlflow-export-import": [] };
     for (let r = 1; r <= cfg.runs; r++) {
       log(`run ${r}/${cfg.runs} ...`);
       results["ours (--verify full)"].push(await ours(src.url, dst.url, "bench-big", `full-${r}`, "full", path.join(work, `s-full-${r}`)));
@@ -167,8 +187,8 @@ runMain("usage: npm run bench [-- --quick]", async () => {
   const lines = [
     `quant-platform benchmarks (${quick ? "--quick" : "full"}) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
     "",
-    "case                     method                  wall s    MB/s   files/s  peak RSS MiB  peak disk MiB",
-    ...rows.map((r) => `${r.case.padEnd(24)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000).padStart(7)} ${fmt(r.mbPerS).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.peakDiskMiB).padStart(14)}${r.note ? `  (${r.note})` : ""}`),
+    "case                     method                  wall s    MB/s   files/s  peak RSS MiB  peak disk MiB  client CPU s  servers CPU s",
+    ...rows.map((r) => `${r.case.padEnd(24)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000).padStart(7)} ${fmt(r.mbPerS).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.peakDiskMiB).padStart(14)} ${fmt(r.clientCpuS).padStart(13)} ${fmt(r.serverCpuS).padStart(14)}${r.note ? `  (${r.note})` : ""}`),
     "",
     "plan scale: members  plan ms (3 stacks)  mocked eval ms quant/quant_stg/quant_lr  resources quant/quant_stg/quant_lr",
     ...plan.map((p) => {

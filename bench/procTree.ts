@@ -31,6 +31,23 @@ function treeRssBytes(root: number): number {
   return total;
 }
 
+/** CPU seconds (user + system, own and of reaped children) of every process in a tree. */
+export function treeCpuSeconds(root: number): number {
+  const kids = children();
+  let ticks = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+    } catch { /* exited */ }
+    stack.push(...(kids.get(pid) ?? []));
+  }
+  return ticks / 100; // USER_HZ
+}
+
 export function dirBytes(dir: string): number {
   let total = 0;
   let entries: fs.Dirent[];
@@ -45,7 +62,7 @@ export function dirBytes(dir: string): number {
   return total;
 }
 
-export interface RunResult { wallMs: number; peakRssBytes: number; peakDiskBytes: number; code: number; stdout: string; stderr: string }
+export interface RunResult { wallMs: number; peakRssBytes: number; peakDiskBytes: number; cpuS: number; code: number; stdout: string; stderr: string }
 
 /** Runs a command with TMPDIR set to `scratch`, sampling its tree's RSS and the scratch size every 100 ms. */
 export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string, cwd?: string): Promise<RunResult> {
@@ -58,15 +75,19 @@ export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, sc
   child.stderr.on("data", (d) => (stderr += d));
   let peakRss = 0;
   let peakDisk = 0;
+  let cpu = 0;
   const sample = () => {
-    if (child.pid) peakRss = Math.max(peakRss, treeRssBytes(child.pid));
+    if (child.pid) {
+      peakRss = Math.max(peakRss, treeRssBytes(child.pid));
+      cpu = Math.max(cpu, treeCpuSeconds(child.pid));
+    }
     peakDisk = Math.max(peakDisk, dirBytes(scratch));
   };
   const timer = setInterval(sample, 100);
   return new Promise((resolve) => {
     child.on("exit", (code) => {
       clearInterval(timer);
-      resolve({ wallMs: Date.now() - started, peakRssBytes: peakRss, peakDiskBytes: peakDisk, code: code ?? 1, stdout, stderr });
+      resolve({ wallMs: Date.now() - started, peakRssBytes: peakRss, peakDiskBytes: peakDisk, cpuS: cpu, code: code ?? 1, stdout, stderr });
     });
   });
 }

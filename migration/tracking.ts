@@ -50,6 +50,17 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`));
   const q = (o: Record<string, string | number | undefined>) =>
     Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join("&");
+  /** Every item of a paged listing, following next_page_token. */
+  const paged = async <T, K extends string>(key: K, page: (token: string | undefined) => Promise<{ [k in K]?: T[] } & { next_page_token?: string }>): Promise<T[]> => {
+    const out: T[] = [];
+    let token: string | undefined;
+    do {
+      const r = await page(token);
+      out.push(...(r[key] ?? []));
+      token = r.next_page_token || undefined;
+    } while (token);
+    return out;
+  };
   const orUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
     try { return await p; } catch (e) { if (isNotFound(e)) return undefined; throw e; }
   };
@@ -70,17 +81,8 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     createRegisteredModel: (name: string, description?: string) =>
       call("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
     /** Every version of a model, following page tokens. */
-    async listVersions(name: string): Promise<ModelVersion[]> {
-      const out: ModelVersion[] = [];
-      let token: string | undefined;
-      do {
-        const r = await call<{ model_versions?: ModelVersion[]; next_page_token?: string }>("GET",
-          `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`, `versions of model '${name}'`);
-        out.push(...(r.model_versions ?? []));
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
+    listVersions: (name: string) => paged<ModelVersion, "model_versions">("model_versions", (token) => call("GET",
+      `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`, `versions of model '${name}'`)),
     createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) =>
       (await call<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body)).model_version,
     updateModelVersion: (name: string, version: string, description: string) =>
@@ -98,17 +100,8 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       call("DELETE", "model-versions/delete", `model '${name}' version ${version}`, { name, version }),
     getRun: async (runId: string) => (await call<{ run: Run }>("GET", `runs/get?${q({ run_id: runId })}`, `run ${runId}`)).run,
     /** The full history of one metric, following page tokens. */
-    async metricHistory(runId: string, key: string): Promise<Metric[]> {
-      const out: Metric[] = [];
-      let token: string | undefined;
-      do {
-        const r = await call<{ metrics?: Metric[]; next_page_token?: string }>("GET",
-          `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`, `run ${runId} metric ${key}`);
-        out.push(...(r.metrics ?? []));
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
+    metricHistory: (runId: string, key: string) => paged<Metric, "metrics">("metrics", (token) => call("GET",
+      `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`, `run ${runId} metric ${key}`)),
     experimentByName: async (name: string) =>
       (await orUndefined(call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment,
     createExperiment: async (name: string) =>
@@ -116,41 +109,14 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
       (await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, { experiment_id: experimentId, run_name: runName, start_time: startTime, tags })).run,
     /** Every registered model, following page tokens. */
-    async searchRegisteredModels(): Promise<RegisteredModel[]> {
-      const out: RegisteredModel[] = [];
-      let token: string | undefined;
-      do {
-        const r = await call<{ registered_models?: RegisteredModel[]; next_page_token?: string }>("GET",
-          `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models");
-        out.push(...(r.registered_models ?? []));
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
+    searchRegisteredModels: () => paged<RegisteredModel, "registered_models">("registered_models", (token) => call("GET",
+      `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models")),
     /** Every active experiment, following page tokens. */
-    async searchExperiments(): Promise<Experiment[]> {
-      const out: Experiment[] = [];
-      let token: string | undefined;
-      do {
-        const r = await call<{ experiments?: Experiment[]; next_page_token?: string }>("POST", "experiments/search", "experiments",
-          { max_results: 1000, page_token: token, view_type: "ACTIVE_ONLY" });
-        out.push(...(r.experiments ?? []));
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
+    searchExperiments: () => paged<Experiment, "experiments">("experiments", (token) => call("POST", "experiments/search", "experiments",
+      { max_results: 1000, page_token: token, view_type: "ACTIVE_ONLY" })),
     /** Every active run of the experiments (matching `filter`), oldest first, following page tokens. */
-    async allRuns(experimentIds: string[], filter = ""): Promise<Run[]> {
-      const out: Run[] = [];
-      let token: string | undefined;
-      do {
-        const r = await call<{ runs?: Run[]; next_page_token?: string }>("POST", "runs/search", `runs of experiments ${experimentIds.join(", ")}`,
-          { experiment_ids: experimentIds, filter, max_results: 1000, page_token: token, run_view_type: "ACTIVE_ONLY", order_by: ["attributes.start_time ASC"] });
-        out.push(...(r.runs ?? []));
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
+    allRuns: (experimentIds: string[], filter = "") => paged<Run, "runs">("runs", (token) => call("POST", "runs/search", `runs of experiments ${experimentIds.join(", ")}`,
+      { experiment_ids: experimentIds, filter, max_results: 1000, page_token: token, run_view_type: "ACTIVE_ONLY", order_by: ["attributes.start_time ASC"] })),
     searchRuns: async (experimentIds: string[], filter: string) =>
       (await call<{ runs?: Run[] }>("POST", "runs/search", `runs matching ${filter}`, { experiment_ids: experimentIds, filter, max_results: 100 })).runs ?? [],
     logBatch: (runId: string, batch: { metrics?: Metric[]; params?: Tag[]; tags?: Tag[] }) =>

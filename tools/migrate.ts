@@ -14,10 +14,7 @@ import { migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } f
 import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
 import { resolveEndpoint } from "../migration/endpoint";
-import { readConfigSources } from "../config/load";
-import { validate } from "../config/validate";
-import { AccessModel } from "../config/schema";
-import { approvingMembers } from "../plan/accessPlan";
+import type { AccessModel } from "../config/schema";
 import { parseArgs, runMain, UsageError } from "./cli";
 
 const USAGE = `usage: npm run migrate -- --from <tracking-uri> --to <tracking-uri> --model <name> (--version N | --alias A | --stage S)
@@ -47,7 +44,8 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string) {
   env(fromEnv);
   return {
     flow: model.flow, fromEnv, toEnv, production: env(toEnv).tier === "production",
-    approvers: approvingMembers(model).flatMap((m) => [m.email, m.id]),
+    // Loaded on use: most migrations take no guard, and the config modules add to every start.
+    approvers: (require("../plan/accessPlan") as typeof import("../plan/accessPlan")).approvingMembers(model).flatMap((m) => [m.email, m.id]),
   };
 }
 
@@ -133,6 +131,8 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if ((a["from-env"] === undefined) !== (a["to-env"] === undefined)) throw new UsageError("--from-env and --to-env go together");
   let guard: MigrateOptions["guard"];
   if (typeof a["from-env"] === "string") {
+    const { readConfigSources } = await import("../config/load");
+    const { validate } = await import("../config/validate");
     const model = validate(readConfigSources(typeof a.dir === "string" ? a.dir : path.resolve(__dirname, "..")));
     guard = guardFrom(model, a["from-env"], a["to-env"] as string);
   }
