@@ -52,7 +52,7 @@ function affects(type: string, inputs: Record<string, unknown>, name: string): s
     return `${object}: groups ${groups.join(", ")}`;
   }
   if (type.endsWith("gitlab:ProtectedBranch") || type.endsWith("gitlab:ApprovalRule")) return `branch ${inputs.branch}`;
-  if (type.endsWith("gitlab:ProjectMember")) return `member ${inputs.username}`;
+  if (type.endsWith("gitlab:ProjectMembers")) return `members of ${inputs.project}`;
   if (type.endsWith("groupMember:GroupMember")) return `membership ${name}`;
   if (type.endsWith("mlflow:ModelMigration")) return `model ${inputs.toModel} (promoted ${inputs.fromEnv} -> ${inputs.toEnv})`;
   if (type.endsWith("repositoryRuleset:RepositoryRuleset")) return `ruleset ${inputs.name}`;

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AccessPlan } from "../../plan/accessPlan";
 import { GIT_ACCESS_LEVELS } from "../../config/schema";
 import {
-  GitLabApprovalRule, GitLabApprovalSettings, GitLabMergeChecks, GitLabProjectMember, GitLabProtectedBranch,
+  GitLabApprovalRule, GitLabApprovalSettings, GitLabMergeChecks, GitLabProjectMembers, GitLabProtectedBranch,
 } from "./provider";
 
 export interface GitLabBranchPolicyArgs {
@@ -24,9 +24,9 @@ export class GitLabBranchPolicy extends pulumi.ComponentResource {
     const rn = (key: string) => `${name}/${key}`;
     const username = (member: string) => plan.gitMembers.find((m) => m.member === member)!.gitUsername;
 
-    for (const m of plan.gitMembers) {
-      new GitLabProjectMember(rn(m.key), { ...project, username: m.gitUsername, accessLevel: GIT_ACCESS_LEVELS[m.access] }, { parent: this });
-    }
+    new GitLabProjectMembers(rn("members"), {
+      ...project, members: plan.gitMembers.map((m) => ({ username: m.gitUsername, accessLevel: GIT_ACCESS_LEVELS[m.access] })),
+    }, { parent: this });
     const branches = new Map<string, GitLabProtectedBranch>();
     for (const b of plan.branchRules) {
       branches.set(b.branch, new GitLabProtectedBranch(rn(b.key), {

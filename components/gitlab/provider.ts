@@ -5,13 +5,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { gitlabProvider } from "./reconcile";
 import {
   approvalRule, ApprovalRuleInputs, approvalSettings, ApprovalSettingsInputs, mergeChecks, MergeChecksInputs,
-  MemberInputs, projectMember, protectedBranch, ProtectedBranchInputs,
+  MembersInputs, projectMembers, protectedBranch, ProtectedBranchInputs,
 } from "./resources";
 
 type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 export const providers = {
-  projectMember: gitlabProvider(projectMember),
+  projectMembers: gitlabProvider(projectMembers),
   protectedBranch: gitlabProvider(protectedBranch),
   approvalSettings: gitlabProvider(approvalSettings),
   approvalRule: gitlabProvider(approvalRule),
@@ -27,7 +27,7 @@ function resourceClass<I>(provider: pulumi.dynamic.ResourceProvider, type: strin
   };
 }
 
-export const GitLabProjectMember = resourceClass<MemberInputs>(providers.projectMember, "ProjectMember");
+export const GitLabProjectMembers = resourceClass<MembersInputs>(providers.projectMembers, "ProjectMembers");
 export const GitLabProtectedBranch = resourceClass<ProtectedBranchInputs>(providers.protectedBranch, "ProtectedBranch");
 export type GitLabProtectedBranch = InstanceType<typeof GitLabProtectedBranch>;
 export const GitLabApprovalSettings = resourceClass<ApprovalSettingsInputs>(providers.approvalSettings, "ApprovalSettings");

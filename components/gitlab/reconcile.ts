@@ -39,9 +39,13 @@ export interface ResourceKind<I extends ProjectInputs, S extends object> {
   write(api: GitLabApi, inputs: I, actual: S | undefined): Promise<void>;
   /** Restores GitLab's documented default for it. */
   restore(api: GitLabApi, inputs: I): Promise<void>;
+  /** On update, before reconciling: restores the defaults of what `olds` declared and `news` no longer does. */
+  retire?(api: GitLabApi, olds: I, news: I): Promise<void>;
 }
 
-const canon = (v: unknown) => JSON.stringify(v ?? null);
+/** A value's canonical text: object keys sorted, since state that went through the engine has lost their order. */
+const canon = (v: unknown): string => JSON.stringify(v ?? null, (_k, x) =>
+  x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]])) : x);
 
 /** The properties of `declared` whose values differ in `actual` (absent: everything differs). */
 export function compare(declared: object, actual: object | undefined): Change[] {
@@ -120,8 +124,10 @@ export function gitlabProvider<I extends ProjectInputs, S extends object>(kind: 
       // Gone outside Pulumi: an empty id tells the engine, so refresh drops it and the next up recreates it.
       return state === undefined ? { id: "", props: {} } : { id, props: { ...props, ...state } };
     },
-    async update(_id: string, _olds: I, news: I) {
-      const { state } = await reconcile(kind, provider.api(news), news);
+    async update(_id: string, olds: I, news: I) {
+      const api = provider.api(news);
+      await kind.retire?.(api, olds, news);
+      const { state } = await reconcile(kind, api, news);
       return { outs: { ...news, ...state } };
     },
     async delete(_id: string, props: I) {

@@ -19,46 +19,80 @@ const levels = (i: object, k: string): CheckFailure[] =>
 
 // ---------------------------------------------------------------- project membership
 
-export interface MemberInputs extends ProjectInputs {
-  username: string;
-  /** 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner. */
-  accessLevel: number;
+/** One member: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner. */
+export interface Member { username: string; accessLevel: number }
+export interface MembersInputs extends ProjectInputs {
+  /** Every member the roster gives the project. Members added outside the roster are not touched. */
+  members: Member[];
 }
-export interface MemberState { accessLevel: number }
+export interface MembersState { members: Member[] }
 
-export const projectMember: ResourceKind<MemberInputs, MemberState> = {
-  kind: "project member",
-  name: (i) => i.username,
-  replaceOn: ["baseUrl", "project", "username"],
-  check: (i) => [
-    ...usernames({ u: [i.username] }, "u").map(() => ({ property: "username", reason: "username must be a GitLab username" })),
-    ...([10, 20, 30, 40, 50].includes(i.accessLevel) ? [] : [{ property: "accessLevel", reason: "accessLevel must be 10, 20, 30, 40 or 50" }]),
-  ],
-  declared: (i) => ({ accessLevel: i.accessLevel }),
+const byUsername = (ms: Member[]) => [...ms].map((m) => ({ username: m.username, accessLevel: m.accessLevel }))
+  .sort((a, b) => (a.username.toLowerCase() < b.username.toLowerCase() ? -1 : 1));
+
+async function addOrSet(api: GitLabApi, m: Member, present: boolean): Promise<void> {
+  const id = await api.userId(m.username);
+  const what = `member ${m.username}`;
+  if (!present) {
+    try {
+      await api.post(`${api.project}/members`, what, { user_id: id, access_level: m.accessLevel });
+      return;
+    } catch (e) {
+      if (!hasStatus(e, 409)) throw e; // added meanwhile: adopt it
+    }
+  }
+  await api.put(`${api.project}/members/${id}`, what, { access_level: m.accessLevel });
+}
+
+async function remove(api: GitLabApi, username: string): Promise<void> {
+  // GitLab's default for a user is not to be a member of the project.
+  const id = await api.userId(username);
+  try { await api.del(`${api.project}/members/${id}`, `member ${username}`); } catch (e) {
+    if (!hasStatus(e, 404)) throw e;
+  }
+}
+
+/**
+ * The project's members from the roster, as one resource: a member added to the roster changes this
+ * resource instead of adding one, so a stack grows by no GitLab resource per member. Read lists the
+ * project's direct members once (paged) and reports the declared ones; drift on any of them shows as a
+ * change of `members`.
+ */
+export const projectMembers: ResourceKind<MembersInputs, MembersState> = {
+  kind: "project members",
+  name: () => "roster",
+  replaceOn: ["baseUrl", "project"],
+  check: (i) => {
+    if (!Array.isArray(i.members)) return [{ property: "members", reason: "members must be a list of {username, accessLevel}" }];
+    const failures: CheckFailure[] = [];
+    const seen = new Set<string>();
+    for (const m of i.members) {
+      if (usernames({ u: [m?.username] }, "u").length) failures.push({ property: "members", reason: `'${m?.username}' is not a GitLab username` });
+      else if (seen.has(m.username.toLowerCase())) failures.push({ property: "members", reason: `${m.username} is listed twice` });
+      else seen.add(m.username.toLowerCase());
+      if (![10, 20, 30, 40, 50].includes(m?.accessLevel)) failures.push({ property: "members", reason: `${m?.username}: accessLevel must be 10, 20, 30, 40 or 50` });
+    }
+    return failures;
+  },
+  declared: (i) => ({ members: byUsername(i.members) }),
   async read(api, i) {
-    const id = await api.userId(i.username);
-    const m = await api.find<{ access_level: number }>(`${api.project}/members/${id}`, `member ${i.username}`);
-    return m && { accessLevel: m.access_level };
+    const all = await api.list<{ username: string; access_level: number }>(`${api.project}/members`, "project members");
+    const level = new Map(all.map((m) => [m.username.toLowerCase(), m.access_level]));
+    return { members: byUsername(i.members.filter((m) => level.has(m.username.toLowerCase())).map((m) => ({ username: m.username, accessLevel: level.get(m.username.toLowerCase())! }))) };
   },
   async write(api, i, actual) {
-    const id = await api.userId(i.username);
-    const what = `member ${i.username}`;
-    if (actual === undefined) {
-      try {
-        await api.post(`${api.project}/members`, what, { user_id: id, access_level: i.accessLevel });
-        return;
-      } catch (e) {
-        if (!hasStatus(e, 409)) throw e; // added meanwhile: adopt it
-      }
+    const have = new Map((actual?.members ?? []).map((m) => [m.username.toLowerCase(), m.accessLevel]));
+    for (const m of i.members) {
+      const level = have.get(m.username.toLowerCase());
+      if (level !== m.accessLevel) await addOrSet(api, m, level !== undefined);
     }
-    await api.put(`${api.project}/members/${id}`, what, { access_level: i.accessLevel });
+  },
+  async retire(api, olds, news) {
+    const kept = new Set(news.members.map((m) => m.username.toLowerCase()));
+    for (const m of olds.members ?? []) if (!kept.has(m.username.toLowerCase())) await remove(api, m.username);
   },
   async restore(api, i) {
-    // GitLab's default for a user is not to be a member of the project.
-    const id = await api.userId(i.username);
-    try { await api.del(`${api.project}/members/${id}`, `member ${i.username}`); } catch (e) {
-      if (!hasStatus(e, 404)) throw e;
-    }
+    for (const m of i.members) await remove(api, m.username);
   },
 };
 

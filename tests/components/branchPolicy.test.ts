@@ -20,7 +20,7 @@ describe("GitLabBranchPolicy (mocks)", () => {
   });
 
   it("every roster member is at least a Developer of the project; release managers are Maintainers", () => {
-    const levels = Object.fromEntries(gitlabOfType(recorded, "ProjectMember").map((m) => [m.inputs.username, m.inputs.accessLevel]));
+    const levels = Object.fromEntries((gitlabOfType(recorded, "ProjectMembers")[0].inputs.members as { username: string; accessLevel: number }[]).map((m) => [m.username, m.accessLevel]));
     assert.strictEqual(Object.keys(levels).length, 10);
     for (const l of Object.values(levels)) assert.ok((l as number) >= 30);
     assert.strictEqual(levels.epetrova, 40);

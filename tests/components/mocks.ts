@@ -90,7 +90,7 @@ export const ofType = (r: Recorded[], t: string) => r.filter((x) => x.type === `
 export const GIT_TYPES: Computed = {
   "quant-platform:gitlab:BranchPolicy": none,
   "quant-platform:github:BranchPolicy": none,
-  "pulumi-nodejs:dynamic/gitlab:ProjectMember": none,
+  "pulumi-nodejs:dynamic/gitlab:ProjectMembers": none,
   "pulumi-nodejs:dynamic/gitlab:ProtectedBranch": none,
   "pulumi-nodejs:dynamic/gitlab:ApprovalSettings": none,
   "pulumi-nodejs:dynamic/gitlab:ApprovalRule": none,

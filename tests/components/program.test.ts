@@ -77,7 +77,9 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
     it(`${stack}: ${stack === "quant" ? "owns and declares" : "leaves to quant"} the project-wide GitLab settings`, () => {
       const gitlab = recorded.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/gitlab:"));
       if (stack !== "quant") return assert.deepStrictEqual(gitlab, []);
-      assert.strictEqual(gitlabOfType(recorded, "ProjectMember").length, plan.gitMembers.length);
+      const [members] = gitlabOfType(recorded, "ProjectMembers");
+      assert.strictEqual(gitlabOfType(recorded, "ProjectMembers").length, 1, "one resource for all members: a new member adds none");
+      assert.deepStrictEqual((members.inputs.members as { username: string }[]).map((m) => m.username).sort(), plan.gitMembers.map((m) => m.gitUsername).sort());
       assert.deepStrictEqual(gitlabOfType(recorded, "ProtectedBranch").map((b) => b.inputs.branch).sort(), ["*", "quant", "quant_live", "quant_lr", "quant_stg"]);
       assert.strictEqual(gitlabOfType(recorded, "ApprovalSettings").length, 1);
       assert.strictEqual(gitlabOfType(recorded, "MergeChecks").length, 1);

@@ -38,41 +38,64 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     await gl.stop();
   });
 
-  describe("project member", () => {
-    const inputs = () => ({ baseUrl: url, project: PROJECT, username: "glee", accessLevel: 30 });
-    it("creates a member at the declared level, reads it, updates it and removes it on delete", async () => {
-      const h = await host(providers.projectMember);
+  describe("project members (one resource for the roster's members)", () => {
+    const inputs = (members = [{ username: "glee", accessLevel: 30 }, { username: "fhaddad", accessLevel: 30 }]) => ({ baseUrl: url, project: PROJECT, members });
+    it("creates the members at their levels; update changes a level, adds and removes; delete removes them", async () => {
+      const h = await host(providers.projectMembers);
+      project.members.set(ids.epetrova, 40); // added outside the roster: never touched
       const c = keep(await h.create("m", inputs()));
-      assert.strictEqual(project.members.get(ids.glee), 30);
-      assert.strictEqual(c.id, "quant/quant-research/project-member/glee");
-      const u = keep(await h.update("m", c.id, c.props, { ...inputs(), accessLevel: 40 }));
-      assert.strictEqual(u.accessLevel, 40);
-      assert.strictEqual(project.members.get(ids.glee), 40);
+      assert.deepStrictEqual([project.members.get(ids.glee), project.members.get(ids.fhaddad)], [30, 30]);
+      assert.strictEqual(c.id, "quant/quant-research/project-members/roster");
+      assert.deepStrictEqual(c.props.members, [{ username: "fhaddad", accessLevel: 30 }, { username: "glee", accessLevel: 30 }]);
+      const news = inputs([{ username: "glee", accessLevel: 40 }, { username: "dsingh", accessLevel: 30 }]);
+      const u = keep(await h.update("m", c.id, c.props, news));
+      assert.deepStrictEqual([project.members.get(ids.glee), project.members.get(ids.dsingh), project.members.has(ids.fhaddad)], [40, 30, false]);
+      assert.deepStrictEqual(u.members, [{ username: "dsingh", accessLevel: 30 }, { username: "glee", accessLevel: 40 }]);
       await h.delete("m", c.id, u);
-      assert.ok(!project.members.has(ids.glee), "GitLab's default: not a member");
+      assert.ok(!project.members.has(ids.glee) && !project.members.has(ids.dsingh), "GitLab's default: not a member");
+      assert.strictEqual(project.members.get(ids.epetrova), 40);
+      project.members.delete(ids.epetrova);
     });
-    it("adopts an existing member instead of failing with 409", async () => {
+    it("adopts existing members, at another level or added meanwhile, instead of failing with 409", async () => {
       project.members.set(ids.glee, 20);
-      const h = await host(providers.projectMember);
+      const h = await host(providers.projectMembers);
       keep(await h.create("m", inputs()));
+      assert.deepStrictEqual([project.members.get(ids.glee), project.members.get(ids.fhaddad)], [30, 30]);
+    });
+    it("drift: a member removed out of band reads as missing, diff flags it and update restores it", async () => {
+      const h = await host(providers.projectMembers);
+      const c = keep(await h.create("m", inputs()));
+      project.members.delete(ids.glee);
+      const r = await h.read("m", c.id, c.props);
+      assert.deepStrictEqual(r.props.members, [{ username: "fhaddad", accessLevel: 30 }]);
+      assert.deepStrictEqual(await h.diff("m", c.id, r.props, inputs()), { changes: true, replaces: [] });
+      keep(await h.update("m", c.id, r.props, inputs()));
       assert.strictEqual(project.members.get(ids.glee), 30);
+    });
+    it("reads members across pages (more than 100 in the project)", async () => {
+      const extra = Array.from({ length: 120 }, (_, i) => gl.addUser(`bulk${i}`));
+      for (const id of extra) project.members.set(id, 10);
+      const h = await host(providers.projectMembers);
+      const c = keep(await h.create("m", inputs([{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }])));
+      assert.deepStrictEqual(c.props.members, [{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }]);
+      for (const id of extra) project.members.delete(id);
     });
     it("fails clearly when the roster's Git username does not exist in GitLab", async () => {
-      const h = await host(providers.projectMember);
-      await assert.rejects(h.create("m", { ...inputs(), username: "nobody" }), /GitLab user 'nobody' does not exist \(project quant\/quant-research\); check the member's gitUsername/);
+      const h = await host(providers.projectMembers);
+      await assert.rejects(h.create("m", inputs([{ username: "nobody", accessLevel: 30 }])), /GitLab user 'nobody' does not exist \(project quant\/quant-research\); check the member's gitUsername/);
     });
     it("check rejects invalid inputs before any request", async () => {
-      const h = await host(providers.projectMember);
+      const h = await host(providers.projectMembers);
       const before = gl.log.length;
-      const r = await h.check("m", {}, { ...inputs(), accessLevel: 35, baseUrl: "http://x" });
-      assert.deepStrictEqual(r.failures.map((f) => f.property).sort(), ["accessLevel", "baseUrl"]);
+      const r = await h.check("m", {}, { ...inputs([{ username: "glee", accessLevel: 35 }, { username: "glee", accessLevel: 30 }]), baseUrl: "http://x" });
+      assert.deepStrictEqual(r.failures.map((f) => f.reason).sort(), ["expected the API root, like https://gitlab.example.com/api/v4; got http://x", "glee is listed twice", "glee: accessLevel must be 10, 20, 30, 40 or 50"]);
       assert.strictEqual(gl.log.length, before);
     });
-    it("diff replaces when the member or project changes, updates when only the level does", async () => {
-      const h = await host(providers.projectMember);
-      const olds = { ...inputs() };
-      assert.deepStrictEqual(await h.diff("m", "id", olds, { ...inputs(), username: "aruiz" }), { changes: true, replaces: ["username"] });
-      assert.deepStrictEqual(await h.diff("m", "id", olds, { ...inputs(), accessLevel: 40 }), { changes: true, replaces: [] });
+    it("diff replaces when the project changes, updates when the members do, and ignores their order", async () => {
+      const h = await host(providers.projectMembers);
+      const olds = { ...inputs(), members: [{ username: "fhaddad", accessLevel: 30 }, { username: "glee", accessLevel: 30 }] };
+      assert.deepStrictEqual(await h.diff("m", "id", olds, { ...inputs(), project: "quant/other" }), { changes: true, replaces: ["project"] });
+      assert.deepStrictEqual(await h.diff("m", "id", olds, inputs([{ username: "glee", accessLevel: 40 }])), { changes: true, replaces: [] });
       assert.deepStrictEqual(await h.diff("m", "id", olds, inputs()), { changes: false, replaces: [] });
     });
   });
@@ -193,11 +216,11 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
   });
 
   describe("error paths", () => {
-    const member = () => ({ baseUrl: url, project: PROJECT, username: "aruiz", accessLevel: 30 });
+    const member = () => ({ baseUrl: url, project: PROJECT, members: [{ username: "aruiz", accessLevel: 30 }] });
     it("401: a wrong token names the resource and the project, and never echoes the token", async () => {
-      const h = await host(providers.projectMember, { "quant-platform:gitlabToken": "glpat-WRONG-000" });
+      const h = await host(providers.projectMembers, { "quant-platform:gitlabToken": "glpat-WRONG-000" });
       await assert.rejects(h.create("m", member()), (e: Error) => {
-        assert.match(e.message, /GitLab GET \/users\?username=aruiz for user aruiz of project quant\/quant-research failed: 401 "401 Unauthorized"; the token is missing, expired or revoked/);
+        assert.match(e.message, /GitLab GET \/projects\/quant%2Fquant-research\/members\?per_page=100 for project members of project quant\/quant-research failed: 401 "401 Unauthorized"; the token is missing, expired or revoked/);
         assert.ok(!e.message.includes("glpat-WRONG-000"));
         return true;
       });
@@ -222,11 +245,11 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
         (e: GitLabApiError) => e.status === 422 && /approval rule broken of project quant\/quant-research failed: 422 .*approvals_required must be greater than or equal to 0.*GitLab rejected the values sent/.test(e.message));
     });
     it("no token anywhere: a clear error saying where to set one", async () => {
-      const h = await host(providers.projectMember, {}, { GITLAB_TOKEN: "" });
-      await assert.rejects(h.create("m", member()), /no GitLab token for project member aruiz in project quant\/quant-research: set quant-platform:gitlabToken/);
+      const h = await host(providers.projectMembers, {}, { GITLAB_TOKEN: "" });
+      await assert.rejects(h.create("m", member()), /no GitLab token for project members roster in project quant\/quant-research: set quant-platform:gitlabToken/);
     });
     it("falls back to GITLAB_TOKEN from the environment at run time", async () => {
-      const h = await host(providers.projectMember, {}, { GITLAB_TOKEN: TOKEN });
+      const h = await host(providers.projectMembers, {}, { GITLAB_TOKEN: TOKEN });
       keep(await h.create("m", member()));
       assert.strictEqual(project.members.get(ids.aruiz), 30);
     });
@@ -242,10 +265,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       assert.deepStrictEqual(statuses.slice(0, 3), [429, 429, 200]);
     });
     it("5xx and a dropped connection, then success", async () => {
-      const h = await host(providers.projectMember);
+      const h = await host(providers.projectMembers);
       const n = gl.log.length;
       gl.inject({ status: 503 }, { status: 502 }, { drop: true });
-      keep(await h.create("m2", { baseUrl: url, project: PROJECT, username: "bokafor", accessLevel: 30 }));
+      keep(await h.create("m2", { baseUrl: url, project: PROJECT, members: [{ username: "bokafor", accessLevel: 30 }] }));
       assert.deepStrictEqual(gl.log.slice(n, n + 4).map((l) => l.status), [503, 502, 0, 200]);
       assert.strictEqual(project.members.get(ids.bokafor), 30);
     });
