@@ -112,8 +112,11 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     sourceHost: o.from.baseUrl, sourceExperiment: o.experiment, sourceExperimentId: exp.experiment_id, targetExperiment: targetName,
     targetExperimentId: undefined, runs: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
   };
-  const targetExp = o.dryRun ? await dst.experimentByName(targetName) : undefined;
-  const targetExpId = o.dryRun ? targetExp?.experiment_id : (await dst.experimentByName(targetName))?.experiment_id ?? (await dst.createExperiment(targetName));
+  const targetExp = await dst.experimentByName(targetName);
+  if (targetExp?.lifecycle_stage === "deleted") {
+    throw migrationError(`experiment '${targetName}' exists on ${o.to.uri} but is deleted (MLflow keeps the name); restore it there, or pass --to-experiment with another name`);
+  }
+  const targetExpId = targetExp?.experiment_id ?? (o.dryRun ? undefined : await dst.createExperiment(targetName));
   report.targetExperimentId = targetExpId;
 
   // Target runs already tied to a source run of this host, found once.

@@ -140,7 +140,7 @@ export function compareInventories(src: Inventory, dst: Inventory): MoveVerifica
       const g = t.get(o.path);
       if (o.problem) differences.push({ kind: "notebook", subject, detail: `could not be exported from the source: ${o.problem}` });
       else if (!g) differences.push({ kind: "notebook", subject, detail: `missing in ${dst.source}` });
-      else if (g.type !== o.type || (g.language ?? "") !== (o.language ?? "")) differences.push({ kind: "notebook", subject, detail: `the target holds a ${g.type.toLowerCase()} ${g.language ?? ""} there` });
+      else if (g.type !== o.type || (g.language ?? "") !== (o.language ?? "")) differences.push({ kind: "notebook", subject, detail: `the target holds a ${`${(g.language ?? "").toLowerCase()} ${g.type.toLowerCase()}`.trim()} there, the source a ${`${(o.language ?? "").toLowerCase()} ${o.type.toLowerCase()}`.trim()}` });
       else if (g.problem) differences.push({ kind: "notebook", subject, detail: `could not be exported from the target: ${g.problem}` });
       else if (g.sha256 !== o.sha256) differences.push({ kind: "notebook", subject, detail: `content differs (${g.size} bytes, the source's ${o.size})` });
     }
