@@ -14,6 +14,7 @@ import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { buildAccessPlan } from "../plan/accessPlan";
 import { parseArgs, runMain } from "../tools/cli";
+import { DEFAULT_CONCURRENCY } from "../migration/engine";
 
 const MiB = 1048576;
 const NODE = process.execPath;
@@ -61,7 +62,7 @@ async function ours(from: string, to: string, model: string, toModel: string, ve
 }
 
 async function raw(from: string, to: string, model: string, prefix: string, scratch: string) {
-  return profiled(() => measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, "4"], {}, scratch, PROJECT_DIR));
+  return profiled(() => measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, String(DEFAULT_CONCURRENCY)], {}, scratch, PROJECT_DIR));
 }
 
 /** export-model then import-model, measured as one operation: times add up, peaks are the larger. */

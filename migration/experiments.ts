@@ -8,7 +8,7 @@
  */
 import { DEFAULT_RETRY, RetryPolicy } from "./http";
 import { Endpoint, mlflowClient, MlflowClient, Run, Tag, tagMap } from "./tracking";
-import { copyLineage, copyTree, listTree, manifestDigest, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
+import { copyLineage, copyTree, DEFAULT_CONCURRENCY, listTree, manifestDigest, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
 import { ArtifactTransport } from "./transports/transport";
 
 /** Tags that tie a target run to its source run. */
@@ -184,7 +184,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
       const { files: manifestFiles } = await copyTree({
         srcT, srcRoot: await srcT.runRoot(sourceRunId, ""), dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
-        fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? 4,
+        fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
         what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
         progress, tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),
       });

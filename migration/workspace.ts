@@ -8,7 +8,7 @@
  */
 import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "./http";
 import { Endpoint, isNotFound } from "./tracking";
-import { pool, sha256 } from "./engine";
+import { DEFAULT_CONCURRENCY, pool, sha256 } from "./engine";
 
 export interface WorkspaceObject {
   path: string;
@@ -168,7 +168,7 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
     }
   }
   const results = new Map<string, NotebookResult>();
-  await pool(tree.objects, o.concurrency ?? 4, async (obj) => {
+  await pool(tree.objects, o.concurrency ?? DEFAULT_CONCURRENCY, async (obj) => {
     const r: NotebookResult = { path: obj.path, type: obj.object_type as "NOTEBOOK" | "FILE", language: obj.language, bytes: obj.size ?? 0, outcome: "planned" };
     results.set(obj.path, r);
     try {

@@ -10,7 +10,7 @@
  * the ones that failed or conflict are listed, the rest moved). 2: usage error.
  */
 import * as path from "path";
-import { migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } from "../migration/engine";
+import { DEFAULT_CONCURRENCY, migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } from "../migration/engine";
 import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
 import { resolveEndpoint } from "../migration/endpoint";
@@ -100,7 +100,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if (modes.length !== 1) throw new UsageError("give exactly one of --model, --experiment or --notebooks");
   const verify = (a.verify ?? "full") as string;
   if (verify !== "full" && verify !== "size") throw new UsageError(`--verify is full or size, not '${verify}'`);
-  const concurrency = a.concurrency === undefined ? 4 : Number(a.concurrency);
+  const concurrency = a.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(a.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError("--concurrency is a whole number from 1 to 64");
   const misplaced = (mode: string, keys: string[]) => { for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`); };
   if (modes[0] === "experiment") {
