@@ -16,36 +16,30 @@ function children(): Map<number, number[]> {
   return kids;
 }
 
-function treeRssBytes(root: number): number {
+/** Sums `of(pid)` over a process and all its descendants (processes that exit meanwhile count 0). */
+function overTree(root: number, of: (pid: number) => number): number {
   const kids = children();
   let total = 0;
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop()!;
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-      if (m) total += Number(m[1]) * 1024;
-    } catch { /* exited */ }
+    try { total += of(pid); } catch { /* exited */ }
     stack.push(...(kids.get(pid) ?? []));
   }
   return total;
 }
 
+function treeRssBytes(root: number): number {
+  return overTree(root, (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024);
+}
+
 /** CPU seconds (user + system, own and of reaped children) of every process in a tree. */
 export function treeCpuSeconds(root: number): number {
-  const kids = children();
-  let ticks = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
-    } catch { /* exited */ }
-    stack.push(...(kids.get(pid) ?? []));
-  }
-  return ticks / 100; // USER_HZ
+  return overTree(root, (pid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // utime stime cutime cstime, in USER_HZ
+  });
 }
 
 export function dirBytes(dir: string): number {
