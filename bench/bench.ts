@@ -106,7 +106,7 @@ runMain("usage: npm run bench [-- --quick]", async () => {
   const a = parseArgs(process.argv.slice(2), [], ["quick"]);
   const quick = !!a.quick;
   const cfg = quick
-    ? { bigMb: 64, runs: 1, scaling: [16, 32, 64], smallFiles: 200, members: [50, 500, 5000], mockMembers: [50, 500] }
+    ? { bigMb: 64, runs: 1, scaling: [16, 32, 64], smallFiles: 200, members: [50, 500, 5000], mockMembers: [50, 200] }
     : { bigMb: 2048, runs: 3, scaling: [100, 500, 2048], smallFiles: 2000, members: [50, 500, 5000], mockMembers: [50, 500, 5000] };
   if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
