@@ -2,7 +2,8 @@
  * Two local stand-ins for Databricks environments, "old" and "new", for trying the environment move
  * (docs/moving-an-environment.md) on one machine. Each is a real MLflow server behind the in-repo
  * Databricks API test server (MLflow REST API, signed-URL artifact store, Workspace API). The old one is
- * seeded like the team's workspace: the quant-alpha experiment with three training runs compared by
+ * seeded like the team's workspace: the experiment /Users/alice@quant.example/quant-alpha (a workspace
+ * path, as Databricks names experiments) with three training runs compared by
  * precision, the best registered with an alias, notebooks and files under /Shared and /Users, and a Git
  * folder under /Repos.
  *   npm run local-env            prints the export lines, then serves until Ctrl-C
@@ -11,6 +12,9 @@ import * as crypto from "crypto";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
 import { DatabricksTestServer } from "../tests/fixtures/databricksServer";
 import { parseArgs, runMain } from "./cli";
+
+/** The team's experiment, named by its workspace path as Databricks names experiments. */
+export const EXPERIMENT = "/Users/alice@quant.example/quant-alpha";
 
 export interface LocalEnvironment { name: string; mlflow: MlflowServer; api: DatabricksTestServer; uri: string }
 export interface LocalEnvironments { old: LocalEnvironment; new: LocalEnvironment; token: string; fixture: FixtureInfo; stop(): Promise<void> }
@@ -42,7 +46,7 @@ export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Pr
     await Promise.all([o.mlflow.dispose(), n.mlflow.dispose()]);
   };
   try {
-    const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", { sizeMb: opts.sizeMb ?? 4, layout: "run", shards: 3 });
+    const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", { sizeMb: opts.sizeMb ?? 4, layout: "run", shards: 3, experiment: EXPERIMENT });
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
     n.api.workspace.put("/Shared", "DIRECTORY");

@@ -1,13 +1,34 @@
 import * as assert from "assert";
 import { spawn } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { LocalEnvironments, startLocalEnvironments } from "../../tools/localEnv";
+import { EXPERIMENT, LocalEnvironments, startLocalEnvironments } from "../../tools/localEnv";
 import { PROJECT_DIR } from "../../tools/localMlflow";
 import { inventoryCli } from "../../tools/inventory";
 import { Inventory } from "../../migration/inventory";
 
 const RUNBOOK = path.join(PROJECT_DIR, "docs/moving-an-environment.md");
+
+/** Runs a bash script from the project directory, asynchronously (the stand-ins answer from this process). */
+function bash(script: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (c) => { stdout += c; });
+    p.stderr.on("data", (c) => { stderr += c; });
+    p.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** The complete `npm run` commands of the runbook outside the walk-through: bash blocks and inline code (complete ones: with --from, and no <...> template). */
+export function runbookCommands(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1].replace(/\\\n\s*/g, " ").split("\n"));
+  const inline = [...markdown.replace(/^```[\s\S]*?^```$/gm, "").matchAll(/`(npm run [^`]+)`/g)].map((m) => m[1]);
+  return [...new Set([...blocks, ...inline].map((l) => l.trim()))]
+    .filter((l) => l.startsWith("npm run ") && l.includes(" --from ") && !l.includes("<"));
+}
 
 /** The runbook's local walk-through: the one ```bash walkthrough block. */
 export function walkthrough(markdown: string): string {
@@ -33,7 +54,7 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     const inv = JSON.parse(out.join("")) as Inventory;
     assert.deepStrictEqual(inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.aliases, v.files])]),
       [["quant-alpha-transformer", [["1", ["champion"], envs.fixture.files.length]]]]);
-    const alpha = inv.experiments.find((e) => e.name === "quant-alpha")!;
+    const alpha = inv.experiments.find((e) => e.name === EXPERIMENT)!;
     assert.strictEqual(alpha.runs.length, 3);
     assert.strictEqual(alpha.artifactBytes, envs.fixture.files.reduce((s, f) => s + f.size, 0), "only the best run logged the model");
     assert.deepStrictEqual(inv.workspace!.gitFolders, ["/Repos/alice@quant.example/quant-research"]);
@@ -43,15 +64,7 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
 
   it("runs the walk-through block as written: exit 0, with verify-move 3 before the move and 0 after", async () => {
     const script = walkthrough(fs.readFileSync(RUNBOOK, "utf8"));
-    // Asynchronously: the Databricks stand-ins answer from this process's event loop.
-    run = await new Promise((resolve) => {
-      const p = spawn("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env() } });
-      let stdout = "";
-      let stderr = "";
-      p.stdout.on("data", (c) => { stdout += c; });
-      p.stderr.on("data", (c) => { stderr += c; });
-      p.on("close", (status) => resolve({ status, stdout, stderr }));
-    });
+    run = await bash(script, env());
     assert.strictEqual(run.status, 0, `walk-through failed (exit ${run.status}):\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
     assert.match(run.stdout, /8 difference\(s\):/, "before the move: the model version, the experiment and six notebooks and files are missing");
     assert.match(run.stdout, /identical: every model version, run and notebook of the source is in the target, byte for byte/);
@@ -59,13 +72,32 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
 
   it("its output shows every step: dry runs, 3 runs mapped to new IDs, the model, and re-runs that copy nothing", () => {
     assert.match(run.stdout, /dry run: would copy 6 notebooks and files under \/Shared, \/Users/);
-    assert.match(run.stdout, /dry run: would migrate 3 runs .* of experiment 'quant-alpha'/);
+    assert.match(run.stdout, /dry run: would migrate 3 runs .* of experiment '\/Users\/alice@quant.example\/quant-alpha'/);
     assert.match(run.stdout, /notebooks and files under \/Shared, \/Users: 6 created, 0 already identical/);
-    assert.match(run.stdout, /experiment 'quant-alpha' -> 'quant-alpha' \(id \d+\): 3 migrated, 0 resumed, 0 already migrated, 0 conflicts, 0 failed/);
+    assert.match(run.stdout, /experiment '\/Users\/alice@quant.example\/quant-alpha' -> '\/Users\/alice@quant.example\/quant-alpha' \(id \d+\): 3 migrated, 0 resumed, 0 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /migrated quant-alpha-transformer version 1 -> quant-alpha-transformer version 1/);
     assert.match(run.stdout, /3 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /0 created, 6 already identical/);
     assert.ok(!run.stdout.includes(envs.token) && !run.stderr.includes(envs.token), "the token never appears in the output");
+  });
+
+  it("the runbook's own commands (sections 2 to 5, profiles old and new) run against the two environments after the move", async () => {
+    const commands = runbookCommands(fs.readFileSync(RUNBOOK, "utf8"));
+    assert.ok(commands.length >= 7, commands.join("\n"));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-"));
+    const cfg = path.join(dir, "databrickscfg");
+    fs.writeFileSync(cfg, `[old]\nhost = ${envs.old.api.url}\ntoken = ${envs.token}\n[new]\nhost = ${envs.new.api.url}\ntoken = ${envs.token}\n`);
+    try {
+      for (const c of commands) {
+        const r = await bash(c.replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`), { DATABRICKS_CONFIG_FILE: cfg, DATABRICKS_TOKEN: "" });
+        assert.strictEqual(r.status, 0, `${c}\nexit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+        if (c.startsWith("npm run verify-move")) assert.match(r.stdout, /identical: every model version, run and notebook/);
+      }
+      const inv = JSON.parse(fs.readFileSync(path.join(dir, "inventory-old.json"), "utf8").replace(/^[^{]*/, "")) as Inventory;
+      assert.strictEqual(inv.experiments.find((e) => e.name === EXPERIMENT)!.runs.length, 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the new environment holds the same notebooks, byte for byte, and no Git folder was copied", () => {
