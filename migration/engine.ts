@@ -10,7 +10,7 @@
 import { createHash } from "crypto";
 import { Readable, Transform } from "stream";
 import { DEFAULT_RETRY, httpError, isRetryable, RetryPolicy, sleep, withRetry } from "./http";
-import { Endpoint, isNotFound, mlflowClient, MlflowClient, ModelVersion, Run, Tag, tagMap } from "./tracking";
+import { Endpoint, isNotFound, Metric, mlflowClient, MlflowClient, ModelVersion, Run, Tag, tagMap } from "./tracking";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 import { mlflowArtifactsTransport } from "./transports/mlflowArtifacts";
 import { databricksTransport } from "./transports/databricks";
@@ -223,13 +223,22 @@ function checkApproval(g: MigrationGuard, version: ModelVersion, author?: string
   }
 }
 
-/** Params, full metric histories and tags of the source run, copied onto the target run. */
-export async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targetRunId: string, copyTags = true): Promise<void> {
+/** Every metric's full history of a run, by key (sorted). */
+export async function metricHistories(src: MlflowClient, run: Run): Promise<Map<string, Metric[]>> {
+  const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
+  const out = new Map<string, Metric[]>();
+  for (const key of keys) out.set(key, await src.metricHistory(run.info.run_id, key));
+  return out;
+}
+
+/**
+ * Params, full metric histories and tags of the source run, copied onto the target run. `histories`, when
+ * the caller has read them already, saves reading them again.
+ */
+export async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targetRunId: string, copyTags = true, histories?: Map<string, Metric[]>): Promise<void> {
   const params = run.data.params ?? [];
   for (let i = 0; i < params.length; i += 100) await dst.logBatch(targetRunId, { params: params.slice(i, i + 100) });
-  const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))];
-  for (const key of keys) {
-    const history = await src.metricHistory(run.info.run_id, key);
+  for (const [key, history] of histories ?? await metricHistories(src, run)) {
     for (let i = 0; i < history.length; i += 1000) {
       await dst.logBatch(targetRunId, { metrics: history.slice(i, i + 1000).map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })) });
     }

@@ -7,8 +7,8 @@
  * records its source run, and the report maps one to the other.
  */
 import { DEFAULT_RETRY, RetryPolicy } from "./http";
-import { Endpoint, mlflowClient, MlflowClient, Run, Tag, tagMap } from "./tracking";
-import { copyLineage, copyTree, DEFAULT_CONCURRENCY, listTree, manifestDigest, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
+import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "./tracking";
+import { copyLineage, copyTree, DEFAULT_CONCURRENCY, listTree, manifestDigest, metricHistories, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
 import { ArtifactTransport } from "./transports/transport";
 
 /** Tags that tie a target run to its source run. */
@@ -75,24 +75,13 @@ export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ p
 const copiedTags = (run: Run): Tag[] => (run.data.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
 
 /** What a run is, for idempotence: a source run whose fingerprint changed is a different run state. */
-async function fingerprintOf(src: MlflowClient, host: string, run: Run, files: { path: string; size: number }[]): Promise<{ fingerprint: string; metricPoints: number }> {
-  const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
-  const histories: [string, number, [number, number, number][]][] = [];
-  let metricPoints = 0;
-  for (const key of keys) {
-    const h = await src.metricHistory(run.info.run_id, key);
-    metricPoints += h.length;
-    histories.push([key, h.length, h.map((m) => [m.step, m.timestamp, m.value])]);
-  }
+function fingerprintOf(host: string, run: Run, histories: Map<string, Metric[]>, files: { path: string; size: number }[]): string {
   const sorted = <T extends { key: string }>(xs: T[] | undefined) => [...(xs ?? [])].sort((a, b) => (a.key < b.key ? -1 : 1));
-  return {
-    fingerprint: sha256(JSON.stringify({
-      host, run: run.info.run_id, status: run.info.status, start: run.info.start_time ?? null, end: run.info.end_time ?? null,
-      params: sorted(run.data.params).map((p) => [p.key, p.value]), tags: sorted(copiedTags(run)).map((t) => [t.key, t.value]),
-      metrics: histories, files: files.map((f) => [f.path, f.size]),
-    })),
-    metricPoints,
-  };
+  return sha256(JSON.stringify({
+    host, run: run.info.run_id, status: run.info.status, start: run.info.start_time ?? null, end: run.info.end_time ?? null,
+    params: sorted(run.data.params).map((p) => [p.key, p.value]), tags: sorted(copiedTags(run)).map((t) => [t.key, t.value]),
+    metrics: [...histories].map(([key, h]) => [key, h.length, h.map((m) => [m.step, m.timestamp, m.value])]), files: files.map((f) => [f.path, f.size]),
+  }));
 }
 
 /** Migrates every active run of one experiment. Runs that fail are reported and resumable; others go on. */
@@ -133,7 +122,9 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     const sourceRunId = run.info.run_id;
     const files = await runFiles(srcT, sourceRunId);
     const bytes = files.reduce((s, f) => s + f.size, 0);
-    const { fingerprint, metricPoints } = await fingerprintOf(src, o.from.baseUrl, run, files);
+    const histories = await metricHistories(src, run);
+    const fingerprint = fingerprintOf(o.from.baseUrl, run, histories, files);
+    const metricPoints = [...histories.values()].reduce((s, h) => s + h.length, 0);
     const entry: RunMapping = {
       sourceRunId, targetRunId: undefined, runName: run.info.run_name, status: run.info.status, params: run.data.params?.length ?? 0,
       metricPoints, files: files.length, bytes, outcome: "planned",
@@ -177,7 +168,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       entry.targetRunId = targetRunId;
       mapped.set(sourceRunId, targetRunId);
       if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true") {
-        await copyLineage(src, dst, run, targetRunId, false);
+        await copyLineage(src, dst, run, targetRunId, false, histories);
         await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
       }
       const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);

@@ -5,8 +5,8 @@
  * and hashed, which is what verify-move compares.
  */
 import { DEFAULT_RETRY, RetryPolicy } from "./http";
-import { Endpoint, mlflowClient, MlflowClient, Run, tagMap } from "./tracking";
-import { hashStream, listTree, ManifestEntry, pool, sha256, transportFor } from "./engine";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "./tracking";
+import { hashStream, listTree, ManifestEntry, metricHistories, pool, sha256, transportFor } from "./engine";
 import { runFiles } from "./experiments";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 import { walkWorkspace, workspaceClient } from "./workspace";
@@ -77,7 +77,7 @@ async function manifestOf(t: ArtifactTransport, root: ArtifactRoot, files: { pat
   return files.map((f) => out.get(f.path)!);
 }
 
-async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: string, v: Awaited<ReturnType<MlflowClient["listVersions"]>>[number], hashes: boolean): Promise<VersionInventory> {
+async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: string, v: ModelVersion, hashes: boolean): Promise<VersionInventory> {
   const out: VersionInventory = {
     version: v.version, stage: v.current_stage, aliases: [...(v.aliases ?? [])].sort(), status: v.status, runId: v.run_id, description: v.description,
     tags: tagMap(v.tags), files: 0, bytes: 0,
@@ -103,9 +103,8 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
   };
   if (hashes) {
     out.metrics = {};
-    for (const k of metricKeys) {
-      out.metrics[k] = (await c.metricHistory(run.info.run_id, k)).map((m) => [m.step, m.timestamp, m.value] as [number, number, number])
-        .sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    for (const [k, h] of await metricHistories(c, run)) {
+      out.metrics[k] = h.map((m) => [m.step, m.timestamp, m.value] as [number, number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
     }
     out.manifest = await manifestOf(t, await t.runRoot(run.info.run_id, ""), files);
   }

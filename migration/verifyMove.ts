@@ -6,10 +6,9 @@
  */
 import { Endpoint, mlflowClient } from "./tracking";
 import { workspaceClient } from "./workspace";
-import { TAG } from "./engine";
+import { ManifestEntry, TAG } from "./engine";
 import { RUN_TAG } from "./experiments";
 import { Inventory, isProvenanceTag, takeInventory, VersionInventory, RunInventory } from "./inventory";
-import { ManifestEntry } from "./engine";
 import { RetryPolicy } from "./http";
 
 export interface Difference {
