@@ -95,7 +95,8 @@ export const TAG = {
 export const DEFAULT_CONCURRENCY = 8;
 
 const MODEL_DIR = "model";
-const JOURNAL_DIR = "_migration";
+/** Where the progress journal and manifest of a migrated version or run live: never copied, never compared. */
+export const JOURNAL_DIR = "_migration";
 const DEFAULT_EXPERIMENT = "quant-platform-migrations";
 
 export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
@@ -143,6 +144,16 @@ export async function hashStream(body: Readable): Promise<{ sha256: string; size
     size += (chunk as Buffer).length;
   }
   return { sha256: h.digest("hex"), size };
+}
+
+/** Reads and hashes the given files of a tree, a few at a time; entries come back in the order given. */
+export async function hashFiles(t: ArtifactTransport, root: ArtifactRoot, files: { path: string }[], concurrency = 4): Promise<ManifestEntry[]> {
+  const out = new Map<string, ManifestEntry>();
+  await pool(files, concurrency, async (f) => {
+    const h = await hashStream((await t.download(root, f.path)).body);
+    out.set(f.path, { path: f.path, size: h.size, sha256: h.sha256 });
+  });
+  return files.map((f) => out.get(f.path)!);
 }
 
 /** Lists a tree recursively (listings are one level deep), a few directories at a time. */
@@ -534,12 +545,11 @@ export async function checkTarget(to: Endpoint, model: string, version: string, 
     else {
       const root = await t.runRoot(v.run_id, MODEL_DIR);
       const actual = new Map((await listTree(t, root)).map((f) => [f.path, f.size]));
+      const sized = manifest.files.filter((f) => actual.get(f.path) === f.size);
+      const hashed = new Map(verify === "full" ? (await hashFiles(t, root, sized)).map((h) => [h.path, h.sha256]) : []);
       for (const f of manifest.files) {
-        if (actual.get(f.path) !== f.size) { problems.push(`'${f.path}': expected ${f.size} bytes, found ${actual.get(f.path) ?? "no file"}`); continue; }
-        if (verify === "full") {
-          const h = await hashStream((await t.download(root, f.path)).body);
-          if (h.sha256 !== f.sha256) problems.push(`'${f.path}': sha256 differs from the manifest`);
-        }
+        if (actual.get(f.path) !== f.size) problems.push(`'${f.path}': expected ${f.size} bytes, found ${actual.get(f.path) ?? "no file"}`);
+        else if (verify === "full" && hashed.get(f.path) !== f.sha256) problems.push(`'${f.path}': sha256 differs from the manifest`);
       }
       if (manifestDigest(manifest.files) !== recorded) problems.push("the manifest digest differs from the version's provenance tag");
     }

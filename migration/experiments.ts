@@ -8,8 +8,8 @@
  */
 import { DEFAULT_RETRY, RetryPolicy } from "./http";
 import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "./tracking";
-import { copyLineage, copyTree, DEFAULT_CONCURRENCY, listTree, manifestDigest, metricHistories, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
-import { ArtifactTransport } from "./transports/transport";
+import { copyLineage, copyTree, DEFAULT_CONCURRENCY, JOURNAL_DIR, listTree, manifestDigest, metricHistories, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
+import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 
 /** Tags that tie a target run to its source run. */
 export const RUN_TAG = {
@@ -21,8 +21,6 @@ export const RUN_TAG = {
   complete: "quant.migration.run_complete",
 } as const;
 
-/** The journal and manifest of a migrated run live here; never copied, never compared. */
-export const JOURNAL_DIR = "_migration";
 
 export type RunOutcome = "migrated" | "resumed" | "adopted" | "conflict" | "failed" | "planned";
 
@@ -65,10 +63,10 @@ export interface ExperimentMigrationOptions {
   onProgress?: (p: Progress & { run: string }) => void;
 }
 
-/** A run's artifact files, without the journal of an earlier migration hop. */
-export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ path: string; size: number }[]> {
+/** A run's artifact root and files, without the journal of an earlier migration hop. */
+export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
   const root = await t.runRoot(runId, "");
-  return (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`));
+  return { root, files: (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
 }
 
 /** Tags as they are copied: the run's own, without the provenance of an earlier hop. */
@@ -120,7 +118,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
 
   for (const run of runs) {
     const sourceRunId = run.info.run_id;
-    const files = await runFiles(srcT, sourceRunId);
+    const { root: srcRoot, files } = await runFiles(srcT, sourceRunId);
     const bytes = files.reduce((s, f) => s + f.size, 0);
     const histories = await metricHistories(src, run);
     const fingerprint = fingerprintOf(o.from.baseUrl, run, histories, files);
@@ -174,7 +172,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
       const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
       const { files: manifestFiles } = await copyTree({
-        srcT, srcRoot: await srcT.runRoot(sourceRunId, ""), dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
+        srcT, srcRoot, dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
         fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
         what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
         progress, tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),

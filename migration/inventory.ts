@@ -6,9 +6,9 @@
  */
 import { DEFAULT_RETRY, RetryPolicy } from "./http";
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "./tracking";
-import { hashStream, listTree, ManifestEntry, metricHistories, pool, sha256, transportFor } from "./engine";
+import { hashFiles, listTree, ManifestEntry, metricHistories, pool, sha256, transportFor } from "./engine";
 import { runFiles } from "./experiments";
-import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+import { ArtifactTransport } from "./transports/transport";
 import { walkWorkspace, workspaceClient } from "./workspace";
 
 export interface VersionInventory {
@@ -68,15 +68,6 @@ export interface InventoryOptions {
   retry?: RetryPolicy;
 }
 
-async function manifestOf(t: ArtifactTransport, root: ArtifactRoot, files: { path: string; size: number }[]): Promise<ManifestEntry[]> {
-  const out = new Map<string, ManifestEntry>();
-  await pool(files, 4, async (f) => {
-    const h = await hashStream((await t.download(root, f.path)).body);
-    out.set(f.path, { path: f.path, size: h.size, sha256: h.sha256 });
-  });
-  return files.map((f) => out.get(f.path)!);
-}
-
 async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: string, v: ModelVersion, hashes: boolean): Promise<VersionInventory> {
   const out: VersionInventory = {
     version: v.version, stage: v.current_stage, aliases: [...(v.aliases ?? [])].sort(), status: v.status, runId: v.run_id, description: v.description,
@@ -87,7 +78,7 @@ async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: str
     const files = await listTree(t, root);
     out.files = files.length;
     out.bytes = files.reduce((s, f) => s + f.size, 0);
-    out.manifest = hashes ? await manifestOf(t, root, files) : files.map((f) => ({ path: f.path, size: f.size, sha256: "" }));
+    out.manifest = hashes ? await hashFiles(t, root, files) : files.map((f) => ({ path: f.path, size: f.size, sha256: "" }));
   } catch (e) {
     out.problem = (e as Error).message;
   }
@@ -95,7 +86,7 @@ async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: str
 }
 
 async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, hashes: boolean): Promise<RunInventory> {
-  const files = await runFiles(t, run.info.run_id);
+  const { root, files } = await runFiles(t, run.info.run_id);
   const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
   const out: RunInventory = {
     runId: run.info.run_id, name: run.info.run_name, status: run.info.status, startTime: run.info.start_time, endTime: run.info.end_time,
@@ -106,7 +97,7 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
     for (const [k, h] of await metricHistories(c, run)) {
       out.metrics[k] = h.map((m) => [m.step, m.timestamp, m.value] as [number, number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
     }
-    out.manifest = await manifestOf(t, await t.runRoot(run.info.run_id, ""), files);
+    out.manifest = await hashFiles(t, root, files);
   }
   return out;
 }

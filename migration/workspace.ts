@@ -101,14 +101,9 @@ export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promi
     }
     dirs = next;
   }
-  const byPath = (a: { path: string } | string, b: { path: string } | string) => {
-    const x = typeof a === "string" ? a : a.path;
-    const y = typeof b === "string" ? b : b.path;
-    return x < y ? -1 : x > y ? 1 : 0;
-  };
-  tree.objects.sort(byPath);
-  tree.directories.sort(byPath);
-  tree.gitFolders.sort(byPath);
+  tree.objects.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  tree.directories.sort();
+  tree.gitFolders.sort();
   return tree;
 }
 
