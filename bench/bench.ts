@@ -9,11 +9,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { measured, RunResult, treeCpuSeconds } from "./procTree";
-import { MlflowServer, PROJECT_DIR, seedFixture, VENV_BIN } from "../tools/localMlflow";
+import { MlflowServer, PROJECT_DIR, seedFixture, VENV_BIN } from "../devenv/localMlflow";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { buildAccessPlan } from "../plan/accessPlan";
-import { parseArgs, runMain } from "../tools/cli";
+import { parseArgs, runCommand } from "../cli/command";
 import { DEFAULT_CONCURRENCY } from "../migration/engine";
 
 const MiB = 1048576;
@@ -58,7 +58,7 @@ function summarize(caseName: string, method: string, runs: Measured[], bytes: nu
 }
 
 async function ours(from: string, to: string, model: string, toModel: string, verify: "full" | "size", scratch: string) {
-  return profiled(() => measured(NODE, [...TS, "tools/migrate.ts", "--from", from, "--to", to, "--model", model, "--version", "1", "--to-model", toModel, "--verify", verify, "--json"], {}, scratch, PROJECT_DIR));
+  return profiled(() => measured(NODE, ["bin/quant-platform.js", "migrate", "--from", from, "--to", to, "--model", model, "--version", "1", "--to-model", toModel, "--verify", verify, "--json"], {}, scratch, PROJECT_DIR));
 }
 
 async function raw(from: string, to: string, model: string, prefix: string, scratch: string) {
@@ -102,8 +102,8 @@ async function mockedProgram(n: number): Promise<{ members: number; perStack: Re
   return JSON.parse(fs.readFileSync(out, "utf8"));
 }
 
-runMain("usage: npm run bench [-- --quick]", async () => {
-  const a = parseArgs(process.argv.slice(2), [], ["quick"]);
+async function bench(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, [], ["quick"]);
   const quick = !!a.quick;
   const cfg = quick
     ? { bigMb: 64, runs: 1, scaling: [16, 32, 64], smallFiles: 200, members: [50, 500, 5000], mockMembers: [50, 200] }
@@ -112,7 +112,7 @@ runMain("usage: npm run bench [-- --quick]", async () => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const idle = await measured(NODE, [...TS, "-e", "require('./migration/engine'); require('./tools/migrate')"], {}, path.join(work, "s-idle"), PROJECT_DIR);
+  const idle = await measured(NODE, ["-e", "require('./dist/migration/engine'); require('./dist/cli/migrate')"], {}, path.join(work, "s-idle"), PROJECT_DIR);
   runtimeDiskBytes = idle.peakDiskBytes;
   log(`the runtime alone leaves ${(runtimeDiskBytes / MiB).toFixed(1)} MiB in TMPDIR (subtracted from Node methods' disk)`);
   const [src, dst] = await Promise.all([MlflowServer.create("bench-src", work), MlflowServer.create("bench-dst", work)]);
@@ -205,4 +205,6 @@ runMain("usage: npm run bench [-- --quick]", async () => {
   fs.writeFileSync(path.join(PROJECT_DIR, "bench", quick ? "results-quick.json" : "results.json"), JSON.stringify({ date: new Date().toISOString(), quick, machine, rows, plan: plan.map((p) => ({ members: p.members, planMs: p.planMs })), mocked, ratios, targets }, null, 2) + "\n");
   fs.rmSync(work, { recursive: true, force: true });
   return 0;
-});
+}
+
+void runCommand({ name: "bench", usage: "usage: npm run bench [-- --quick]", run: bench }, process.argv.slice(2), "npm run").then((code) => { process.exitCode = code; });

@@ -12,8 +12,8 @@ import { WorkspaceAccess } from "../components/databricks/workspaceAccess";
 import { ModelRegistryAccess } from "../components/databricks/modelRegistryAccess";
 import { GitLabBranchPolicy } from "../components/gitlab/branchPolicy";
 import { ModelPromotions } from "../components/mlflow/modelPromotions";
-import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, installMocks, MLFLOW_TYPES, settle } from "../tests/components/mocks";
-import { PROJECT_DIR } from "../tools/localMlflow";
+import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, installMocks, MLFLOW_TYPES, settle } from "../devenv/pulumiMocks";
+import { PROJECT_DIR } from "../devenv/localMlflow";
 
 async function main() {
   const [n, out] = [Number(process.argv[2]), process.argv[3]];

@@ -4,7 +4,7 @@
  *   node bench/rawCopy.ts <from-url> <to-url> <model> <version> <target-prefix> <concurrency>
  */
 import { resolveEndpoint } from "../migration/endpoint";
-import { mlflowClient } from "../migration/tracking";
+import { mlflowClient } from "../clients/mlflow";
 import { mlflowArtifactsTransport } from "../migration/transports/mlflowArtifacts";
 import { listTree } from "../migration/engine";
 

@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Endpoint } from "./tracking";
+import { Endpoint } from "../clients/mlflow";
 
 const DATABRICKS_HOST = /(^|\.)(cloud\.databricks\.com|azuredatabricks\.net|gcp\.databricks\.com|databricks\.azure\.cn)$/;
 

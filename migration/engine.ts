@@ -9,8 +9,8 @@
  */
 import { createHash } from "crypto";
 import { Readable, Transform } from "stream";
-import { DEFAULT_RETRY, httpError, isRetryable, RetryPolicy, sleep, withRetry } from "./http";
-import { Endpoint, isNotFound, Metric, mlflowClient, MlflowClient, ModelVersion, Run, Tag, tagMap } from "./tracking";
+import { DEFAULT_RETRY, httpError, isRetryable, RetryPolicy, sleep, withRetry } from "../clients/http";
+import { Endpoint, isNotFound, Metric, mlflowClient, MlflowClient, ModelVersion, Run, Tag, tagMap } from "../clients/mlflow";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 import { mlflowArtifactsTransport } from "./transports/mlflowArtifacts";
 import { databricksTransport } from "./transports/databricks";

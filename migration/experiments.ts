@@ -6,8 +6,8 @@
  * resumable (a run interrupted part-way is finished, not duplicated). Run IDs change: every target run
  * records its source run, and the report maps one to the other.
  */
-import { DEFAULT_RETRY, RetryPolicy } from "./http";
-import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "./tracking";
+import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
+import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
 import { copyLineage, copyTree, DEFAULT_CONCURRENCY, JOURNAL_DIR, listTree, manifestDigest, metricHistories, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 

@@ -4,8 +4,8 @@
  * given paths with the Git folders among them. With `hashes`, every artifact file, run and notebook is read
  * and hashed, which is what verify-move compares.
  */
-import { DEFAULT_RETRY, RetryPolicy } from "./http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "./tracking";
+import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "../clients/mlflow";
 import { hashFiles, listTree, ManifestEntry, metricHistories, pool, sha256, transportFor } from "./engine";
 import { runFiles } from "./experiments";
 import { ArtifactTransport } from "./transports/transport";

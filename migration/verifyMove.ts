@@ -4,12 +4,12 @@
  * objects are found by the provenance the migrations record (source host, model and version; source run),
  * notebooks by path. The target may hold more than the source; that is not a difference.
  */
-import { Endpoint, mlflowClient } from "./tracking";
+import { Endpoint, mlflowClient } from "../clients/mlflow";
 import { workspaceClient } from "./workspace";
 import { ManifestEntry, TAG } from "./engine";
 import { RUN_TAG } from "./experiments";
 import { Inventory, isProvenanceTag, takeInventory, VersionInventory, RunInventory } from "./inventory";
-import { RetryPolicy } from "./http";
+import { RetryPolicy } from "../clients/http";
 
 export interface Difference {
   kind: "model-version" | "experiment" | "run" | "notebook" | "git-folder";

@@ -6,8 +6,8 @@
  * is skipped when identical and reported as a conflict when it differs; it is replaced only with
  * `overwrite`. Git folders are listed and left alone: they move through Git.
  */
-import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "./http";
-import { Endpoint, isNotFound } from "./tracking";
+import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
+import { Endpoint, isNotFound } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY, pool, sha256 } from "./engine";
 
 export interface WorkspaceObject {

@@ -3,7 +3,7 @@
  * dynamic provider built on it. A resource kind only says how to read, write and restore itself.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { gitlabApi, GitLabApi } from "./api";
+import { gitlabApi, GitLabApi } from "../../clients/gitlab";
 
 /** A property whose actual value differs from the declared one: what dry runs and drift reports render. */
 export interface Change {

@@ -3,8 +3,8 @@
  * URLs from `POST /api/2.0/mlflow/artifacts/credentials-for-read` / `credentials-for-write`, whose returned
  * headers are sent with every storage request. Run-relative artifacts (workspace registry versions).
  */
-import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../http";
-import { MlflowClient } from "../tracking";
+import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
+import { MlflowClient } from "../../clients/mlflow";
 import { ArtifactTransport, joinPath } from "./transport";
 
 interface CredentialInfo { run_id: string; path: string; signed_uri: string; type?: string; headers?: { name: string; value: string }[] }

@@ -3,8 +3,8 @@
  * list `GET /api/2.0/mlflow-artifacts/artifacts?path=DIR` (one level, no paging), download
  * `GET .../artifacts/PATH`, upload `PUT .../artifacts/PATH` with the raw body.
  */
-import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../http";
-import { MlflowClient } from "../tracking";
+import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
+import { MlflowClient } from "../../clients/mlflow";
 import { ArtifactTransport, encodePath, joinPath } from "./transport";
 
 const PROXY = "/api/2.0/mlflow-artifacts/artifacts";

@@ -1,5 +1,5 @@
 import { Readable } from "stream";
-import { MlflowClient, ModelVersion } from "../tracking";
+import { MlflowClient, ModelVersion } from "../../clients/mlflow";
 
 /** Where a tree of artifacts lives: a run and a path under its artifact root, or a proxy path. */
 export interface ArtifactRoot {

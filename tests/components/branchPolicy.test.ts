@@ -5,7 +5,7 @@ import { validate } from "../../config/validate";
 import { GitLabBranchPolicy } from "../../components/gitlab/branchPolicy";
 import { GitHubBranchPolicy } from "../../components/github/branchPolicy";
 import { shipped, shippedModel, stackVal } from "../fixtures/config";
-import { GIT_TYPES, gitlabOfType, installMocks, Recorded, settle } from "./mocks";
+import { GIT_TYPES, gitlabOfType, installMocks, Recorded, settle } from "../../devenv/pulumiMocks";
 
 const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
   gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));

@@ -5,7 +5,7 @@ import { validate } from "../../config/validate";
 import { WorkspaceAccess } from "../../components/databricks/workspaceAccess";
 import { ModelRegistryAccess } from "../../components/databricks/modelRegistryAccess";
 import { proj, shipped, stackVal } from "../fixtures/config";
-import { DATABRICKS_CALLS, DATABRICKS_TYPES, installMocks, ofType, Recorded, settle } from "./mocks";
+import { DATABRICKS_CALLS, DATABRICKS_TYPES, installMocks, ofType, Recorded, settle } from "../../devenv/pulumiMocks";
 
 type Flavour = "workspace" | "unity-catalog";
 

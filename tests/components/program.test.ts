@@ -4,7 +4,7 @@ import { buildAccessPlan } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
 import { policies } from "../../policy/policies";
 import { ResourceValidationArgs } from "@pulumi/policy";
-import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, MLFLOW_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "./mocks";
+import { DATABRICKS_CALLS, DATABRICKS_TYPES, GIT_TYPES, MLFLOW_TYPES, gitlabOfType, installMocks, ofType, Recorded, settle, unwrap } from "../../devenv/pulumiMocks";
 
 /** Runs index.ts as the engine would for `stack`, under mocks, and returns what it declared. */
 async function runProgram(stack: string): Promise<{ recorded: Recorded[]; summary: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -3,9 +3,9 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EXPERIMENT, LocalEnvironments, startLocalEnvironments } from "../../tools/localEnv";
-import { PROJECT_DIR } from "../../tools/localMlflow";
-import { inventoryCli } from "../../tools/inventory";
+import { EXPERIMENT, LocalEnvironments, startLocalEnvironments } from "../../devenv/localEnv";
+import { PROJECT_DIR } from "../../devenv/localMlflow";
+import { inventoryCli } from "../../cli/inventory";
 import { Inventory } from "../../migration/inventory";
 
 const RUNBOOK = path.join(PROJECT_DIR, "docs/moving-an-environment.md");

@@ -1,14 +1,14 @@
 import * as assert from "assert";
 import { migrateExperiment, RUN_TAG } from "../../migration/experiments";
 import { resolveEndpoint } from "../../migration/endpoint";
-import { mlflowClient, tagMap } from "../../migration/tracking";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { verifyMove } from "../../migration/verifyMove";
 import { TAG } from "../../migration/engine";
 import { liveServers } from "../fixtures/liveServers";
-import { FixtureInfo, MlflowServer, python, seedFixture } from "../../tools/localMlflow";
+import { FixtureInfo, MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
-import { migrateCli } from "../../tools/migrate";
-import { verifyMoveCli } from "../../tools/verifyMove";
+import { migrateCli } from "../../cli/migrate";
+import { verifyMoveCli } from "../../cli/verifyMove";
 
 const FAST_RETRY = { attempts: 3, backoffMs: 20 };
 const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});

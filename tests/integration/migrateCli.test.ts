@@ -1,9 +1,9 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { migrateCli, progressLine } from "../../tools/migrate";
-import { UsageError } from "../../tools/cli";
+import { migrateCli, progressLine } from "../../cli/migrate";
+import { UsageError } from "../../cli/command";
 import { liveServers } from "../fixtures/liveServers";
-import { MlflowServer, PROJECT_DIR, seedFixture } from "../../tools/localMlflow";
+import { MlflowServer, PROJECT_DIR, seedFixture } from "../../devenv/localMlflow";
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -42,7 +42,8 @@ describe("npm run migrate (CLI)", function () {
     const token = run(["--from", a.url, "--to", b.url, "--model", "m", "--alias", "x", "--token", "dapi-secret"]);
     assert.strictEqual(token.status, 2);
     assert.match(token.stderr, /unknown option --token/);
-    assert.match(token.stderr, /tokens: MLFLOW_TRACKING_TOKEN/);
+    assert.match(token.stderr, /tokens are never taken on the command line: set MLFLOW_TRACKING_TOKEN/);
+    assert.doesNotMatch(token.stderr, /dapi-secret/);
     assert.strictEqual(run(["--from", a.url, "--to", b.url, "--model", "m"]).status, 2, "no selector");
     assert.strictEqual(run(["--from", a.url, "--to", b.url, "--model", "m", "--version", "1", "--alias", "a"]).status, 2, "two selectors");
   });

@@ -5,11 +5,11 @@ import * as os from "os";
 import * as path from "path";
 import { migrate, MigrateOptions, TAG, checkTarget } from "../../migration/engine";
 import { resolveEndpoint } from "../../migration/endpoint";
-import { mlflowClient, tagMap } from "../../migration/tracking";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { liveServers } from "../fixtures/liveServers";
-import { FixtureInfo, MlflowServer, python, seedFixture } from "../../tools/localMlflow";
+import { FixtureInfo, MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
-import { DatabricksTestServer } from "../fixtures/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricksServer";
 import { shippedModel } from "../fixtures/config";
 
 const FAST_RETRY = { attempts: 4, backoffMs: 50 };

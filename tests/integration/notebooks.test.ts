@@ -2,10 +2,10 @@ import * as assert from "assert";
 import { migrateNotebooks, walkWorkspace, workspaceClient, WORKSPACE_CONTENT_LIMIT } from "../../migration/workspace";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { sha256 } from "../../migration/engine";
-import { DatabricksTestServer } from "../fixtures/databricksServer";
-import { SEEDED_NOTEBOOKS } from "../../tools/localEnv";
-import { migrateCli } from "../../tools/migrate";
-import { UsageError } from "../../tools/cli";
+import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { SEEDED_NOTEBOOKS } from "../../devenv/localEnv";
+import { migrateCli } from "../../cli/migrate";
+import { UsageError } from "../../cli/command";
 
 const FAST_RETRY = { attempts: 3, backoffMs: 20 };
 const TOKEN_A = "dapi-old-workspace-token";

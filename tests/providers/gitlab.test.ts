@@ -1,8 +1,8 @@
 import * as assert from "assert";
 import { ProviderHost } from "./host";
 import { providers } from "../../components/gitlab/provider";
-import { gitlabApi, GitLabApiError } from "../../components/gitlab/api";
-import { GitLabTestServer, Project } from "../fixtures/gitlabServer";
+import { gitlabApi, GitLabApiError } from "../../clients/gitlab";
+import { GitLabTestServer, Project } from "../../devenv/gitlabServer";
 
 const TOKEN = "glpat-TEST-7f3a9c1e5b";
 const PROJECT = "quant/quant-research";

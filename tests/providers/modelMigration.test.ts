@@ -5,8 +5,8 @@ import { ProviderHost } from "./host";
 import { modelMigrationProvider } from "../../components/mlflow/modelMigration";
 import { liveServers } from "../fixtures/liveServers";
 import { FaultProxy } from "../fixtures/faultProxy";
-import { MlflowServer, python, seedFixture } from "../../tools/localMlflow";
-import { mlflowClient, tagMap } from "../../migration/tracking";
+import { MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { shippedModel } from "../fixtures/config";
 

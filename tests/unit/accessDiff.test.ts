@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import fc from "fast-check";
-import { accessDiffCli } from "../../tools/accessDiff";
+import { accessDiffCli } from "../../cli/accessDiff";
 import { accessDiff } from "../../plan/accessDiff";
 import { PROJECT_DIR, shippedModel } from "../fixtures/config";
 import { validate } from "../../config/validate";

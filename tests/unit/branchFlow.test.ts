@@ -5,10 +5,10 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import * as YAML from "yaml";
 import { AddressInfo } from "net";
-import { branchFlow, judge } from "../../tools/branchFlow";
+import { branchFlow, judge } from "../../cli/branchFlow";
 import { PROJECT_DIR, shippedModel } from "../fixtures/config";
-import { GitLabTestServer } from "../fixtures/gitlabServer";
-import { UsageError } from "../../tools/cli";
+import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { UsageError } from "../../cli/command";
 
 const BRANCHES = ["quant", "quant_stg", "quant_lr", "quant_live"];
 const FLOW = new Set(["quant>quant_stg", "quant_stg>quant_lr", "quant_stg>quant_live", "quant_lr>quant_live"]);
@@ -57,7 +57,7 @@ describe("branch-flow guard", () => {
     assert.match(blocked.stdout, /Allowed targets for quant: quant_stg/);
     const usage = npm(["--source", "quant"]);
     assert.strictEqual(usage.status, 2);
-    assert.match(usage.stderr, /usage: npm run branch-flow/);
+    assert.match(usage.stderr, /--target <branch> is required\nsee 'quant-platform branch-flow --help'/);
   });
 
   describe("--close (opt-in)", () => {

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { driftReportCli } from "../../tools/driftReport";
+import { driftReportCli } from "../../cli/driftReport";
 import { driftItems, valueAt } from "../../plan/driftReport";
 import { PROJECT_DIR } from "../fixtures/config";
 

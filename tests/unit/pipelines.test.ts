@@ -4,8 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { PROJECT_DIR } from "../fixtures/config";
-import { GitLabTestServer } from "../fixtures/gitlabServer";
-import { marker, mrNote } from "../../tools/mrNote";
+import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { marker, mrNote } from "../../cli/mrNote";
 
 const read = (f: string) => fs.readFileSync(path.join(PROJECT_DIR, f), "utf8");
 const yaml = (f: string) => YAML.parse(read(f), { merge: true });

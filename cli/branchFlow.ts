@@ -1,20 +1,25 @@
 /**
  * The branch-flow guard: fails a merge request whose source/target pair is not a promotion edge.
- *   npm run branch-flow -- --source <branch> --target <branch> [--close]
  * Exit 0: allowed. 1: blocked (prints the allowed targets). 2: usage error.
  * With --close (opt-in) it also closes the violating merge request (GitLab CI) or pull request (GitHub
  * Actions) with a comment listing the allowed targets; the token comes from GITLAB_TOKEN / GITHUB_TOKEN.
  */
 import * as fs from "fs";
-import * as path from "path";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { AccessModel } from "../config/schema";
 import { allowedTargets, isEdge } from "../plan/flow";
-import { gitlabApi } from "../components/gitlab/api";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { gitlabApi } from "../clients/gitlab";
+import { Command, parseArgs, projectDir, UsageError } from "./command";
 
-const USAGE = "usage: npm run branch-flow -- --source <branch> --target <branch> [--close]";
+const USAGE = `usage: quant-platform branch-flow --source <branch> --target <branch> [--close] [--dir <project dir>]
+
+The merge-request guard: is source -> target an edge of the promotion flow?
+  --source   the merge request's source branch
+  --target   the merge request's target branch
+  --close    also close a violating merge request (GitLab CI) or pull request (GitHub Actions) with a
+             comment listing the allowed targets (token from GITLAB_TOKEN / GITHUB_TOKEN)
+Exit 0: allowed; 1: blocked; 2: usage error.`;
 
 export interface Verdict {
   allowed: boolean;
@@ -62,7 +67,7 @@ async function closeGitHub(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<vo
 }
 
 /** The guard as a function of its arguments and environment, for the CLI and the tests. */
-export async function branchFlow(argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, dir = path.resolve(__dirname, "..")): Promise<number> {
+export async function branchFlow(argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, dir = projectDir()): Promise<number> {
   const args = parseArgs(argv, ["source", "target", "dir"], ["close"]);
   for (const k of ["source", "target"] as const) if (typeof args[k] !== "string" || !args[k]) throw new UsageError(`--${k} <branch> is required`);
   const model = validate(readConfigSources(typeof args.dir === "string" ? args.dir : dir));
@@ -78,6 +83,4 @@ export async function branchFlow(argv: string[], env: NodeJS.ProcessEnv, out: (l
   return 1;
 }
 
-if (require.main === module) {
-  runMain(USAGE, () => branchFlow(process.argv.slice(2), process.env, (l) => console.log(l)));
-}
+export const command: Command = { name: "branch-flow", usage: USAGE, run: (argv) => branchFlow(argv, process.env, (l) => console.log(l)) };

@@ -1,12 +1,11 @@
 /**
  * Posts a stack's merge-request preview (the access diff and `pulumi preview --diff`) as one note, and on
  * later pipelines updates that same note in place instead of adding another.
- *   npm run mr-note -- --stack <stack> --access <access.md> [--preview <preview.txt>]
  * Runs in GitLab CI: CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID, and GITLAB_TOKEN (a CI variable).
  */
 import * as fs from "fs";
-import { gitlabApi } from "../components/gitlab/api";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { gitlabApi } from "../clients/gitlab";
+import { Command, parseArgs, UsageError } from "./command";
 
 export const marker = (stack: string) => `<!-- quant-platform preview: ${stack} -->`;
 
@@ -33,9 +32,18 @@ export async function mrNote(argv: string[], env: NodeJS.ProcessEnv): Promise<"c
   return "created";
 }
 
-if (require.main === module) {
-  runMain("usage: npm run mr-note -- --stack <stack> --access <access.md> [--preview <preview.txt>]", async () => {
-    console.log(`${await mrNote(process.argv.slice(2), process.env)} the preview note`);
+const USAGE = `usage: quant-platform mr-note --stack <stack> --access <access.md> [--preview <preview.txt>]
+
+Posts a stack's merge-request preview (the access diff and \`pulumi preview --diff\`) as one note, and
+updates that same note on later pipelines. Runs in GitLab CI: needs CI_API_V4_URL, CI_PROJECT_ID,
+CI_MERGE_REQUEST_IID and GITLAB_TOKEN.
+Exit 0: note created or updated; 1: GitLab refused; 2: usage error.`;
+
+export const command: Command = {
+  name: "mr-note",
+  usage: USAGE,
+  run: async (argv) => {
+    console.log(`${await mrNote(argv, process.env)} the preview note`);
     return 0;
-  });
-}
+  },
+};

@@ -1,27 +1,38 @@
 /**
- * Migrates between tracking servers / workspaces, verified end to end. One of:
- *   npm run migrate -- --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
- *     [--to-model <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size] [--from-env E --to-env E]
- *   npm run migrate -- --from <uri> --to <uri> --experiment <name> [--to-experiment <name>] [--dry-run] [--json] ...
- *   npm run migrate -- --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
- * Tokens come only from the environment (MLFLOW_TRACKING_TOKEN, DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN,
- * MIGRATE_TO_TOKEN) or a Databricks config profile (databricks://<profile>), never from the command line.
- * Exit 0: migrated or adopted. 1: failed (a model: nothing registered in the target; runs and notebooks:
- * the ones that failed or conflict are listed, the rest moved). 2: usage error.
+ * The migrate command: a model version, an experiment, or notebooks, verified end to end. A thin shell:
+ * the work is the migration engine's; this parses, guards from the project's flow, and renders.
  */
-import * as path from "path";
 import { DEFAULT_CONCURRENCY, migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } from "../migration/engine";
 import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
 import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, projectDir, UsageError } from "./command";
 
-const USAGE = `usage: npm run migrate -- --from <tracking-uri> --to <tracking-uri> --model <name> (--version N | --alias A | --stage S)
-         [--to-model <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size] [--from-env <env> --to-env <env>]
-       npm run migrate -- --from <tracking-uri> --to <tracking-uri> --experiment <name> [--to-experiment <name>] [--dry-run] [--json] [--concurrency N] [--verify full|size]
-       npm run migrate -- --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
-tokens: MLFLOW_TRACKING_TOKEN / DATABRICKS_TOKEN / MIGRATE_FROM_TOKEN / MIGRATE_TO_TOKEN, or databricks://<profile>`;
+const USAGE = `usage: quant-platform migrate --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
+         [--to-model <name>] [--from-env <env> --to-env <env>] [--verify full|size] [--concurrency N] [--dry-run] [--json]
+       quant-platform migrate --from <uri> --to <uri> --experiment <name> [--to-experiment <name>] [--verify full|size]
+         [--concurrency N] [--dry-run] [--json]
+       quant-platform migrate --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
+
+Moves a registered model version, a whole experiment, or workspace notebooks and files between tracking
+servers / Databricks workspaces: streamed, checksummed, verified by reading back, idempotent, resumable.
+  --from, --to     http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port
+  --model          the registered model; pick the version with --version, --alias or --stage
+  --to-model       the target model name (default: the same)
+  --from-env, --to-env
+                   guard the move with the project's flow: the edge must exist, and production needs an
+                   approval by an approving member who is not the version's author
+  --experiment     move every active run of this experiment (--to-experiment to rename it)
+  --notebooks      move notebooks and files under these workspace paths (--overwrite replaces differing ones)
+  --verify         full (default: read every byte back) or size
+  --concurrency    files in flight (default 8, 1 to 64)
+  --dry-run        list what would move, change nothing
+  --json           a JSON report instead of text
+Tokens come only from the environment (MLFLOW_TRACKING_TOKEN, DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN,
+MIGRATE_TO_TOKEN) or a Databricks config profile, never from the command line.
+Exit 0: migrated or adopted; 1: failed (a model: nothing registered; runs and notebooks: the failed ones
+are listed); 2: usage error.`;
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
@@ -133,7 +144,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if (typeof a["from-env"] === "string") {
     const { readConfigSources } = await import("../config/load");
     const { validate } = await import("../config/validate");
-    const model = validate(readConfigSources(typeof a.dir === "string" ? a.dir : path.resolve(__dirname, "..")));
+    const model = validate(readConfigSources(typeof a.dir === "string" ? a.dir : projectDir()));
     guard = guardFrom(model, a["from-env"], a["to-env"] as string);
   }
   const { from, to } = endpoints(a, env);
@@ -151,6 +162,8 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   return 0;
 }
 
-if (require.main === module) {
-  runMain(USAGE, () => migrateCli(process.argv.slice(2), process.env, (s) => console.log(s), (s) => process.stderr.write(s), !!process.stderr.isTTY));
-}
+export const command: Command = {
+  name: "migrate",
+  usage: USAGE,
+  run: (argv) => migrateCli(argv, process.env, (s) => console.log(s), (s) => process.stderr.write(s), !!process.stderr.isTTY),
+};

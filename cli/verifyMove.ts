@@ -1,15 +1,22 @@
 /**
  * Proves a move: compares the source and target inventories, every artifact, run and notebook hashed.
- *   npm run verify-move -- --from <uri> --to <uri> [--paths /Shared,...] [--model a,b] [--experiment e,f] [--json]
  * Exit 0: every model version, run and notebook of the source is in the target, byte-identical.
  * 3: differences (listed). 1: a side could not be read. 2: usage error.
  */
 import { resolveEndpoint } from "../migration/endpoint";
 import { renderVerification, verifyMove } from "../migration/verifyMove";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, UsageError } from "./command";
 import { listOption } from "./inventory";
 
-const USAGE = "usage: npm run verify-move -- --from <uri> --to <uri> [--paths <path>[,...]] [--model <name>[,...]] [--experiment <name>[,...]] [--json]";
+const USAGE = `usage: quant-platform verify-move --from <uri> --to <uri> [--paths <path>[,...]] [--model <name>[,...]]
+         [--experiment <name>[,...]] [--json]
+
+Proves a move: every model version, run and notebook of the source is in the target, byte-identical.
+  --from, --to  the two environments (see 'quant-platform inventory --help' for the forms)
+  --paths       workspace folders to compare (Databricks only)
+  --model       only these models;  --experiment  only these experiments
+  --json        JSON instead of text
+Exit 0: identical; 3: differences (listed); 1: a side could not be read; 2: usage error.`;
 
 export async function verifyMoveCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
   const a = parseArgs(argv, ["from", "to", "paths", "model", "experiment"], ["json"]);
@@ -26,4 +33,4 @@ export async function verifyMoveCli(argv: string[], env: NodeJS.ProcessEnv, out:
   return v.differences.length ? 3 : 0;
 }
 
-if (require.main === module) runMain(USAGE, () => verifyMoveCli(process.argv.slice(2), process.env, (s) => console.log(s)));
+export const command: Command = { name: "verify-move", usage: USAGE, run: (argv) => verifyMoveCli(argv, process.env, (s) => console.log(s)) };

@@ -2,14 +2,24 @@
  * Lists what an environment holds: registered models and versions (stage, aliases, files, bytes),
  * experiments (runs, artifact bytes) and, for a Databricks workspace, notebooks and files under --paths,
  * noting the Git folders (they move through Git).
- *   npm run inventory -- --from <tracking-uri | workspace> [--paths /Shared,/Users/a@b.c] [--model a,b] [--experiment e,f] [--hashes] [--json]
  * Exit 0: listed. 1: the source could not be read. 2: usage error.
  */
 import { resolveEndpoint } from "../migration/endpoint";
 import { renderInventory, takeInventory } from "../migration/inventory";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, UsageError } from "./command";
 
-const USAGE = "usage: npm run inventory -- --from <tracking-uri | workspace> [--paths <path>[,<path>...]] [--model <name>[,...]] [--experiment <name>[,...]] [--hashes] [--json]";
+const USAGE = `usage: quant-platform inventory --from <tracking-uri | workspace> [--paths <path>[,<path>...]] [--model <name>[,...]]
+         [--experiment <name>[,...]] [--hashes] [--json]
+
+Lists what an environment holds: registered models and versions (stage, aliases, files, bytes), experiments
+(runs, artifact bytes) and, for a Databricks workspace, notebooks and files under --paths.
+  --from        http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port
+  --paths       workspace folders to list (Databricks only)
+  --model       only these models;  --experiment  only these experiments
+  --hashes      hash every file (slow; what verify-move compares)
+  --json        JSON instead of text
+Tokens: MLFLOW_TRACKING_TOKEN / DATABRICKS_TOKEN / MIGRATE_FROM_TOKEN, or databricks://<profile>.
+Exit 0: listed; 1: the source could not be read; 2: usage error.`;
 
 /** Splits a comma-separated option; undefined when absent. */
 export const listOption = (v: string | true | undefined): string[] | undefined => (typeof v === "string" ? v.split(",").map((x) => x.trim()).filter(Boolean) : undefined);
@@ -26,4 +36,4 @@ export async function inventoryCli(argv: string[], env: NodeJS.ProcessEnv, out: 
   return 0;
 }
 
-if (require.main === module) runMain(USAGE, () => inventoryCli(process.argv.slice(2), process.env, (s) => console.log(s)));
+export const command: Command = { name: "inventory", usage: USAGE, run: (argv) => inventoryCli(argv, process.env, (s) => console.log(s)) };

@@ -2,20 +2,28 @@
  * The quick-start main job: two local MLflow servers stand for the quant and quant_stg workspaces; the
  * transformer fixture is trained and registered in quant, then migrated along the flow with full
  * verification, checked independently with the MLflow Python client, and the report printed.
- *   npm start [-- --size-mb 8] [-- --json]
  */
 import { migrate } from "../migration/engine";
 import { resolveEndpoint } from "../migration/endpoint";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { guardFrom, progressLine, renderReport } from "./migrate";
-import { MlflowServer, python, seedFixture } from "./localMlflow";
-import { PROJECT_DIR } from "./localMlflow";
-import { parseArgs, runMain } from "./cli";
+import { MlflowServer, python, seedFixture } from "../devenv/localMlflow";
+import { PROJECT_DIR } from "../devenv/localMlflow";
+import { Command, parseArgs, UsageError } from "./command";
 
-runMain("usage: npm start [-- --size-mb N] [-- --json]", async () => {
-  const a = parseArgs(process.argv.slice(2), ["size-mb"], ["json"]);
+const USAGE = `usage: quant-platform demo [--size-mb N] [--json]        (npm start)
+
+The quick-start job: two local MLflow servers stand for the quant and quant_stg workspaces; a transformer
+is trained three times, the best by precision registered in quant, migrated quant -> quant_stg with full
+verification, and checked independently with the MLflow Python client.
+  --size-mb   size of the transformer (default 8)
+  --json      the report as JSON`;
+
+async function demo(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, ["size-mb"], ["json"]);
   const sizeMb = a["size-mb"] === undefined ? 8 : Number(a["size-mb"]);
+  if (!(sizeMb > 0)) throw new UsageError(`--size-mb is a positive number, not '${a["size-mb"]}'`);
   const say = (s: string) => { if (!a.json) console.log(s); };
   const model = validate(readConfigSources(PROJECT_DIR));
   say("starting two local MLflow servers (quant, quant_stg) ...");
@@ -45,4 +53,6 @@ runMain("usage: npm start [-- --size-mb N] [-- --json]", async () => {
   } finally {
     await Promise.all([quant.dispose(), stg.dispose()]);
   }
-});
+}
+
+export const command: Command = { name: "demo", usage: USAGE, run: demo };

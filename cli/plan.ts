@@ -1,20 +1,24 @@
 /**
  * The offline plan view: what a stack would grant, from the same plan function the program uses.
  * No credentials, no Pulumi CLI.
- *   npm run plan -- [--stack <name>] [--format table|json|markdown] [--dir <project dir>]
  */
-import * as path from "path";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { buildAccessPlan } from "../plan/accessPlan";
 import { planSections, renderMarkdown, renderTable } from "../plan/render";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, projectDir, UsageError } from "./command";
 
-const USAGE = "usage: npm run plan -- [--stack <stack>] [--format table|json|markdown]";
+const USAGE = `usage: quant-platform plan [--stack <stack>] [--format table|json|markdown] [--dir <project dir>]
 
-runMain(USAGE, () => {
-  const args = parseArgs(process.argv.slice(2), ["stack", "format", "dir"]);
-  const dir = typeof args.dir === "string" ? args.dir : path.resolve(__dirname, "..");
+What each stack would grant: groups, members, entitlements, folders, Git folders, ACLs, registry
+permissions, branch rules and promotions, from the same plan the Pulumi program uses. Offline.
+  --stack    one stack (default: all)
+  --format   table (default), json or markdown
+  --dir      the project folder (default: this project)`;
+
+function plan(argv: string[]): number {
+  const args = parseArgs(argv, ["stack", "format", "dir"]);
+  const dir = typeof args.dir === "string" ? args.dir : projectDir();
   const format = (args.format ?? "table") as string;
   if (!["table", "json", "markdown"].includes(format)) throw new UsageError(`unknown format '${format}'; expected table, json or markdown`);
   const sources = readConfigSources(dir);
@@ -30,4 +34,6 @@ runMain(USAGE, () => {
     process.stdout.write(plans.map((p) => render(planSections(p))).join("\n"));
   }
   return 0;
-});
+}
+
+export const command: Command = { name: "plan", usage: USAGE, run: plan };

@@ -6,12 +6,10 @@
  * path, as Databricks names experiments) with three training runs compared by
  * precision, the best registered with an alias, notebooks and files under /Shared and /Users, and a Git
  * folder under /Repos.
- *   npm run local-env            prints the export lines, then serves until Ctrl-C
  */
 import * as crypto from "crypto";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
-import { DatabricksTestServer } from "../tests/fixtures/databricksServer";
-import { parseArgs, runMain } from "./cli";
+import { DatabricksTestServer } from "./databricksServer";
 
 /** The team's experiment, named by its workspace path as Databricks names experiments. */
 export const EXPERIMENT = "/Users/alice@quant.example/quant-alpha";
@@ -56,17 +54,4 @@ export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Pr
     await stop();
     throw e;
   }
-}
-
-if (require.main === module) {
-  runMain("usage: npm run local-env [-- --size-mb N]", async () => {
-    const a = parseArgs(process.argv.slice(2), ["size-mb"]);
-    process.stderr.write("starting two local environments (old, new) and seeding the old one ...\n");
-    const envs = await startLocalEnvironments({ sizeMb: a["size-mb"] === undefined ? 4 : Number(a["size-mb"]) });
-    console.log(`export FROM=${envs.old.uri}\nexport TO=${envs.new.uri}\nexport DATABRICKS_TOKEN=${envs.token}`);
-    process.stderr.write("paste the lines above into another shell; Ctrl-C here stops both environments\n");
-    await new Promise<void>((resolve) => { process.once("SIGINT", resolve); process.once("SIGTERM", resolve); });
-    await envs.stop();
-    return 0;
-  });
 }

@@ -1,12 +1,12 @@
 /**
  * The scheduled drift job's report:
  *   pulumi preview --refresh --expect-no-changes --json -s <stack> > preview.json
- *   npm run drift-report -- --stack <stack> --input preview.json [--out drift.md]
+ *   quant-platform drift-report --stack <stack> --input preview.json [--out drift.md]
  * Exit 0: no drift. 1: drift found (the job fails; the report is its artifact). 2: usage error.
  */
 import * as fs from "fs";
 import { driftItems, renderDriftMarkdown } from "../plan/driftReport";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, UsageError } from "./command";
 
 export function driftReportCli(argv: string[], out: (s: string) => void): number {
   const a = parseArgs(argv, ["stack", "input", "out"], ["json"]);
@@ -25,6 +25,14 @@ export function driftReportCli(argv: string[], out: (s: string) => void): number
   return items.length ? 1 : 0;
 }
 
-if (require.main === module) {
-  runMain("usage: npm run drift-report -- --stack <stack> --input <preview.json> [--out <file>] [--json]", () => driftReportCli(process.argv.slice(2), (s) => process.stdout.write(s)));
-}
+const USAGE = `usage: quant-platform drift-report --stack <stack> --input <preview.json> [--out <file>] [--json]
+
+Turns the JSON of \`pulumi preview --refresh --expect-no-changes --json\` into a drift report: which
+resource, which property, declared vs actual, and who is affected.
+  --stack    the stack the preview was run for
+  --input    the preview JSON file
+  --out      also write the report to this file
+  --json     JSON instead of Markdown
+Exit 0: no drift; 1: drift found (the job fails, the report is its artifact); 2: usage error.`;
+
+export const command: Command = { name: "drift-report", usage: USAGE, run: (argv) => driftReportCli(argv, (s) => process.stdout.write(s)) };

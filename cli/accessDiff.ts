@@ -1,6 +1,5 @@
 /**
  * Who gains or loses what between two Git refs, for merge-request previews.
- *   npm run access-diff -- --base <git-ref> [--head <git-ref>] [--stack <s>] [--format markdown|json]
  * Without --head the working tree is compared. Exit 0: no change. 3: changes found. 1: error (an invalid
  * configuration at either ref, reported with the ref). 2: usage error.
  */
@@ -12,9 +11,16 @@ import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { AccessModel } from "../config/schema";
 import { accessDiff, renderAccessDiffMarkdown } from "../plan/accessDiff";
-import { parseArgs, runMain, UsageError } from "./cli";
+import { Command, parseArgs, projectDir, UsageError } from "./command";
 
-const USAGE = "usage: npm run access-diff -- --base <git-ref> [--head <git-ref>] [--stack <stack>] [--format markdown|json]";
+const USAGE = `usage: quant-platform access-diff --base <git-ref> [--head <git-ref>] [--stack <stack>] [--format markdown|json] [--dir <project dir>]
+
+Who gains or loses what between two refs of the configuration, per stack, from the access plan.
+  --base     the ref to compare from (for example origin/main)
+  --head     the ref to compare to (default: the working tree)
+  --stack    one stack (default: all)
+  --format   markdown (default) or json
+Exit 0: no change; 3: changes found; 1: an invalid configuration at either ref; 2: usage error.`;
 
 /** The configuration files as they are at `ref` (undefined: the working tree), validated. */
 export function modelAt(dir: string, ref: string | undefined): AccessModel {
@@ -37,7 +43,7 @@ export function modelAt(dir: string, ref: string | undefined): AccessModel {
   }
 }
 
-export function accessDiffCli(argv: string[], out: (s: string) => void, dir = path.resolve(__dirname, "..")): number {
+export function accessDiffCli(argv: string[], out: (s: string) => void, dir = projectDir()): number {
   const a = parseArgs(argv, ["base", "head", "stack", "format", "dir"]);
   if (typeof a.base !== "string") throw new UsageError("--base <git-ref> is required");
   const format = (a.format ?? "markdown") as string;
@@ -50,4 +56,8 @@ export function accessDiffCli(argv: string[], out: (s: string) => void, dir = pa
   return d.changed ? 3 : 0;
 }
 
-if (require.main === module) runMain(USAGE, () => accessDiffCli(process.argv.slice(2), (s) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`)));
+export const command: Command = {
+  name: "access-diff",
+  usage: USAGE,
+  run: (argv) => accessDiffCli(argv, (s) => process.stdout.write(s.endsWith("\n") ? s : `${s}\n`)),
+};
