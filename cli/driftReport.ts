@@ -2,7 +2,7 @@
  * The scheduled drift job's report:
  *   pulumi preview --refresh --expect-no-changes --json -s <stack> > preview.json
  *   quant-platform drift-report --stack <stack> --input preview.json [--out drift.md]
- * Exit 0: no drift. 1: drift found (the job fails; the report is its artifact). 2: usage error.
+ * Exit 0: no drift. 3: drift found (the job fails; the report is its artifact). 1: unreadable input. 2: usage error.
  */
 import * as fs from "fs";
 import { driftItems, renderDriftMarkdown } from "../plan/driftReport";
@@ -22,7 +22,7 @@ export function driftReportCli(argv: string[], out: (s: string) => void): number
   const text = a.json ? JSON.stringify({ stack: a.stack, drift: items.length > 0, items }, null, 2) + "\n" : renderDriftMarkdown(a.stack, items);
   if (typeof a.out === "string") fs.writeFileSync(a.out, text);
   out(text);
-  return items.length ? 1 : 0;
+  return items.length ? 3 : 0;
 }
 
 const USAGE = `usage: quant-platform drift-report --stack <stack> --input <preview.json> [--out <file>] [--json]
@@ -33,6 +33,6 @@ resource, which property, declared vs actual, and who is affected.
   --input    the preview JSON file
   --out      also write the report to this file
   --json     JSON instead of Markdown
-Exit 0: no drift; 1: drift found (the job fails, the report is its artifact); 2: usage error.`;
+Exit 0: no drift; 3: drift found (the job fails, the report is its artifact); 1: unreadable input; 2: usage error.`;
 
 export const command: Command = { name: "drift-report", usage: USAGE, run: (argv) => driftReportCli(argv, (s) => process.stdout.write(s)) };

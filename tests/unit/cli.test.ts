@@ -39,9 +39,9 @@ describe("the quant-platform binary", function () {
   });
 
   it("an unknown command, or none, exits 2 naming the commands", () => {
-    const r = qp("deploy");
+    const r = qp("apply");
     assert.strictEqual(r.status, 2);
-    assert.match(r.stderr, /unknown command 'deploy'; expected one of: plan, access-diff/);
+    assert.match(r.stderr, /unknown command 'apply'; expected one of: plan, access-diff/);
     assert.strictEqual(qp().status, 2);
   });
 

@@ -19,9 +19,9 @@ function golden(name: string, actual: string) {
 }
 
 describe("drift report (npm run drift-report)", () => {
-  it("a changed ACL: the property, declared against actual, and the groups affected; exit 1", () => {
+  it("a changed ACL: the property, declared against actual, and the groups affected; exit 3", () => {
     const r = report("changed-acl.json");
-    assert.strictEqual(r.code, 1);
+    assert.strictEqual(r.code, 3);
     const [i] = driftItems(JSON.parse(fs.readFileSync(doc("changed-acl.json"), "utf8")));
     assert.deepStrictEqual([i.property, i.declared, i.actual], ["accessControls[1].permissionLevel", '"CAN_MANAGE"', '"CAN_READ"']);
     assert.match(i.affects, /^\/Teams\/quant\/git: groups quant-admin, quant-consumer, quant-developer$/);
@@ -30,7 +30,7 @@ describe("drift report (npm run drift-report)", () => {
 
   it("an unprotected branch reads as missing, a flipped force-push as declared false, actual true", () => {
     const r = report("unprotected-branch.json");
-    assert.strictEqual(r.code, 1);
+    assert.strictEqual(r.code, 3);
     assert.match(r.out, /\| \(the resource\) \| exists \| missing: deleted outside Pulumi \| branch quant_live \|/);
     assert.match(r.out, /\| allowForcePush \| false \| true \| branch quant_stg \|/);
     golden("drift-unprotected-branch.md", r.out);
@@ -38,7 +38,7 @@ describe("drift report (npm run drift-report)", () => {
 
   it("a deleted migrated model version names the model and its promotion", () => {
     const r = report("deleted-model-version.json", "quant_stg");
-    assert.strictEqual(r.code, 1);
+    assert.strictEqual(r.code, 3);
     assert.match(r.out, /model quant-alpha-transformer \(promoted quant -> quant_stg\)/);
     golden("drift-deleted-model-version.md", r.out);
   });
@@ -50,7 +50,7 @@ describe("drift report (npm run drift-report)", () => {
   it("--out keeps the report as a file (the job's artifact) and --json is machine-readable", () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "drift-")), "drift.json");
     const code = driftReportCli(["--stack", "quant", "--input", doc("changed-acl.json"), "--out", out, "--json"], () => undefined);
-    assert.strictEqual(code, 1);
+    assert.strictEqual(code, 3);
     assert.strictEqual(JSON.parse(fs.readFileSync(out, "utf8")).items.length, 1);
   });
 

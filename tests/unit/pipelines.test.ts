@@ -22,13 +22,12 @@ describe("pipelines shipped for users", () => {
       assert.deepStrictEqual(ci.preview.rules, [{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
       assert.deepStrictEqual(ci.preview.parallel.matrix, [{ STACK: STACKS }]);
       const s = scriptOf(ci.preview);
-      assert.match(s, /npm run --silent access-diff -- --base "origin\/\$CI_MERGE_REQUEST_TARGET_BRANCH_NAME" --stack "\$STACK"/);
-      assert.match(s, /pulumi preview --diff --non-interactive -s "\$STACK"/);
+      assert.match(s, /npm run --silent preview -- --stack "\$STACK" --base "origin\/\$CI_MERGE_REQUEST_TARGET_BRANCH_NAME" --policy-pack policy/);
       assert.match(s, /npm run --silent mr-note -- --stack "\$STACK"/);
     });
 
     it("deploys on main in order quant -> quant_stg -> quant_lr, with manual gates for quant_stg and quant_lr", () => {
-      assert.match(scriptOf(ci["deploy-quant"]), /pulumi up --yes --non-interactive -s quant$/);
+      for (const s of STACKS) assert.match(scriptOf(ci[`deploy-${s}`]), new RegExp(`^npm run --silent deploy -- --stack ${s}$`));
       assert.strictEqual(ci["deploy-quant"].needs, undefined);
       assert.deepStrictEqual(ci["deploy-quant_stg"].needs, ["deploy-quant"]);
       assert.deepStrictEqual(ci["deploy-quant_lr"].needs, ["deploy-quant_stg"]);
@@ -39,8 +38,7 @@ describe("pipelines shipped for users", () => {
     it("a scheduled drift job per stack that fails on drift and keeps the report", () => {
       assert.deepStrictEqual(ci.drift.rules, [{ if: '$CI_PIPELINE_SOURCE == "schedule"' }]);
       assert.deepStrictEqual(ci.drift.parallel.matrix, [{ STACK: STACKS }]);
-      assert.match(scriptOf(ci.drift), /pulumi preview --refresh --expect-no-changes --json/);
-      assert.match(scriptOf(ci.drift), /npm run --silent drift-report -- --stack "\$STACK" --input preview.json --out "drift-\$STACK.md"/);
+      assert.match(scriptOf(ci.drift), /^npm run --silent drift -- --stack "\$STACK" --out "drift-\$STACK.md" --json-out preview.json$/);
       assert.strictEqual(ci.drift.artifacts.when, "always");
     });
   });
@@ -51,8 +49,7 @@ describe("pipelines shipped for users", () => {
       assert.ok(w.on === "pull_request" || "pull_request" in w.on);
       assert.deepStrictEqual(w.jobs.preview.strategy.matrix.stack, STACKS);
       const steps = w.jobs.preview.steps;
-      assert.ok(steps.some((s: { run?: string }) => s.run?.includes("npm run --silent access-diff")));
-      assert.ok(steps.some((s: { uses?: string; with?: { command?: string; diff?: boolean } }) => s.uses === "pulumi/actions@v6" && s.with?.command === "preview" && s.with.diff === true));
+      assert.ok(steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent preview -- --stack ${{ matrix.stack }} --base")));
       assert.ok(steps.some((s: { uses?: string; with?: { header?: string } }) => s.uses?.startsWith("marocchino/sticky-pull-request-comment") && s.with?.header === "quant-platform-preview-${{ matrix.stack }}"));
     });
 
@@ -62,14 +59,14 @@ describe("pipelines shipped for users", () => {
       assert.strictEqual(w.jobs.quant_stg.needs, "quant");
       assert.strictEqual(w.jobs.quant_lr.needs, "quant_stg");
       for (const s of STACKS) assert.strictEqual(w.jobs[s].environment, s);
-      assert.ok(w.jobs.quant_lr.steps.some((s: { uses?: string; with?: { command?: string } }) => s.uses === "pulumi/actions@v6" && s.with?.command === "up"));
+      assert.ok(w.jobs.quant_lr.steps.some((s: { run?: string }) => s.run === "npm run --silent deploy -- --stack ${{ github.job }}"));
     });
 
     it("drift: scheduled, per stack, report kept as an artifact", () => {
       const w = yaml(".github/workflows/drift.yml");
       assert.ok(w.on.schedule.length > 0);
       assert.deepStrictEqual(w.jobs.drift.strategy.matrix.stack, STACKS);
-      assert.ok(w.jobs.drift.steps.some((s: { run?: string }) => s.run?.includes("npm run --silent drift-report")));
+      assert.ok(w.jobs.drift.steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent drift -- --stack ${{ matrix.stack }}")));
       assert.ok(w.jobs.drift.steps.some((s: { uses?: string; if?: string }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()"));
     });
   });
