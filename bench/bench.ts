@@ -14,7 +14,7 @@ import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { buildAccessPlan } from "../plan/accessPlan";
 import { parseArgs, runCommand } from "../cli/command";
-import { DEFAULT_CONCURRENCY } from "../migration/engine";
+import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 
 const MiB = 1048576;
 const NODE = process.execPath;
@@ -112,7 +112,7 @@ async function bench(argv: string[]): Promise<number> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const idle = await measured(NODE, ["-e", "require('./dist/migration/engine'); require('./dist/cli/migrate')"], {}, path.join(work, "s-idle"), PROJECT_DIR);
+  const idle = await measured(NODE, ["-e", "require('./dist/migration/modelVersion'); require('./dist/cli/migrate')"], {}, path.join(work, "s-idle"), PROJECT_DIR);
   runtimeDiskBytes = idle.peakDiskBytes;
   log(`the runtime alone leaves ${(runtimeDiskBytes / MiB).toFixed(1)} MiB in TMPDIR (subtracted from Node methods' disk)`);
   const [src, dst] = await Promise.all([MlflowServer.create("bench-src", work), MlflowServer.create("bench-dst", work)]);

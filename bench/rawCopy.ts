@@ -6,7 +6,7 @@
 import { resolveEndpoint } from "../migration/endpoint";
 import { mlflowClient } from "../clients/mlflow";
 import { mlflowArtifactsTransport } from "../migration/transports/mlflowArtifacts";
-import { listTree } from "../migration/engine";
+import { listTree } from "../migration/treeCopy";
 
 async function main() {
   const [fromUrl, toUrl, model, version, prefix, concurrency] = process.argv.slice(2);

@@ -10,6 +10,7 @@ import { validate } from "../config/validate";
 import { AccessModel } from "../config/schema";
 import { allowedTargets, isEdge } from "../plan/flow";
 import { gitlabApi } from "../clients/gitlab";
+import { githubApi } from "../clients/github";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform branch-flow --source <branch> --target <branch> [--close] [--dir <project dir>]
@@ -56,14 +57,9 @@ async function closeGitHub(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<vo
   const number = event.pull_request?.number ?? env.PR_NUMBER;
   const need = [["GITHUB_REPOSITORY", env.GITHUB_REPOSITORY], ["GITHUB_TOKEN", env.GITHUB_TOKEN], ["the pull request number", number]].filter(([, v]) => !v).map(([k]) => k);
   if (need.length) throw new UsageError(`--close in GitHub Actions needs ${need.join(", ")}`);
-  const api = (env.GITHUB_API_URL ?? "https://api.github.com").replace(/\/$/, "");
-  const headers = { Authorization: `Bearer ${env.GITHUB_TOKEN}`, Accept: "application/vnd.github+json", "Content-Type": "application/json" };
-  const call = async (method: string, p: string, body: unknown) => {
-    const res = await fetch(`${api}/repos/${env.GITHUB_REPOSITORY}${p}`, { method, headers, body: JSON.stringify(body) });
-    if (!res.ok) throw new Error(`GitHub ${method} ${p} for pull request #${number} of ${env.GITHUB_REPOSITORY} failed: ${res.status} ${(await res.text()).slice(0, 200)}`);
-  };
-  await call("POST", `/issues/${number}/comments`, { body: `Closed by the branch-flow guard: ${verdict.message}` });
-  await call("PATCH", `/pulls/${number}`, { state: "closed" });
+  const api = githubApi({ baseUrl: env.GITHUB_API_URL, token: env.GITHUB_TOKEN!, repository: env.GITHUB_REPOSITORY! });
+  await api.commentOnPullRequest(number, `Closed by the branch-flow guard: ${verdict.message}`);
+  await api.closePullRequest(number);
 }
 
 /** The guard as a function of its arguments and environment, for the CLI and the tests. */

@@ -3,7 +3,7 @@
  * transformer fixture is trained and registered in quant, then migrated along the flow with full
  * verification, checked independently with the MLflow Python client, and the report printed.
  */
-import { migrate } from "../migration/engine";
+import { migrate } from "../migration/modelVersion";
 import { resolveEndpoint } from "../migration/endpoint";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";

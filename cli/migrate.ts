@@ -2,8 +2,11 @@
  * The migrate command: a model version, an experiment, or notebooks, verified end to end. A thin shell:
  * the work is the migration engine's; this parses, guards from the project's flow, and renders.
  */
-import { DEFAULT_CONCURRENCY, migrate, MigrateOptions, MigrationReport, Progress, VersionSelector } from "../migration/engine";
+import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
+import { isIncompleteMigration } from "../migration/failure";
+import { migrate, MigrateOptions, MigrationReport, VersionSelector } from "../migration/modelVersion";
+import { Progress } from "../migration/treeCopy";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
 import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
@@ -55,8 +58,9 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string) {
   env(fromEnv);
   return {
     flow: model.flow, fromEnv, toEnv, production: env(toEnv).tier === "production",
-    // Loaded on use: most migrations take no guard, and the config modules add to every start.
-    approvers: (require("../plan/accessPlan") as typeof import("../plan/accessPlan")).approvingMembers(model).flatMap((m) => [m.email, m.id]),
+    // Loaded on use: most migrations take no guard, and the config modules add to every start. Emails, as
+    // in the plan and the ModelMigration inputs: an approval tag names the approver's Databricks user.
+    approvers: (require("../plan/accessPlan") as typeof import("../plan/accessPlan")).approverEmails(model),
   };
 }
 
@@ -70,6 +74,7 @@ export function renderReport(r: MigrationReport): string {
     `  files ${r.files}, ${mb(r.bytes)}, every file verified${r.skippedFiles && !r.adopted ? ` (${r.skippedFiles} already verified by an earlier run)` : ""}`,
     `  manifest sha256 ${r.manifestDigest}`,
     `  source ${r.sourceHost} run ${r.sourceRunId ?? "-"}; target run ${r.targetRunId}`,
+    ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join("\n");
 }
@@ -80,7 +85,7 @@ export function renderExperimentReport(r: ExperimentMigrationReport): string {
     ? `dry run: would migrate ${r.runs.length} runs (${r.files} files, ${mb(r.bytes)}) of experiment '${r.sourceExperiment}' to '${r.targetExperiment}' (${count("adopted")} already migrated)`
     : `experiment '${r.sourceExperiment}' -> '${r.targetExperiment}' (id ${r.targetExperimentId}): ${count("migrated")} migrated, ${count("resumed")} resumed, ${count("adopted")} already migrated, ${count("conflict")} conflicts, ${count("failed")} failed; ${r.files} files, ${mb(r.bytes)}, every file verified`;
   return [head, "  source run                        -> target run                        outcome   name",
-    ...r.runs.map((x) => `  ${x.sourceRunId.padEnd(32)}  -> ${(x.targetRunId ?? "-").padEnd(32)}  ${x.outcome.padEnd(9)} ${x.runName ?? ""}${x.problem ? `\n      ${x.problem}` : ""}`),
+    ...r.runs.map((x) => `  ${x.sourceRunId.padEnd(32)}  -> ${(x.targetRunId ?? "-").padEnd(32)}  ${x.outcome.padEnd(9)} ${x.runName ?? ""}${x.problem ? `\n      ${x.problem}` : ""}${(x.warnings ?? []).map((w) => `\n      warning: ${w}`).join("")}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`].join("\n");
 }
 
@@ -93,6 +98,19 @@ export function renderNotebookReport(r: NotebookMigrationReport): string {
     ...r.objects.map((x) => `  ${x.outcome.padEnd(11)} ${(x.type === "NOTEBOOK" ? `notebook ${(x.language ?? "").toLowerCase()}` : "file").padEnd(16)} ${x.path}${x.sha256 ? `  sha256 ${x.sha256.slice(0, 12)}…` : ""}${x.problem ? `\n      ${x.problem}` : ""}`),
     ...r.gitFolders.map((g) => `  skipped     Git folder       ${g}  (moves through Git)`),
     ...r.skipped.map((x) => `  skipped     ${x.type.toLowerCase().padEnd(16)} ${x.path}  (not moved by this tool)`)].join("\n");
+}
+
+/**
+ * Runs an experiment or notebook migration and returns its report, with `complete: false` when it threw an
+ * IncompleteMigration (the report then lists what did not move); any other error propagates.
+ */
+async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boolean }> {
+  try {
+    return { report: await run, complete: true };
+  } catch (e) {
+    if (isIncompleteMigration<R>(e)) return { report: e.report, complete: false };
+    throw e;
+  }
 }
 
 function endpoints(a: Record<string, string | true>, env: NodeJS.ProcessEnv) {
@@ -117,13 +135,13 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if (modes[0] === "experiment") {
     misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite"]);
     const { from, to } = endpoints(a, env);
-    const report = await migrateExperiment({
+    const { report, complete } = await settled(migrateExperiment({
       from, to, experiment: a.experiment as string, toExperiment: a["to-experiment"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency,
       onProgress: tty && !a.json ? (p) => err(`\r${p.run.slice(0, 8)} ${progressLine(p, 0)}`) : undefined,
-    });
+    }));
     if (tty && !a.json) err("\n");
     out(a.json ? JSON.stringify(report, null, 2) : renderExperimentReport(report));
-    return report.runs.some((x) => x.outcome === "failed" || x.outcome === "conflict") ? 1 : 0;
+    return complete ? 0 : 1;
   }
   if (modes[0] === "notebooks") {
     misplaced("notebooks", ["version", "alias", "stage", "to-model", "from-env", "to-env", "to-experiment", "verify"]);
@@ -131,9 +149,9 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
     const paths = (a.notebooks as string).split(",").map((p) => p.trim()).filter(Boolean);
     if (!paths.length) throw new UsageError("--notebooks needs at least one workspace path");
     if (from.transport !== "databricks" || to.transport !== "databricks") throw new UsageError("--notebooks moves between Databricks workspaces: give https://<workspace>, databricks://<profile> or databricks+http://host:port for --from and --to");
-    const report = await migrateNotebooks({ from, to, paths, overwrite: !!a.overwrite, dryRun: !!a["dry-run"], concurrency });
+    const { report, complete } = await settled(migrateNotebooks({ from, to, paths, overwrite: !!a.overwrite, dryRun: !!a["dry-run"], concurrency }));
     out(a.json ? JSON.stringify(report, null, 2) : renderNotebookReport(report));
-    return report.objects.some((x) => x.outcome === "failed" || x.outcome === "conflict") ? 1 : 0;
+    return complete ? 0 : 1;
   }
   misplaced("model", ["to-experiment", "overwrite"]);
   const selectors = (["version", "alias", "stage"] as const).filter((k) => typeof a[k] === "string");

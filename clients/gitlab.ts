@@ -1,8 +1,10 @@
 /**
- * A small GitLab REST API v4 client: pagination, 429 with Retry-After, retries on 5xx and broken
- * connections, and errors that name the project and the resource. Holds no state but its options, and
- * is created inside provider methods at run time so no token is ever captured in a serialized closure.
+ * A small GitLab REST API v4 client: pagination, and errors that name the project and the resource, with a
+ * hint at the usual cause. Retries (429 with Retry-After, 5xx, broken connections) and error bodies
+ * (`{message}` or `{error}`) are the shared ones of ./http. Holds no state but its options, and is created
+ * inside provider methods at run time so no token is ever captured in a serialized closure.
  */
+import { Describe, httpError, HttpError, hasStatus, jsonCall, JsonResponse, redact, RetryPolicy, withRetry } from "./http";
 
 export interface GitLabApiOptions {
   /** The API root, e.g. https://gitlab.example.com/api/v4 */
@@ -18,21 +20,8 @@ export interface GitLabApiOptions {
   maxRetryAfterS?: number;
 }
 
-/** An API failure: a plain Error with the HTTP status (0 when no response came). */
-export type GitLabApiError = Error & { status: number };
-
-/*
- * Plain Error objects rather than an Error subclass: the provider runs from Pulumi's serialized closure,
- * where a serialized subclass of Error loses its message (the engine then reports "UNKNOWN: undefined").
- */
-export function apiError(status: number, message: string): GitLabApiError {
-  return Object.assign(new Error(message), { status });
-}
-
-/** True when `e` is an API failure with `status`. */
-export function hasStatus(e: unknown, status: number): boolean {
-  return e instanceof Error && (e as Partial<GitLabApiError>).status === status;
-}
+/** An API failure: the shared HttpError (status 0 when no response came). */
+export type GitLabApiError = HttpError;
 
 const HINTS: Record<number, string> = {
   401: "the token is missing, expired or revoked: set quant-platform:gitlabToken (as a secret) or GITLAB_TOKEN",
@@ -43,58 +32,21 @@ const HINTS: Record<number, string> = {
   429: "GitLab kept rate-limiting the requests",
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface Response<T = unknown> {
-  status: number;
-  body: T;
-  headers: Headers;
-}
+export type Response<T = unknown> = JsonResponse<T>;
 
 /** Creates a client scoped to one project. */
 export function gitlabApi(opts: GitLabApiOptions) {
   const root = opts.baseUrl.replace(/\/+$/, "");
-  const attempts = opts.attempts ?? 5;
-  const backoffMs = opts.backoffMs ?? 200;
-  const maxRetryAfterS = opts.maxRetryAfterS ?? 60;
+  const retry: RetryPolicy = { attempts: opts.attempts ?? 5, backoffMs: opts.backoffMs ?? 200, maxRetryAfterS: opts.maxRetryAfterS ?? 60 };
   const projectPath = `/projects/${encodeURIComponent(opts.project)}`;
+  const headers = { "PRIVATE-TOKEN": opts.token };
 
-  async function request<T>(method: string, path: string, what: string, body?: unknown): Promise<Response<T>> {
+  function request<T>(method: string, path: string, what: string, body?: unknown): Promise<Response<T>> {
     const url = path.startsWith("http") ? path : `${root}${path}`;
-    let lastProblem = "";
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      let res: globalThis.Response;
-      try {
-        res = await fetch(url, {
-          method,
-          headers: { "PRIVATE-TOKEN": opts.token, ...(body === undefined ? {} : { "Content-Type": "application/json" }), Accept: "application/json" },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-      } catch (e) {
-        // A reset or refused connection: nothing was answered, so the request can be sent again.
-        lastProblem = `connection failed (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`;
-        if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1));
-        continue;
-      }
-      const text = await res.text();
-      let parsed: unknown = text;
-      try { parsed = text ? JSON.parse(text) : undefined; } catch { /* a non-JSON body is kept as text */ }
-      if (res.ok) return { status: res.status, body: parsed as T, headers: res.headers };
-      const message = typeof parsed === "object" && parsed !== null
-        ? JSON.stringify((parsed as Record<string, unknown>).message ?? (parsed as Record<string, unknown>).error ?? parsed)
-        : String(parsed ?? "").slice(0, 200);
-      lastProblem = `${res.status} ${message}`;
-      const retryable = res.status === 429 || res.status >= 500;
-      if (!retryable || attempt === attempts) {
-        throw apiError(res.status,
-          `GitLab ${method} ${path} for ${what} of project ${opts.project} failed: ${res.status} ${message}; ${HINTS[res.status] ?? "unexpected response"}`);
-      }
-      const retryAfter = Number(res.headers.get("retry-after"));
-      await sleep(res.status === 429 && Number.isFinite(retryAfter) && retryAfter >= 0
-        ? Math.min(retryAfter, maxRetryAfterS) * 1000
-        : backoffMs * 2 ** (attempt - 1));
-    }
-    throw apiError(0, `GitLab ${method} ${path} for ${what} of project ${opts.project} failed after ${attempts} attempts: ${lastProblem}`);
+    // Paths as the API documents them (a next-page link is shown from the API root on).
+    const shown = url.startsWith(root) ? url.slice(root.length) : redact(url);
+    const describe: Describe = (f) => `GitLab ${method} ${shown} for ${what} of project ${opts.project} failed: ${f.status ? `${f.status} ${f.message}; ${HINTS[f.status] ?? "unexpected response"}` : f.message}`;
+    return withRetry(retry, () => jsonCall<T>(method, url, headers, body, describe));
   }
 
   /** GET, or undefined on 404. */
@@ -128,7 +80,7 @@ export function gitlabApi(opts: GitLabApiOptions) {
     if (known !== undefined) return known;
     const users = (await request<{ id: number; username: string }[]>("GET", `/users?username=${encodeURIComponent(username)}`, `user ${username}`)).body;
     const u = users.find((x) => x.username.toLowerCase() === username.toLowerCase());
-    if (!u) throw apiError(404, `GitLab user '${username}' does not exist (project ${opts.project}); check the member's gitUsername in the roster`);
+    if (!u) throw httpError(404, `GitLab user '${username}' does not exist (project ${opts.project}); check the member's gitUsername in the roster`, false);
     userIds.set(username, u.id);
     return u.id;
   }

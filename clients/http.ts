@@ -1,19 +1,33 @@
 /**
- * HTTP for the migration engine: JSON calls with MLflow's `{error_code, message}` errors, retries with
- * backoff on 429, 5xx and broken connections, and streaming GET/PUT with backpressure (bounded memory).
+ * HTTP for every client in clients/ (MLflow, Databricks Workspace, GitLab, GitHub): one retry policy
+ * (backoff with jitter on 429, 5xx and broken connections; Retry-After honoured), one parser for error
+ * bodies (`{error_code, message}` from MLflow and Databricks, `{message}` or `{error}` from GitLab and
+ * GitHub, or plain text), and streaming GET/PUT with backpressure (bounded memory).
+ *
+ * Messages never carry a token: query strings (signed URLs hold credentials there) and URL user info are
+ * cut from every URL shown, and the credentials sent in the request headers are masked wherever a server
+ * echoes them back.
  */
 import * as http from "http";
 import * as https from "https";
 import { Readable } from "stream";
 
 export interface RetryPolicy {
+  /** Attempts per request, the first included. */
   attempts: number;
+  /** First backoff delay; doubles per attempt (with jitter). */
   backoffMs: number;
+  /** Longest Retry-After honoured, in seconds (default 60). */
+  maxRetryAfterS?: number;
 }
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, backoffMs: 250 };
 
-/** A failed call: status 0 when no response came; `code` is MLflow's error_code when there was one. */
-export type HttpError = Error & { status: number; code?: string; retryable: boolean };
+/**
+ * A failed call: status 0 when no response came; `code` is the API's error code (MLflow's error_code) when
+ * there was one. A plain Error rather than a subclass: the GitLab and model-migration providers run from
+ * Pulumi's serialized closure, where a serialized subclass of Error loses its message.
+ */
+export type HttpError = Error & { status: number; code?: string; retryable: boolean; retryAfterS?: number };
 
 export function httpError(status: number, message: string, retryable: boolean, code?: string): HttpError {
   return Object.assign(new Error(message), { status, code, retryable });
@@ -23,27 +37,126 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof Error && (e as Partial<HttpError>).retryable === true;
 }
 
+/** True when `e` is a failed call answered with `status`. */
+export function hasStatus(e: unknown, status: number): boolean {
+  return e instanceof Error && (e as Partial<HttpError>).status === status;
+}
+
+/** A missing object: 404, or MLflow's / Databricks' RESOURCE_DOES_NOT_EXIST. */
+export function isNotFound(e: unknown): boolean {
+  const h = e as Partial<HttpError>;
+  return e instanceof Error && (h.status === 404 || h.code === "RESOURCE_DOES_NOT_EXIST");
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `fn` again on retryable failures, with exponential backoff and jitter. */
+/**
+ * Runs `fn` again on retryable failures, with exponential backoff and jitter, or as long as the server's
+ * Retry-After asks (capped). The error of the last attempt is thrown, saying how many attempts were made.
+ */
 export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, onRetry?: (e: Error, attempt: number) => void): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (e) {
-      if (!isRetryable(e) || attempt >= policy.attempts) throw e;
+      if (!isRetryable(e)) throw e;
+      if (attempt >= policy.attempts) {
+        const err = e as Error & { gaveUp?: boolean };
+        if (attempt > 1 && !err.gaveUp) Object.assign(err, { gaveUp: true, message: `${err.message} (gave up after ${attempt} attempts)` });
+        throw err;
+      }
       onRetry?.(e as Error, attempt);
       if (process.env.QUANT_MIGRATE_DEBUG) process.stderr.write(`retry ${attempt}: ${(e as Error).message}\n`);
-      const retryAfter = (e as { retryAfterS?: number }).retryAfterS;
-      await sleep(retryAfter !== undefined ? Math.min(retryAfter, 60) * 1000 : policy.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2));
+      const retryAfter = (e as Partial<HttpError>).retryAfterS;
+      await sleep(retryAfter !== undefined ? Math.min(retryAfter, policy.maxRetryAfterS ?? 60) * 1000 : policy.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2));
     }
   }
 }
 
 const retryableStatus = (s: number) => s === 429 || s >= 500;
 
-/** One JSON request (no retry). `what` names the object for error messages. */
-export async function jsonRequest<T>(method: string, url: string, headers: Record<string, string>, body: unknown, what: string): Promise<T> {
+/** Retry-After in seconds (a number, or an HTTP date), or undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const s = Number(value);
+  if (Number.isFinite(s)) return s >= 0 ? s : undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, (at - Date.now()) / 1000);
+}
+
+/**
+ * The one parser of error bodies: `{error_code, message}` (MLflow, Databricks), `{message}` (GitLab,
+ * GitHub; GitLab's message may be an object of field errors), `{error, error_description}` (OAuth), or
+ * plain text (a proxy's HTML page), cut short.
+ */
+export function parseErrorBody(text: string): { code?: string; message: string } {
+  const plain = text.trim().slice(0, 300);
+  let j: unknown;
+  try { j = JSON.parse(text); } catch { return { message: plain }; }
+  if (typeof j !== "object" || j === null) return { message: plain };
+  const o = j as Record<string, unknown>;
+  const code = typeof o.error_code === "string" ? o.error_code : undefined;
+  const raw = o.message ?? o.error_description ?? o.error ?? o;
+  return { code, message: typeof raw === "string" ? raw : JSON.stringify(raw).slice(0, 500) };
+}
+
+/** What a failed call reads as; each client words it, the parser fills it in. */
+export interface Failure {
+  method: string;
+  /** Redacted: no query string, no user info. */
+  url: string;
+  /** 0 when no response came. */
+  status: number;
+  code?: string;
+  /** The server's message, or why no response came. */
+  message: string;
+}
+export type Describe = (f: Failure) => string;
+
+/** The default wording: `<what>: GET <url> failed: 404 RESOURCE_DOES_NOT_EXIST: <message>`. */
+export const describeAs = (what: string): Describe => (f) =>
+  `${what}: ${f.method} ${f.url} failed: ${f.status ? `${f.status}${f.code ? ` ${f.code}` : ""}: ` : ""}${f.message}`;
+
+/** Drops user info and query strings (signed URLs carry credentials there) from anything printed. */
+export function redact(url: string): string {
+  const i = url.indexOf("?");
+  const bare = i < 0 ? url : url.slice(0, i);
+  return `${bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")}${i < 0 ? "" : "?…"}`;
+}
+
+/** The credentials a request sends, to be masked wherever a server echoes them. */
+function secretsOf(headers: Record<string, string>): string[] {
+  return Object.entries(headers)
+    .filter(([k]) => /^(authorization|private-token|x-api-key|cookie)$/i.test(k))
+    .map(([, v]) => v.replace(/^(bearer|token|basic)\s+/i, ""))
+    .filter((v) => v.length >= 4);
+}
+
+function mask(text: string, secrets: string[]): string {
+  return secrets.reduce((t, s) => t.split(s).join("***"), text);
+}
+
+/** The error for a failed call, from its status, body and Retry-After. */
+function failed(describe: Describe, secrets: string[], f: Failure, retryAfter?: string | null): HttpError {
+  const err = httpError(f.status, mask(describe({ ...f, url: redact(f.url) }), secrets), f.status === 0 || retryableStatus(f.status), f.code);
+  const ra = f.status === 429 || f.status === 503 ? parseRetryAfter(retryAfter) : undefined;
+  if (ra !== undefined) err.retryAfterS = ra;
+  return err;
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/**
+ * One JSON request (no retry: wrap it in `withRetry`). `describe` words a failure (a string is the name of
+ * the object, in the default wording). An empty success body is `{}`.
+ */
+export async function jsonCall<T>(method: string, url: string, headers: Record<string, string>, body: unknown, describe: Describe | string): Promise<JsonResponse<T>> {
+  const words = typeof describe === "string" ? describeAs(describe) : describe;
+  const secrets = secretsOf(headers);
   let res: Response;
   try {
     res = await fetch(url, {
@@ -52,27 +165,22 @@ export async function jsonRequest<T>(method: string, url: string, headers: Recor
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
-    throw httpError(0, `${what}: ${method} ${redact(url)} failed to connect (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})`, true);
+    // A reset or refused connection: nothing was answered, so the request can be sent again.
+    throw failed(words, secrets, { method, url, status: 0, message: `connection failed (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})` });
   }
   const text = await res.text();
-  if (res.ok) return (text ? JSON.parse(text) : {}) as T;
-  let code: string | undefined;
-  let message = text.slice(0, 300);
+  if (!res.ok) throw failed(words, secrets, { method, url, status: res.status, ...parseErrorBody(text) }, res.headers.get("retry-after"));
+  if (!text) return { status: res.status, body: {} as T, headers: res.headers };
   try {
-    const j = JSON.parse(text);
-    code = j.error_code;
-    message = j.message ?? message;
-  } catch { /* not JSON: keep the text */ }
-  const err = httpError(res.status, `${what}: ${method} ${redact(url)} failed: ${res.status}${code ? ` ${code}` : ""}: ${message}`, retryableStatus(res.status), code);
-  const ra = Number(res.headers.get("retry-after"));
-  if (res.status === 429 && Number.isFinite(ra)) Object.assign(err, { retryAfterS: ra });
-  throw err;
+    return { status: res.status, body: JSON.parse(text) as T, headers: res.headers };
+  } catch {
+    throw failed(words, secrets, { method, url, status: res.status, message: `answered with a body that is not JSON: ${text.trim().slice(0, 120)}` });
+  }
 }
 
-/** Drops query strings (signed URLs carry credentials there) from anything printed. */
-export function redact(url: string): string {
-  const i = url.indexOf("?");
-  return i < 0 ? url : `${url.slice(0, i)}?…`;
+/** One JSON request, its body only (no retry). `what` names the object for error messages. */
+export async function jsonRequest<T>(method: string, url: string, headers: Record<string, string>, body: unknown, what: string): Promise<T> {
+  return (await jsonCall<T>(method, url, headers, body, what)).body;
 }
 
 function client(url: URL) {
@@ -92,9 +200,22 @@ function agentFor(protocol: string): http.Agent {
   return (g.__quantMigrateAgents[protocol] ??= protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 }));
 }
 
+/** Collects a (short) error body, then rejects with the parsed failure. */
+function rejectWithBody(res: http.IncomingMessage, method: string, url: string, what: string, secrets: string[], reject: (e: Error) => void): void {
+  const status = res.statusCode ?? 0;
+  let text = "";
+  res.on("data", (c) => { if (text.length < 2000) text += c; });
+  res.on("end", () => {
+    const ra = res.headers["retry-after"];
+    reject(failed(describeAs(what), secrets, { method, url, status, ...parseErrorBody(text) }, Array.isArray(ra) ? ra[0] : ra));
+  });
+  res.on("error", (e) => reject(httpError(0, mask(`${what}: ${method} ${redact(url)} broke: ${e.message}`, secrets), true)));
+}
+
 /** A streaming GET: resolves with the response stream and its declared length once headers arrive. */
 export function streamGet(url: string, headers: Record<string, string>, what: string): Promise<{ body: Readable; length: number | undefined }> {
   const u = new URL(url);
+  const secrets = secretsOf(headers);
   return new Promise((resolve, reject) => {
     const req = client(u).request(u, { method: "GET", headers, agent: agentFor(u.protocol) }, (res) => {
       const status = res.statusCode ?? 0;
@@ -107,20 +228,9 @@ export function streamGet(url: string, headers: Record<string, string>, what: st
         resolve({ body: res, length: len === undefined ? undefined : Number(len) });
         return;
       }
-      let text = "";
-      res.on("data", (c) => { if (text.length < 2000) text += c; });
-      res.on("end", () => {
-        let message = text.slice(0, 300);
-        let code: string | undefined;
-        try { const j = JSON.parse(text); code = j.error_code; message = j.message ?? message; } catch { /* keep text */ }
-        const err = httpError(status, `${what}: GET ${redact(url)} failed: ${status}${code ? ` ${code}` : ""}: ${message}`, retryableStatus(status), code);
-        const ra = Number(res.headers["retry-after"]);
-        if (status === 429 && Number.isFinite(ra)) Object.assign(err, { retryAfterS: ra });
-        reject(err);
-      });
-      res.on("error", (e) => reject(httpError(0, `${what}: GET ${redact(url)} broke: ${e.message}`, true)));
+      rejectWithBody(res, "GET", url, what, secrets, reject);
     });
-    req.on("error", (e) => reject(httpError(0, `${what}: GET ${redact(url)} failed: ${e.message}`, true)));
+    req.on("error", (e) => reject(httpError(0, mask(`${what}: GET ${redact(url)} failed: ${e.message}`, secrets), true)));
     req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(httpError(0, `${what}: GET ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)));
     req.end();
   });
@@ -129,28 +239,25 @@ export function streamGet(url: string, headers: Record<string, string>, what: st
 /** A streaming PUT of exactly `length` bytes from `body`, with backpressure. */
 export function streamPut(url: string, headers: Record<string, string>, body: Readable, length: number, what: string): Promise<void> {
   const u = new URL(url);
+  const secrets = secretsOf(headers);
   return new Promise((resolve, reject) => {
     let settled = false;
+    const settle = (e?: Error) => { if (settled) return; settled = true; if (e) reject(e); else resolve(); };
     const req = client(u).request(u, {
       method: "PUT",
       headers: { "Content-Type": "application/octet-stream", ...headers, "Content-Length": String(length) },
       agent: agentFor(u.protocol),
     }, (res) => {
       const status = res.statusCode ?? 0;
-      let text = "";
-      res.on("data", (c) => { if (text.length < 2000) text += c; });
-      res.on("end", () => {
-        if (settled) return;
-        settled = true;
-        if (status >= 200 && status < 300) return resolve();
-        let message = text.slice(0, 300);
-        let code: string | undefined;
-        try { const j = JSON.parse(text); code = j.error_code; message = j.message ?? message; } catch { /* keep text */ }
-        reject(httpError(status, `${what}: PUT ${redact(url)} failed: ${status}${code ? ` ${code}` : ""}: ${message}`, retryableStatus(status), code));
-      });
+      if (status >= 200 && status < 300) {
+        res.resume();
+        res.on("end", () => settle());
+        return;
+      }
+      rejectWithBody(res, "PUT", url, what, secrets, (e) => settle(e));
     });
     const fail = (e: Error) => { if (!settled) { settled = true; req.destroy(); body.destroy(); reject(e); } };
-    req.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, `${what}: PUT ${redact(url)} failed: ${e.message}`, true)));
+    req.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, mask(`${what}: PUT ${redact(url)} failed: ${e.message}`, secrets), true)));
     req.setTimeout(IDLE_TIMEOUT_MS, () => fail(httpError(0, `${what}: PUT ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)));
     body.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, `${what}: the source stream broke during the upload: ${e.message}`, true)));
     body.pipe(req);

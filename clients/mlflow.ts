@@ -2,7 +2,7 @@
  * The MLflow REST API (tracking and model registry) as the migration engine uses it. The same endpoints
  * serve an OSS tracking server and a Databricks workspace.
  */
-import { DEFAULT_RETRY, HttpError, jsonRequest, RetryPolicy, withRetry } from "./http";
+import { DEFAULT_RETRY, isNotFound, jsonRequest, RetryPolicy, withRetry } from "./http";
 
 /** A tracking server: where it is, how to authenticate, and which artifact transport reaches its store. */
 export interface Endpoint {
@@ -38,11 +38,6 @@ export interface Experiment { experiment_id: string; name: string; artifact_loca
 export interface RegisteredModel { name: string; description?: string; tags?: Tag[]; aliases?: { alias: string; version: string }[] }
 
 export const tagMap = (tags: Tag[] | undefined): Record<string, string> => Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
-
-export function isNotFound(e: unknown): boolean {
-  const h = e as Partial<HttpError>;
-  return e instanceof Error && (h.status === 404 || h.code === "RESOURCE_DOES_NOT_EXIST");
-}
 
 export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};

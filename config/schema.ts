@@ -142,6 +142,11 @@ export interface StackConfig {
   registry: RegistryConfig;
   scimProvisioned: boolean;
   auth: DatabricksAuth;
+  /**
+   * How long the Databricks provider retries a failing call (its `retryTimeoutSeconds`); the SDK's own
+   * default (five minutes) when absent. Test stacks set it low so an unreachable loopback fails fast.
+   */
+  retryTimeoutSeconds?: number;
   /** `url` is the Git host's web root (https://gitlab.example.com); `project` is group/name or owner/repo. */
   git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean };
 }

@@ -5,7 +5,8 @@ import {
   StackConfig, TIERS, Tier, UC_MODEL_PRIVILEGES, UcModelPrivilege, WORKSPACE_LEVELS, WorkspaceLevel,
 } from "./schema";
 import { ConfigEntry, ConfigSources } from "./load";
-import { findCycle } from "../plan/flow";
+import { findCycle, isEdge, sourcesOf } from "./flow";
+import { duplicates, EntryKind, identityOf } from "./identity";
 
 /** Every problem found in configuration, reported at once. */
 export class ConfigError extends Error {
@@ -129,8 +130,6 @@ function validateOrganization(c: Ctx, v: unknown): Organization | undefined {
     const provider = oneOf(c, `${p}.provider`, g.provider, DATABRICKS_GIT_PROVIDERS);
     return name && url && provider ? { name, url, provider } : undefined;
   });
-  const dupes = gitFolders.map((g) => g.name).filter((n, i, a) => a.indexOf(n) !== i);
-  for (const d of new Set(dupes)) c.say("organization.gitFolders", `Git folder '${d}' is declared twice; a Git folder is identified by its name`);
   const ucPrivileges = {} as Record<RegistryLevel, UcModelPrivilege[]>;
   const up = obj(c, "organization.ucPrivileges", o.ucPrivileges, [...REGISTRY_LEVELS]);
   if (up) {
@@ -144,6 +143,10 @@ function validateOrganization(c: Ctx, v: unknown): Organization | undefined {
   const sharedGitFolderRoot = str(c, "organization.sharedGitFolderRoot", o.sharedGitFolderRoot, "an absolute workspace path such as /Teams/quant/shared", absPath);
   if (gitFolderRoot && sharedGitFolderRoot && (sharedGitFolderRoot + "/").startsWith(gitFolderRoot + "/")) {
     c.bad("organization.sharedGitFolderRoot", sharedGitFolderRoot, `a folder outside gitFolderRoot (${gitFolderRoot}), whose CAN_MANAGE every shared Git folder would otherwise inherit`);
+  }
+  // Shared Git folders all sit in sharedGitFolderRoot, so their planned paths differ exactly when their names do.
+  for (const d of duplicates("gitFolder", gitFolders.map((g) => ({ path: `${sharedGitFolderRoot ?? ""}/${g.name}` })))) {
+    c.say(`organization.gitFolders[${d.index}]`, `Git folder '${gitFolders[d.index].name}' is declared twice (as organization.gitFolders[${d.first}] too); a Git folder is identified by ${identityOf("gitFolder")} ${d.key}`);
   }
   const experimentFolder = str(c, "organization.experimentFolder", o.experimentFolder, "an absolute workspace path such as /Teams/quant/experiments", absPath);
   if (!groupPrefix || !gitFolderRoot || !sharedGitFolderRoot || !experimentFolder) return undefined;
@@ -198,11 +201,8 @@ function validateFlow(c: Ctx, v: unknown, envs: Environment[]): FlowEdge[] {
     }
     return edge;
   }, false);
-  const seen = new Set<string>();
-  for (const e of edges) {
-    const k = `${e.from}->${e.to}`;
-    if (seen.has(k)) c.say("flow", `edge ${e.from} -> ${e.to} is declared twice; an edge is identified by (from, to)`);
-    seen.add(k);
+  for (const d of duplicates("flowEdge", edges)) {
+    c.say("flow", `edge ${edges[d.index].from} -> ${edges[d.index].to} is declared twice; an edge is identified by ${identityOf("flowEdge")}`);
   }
   const cycle = findCycle(edges);
   if (cycle) c.say("flow", `the flow has a cycle ${cycle.join(" -> ")}; expected promotions that only move forward`);
@@ -293,20 +293,20 @@ function validateRoster(c: Ctx, v: unknown, roleNames: string[]): Member[] {
     if (!id || !name || !email || !gitUsername) return undefined;
     return { id, name, email: email.toLowerCase(), gitUsername, roles: [...new Set(roles)] };
   }, false);
-  for (const field of ["id", "email", "gitUsername"] as const) {
-    const first = new Map<string, number>();
-    members.forEach((m, i) => {
-      const k = m[field].toLowerCase();
-      if (first.has(k)) {
-        c.say(`roster[${i}].${field}`, `member '${m.id}' has the same ${field} '${m[field]}' as roster[${first.get(k)}]; a member appears once (id, email and gitUsername are each unique)`);
-      } else first.set(k, i);
-    });
+  // A member is identified three ways: by id (the roster), email (Databricks user) and gitUsername (Git
+  // member). Each must be unique; compared case-insensitively, as Databricks and GitLab compare them.
+  const identities: [EntryKind, "id" | "email" | "gitUsername"][] = [["member", "id"], ["user", "email"], ["gitMember", "gitUsername"]];
+  for (const [kind, field] of identities) {
+    for (const d of duplicates(kind, members.map((m) => ({ [field]: m[field].toLowerCase() })))) {
+      const m = members[d.index];
+      c.say(`roster[${d.index}].${field}`, `member '${m.id}' has the same ${field} '${m[field]}' as roster[${d.first}]; a member appears once (id, email and gitUsername are each unique)`);
+    }
   }
   return members;
 }
 
 function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
-  return list<ManagedModel>(c, "models", v, (x, p) => {
+  const models = list<ManagedModel>(c, "models", v, (x, p) => {
     const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn", "promotions"]);
     if (!m) return undefined;
     const name = str(c, `${p}.name`, m.name, "a registered model name without '.', '/' or spaces", /^[A-Za-z0-9_-]+$/);
@@ -333,8 +333,15 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
       if (!from || !to || !value) return undefined;
       return { from, to, select: { [sel[0]]: value } as Promotion["select"] };
     });
+    for (const d of duplicates("migration", promotions.map((pr) => ({ model: name, from: pr.from, to: pr.to })))) {
+      c.say(`${p}.promotions[${d.index}]`, `promotes ${promotions[d.index].from} -> ${promotions[d.index].to} again (as promotions[${d.first}]); a promotion is identified by ${identityOf("migration")}`);
+    }
     return name ? { name, lifecycle, stacks: inStacks, existingIn, promotions } : undefined;
   });
+  for (const d of duplicates("model", models)) {
+    c.say(`models[${d.index}].name`, `model '${models[d.index].name}' is declared twice (as models[${d.first}] too); a model is identified by ${identityOf("model")}`);
+  }
+  return models;
 }
 
 function secretKey(c: Ctx, values: Record<string, ConfigEntry>, key: string): boolean {
@@ -357,7 +364,7 @@ function validateStack(problems: string[], name: string, values: Record<string, 
     }
   }
   const envNames = envs.map((e) => e.name);
-  const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned"]);
+  const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned", "retryTimeoutSeconds"]);
   const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings"]);
   const host = w ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/) : undefined;
   const branch = w ? oneOf(c, "workspace.branch", w.branch, envNames) : undefined;
@@ -376,6 +383,10 @@ function validateStack(problems: string[], name: string, values: Record<string, 
     }
   }
   const scimProvisioned = w ? bool(c, "workspace.scimProvisioned", w.scimProvisioned, false) : false;
+  const retryTimeoutSeconds = w?.retryTimeoutSeconds;
+  if (retryTimeoutSeconds !== undefined && !(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0)) {
+    c.bad("workspace.retryTimeoutSeconds", retryTimeoutSeconds, "a positive whole number of seconds the Databricks provider retries a failing call (its default is 300)");
+  }
   const provider = gitV ? oneOf<GitProvider>(c, "git.provider", gitV.provider, GIT_PROVIDERS) : undefined;
   const project = gitV ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/) : undefined;
   const ownsProjectSettings = gitV ? bool(c, "git.ownsProjectSettings", gitV.ownsProjectSettings, false) : false;
@@ -399,7 +410,8 @@ function validateStack(problems: string[], name: string, values: Record<string, 
     auth = { kind: "oauth-m2m", clientIdKey: "databricksClientId", clientSecretKey: "databricksClientSecret" };
   }
   if (!host || !branch || !registry || !provider || !project || !gitUrl) return undefined;
-  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth, git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings } };
+  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth,
+    ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0 ? { retryTimeoutSeconds } : {}), git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings } };
 }
 
 /**
@@ -426,7 +438,7 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
   const models = validateModels(c, sources.project.models, stackNames);
   // A merge request needs approvals from people other than its author, who may be an approver too.
   for (const e of environments) {
-    if (!flow.some((f) => f.to === e.name)) continue;
+    if (sourcesOf(flow, e.name).length === 0) continue;
     const approvers = roster.filter((m) => roles.some((r) => m.roles.includes(r.name) && r.git.approve.includes(e.name)));
     if (approvers.length < e.approvals + 1) {
       c.say(`environments.${e.name}.approvals`, `merge requests into ${e.name} need ${e.approvals} approval(s) from someone other than the author, but only ${approvers.length} member(s) may approve (${approvers.map((m) => m.id).join(", ") || "none"}); expected at least ${e.approvals + 1}`);
@@ -442,6 +454,15 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
     const sc = new Ctx(problems, s.name, `Pulumi.${s.name}.yaml`);
     const other = stacks.find((o) => o !== s && o.branch === s.branch);
     if (other && other.name < s.name) sc.bad("workspace.branch", s.branch, `a branch no other stack checks out (stack ${other.name} has it too)`);
+    if (s.registry.flavour === "workspace") {
+      const lifecycleUnset = (i: number) => Array.isArray(sources.project.models) && (sources.project.models[i] as { lifecycle?: unknown } | undefined)?.lifecycle === undefined;
+      // The mirror of the rule below: on Databricks, aliases are a Unity Catalog feature.
+      models.forEach((m, i) => {
+        if (m.stacks.includes(s.name) && m.lifecycle === "aliases") {
+          sc.say(`workspace.registry.flavour`, `is workspace, which has stages but no aliases (aliases are a Unity Catalog feature), yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'aliases'${lifecycleUnset(i) ? " (the default)" : ""} and lists this stack; expected lifecycle: stages (Staging, Production), or registry flavour unity-catalog`);
+        }
+      });
+    }
     if (s.registry.flavour !== "unity-catalog") continue;
     models.forEach((m, i) => {
       if (m.stacks.includes(s.name) && m.lifecycle === "stages") {
@@ -452,10 +473,14 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
   models.forEach((m, i) => m.promotions.forEach((pr, j) => {
     const from = stacks.find((s) => s.name === pr.from)?.branch;
     const to = stacks.find((s) => s.name === pr.to)?.branch;
+    const noAliases = [pr.from, pr.to].filter((n, k, all) => all.indexOf(n) === k && stacks.find((s) => s.name === n)?.registry.flavour === "workspace");
+    if ("alias" in pr.select && noAliases.length) {
+      c.say(`models[${i}].promotions[${j}].alias`, `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by alias '${pr.select.alias}', but stack ${noAliases.join(" and ")} uses the workspace registry, which has stages but no aliases (a Unity Catalog feature); expected stage (e.g. stage: Production) or version, or registry flavour unity-catalog on ${noAliases.join(" and ")}`);
+    }
     if (stacks.find((s) => s.name === pr.to)?.registry.flavour === "unity-catalog") {
       c.say(`models[${i}].promotions[${j}].to`, `stack ${pr.to} uses Unity Catalog; the migration engine moves workspace-registry versions (run-relative artifacts), so promote into a workspace-registry stack`);
     }
-    if (from && to && !flow.some((e) => e.from === from && e.to === to)) {
+    if (from && to && !isEdge(flow, from, to)) {
       c.say(`models[${i}].promotions[${j}]`, `model '${m.name}' is promoted ${pr.from} -> ${pr.to}, which is not an edge of the flow (${from} -> ${to}); models move only along the flow`);
     }
   }));

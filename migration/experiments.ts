@@ -8,19 +8,13 @@
  */
 import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
 import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
-import { copyLineage, copyTree, DEFAULT_CONCURRENCY, JOURNAL_DIR, listTree, manifestDigest, metricHistories, migrationError, Progress, sha256, TAG, transportFor, VerifyMode, writeManifest } from "./engine";
-import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
-
-/** Tags that tie a target run to its source run. */
-export const RUN_TAG = {
-  sourceRun: "quant.migration.source_run_id",
-  sourceHost: "quant.migration.source_host",
-  sourceExperiment: "quant.migration.source_experiment_id",
-  sourceParent: "quant.migration.source_parent_run_id",
-  /** Set last, to the run's fingerprint: the run is complete only when this tag is present. */
-  complete: "quant.migration.run_complete",
-} as const;
-
+import { DEFAULT_CONCURRENCY } from "./concurrency";
+import { incompleteMigration, ItemFailure, migrationError } from "./failure";
+import { manifestDigest, sha256 } from "./hashing";
+import { copyLineage, metricHistories } from "./lineage";
+import { RUN_TAG, TAG } from "./provenance";
+import { copyTree, JOURNAL_DIR, Progress, runFiles, VerifyMode, writeManifest } from "./treeCopy";
+import { transportFor } from "./transports/transportFor";
 
 export type RunOutcome = "migrated" | "resumed" | "adopted" | "conflict" | "failed" | "planned";
 
@@ -36,6 +30,8 @@ export interface RunMapping {
   outcome: RunOutcome;
   manifestDigest?: string;
   problem?: string;
+  /** Problems that did not stop this run's migration (a progress journal that could not be saved). */
+  warnings?: string[];
 }
 
 export interface ExperimentMigrationReport {
@@ -45,6 +41,8 @@ export interface ExperimentMigrationReport {
   targetExperiment: string;
   targetExperimentId: string | undefined;
   runs: RunMapping[];
+  /** Problems that did not stop the migration, by run (progress journals that could not be saved). */
+  warnings: string[];
   files: number;
   bytes: number;
   dryRun: boolean;
@@ -63,12 +61,6 @@ export interface ExperimentMigrationOptions {
   onProgress?: (p: Progress & { run: string }) => void;
 }
 
-/** A run's artifact root and files, without the journal of an earlier migration hop. */
-export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
-  const root = await t.runRoot(runId, "");
-  return { root, files: (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
-}
-
 /** Tags as they are copied: the run's own, without the provenance of an earlier hop. */
 const copiedTags = (run: Run): Tag[] => (run.data.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
 
@@ -82,7 +74,11 @@ function fingerprintOf(host: string, run: Run, histories: Map<string, Metric[]>,
   }));
 }
 
-/** Migrates every active run of one experiment. Runs that fail are reported and resumable; others go on. */
+/**
+ * Migrates every active run of one experiment. A run that fails (resumable by a re-run) or conflicts (its
+ * source changed after it was migrated) does not stop the others; but then the migration throws an
+ * `IncompleteMigration` carrying this report and the failed runs, so it is never taken for success.
+ */
 export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<ExperimentMigrationReport> {
   const started = Date.now();
   const retry = o.retry ?? DEFAULT_RETRY;
@@ -97,7 +93,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
 
   const report: ExperimentMigrationReport = {
     sourceHost: o.from.baseUrl, sourceExperiment: o.experiment, sourceExperimentId: exp.experiment_id, targetExperiment: targetName,
-    targetExperimentId: undefined, runs: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
+    targetExperimentId: undefined, runs: [], warnings: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
   };
   const targetExp = await dst.experimentByName(targetName);
   if (targetExp?.lifecycle_stage === "deleted") {
@@ -171,12 +167,16 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       }
       const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
       const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
-      const { files: manifestFiles } = await copyTree({
+      const { files: manifestFiles, warnings } = await copyTree({
         srcT, srcRoot, dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
         fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-        what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
+        what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`, tree: `run ${sourceRunId} (target run ${targetRunId})`,
         progress, tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),
       });
+      if (warnings.length) {
+        entry.warnings = warnings;
+        report.warnings.push(...warnings.map((w) => `run ${sourceRunId}: ${w}`));
+      }
       const digest = manifestDigest(manifestFiles);
       await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, experiment: exp.experiment_id, run: sourceRunId }, files: manifestFiles },
         `the manifest of run ${sourceRunId}`, o.to.uri);
@@ -190,5 +190,9 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     }
   }
   report.durationMs = Date.now() - started;
+  const failures: ItemFailure[] = report.runs
+    .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
+    .map((r) => ({ item: r.sourceRunId, outcome: r.outcome as ItemFailure["outcome"], problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}` }));
+  if (failures.length) throw incompleteMigration(`experiment '${o.experiment}' was not migrated completely to ${o.to.uri}`, report.runs.length, report, failures);
   return report;
 }

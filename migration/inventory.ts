@@ -6,10 +6,14 @@
  */
 import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "../clients/mlflow";
-import { hashFiles, listTree, ManifestEntry, metricHistories, pool, sha256, transportFor } from "./engine";
-import { runFiles } from "./experiments";
+import { workspaceClient } from "../clients/databricksWorkspace";
+import { DEFAULT_CONCURRENCY, forEachLimited } from "./concurrency";
+import { hashFiles, ManifestEntry, sha256 } from "./hashing";
+import { metricHistories } from "./lineage";
+import { listTree, runFiles } from "./treeCopy";
 import { ArtifactTransport } from "./transports/transport";
-import { walkWorkspace, workspaceClient } from "./workspace";
+import { transportFor } from "./transports/transportFor";
+import { walkWorkspace } from "./workspace";
 
 export interface VersionInventory {
   version: string;
@@ -135,7 +139,7 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
     const tree = await walkWorkspace(ws, o.paths);
     const objects: WorkspaceEntry[] = tree.objects.map((x) => ({ path: x.path, type: x.object_type as "NOTEBOOK" | "FILE", language: x.language, size: x.size }));
     if (hashes) {
-      await pool(tree.objects, 4, async (x) => {
+      await forEachLimited(tree.objects, DEFAULT_CONCURRENCY, async (x) => {
         const entry = objects.find((y) => y.path === x.path)!;
         try {
           const content = await ws.export(x);

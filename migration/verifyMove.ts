@@ -5,9 +5,9 @@
  * notebooks by path. The target may hold more than the source; that is not a difference.
  */
 import { Endpoint, mlflowClient } from "../clients/mlflow";
-import { workspaceClient } from "./workspace";
-import { ManifestEntry, TAG } from "./engine";
-import { RUN_TAG } from "./experiments";
+import { workspaceClient } from "../clients/databricksWorkspace";
+import { ManifestEntry } from "./hashing";
+import { RUN_TAG, TAG } from "./provenance";
 import { Inventory, isProvenanceTag, takeInventory, VersionInventory, RunInventory } from "./inventory";
 import { RetryPolicy } from "../clients/http";
 

@@ -1,59 +1,16 @@
 /**
- * Notebooks and workspace files over the Databricks Workspace API (`/api/2.0/workspace/list`, `get-status`,
- * `export`, `import`, `mkdirs`). Notebooks move in SOURCE format with their language; files move as files
- * (exported AUTO, imported RAW so a file is never turned into a notebook). Every object is checksummed on
- * export and checked again by exporting it from the target after import. An object already in the target
- * is skipped when identical and reported as a conflict when it differs; it is replaced only with
- * `overwrite`. Git folders are listed and left alone: they move through Git.
+ * Notebook migration: notebooks and workspace files between Databricks workspaces, over the Workspace API
+ * client (clients/databricksWorkspace). Notebooks move in SOURCE format with their language; files move as
+ * files. Every object is checksummed on export and checked again by exporting it from the target after
+ * import. An object already in the target is skipped when identical and reported as a conflict when it
+ * differs; it is replaced only with `overwrite`. Git folders are listed and left alone: they move through Git.
  */
-import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
-import { Endpoint, isNotFound } from "../clients/mlflow";
-import { DEFAULT_CONCURRENCY, pool, sha256 } from "./engine";
-
-export interface WorkspaceObject {
-  path: string;
-  object_type: "NOTEBOOK" | "DIRECTORY" | "FILE" | "REPO" | "LIBRARY" | "DASHBOARD" | string;
-  language?: "PYTHON" | "SCALA" | "SQL" | "R";
-  object_id?: number;
-  size?: number;
-  directory_info?: { is_git_folder?: boolean };
-}
-
-/** The Workspace API's import and export content limit (MAX_NOTEBOOK_SIZE_EXCEEDED beyond it). */
-export const WORKSPACE_CONTENT_LIMIT = 10 * 1024 * 1024;
-
-export const isGitFolder = (o: WorkspaceObject) => o.object_type === "REPO" || (o.object_type === "DIRECTORY" && o.directory_info?.is_git_folder === true);
-
-export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
-  if (ep.transport !== "databricks") throw new Error(`${ep.uri} is not a Databricks workspace; notebooks move between workspaces (https://<workspace>, databricks://<profile> or databricks+http://host:port)`);
-  const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
-  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
-    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/workspace/${path}`, headers, body, `${ep.uri}: ${what}`));
-  const q = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
-  return {
-    endpoint: ep,
-    async getStatus(path: string): Promise<WorkspaceObject | undefined> {
-      try { return await call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`); } catch (e) { if (isNotFound(e)) return undefined; throw e; }
-    },
-    async list(path: string): Promise<WorkspaceObject[]> {
-      return (await call<{ objects?: WorkspaceObject[] }>("GET", `list?${q({ path })}`, `workspace folder '${path}'`)).objects ?? [];
-    },
-    /** The object's bytes: SOURCE for notebooks, the file itself (AUTO) for files. */
-    async export(o: WorkspaceObject): Promise<Buffer> {
-      const format = o.object_type === "NOTEBOOK" ? "SOURCE" : "AUTO";
-      const r = await call<{ content?: string }>("GET", `export?${q({ path: o.path, format })}`, `export of ${o.object_type.toLowerCase()} '${o.path}'`);
-      return Buffer.from(r.content ?? "", "base64");
-    },
-    async import(o: WorkspaceObject, content: Buffer, overwrite: boolean): Promise<void> {
-      const notebook = o.object_type === "NOTEBOOK";
-      await call("POST", "import", `import of ${o.object_type.toLowerCase()} '${o.path}'`, {
-        path: o.path, format: notebook ? "SOURCE" : "RAW", ...(notebook ? { language: o.language } : {}), content: content.toString("base64"), overwrite,
-      });
-    },
-    mkdirs: (path: string) => call("POST", "mkdirs", `workspace folder '${path}'`, { path }),
-  };
-}
-export type WorkspaceClient = ReturnType<typeof workspaceClient>;
+import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
+import { Endpoint } from "../clients/mlflow";
+import { isGitFolder, WORKSPACE_CONTENT_LIMIT, WorkspaceClient, workspaceClient, WorkspaceObject } from "../clients/databricksWorkspace";
+import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
+import { incompleteMigration, ItemFailure } from "./failure";
+import { sha256 } from "./hashing";
 
 export interface WorkspaceTree {
   /** Notebooks and files to move, sorted by path. */
@@ -94,10 +51,8 @@ export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promi
   }
   while (dirs.length) {
     const next: string[] = [];
-    for (let i = 0; i < dirs.length; i += 8) {
-      for (const listing of await Promise.all(dirs.slice(i, i + 8).map((d) => ws.list(d)))) {
-        for (const o of listing) { const d = add(o); if (d) next.push(d); }
-      }
+    for (const listing of await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => ws.list(d))) {
+      for (const o of listing) { const d = add(o); if (d) next.push(d); }
     }
     dirs = next;
   }
@@ -143,7 +98,11 @@ export interface NotebookMigrationOptions {
 
 const kindOf = (o: WorkspaceObject) => (o.object_type === "NOTEBOOK" ? `${(o.language ?? "?").toLowerCase()} notebook` : "file");
 
-/** Moves notebooks and files under the paths. Conflicts and failures are reported per object; nothing is overwritten unless asked. */
+/**
+ * Moves notebooks and files under the paths; nothing is overwritten unless asked. An object that fails or
+ * conflicts does not stop the others; but then the migration throws an `IncompleteMigration` carrying this
+ * report and those objects, so it is never taken for success.
+ */
 export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<NotebookMigrationReport> {
   const started = Date.now();
   const retry = o.retry ?? DEFAULT_RETRY;
@@ -163,7 +122,7 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
     }
   }
   const results = new Map<string, NotebookResult>();
-  await pool(tree.objects, o.concurrency ?? DEFAULT_CONCURRENCY, async (obj) => {
+  await forEachLimited(tree.objects, o.concurrency ?? DEFAULT_CONCURRENCY, async (obj) => {
     const r: NotebookResult = { path: obj.path, type: obj.object_type as "NOTEBOOK" | "FILE", language: obj.language, bytes: obj.size ?? 0, outcome: "planned" };
     results.set(obj.path, r);
     try {
@@ -196,5 +155,9 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
   });
   report.objects = tree.objects.map((x) => results.get(x.path)!);
   report.durationMs = Date.now() - started;
+  const failures: ItemFailure[] = report.objects
+    .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
+    .map((r) => ({ item: r.path, outcome: r.outcome as ItemFailure["outcome"], problem: r.outcome === "conflict" ? `'${r.path}': ${r.problem}` : r.problem! }));
+  if (failures.length) throw incompleteMigration(`notebooks under ${o.paths.join(", ")} were not migrated completely to ${o.to.uri}`, report.objects.length, report, failures);
   return report;
 }

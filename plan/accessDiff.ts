@@ -2,7 +2,8 @@
  * The access diff: who gains or loses what between two access models, per stack and member. Pure.
  */
 import { AccessModel } from "../config/schema";
-import { buildAccessPlan, memberGrants } from "./accessPlan";
+import { AccessPlan, buildAccessPlan, memberGrants } from "./accessPlan";
+import { entryKey } from "./identity";
 
 export interface Grant { object: string; permission: string; via: string }
 export interface MemberChange { member: string; gained: Grant[]; lost: Grant[] }
@@ -14,10 +15,18 @@ export interface StackDiff {
 }
 export interface AccessDiff { base: string; head: string; changed: boolean; stacks: StackDiff[] }
 
-const grantKey = (g: { member: string; object: string; permission: string }) => `${g.member}\u0000${g.object}\u0000${g.permission}`;
+const grantKey = (g: { member: string; object: string; permission: string }) => entryKey("memberGrant", g);
 
-function setDiff(before: string[], after: string[]) {
-  return { added: after.filter((x) => !before.includes(x)).sort(), removed: before.filter((x) => !after.includes(x)).sort() };
+/**
+ * Added and removed entries, matched by their plan key (their declared identity) and shown by `label`. An
+ * entry whose identity stays but whose label changes (a promotion now picks another alias) is both.
+ */
+function keyedDiff(before: { key: string; label: string }[], after: { key: string; label: string }[]) {
+  const has = (xs: typeof before, x: (typeof before)[number]) => xs.some((y) => y.key === x.key && y.label === x.label);
+  return {
+    added: after.filter((x) => !has(before, x)).map((x) => x.label).sort(),
+    removed: before.filter((x) => !has(after, x)).map((x) => x.label).sort(),
+  };
 }
 
 /** Compares the plans of each stack at `base` and `head` (a stack missing on one side plans as empty). */
@@ -35,13 +44,13 @@ export function accessDiff(base: { ref: string; model: AccessModel }, head: { re
     const entry = (member: string) => byMember.get(member) ?? byMember.set(member, { member, gained: [], lost: [] }).get(member)!;
     for (const g of hg) if (!bk.has(grantKey(g))) entry(g.member).gained.push({ object: g.object, permission: g.permission, via: g.via });
     for (const g of bg) if (!hk.has(grantKey(g))) entry(g.member).lost.push({ object: g.object, permission: g.permission, via: g.via });
-    const edges = (p: typeof b) => (p?.flowEdges ?? []).map((e) => `${e.from} -> ${e.to}`);
-    const promos = (p: typeof b) => (p?.migrations ?? []).map((m) => `${m.model}: ${m.from} -> ${m.to} (${Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join("")})`);
+    const edges = (p?: AccessPlan) => (p?.flowEdges ?? []).map((e) => ({ key: e.key, label: `${e.from} -> ${e.to}` }));
+    const promos = (p?: AccessPlan) => (p?.migrations ?? []).map((m) => ({ key: m.key, label: `${m.model}: ${m.from} -> ${m.to} (${Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join("")})` }));
     return {
       stack,
       members: [...byMember.values()].sort((x, y) => x.member.localeCompare(y.member)),
-      flowEdges: setDiff(edges(b), edges(h)),
-      promotions: setDiff(promos(b), promos(h)),
+      flowEdges: keyedDiff(edges(b), edges(h)),
+      promotions: keyedDiff(promos(b), promos(h)),
     };
   });
   const changed = stacks.some((s) => s.members.length || s.flowEdges.added.length || s.flowEdges.removed.length || s.promotions.added.length || s.promotions.removed.length);

@@ -7,6 +7,7 @@ import {
   WorkspaceLevel,
 } from "../config/schema";
 import { keyed } from "./identity";
+import { sourcesOf } from "./flow";
 
 export interface GroupEntry { key: string; name: string; role: string; duty: string; entitlements: Entitlement[] }
 export interface UserEntry { key: string; member: string; email: string; displayName: string; lookup: boolean }
@@ -83,6 +84,24 @@ const byGroup = <T extends { group: string }>(a: T, b: T) => a.group.localeCompa
 export function approvingMembers(model: AccessModel): AccessModel["roster"] {
   const approving = model.roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name);
   return model.roster.filter((m) => m.roles.some((r) => approving.includes(r)));
+}
+
+/**
+ * Who may sign off a production promotion, by the one identity an approval names: the member's email,
+ * which is their Databricks user name and what MLflow records as a model version's author (`user_id`).
+ * The plan, the ModelMigration inputs and the migrate CLI's guard all take this list.
+ */
+export function approverEmails(model: AccessModel): string[] {
+  return approvingMembers(model).map((m) => m.email).sort();
+}
+
+/**
+ * The tracking URI of a stack's workspace for the migration engine: `databricks+<host>`, so that the
+ * engine always speaks the Databricks API to a workspace, whatever its host name looks like (a loopback
+ * test workspace as much as <ws>.cloud.databricks.com).
+ */
+export function workspaceTrackingUri(host: string): string {
+  return `databricks+${host}`;
 }
 
 /** The Databricks group that holds a role's members. */
@@ -170,15 +189,15 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
       branch: e.name, tier: e.tier, push, merge, approve,
       pushMembers: membersOf(model, push), mergeMembers: membersOf(model, merge), approveMembers: membersOf(model, approve),
       approvals: e.approvals, allowForcePush: false as const,
-      sources: model.flow.filter((f) => f.to === e.name).map((f) => f.from),
+      sources: sourcesOf(model.flow, e.name),
     };
   }), otherBranches]);
   const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
-  const approvers = approvingMembers(model).map((m) => m.email).sort();
+  const approvers = approverEmails(model);
   const stackOf = (n: string) => model.stacks.find((x) => x.name === n)!;
   const migrations = keyed("migration", model.models.flatMap((m) => m.promotions.filter((p) => p.to === stack).map((p) => ({
     model: m.name, from: p.from, to: p.to, fromEnv: stackOf(p.from).branch, toEnv: s.branch,
-    fromUri: stackOf(p.from).host, toUri: s.host, select: { ...p.select }, production: env.tier === "production", approvers,
+    fromUri: workspaceTrackingUri(stackOf(p.from).host), toUri: workspaceTrackingUri(s.host), select: { ...p.select }, production: env.tier === "production", approvers,
   }))));
 
   return {

@@ -1,4 +1,7 @@
+import * as path from "path";
 import { PolicyPack } from "@pulumi/policy";
-import { policies } from "./policies";
+import { quantPolicies } from "./policies";
+import { projectPolicyConfig } from "./projectConfig";
 
-new PolicyPack("quant-platform", { policies });
+// `pulumi preview --policy-pack policy` runs this from the policy/ folder: the project is its parent.
+new PolicyPack("quant-platform", { policies: quantPolicies(projectPolicyConfig(path.resolve(__dirname, ".."))) });

@@ -19,8 +19,9 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
     super("quant-platform:databricks:ModelRegistryAccess", name, {}, opts);
     const { plan, provider, groupNames } = args;
     const rn = (key: string) => `${name}/${key}`;
+    // An adopted model existed before the stack and keeps its history: destroying the stack releases it.
     const child = (deps: pulumi.Resource[] = [], adopt?: string): pulumi.CustomResourceOptions =>
-      ({ parent: this, provider, dependsOn: deps, ...(adopt ? { import: adopt } : {}) });
+      ({ parent: this, provider, dependsOn: deps, ...(adopt ? { import: adopt, retainOnDelete: true } : {}) });
 
     for (const d of plan.directories.filter((x) => x.purpose === "experiments")) {
       const dir = new databricks.Directory(rn(d.key), { path: d.path }, child());

@@ -29,5 +29,6 @@ export function databricksProvider(name: string, stack: StackConfig, creds: Data
     clientId: creds.clientId,
     clientSecret: creds.clientSecret,
     authType: stack.auth.kind === "token" ? "pat" : stack.auth.kind === "oauth-m2m" ? "oauth-m2m" : undefined,
+    retryTimeoutSeconds: stack.retryTimeoutSeconds,
   });
 }

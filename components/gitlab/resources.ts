@@ -2,7 +2,8 @@
  * The GitLab resources the branch policy needs, each as a ResourceKind for the shared reconcile cycle.
  * Endpoints and fields follow the GitLab REST API v4 documentation.
  */
-import { GitLabApi, hasStatus } from "../../clients/gitlab";
+import { GitLabApi } from "../../clients/gitlab";
+import { hasStatus } from "../../clients/http";
 import { CheckFailure, ProjectInputs, ResourceKind } from "./reconcile";
 
 const sorted = (xs: string[]) => [...xs].sort();

@@ -8,8 +8,9 @@
  * MLFLOW_TRACKING_TOKEN). None is captured in the serialized provider or written to state.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migration/engine";
+import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migration/modelVersion";
 import { resolveEndpoint } from "../../migration/endpoint";
+import { isEdge } from "../../plan/flow";
 
 export interface ModelMigrationInputs {
   fromUri: string;
@@ -85,7 +86,7 @@ function makeProvider() {
     if (!["full", "size"].includes(news.verify)) failures.push({ property: "verify", reason: "verify is full or size" });
     if (!["full", "size"].includes(news.readVerify)) failures.push({ property: "readVerify", reason: "readVerify is full or size" });
     if (!Number.isInteger(news.concurrency) || news.concurrency < 1) failures.push({ property: "concurrency", reason: "concurrency is a whole number of at least 1" });
-    if (Array.isArray(news.flow) && !news.flow.some((e) => e.from === news.fromEnv && e.to === news.toEnv)) {
+    if (Array.isArray(news.flow) && !isEdge(news.flow, news.fromEnv, news.toEnv)) {
       failures.push({ property: "toEnv", reason: `${news.fromEnv} -> ${news.toEnv} is not an edge of the promotion flow` });
     }
     return { inputs: news, failures };

@@ -1,11 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AccessPlan } from "../../plan/accessPlan";
 import { ModelMigration } from "./modelMigration";
+import { DEFAULT_CONCURRENCY } from "../../migration/concurrency";
 
 export interface ModelPromotionsArgs {
   plan: AccessPlan;
   /** Migration settings; full verification by default. */
   verify?: "full" | "size";
+  /** Files in flight per migration; the engine's default (as for the migrate CLI) unless given. */
   concurrency?: number;
 }
 
@@ -20,7 +22,7 @@ export class ModelPromotions extends pulumi.ComponentResource {
       this.migrations[m.key] = new ModelMigration(`${name}/${m.key}`, {
         fromUri: m.fromUri, toUri: m.toUri, fromEnv: m.fromEnv, toEnv: m.toEnv,
         model: m.model, ...m.select, toModel: m.model,
-        verify: args.verify ?? "full", readVerify: "size", concurrency: args.concurrency ?? 4,
+        verify: args.verify ?? "full", readVerify: "size", concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,
         production: m.production, approvers: m.approvers,
         flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
         deleteOnDestroy: false,

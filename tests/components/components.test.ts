@@ -12,9 +12,12 @@ type Flavour = "workspace" | "unity-catalog";
 function planFor(stack: string, flavour: Flavour, scim = false): AccessPlan {
   const s = shipped();
   const ws = stackVal(s, stack, "workspace");
-  ws.registry = flavour === "workspace" ? { flavour } : { flavour, catalog: stack, schema: "models" };
   ws.scimProvisioned = scim;
-  if (flavour === "unity-catalog") for (const m of proj(s, "models")) m.promotions = [];
+  if (flavour === "unity-catalog") {
+    // A model keeps one lifecycle across its stacks: Unity Catalog has aliases, the workspace registry stages.
+    for (const name of ["quant", "quant_stg", "quant_lr"]) stackVal(s, name, "workspace").registry = { flavour, catalog: name, schema: "models" };
+    for (const m of proj(s, "models")) Object.assign(m, { lifecycle: "aliases", promotions: [] });
+  }
   return buildAccessPlan(validate(s, stack), stack);
 }
 

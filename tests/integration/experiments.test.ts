@@ -1,9 +1,10 @@
 import * as assert from "assert";
-import { migrateExperiment, RUN_TAG } from "../../migration/experiments";
+import { ExperimentMigrationReport, migrateExperiment } from "../../migration/experiments";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { verifyMove } from "../../migration/verifyMove";
-import { TAG } from "../../migration/engine";
+import { RUN_TAG, TAG } from "../../migration/provenance";
+import { isIncompleteMigration } from "../../migration/failure";
 import { liveServers } from "../fixtures/liveServers";
 import { FixtureInfo, MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
@@ -124,8 +125,12 @@ describe("experiment migration between two real MLflow servers", function () {
     await proxy.start();
     try {
       proxy.add({ method: "PUT", path: /\/mlflow-artifacts\/artifacts\/.*\/model\//, action: { kind: "flip-request" }, times: Infinity });
-      const broken = await migrateExperiment({ from: oss(a.url, "from"), to: oss(proxy.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY });
+      const thrown = await migrateExperiment({ from: oss(a.url, "from"), to: oss(proxy.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY })
+        .then(() => assert.fail("a migration with failed runs must not resolve"), (e: unknown) => e);
+      assert.ok(isIncompleteMigration<ExperimentMigrationReport>(thrown), String(thrown));
+      const broken = thrown.report;
       const best = broken.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
+      assert.deepStrictEqual(thrown.failures.map((f) => [f.item, f.outcome]).sort(), broken.runs.filter((r) => r.outcome === "failed").map((r) => [r.sourceRunId, "failed"]).sort());
       assert.strictEqual(best.outcome, "failed");
       assert.match(best.problem!, /verification failed.*run the migration again to resume/s);
       assert.ok(!tagMap((await mlflowClient(oss(b.url)).getRun(best.targetRunId!)).data.tags)[RUN_TAG.complete], "the failed run is not marked complete");

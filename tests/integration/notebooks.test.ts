@@ -1,7 +1,9 @@
 import * as assert from "assert";
-import { migrateNotebooks, walkWorkspace, workspaceClient, WORKSPACE_CONTENT_LIMIT } from "../../migration/workspace";
+import { migrateNotebooks, NotebookMigrationOptions, NotebookMigrationReport, walkWorkspace } from "../../migration/workspace";
+import { workspaceClient, WORKSPACE_CONTENT_LIMIT } from "../../clients/databricksWorkspace";
 import { resolveEndpoint } from "../../migration/endpoint";
-import { sha256 } from "../../migration/engine";
+import { sha256 } from "../../migration/hashing";
+import { isIncompleteMigration } from "../../migration/failure";
 import { DatabricksTestServer } from "../../devenv/databricksServer";
 import { SEEDED_NOTEBOOKS } from "../../devenv/localEnv";
 import { migrateCli } from "../../cli/migrate";
@@ -10,6 +12,13 @@ import { UsageError } from "../../cli/command";
 const FAST_RETRY = { attempts: 3, backoffMs: 20 };
 const TOKEN_A = "dapi-old-workspace-token";
 const TOKEN_B = "dapi-new-workspace-token";
+
+/** A migration that must not resolve: it throws an IncompleteMigration, whose report is returned. */
+async function incomplete(o: NotebookMigrationOptions) {
+  const e = await migrateNotebooks(o).then(() => assert.fail("a migration with failed or conflicting objects must not resolve"), (x: unknown) => x);
+  assert.ok(isIncompleteMigration<NotebookMigrationReport>(e), String(e));
+  return e;
+}
 
 describe("notebook migration over the Databricks Workspace API (in-repo test server)", function () {
   this.timeout(60000);
@@ -64,7 +73,7 @@ describe("notebook migration over the Databricks Workspace API (in-repo test ser
   it("a differing target object is a conflict and is not overwritten; --overwrite replaces it and verifies", async () => {
     dst.workspace.put("/Shared/quant/features", "NOTEBOOK", "# Databricks notebook source\nprint('edited in the new workspace')\n", "PYTHON");
     dst.workspace.put("/Shared/quant/backtest", "FILE", "not a notebook");
-    const r = await migrateNotebooks({ from: from(), to: to(), paths: ["/Shared"], retry: FAST_RETRY });
+    const r = (await incomplete({ from: from(), to: to(), paths: ["/Shared"], retry: FAST_RETRY })).report;
     const byPath = Object.fromEntries(r.objects.map((o) => [o.path, o]));
     assert.strictEqual(byPath["/Shared/quant/features"].outcome, "conflict");
     assert.match(byPath["/Shared/quant/features"].problem!, /content differs from the source's; not overwritten \(pass --overwrite to replace it\)/);
@@ -85,7 +94,10 @@ describe("notebook migration over the Databricks Workspace API (in-repo test ser
 
   it("size limits: an object over 10 MB fails with the reason and the limit, and the others still move", async () => {
     src.workspace.put("/Shared/quant/data/ticks.parquet", "FILE", Buffer.alloc(WORKSPACE_CONTENT_LIMIT + 1, 1));
-    const r = await migrateNotebooks({ from: from(), to: to(), paths: ["/Shared"], retry: FAST_RETRY });
+    const thrown = await incomplete({ from: from(), to: to(), paths: ["/Shared"], retry: FAST_RETRY });
+    assert.deepStrictEqual(thrown.failures.map((f) => [f.item, f.outcome]), [["/Shared/quant/data/ticks.parquet", "failed"]], "a library caller is told what did not move");
+    assert.match(thrown.message, /notebooks under \/Shared were not migrated completely to databricks\+http:\/\/127\.0\.0\.1:\d+: 1 of 6 did not move \(1 failed, 0 conflicts\)\n - failed: file '\/Shared\/quant\/data\/ticks\.parquet': it is 10485761 bytes/);
+    const r = thrown.report;
     const big = r.objects.find((o) => o.path === "/Shared/quant/data/ticks.parquet")!;
     assert.strictEqual(big.outcome, "failed");
     assert.match(big.problem!, /file '\/Shared\/quant\/data\/ticks.parquet': it is 10485761 bytes; the Workspace API moves at most 10485760 bytes \(10 MB\)/);

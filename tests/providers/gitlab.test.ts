@@ -7,14 +7,18 @@ import { GitLabTestServer, Project } from "../../devenv/gitlabServer";
 const TOKEN = "glpat-TEST-7f3a9c1e5b";
 const PROJECT = "quant/quant-research";
 
+/**
+ * Every test gets its own GitLab (server, users, project) and its own provider hosts, set up before it and
+ * torn down after it: any one test passes alone (`--grep`) and in any order.
+ */
 describe("GitLab dynamic providers, through the real dynamic-provider host over gRPC", function () {
   this.timeout(120000);
   let gl: GitLabTestServer;
   let url: string;
   let project: Project;
-  const hosts: ProviderHost[] = [];
-  const ids: Record<string, number> = {};
-  const everything: unknown[] = [];
+  let hosts: ProviderHost[] = [];
+  let ids: Record<string, number> = {};
+  let everything: unknown[] = [];
 
   async function host(provider: object, config: Record<string, string> = { "quant-platform:gitlabToken": TOKEN }, env: NodeJS.ProcessEnv = {}) {
     const h = await ProviderHost.start(provider, undefined, env);
@@ -25,7 +29,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
   /** Keeps every result so the token test can search them all. */
   const keep = <T>(x: T): T => { everything.push(x); return x; };
 
-  before(async () => {
+  beforeEach(async () => {
+    hosts = [];
+    ids = {};
+    everything = [];
     gl = new GitLabTestServer();
     url = await gl.start();
     gl.tokens.set(TOKEN, "api");
@@ -33,7 +40,7 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     project = gl.addProject(PROJECT);
     for (const u of ["aruiz", "bokafor", "cwei", "dsingh", "epetrova", "fhaddad", "glee"]) ids[u] = gl.addUser(u);
   });
-  after(async () => {
+  afterEach(async () => {
     for (const h of hosts) await h.stop();
     await gl.stop();
   });
@@ -54,7 +61,6 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       await h.delete("m", c.id, u);
       assert.ok(!project.members.has(ids.glee) && !project.members.has(ids.dsingh), "GitLab's default: not a member");
       assert.strictEqual(project.members.get(ids.epetrova), 40);
-      project.members.delete(ids.epetrova);
     });
     it("adopts existing members, at another level or added meanwhile, instead of failing with 409", async () => {
       project.members.set(ids.glee, 20);
@@ -78,7 +84,6 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const h = await host(providers.projectMembers);
       const c = keep(await h.create("m", inputs([{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }])));
       assert.deepStrictEqual(c.props.members, [{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }]);
-      for (const id of extra) project.members.delete(id);
     });
     it("fails clearly when the roster's Git username does not exist in GitLab", async () => {
       const h = await host(providers.projectMembers);
@@ -105,11 +110,12 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       baseUrl: url, project: PROJECT, branch: "quant_stg",
       pushLevels: [0], pushUsernames: [] as string[], mergeLevels: [0], mergeUsernames: ["epetrova", "fhaddad"], allowForcePush: false,
     });
-    let state: { id: string; props: Record<string, unknown> };
+    /** quant_stg protected through the provider, as `pulumi up` would leave it. */
+    const protectedStg = async () => keep(await (await host(providers.protectedBranch)).create("pb", stg()));
 
     it("protects quant_stg: nobody pushes, only release managers merge, no force-push", async () => {
       const h = await host(providers.protectedBranch);
-      state = keep(await h.create("pb", stg()));
+      const state = keep(await h.create("pb", stg()));
       const pb = project.protectedBranches.get("quant_stg")!;
       assert.strictEqual(pb.allow_force_push, false);
       assert.deepStrictEqual(pb.push_access_levels.map((e) => [e.access_level, e.user_id]), [[0, null]]);
@@ -118,6 +124,7 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
 
     it("drift: a change made in GitLab shows in read, in diff, and update restores it", async () => {
+      const state = await protectedStg();
       const h = await host(providers.protectedBranch);
       const pb = project.protectedBranches.get("quant_stg")!;
       pb.allow_force_push = true; // someone flips force-push on in the UI
@@ -136,6 +143,7 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
 
     it("drift: an unprotected branch reads as gone, so refresh drops it and up re-protects it", async () => {
+      const state = await protectedStg();
       const h = await host(providers.protectedBranch);
       project.protectedBranches.delete("quant_stg");
       const r = await h.read("pb", state.id, state.props);
@@ -156,6 +164,7 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
 
     it("delete restores GitLab's default: the branch is unprotected", async () => {
+      gl.protect(project, "quant_live", 0, 40, false);
       const h = await host(providers.protectedBranch);
       await h.delete("live", "x", { ...stg(), branch: "quant_live" });
       assert.ok(!project.protectedBranches.has("quant_live"));
@@ -220,7 +229,7 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     it("401: a wrong token names the resource and the project, and never echoes the token", async () => {
       const h = await host(providers.projectMembers, { "quant-platform:gitlabToken": "glpat-WRONG-000" });
       await assert.rejects(h.create("m", member()), (e: Error) => {
-        assert.match(e.message, /GitLab GET \/projects\/quant%2Fquant-research\/members\?per_page=100 for project members of project quant\/quant-research failed: 401 "401 Unauthorized"; the token is missing, expired or revoked/);
+        assert.match(e.message, /GitLab GET \/projects\/quant%2Fquant-research\/members\?per_page=100 for project members of project quant\/quant-research failed: 401 401 Unauthorized; the token is missing, expired or revoked/);
         assert.ok(!e.message.includes("glpat-WRONG-000"));
         return true;
       });
@@ -234,13 +243,13 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     it("404: an unknown project says so", async () => {
       const h = await host(providers.approvalSettings);
       await assert.rejects(h.create("a", { baseUrl: url, project: "quant/missing", resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true, mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true }),
-        /merge request approval settings of project quant\/missing failed: 404 "404 Project Not Found"; it does not exist, or the token's user cannot see it/);
+        /merge request approval settings of project quant\/missing failed: 404 404 Project Not Found; it does not exist, or the token's user cannot see it/);
     });
     it("409 and 422: the client names the resource and GitLab's reason", async () => {
       const api = gitlabApi({ baseUrl: url, token: TOKEN, project: PROJECT, backoffMs: 1 });
       gl.protect(project, "quant_lr", 0, 40, false);
       await assert.rejects(api.post(`${api.project}/protected_branches`, "protected branch quant_lr", { name: "quant_lr" }),
-        (e: GitLabApiError) => e.status === 409 && /protected branch quant_lr of project quant\/quant-research failed: 409 "Protected branch 'quant_lr' already exists"; it already exists/.test(e.message));
+        (e: GitLabApiError) => e.status === 409 && /protected branch quant_lr of project quant\/quant-research failed: 409 Protected branch 'quant_lr' already exists; it already exists/.test(e.message));
       await assert.rejects(api.post(`${api.project}/approval_rules`, "approval rule broken", { name: "broken", approvals_required: -1 }),
         (e: GitLabApiError) => e.status === 422 && /approval rule broken of project quant\/quant-research failed: 422 .*approvals_required must be greater than or equal to 0.*GitLab rejected the values sent/.test(e.message));
     });
@@ -279,12 +288,32 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
   });
 
-  describe("secrets (runs last, over everything above)", () => it("the token never appears in the serialized provider, outputs, state properties or host logs", () => {
+  describe("secrets", () => it("the token never appears in the serialized provider, outputs, state properties or host logs", async () => {
+    // A full life cycle of each resource kind, then a search of everything it produced.
+    const members = { baseUrl: url, project: PROJECT, members: [{ username: "glee", accessLevel: 30 }] };
+    const m = await host(providers.projectMembers);
+    const mc = keep(await m.create("m", members));
+    keep(await m.read("m", mc.id, mc.props));
+    keep(await m.update("m", mc.id, mc.props, { ...members, members: [{ username: "glee", accessLevel: 40 }] }));
+    keep(await m.diff("m", mc.id, mc.props, members));
+    await m.delete("m", mc.id, mc.props);
+    const stg = { baseUrl: url, project: PROJECT, branch: "quant_stg", pushLevels: [0], pushUsernames: [], mergeLevels: [0], mergeUsernames: ["epetrova"], allowForcePush: false };
+    const pb = await host(providers.protectedBranch);
+    const pc = keep(await pb.create("pb", stg));
+    keep(await pb.read("pb", pc.id, pc.props));
+    const ar = await host(providers.approvalRule);
+    const rule = { baseUrl: url, project: PROJECT, ruleName: "quant_stg approvers", branch: "quant_stg", approvalsRequired: 1, approverUsernames: ["cwei", "dsingh"] };
+    const rc = keep(await ar.create("r", rule));
+    keep(await ar.read("r", rc.id, rc.props));
+    const as = await host(providers.approvalSettings);
+    keep(await as.create("a", { baseUrl: url, project: PROJECT, resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true, mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true }));
+    const ck = await host(providers.mergeChecks);
+    keep(await ck.create("mc", { baseUrl: url, project: PROJECT, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }));
     for (const h of hosts) {
       assert.ok(!h.text.includes(TOKEN), "serialized provider");
       assert.ok(!h.output.includes(TOKEN), "host output");
     }
-    assert.ok(everything.length > 10);
+    assert.ok(everything.length >= 9);
     assert.ok(!JSON.stringify(everything).includes(TOKEN), "outputs and state");
     assert.ok(gl.log.some((l) => l.token === TOKEN), "the token did reach GitLab, in the header");
   }));

@@ -13,6 +13,10 @@ import { shippedModel } from "../fixtures/config";
 const SRC_TOKEN = "dapi-source-5f1e";
 const DST_TOKEN = "dapi-target-9c2d";
 
+/**
+ * The servers, the source model and the configured host are set up once; every test migrates into a target
+ * model of its own, so any one test passes alone (`--grep`) and in any order.
+ */
 describe("ModelMigration dynamic provider, through the real dynamic-provider host over gRPC", function () {
   this.timeout(600000);
   let a: MlflowServer;
@@ -20,9 +24,16 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
   let host: ProviderHost;
   const gates: FaultProxy[] = [];
   let inputs: Record<string, unknown>;
-  let state: { id: string; props: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   const everything: unknown[] = [];
   const target = () => mlflowClient(resolveEndpoint(b.url, "to", {}));
+  let made = 0;
+  /** A migration into a fresh target model: its inputs and the state create left. */
+  async function migrated(over: Record<string, unknown> = {}) {
+    const i = { ...inputs, toModel: `prov-alpha-${process.pid}-${Date.now()}-${++made}`, ...over };
+    const state: { id: string; props: Record<string, any> } = await host.create("m", i); // eslint-disable-line @typescript-eslint/no-explicit-any
+    everything.push(state);
+    return { inputs: i, state };
+  }
 
   before(async () => {
     ({ a, b } = await liveServers());
@@ -51,59 +62,63 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
   });
 
   it("create migrates with tokens from stack config and outputs version, digest, files and bytes", async () => {
-    state = await host.create("m", inputs);
-    everything.push(state);
-    assert.strictEqual(state.id, "prov-alpha/1");
+    const { inputs: i, state } = await migrated();
+    assert.strictEqual(state.id, `${i.toModel}/1`);
     assert.strictEqual(state.props.targetVersion, "1");
     assert.ok(state.props.files > 10 && state.props.bytes > 1000000);
     assert.match(state.props.manifestDigest, /^[0-9a-f]{64}$/);
-    const got = JSON.parse(python("download_version.py", ["--tracking-uri", b.url, "--model", "prov-alpha", "--version", "1"]));
+    const got = JSON.parse(python("download_version.py", ["--tracking-uri", b.url, "--model", i.toModel as string, "--version", "1"]));
     assert.strictEqual(got.length, state.props.files);
   });
 
   it("read re-checks the target with full hashes: no drift", async () => {
+    const { inputs: i, state } = await migrated();
     const r = await host.read("m", state.id, state.props);
     everything.push(r);
     assert.deepStrictEqual([r.id, r.props.problems], [state.id, []]);
-    assert.deepStrictEqual(await host.diff("m", state.id, r.props, inputs), { changes: false, replaces: [] });
+    assert.deepStrictEqual(await host.diff("m", state.id, r.props, i), { changes: false, replaces: [] });
   });
 
   it("drift: a file removed from the target store shows in read, and diff replaces the migration", async () => {
+    const { inputs: i, state } = await migrated();
     const run = state.props.targetRunId;
     const file = path.join(b.dir, "artifacts");
     const victim = fs.readdirSync(file).map((e) => path.join(file, e, run, "artifacts", "model", "model", "config.json")).find((p) => fs.existsSync(p))!;
-    const saved = fs.readFileSync(victim);
     fs.rmSync(victim);
-    try {
-      const r = await host.read("m", state.id, state.props);
-      assert.match(r.props.problems.join("\n"), /'model\/config\.json': expected \d+ bytes, found no file/);
-      const d = await host.diff("m", state.id, r.props, inputs);
-      assert.deepStrictEqual(d, { changes: true, replaces: ["problems"] });
-    } finally {
-      fs.writeFileSync(victim, saved);
-    }
+    const r = await host.read("m", state.id, state.props);
+    assert.match(r.props.problems.join("\n"), /'model\/config\.json': expected \d+ bytes, found no file/);
+    const d = await host.diff("m", state.id, r.props, i);
+    assert.deepStrictEqual(d, { changes: true, replaces: ["problems"] });
   });
 
   it("diff replaces when the alias now points at other content", async () => {
-    seedFixture(a, "prov-alpha", { sizeMb: 0.5, shards: 1 }); // a new best version takes the champion alias
-    const d = await host.diff("m", state.id, state.props, inputs);
+    const model = `prov-moving-${process.pid}-${Date.now()}`;
+    seedFixture(a, model, { sizeMb: 0.5, shards: 1 });
+    const { inputs: i, state } = await migrated({ model });
+    assert.deepStrictEqual(await host.diff("m", state.id, state.props, i), { changes: false, replaces: [] }, "unchanged before");
+    seedFixture(a, model, { sizeMb: 0.5, shards: 1 }); // a new best version takes the champion alias
+    const d = await host.diff("m", state.id, state.props, i);
     assert.deepStrictEqual(d, { changes: true, replaces: ["fingerprint"] });
   });
 
   it("delete archives the target version (aliases removed, stage Archived) rather than destroying it", async () => {
+    const { inputs: i, state } = await migrated();
     await host.delete("m", state.id, state.props);
-    const v = await target().getModelVersion("prov-alpha", "1");
+    const v = await target().getModelVersion(i.toModel as string, "1");
     assert.deepStrictEqual([v.current_stage, v.aliases ?? []], ["Archived", []]);
     assert.match(tagMap(v.tags)["quant.migration.fingerprint"], /:retired$/);
   });
 
   it("read reports a target version deleted outside Pulumi as gone", async () => {
-    await target().deleteModelVersion("prov-alpha", "1");
+    const { inputs: i, state } = await migrated();
+    await target().deleteModelVersion(i.toModel as string, "1");
     const r = await host.read("m", state.id, state.props);
     assert.strictEqual(r.id, "");
   });
 
-  it("the tokens never appear in the serialized provider, outputs, state or host logs", () => {
+  it("the tokens never appear in the serialized provider, outputs, state or host logs", async () => {
+    const { state } = await migrated();
+    everything.push(await host.read("m", state.id, state.props));
     for (const t of [SRC_TOKEN, DST_TOKEN]) {
       assert.ok(!host.text.includes(t));
       assert.ok(!host.output.includes(t));

@@ -4,6 +4,7 @@ import { buildAccessPlan, memberGrants } from "../../plan/accessPlan";
 import { allowedTargets, findCycle, isEdge } from "../../plan/flow";
 import { proj, shipped, shippedModel, stackVal } from "../fixtures/config";
 import { validate } from "../../config/validate";
+import { resolveEndpoint } from "../../migration/endpoint";
 import { REGISTRY_LEVELS } from "../../config/schema";
 
 const STACKS = ["quant", "quant_stg", "quant_lr"];
@@ -106,8 +107,8 @@ describe("access plan", () => {
 
   it("Unity Catalog stacks get grants on three-part names from the configured privileges, and no workspace ACLs", () => {
     const s = shipped();
-    stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
-    proj(s, "models")[0].promotions = [];
+    for (const name of ["quant", "quant_stg", "quant_lr"]) stackVal(s, name, "workspace").registry = { flavour: "unity-catalog", catalog: name, schema: "models" };
+    for (const m of proj(s, "models")) Object.assign(m, { lifecycle: "aliases", promotions: [] });
     const plan = buildAccessPlan(validate(s), "quant_lr");
     assert.deepStrictEqual(plan.registryAcls, []);
     assert.deepStrictEqual(plan.ucGrants.map((g) => g.model), ["quant_lr.models.quant-alpha-transformer", "quant_lr.models.quant-risk-scorer"]);
@@ -120,10 +121,22 @@ describe("access plan", () => {
   it("promotions: quant_stg migrates from quant; quant_lr from quant_stg, as production needing another's approval", () => {
     assert.deepStrictEqual(buildAccessPlan(model, "quant").migrations, []);
     const [stg] = buildAccessPlan(model, "quant_stg").migrations;
-    assert.deepStrictEqual([stg.fromEnv, stg.toEnv, stg.fromUri, stg.production, stg.select], ["quant", "quant_stg", "https://quant.cloud.databricks.com", false, { alias: "champion" }]);
+    assert.deepStrictEqual([stg.fromEnv, stg.toEnv, stg.fromUri, stg.production, stg.select], ["quant", "quant_stg", "databricks+https://quant.cloud.databricks.com", false, { stage: "Staging" }]);
     const [lr] = buildAccessPlan(model, "quant_lr").migrations;
     assert.deepStrictEqual([lr.fromEnv, lr.toEnv, lr.production], ["quant_stg", "quant_lr", true]);
     assert.deepStrictEqual(lr.approvers, ["chen.wei@quantfirm.example", "dara.singh@quantfirm.example", "elena.petrova@quantfirm.example", "farid.haddad@quantfirm.example"]);
+  });
+
+  it("promotions name their workspaces by the Databricks transport, whatever the host looks like (a loopback test workspace too)", () => {
+    for (const host of ["https://quant.cloud.databricks.com", "https://127.0.0.1:8443"]) {
+      const s = shipped();
+      stackVal(s, "quant", "workspace").host = host;
+      stackVal(s, "quant_stg", "workspace").host = host.replace(/quant\./, "quant-stg.").replace(/8443/, "8444");
+      const [stg] = buildAccessPlan(validate(s), "quant_stg").migrations;
+      assert.strictEqual(stg.fromUri, `databricks+${host}`);
+      for (const uri of [stg.fromUri, stg.toUri]) assert.strictEqual(resolveEndpoint(uri, "from", {}).transport, "databricks", uri);
+      assert.strictEqual(resolveEndpoint(stg.fromUri, "from", {}).baseUrl, host);
+    }
   });
 
   it("Git project access: everyone at least Developer, release managers Maintainer", () => {

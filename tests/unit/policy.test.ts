@@ -1,19 +1,45 @@
 import * as assert from "assert";
 import { ResourceValidationArgs } from "@pulumi/policy";
-import { policies } from "../../policy/policies";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { QuantPolicyConfig, quantPolicies, quantPolicyConfig, stackOfUrn } from "../../policy/policies";
+import { projectPolicyConfig } from "../../policy/projectConfig";
+import { buildAccessPlan } from "../../plan/accessPlan";
+import { validate as validateConfig } from "../../config/validate";
+import { ConfigSources } from "../../config/load";
+import { Obj, PROJECT_DIR, proj, shipped, stackVal } from "../fixtures/config";
+
+/** The policy config the shipped project implies for a stack: through validation and the plan. */
+const configOf = (sources: ConfigSources, stack = "quant") => quantPolicyConfig(buildAccessPlan(validateConfig(sources, stack), stack));
+const SHIPPED = configOf(shipped());
 
 /** Calls one policy on one resource and returns the violations it reported. */
-function check(policyName: string, type: string, props: Record<string, unknown>, config: Record<string, unknown> = {}): string[] {
-  const p = policies.find((x) => x.name === policyName);
+function check(policyName: string, type: string, props: Record<string, unknown>, config: QuantPolicyConfig = SHIPPED): string[] {
+  const p = quantPolicies(() => config).find((x) => x.name === policyName);
   if (!p) throw new Error(`no policy ${policyName}`);
   const violations: string[] = [];
   const args = {
     type, props, urn: `urn:pulumi:quant::quant-platform::${type}::r`, name: "r", opts: {}, stackTags: new Map(),
-    getConfig: () => config, notApplicable: () => { throw new Error("not applicable"); },
+    getConfig: () => { throw new Error("the policies take their config from the project, not from policy config"); },
+    notApplicable: () => { throw new Error("not applicable"); },
   } as unknown as ResourceValidationArgs;
   const validate = p.validateResource as (a: ResourceValidationArgs, r: (m: string) => void) => void;
   validate(args, (m: string) => violations.push(m));
   return violations;
+}
+
+/** The shipped configuration with environment `from` renamed to `to` everywhere it names a branch. */
+function renameEnvironment(s: ConfigSources, from: string, to: string): ConfigSources {
+  const envs = proj(s, "environments") as Obj;
+  s.project.environments = Object.fromEntries(Object.entries(envs).map(([k, v]) => [k === from ? to : k, v]));
+  for (const e of proj(s, "flow") as Obj[]) for (const end of ["from", "to"]) if (e[end] === from) e[end] = to;
+  for (const r of Object.values(proj(s, "roles") as Obj)) {
+    for (const k of ["push", "merge", "approve"]) if (r.git[k]) r.git[k] = r.git[k].map((b: string) => (b === from ? to : b));
+  }
+  for (const stack of Object.keys(s.stacks)) if (stackVal(s, stack, "workspace").branch === from) stackVal(s, stack, "workspace").branch = to;
+  return s;
 }
 
 const PB = "pulumi-nodejs:dynamic/gitlab:ProtectedBranch";
@@ -24,8 +50,16 @@ const ruleset = (rules: Record<string, unknown>, ref = "refs/heads/quant_stg") =
 const goodPr = { pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: true }, requiredStatusChecks: { requiredChecks: [{ context: "branch-flow" }] }, nonFastForward: true };
 
 describe("CrossGuard policy pack", () => {
+  it("takes its names from the shipped configuration, through the plan", () => {
+    assert.deepStrictEqual(SHIPPED, {
+      developmentBranches: ["quant"], adminGroups: ["quant-admin"], releaseGroups: ["quant-release_manager"],
+      flow: [{ from: "quant", to: "quant_stg" }, { from: "quant_stg", to: "quant_lr" }, { from: "quant_stg", to: "quant_live" }, { from: "quant_lr", to: "quant_live" }],
+    });
+    for (const stack of Object.keys(shipped().stacks)) assert.deepStrictEqual(configOf(shipped(), stack), SHIPPED, `stack ${stack} enforces the same project-wide names`);
+  });
+
   it("has the eight mandatory policies", () => {
-    assert.deepStrictEqual(policies.map((p) => [p.name, p.enforcementLevel]), [
+    assert.deepStrictEqual(quantPolicies(() => SHIPPED).map((p) => [p.name, p.enforcementLevel]), [
       ["only-development-branch-accepts-pushes", "mandatory"], ["no-force-push", "mandatory"], ["approval-by-someone-else", "mandatory"],
       ["pipelines-must-succeed", "mandatory"], ["no-can-manage-for-non-admin-groups", "mandatory"], ["production-versions-release-managers-only", "mandatory"],
       ["migrations-along-flow", "mandatory"], ["no-plaintext-secrets", "mandatory"],
@@ -39,7 +73,6 @@ describe("CrossGuard policy pack", () => {
     assert.strictEqual(check("only-development-branch-accepts-pushes", PB, branch({ pushLevels: [30] })).length, 1);
     assert.match(check("only-development-branch-accepts-pushes", RS, ruleset({ nonFastForward: true }))[0], /lets quant_stg take direct pushes/);
     assert.deepStrictEqual(check("only-development-branch-accepts-pushes", RS, ruleset(goodPr)), []);
-    assert.strictEqual(check("only-development-branch-accepts-pushes", PB, branch({ branch: "main", pushUsernames: ["a"] }), { developmentBranches: ["main"] }).length, 0, "configurable");
   });
 
   it("no force-push", () => {
@@ -90,5 +123,59 @@ describe("CrossGuard policy pack", () => {
     assert.match(check("no-plaintext-secrets", PB, { ...branch(), gitlabToken: "glpat-x" })[0], /input gitlabToken carries a credential/);
     assert.match(check("no-plaintext-secrets", "databricks:index/repo:Repo", { url: "u", sparseCheckout: { gitCredential: { privateKey: "k" } } })[0], /input sparseCheckout\.gitCredential\.privateKey/);
     assert.deepStrictEqual(check("no-plaintext-secrets", "pulumi:providers:databricks", { host: "h", token: "from-secret-config" }), [], "providers take credentials from secret config");
+  });
+
+  it("a renamed development branch in config moves the push rule with it", () => {
+    const renamed = configOf(renameEnvironment(shipped(), "quant", "research"));
+    assert.deepStrictEqual(renamed.developmentBranches, ["research"]);
+    const push = (branchName: string, c: QuantPolicyConfig) => check("only-development-branch-accepts-pushes", PB, branch({ branch: branchName, pushUsernames: ["aruiz"] }), c);
+    assert.deepStrictEqual(push("research", renamed), [], "the renamed development branch takes pushes");
+    assert.match(push("quant", renamed)[0], /branch quant accepts pushes \(aruiz\); only research may/, "the old name no longer does");
+    const MM = "pulumi-nodejs:dynamic/mlflow:ModelMigration";
+    assert.deepStrictEqual(check("migrations-along-flow", MM, { model: "m", fromEnv: "research", toEnv: "quant_stg" }, renamed), []);
+    assert.strictEqual(check("migrations-along-flow", MM, { model: "m", fromEnv: "quant", toEnv: "quant_stg" }, renamed).length, 1);
+  });
+
+  it("a renamed group prefix or release role in config changes who may manage models", () => {
+    const s = shipped();
+    (proj(s, "organization") as Obj).groupPrefix = "alpha-";
+    const roles = proj(s, "roles") as Obj;
+    s.project.roles = Object.fromEntries(Object.entries(roles).map(([k, v]) => [k === "release_manager" ? "releaser" : k, v]));
+    for (const m of proj(s, "roster") as Obj[]) m.roles = m.roles.map((r: string) => (r === "release_manager" ? "releaser" : r));
+    const c = configOf(s);
+    assert.deepStrictEqual([c.adminGroups, c.releaseGroups], [["alpha-admin"], ["alpha-releaser"]]);
+    const manage = (g: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE" }] });
+    assert.deepStrictEqual(check("no-can-manage-for-non-admin-groups", PERM, manage("alpha-admin"), c), []);
+    assert.match(check("no-can-manage-for-non-admin-groups", PERM, manage("quant-admin"), c)[0], /quant-admin gets CAN_MANAGE on a registered model; only alpha-admin/);
+    const prod = (g: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE_PRODUCTION_VERSIONS" }] });
+    assert.deepStrictEqual(check("production-versions-release-managers-only", PERM, prod("alpha-releaser"), c), []);
+    assert.match(check("production-versions-release-managers-only", PERM, prod("quant-release_manager"), c)[0], /quant-release_manager can manage production model versions; only alpha-releaser/);
+  });
+
+  it("an edge removed from the flow in config is no longer a migration path", () => {
+    const s = shipped();
+    s.project.flow = (proj(s, "flow") as Obj[]).filter((e) => !(e.from === "quant_lr" && e.to === "quant_live"));
+    const MM = "pulumi-nodejs:dynamic/mlflow:ModelMigration";
+    const lrToLive = { model: "m", fromEnv: "quant_lr", toEnv: "quant_live" };
+    assert.deepStrictEqual(check("migrations-along-flow", MM, lrToLive), [], "an edge in the shipped flow");
+    assert.match(check("migrations-along-flow", MM, lrToLive, configOf(s))[0], /migrates quant_lr -> quant_live, which is not a promotion edge/);
+  });
+
+  it("the pack reads Pulumi.yaml of the project it sits in, for the stack named in each resource's URN", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-project-"));
+    try {
+      for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f))) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
+      const yaml = YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8"));
+      yaml.config["quant-platform:organization"].value.groupPrefix = "beta-";
+      fs.writeFileSync(path.join(dir, "Pulumi.yaml"), YAML.stringify(yaml));
+      const configFor = projectPolicyConfig(dir);
+      const args = (stack: string) => ({ urn: `urn:pulumi:${stack}::quant-platform::${PERM}::r` }) as unknown as ResourceValidationArgs;
+      assert.deepStrictEqual(configFor(args("quant_lr")).adminGroups, ["beta-admin"]);
+      assert.deepStrictEqual(projectPolicyConfig(PROJECT_DIR)(args("quant_stg")), SHIPPED);
+      assert.throws(() => configFor(args("nope")), /there is no Pulumi\.nope\.yaml/);
+      assert.strictEqual(stackOfUrn("urn:pulumi:quant_lr::quant-platform::pulumi:pulumi:Stack::quant-platform-quant_lr"), "quant_lr");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -58,6 +58,20 @@ describe("config validation", () => {
     expectProblem(problemsOf(s, "quant"), /roster\[3\]\.email = "jonas\.berg": expected the email address member 'jonas\.berg'/);
   });
 
+  it("rejects a model, a promotion, a flow edge or a Git folder declared twice, naming the identity", () => {
+    const s = shipped();
+    const models = proj(s, "models");
+    models.push(structuredClone(models[0]));
+    models[0].promotions.push({ ...models[0].promotions[0] });
+    proj(s, "flow").push({ from: "quant", to: "quant_stg" });
+    proj(s, "organization").gitFolders.push({ ...proj(s, "organization").gitFolders[0] });
+    const p = problemsOf(s);
+    expectProblem(p, /models\[2\]\.name: model 'quant-alpha-transformer' is declared twice \(as models\[0\] too\); a model is identified by \(name\)/);
+    expectProblem(p, /models\[0\]\.promotions\[2\]: promotes quant -> quant_stg again \(as promotions\[0\]\); a promotion is identified by \(model, from, to\)/);
+    expectProblem(p, /flow: edge quant -> quant_stg is declared twice; an edge is identified by \(from, to\)/);
+    expectProblem(p, /organization\.gitFolders\[1\]: Git folder 'quant-research' is declared twice .*identified by \(path\) gitFolder:\/Teams\/quant\/shared\/quant-research/);
+  });
+
   it("rejects the same member twice, by id, email or Git username", () => {
     const s = shipped();
     const r = proj(s, "roster");
@@ -197,13 +211,13 @@ describe("config validation", () => {
 describe("model promotions in validation", () => {
   it("a promotion must follow the flow: quant straight to quant_lr is refused", () => {
     const s = shipped();
-    proj(s, "models")[0].promotions.push({ from: "quant", to: "quant_lr", alias: "champion" });
+    proj(s, "models")[0].promotions.push({ from: "quant", to: "quant_lr", stage: "Production" });
     expectProblem(problemsOf(s, "quant_lr"), /models\[0\]\.promotions\[2\]: model 'quant-alpha-transformer' is promoted quant -> quant_lr, which is not an edge of the flow/);
   });
   it("a promotion picks exactly one source version, into a stack that lists the model", () => {
     const s = shipped();
-    proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", alias: "champion", version: "3" };
-    proj(s, "models")[1].promotions = [{ from: "quant_stg", to: "quant", alias: "champion" }];
+    proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", stage: "Staging", version: "3" };
+    proj(s, "models")[1].promotions = [{ from: "quant_stg", to: "quant", stage: "Production" }];
     const p = problemsOf(s, "quant");
     expectProblem(p, /models\[0\]\.promotions\[0\]: expected exactly one of version, alias or stage/);
     expectProblem(p, /models\[1\]\.promotions\[0\]\.to = "quant": expected one of quant_stg, quant_lr/);
@@ -235,6 +249,53 @@ describe("registry invariants in validation", () => {
     const s = shipped();
     proj(s, "roles").consumer.registry.quant_stg = "CAN_EDIT";
     expectProblem(problemsOf(s, "quant"), /roles\.consumer\.registry\.quant_stg = "CAN_EDIT": expected CAN_READ: consumers validate models and never edit/);
+  });
+
+  const workspaceRegistryStacks = (stacks: string[]) => `stack ${stacks.join(" and ")} uses the workspace registry, which has stages but no aliases`;
+  const aliasRefusals: { when: string; edit: (s: ReturnType<typeof shipped>) => void; stack: string; patterns: RegExp[] }[] = [
+    {
+      when: "a model with lifecycle aliases lists a workspace-registry stack",
+      edit: (s) => { proj(s, "models")[1].lifecycle = "aliases"; },
+      stack: "quant_lr",
+      patterns: [/^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.registry\.flavour: is workspace, which has stages but no aliases/, /model 'quant-risk-scorer'/, /has lifecycle 'aliases' and lists this stack/, /expected lifecycle: stages .*, or registry flavour unity-catalog/],
+    },
+    {
+      when: "a model without lifecycle (aliases by default) lists a workspace-registry stack",
+      edit: (s) => { delete proj(s, "models")[1].lifecycle; },
+      stack: "quant_stg",
+      patterns: [/^stack quant_stg: .*is workspace/, /model 'quant-risk-scorer'/, /lifecycle 'aliases' \(the default\)/],
+    },
+    {
+      when: "a promotion between two workspace-registry stacks selects by alias",
+      edit: (s) => { proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", alias: "champion" }; },
+      stack: "quant",
+      patterns: [/models\[0\]\.promotions\[0\]\.alias: model 'quant-alpha-transformer' is promoted quant -> quant_stg by alias 'champion'/, new RegExp(workspaceRegistryStacks(["quant", "quant_stg"])), /expected stage \(e\.g\. stage: Production\) or version, or registry flavour unity-catalog on quant and quant_stg/],
+    },
+    {
+      when: "a promotion out of a workspace-registry stack into Unity Catalog selects by alias",
+      edit: (s) => {
+        stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
+        proj(s, "models")[0].lifecycle = "stages";
+        proj(s, "models")[0].promotions[1] = { from: "quant_stg", to: "quant_lr", alias: "champion" };
+      },
+      stack: "quant_lr",
+      patterns: [/promotions\[1\]\.alias: model 'quant-alpha-transformer' is promoted quant_stg -> quant_lr by alias 'champion'/, new RegExp(workspaceRegistryStacks(["quant_stg"]))],
+    },
+  ];
+  for (const t of aliasRefusals) {
+    it(`the workspace registry has no aliases: ${t.when} is refused, naming the model, the stack and both fixes`, () => {
+      const s = shipped();
+      t.edit(s);
+      expectProblem(problemsOf(s, t.stack), ...t.patterns);
+    });
+  }
+
+  it("the workspace registry's stages are accepted: the shipped models promote by stage", () => {
+    const m = validate(shipped(), "quant_stg");
+    assert.deepStrictEqual(m.models.map((x) => [x.name, x.lifecycle, x.promotions.map((p) => p.select)]), [
+      ["quant-alpha-transformer", "stages", [{ stage: "Staging" }, { stage: "Production" }]],
+      ["quant-risk-scorer", "stages", []],
+    ]);
   });
 
   it("a model with stages listed for a Unity Catalog stack is an error", () => {

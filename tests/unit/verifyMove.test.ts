@@ -1,8 +1,7 @@
 import * as assert from "assert";
 import { compareInventories, manifestDifferences } from "../../migration/verifyMove";
 import { Inventory, RunInventory, VersionInventory } from "../../migration/inventory";
-import { TAG } from "../../migration/engine";
-import { RUN_TAG } from "../../migration/experiments";
+import { RUN_TAG, TAG } from "../../migration/provenance";
 
 const SRC = "https://old.example";
 const file = (path: string, sha = "a".repeat(64), size = 10) => ({ path, size, sha256: sha });

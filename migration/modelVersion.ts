@@ -1,0 +1,275 @@
+/**
+ * Model version migration, the engine's entry point for the dynamic provider and the CLI (it knows nothing
+ * of Pulumi).
+ *
+ * Resolve the source version -> guard the move -> list its artifact tree -> copy and verify every file
+ * (./treeCopy) -> write and verify a manifest -> only then register the target version (from a target run
+ * that carries the source run's params, metric history and tags), wait for READY, copy description, tags,
+ * aliases or stage, and record provenance. Idempotent by source fingerprint; resumable from the journal.
+ * Also: retire a migrated version, and re-check one in the target (drift).
+ */
+import { DEFAULT_RETRY, isNotFound, RetryPolicy, sleep } from "../clients/http";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Tag, tagMap } from "../clients/mlflow";
+import { DEFAULT_CONCURRENCY } from "./concurrency";
+import { migrationError } from "./failure";
+import { authorOf, checkApproval, checkEdge, MigrationGuard } from "./guard";
+import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
+import { copyLineage } from "./lineage";
+import { TAG } from "./provenance";
+import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, VerifyMode, writeManifest } from "./treeCopy";
+import { transportFor } from "./transports/transportFor";
+
+export type VersionSelector = { version: string } | { alias: string } | { stage: string };
+
+export interface MigrateOptions {
+  from: Endpoint;
+  to: Endpoint;
+  model: string;
+  select: VersionSelector;
+  toModel?: string;
+  concurrency?: number;
+  verify?: VerifyMode;
+  dryRun?: boolean;
+  guard?: MigrationGuard;
+  /** Target experiment that holds the migration runs. */
+  experiment?: string;
+  retry?: RetryPolicy;
+  onProgress?: (p: Progress) => void;
+  /** How long to wait for the target version to be READY. */
+  readyTimeoutMs?: number;
+}
+
+export interface MigrationReport {
+  sourceHost: string;
+  sourceModel: string;
+  sourceVersion: string;
+  sourceRunId: string | undefined;
+  targetModel: string;
+  targetVersion: string | undefined;
+  targetRunId: string | undefined;
+  files: number;
+  bytes: number;
+  manifestDigest: string | undefined;
+  fingerprint: string;
+  adopted: boolean;
+  /** Files found already verified in the target (a resumed run). */
+  skippedFiles: number;
+  dryRun: boolean;
+  plannedFiles?: { path: string; size: number }[];
+  /** Problems that did not stop the migration (a progress journal that could not be saved). */
+  warnings: string[];
+  durationMs: number;
+}
+
+/** Left in the target when registration failed and the rollback failed too: the user must remove it. */
+export interface LeftBehind { model: string; version: string; where: string }
+
+const MODEL_DIR = "model";
+const DEFAULT_EXPERIMENT = "quant-platform-migrations";
+
+/** The source version by number, alias or stage; a missing model, version, alias or stage is named. */
+export async function resolveVersion(src: MlflowClient, model: string, select: VersionSelector): Promise<ModelVersion> {
+  const where = src.endpoint.uri;
+  try {
+    if ("version" in select) return await src.getModelVersion(model, select.version);
+    if ("alias" in select) return await src.getVersionByAlias(model, select.alias);
+    const latest = await src.getLatestByStage(model, select.stage);
+    if (!latest.length) throw migrationError(`model '${model}' has no version in stage '${select.stage}' on ${where}`);
+    return latest[0];
+  } catch (e) {
+    // A missing alias is a 400 INVALID_PARAMETER_VALUE "... not found" rather than a 404.
+    const aliasMissing = "alias" in select && (e as { code?: string }).code === "INVALID_PARAMETER_VALUE" && /not found/i.test((e as Error).message);
+    if (!isNotFound(e) && !aliasMissing) throw e;
+    if (!(await src.getRegisteredModel(model))) throw migrationError(`model '${model}' does not exist on ${where}`);
+    const which = "version" in select ? `version ${select.version}` : "alias" in select ? `alias '${select.alias}'` : `stage '${select.stage}'`;
+    throw migrationError(`model '${model}' has no ${which} on ${where}`);
+  }
+}
+
+/**
+ * Migrates one model version. Throws when anything fails, with nothing registered in the target; should
+ * the rollback of a half-registered version fail too, the error says which version was left behind
+ * (`leftBehind`) so it can be deleted: a re-run would otherwise adopt it.
+ */
+export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
+  const started = Date.now();
+  const retry = o.retry ?? DEFAULT_RETRY;
+  const verify = o.verify ?? "full";
+  const toModel = o.toModel ?? o.model;
+  const src = mlflowClient(o.from, retry);
+  const dst = mlflowClient(o.to, retry);
+  const srcT = transportFor(src);
+  const dstT = transportFor(dst);
+  const progress: Progress = { phase: "listing", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  const tell = () => o.onProgress?.({ ...progress });
+
+  if (o.guard) checkEdge(o.guard);
+  const version = await resolveVersion(src, o.model, o.select);
+  const run = version.run_id ? await src.getRun(version.run_id) : undefined;
+  if (o.guard) checkApproval(o.guard, version, authorOf(version, run));
+  const srcRoot = await srcT.versionRoot(version, await src.getDownloadUri(o.model, version.version));
+  tell();
+  const listed = await listTree(srcT, srcRoot);
+  if (listed.length === 0) throw migrationError(`model '${o.model}' version ${version.version} on ${o.from.uri} has no artifact files`);
+  const refused = listed.map((f) => ({ f, why: dstT.refuses(f.path) })).filter((x) => x.why);
+  if (refused.length) {
+    throw migrationError(`cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`);
+  }
+  const bytesTotal = listed.reduce((s, f) => s + f.size, 0);
+  const fingerprint = sha256(JSON.stringify({
+    host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null,
+    created: version.creation_timestamp ?? null, files: listed.map((f) => [f.path, f.size]),
+  }));
+  const base: Omit<MigrationReport, "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"> = {
+    sourceHost: o.from.baseUrl, sourceModel: o.model, sourceVersion: version.version, sourceRunId: version.run_id,
+    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, dryRun: !!o.dryRun,
+  };
+  if (o.dryRun) {
+    return { ...base, targetVersion: undefined, targetRunId: undefined, manifestDigest: undefined, adopted: false, skippedFiles: 0, plannedFiles: listed, warnings: [], durationMs: Date.now() - started };
+  }
+
+  // Idempotent: a version already migrated from the same source is adopted, never duplicated.
+  const existing = async () => (await dst.getRegisteredModel(toModel))
+    ? (await dst.listVersions(toModel)).find((v) => tagMap(v.tags)[TAG.fingerprint] === fingerprint && v.status !== "FAILED_REGISTRATION")
+    : undefined;
+  const adopted = (v: ModelVersion, skipped: number, warnings: string[]): MigrationReport => ({
+    ...base, targetVersion: v.version, targetRunId: v.run_id, manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
+    adopted: true, skippedFiles: skipped, warnings, durationMs: Date.now() - started,
+  });
+  const found = await existing();
+  if (found) {
+    progress.phase = "done";
+    tell();
+    return adopted(found, listed.length, []);
+  }
+
+  // The target run: reused when a previous attempt created it (resume), so lineage is copied once.
+  const experiment = o.experiment ?? DEFAULT_EXPERIMENT;
+  const expId = (await dst.experimentByName(experiment))?.experiment_id ?? (await dst.createExperiment(experiment));
+  const provenance: Tag[] = [
+    { key: TAG.fingerprint, value: fingerprint },
+    { key: TAG.sourceHost, value: o.from.baseUrl },
+    { key: TAG.sourceModel, value: o.model },
+    { key: TAG.sourceVersion, value: version.version },
+    { key: TAG.sourceRun, value: version.run_id ?? "" },
+  ];
+  const quoted = toModel.replace(/'/g, "\\'");
+  let targetRun = (await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`))[0];
+  targetRun ??= await dst.createRun(expId, `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`, run?.info.start_time ?? Date.now(),
+    [...provenance, { key: TAG.targetModel, value: toModel }]);
+  const targetRunId = targetRun.info.run_id;
+  if (run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true") {
+    await copyLineage(src, dst, run, targetRunId);
+    await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
+  }
+
+  const modelRoot = await dstT.runRoot(targetRunId, MODEL_DIR);
+  const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
+  const { files, skippedFiles, warnings } = await copyTree({
+    srcT, srcRoot, dstT, dstRoot: modelRoot, journalRoot, listed, fingerprint, verify, retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+    what: (p) => `'${p}' of model '${o.model}' version ${version.version}`, tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
+    progress, tell,
+  });
+
+  // The manifest, verified by reading it back, before anything is registered.
+  const digest = manifestDigest(files);
+  await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null }, files },
+    `the manifest of model '${o.model}' version ${version.version}`, o.to.uri);
+
+  progress.phase = "registering";
+  tell();
+  const raced = await existing();
+  if (raced) return adopted(raced, skippedFiles, warnings);
+  if (!(await dst.getRegisteredModel(toModel))) {
+    try { await dst.createRegisteredModel(toModel); } catch (e) { if ((e as { code?: string }).code !== "RESOURCE_ALREADY_EXISTS") throw e; }
+  }
+  const targetRunInfo = await dst.getRun(targetRunId);
+  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
+  const created = await dst.createModelVersion({
+    name: toModel,
+    source: `${targetRunInfo.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+    run_id: targetRunId,
+    description: version.description,
+    tags: [...userTags, ...provenance, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) }],
+  });
+  try {
+    const deadline = Date.now() + (o.readyTimeoutMs ?? 300000);
+    let status = created.status;
+    while (status !== "READY") {
+      if (status === "FAILED_REGISTRATION") throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
+      if (Date.now() > deadline) throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
+      await sleep(500);
+      status = (await dst.getModelVersion(toModel, created.version)).status;
+    }
+    for (const alias of version.aliases ?? []) await dst.setAlias(toModel, alias, created.version);
+    if ("alias" in o.select && !(version.aliases ?? []).includes(o.select.alias)) await dst.setAlias(toModel, o.select.alias, created.version);
+    if (version.current_stage && version.current_stage !== "None") await dst.transitionStage(toModel, created.version, version.current_stage);
+    await dst.updateRun(targetRunId, "FINISHED", Date.now());
+  } catch (e) {
+    // Never leave a half-finished version registered; when that fails too, say exactly what is left.
+    try {
+      await dst.deleteModelVersion(toModel, created.version);
+    } catch (r) {
+      const leftBehind: LeftBehind = { model: toModel, version: created.version, where: o.to.uri };
+      const err = e instanceof Error ? e : new Error(String(e));
+      throw Object.assign(err, {
+        leftBehind,
+        message: `${err.message}; the rollback failed too (${(r as Error).message}), so model '${toModel}' version ${created.version} is left registered on ${o.to.uri} without its aliases or stage: delete it before migrating again, or a re-run adopts it as complete`,
+      });
+    }
+    throw e;
+  }
+  progress.phase = "done";
+  tell();
+  return { ...base, targetVersion: created.version, targetRunId, manifestDigest: digest, adopted: false, skippedFiles, warnings, durationMs: Date.now() - started };
+}
+
+/**
+ * Retires a migrated version: archived (aliases removed, stage Archived where the registry has stages,
+ * its fingerprint retired so a later migration copies afresh), or deleted when `hardDelete`.
+ */
+export async function retireVersion(to: Endpoint, model: string, version: string, hardDelete: boolean, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+  const dst = mlflowClient(to, retry);
+  let v: ModelVersion;
+  try { v = await dst.getModelVersion(model, version); } catch (e) { if (isNotFound(e)) return; throw e; }
+  if (hardDelete) return void (await dst.deleteModelVersion(model, version));
+  for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
+  try { await dst.transitionStage(model, version, "Archived"); } catch (e) { if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e; }
+  const fp = tagMap(v.tags)[TAG.fingerprint];
+  if (fp && !fp.endsWith(":retired")) {
+    await dst.setModelVersionTag(model, version, TAG.fingerprint, `${fp}:retired`);
+    if (v.run_id) await dst.setRunTag(v.run_id, TAG.fingerprint, `${fp}:retired`);
+  }
+}
+
+/** What checkTarget found: the version's state, and every way its files differ from its manifest. */
+export interface TargetCheck { exists: boolean; aliases: string[]; stage: string | undefined; manifestDigest: string | undefined; problems: string[] }
+
+/** Re-checks a migrated version in the target: it exists, its aliases, and its files by size or hash. */
+export async function checkTarget(to: Endpoint, model: string, version: string, verify: VerifyMode, retry: RetryPolicy = DEFAULT_RETRY): Promise<TargetCheck> {
+  const dst = mlflowClient(to, retry);
+  let v: ModelVersion;
+  try { v = await dst.getModelVersion(model, version); } catch (e) {
+    if (isNotFound(e)) return { exists: false, aliases: [], stage: undefined, manifestDigest: undefined, problems: [`model '${model}' version ${version} no longer exists on ${to.uri}`] };
+    throw e;
+  }
+  const t = transportFor(dst);
+  const problems: string[] = [];
+  const recorded = tagMap(v.tags)[TAG.manifestDigest];
+  if (v.run_id) {
+    const manifest = await readJson<{ files: ManifestEntry[] }>(t, await t.runRoot(v.run_id, JOURNAL_DIR), "manifest.json");
+    if (!manifest) problems.push(`the manifest of model '${model}' version ${version} is missing`);
+    else {
+      const root = await t.runRoot(v.run_id, MODEL_DIR);
+      const actual = new Map((await listTree(t, root)).map((f) => [f.path, f.size]));
+      const sized = manifest.files.filter((f) => actual.get(f.path) === f.size);
+      const hashed = new Map(verify === "full" ? (await hashFiles(t, root, sized)).map((h) => [h.path, h.sha256]) : []);
+      for (const f of manifest.files) {
+        if (actual.get(f.path) !== f.size) problems.push(`'${f.path}': expected ${f.size} bytes, found ${actual.get(f.path) ?? "no file"}`);
+        else if (verify === "full" && hashed.get(f.path) !== f.sha256) problems.push(`'${f.path}': sha256 differs from the manifest`);
+      }
+      if (manifestDigest(manifest.files) !== recorded) problems.push("the manifest digest differs from the version's provenance tag");
+    }
+  }
+  return { exists: true, aliases: v.aliases ?? [], stage: v.current_stage, manifestDigest: recorded, problems };
+}

@@ -1,0 +1,29 @@
+/**
+ * The tags a migration reads and writes in the target: provenance of a migrated model version or run, and
+ * the approval a production promotion needs. verify-move and the inventory read them back.
+ */
+
+/** Tags of a migrated model version and its target run. */
+export const TAG = {
+  fingerprint: "quant.migration.fingerprint",
+  targetModel: "quant.migration.target_model",
+  sourceHost: "quant.migration.source_host",
+  sourceModel: "quant.migration.source_model",
+  sourceVersion: "quant.migration.source_version",
+  sourceRun: "quant.migration.source_run_id",
+  manifestDigest: "quant.migration.manifest_digest",
+  files: "quant.migration.files",
+  bytes: "quant.migration.bytes",
+  lineageCopied: "quant.migration.lineage_copied",
+  approvedBy: "quant.approval.approved_by",
+} as const;
+
+/** Tags that tie a target run to its source run (experiment migration). */
+export const RUN_TAG = {
+  sourceRun: "quant.migration.source_run_id",
+  sourceHost: "quant.migration.source_host",
+  sourceExperiment: "quant.migration.source_experiment_id",
+  sourceParent: "quant.migration.source_parent_run_id",
+  /** Set last, to the run's fingerprint: the run is complete only when this tag is present. */
+  complete: "quant.migration.run_complete",
+} as const;

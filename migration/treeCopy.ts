@@ -1,0 +1,204 @@
+/**
+ * Artifact tree copy: list a tree, stream every file through SHA-256 into the target, verify each by reading
+ * it back, keep a progress journal so an interrupted copy resumes, and write the manifest (read back before
+ * anything is registered). Shared by model version and experiment migration.
+ */
+import { Readable } from "stream";
+import { httpError, isNotFound, RetryPolicy, withRetry } from "../clients/http";
+import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
+import { migrationError } from "./failure";
+import { hashStream, hashTap, ManifestEntry, sha256 } from "./hashing";
+import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+
+export type VerifyMode = "full" | "size";
+
+export interface Progress {
+  phase: "listing" | "copying" | "registering" | "done";
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** Where the progress journal and manifest of a migrated version or run live: never copied, never compared. */
+export const JOURNAL_DIR = "_migration";
+
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** Lists a tree recursively (listings are one level deep), a few directories at a time; sorted by path. */
+export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promise<{ path: string; size: number }[]> {
+  const files: { path: string; size: number }[] = [];
+  let dirs = [""];
+  while (dirs.length) {
+    const next: string[] = [];
+    for (const entries of await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => t.list(root, d))) {
+      for (const e of entries) {
+        if (e.isDir) next.push(e.path);
+        else files.push({ path: e.path, size: e.size ?? 0 });
+      }
+    }
+    dirs = next;
+  }
+  return files.sort(byPath);
+}
+
+/** A run's artifact root and files, without the journal of an earlier migration hop. */
+export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
+  const root = await t.runRoot(runId, "");
+  return { root, files: (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
+}
+
+/** A JSON document of the tree, or undefined when it is not there. */
+export async function readJson<T>(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<T | undefined> {
+  try {
+    const { body } = await t.download(root, path);
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/** Writes a JSON document into the tree; returns the sha256 of the bytes written. */
+export async function writeJson(t: ArtifactTransport, root: ArtifactRoot, path: string, value: unknown): Promise<string> {
+  const buf = Buffer.from(JSON.stringify(value, null, 2));
+  await t.upload(root, path, Readable.from([buf]), buf.length);
+  return sha256(buf);
+}
+
+/** What copyTree needs: both sides, the listed source files, and where the progress journal lives. */
+export interface TreeCopyOptions {
+  srcT: ArtifactTransport;
+  srcRoot: ArtifactRoot;
+  dstT: ArtifactTransport;
+  dstRoot: ArtifactRoot;
+  journalRoot: ArtifactRoot;
+  listed: { path: string; size: number }[];
+  fingerprint: string;
+  verify: VerifyMode;
+  retry: RetryPolicy;
+  concurrency: number;
+  /** Names a file in messages. */
+  what: (path: string) => string;
+  /** Names the tree in messages (the journal warning). */
+  tree: string;
+  progress?: Progress;
+  tell?: () => void;
+}
+
+export interface TreeCopyResult {
+  /** The manifest entries, in listing order. */
+  files: ManifestEntry[];
+  /** Files found already verified in the target (a resumed copy). */
+  skippedFiles: number;
+  /**
+   * Empty unless the progress journal could not be saved. The copy itself is complete and every file was
+   * verified, so this is a warning, not a failure: it only means an interrupted re-run could not have
+   * skipped the files copied since the last journal that was saved.
+   */
+  warnings: string[];
+}
+
+/**
+ * Streams every listed file through SHA-256 into the target, N at a time, and verifies each by reading it
+ * back (full hash or listed size). Resumes from the journal: a file counts as done only while the journal
+ * has it and the target still holds a file of that size.
+ *
+ * A journal that cannot be saved never stops the copy: it is reported in `warnings` when the copy succeeds,
+ * and added to the thrown error's message when the copy fails (a re-run then copies more files again).
+ */
+export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
+  const { srcT, srcRoot, dstT, dstRoot, journalRoot, listed, fingerprint, verify, retry } = o;
+  const progress = o.progress ?? { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  const tell = o.tell ?? (() => undefined);
+  const journal = new Map<string, ManifestEntry>();
+  for (const e of (await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json"))?.files ?? []) journal.set(e.path, e);
+  const present = journal.size ? new Map((await listTree(dstT, dstRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
+  const verified = new Map<string, ManifestEntry>();
+  for (const f of listed) {
+    const j = journal.get(f.path);
+    if (j && j.size === f.size && present.get(f.path) === f.size) verified.set(f.path, j);
+  }
+  const skippedFiles = verified.size;
+
+  progress.phase = "copying";
+  progress.filesTotal = listed.length;
+  progress.bytesTotal = listed.reduce((s, f) => s + f.size, 0);
+  progress.filesDone = verified.size;
+  progress.bytesDone = [...verified.values()].reduce((s, f) => s + f.size, 0);
+  tell();
+
+  // The journal is rewritten every 2 s, or after a tenth of the files (at least 8), whichever comes first, in
+  // the background: workers never wait for it. A crash loses little; and with thousands of small files the
+  // growing journal is not uploaded more often than the files themselves. A failed write is remembered.
+  const every = Math.max(8, Math.ceil(listed.length / 10));
+  let journalWritten = Date.now();
+  let journalCount = verified.size;
+  let journalWrite: Promise<unknown> = Promise.resolve();
+  const journalFailures: string[] = [];
+  const saveJournal = (force: boolean) => {
+    if (!force && verified.size === journalCount) return journalWrite;
+    if (!force && Date.now() - journalWritten < 2000 && verified.size - journalCount < every) return journalWrite;
+    journalWritten = Date.now();
+    journalCount = verified.size;
+    const snapshot = [...verified.values()];
+    journalWrite = journalWrite
+      .then(() => withRetry(retry, () => writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot })))
+      .catch((e: Error) => { journalFailures.push(e.message); });
+    return journalWrite;
+  };
+  const journalProblem = () => `the progress journal of ${o.tree} could not be saved (${journalFailures.length} of its writes failed; last: ${journalFailures[journalFailures.length - 1]})`;
+
+  const copyOne = async (f: { path: string; size: number }) => {
+    const what = o.what(f.path);
+    const entry = await withRetry(retry, async () => {
+      const { body, length } = await srcT.download(srcRoot, f.path);
+      if (length !== undefined && length !== f.size) {
+        body.destroy();
+        throw httpError(0, `${what}: the source now serves ${length} bytes, but listed ${f.size}`, true);
+      }
+      const tap = hashTap(f.size, what);
+      body.on("error", (e) => tap.destroy(e));
+      body.pipe(tap);
+      await dstT.upload(dstRoot, f.path, tap, f.size);
+      const sha = tap.digest();
+      if (verify === "full") {
+        const back = await hashStream((await dstT.download(dstRoot, f.path)).body);
+        if (back.size !== f.size || back.sha256 !== sha) {
+          throw httpError(0, `${what}: verification failed: the target holds ${back.size} bytes with sha256 ${back.sha256.slice(0, 12)}…, expected ${f.size} bytes with ${sha.slice(0, 12)}…`, true);
+        }
+      } else {
+        const dir = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
+        const listedBack = (await dstT.list(dstRoot, dir)).find((e) => e.path === f.path);
+        if (listedBack?.size !== f.size) throw httpError(0, `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`, true);
+      }
+      return { path: f.path, size: f.size, sha256: sha };
+    });
+    verified.set(f.path, entry);
+    progress.filesDone++;
+    progress.bytesDone += f.size;
+    tell();
+    void saveJournal(false);
+  };
+  try {
+    await forEachLimited(listed.filter((f) => !verified.has(f.path)), o.concurrency || DEFAULT_CONCURRENCY, copyOne);
+  } catch (e) {
+    await saveJournal(true);
+    if (journalFailures.length && e instanceof Error) e.message = `${e.message}; also, ${journalProblem()}, so a re-run copies those files again`;
+    throw e;
+  }
+  await saveJournal(true);
+  const warnings = journalFailures.length
+    ? [`${journalProblem()}; every file was still copied and verified, but had this run been interrupted, a re-run could not have skipped the files copied since the last saved journal`]
+    : [];
+  return { files: listed.map((f) => verified.get(f.path)!), skippedFiles, warnings };
+}
+
+/** Writes a manifest and reads it back: it must arrive intact before anything is registered. */
+export async function writeManifest(t: ArtifactTransport, journalRoot: ArtifactRoot, manifest: unknown, what: string, where: string): Promise<void> {
+  const written = await writeJson(t, journalRoot, "manifest.json", manifest);
+  const back = await readJson<unknown>(t, journalRoot, "manifest.json");
+  if (!back || sha256(Buffer.from(JSON.stringify(back, null, 2))) !== written) throw migrationError(`${what} did not read back intact from ${where}`);
+}
