@@ -54,7 +54,9 @@ export function jsonBody(req: ApiRequest): Record<string, unknown> | undefined {
   try {
     const v = JSON.parse(text);
     if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch { /* answered below */ }
+  } catch {
+    /* answered below */
+  }
   apiError(req.res, 400, "MALFORMED_REQUEST", "Invalid JSON given in the body of the request - expected a map");
   return undefined;
 }

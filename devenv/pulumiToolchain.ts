@@ -14,14 +14,14 @@ export const LOCAL_BIN = path.join(PROJECT_DIR, ".tools", "bin");
 
 export type PulumiToolchain =
   | {
-    /** Absolute path of the `pulumi` binary. */
-    pulumi: string;
-    /** Directory to put first on PATH so the engine finds the same plugins. */
-    binDir: string;
-    /** `pulumi version` output, e.g. v3.248.0. */
-    version: string;
-    reason?: undefined;
-  }
+      /** Absolute path of the `pulumi` binary. */
+      pulumi: string;
+      /** Directory to put first on PATH so the engine finds the same plugins. */
+      binDir: string;
+      /** `pulumi version` output, e.g. v3.248.0. */
+      version: string;
+      reason?: undefined;
+    }
   | { pulumi?: undefined; reason: string };
 
 const PLUGINS = ["pulumi-language-nodejs", "pulumi-resource-databricks"];
@@ -32,7 +32,9 @@ function onPath(name: string, dirs: string[]): string | undefined {
     try {
       fs.accessSync(f, fs.constants.X_OK);
       if (fs.statSync(f).isFile()) return f;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return undefined;
 }
@@ -40,9 +42,14 @@ function onPath(name: string, dirs: string[]): string | undefined {
 function check(binDir: string, pathDirs: string[]): PulumiToolchain {
   const pulumi = path.join(binDir, "pulumi");
   const missing = PLUGINS.filter((p) => !onPath(p, [binDir, ...pathDirs]));
-  if (missing.length) return { reason: `${pulumi} has no ${missing.join(" and ")} beside it or on PATH (the engine cannot download plugins here)` };
+  if (missing.length)
+    return { reason: `${pulumi} has no ${missing.join(" and ")} beside it or on PATH (the engine cannot download plugins here)` };
   try {
-    const version = execFileSync(pulumi, ["version"], { encoding: "utf8", timeout: 30000, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } }).trim();
+    const version = execFileSync(pulumi, ["version"], {
+      encoding: "utf8",
+      timeout: 30000,
+      env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" },
+    }).trim();
     return { pulumi, binDir, version };
   } catch (e) {
     return { reason: `${pulumi} version failed: ${(e as Error).message.split("\n")[0]}` };
@@ -60,13 +67,21 @@ export function findPulumiToolchain(opts: { install?: boolean } = {}): PulumiToo
   if (onPath("pulumi", [LOCAL_BIN])) return check(LOCAL_BIN, pathDirs);
   const installer = path.resolve(PROJECT_DIR, "..", "shared", "pulumi", "install.sh");
   if (!fs.existsSync(installer)) {
-    return { reason: `no pulumi on PATH, none in ${LOCAL_BIN}, and no prebuilt toolchain at ${installer} (run scripts/setup-pulumi.sh on a machine that has one)` };
+    return {
+      reason: `no pulumi on PATH, none in ${LOCAL_BIN}, and no prebuilt toolchain at ${installer} (run scripts/setup-pulumi.sh on a machine that has one)`,
+    };
   }
   if (opts.install === false) return { reason: `the toolchain is not installed: run \`bash scripts/setup-pulumi.sh\`` };
   try {
-    execFileSync("bash", [path.join(PROJECT_DIR, "scripts", "setup-pulumi.sh")], { stdio: ["ignore", "ignore", "pipe"], timeout: 300000, env: { ...process.env, PATH: pathDirs.join(path.delimiter) } });
+    execFileSync("bash", [path.join(PROJECT_DIR, "scripts", "setup-pulumi.sh")], {
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: 300000,
+      env: { ...process.env, PATH: pathDirs.join(path.delimiter) },
+    });
   } catch (e) {
     return { reason: `scripts/setup-pulumi.sh failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}` };
   }
-  return onPath("pulumi", [LOCAL_BIN]) ? check(LOCAL_BIN, pathDirs) : { reason: `scripts/setup-pulumi.sh installed nothing into ${LOCAL_BIN}` };
+  return onPath("pulumi", [LOCAL_BIN])
+    ? check(LOCAL_BIN, pathDirs)
+    : { reason: `scripts/setup-pulumi.sh installed nothing into ${LOCAL_BIN}` };
 }

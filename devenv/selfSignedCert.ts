@@ -86,13 +86,16 @@ export function makeSelfSignedCert(opts: { commonName?: string; days?: number } 
     seq(utcTime(new Date(now - 3600_000)), utcTime(new Date(now + (opts.days ?? 2) * 86400_000))),
     name,
     spki,
-    explicit(3, seq(
-      extension("2.5.29.19", true, seq(bool(true))), // basicConstraints CA:TRUE
-      extension("2.5.29.15", true, bits(Buffer.from([0x84]))), // keyUsage digitalSignature, keyCertSign
-      extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"))), // extKeyUsage serverAuth
-      extension("2.5.29.17", false, san),
-      extension("2.5.29.14", false, octets(crypto.createHash("sha1").update(spki).digest())), // subjectKeyIdentifier
-    )),
+    explicit(
+      3,
+      seq(
+        extension("2.5.29.19", true, seq(bool(true))), // basicConstraints CA:TRUE
+        extension("2.5.29.15", true, bits(Buffer.from([0x84]))), // keyUsage digitalSignature, keyCertSign
+        extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"))), // extKeyUsage serverAuth
+        extension("2.5.29.17", false, san),
+        extension("2.5.29.14", false, octets(crypto.createHash("sha1").update(spki).digest())), // subjectKeyIdentifier
+      ),
+    ),
   );
   const signature = crypto.sign("sha256", tbs, { key: privateKey, dsaEncoding: "der" });
   const der = seq(tbs, ecdsaWithSha256, bits(signature));

@@ -1,0 +1,186 @@
+/**
+ * The Permissions API (`/api/2.0/permissions/{type}/{id}`) for tests: `GET` (the object's whole ACL),
+ * `PUT` (replace the direct entries; an empty list removes them all) and `PATCH` (add or change entries),
+ * each answering the resulting ObjectPermissions `{object_id, object_type, access_control_list}`.
+ * Object types: `directories` (`0` is the root), `repos`, `notebooks`, `files` (objects of the shared
+ * WorkspaceApi tree, by object id) and `registered-models` (by the workspace-registry model id).
+ *
+ * Like the real service, a response carries more than what was set, and the provider must not see it as
+ * drift: every entry an object inherits from its folders (`inherited: true, inherited_from_object:
+ * ["/directories/<id>"]`), from the root folder (`["/directories/"]`) or from the registry root
+ * (`["/registered-models/root"]`), which includes the `admins` group's CAN_MANAGE, plus the direct
+ * CAN_MANAGE of whoever created a Git folder or model. Entries are grouped per principal, each with
+ * `all_permissions`. Errors: 404 RESOURCE_DOES_NOT_EXIST (no such object), 400 INVALID_PARAMETER_VALUE
+ * (a level the object type does not have, a principal that does not exist, not exactly one of
+ * user_name / group_name / service_principal_name, or the root left without `admins` CAN_MANAGE).
+ */
+import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiReply";
+import { AclEntry, aclKey, ControlPlaneState, PrincipalKind } from "./controlPlaneState";
+import { WorkspaceApi } from "./workspaceApi";
+
+const WORKSPACE_LEVELS = ["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"];
+const MODEL_LEVELS = ["CAN_READ", "CAN_EDIT", "CAN_MANAGE_STAGING_VERSIONS", "CAN_MANAGE_PRODUCTION_VERSIONS", "CAN_MANAGE"];
+const WORKSPACE_TYPES: Record<string, { objectType: string; node: string }> = {
+  directories: { objectType: "directory", node: "DIRECTORY" },
+  repos: { objectType: "repo", node: "REPO" },
+  notebooks: { objectType: "notebook", node: "NOTEBOOK" },
+  files: { objectType: "file", node: "FILE" },
+};
+const PRINCIPAL_FIELDS: [string, PrincipalKind][] = [
+  ["user_name", "user"],
+  ["group_name", "group"],
+  ["service_principal_name", "servicePrincipal"],
+];
+const FIELD_OF: Record<PrincipalKind, string> = { user: "user_name", group: "group_name", servicePrincipal: "service_principal_name" };
+
+/** The workspace-registry side: whether a model id names an existing model. */
+export interface RegisteredModelLookup {
+  modelExists(id: string): Promise<boolean>;
+}
+
+interface Resolved {
+  key: string;
+  objectType: string;
+  levels: string[];
+  /** Inherited direct ACLs, closest first: the ACL key they come from and how the response names it. */
+  inheritedFrom: { key: string; name: string }[];
+  isRoot: boolean;
+}
+
+export class PermissionsApi {
+  constructor(
+    private readonly state: ControlPlaneState,
+    private readonly workspace: WorkspaceApi,
+    private readonly models: RegisteredModelLookup,
+  ) {
+    // Admins manage everything: the root folder and the registry root carry their CAN_MANAGE directly.
+    if (!state.acls.has(aclKey("directories", 0)))
+      state.acls.set(aclKey("directories", 0), [{ kind: "group", name: "admins", level: "CAN_MANAGE" }]);
+    if (!state.acls.has(aclKey("registered-models", "root")))
+      state.acls.set(aclKey("registered-models", "root"), [{ kind: "group", name: "admins", level: "CAN_MANAGE" }]);
+  }
+
+  async handle(req: ApiRequest): Promise<boolean> {
+    const m = /^\/api\/2\.0\/permissions\/([a-z-]+)\/([^/]+)$/.exec(req.url.pathname);
+    if (!req.url.pathname.startsWith("/api/2.0/permissions/")) return false;
+    if (!m) return notImplemented(req.res, req.method, req.url);
+    const [, type, id] = m;
+    const resolved = await this.resolve(type, decodeURIComponent(id));
+    if (resolved === "unsupported") return notImplemented(req.res, req.method, req.url, `permissions on ${type} objects`);
+    if (!resolved) return apiError(req.res, 404, "RESOURCE_DOES_NOT_EXIST", `${type.replace(/s$/, "")} ${id} does not exist.`);
+    if (req.method === "GET") return sendJson(req.res, 200, this.render(resolved));
+    if (req.method !== "PUT" && req.method !== "PATCH") return notImplemented(req.res, req.method, req.url);
+    const b = jsonBody(req);
+    if (!b) return true;
+    const list = b.access_control_list ?? [];
+    if (!Array.isArray(list)) return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", "access_control_list must be a list");
+    const entries: AclEntry[] = [];
+    for (const raw of list as Record<string, unknown>[]) {
+      const named = PRINCIPAL_FIELDS.filter(([f]) => typeof raw?.[f] === "string" && raw[f] !== "");
+      if (named.length !== 1)
+        return apiError(
+          req.res,
+          400,
+          "INVALID_PARAMETER_VALUE",
+          `Each access control entry needs exactly one of user_name, group_name, service_principal_name: ${JSON.stringify(raw)}`,
+        );
+      const [field, kind] = named[0];
+      const name = String(raw[field]);
+      const level = String(raw.permission_level ?? "");
+      if (!resolved.levels.includes(level))
+        return apiError(
+          req.res,
+          400,
+          "INVALID_PARAMETER_VALUE",
+          `Permission level ${level || "(none)"} is not supported for ${resolved.objectType} objects; allowed: ${resolved.levels.join(", ")}`,
+        );
+      if (!this.state.principalExists(kind, name))
+        return apiError(
+          req.res,
+          400,
+          "INVALID_PARAMETER_VALUE",
+          `Principal: ${kind === "group" ? "GroupName" : kind === "user" ? "UserName" : "ServicePrincipalName"}(${name}) does not exist`,
+        );
+      if (kind === "group" && name === "admins" && level !== "CAN_MANAGE")
+        return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", `Cannot change permissions for group 'admins' to ${level}.`);
+      entries.push({ kind, name, level });
+    }
+    const same = (a: AclEntry, b: AclEntry) => a.kind === b.kind && a.name.toLowerCase() === b.name.toLowerCase();
+    const next =
+      req.method === "PUT" ? entries : [...this.state.acl(resolved.key).filter((e) => !entries.some((n) => same(n, e))), ...entries];
+    if (resolved.isRoot && !next.some((e) => e.kind === "group" && e.name === "admins" && e.level === "CAN_MANAGE")) {
+      return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", "Cannot change permissions for group 'admins' to None.");
+    }
+    this.state.acls.set(
+      resolved.key,
+      next.filter((e, i) => next.findIndex((o) => same(o, e) && o.level === e.level) === i),
+    );
+    return sendJson(req.res, 200, this.render(resolved));
+  }
+
+  private async resolve(type: string, id: string): Promise<Resolved | undefined | "unsupported"> {
+    if (type === "registered-models") {
+      if (id === "root") return "unsupported";
+      if (!(await this.models.modelExists(id))) return undefined;
+      return {
+        key: aclKey(type, id),
+        objectType: "registered-model",
+        levels: MODEL_LEVELS,
+        inheritedFrom: [{ key: aclKey(type, "root"), name: aclKey(type, "root") }],
+        isRoot: false,
+      };
+    }
+    const t = WORKSPACE_TYPES[type];
+    if (!t) return "unsupported";
+    if (type === "directories" && id === "0")
+      return { key: aclKey(type, 0), objectType: t.objectType, levels: WORKSPACE_LEVELS, inheritedFrom: [], isRoot: true };
+    const hit = [...this.workspace.nodes].find(([, n]) => String(n.id) === id && n.type === t.node);
+    if (!hit) return undefined;
+    const inheritedFrom: { key: string; name: string }[] = [];
+    for (let p = parentOf(hit[0]); p !== "/"; p = parentOf(p)) {
+      const n = this.workspace.nodes.get(p);
+      if (n) {
+        const key = aclKey(n.type === "REPO" ? "repos" : "directories", n.id);
+        inheritedFrom.push({ key, name: key });
+      }
+    }
+    inheritedFrom.push({ key: aclKey("directories", 0), name: "/directories/" });
+    return { key: aclKey(type, id), objectType: t.objectType, levels: WORKSPACE_LEVELS, inheritedFrom, isRoot: false };
+  }
+
+  private render(r: Resolved) {
+    const byPrincipal = new Map<
+      string,
+      { entry: Record<string, unknown>; perms: { permission_level: string; inherited: boolean; inherited_from_object?: string[] }[] }
+    >();
+    const add = (e: AclEntry, from?: string) => {
+      const k = `${e.kind}:${e.name.toLowerCase()}`;
+      let p = byPrincipal.get(k);
+      if (!p) {
+        const u = e.kind === "user" ? this.state.userByName(e.name) : undefined;
+        p = { entry: { [FIELD_OF[e.kind]]: e.name, ...(u ? { display_name: u.displayName } : {}) }, perms: [] };
+        byPrincipal.set(k, p);
+      }
+      const same = p.perms.find((x) => x.permission_level === e.level && x.inherited === (from !== undefined));
+      if (!same)
+        p.perms.push({
+          permission_level: e.level,
+          inherited: from !== undefined,
+          ...(from !== undefined ? { inherited_from_object: [from] } : {}),
+        });
+      else if (from !== undefined && !same.inherited_from_object!.includes(from)) same.inherited_from_object!.push(from);
+    };
+    for (const e of this.state.acl(r.key)) add(e);
+    for (const src of r.inheritedFrom) for (const e of this.state.acl(src.key)) add(e, src.name);
+    return {
+      object_id: r.key,
+      object_type: r.objectType,
+      access_control_list: [...byPrincipal.values()].map((p) => ({ ...p.entry, all_permissions: p.perms })),
+    };
+  }
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
