@@ -11,6 +11,8 @@ export const COMMANDS: { name: string; summary: string; load: () => Command }[] 
   { name: "plan", summary: "what a stack would grant, offline (no credentials)", load: () => require("./plan").command },
   { name: "access-diff", summary: "who gains or loses what between two Git refs", load: () => require("./accessDiff").command },
   { name: "branch-flow", summary: "merge-request guard: is source -> target a promotion edge?", load: () => require("./branchFlow").command },
+  { name: "approval-check", summary: "merge-request job: approved by an approver who is not the author?", load: () => require("./approvalCheck").command },
+  { name: "flow-audit", summary: "merged MRs that broke the flow, merge rights or four-eyes rule", load: () => require("./flowAudit").command },
   { name: "migrate", summary: "move a model version, an experiment or notebooks, verified", load: () => require("./migrate").command },
   { name: "inventory", summary: "list what an environment holds (models, experiments, notebooks)", load: () => require("./inventory").command },
   { name: "verify-move", summary: "compare two environments after a move", load: () => require("./verifyMove").command },
@@ -32,7 +34,7 @@ export const USAGE = `usage: quant-platform <command> [options]
 
 Governs a quant / ML team's Databricks estate: workspace access, registry permissions, branch policy and
 verified model migration. Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`).join("\n")}
+${COMMANDS.map((c) => `  ${c.name.padEnd(16)}${c.summary}`).join("\n")}
 
 Options: --help, --version. Exit codes: 0 done, 1 failed, 2 usage error, 3 differences found.`;
 

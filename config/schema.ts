@@ -44,6 +44,10 @@ export type RegistryFlavour = (typeof REGISTRY_FLAVOURS)[number];
 export const GIT_PROVIDERS = ["gitlab", "github"] as const;
 export type GitProvider = (typeof GIT_PROVIDERS)[number];
 
+/** GitLab subscription tiers: approval rules and approval settings are Premium and Ultimate features. */
+export const GIT_TIERS = ["free", "premium", "ultimate"] as const;
+export type GitTier = (typeof GIT_TIERS)[number];
+
 /** Unity Catalog privileges that may be granted on a registered model. */
 export const UC_MODEL_PRIVILEGES = ["ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE"] as const;
 export type UcModelPrivilege = (typeof UC_MODEL_PRIVILEGES)[number];
@@ -148,7 +152,7 @@ export interface StackConfig {
    */
   retryTimeoutSeconds?: number;
   /** `url` is the Git host's web root (https://gitlab.example.com); `project` is group/name or owner/repo. */
-  git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean };
+  git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean; tier?: GitTier };
 }
 
 export interface AccessModel {

@@ -1,6 +1,6 @@
 import {
   AccessModel, DatabricksAuth, DUTIES, Duty, ENTITLEMENTS, Entitlement, Environment, FlowEdge, GIT_ACCESS_LEVELS,
-  GIT_PROVIDERS, GitAccess, GitFolder, GitProvider, ManagedModel, Member, MODEL_LIFECYCLES, ModelLifecycle,
+  GIT_PROVIDERS, GIT_TIERS, GitAccess, GitTier, GitFolder, GitProvider, ManagedModel, Member, MODEL_LIFECYCLES, ModelLifecycle,
   Organization, PerStack, PROJECT, Promotion, REGISTRY_FLAVOURS, REGISTRY_LEVELS, RegistryConfig, RegistryLevel, Role,
   StackConfig, TIERS, Tier, UC_MODEL_PRIVILEGES, UcModelPrivilege, WORKSPACE_LEVELS, WorkspaceLevel,
 } from "./schema";
@@ -365,7 +365,7 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   }
   const envNames = envs.map((e) => e.name);
   const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned", "retryTimeoutSeconds"]);
-  const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings"]);
+  const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings", "tier"]);
   const host = w ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/) : undefined;
   const branch = w ? oneOf(c, "workspace.branch", w.branch, envNames) : undefined;
   let registry: RegistryConfig | undefined;
@@ -390,6 +390,9 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   const provider = gitV ? oneOf<GitProvider>(c, "git.provider", gitV.provider, GIT_PROVIDERS) : undefined;
   const project = gitV ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/) : undefined;
   const ownsProjectSettings = gitV ? bool(c, "git.ownsProjectSettings", gitV.ownsProjectSettings, false) : false;
+  // The GitLab tier, pinned instead of detected from the API (a pin the instance contradicts fails the run).
+  const tier = gitV?.tier === undefined ? undefined : oneOf<GitTier>(c, "git.tier", gitV.tier, GIT_TIERS);
+  if (tier && provider === "github") c.say("git.tier", "only applies to provider gitlab (GitLab Free, Premium or Ultimate); remove it for GitHub");
   const defaultUrl = provider === "github" ? "https://github.com" : "https://gitlab.com";
   const gitUrl = gitV?.url === undefined ? defaultUrl : str(c, "git.url", gitV.url, "the Git host's https root, like https://gitlab.example.com", /^https:\/\/[^\s/]+\/?$/);
   secretKey(c, values, "gitlabToken");
@@ -411,7 +414,7 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   }
   if (!host || !branch || !registry || !provider || !project || !gitUrl) return undefined;
   return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth,
-    ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0 ? { retryTimeoutSeconds } : {}), git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings } };
+    ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0 ? { retryTimeoutSeconds } : {}), git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings, ...(tier ? { tier } : {}) } };
 }
 
 /**

@@ -4,6 +4,7 @@
 import { AccessModel } from "../config/schema";
 import { AccessPlan, buildAccessPlan, memberGrants } from "./accessPlan";
 import { entryKey } from "./identity";
+import { enforcementOn, showHow, TIER_RULES } from "./gitTiers";
 
 export interface Grant { object: string; permission: string; via: string }
 export interface MemberChange { member: string; gained: Grant[]; lost: Grant[] }
@@ -12,6 +13,8 @@ export interface StackDiff {
   members: MemberChange[];
   flowEdges: { added: string[]; removed: string[] };
   promotions: { added: string[]; removed: string[] };
+  /** On the stack that owns the GitLab settings: how each Git rule is enforced at head, and at base where that differs. */
+  enforcement?: { tier: string; rules: { rule: string; how: string; before?: string }[] };
 }
 export interface AccessDiff { base: string; head: string; changed: boolean; stacks: StackDiff[] }
 
@@ -26,6 +29,26 @@ function keyedDiff(before: { key: string; label: string }[], after: { key: strin
   return {
     added: after.filter((x) => !has(before, x)).map((x) => x.label).sort(),
     removed: before.filter((x) => !has(after, x)).map((x) => x.label).sort(),
+  };
+}
+
+/** How a plan's GitLab rules are enforced: per rule, on the pinned tier, or "native | free: ..." when detected at deploy. */
+function enforcementOf(p?: AccessPlan): Map<string, string> | undefined {
+  if (!p || p.git.provider !== "gitlab" || !p.git.ownsProjectSettings) return undefined;
+  const t = p.git.tier;
+  return new Map(TIER_RULES.map((r) => [r.rule, t ? showHow(enforcementOn(r, t).how)
+    : `${showHow(r.premium.how)} (premium/ultimate), ${showHow(r.free.how)} (free)`]));
+}
+
+function enforcementDiff(b: AccessPlan | undefined, h: AccessPlan | undefined): Pick<StackDiff, "enforcement"> {
+  const head = enforcementOf(h);
+  if (!head) return {};
+  const base = enforcementOf(b);
+  return {
+    enforcement: {
+      tier: h!.git.tier ?? "detected at deploy",
+      rules: [...head].map(([rule, how]) => ({ rule, how, ...(base && base.get(rule) !== how ? { before: base.get(rule) } : {}) })),
+    },
   };
 }
 
@@ -51,9 +74,11 @@ export function accessDiff(base: { ref: string; model: AccessModel }, head: { re
       members: [...byMember.values()].sort((x, y) => x.member.localeCompare(y.member)),
       flowEdges: keyedDiff(edges(b), edges(h)),
       promotions: keyedDiff(promos(b), promos(h)),
+      ...enforcementDiff(b, h),
     };
   });
-  const changed = stacks.some((s) => s.members.length || s.flowEdges.added.length || s.flowEdges.removed.length || s.promotions.added.length || s.promotions.removed.length);
+  const changed = stacks.some((s) => s.members.length || s.flowEdges.added.length || s.flowEdges.removed.length || s.promotions.added.length || s.promotions.removed.length
+    || s.enforcement?.rules.some((r) => r.before !== undefined));
   return { base: base.ref, head: head.ref, changed, stacks };
 }
 
@@ -79,6 +104,11 @@ export function renderAccessDiffMarkdown(d: AccessDiff): string {
     for (const e of s.flowEdges.removed) lines.push(`- flow edge removed: ${e}`);
     for (const p of s.promotions.added) lines.push(`- model promotion added: ${p}`);
     for (const p of s.promotions.removed) lines.push(`- model promotion removed: ${p}`);
+  }
+  for (const s of d.stacks.filter((x) => x.enforcement)) {
+    const e = s.enforcement!;
+    lines.push("", `### Git rule enforcement (${s.stack} owns the GitLab settings; tier ${e.tier})`, "", "| rule | enforced by |", "|---|---|");
+    for (const r of e.rules) lines.push(`| ${r.rule} | ${r.how}${r.before !== undefined ? ` (was: ${r.before})` : ""} |`);
   }
   return lines.join("\n") + "\n";
 }

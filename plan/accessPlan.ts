@@ -3,7 +3,7 @@
  * Components, the plan view, the access diff and the policy tests all read it.
  */
 import {
-  AccessModel, DatabricksAuth, Entitlement, GitAccess, RegistryConfig, RegistryLevel, Role, Tier, UcModelPrivilege,
+  AccessModel, DatabricksAuth, Entitlement, GitAccess, GitTier, RegistryConfig, RegistryLevel, Role, Tier, UcModelPrivilege,
   WorkspaceLevel,
 } from "../config/schema";
 import { keyed } from "./identity";
@@ -62,7 +62,8 @@ export interface AccessPlan {
   registry: RegistryConfig;
   auth: DatabricksAuth["kind"];
   scimProvisioned: boolean;
-  git: { provider: string; url: string; project: string; ownsProjectSettings: boolean };
+  /** `tier`: the GitLab tier pinned in config; absent, the branch policy detects it at deploy. */
+  git: { provider: string; url: string; project: string; ownsProjectSettings: boolean; tier?: GitTier };
   groups: GroupEntry[];
   users: UserEntry[];
   memberships: MembershipEntry[];

@@ -1,5 +1,6 @@
 /** Renders an access plan for people (table, Markdown) from one list of sections. Pure. */
 import { AccessPlan } from "./accessPlan";
+import { enforcementColumns, enforcementRows, freeProtection } from "./gitTiers";
 
 export interface Section {
   title: string;
@@ -42,6 +43,17 @@ export function planSections(plan: AccessPlan): Section[] {
         b.approveMembers.join(", ") || "nobody", b.branch === "*" ? "-" : String(b.approvals), "off", b.branch === "*" ? "-" : b.sources.join(", ") || "none (push only)",
       ]),
     },
+    {
+      title: `Rule enforcement (${plan.git.provider}${plan.git.provider === "gitlab" ? `, tier ${plan.git.tier ?? "detected at deploy"}` : ""})`,
+      columns: enforcementColumns(plan),
+      rows: enforcementRows(plan),
+    },
+    ...(plan.git.provider === "gitlab" && plan.git.tier === "free" ? [{
+      title: "Free tier widening (protected branches by role: who else can push or merge)",
+      columns: ["branch", "also push", "also merge"],
+      rows: plan.branchRules.filter((b) => b.branch !== "*").map((b) => freeProtection(plan, b))
+        .map((f) => [f.branch, f.extraPush.join(", ") || "-", f.extraMerge.join(", ") || "-"]),
+    }] : []),
     {
       title: "Model promotions into this stack",
       columns: ["model", "from", "version", "production approval"],

@@ -313,4 +313,16 @@ describe("registry invariants in validation", () => {
     expectProblem(p, /stack quant_lr: .*workspace\.registry\.catalog = \(missing\)/);
     expectProblem(p, /stack quant_stg: .*workspace\.registry\.catalog: only applies to flavour unity-catalog/);
   });
+
+  it("workspace.retryTimeoutSeconds: a positive whole number reaches the stack; anything else is refused, named", () => {
+    const s = shipped();
+    stackVal(s, "quant", "workspace").retryTimeoutSeconds = 5;
+    assert.strictEqual(validate(s, "quant").stacks.find((x) => x.name === "quant")!.retryTimeoutSeconds, 5);
+    assert.strictEqual(validate(shipped(), "quant").stacks.find((x) => x.name === "quant")!.retryTimeoutSeconds, undefined);
+    for (const bad of [0, -3, 2.5, "5"]) {
+      const t = shipped();
+      stackVal(t, "quant_stg", "workspace").retryTimeoutSeconds = bad;
+      expectProblem(problemsOf(t, "quant_stg"), /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = .*: expected a positive whole number/);
+    }
+  });
 });
