@@ -5,6 +5,7 @@
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { ExperimentMigrationReport, migrateExperiment } from "../migration/experiments";
 import { isIncompleteMigration } from "../migration/failure";
+import { describeLifecycle, parseStageAliases } from "../migration/lifecycle";
 import { migrate, MigrateOptions, MigrationReport, VersionSelector } from "../migration/modelVersion";
 import { Progress } from "../migration/treeCopy";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
@@ -13,7 +14,8 @@ import type { AccessModel } from "../config/schema";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform migrate --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
-         [--to-model <name>] [--from-env <env> --to-env <env>] [--verify full|size] [--concurrency N] [--dry-run] [--json]
+         [--to-model <name>] [--map-stage STAGE=ALIAS[,...]] [--from-env <env> --to-env <env>] [--verify full|size]
+         [--concurrency N] [--dry-run] [--json]
        quant-platform migrate --from <uri> --to <uri> --experiment <name> [--to-experiment <name>] [--verify full|size]
          [--concurrency N] [--dry-run] [--json]
        quant-platform migrate --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
@@ -23,6 +25,9 @@ servers / Databricks workspaces: streamed, checksummed, verified by reading back
   --from, --to     http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port
   --model          the registered model; pick the version with --version, --alias or --stage
   --to-model       the target model name (default: the same)
+  --map-stage      Production=champion (repeatable, or comma-separated): between a Databricks workspace
+                   registry (stages, no aliases: select there with --stage or --version) and a registry with
+                   aliases, the stage becomes that alias and back; the report says what was mapped or dropped
   --from-env, --to-env
                    guard the move with the project's flow: the edge must exist, and production needs an
                    approval by an approving member who is not the version's author
@@ -65,14 +70,20 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string) {
 }
 
 export function renderReport(r: MigrationReport): string {
+  const lifecycle = r.lifecycle ? [
+    `  stage ${r.lifecycle.stage ?? "-"}, aliases ${r.lifecycle.aliases.join(", ") || "-"}`,
+    ...describeLifecycle(r.lifecycle).map((l) => `  ${l}`),
+  ] : [];
   if (r.dryRun) {
     return [`dry run: would copy ${r.files} files (${mb(r.bytes)}) of ${r.sourceModel} version ${r.sourceVersion} to ${r.targetModel}`,
+      ...lifecycle.map((l) => l.replace(/^  stage/, "  would set stage")),
       ...(r.plannedFiles ?? []).map((f) => `  ${String(f.size).padStart(12)}  ${f.path}`)].join("\n");
   }
   return [
     r.adopted ? `already migrated: adopted ${r.targetModel} version ${r.targetVersion} (nothing copied)` : `migrated ${r.sourceModel} version ${r.sourceVersion} -> ${r.targetModel} version ${r.targetVersion}`,
     `  files ${r.files}, ${mb(r.bytes)}, every file verified${r.skippedFiles && !r.adopted ? ` (${r.skippedFiles} already verified by an earlier run)` : ""}`,
     `  manifest sha256 ${r.manifestDigest}`,
+    ...lifecycle,
     `  source ${r.sourceHost} run ${r.sourceRunId ?? "-"}; target run ${r.targetRunId}`,
     ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`,
@@ -123,6 +134,15 @@ function endpoints(a: Record<string, string | true>, env: NodeJS.ProcessEnv) {
 
 /** The CLI as a function of its arguments and environment. */
 export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void, tty: boolean): Promise<number> {
+  // --map-stage may be repeated: its values are taken out before the strict parse (which keeps only the last).
+  const mapStage: string[] = [];
+  argv = argv.filter((x, i) => {
+    if (x.startsWith("--map-stage=")) { mapStage.push(x.slice("--map-stage=".length)); return false; }
+    if (x === "--map-stage") { mapStage.push(argv[i + 1] ?? ""); return false; }
+    return !(i > 0 && argv[i - 1] === "--map-stage");
+  });
+  let stageAliases: Record<string, string>;
+  try { stageAliases = parseStageAliases(mapStage); } catch (e) { throw new UsageError((e as Error).message); }
   const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir", "experiment", "to-experiment", "notebooks"], ["dry-run", "json", "overwrite"]);
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   const modes = (["model", "experiment", "notebooks"] as const).filter((k) => typeof a[k] === "string");
@@ -132,6 +152,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   const concurrency = a.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(a.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError("--concurrency is a whole number from 1 to 64");
   const misplaced = (mode: string, keys: string[]) => { for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`); };
+  if (mapStage.length && modes[0] !== "model") throw new UsageError(`--map-stage goes with --model`);
   if (modes[0] === "experiment") {
     misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite"]);
     const { from, to } = endpoints(a, env);
@@ -169,7 +190,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   const started = Date.now();
   let last = 0;
   const report = await migrate({
-    from, to, model: a.model as string, select, toModel: a["to-model"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency, guard,
+    from, to, model: a.model as string, select, toModel: a["to-model"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency, guard, stageAliases,
     onProgress: tty && !a.json ? (p) => {
       if (Date.now() - last < 100 && p.phase === "copying" && p.filesDone < p.filesTotal) return;
       last = Date.now();

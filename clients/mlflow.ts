@@ -11,7 +11,18 @@ export interface Endpoint {
   baseUrl: string;
   token?: string;
   transport: "mlflow-artifacts" | "databricks";
+  /**
+   * Which model registry answers: an OSS server (aliases and stages), a Databricks workspace registry
+   * (stages, no aliases) or Unity Catalog (aliases, no stages). Default: workspace for the databricks
+   * transport, OSS otherwise.
+   */
+  registry?: RegistryKind;
 }
+
+export type RegistryKind = "oss" | "workspace" | "unity-catalog";
+
+/** The registry behind an endpoint (see Endpoint.registry). */
+export const registryOf = (ep: Endpoint): RegistryKind => ep.registry ?? (ep.transport === "databricks" ? "workspace" : "oss");
 
 export interface Tag { key: string; value: string }
 export interface ModelVersion {
@@ -37,6 +48,9 @@ export interface Run {
 export interface Experiment { experiment_id: string; name: string; artifact_location?: string; lifecycle_stage?: string; tags?: Tag[] }
 export interface RegisteredModel { name: string; description?: string; tags?: Tag[]; aliases?: { alias: string; version: string }[] }
 
+/** A create that lost a race: the object exists (MLflow answers 400 RESOURCE_ALREADY_EXISTS). */
+export const alreadyExists = (e: unknown) => (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS";
+
 export const tagMap = (tags: Tag[] | undefined): Record<string, string> => Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
 
 export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
@@ -59,6 +73,10 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const orUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
     try { return await p; } catch (e) { if (isNotFound(e)) return undefined; throw e; }
   };
+  const experimentByName = async (name: string) =>
+    (await orUndefined(call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment;
+  const getRegisteredModel = (name: string) =>
+    orUndefined(call<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`));
 
   return {
     endpoint: ep,
@@ -71,8 +89,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       (await call<{ model_versions?: ModelVersion[] }>("POST", "registered-models/get-latest-versions", `model '${name}' stage '${stage}'`, { name, stages: [stage] })).model_versions ?? [],
     getDownloadUri: async (name: string, version: string) =>
       (await call<{ artifact_uri: string }>("GET", `model-versions/get-download-uri?${q({ name, version })}`, `model '${name}' version ${version} download URI`)).artifact_uri,
-    getRegisteredModel: (name: string) =>
-      orUndefined(call<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`)),
+    getRegisteredModel,
     createRegisteredModel: (name: string, description?: string) =>
       call("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
     /** Every version of a model, following page tokens. */
@@ -97,10 +114,30 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     /** The full history of one metric, following page tokens. */
     metricHistory: (runId: string, key: string) => paged<Metric, "metrics">("metrics", (token) => call("GET",
       `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`, `run ${runId} metric ${key}`)),
-    experimentByName: async (name: string) =>
-      (await orUndefined(call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment,
+    experimentByName,
     createExperiment: async (name: string) =>
       (await call<{ experiment_id: string }>("POST", "experiments/create", `experiment '${name}'`, { name })).experiment_id,
+    /**
+     * The experiment's id, created when missing. Another migration may create it between the lookup and the
+     * create: RESOURCE_ALREADY_EXISTS then means found, and it is looked up again.
+     */
+    ensureExperiment: async (name: string): Promise<string> => {
+      const found = await experimentByName(name);
+      if (found) return found.experiment_id;
+      try {
+        return (await call<{ experiment_id: string }>("POST", "experiments/create", `experiment '${name}'`, { name })).experiment_id;
+      } catch (e) {
+        if (!alreadyExists(e)) throw e;
+        const raced = await experimentByName(name);
+        if (!raced) throw e;
+        return raced.experiment_id;
+      }
+    },
+    /** Creates the registered model unless it exists (RESOURCE_ALREADY_EXISTS from a concurrent create is found). */
+    ensureRegisteredModel: async (name: string): Promise<void> => {
+      if (await getRegisteredModel(name)) return;
+      try { await call("POST", "registered-models/create", `registered model '${name}'`, { name }); } catch (e) { if (!alreadyExists(e)) throw e; }
+    },
     createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
       (await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, { experiment_id: experimentId, run_name: runName, start_time: startTime, tags })).run,
     /** Every registered model, following page tokens. */

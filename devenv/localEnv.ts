@@ -4,12 +4,15 @@
  * Databricks API test server (MLflow REST API, signed-URL artifact store, Workspace API). The old one is
  * seeded like the team's workspace: the experiment /Users/alice@quant.example/quant-alpha (a workspace
  * path, as Databricks names experiments) with three training runs compared by
- * precision, the best registered with an alias, notebooks and files under /Shared and /Users, and a Git
+ * precision, the best registered in stage Production (a workspace registry has no aliases), notebooks and files under /Shared and /Users, and a Git
  * folder under /Repos.
  */
 import * as crypto from "crypto";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
 import { DatabricksTestServer } from "./databricksServer";
+
+/** The stage of the old workspace's registered version (a workspace registry has stages, not aliases). */
+export const STAGE = "Production";
 
 /** The team's experiment, named by its workspace path as Databricks names experiments. */
 export const EXPERIMENT = "/Users/alice@quant.example/quant-alpha";
@@ -28,6 +31,19 @@ export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; langua
   { path: "/Users/alice@quant.example/scratch", type: "NOTEBOOK", language: "R", content: "# Databricks notebook source\nsummary(cars)\n" },
 ];
 
+/**
+ * The fixture registers its best version with an alias, as an OSS server allows; a workspace model registry
+ * has stages instead. So in the old workspace the version is in stage Production and has no alias.
+ */
+async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: string, alias: string): Promise<void> {
+  const call = async (method: string, path: string, body: unknown) => {
+    const r = await fetch(`${mlflowUrl}/api/2.0/mlflow/${path}`, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`seeding the old workspace: ${method} ${path} failed: ${r.status} ${await r.text()}`);
+  };
+  await call("POST", "model-versions/transition-stage", { name: model, version, stage: STAGE, archive_existing_versions: false });
+  await call("DELETE", "registered-models/alias", { name: model, alias });
+}
+
 async function environment(name: string, token: string): Promise<LocalEnvironment> {
   const mlflow = await MlflowServer.create(name);
   await mlflow.start();
@@ -45,6 +61,7 @@ export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Pr
   };
   try {
     const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", { sizeMb: opts.sizeMb ?? 4, layout: "run", shards: 3, experiment: EXPERIMENT });
+    await asWorkspaceRegistry(o.mlflow.url, fixture.model, fixture.version, fixture.alias);
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
     n.api.workspace.put("/Shared", "DIRECTORY");

@@ -31,8 +31,25 @@ export function databricksProfile(name: string, file: string): { host?: string; 
   return { host: out.host, token: out.token };
 }
 
+/**
+ * A URI as it may be shown: user info (everything up to the last '@' of the authority, so a password holding
+ * '@' is cut too), query string and fragment removed.
+ */
+export function shownUri(uri: string): string {
+  const cut = uri.replace(/[?#][\s\S]*$/, (m) => (m ? "?…" : ""));
+  return cut.replace(/^([^:/?#]*:\/\/)([^/?#]*@)/, "$1…@").replace(/^([^:/?#]*:)([^/]*@)/, "$1…@");
+}
+
+/** Credentials or secrets in the URI itself: refused, and never repeated in the message. */
+function refuseSecretsIn(uri: string): void {
+  const authority = /^[^:/?#]*:\/\/([^/?#]*)/.exec(uri)?.[1] ?? /^databricks:([^/]*@)/.exec(uri)?.[1] ?? "";
+  if (authority.includes("@")) throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+  if (/[?#]/.test(uri)) throw new Error(`'${shownUri(uri)}' has a query string or fragment, which may hold a secret; give the server's address only and pass tokens through the environment or a Databricks profile`);
+}
+
 export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.ProcessEnv = process.env): Endpoint {
   const override = env[side === "from" ? "MIGRATE_FROM_TOKEN" : "MIGRATE_TO_TOKEN"] || undefined;
+  refuseSecretsIn(uri);
   const profile = /^databricks(?::\/\/(.*))?$/.exec(uri);
   if (profile) {
     const name = profile[1] || env.DATABRICKS_CONFIG_PROFILE || "DEFAULT";
@@ -43,9 +60,9 @@ export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.Pr
   const plain = /^databricks\+(https?:\/\/.+)$/.exec(uri);
   if (plain) return { uri, baseUrl: plain[1].replace(/\/+$/, ""), token: override ?? env.DATABRICKS_TOKEN, transport: "databricks" };
   let u: URL;
-  try { u = new URL(uri); } catch { throw new Error(`'${uri}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`); }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`'${uri}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`);
-  if (u.username || u.password) throw new Error(`'${uri}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+  try { u = new URL(uri); } catch { throw new Error(`'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`); }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`);
+  if (u.username || u.password) throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
   const baseUrl = uri.replace(/\/+$/, "");
   return DATABRICKS_HOST.test(u.hostname)
     ? { uri, baseUrl, token: override ?? env.DATABRICKS_TOKEN, transport: "databricks" }

@@ -6,9 +6,9 @@
  * resumable (a run interrupted part-way is finished, not duplicated). Run IDs change: every target run
  * records its source run, and the report maps one to the other.
  */
-import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
-import { Endpoint, Metric, mlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
-import { DEFAULT_CONCURRENCY } from "./concurrency";
+import { DEFAULT_RETRY, RetryPolicy, sleep } from "../clients/http";
+import { Endpoint, Metric, mlflowClient, MlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
+import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
 import { incompleteMigration, ItemFailure, migrationError } from "./failure";
 import { manifestDigest, sha256 } from "./hashing";
 import { copyLineage, metricHistories } from "./lineage";
@@ -59,6 +59,11 @@ export interface ExperimentMigrationOptions {
   dryRun?: boolean;
   retry?: RetryPolicy;
   onProgress?: (p: Progress & { run: string }) => void;
+  /**
+   * How long to wait for a concurrent migration that claimed a run first; after that its claim counts as
+   * abandoned and this migration resumes the run (default 10 minutes).
+   */
+  claimTimeoutMs?: number;
 }
 
 /** Tags as they are copied: the run's own, without the provenance of an earlier hop. */
@@ -95,11 +100,13 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     sourceHost: o.from.baseUrl, sourceExperiment: o.experiment, sourceExperimentId: exp.experiment_id, targetExperiment: targetName,
     targetExperimentId: undefined, runs: [], warnings: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
   };
+  // Every run's listing first: an unsafe path anywhere stops the migration before anything is copied.
+  const listings = await mapLimited(runs, DEFAULT_CONCURRENCY, (r) => runFiles(srcT, r.info.run_id));
   const targetExp = await dst.experimentByName(targetName);
   if (targetExp?.lifecycle_stage === "deleted") {
     throw migrationError(`experiment '${targetName}' exists on ${o.to.uri} but is deleted (MLflow keeps the name); restore it there, or pass --to-experiment with another name`);
   }
-  const targetExpId = targetExp?.experiment_id ?? (o.dryRun ? undefined : await dst.createExperiment(targetName));
+  const targetExpId = targetExp?.experiment_id ?? (o.dryRun ? undefined : await dst.ensureExperiment(targetName));
   report.targetExperimentId = targetExpId;
 
   // Target runs already tied to a source run of this host, found once.
@@ -112,9 +119,9 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
   }
   const mapped = new Map<string, string>();
 
-  for (const run of runs) {
+  for (const [i, run] of runs.entries()) {
     const sourceRunId = run.info.run_id;
-    const { root: srcRoot, files } = await runFiles(srcT, sourceRunId);
+    const { root: srcRoot, files } = listings[i];
     const bytes = files.reduce((s, f) => s + f.size, 0);
     const histories = await metricHistories(src, run);
     const fingerprint = fingerprintOf(o.from.baseUrl, run, histories, files);
@@ -126,9 +133,8 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     report.runs.push(entry);
     report.files += files.length;
     report.bytes += bytes;
-    let target = existing.get(sourceRunId);
-    const targetTags = tagMap(target?.data.tags);
-    if (target && targetTags[RUN_TAG.complete]) {
+    const adopt = (target: Run) => {
+      const targetTags = tagMap(target.data.tags);
       entry.targetRunId = target.info.run_id;
       mapped.set(sourceRunId, target.info.run_id);
       if (targetTags[RUN_TAG.complete] === fingerprint) {
@@ -138,16 +144,13 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         entry.outcome = "conflict";
         entry.problem = `source run ${sourceRunId} changed after it was migrated to run ${target.info.run_id}; the target run was left as it is`;
       }
-      continue;
-    }
+    };
+    const known = existing.get(sourceRunId);
+    if (known && tagMap(known.data.tags)[RUN_TAG.complete]) { adopt(known); continue; }
     if (o.dryRun) continue;
+    let claim: Run | undefined;
+    let target: Run | undefined;
     try {
-      // A partial target run of an older source state is discarded: it was never complete.
-      if (target && targetTags[TAG.fingerprint] !== fingerprint) {
-        await dst.deleteRun(target.info.run_id);
-        target = undefined;
-      }
-      entry.outcome = target ? "resumed" : "migrated";
       const parent = tagMap(run.data.tags)["mlflow.parentRunId"];
       const tags: Tag[] = [
         ...copiedTags(run).filter((t) => t.key !== "mlflow.parentRunId"),
@@ -157,7 +160,19 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         { key: RUN_TAG.sourceExperiment, value: exp.experiment_id },
         { key: TAG.fingerprint, value: fingerprint },
       ];
-      target ??= await dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), tags);
+      const claimed = await claimTargetRun(dst, targetExpId!, sourceRunId, o.from.baseUrl,
+        () => dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), [...tags, { key: RUN_TAG.claim, value: "choosing" }]),
+        o.claimTimeoutMs ?? 600000, o.to.uri);
+      if ("adopt" in claimed) { adopt(claimed.adopt); continue; }
+      claim = claimed.claim;
+      target = claimed.resume;
+      // A partial target run of an older source state is discarded: it was never complete.
+      if (target && tagMap(target.data.tags)[TAG.fingerprint] !== fingerprint) {
+        await dst.deleteRun(target.info.run_id);
+        target = undefined;
+      }
+      entry.outcome = target ? "resumed" : "migrated";
+      target ??= claim;
       const targetRunId = target.info.run_id;
       entry.targetRunId = targetRunId;
       mapped.set(sourceRunId, targetRunId);
@@ -184,9 +199,15 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       await dst.setRunTag(targetRunId, TAG.manifestDigest, digest);
       await dst.setRunTag(targetRunId, RUN_TAG.complete, fingerprint);
       entry.manifestDigest = digest;
+      // The claim was only a ticket when an earlier partial run was resumed instead.
+      if (claim && claim.info.run_id !== targetRunId) await dst.deleteRun(claim.info.run_id);
     } catch (e) {
       entry.outcome = "failed";
       entry.problem = `${(e as Error).message}; run the migration again to resume`;
+      // Give the claim up, so that a concurrent or later migration resumes the run instead of waiting for it.
+      if (claim) {
+        await (target === claim ? dst.setRunTag(claim.info.run_id, RUN_TAG.claim, "failed") : dst.deleteRun(claim.info.run_id)).catch(() => undefined);
+      }
     }
   }
   report.durationMs = Date.now() - started;
@@ -195,4 +216,53 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     .map((r) => ({ item: r.sourceRunId, outcome: r.outcome as ItemFailure["outcome"], problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}` }));
   if (failures.length) throw incompleteMigration(`experiment '${o.experiment}' was not migrated completely to ${o.to.uri}`, report.runs.length, report, failures);
   return report;
+}
+
+/**
+ * One target run per source run, whatever number of migrations run at once. MLflow has no lock and run ids
+ * have no order, so the migrations draw tickets (Lamport's bakery): each creates a claim run (ticket
+ * `choosing`), reads the highest ticket of the source run's claims, takes the next number, then waits until
+ * no claim is still choosing; the lowest (ticket, run id) wins. A claim created after a winner read the
+ * claims draws a higher ticket, so every migration elects the same winner. The winner migrates (resuming an
+ * earlier partial run when there is one, else into its claim); the others wait for a complete run, adopt it
+ * and delete their claims. A winner that fails marks its claim `failed` (resumable); one that stops without
+ * a word is taken over after `timeoutMs`.
+ */
+async function claimTargetRun(dst: MlflowClient, expId: string, sourceRunId: string, host: string, create: () => Promise<Run>, timeoutMs: number, where: string):
+  Promise<{ adopt: Run } | { claim: Run; resume: Run | undefined }> {
+  const forSource = () => dst.allRuns([expId], `tags.\`${RUN_TAG.sourceRun}\` = '${sourceRunId}' and tags.\`${RUN_TAG.sourceHost}\` = '${host.replace(/'/g, "\\'")}'`);
+  const complete = (rs: Run[]) => rs.find((r) => tagMap(r.data.tags)[RUN_TAG.complete]);
+  const ticketOf = (r: Run) => tagMap(r.data.tags)[RUN_TAG.claim];
+  const numbered = (r: Run) => /^\d+$/.test(ticketOf(r) ?? "");
+  const before = complete(await forSource());
+  if (before) return { adopt: before };
+  const claim = await create();
+  const me = claim.info.run_id;
+  const drawn = 1 + Math.max(0, ...(await forSource()).filter(numbered).map((r) => Number(ticketOf(r))));
+  await dst.setRunTag(me, RUN_TAG.claim, String(drawn));
+  let waitingFor: string | undefined;
+  let since = 0;
+  for (;;) {
+    const rs = await forSource();
+    const done = complete(rs);
+    if (done) {
+      await dst.deleteRun(me);
+      return { adopt: done };
+    }
+    const choosing = rs.find((r) => r.info.run_id !== me && ticketOf(r) === "choosing");
+    const live = rs.filter(numbered).sort((a, b) => Number(ticketOf(a)) - Number(ticketOf(b)) || (a.info.run_id < b.info.run_id ? -1 : 1));
+    if (!live.some((r) => r.info.run_id === me)) throw migrationError(`run ${sourceRunId}: the claim ${me} of this migration in ${where} was given up by another migration that took it for abandoned; run the migration again`);
+    if (!choosing && live[0].info.run_id === me) {
+      const resume = rs.filter((r) => r.info.run_id !== me && (ticketOf(r) === undefined || ticketOf(r) === "failed"))[0];
+      return { claim, resume };
+    }
+    const blocker = choosing?.info.run_id ?? live[0].info.run_id;
+    if (blocker !== waitingFor) { waitingFor = blocker; since = Date.now(); }
+    if (Date.now() - since > timeoutMs) {
+      // Abandoned (its migration stopped without a word): make it resumable, and elect again.
+      await dst.setRunTag(blocker, RUN_TAG.claim, "failed");
+      waitingFor = undefined;
+    }
+    await sleep(300 + Math.random() * 300);
+  }
 }

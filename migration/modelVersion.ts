@@ -9,11 +9,12 @@
  * Also: retire a migrated version, and re-check one in the target (drift).
  */
 import { DEFAULT_RETRY, isNotFound, RetryPolicy, sleep } from "../clients/http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Tag, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
 import { authorOf, checkApproval, checkEdge, MigrationGuard } from "./guard";
 import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
+import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
 import { TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, VerifyMode, writeManifest } from "./treeCopy";
@@ -35,8 +36,17 @@ export interface MigrateOptions {
   experiment?: string;
   retry?: RetryPolicy;
   onProgress?: (p: Progress) => void;
-  /** How long to wait for the target version to be READY. */
+  /**
+   * How long to wait for the target version to be READY, and for a concurrent migration of the same source
+   * version that registered first to complete.
+   */
   readyTimeoutMs?: number;
+  /**
+   * Stage -> alias, e.g. `{ Production: "champion" }`: between a registry without aliases (a Databricks
+   * workspace registry) and one with them (Unity Catalog, an OSS server), the stage becomes that alias and
+   * back. OSS -> OSS keeps both and maps nothing.
+   */
+  stageAliases?: Record<string, string>;
 }
 
 export interface MigrationReport {
@@ -52,6 +62,8 @@ export interface MigrationReport {
   manifestDigest: string | undefined;
   fingerprint: string;
   adopted: boolean;
+  /** The stage and aliases of the target version, and how the source's were carried over (mapped, dropped). */
+  lifecycle: LifecyclePlan;
   /** Files found already verified in the target (a resumed run). */
   skippedFiles: number;
   dryRun: boolean;
@@ -68,8 +80,17 @@ const MODEL_DIR = "model";
 const DEFAULT_EXPERIMENT = "quant-platform-migrations";
 
 /** The source version by number, alias or stage; a missing model, version, alias or stage is named. */
-export async function resolveVersion(src: MlflowClient, model: string, select: VersionSelector): Promise<ModelVersion> {
+export async function resolveVersion(src: MlflowClient, model: string, select: VersionSelector, stageAliases: Record<string, string> = {}): Promise<ModelVersion> {
   const where = src.endpoint.uri;
+  const registry = registryOf(src.endpoint);
+  // Refused before any call: a workspace registry answers the alias endpoints 404 ENDPOINT_NOT_FOUND.
+  if ("alias" in select && !HOLDS[registry].aliases) {
+    const stage = Object.entries(stageAliases).find(([, a]) => a === select.alias)?.[0];
+    throw migrationError(`cannot select model '${model}' by alias '${select.alias}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no aliases (aliases are a Unity Catalog feature); select the version with --stage${stage ? ` ${stage} (the stage --map-stage maps to '${select.alias}')` : ""} or --version`);
+  }
+  if ("stage" in select && !HOLDS[registry].stages) {
+    throw migrationError(`cannot select model '${model}' by stage '${select.stage}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no stages; select the version with --alias or --version`);
+  }
   try {
     if ("version" in select) return await src.getModelVersion(model, select.version);
     if ("alias" in select) return await src.getVersionByAlias(model, select.alias);
@@ -104,7 +125,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const tell = () => o.onProgress?.({ ...progress });
 
   if (o.guard) checkEdge(o.guard);
-  const version = await resolveVersion(src, o.model, o.select);
+  const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
   const run = version.run_id ? await src.getRun(version.run_id) : undefined;
   if (o.guard) checkApproval(o.guard, version, authorOf(version, run));
   const srcRoot = await srcT.versionRoot(version, await src.getDownloadUri(o.model, version.version));
@@ -115,6 +136,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   if (refused.length) {
     throw migrationError(`cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`);
   }
+  const lifecycle = planLifecycle(registryOf(o.from), registryOf(o.to), version.current_stage,
+    [...(version.aliases ?? []), ...("alias" in o.select ? [o.select.alias] : [])], o.stageAliases);
   const bytesTotal = listed.reduce((s, f) => s + f.size, 0);
   const fingerprint = sha256(JSON.stringify({
     host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null,
@@ -122,30 +145,31 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   }));
   const base: Omit<MigrationReport, "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"> = {
     sourceHost: o.from.baseUrl, sourceModel: o.model, sourceVersion: version.version, sourceRunId: version.run_id,
-    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, dryRun: !!o.dryRun,
+    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, lifecycle, dryRun: !!o.dryRun,
   };
   if (o.dryRun) {
     return { ...base, targetVersion: undefined, targetRunId: undefined, manifestDigest: undefined, adopted: false, skippedFiles: 0, plannedFiles: listed, warnings: [], durationMs: Date.now() - started };
   }
 
-  // Idempotent: a version already migrated from the same source is adopted, never duplicated.
-  const existing = async () => (await dst.getRegisteredModel(toModel))
-    ? (await dst.listVersions(toModel)).find((v) => tagMap(v.tags)[TAG.fingerprint] === fingerprint && v.status !== "FAILED_REGISTRATION")
-    : undefined;
+  // Idempotent, also under concurrency: every version of this fingerprint is a claim, the lowest version
+  // number wins (numbers only grow, so a later claim never wins), and only a complete version is adopted.
+  const claims = () => claimsOf(dst, toModel, fingerprint);
+  const isComplete = (v: ModelVersion) => completeVersion(dst, v);
   const adopted = (v: ModelVersion, skipped: number, warnings: string[]): MigrationReport => ({
     ...base, targetVersion: v.version, targetRunId: v.run_id, manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
     adopted: true, skippedFiles: skipped, warnings, durationMs: Date.now() - started,
   });
-  const found = await existing();
-  if (found) {
+  const first = (await claims())[0];
+  if (first && await isComplete(first)) {
     progress.phase = "done";
     tell();
-    return adopted(found, listed.length, []);
+    return adopted(first, listed.length, []);
   }
 
-  // The target run: reused when a previous attempt created it (resume), so lineage is copied once.
-  const experiment = o.experiment ?? DEFAULT_EXPERIMENT;
-  const expId = (await dst.experimentByName(experiment))?.experiment_id ?? (await dst.createExperiment(experiment));
+  // The target run: reused when a previous attempt created it and copied its lineage (resume). One whose
+  // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
+  // at once collide, so this migration then takes a run of its own (the election below keeps one version).
+  const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
   const provenance: Tag[] = [
     { key: TAG.fingerprint, value: fingerprint },
     { key: TAG.sourceHost, value: o.from.baseUrl },
@@ -154,7 +178,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     { key: TAG.sourceRun, value: version.run_id ?? "" },
   ];
   const quoted = toModel.replace(/'/g, "\\'");
-  let targetRun = (await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`))[0];
+  let targetRun = (await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`))
+    .find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
   targetRun ??= await dst.createRun(expId, `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`, run?.info.start_time ?? Date.now(),
     [...provenance, { key: TAG.targetModel, value: toModel }]);
   const targetRunId = targetRun.info.run_id;
@@ -178,11 +203,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
   progress.phase = "registering";
   tell();
-  const raced = await existing();
-  if (raced) return adopted(raced, skippedFiles, warnings);
-  if (!(await dst.getRegisteredModel(toModel))) {
-    try { await dst.createRegisteredModel(toModel); } catch (e) { if ((e as { code?: string }).code !== "RESOURCE_ALREADY_EXISTS") throw e; }
-  }
+  const raced = (await claims())[0];
+  if (raced && await isComplete(raced)) return adopted(raced, skippedFiles, warnings);
+  await dst.ensureRegisteredModel(toModel);
   const targetRunInfo = await dst.getRun(targetRunId);
   const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
   const created = await dst.createModelVersion({
@@ -190,10 +213,12 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     source: `${targetRunInfo.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
     run_id: targetRunId,
     description: version.description,
-    tags: [...userTags, ...provenance, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) }],
+    tags: [...userTags, ...provenance, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) },
+      { key: TAG.state, value: "registering" }],
   });
+  const timeoutMs = o.readyTimeoutMs ?? 300000;
   try {
-    const deadline = Date.now() + (o.readyTimeoutMs ?? 300000);
+    const deadline = Date.now() + timeoutMs;
     let status = created.status;
     while (status !== "READY") {
       if (status === "FAILED_REGISTRATION") throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
@@ -201,20 +226,36 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       await sleep(500);
       status = (await dst.getModelVersion(toModel, created.version)).status;
     }
-    for (const alias of version.aliases ?? []) await dst.setAlias(toModel, alias, created.version);
-    if ("alias" in o.select && !(version.aliases ?? []).includes(o.select.alias)) await dst.setAlias(toModel, o.select.alias, created.version);
-    if (version.current_stage && version.current_stage !== "None") await dst.transitionStage(toModel, created.version, version.current_stage);
+    const winner = await electVersion(dst, toModel, fingerprint, created.version, Date.now() + timeoutMs, o.to.uri);
+    if (winner) {
+      // Another migration of the same source registered first: give this version up and adopt that one.
+      await dst.deleteModelVersion(toModel, created.version);
+      if (winner.run_id !== targetRunId) {
+        await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
+        await dst.setRunTag(targetRunId, TAG.fingerprint, `${fingerprint}:superseded`);
+        await dst.updateRun(targetRunId, "KILLED", Date.now());
+      }
+      progress.phase = "done";
+      tell();
+      return adopted(winner, skippedFiles, warnings);
+    }
+    for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, created.version);
+    if (lifecycle.stage) await dst.transitionStage(toModel, created.version, lifecycle.stage);
     await dst.updateRun(targetRunId, "FINISHED", Date.now());
+    await dst.setModelVersionTag(toModel, created.version, TAG.state, "complete");
   } catch (e) {
-    // Never leave a half-finished version registered; when that fails too, say exactly what is left.
+    // Never leave a half-finished version registered; when that fails too, say exactly what is left. It is
+    // marked failed first, so that no other migration adopts it or waits for it.
+    const marked = await dst.setModelVersionTag(toModel, created.version, TAG.state, "failed").then(() => true, () => false);
     try {
       await dst.deleteModelVersion(toModel, created.version);
     } catch (r) {
+      if (isNotFound(r)) throw e;
       const leftBehind: LeftBehind = { model: toModel, version: created.version, where: o.to.uri };
       const err = e instanceof Error ? e : new Error(String(e));
       throw Object.assign(err, {
         leftBehind,
-        message: `${err.message}; the rollback failed too (${(r as Error).message}), so model '${toModel}' version ${created.version} is left registered on ${o.to.uri} without its aliases or stage: delete it before migrating again, or a re-run adopts it as complete`,
+        message: `${err.message}; the rollback failed too (${(r as Error).message}), so model '${toModel}' version ${created.version} is left registered on ${o.to.uri} without its aliases or stage: delete it before migrating again${marked ? ` (it is tagged ${TAG.state}=failed, so no migration adopts it)` : ", or a re-run waits for it to complete and then fails"}`,
       });
     }
     throw e;
@@ -222,6 +263,42 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   progress.phase = "done";
   tell();
   return { ...base, targetVersion: created.version, targetRunId, manifestDigest: digest, adopted: false, skippedFiles, warnings, durationMs: Date.now() - started };
+}
+
+/** Versions of `model` claiming this fingerprint (not failed), lowest version number first. */
+async function claimsOf(dst: MlflowClient, model: string, fingerprint: string): Promise<ModelVersion[]> {
+  if (!(await dst.getRegisteredModel(model))) return [];
+  return (await dst.listVersions(model))
+    .filter((v) => { const t = tagMap(v.tags); return t[TAG.fingerprint] === fingerprint && t[TAG.state] !== "failed" && v.status !== "FAILED_REGISTRATION"; })
+    .sort((a, b) => Number(a.version) - Number(b.version));
+}
+
+/**
+ * A version is complete when its migration set the state tag last; one migrated before that tag existed,
+ * when its target run FINISHED (a version left by a failed rollback never is).
+ */
+async function completeVersion(dst: MlflowClient, v: ModelVersion): Promise<boolean> {
+  const state = tagMap(v.tags)[TAG.state];
+  if (state !== undefined) return state === "complete";
+  if (!v.run_id) return false;
+  try { return (await dst.getRun(v.run_id)).info.status === "FINISHED"; } catch (e) { if (isNotFound(e)) return false; throw e; }
+}
+
+/**
+ * The election among concurrent migrations of one source version: undefined when `mine` is the lowest
+ * claim (it wins); otherwise the winner, once it is complete. A winner that disappears (its migration
+ * failed and removed it) is replaced by the next lowest claim.
+ */
+async function electVersion(dst: MlflowClient, model: string, fingerprint: string, mine: string, deadline: number, where: string): Promise<ModelVersion | undefined> {
+  for (;;) {
+    const lower = (await claimsOf(dst, model, fingerprint)).filter((v) => Number(v.version) < Number(mine));
+    if (!lower.length) return undefined;
+    if (await completeVersion(dst, lower[0])) return lower[0];
+    if (Date.now() > deadline) {
+      throw migrationError(`model '${model}' version ${lower[0].version} on ${where} was registered from the same source by another migration, which did not complete it in time; if no migration is running, it was left by one that stopped: delete it and migrate again`);
+    }
+    await sleep(500);
+  }
 }
 
 /**
@@ -233,7 +310,7 @@ export async function retireVersion(to: Endpoint, model: string, version: string
   let v: ModelVersion;
   try { v = await dst.getModelVersion(model, version); } catch (e) { if (isNotFound(e)) return; throw e; }
   if (hardDelete) return void (await dst.deleteModelVersion(model, version));
-  for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
+  if (HOLDS[registryOf(to)].aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
   try { await dst.transitionStage(model, version, "Archived"); } catch (e) { if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e; }
   const fp = tagMap(v.tags)[TAG.fingerprint];
   if (fp && !fp.endsWith(":retired")) {

@@ -15,6 +15,14 @@ export const TAG = {
   files: "quant.migration.files",
   bytes: "quant.migration.bytes",
   lineageCopied: "quant.migration.lineage_copied",
+  /**
+   * A migrated version's state: `registering` until its stage and aliases are set, then `complete` (only
+   * a complete version is adopted); `failed` when its migration failed and could not remove it. Versions
+   * migrated before this tag existed have none and count as complete when their run is FINISHED.
+   */
+  state: "quant.migration.state",
+  /** On a target run that lost a concurrent migration: the version that won (`<model> version <n>`). */
+  supersededBy: "quant.migration.superseded_by",
   approvedBy: "quant.approval.approved_by",
 } as const;
 
@@ -24,6 +32,11 @@ export const RUN_TAG = {
   sourceHost: "quant.migration.source_host",
   sourceExperiment: "quant.migration.source_experiment_id",
   sourceParent: "quant.migration.source_parent_run_id",
+  /**
+   * A concurrent migration's claim on the source run: `choosing`, then its ticket number; `failed` when its
+   * migration failed (the run is then resumable). See claimTargetRun in experiments.ts.
+   */
+  claim: "quant.migration.claim_ticket",
   /** Set last, to the run's fingerprint: the run is complete only when this tag is present. */
   complete: "quant.migration.run_complete",
 } as const;

@@ -8,6 +8,7 @@ import { httpError, isNotFound, RetryPolicy, withRetry } from "../clients/http";
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { migrationError } from "./failure";
 import { hashStream, hashTap, ManifestEntry, sha256 } from "./hashing";
+import { refuseUnsafePaths, unsafeArtifactPath } from "./safePaths";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 
 export type VerifyMode = "full" | "size";
@@ -25,13 +26,21 @@ export const JOURNAL_DIR = "_migration";
 
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-/** Lists a tree recursively (listings are one level deep), a few directories at a time; sorted by path. */
+/**
+ * Lists a tree recursively (listings are one level deep), a few directories at a time; sorted by path.
+ * Listings are untrusted: an entry that is not a safe path below the directory listed (absolute, `..`,
+ * empty segments, outside the root) stops the walk with an error naming it, before anything is copied.
+ */
 export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promise<{ path: string; size: number }[]> {
   const files: { path: string; size: number }[] = [];
   let dirs = [""];
   while (dirs.length) {
     const next: string[] = [];
-    for (const entries of await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => t.list(root, d))) {
+    const listings = await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => t.list(root, d));
+    for (const [i, entries] of listings.entries()) {
+      const bad = entries.filter((e) => unsafeArtifactPath(e.path) || (dirs[i] !== "" && !e.path.startsWith(`${dirs[i]}/`)));
+      const where = `the artifacts${root.runId ? ` of run ${root.runId}` : ""} under '${root.path}'${dirs[i] ? `, listing '${dirs[i]}'` : ""}`;
+      refuseUnsafePaths(bad.map((e) => e.path), where, (p) => unsafeArtifactPath(p) ?? `it is not below the directory listed, '${dirs[i]}'`);
       for (const e of entries) {
         if (e.isDir) next.push(e.path);
         else files.push({ path: e.path, size: e.size ?? 0 });
@@ -114,7 +123,10 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const progress = o.progress ?? { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   const tell = o.tell ?? (() => undefined);
   const journal = new Map<string, ManifestEntry>();
-  for (const e of (await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json"))?.files ?? []) journal.set(e.path, e);
+  // A journal being rewritten by a concurrent migration into the same run may read back torn: it only saves
+  // work, so an unreadable one counts as none.
+  const saved = await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json").catch((e) => { if (e instanceof SyntaxError) return undefined; throw e; });
+  for (const e of saved?.files ?? []) journal.set(e.path, e);
   const present = journal.size ? new Map((await listTree(dstT, dstRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
   const verified = new Map<string, ManifestEntry>();
   for (const f of listed) {
@@ -198,7 +210,13 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
 
 /** Writes a manifest and reads it back: it must arrive intact before anything is registered. */
 export async function writeManifest(t: ArtifactTransport, journalRoot: ArtifactRoot, manifest: unknown, what: string, where: string): Promise<void> {
-  const written = await writeJson(t, journalRoot, "manifest.json", manifest);
-  const back = await readJson<unknown>(t, journalRoot, "manifest.json");
-  if (!back || sha256(Buffer.from(JSON.stringify(back, null, 2))) !== written) throw migrationError(`${what} did not read back intact from ${where}`);
+  // A few attempts: a concurrent migration of the same source may be writing the same manifest (same
+  // bytes) into the same run, and a read during its write sees a torn file.
+  for (let attempt = 1; ; attempt++) {
+    const written = await writeJson(t, journalRoot, "manifest.json", manifest);
+    const back = await readJson<unknown>(t, journalRoot, "manifest.json").catch((e) => { if (e instanceof SyntaxError) return undefined; throw e; });
+    if (back && sha256(Buffer.from(JSON.stringify(back, null, 2))) === written) return;
+    if (attempt >= 3) throw migrationError(`${what} did not read back intact from ${where}`);
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
 }

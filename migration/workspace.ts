@@ -11,6 +11,7 @@ import { isGitFolder, WORKSPACE_CONTENT_LIMIT, WorkspaceClient, workspaceClient,
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { incompleteMigration, ItemFailure } from "./failure";
 import { sha256 } from "./hashing";
+import { refuseUnsafePaths, unsafeWorkspacePath } from "./safePaths";
 
 export interface WorkspaceTree {
   /** Notebooks and files to move, sorted by path. */
@@ -51,7 +52,13 @@ export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promi
   }
   while (dirs.length) {
     const next: string[] = [];
-    for (const listing of await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => ws.list(d))) {
+    const listings = await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => ws.list(d));
+    // Listings are untrusted: every path must be a plain workspace path below the folder listed.
+    for (const [i, listing] of listings.entries()) {
+      refuseUnsafePaths(listing.map((o) => o.path).filter((p) => unsafeWorkspacePath(normalize(p), dirs[i])),
+        `the workspace folder '${dirs[i]}' of ${ws.endpoint.uri}`, (p) => unsafeWorkspacePath(normalize(p), dirs[i]));
+    }
+    for (const listing of listings) {
       for (const o of listing) { const d = add(o); if (d) next.push(d); }
     }
     dirs = next;

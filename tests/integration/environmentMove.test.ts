@@ -52,8 +52,8 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     const out: string[] = [];
     assert.strictEqual(await inventoryCli(["--from", envs.old.uri, "--paths", "/Shared,/Users,/Repos", "--json"], env(), (s) => out.push(s)), 0);
     const inv = JSON.parse(out.join("")) as Inventory;
-    assert.deepStrictEqual(inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.aliases, v.files])]),
-      [["quant-alpha-transformer", [["1", ["champion"], envs.fixture.files.length]]]]);
+    assert.deepStrictEqual(inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.stage, v.aliases, v.files])]),
+      [["quant-alpha-transformer", [["1", "Production", [], envs.fixture.files.length]]]], "a workspace registry: a stage, no aliases");
     const alpha = inv.experiments.find((e) => e.name === EXPERIMENT)!;
     assert.strictEqual(alpha.runs.length, 3);
     assert.strictEqual(alpha.artifactBytes, envs.fixture.files.reduce((s, f) => s + f.size, 0), "only the best run logged the model");
@@ -76,6 +76,8 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.match(run.stdout, /notebooks and files under \/Shared, \/Users: 6 created, 0 already identical/);
     assert.match(run.stdout, /experiment '\/Users\/alice@quant.example\/quant-alpha' -> '\/Users\/alice@quant.example\/quant-alpha' \(id \d+\): 3 migrated, 0 resumed, 0 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /migrated quant-alpha-transformer version 1 -> quant-alpha-transformer version 1/);
+    assert.match(run.stdout, /stage Production, aliases -/);
+    assert.ok(!envs.old.api.calls.some((c) => c.includes("registered-models/alias")) && !envs.new.api.calls.some((c) => c.includes("registered-models/alias")), "no alias endpoint was called on a workspace registry");
     assert.match(run.stdout, /3 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /0 created, 6 already identical/);
     assert.ok(!run.stdout.includes(envs.token) && !run.stderr.includes(envs.token), "the token never appears in the output");

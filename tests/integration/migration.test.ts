@@ -260,9 +260,6 @@ describe("model migration between two real MLflow servers", function () {
     let dbxEp: ReturnType<typeof resolveEndpoint>;
     before(async () => {
       dbx = new DatabricksTestServer(b.url, "dapi-test-token");
-      // Transitional, not Databricks behaviour: the engine still copies the source's aliases into a
-      // workspace registry (issue 17 item 2). Remove once it copies stages there.
-      dbx.aliases = "forwarded";
       await dbx.start();
       dbxEp = resolveEndpoint(`databricks+${dbx.url}`, "to", { DATABRICKS_TOKEN: "dapi-test-token" });
     });
