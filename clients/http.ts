@@ -121,7 +121,8 @@ export const describeAs = (what: string): Describe => (f) =>
 export function redact(url: string): string {
   const i = url.indexOf("?");
   const bare = i < 0 ? url : url.slice(0, i);
-  return `${bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")}${i < 0 ? "" : "?…"}`;
+  // Up to the last '@' of the authority: a password may itself contain '@'.
+  return `${bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, "$1")}${i < 0 ? "" : "?…"}`;
 }
 
 /** The credentials a request sends, to be masked wherever a server echoes them. */
