@@ -8,7 +8,7 @@ import { isIncompleteMigration } from "../migration/failure";
 import { describeLifecycle, parseStageAliases } from "../migration/lifecycle";
 import { migrate, MigrateOptions, MigrationReport, VersionSelector } from "../migration/modelVersion";
 import { Progress } from "../migration/treeCopy";
-import { migrateNotebooks, NotebookMigrationReport } from "../migration/workspace";
+import { migrateNotebooks, NotebookMigrationReport } from "../migration/notebooks";
 import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
 import { Command, parseArgs, projectDir, UsageError } from "./command";

@@ -13,7 +13,7 @@ import { metricHistories } from "./lineage";
 import { listTree, runFiles } from "./treeCopy";
 import { ArtifactTransport } from "./transports/transport";
 import { transportFor } from "./transports/transportFor";
-import { walkWorkspace } from "./workspace";
+import { walkWorkspace } from "./notebooks";
 
 export interface VersionInventory {
   version: string;

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { migrateNotebooks, NotebookMigrationOptions, NotebookMigrationReport, walkWorkspace } from "../../migration/workspace";
+import { migrateNotebooks, NotebookMigrationOptions, NotebookMigrationReport, walkWorkspace } from "../../migration/notebooks";
 import { workspaceClient, WORKSPACE_CONTENT_LIMIT } from "../../clients/databricksWorkspace";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { sha256 } from "../../migration/hashing";

@@ -3,7 +3,7 @@ import * as http from "http";
 import { AddressInfo } from "net";
 import { migrate } from "../../migration/modelVersion";
 import { migrateExperiment } from "../../migration/experiments";
-import { walkWorkspace } from "../../migration/workspace";
+import { walkWorkspace } from "../../migration/notebooks";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { mlflowClient } from "../../clients/mlflow";
 import { migrateCli } from "../../cli/migrate";
