@@ -26,7 +26,9 @@ export async function installMocks(stack: string, types: Computed, calls: Comput
         throw new Error(unexpected[unexpected.length - 1]);
       }
       recorded.push({ type: args.type, name: args.name, inputs: args.inputs, importId: args.id || undefined });
-      return { id: args.id || `${args.name}-id`, state: { ...args.inputs, ...computed(args.name, args.inputs) } };
+      // A computed `id` stands for the provider-assigned id (a GitHub team's is a number).
+      const { id, ...state } = computed(args.name, args.inputs);
+      return { id: args.id || (id as string | undefined) || `${args.name}-id`, state: { ...args.inputs, ...state } };
     },
     call(args: pulumi.runtime.MockCallArgs) {
       const f = calls[args.token];
@@ -96,9 +98,18 @@ export const GIT_TYPES: Computed = {
   "pulumi-nodejs:dynamic/gitlab:ApprovalRule": none,
   "pulumi-nodejs:dynamic/gitlab:MergeChecks": none,
   "pulumi:providers:github": none,
-  "github:index/repositoryCollaborator:RepositoryCollaborator": none,
+  "github:index/team:Team": (name) => ({ id: String(numericId(name)) }),
+  "github:index/teamMembership:TeamMembership": none,
+  "github:index/teamRepository:TeamRepository": none,
   "github:index/repositoryRuleset:RepositoryRuleset": none,
 };
+
+/** A stable positive number for a resource name: GitHub ids are numbers, and rulesets name teams by id. */
+export function numericId(name: string): number {
+  let h = 7;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) % 2147483647;
+  return h + 1;
+}
 
 /** Model promotions: what the ModelMigration provider would compute on create. */
 export const MLFLOW_TYPES: Computed = {

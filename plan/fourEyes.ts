@@ -41,3 +41,30 @@ export function judgeApprovals(plan: AccessPlan, target: string, author: string,
     : `not approved: merges into ${target} need ${need} approval(s) by someone other than the author ${author} who may approve there (${allowed}); counted ${counted.length}${counted.length ? ` (${counted.join(", ")})` : ""}${refused.length ? `; not counted: ${refused.join("; ")}` : ""}${approvedBy.length === 0 ? "; nobody has approved it" : ""}`;
   return { ok, counted, message };
 }
+
+/** A GitHub pull request review as the reviews API lists it (oldest first). */
+export interface Review { user: string; state: string }
+
+/**
+ * Who approves a GitHub pull request now, from its reviews (oldest first): each reviewer's latest review
+ * that decides (APPROVED, CHANGES_REQUESTED or DISMISSED) counts, as on GitHub, where a later comment leaves
+ * an approval standing but a request for changes or a dismissal (stale reviews dismissed on push) withdraws it.
+ */
+export function approvalsFromReviews(reviews: Review[]): string[] {
+  const latest = new Map<string, { user: string; state: string }>();
+  for (const r of reviews) {
+    if (["APPROVED", "CHANGES_REQUESTED", "DISMISSED"].includes(r.state)) latest.set(r.user.toLowerCase(), r);
+  }
+  return [...latest.values()].filter((r) => r.state === "APPROVED").map((r) => r.user);
+}
+
+/**
+ * Whether `username` may land a merge into `target`: a member with merge rights there, or with push rights,
+ * since whoever may push can push the merge commit. Usernames compare case-insensitively.
+ */
+export function mayMerge(plan: AccessPlan, target: string, username: string): boolean {
+  const rule = plan.branchRules.find((b) => b.branch === target);
+  if (!rule) return false;
+  const ids = new Set([...rule.mergeMembers, ...rule.pushMembers]);
+  return plan.gitMembers.some((m) => ids.has(m.member) && m.gitUsername.toLowerCase() === username.toLowerCase());
+}

@@ -1,11 +1,14 @@
 import * as assert from "assert";
 import * as github from "@pulumi/github";
+import { ResourceValidationArgs } from "@pulumi/policy";
 import { buildAccessPlan, AccessPlan } from "../../plan/accessPlan";
 import { validate } from "../../config/validate";
 import { GitLabBranchPolicy } from "../../components/gitlab/branchPolicy";
 import { GitHubBranchPolicy } from "../../components/github/branchPolicy";
-import { shipped, shippedModel, stackVal } from "../fixtures/config";
-import { GIT_TYPES, gitlabOfType, installMocks, Recorded, settle } from "../../devenv/pulumiMocks";
+import { proj, shipped, shippedModel, stackVal } from "../fixtures/config";
+import { ConfigSources } from "../../config/load";
+import { quantPolicies, quantPolicyConfig } from "../../policy/policies";
+import { GIT_TYPES, gitlabOfType, installMocks, numericId, Recorded, settle } from "../../devenv/pulumiMocks";
 
 const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
   gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
@@ -70,51 +73,173 @@ describe("GitLabBranchPolicy (mocks)", () => {
   });
 });
 
+/** The shipped configuration with the Git settings of stack quant moved to a GitHub repository. */
+function onGitHub(s: ConfigSources = shipped()): ConfigSources {
+  stackVal(s, "quant", "git").provider = "github";
+  stackVal(s, "quant", "git").url = "https://github.com";
+  stackVal(s, "quant", "git").project = "quantfirm/quant-research";
+  return s;
+}
+
+const ofGitHub = (r: Recorded[], t: string) => r.filter((x) => x.type === `github:index/${t}`);
+
 describe("GitHubBranchPolicy (mocks)", () => {
   let plan: AccessPlan;
   let recorded: Recorded[];
   before(async () => {
-    const s = shipped();
-    stackVal(s, "quant", "git").provider = "github";
-    stackVal(s, "quant", "git").url = "https://github.com";
-    stackVal(s, "quant", "git").project = "quantfirm/quant-research";
-    plan = buildAccessPlan(validate(s), "quant");
+    plan = buildAccessPlan(validate(onGitHub()), "quant");
     recorded = await installMocks("quant", GIT_TYPES);
     new GitHubBranchPolicy("gh", { plan, provider: new github.Provider("gh", { owner: "quantfirm" }) });
     await settle(recorded);
   });
-  const rulesets = (): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
-    recorded.filter((r) => r.type === "github:index/repositoryRuleset:RepositoryRuleset")
-    .map((r) => [r.inputs.conditions.refName.includes[0], r.inputs]));
+  /** The rulesets on `branch`, by kind (update, review, history), from their resource names. */
+  const rulesets = (branch: string): Record<string, any> => Object.fromEntries(ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset") // eslint-disable-line @typescript-eslint/no-explicit-any
+    .filter((r) => r.inputs.conditions.refName.includes[0] === (branch === "*" ? "~ALL" : `refs/heads/${branch}`)).map((r) => [r.name.split(":").pop(), r.inputs]));
+  const teamId = (role: string) => numericId(`gh/team:${role}`);
 
-  it("a ruleset per protected branch plus one for every other branch", () => {
-    assert.deepStrictEqual(Object.keys(rulesets()).sort(), ["refs/heads/quant", "refs/heads/quant_live", "refs/heads/quant_lr", "refs/heads/quant_stg", "~ALL"]);
-    assert.deepStrictEqual(rulesets()["~ALL"].conditions.refName.excludes.sort(), ["refs/heads/quant", "refs/heads/quant_live", "refs/heads/quant_lr", "refs/heads/quant_stg"]);
+  it("a team per role, members from the roster's Git usernames", () => {
+    const teams = ofGitHub(recorded, "team:Team").map((t) => t.inputs.name).sort();
+    assert.deepStrictEqual(teams, ["quant-admin", "quant-approver", "quant-approver + quant-release_manager", "quant-consumer", "quant-developer", "quant-release_manager"]);
+    const members = (teamName: string) => {
+      const id = String(numericId(ofGitHub(recorded, "team:Team").find((t) => t.inputs.name === teamName)!.name));
+      return ofGitHub(recorded, "teamMembership:TeamMembership").filter((m) => m.inputs.teamId === id).map((m) => m.inputs.username).sort();
+    };
+    assert.deepStrictEqual(members("quant-release_manager"), ["epetrova", "fhaddad"]);
+    assert.deepStrictEqual(members("quant-consumer"), ["glee", "htanaka"]);
+    assert.deepStrictEqual(members("quant-approver + quant-release_manager"), ["cwei", "dsingh", "epetrova", "fhaddad"]);
   });
 
-  it("promotion targets need a reviewed pull request: approvals, last-push approval, stale reviews dismissed, the guard as required check", () => {
-    const r = rulesets();
+  it("least repository permission: push only for teams that push, merge or approve; pull for consumers and admins", () => {
+    const perm = Object.fromEntries(ofGitHub(recorded, "teamRepository:TeamRepository").map((r) => [r.name.replace(/^gh\/team:|\/repository$/g, ""), r.inputs.permission]));
+    assert.deepStrictEqual(perm, { developer: "push", approver: "push", release_manager: "push", consumer: "pull", admin: "pull", "approver+release_manager": "push" });
+    for (const r of ofGitHub(recorded, "teamRepository:TeamRepository")) assert.strictEqual(r.inputs.repository, "quant-research");
+  });
+
+  it("quant: only its pushers update it (bypass always); no force-push or deletion that anyone bypasses", () => {
+    const { update, review, history } = rulesets("quant");
+    assert.deepStrictEqual([update.rules.update, update.rules.creation, update.enforcement], [true, true, "active"]);
+    assert.deepStrictEqual(update.bypassActors.map((a: { actorId: number }) => a.actorId).sort(), [teamId("approver"), teamId("developer"), teamId("release_manager")].sort());
+    assert.ok(update.bypassActors.every((a: { actorType: string; bypassMode: string }) => a.actorType === "Team" && a.bypassMode === "always"));
+    assert.deepStrictEqual(review.bypassActors, update.bypassActors, "who may push need not open a pull request");
+    assert.deepStrictEqual([history.rules.nonFastForward, history.rules.deletion, history.bypassActors], [true, true, []]);
+  });
+
+  it("promotion targets: only release managers update them, and only by merging a pull request (bypass pull_request)", () => {
     for (const b of ["quant_stg", "quant_lr", "quant_live"]) {
-      const pr = r[`refs/heads/${b}`].rules.pullRequest;
-      assert.ok(pr.requiredApprovingReviewCount >= 1, b);
-      assert.strictEqual(pr.requireLastPushApproval, true);
-      assert.strictEqual(pr.dismissStaleReviewsOnPush, true);
-      assert.deepStrictEqual(r[`refs/heads/${b}`].rules.requiredStatusChecks.requiredChecks, [{ context: "branch-flow" }]);
+      const { update, review, ...rest } = rulesets(b);
+      assert.deepStrictEqual(update.bypassActors, [{ actorId: teamId("release_manager"), actorType: "Team", bypassMode: "pull_request" }], b);
+      assert.deepStrictEqual(review.bypassActors, [], `${b}: nobody skips the review`);
+      assert.deepStrictEqual(rest, {}, `${b}: the review ruleset, bypassed by nobody, keeps history`);
     }
-    assert.strictEqual(r["refs/heads/quant_live"].rules.pullRequest.requiredApprovingReviewCount, 2);
   });
 
-  it("direct pushes only to quant; no force-push or deletion anywhere", () => {
-    const r = rulesets();
-    assert.strictEqual(r["refs/heads/quant"].rules.pullRequest, undefined, "quant takes direct pushes");
-    assert.deepStrictEqual([r["~ALL"].rules.creation, r["~ALL"].rules.update], [true, true]);
-    for (const x of Object.values(r)) assert.deepStrictEqual([x.rules.nonFastForward, x.rules.deletion, x.enforcement], [true, true, "active"]);
+  it("the review: N approvals from the approving team, last-push approval, stale reviews dismissed, the guard as required check", () => {
+    const union = numericId("gh/team:approver+release_manager");
+    for (const [b, n, team] of [["quant", 1, teamId("approver")], ["quant_stg", 1, union], ["quant_lr", 1, union], ["quant_live", 2, union]] as const) {
+      const { rules } = rulesets(b).review;
+      assert.deepStrictEqual(rules.pullRequest, {
+        requiredApprovingReviewCount: n, requireLastPushApproval: true, dismissStaleReviewsOnPush: true, requiredReviewThreadResolution: false,
+        requireCodeOwnerReview: false, requiredReviewers: [{ filePatterns: ["*"], minimumApprovals: n, reviewer: { id: team, type: "Team" } }],
+      }, b);
+      assert.deepStrictEqual(rules.requiredStatusChecks.requiredChecks, [{ context: "branch-flow" }], b);
+    }
   });
 
-  it("every roster member can read the repository", () => {
-    const c = recorded.filter((r) => r.type === "github:index/repositoryCollaborator:RepositoryCollaborator");
-    assert.strictEqual(c.length, 10);
-    for (const x of c) assert.ok(["pull", "push", "maintain"].includes(x.inputs.permission));
-    assert.strictEqual(c.find((x) => x.inputs.username === "epetrova")!.inputs.permission, "maintain");
+  it("every other branch: nobody creates or updates it; no force-push or deletion on any ruleset", () => {
+    const other = rulesets("*").update;
+    assert.deepStrictEqual([other.rules.creation, other.rules.update, other.bypassActors], [true, true, []]);
+    assert.deepStrictEqual(other.conditions.refName.excludes.sort(), ["refs/heads/quant", "refs/heads/quant_live", "refs/heads/quant_lr", "refs/heads/quant_stg"]);
+    for (const x of ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset")) assert.deepStrictEqual([x.inputs.rules.nonFastForward, x.inputs.rules.deletion, x.inputs.enforcement], [true, true, "active"], x.inputs.name);
+  });
+
+  it("every GitHub declaration passes the policy pack", () => {
+    const config = quantPolicyConfig(plan);
+    const violations: string[] = [];
+    for (const r of recorded) {
+      for (const p of quantPolicies(() => config)) {
+        const args = { type: r.type, props: r.inputs, urn: `urn:pulumi:quant::quant-platform::${r.type}::${r.name}`, name: r.name } as unknown as ResourceValidationArgs;
+        (p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void)(args, (m) => violations.push(`${p.name}: ${m}`));
+      }
+    }
+    assert.deepStrictEqual(violations, []);
+  });
+
+  it("no individual collaborator: access comes through teams only", () => {
+    assert.strictEqual(recorded.filter((r) => /repositoryCollaborator/.test(r.type)).length, 0);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Parity: the rights each host's declarations grant, member by member and branch by branch, read back from
+// the declared resources alone, equal the plan's. On both hosts whoever may push may also land a merge (by
+// pushing the merge commit), so "merge" below is the plan's merge members plus its push members.
+
+interface Rights { push: boolean; merge: boolean; approve: boolean }
+const show = (r: Rights) => {
+  const may = (["push", "merge", "approve"] as const).filter((k) => r[k]);
+  return may.length ? `may ${may.join(", ")}` : "may not push, merge or approve";
+};
+
+/** What the GitLab declarations (protected branches, approval rules; Premium) grant `username` on `branch`. */
+function gitlabRights(r: Recorded[], username: string, branch: string): Rights {
+  const pb = gitlabOfType(r, "ProtectedBranch").find((x) => x.inputs.branch === branch)!.inputs;
+  assert.ok(pb.pushLevels.every((l: number) => l === 0) && pb.mergeLevels.every((l: number) => l === 0), "per-user rights only");
+  const push = pb.pushUsernames.includes(username);
+  const rule = gitlabOfType(r, "ApprovalRule").find((x) => x.inputs.branch === branch);
+  return { push, merge: push || pb.mergeUsernames.includes(username), approve: !!rule && rule.inputs.approverUsernames.includes(username) };
+}
+
+/** What the GitHub declarations (team memberships and permissions, rulesets and their bypass actors) grant. */
+function githubRights(r: Recorded[], username: string, branch: string): Rights {
+  const teams = new Set(ofGitHub(r, "teamMembership:TeamMembership").filter((m) => m.inputs.username === username).map((m) => Number(m.inputs.teamId)));
+  const write = ofGitHub(r, "teamRepository:TeamRepository").some((x) => teams.has(Number(x.inputs.teamId)) && ["push", "maintain", "admin"].includes(x.inputs.permission));
+  const ref = branch === "*" ? "refs/heads/some-feature" : `refs/heads/${branch}`;
+  const applies = ofGitHub(r, "repositoryRuleset:RepositoryRuleset").map((x) => x.inputs).filter((x) =>
+    x.enforcement === "active" && (x.conditions.refName.includes.includes(ref) || x.conditions.refName.includes.includes("~ALL")) && !x.conditions.refName.excludes.includes(ref));
+  const mode = (x: Record<string, any>) => (x.bypassActors ?? []).filter((a: { actorType: string; actorId: number }) => a.actorType === "Team" && teams.has(a.actorId)).map((a: { bypassMode: string }) => a.bypassMode) as string[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  // A direct push passes a ruleset with nothing against it (a fast-forward), or one the member always bypasses.
+  const push = write && applies.every((x) => !(x.rules.update || x.rules.pullRequest || x.rules.requiredStatusChecks) || mode(x).includes("always"));
+  // Merging a pull request passes every `update` rule the member bypasses, always or through pull requests.
+  const merge = push || (write && applies.every((x) => !x.rules.update || mode(x).some((m) => m === "always" || m === "pull_request")));
+  const reviews = applies.filter((x) => x.rules.pullRequest);
+  const approve = write && reviews.length > 0 && reviews.every((x) =>
+    (x.rules.pullRequest.requiredReviewers ?? []).every((rr: { reviewer: { id: number } }) => teams.has(rr.reviewer.id)));
+  return { push, merge, approve };
+}
+
+/** A variant: consumers merge into quant_stg (merge without push) and approve into quant_lr (a third approving role). */
+function variant(): ConfigSources {
+  const s = shipped();
+  const consumer = proj(s, "roles").consumer;
+  consumer.git = { ...consumer.git, merge: ["quant_stg"], approve: ["quant_lr"] };
+  return s;
+}
+
+for (const [title, sources] of [["the shipped configuration", shipped], ["a variant with merge-only and three approving roles", variant]] as const) {
+  describe(`branch rights from the plan, on GitLab and GitHub alike (${title})`, () => {
+    const plan = buildAccessPlan(validate(sources()), "quant");
+    const ghPlan = buildAccessPlan(validate(onGitHub(sources())), "quant");
+    let recorded: Recorded[];
+    before(async () => {
+      recorded = await installMocks("quant", GIT_TYPES);
+      const n = title.length;
+      new GitLabBranchPolicy(`parity-gl-${n}`, { plan, tier: "premium" });
+      new GitHubBranchPolicy(`parity-gh-${n}`, { plan: ghPlan, provider: new github.Provider(`parity-gh-${n}`, { owner: "quantfirm" }) });
+      await settle(recorded);
+    });
+
+    for (const b of plan.branchRules) {
+      for (const m of plan.gitMembers) {
+        const expected: Rights = {
+          push: b.pushMembers.includes(m.member),
+          merge: b.mergeMembers.includes(m.member) || b.pushMembers.includes(m.member),
+          approve: b.approveMembers.includes(m.member),
+        };
+        it(`${b.branch}: ${m.member} (${m.roles.join(", ")}) ${show(expected)}`, () => {
+          assert.deepStrictEqual(gitlabRights(recorded, m.gitUsername, b.branch), expected, "GitLab");
+          assert.deepStrictEqual(githubRights(recorded, m.gitUsername, b.branch), expected, "GitHub");
+        });
+      }
+    }
+  });
+}

@@ -1,13 +1,12 @@
 import * as assert from "assert";
 import * as fs from "fs";
-import * as http from "http";
 import * as path from "path";
 import { spawnSync } from "child_process";
 import * as YAML from "yaml";
-import { AddressInfo } from "net";
 import { branchFlow, judge } from "../../cli/branchFlow";
 import { PROJECT_DIR, shippedModel } from "../fixtures/config";
 import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { GitHubTestServer } from "../../devenv/githubServer";
 import { UsageError } from "../../cli/command";
 
 const BRANCHES = ["quant", "quant_stg", "quant_lr", "quant_live"];
@@ -82,29 +81,24 @@ describe("branch-flow guard", () => {
     });
 
     it("GitHub Actions: comments and closes the pull request", async () => {
-      const calls: { method: string; url: string; body: unknown; auth: string | undefined }[] = [];
-      const server = http.createServer((req, res) => {
-        let b = "";
-        req.on("data", (c) => (b += c));
-        req.on("end", () => {
-          calls.push({ method: req.method!, url: req.url!, body: JSON.parse(b), auth: req.headers.authorization });
-          res.writeHead(req.method === "POST" ? 201 : 200, { "Content-Type": "application/json" });
-          res.end("{}");
-        });
-      });
-      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const gh = new GitHubTestServer();
+      const url = await gh.start();
       try {
+        gh.tokens.set("ghs_test", "github-actions[bot]");
+        gh.addRepo("quantfirm/quant-research").set(42, { number: 42, state: "open", user: "aruiz", head: "quant_lr", base: "quant_stg", updated_at: "2024-05-01T10:00:00Z", reviews: [], comments: [] });
         const event = path.join(fs.mkdtempSync("/tmp/gh-event-"), "event.json");
         fs.writeFileSync(event, JSON.stringify({ pull_request: { number: 42 } }));
-        const env = { GITHUB_ACTIONS: "true", GITHUB_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, GITHUB_REPOSITORY: "quantfirm/quant-research", GITHUB_TOKEN: "ghs_test", GITHUB_EVENT_PATH: event };
+        const env = { GITHUB_ACTIONS: "true", GITHUB_API_URL: url, GITHUB_REPOSITORY: "quantfirm/quant-research", GITHUB_TOKEN: "ghs_test", GITHUB_EVENT_PATH: event };
         const r = await run(["--source", "quant_lr", "--target", "quant_stg", "--close"], env);
         assert.strictEqual(r.code, 1);
-        assert.deepStrictEqual(calls.map((c) => `${c.method} ${c.url}`), ["POST /repos/quantfirm/quant-research/issues/42/comments", "PATCH /repos/quantfirm/quant-research/pulls/42"]);
-        assert.match((calls[0].body as { body: string }).body, /Allowed targets for quant_lr: quant_live/);
-        assert.deepStrictEqual(calls[1].body, { state: "closed" });
-        assert.strictEqual(calls[0].auth, "Bearer ghs_test");
+        assert.deepStrictEqual(gh.requests.map((c) => `${c.method} ${c.path}`), ["POST /repos/quantfirm/quant-research/issues/42/comments", "PATCH /repos/quantfirm/quant-research/pulls/42"]);
+        const pr = gh.repos.get("quantfirm/quant-research")!.get(42)!;
+        assert.match(pr.comments[0].body, /Allowed targets for quant_lr: quant_live/);
+        assert.deepStrictEqual(gh.requests[1].body, { state: "closed" });
+        assert.strictEqual(pr.state, "closed");
+        assert.strictEqual(gh.requests[0].auth, "Bearer ghs_test");
       } finally {
-        server.close();
+        await gh.stop();
       }
     });
 

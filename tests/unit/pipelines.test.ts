@@ -69,6 +69,18 @@ describe("pipelines shipped for users", () => {
       assert.ok(w.jobs.drift.steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent drift -- --stack ${{ matrix.stack }}")));
       assert.ok(w.jobs.drift.steps.some((s: { uses?: string; if?: string }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()"));
     });
+
+    it("drift: the scheduled flow audit reads the last 8 days of merged pull requests and fails on findings", () => {
+      const w = yaml(".github/workflows/drift.yml");
+      const job = w.jobs["flow-audit"];
+      assert.deepStrictEqual(job.permissions, { contents: "read", "pull-requests": "read" });
+      const step = job.steps.find((s: { run?: string }) => s.run?.startsWith("npm run --silent flow-audit --"));
+      assert.ok(step, "a flow-audit step");
+      assert.match(step.run, /--since "\$\(date -u -d '-8 days' \+%F\)" --api "\$GITHUB_API_URL" > flow-audit\.md$/);
+      assert.deepStrictEqual(step.env, { GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
+      assert.strictEqual(step.if, undefined, "its exit code (3 on findings) fails the job");
+      assert.ok(job.steps.some((s: { uses?: string; if?: string; with?: { path?: string } }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()" && s.with?.path === "flow-audit.md"));
+    });
   });
 
   it("no pipeline file holds a credential: secrets come from CI variables only", () => {
