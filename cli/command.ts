@@ -2,9 +2,10 @@
  * What every subcommand shares: argument parsing (Node's util.parseArgs, strict), `--help`, and the exit
  * codes of STYLE.md: 0 done, 1 failed, 2 usage, 3 found differences.
  */
-import * as fs from "fs";
-import * as path from "path";
 import { parseArgs as nodeParseArgs } from "util";
+import { projectDir } from "../config/load";
+
+export { projectDir };
 
 /** A usage error: the tool prints it with a hint and exits 2. */
 export class UsageError extends Error {}
@@ -50,14 +51,6 @@ export function parseArgs(argv: string[], known: string[], booleans: string[] = 
       throw new UsageError(`${name.split(" ")[0]} ${booleans.includes(name.replace(/^--/, "").split(" ")[0]) ? "takes no value" : "needs a value"}`);
     }
     throw new UsageError(msg);
-  }
-}
-
-/** The project folder (the one holding Pulumi.yaml), found upward from the running file: src or dist. */
-export function projectDir(from = __dirname): string {
-  for (let d = from; ; d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, "Pulumi.yaml"))) return d;
-    if (path.dirname(d) === d) throw new Error(`no Pulumi.yaml found above ${from}; give --dir <project dir>`);
   }
 }
 

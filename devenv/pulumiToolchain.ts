@@ -8,8 +8,9 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { projectDir } from "../config/load";
 
-export const PROJECT_DIR = path.resolve(__dirname, "..");
+export const PROJECT_DIR = projectDir();
 export const LOCAL_BIN = path.join(PROJECT_DIR, ".tools", "bin");
 
 export type PulumiToolchain =
