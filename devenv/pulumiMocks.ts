@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 export interface Recorded {
   type: string;
   name: string;
-  inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  inputs: Record<string, any>;
   /** The existing resource's id when declared with `import` (adopted), else undefined. */
   importId?: string;
 }

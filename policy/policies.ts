@@ -136,7 +136,7 @@ export function quantPolicies(configOf: PolicyConfigSource): ResourceValidationP
           else walk(x, `${where}${k}.`);
         }
       };
-      const { __provider, ...props } = args.props; // eslint-disable-line @typescript-eslint/no-unused-vars
+      const { __provider, ...props } = args.props;
       walk(props, "");
     }),
   ];

@@ -10,7 +10,7 @@ import { ConfigSources } from "../../config/load";
 import { quantPolicies, quantPolicyConfig } from "../../policy/policies";
 import { GIT_TYPES, gitlabOfType, installMocks, numericId, Recorded, settle } from "../../devenv/pulumiMocks";
 
-const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries( // eslint-disable-line @typescript-eslint/no-explicit-any
+const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries(
   gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
 
 describe("GitLabBranchPolicy (mocks)", () => {
@@ -93,7 +93,7 @@ describe("GitHubBranchPolicy (mocks)", () => {
     await settle(recorded);
   });
   /** The rulesets on `branch`, by kind (update, review, history), from their resource names. */
-  const rulesets = (branch: string): Record<string, any> => Object.fromEntries(ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset") // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rulesets = (branch: string): Record<string, any> => Object.fromEntries(ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset")
     .filter((r) => r.inputs.conditions.refName.includes[0] === (branch === "*" ? "~ALL" : `refs/heads/${branch}`)).map((r) => [r.name.split(":").pop(), r.inputs]));
   const teamId = (role: string) => numericId(`gh/team:${role}`);
 
@@ -196,7 +196,7 @@ function githubRights(r: Recorded[], username: string, branch: string): Rights {
   const ref = branch === "*" ? "refs/heads/some-feature" : `refs/heads/${branch}`;
   const applies = ofGitHub(r, "repositoryRuleset:RepositoryRuleset").map((x) => x.inputs).filter((x) =>
     x.enforcement === "active" && (x.conditions.refName.includes.includes(ref) || x.conditions.refName.includes.includes("~ALL")) && !x.conditions.refName.excludes.includes(ref));
-  const mode = (x: Record<string, any>) => (x.bypassActors ?? []).filter((a: { actorType: string; actorId: number }) => a.actorType === "Team" && teams.has(a.actorId)).map((a: { bypassMode: string }) => a.bypassMode) as string[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const mode = (x: Record<string, any>) => (x.bypassActors ?? []).filter((a: { actorType: string; actorId: number }) => a.actorType === "Team" && teams.has(a.actorId)).map((a: { bypassMode: string }) => a.bypassMode) as string[];
   // A direct push passes a ruleset with nothing against it (a fast-forward), or one the member always bypasses.
   const push = write && applies.every((x) => !(x.rules.update || x.rules.pullRequest || x.rules.requiredStatusChecks) || mode(x).includes("always"));
   // Merging a pull request passes every `update` rule the member bypasses, always or through pull requests.

@@ -20,7 +20,7 @@ function migrationOutputs(name: string) {
 const MIGRATIONS: Computed = { ...MLFLOW_TYPES, "pulumi-nodejs:dynamic/mlflow:ModelMigration": (name) => migrationOutputs(name) };
 
 /** Runs index.ts as the engine would for `stack`, under mocks, and returns what it declared. */
-async function runProgram(stack: string): Promise<{ recorded: Recorded[]; summary: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function runProgram(stack: string): Promise<{ recorded: Recorded[]; summary: any }> {
   const recorded = await installMocks(stack, { ...DATABRICKS_TYPES, ...GIT_TYPES, ...MIGRATIONS }, DATABRICKS_CALLS);
   const entry = require.resolve("../../index");
   delete require.cache[entry];
@@ -33,7 +33,7 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
   describe(`program, stack ${stack} (mocks)`, () => {
     const plan = buildAccessPlan(shippedModel(), stack);
     let recorded: Recorded[];
-    let summary: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    let summary: any;
     before(async () => ({ recorded, summary } = await runProgram(stack)));
 
     it(`${stack}: one explicit Databricks provider with the stack's host`, () => {
@@ -68,7 +68,7 @@ for (const stack of ["quant", "quant_stg", "quant_lr"]) {
       const perms = ofType(recorded, "permissions:Permissions");
       const byObject = perms.map((p) => ({
         object: p.inputs.directoryPath ?? p.inputs.repoId ?? p.inputs.registeredModelId,
-        acl: p.inputs.accessControls.map((a: any) => `${a.groupName}=${a.permissionLevel}`).sort(), // eslint-disable-line @typescript-eslint/no-explicit-any
+        acl: p.inputs.accessControls.map((a: any) => `${a.groupName}=${a.permissionLevel}`).sort(),
       }));
       const expected = [
         ...plan.workspaceAcls.map((a) => ({

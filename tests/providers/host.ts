@@ -6,7 +6,6 @@
 import { ChildProcess, spawn } from "child_process";
 import * as grpc from "@grpc/grpc-js";
 
-/* eslint-disable @typescript-eslint/no-var-requires, @typescript-eslint/no-explicit-any */
 const { serializeFunction } = require("@pulumi/pulumi/runtime/closure/serializeClosure");
 const providerPb = require("@pulumi/pulumi/proto/provider_pb");
 const providerGrpc = require("@pulumi/pulumi/proto/provider_grpc_pb");
@@ -62,7 +61,7 @@ export class ProviderHost {
   }
 
   private static strip(o: Record<string, unknown>): Record<string, any> {
-    const { __provider, ...rest } = o; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { __provider, ...rest } = o;
     return rest;
   }
 
