@@ -3,7 +3,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { readConfigSources } from "./config/load";
-import { validate } from "./config/validate";
+import { ConfigError, validate } from "./config/validate";
 import { buildAccessPlan } from "./plan/accessPlan";
 import { databricksCredentials, databricksProvider } from "./components/databricks/provider";
 import { WorkspaceAccess } from "./components/databricks/workspaceAccess";
@@ -14,13 +14,22 @@ import { githubProvider } from "./components/github/provider";
 import { ModelPromotions } from "./components/mlflow/modelPromotions";
 
 const stack = pulumi.getStack();
-const model = validate(readConfigSources(__dirname), stack);
+/** Validates the configuration; an invalid one fails the run with its message alone (RunError prints no stack). */
+function validated() {
+  try {
+    return validate(readConfigSources(__dirname), stack);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
+const model = validated();
 const plan = buildAccessPlan(model, stack);
 const stackConfig = model.stacks.find((s) => s.name === stack)!;
 
 const provider = databricksProvider(`databricks-${stack}`, stackConfig, databricksCredentials(stackConfig));
 const workspace = new WorkspaceAccess(`workspace-${stack}`, { plan, provider });
-new ModelRegistryAccess(`registry-${stack}`, { plan, provider, groupNames: workspace.groupNames });
+const registry = new ModelRegistryAccess(`registry-${stack}`, { plan, provider, groupNames: workspace.groupNames });
 
 // Project-wide Git settings are declared by exactly one stack (validated), so stacks never fight over them.
 if (plan.git.ownsProjectSettings) {
@@ -28,7 +37,8 @@ if (plan.git.ownsProjectSettings) {
   else new GitHubBranchPolicy(`git-${stack}`, { plan, provider: githubProvider(`github-${stack}`, plan.git.project) });
 }
 
-const promotions = new ModelPromotions(`promotions-${stack}`, { plan });
+// Versions are migrated into models the registry component declares: created after them, retired before them.
+const promotions = new ModelPromotions(`promotions-${stack}`, { plan }, { dependsOn: [registry] });
 
 export const summary = {
   stack,

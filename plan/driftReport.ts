@@ -59,6 +59,26 @@ function affects(type: string, inputs: Record<string, unknown>, name: string): s
   return name;
 }
 
+/** JSON with object keys sorted, for comparing values. */
+const canon = (v: unknown): string =>
+  JSON.stringify(v ?? null, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
+
+/**
+ * The property paths under `path` where `declared` and `actual` differ: into lists of the same length
+ * and into objects by the declared keys (what the service adds, such as empty fields, is not drift;
+ * `__`-keys are the engine's bookkeeping).
+ */
+function leafDiffs(declared: unknown, actual: unknown, path: string): string[] {
+  if (Array.isArray(declared) && Array.isArray(actual) && declared.length === actual.length) {
+    return declared.flatMap((d, i) => leafDiffs(d, actual[i], `${path}[${i}]`));
+  }
+  const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+  if (isObj(declared) && isObj(actual)) {
+    return Object.keys(declared).filter((k) => !k.startsWith("__")).flatMap((k) => leafDiffs(declared[k], actual[k], `${path}.${k}`));
+  }
+  return canon(declared) === canon(actual) ? [] : [path];
+}
+
 export function driftItems(doc: PreviewDocument): DriftItem[] {
   const items: DriftItem[] = [];
   for (const s of doc.steps ?? []) {
@@ -76,10 +96,15 @@ export function driftItems(doc: PreviewDocument): DriftItem[] {
       items.push({ resource, op: s.op, property: "(the resource)", declared: "not declared", actual: "exists", affects: who });
       continue;
     }
-    const props = Object.keys(s.detailedDiff ?? {}).length ? Object.keys(s.detailedDiff!) : (s.diffReasons ?? ["(unknown property)"]);
+    // The engine names top-level properties (a bridged provider: `accessControls`) or none at all (a dynamic
+    // provider's diff); narrow each to the leaves that differ, so the report says which entry changed.
+    const named = Object.keys(s.detailedDiff ?? {}).length ? Object.keys(s.detailedDiff!) : (s.diffReasons ?? []);
+    const top = named.length ? named : Object.keys(declared).filter((k) => !k.startsWith("__") && canon(declared[k]) !== canon(actual[k]));
+    const props = top.length ? top.flatMap((p) => { const l = leafDiffs(valueAt(declared, p), valueAt(actual, p), p); return l.length ? l : [p]; }) : ["(unknown property)"];
     for (const p of props) items.push({ resource, op: s.op, property: p, declared: show(valueAt(declared, p)), actual: show(valueAt(actual, p)), affects: who });
   }
-  return items;
+  // The engine emits steps in the order its parallel walk reaches them: sort, so a report reads the same every run.
+  return items.sort((a, b) => a.resource.localeCompare(b.resource) || a.property.localeCompare(b.property, undefined, { numeric: true }));
 }
 
 export function renderDriftMarkdown(stack: string, items: DriftItem[]): string {

@@ -43,6 +43,22 @@ describe("drift report (npm run drift-report)", () => {
     golden("drift-deleted-model-version.md", r.out);
   });
 
+  it("real preview JSON (captured by tests/e2e/stacks.test.ts): a changed ACL entry and a force-push turned on, named leaf by leaf", () => {
+    const r = report("acl-and-branch-real.json");
+    assert.strictEqual(r.code, 3);
+    assert.match(r.out, /\| accessControls\[\d\]\.permissionLevel \| "CAN_MANAGE" \| "CAN_READ" \| \/Teams\/quant\/git: groups /);
+    assert.match(r.out, /\| allowForcePush \| false \| true \| branch quant_stg \|/);
+    assert.doesNotMatch(r.out, /unknown property|__defaults/);
+    golden("drift-acl-and-branch-real.md", r.out);
+  });
+
+  it("real preview JSON: a migrated version deleted in the target reads as missing, naming the model and its promotion", () => {
+    const r = report("deleted-version-real.json", "quant_lr");
+    assert.strictEqual(r.code, 3);
+    assert.match(r.out, /\| \(the resource\) \| exists \| missing: deleted outside Pulumi \| model quant-alpha-transformer \(promoted quant_stg -> quant_lr\) \|/);
+    golden("drift-deleted-version-real.md", r.out);
+  });
+
   it("no drift: exit 0 and says so", () => {
     assert.deepStrictEqual(report("no-drift.json"), { code: 0, out: "## Drift: stack quant\n\nNo drift: every resource matches its declaration.\n" });
   });

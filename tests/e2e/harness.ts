@@ -1,0 +1,265 @@
+/**
+ * One set of local services for the end-to-end stack scenarios, and a temporary copy of the project that
+ * points at them:
+ * - per workspace (quant, quant_stg, quant_lr) one Databricks test workspace: the control-plane API
+ *   (SCIM, permissions, repos, workspace registry ids, Unity Catalog) and the workspace MLflow API
+ *   (DatabricksTestServer: artifacts, signed URLs, transition requests) behind ONE HTTPS loopback
+ *   listener, backed by a real `mlflow server`;
+ * - one GitLab test server over HTTPS.
+ * One self-signed certificate serves them all; Go (the Databricks provider) trusts it through
+ * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as https from "https";
+import { AddressInfo } from "net";
+import * as path from "path";
+import * as YAML from "yaml";
+import { apiError } from "../../devenv/apiReply";
+import { DatabricksControlApi } from "../../devenv/databricksControlApi";
+import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { MlflowServer } from "../../devenv/localMlflow";
+import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
+
+export const STACKS = ["quant", "quant_stg", "quant_lr"] as const;
+export type StackName = (typeof STACKS)[number];
+export const ADMIN = "platform-admin@quantfirm.example";
+
+/** A Databricks workspace for the real provider and the migration engine: both APIs, one HTTPS port. */
+export class WorkspaceServer {
+  readonly mlflowApi: DatabricksTestServer;
+  readonly control: DatabricksControlApi;
+  readonly unimplemented: string[] = [];
+  readonly log: string[] = [];
+  url = "";
+  private server?: https.Server;
+
+  constructor(
+    readonly stack: string,
+    readonly token: string,
+    readonly mlflow: MlflowServer,
+    private readonly cert: SelfSignedCert,
+  ) {
+    this.mlflowApi = new DatabricksTestServer(mlflow.url, token, "backend", ADMIN);
+    this.control = new DatabricksControlApi({ token, workspace: this.mlflowApi.workspace, mlflowUrl: mlflow.url, adminUserName: ADMIN });
+  }
+
+  get state() {
+    return this.control.state;
+  }
+
+  async start(): Promise<string> {
+    this.server = https.createServer({ key: this.cert.key, cert: this.cert.cert }, (req, res) => {
+      res.on("finish", () => {
+        if (res.statusCode === 501) this.unimplemented.push(`${req.method} ${req.url}`);
+        this.log.push(`${req.method} ${req.url} -> ${res.statusCode}`);
+      });
+      const chunks: Buffer[] = [];
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => this.serve(req, res, Buffer.concat(chunks)));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
+    this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.mlflowApi.url = this.url;
+    return this.url;
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    try {
+      if (await this.control.handle(req, res, body)) return;
+      await this.mlflowApi.handle(req, res, body);
+    } catch (e) {
+      console.error(`workspace ${this.stack} failed on ${req.method} ${req.url}:`, e);
+      if (!res.headersSent) apiError(res, 500, "INTERNAL_ERROR", String(e));
+      else res.end();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
+  }
+}
+
+export interface Services {
+  cert: SelfSignedCert;
+  certFile: string;
+  workspaces: Record<StackName, WorkspaceServer>;
+  gitlab: GitLabTestServer;
+  gitlabToken: string;
+  stop(): Promise<void>;
+}
+
+/** Starts three MLflow servers, three workspaces and GitLab; `usernames` become GitLab users. */
+export async function startServices(dir: string, usernames: string[], project: string): Promise<Services> {
+  const cert = makeSelfSignedCert();
+  const certFile = writeCertFile(dir, cert);
+  const mlflows = await Promise.all(STACKS.map((s) => MlflowServer.create(s, dir)));
+  const stop = async () => {
+    await Promise.all(Object.values(workspaces).map((w) => w.stop()));
+    await gitlab.stop();
+    await Promise.all(mlflows.map((m) => m.dispose()));
+  };
+  const workspaces = {} as Record<StackName, WorkspaceServer>;
+  const gitlab = new GitLabTestServer();
+  try {
+    await Promise.all(mlflows.map((m) => m.start()));
+    STACKS.forEach((s, i) => (workspaces[s] = new WorkspaceServer(s, `dapi-e2e-${s}-${Math.random().toString(36).slice(2, 10)}`, mlflows[i], cert)));
+    await Promise.all(Object.values(workspaces).map((w) => w.start()));
+    const gitlabToken = `glpat-e2e-${Math.random().toString(36).slice(2, 12)}`;
+    gitlab.tokens.set(gitlabToken, "api");
+    for (const u of usernames) gitlab.addUser(u);
+    gitlab.addProject(project);
+    await gitlab.start(cert);
+    return { cert, certFile, workspaces, gitlab, gitlabToken, stop };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** What the program needs of the project: no tests, no build output, no local state. */
+const COPIED = ["index.ts", "package.json", "tsconfig.json", "config", "plan", "components", "migration", "clients", "policy"];
+
+/**
+ * A temporary copy of the project: the real Pulumi.yaml and stack files, with only the workspace hosts,
+ * the Git URL and a low provider retry timeout changed; node_modules symlinked (the policy pack's too).
+ */
+export function copyProject(from: string, to: string, services: Services): void {
+  fs.mkdirSync(to, { recursive: true });
+  for (const f of [...COPIED, ...fs.readdirSync(from).filter((n) => /^Pulumi(\..+)?\.ya?ml$/.test(n))]) {
+    fs.cpSync(path.join(from, f), path.join(to, f), { recursive: true, filter: (src) => !/node_modules/.test(path.relative(from, src)) });
+  }
+  fs.symlinkSync(path.join(from, "node_modules"), path.join(to, "node_modules"));
+  fs.symlinkSync(path.join(from, "node_modules"), path.join(to, "policy", "node_modules"));
+  const gitUrl = services.gitlab.url.replace(/\/api\/v4$/, "");
+  for (const s of STACKS) {
+    const file = path.join(to, `Pulumi.${s}.yaml`);
+    const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+    doc.setIn(["config", "quant-platform:workspace", "host"], services.workspaces[s].url);
+    doc.setIn(["config", "quant-platform:workspace", "retryTimeoutSeconds"], 5);
+    doc.setIn(["config", "quant-platform:git", "url"], gitUrl);
+    fs.writeFileSync(file, doc.toString());
+  }
+}
+
+export interface Run {
+  code: number | null;
+  out: string;
+  stdout: string;
+  ms: number;
+}
+
+/** Runs commands in the project copy with the test environment, keeping every output for the secrets check. */
+export class Runner {
+  readonly outputs: string[] = [];
+  readonly timings: string[] = [];
+
+  constructor(
+    readonly cwd: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  run(cmd: string, args: string[], opts: { timeoutMs?: number; label?: string } = {}): Promise<Run> {
+    const timeoutMs = opts.timeoutMs ?? 300000;
+    return new Promise((resolve) => {
+      const t0 = Date.now();
+      const p = spawn(cmd, args, { cwd: this.cwd, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let stdout = "";
+      p.stdout.on("data", (d) => ((out += d), (stdout += d)));
+      p.stderr.on("data", (d) => (out += d));
+      const timer = setTimeout(() => {
+        out += `\n(killed after ${timeoutMs} ms)`;
+        p.kill("SIGKILL");
+      }, timeoutMs);
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        const ms = Date.now() - t0;
+        this.outputs.push(out);
+        this.timings.push(`${opts.label ?? [path.basename(cmd), ...args.slice(0, 3)].join(" ")} ${(ms / 1000).toFixed(1)}s`);
+        resolve({ code, out, stdout, ms });
+      });
+    });
+  }
+
+  pulumi(args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
+    return this.run("pulumi", [...args, "--non-interactive", "--color", "never"], { ...opts, label: `pulumi ${args.slice(0, 3).join(" ")}` });
+  }
+
+  /**
+   * The project's CLI (what `npm run <cmd> --` runs: cli/index.ts's main) against the copy (`--dir`).
+   * Loaded through ts-node's transpiler rather than bin/quant-platform.js, which would first rebuild dist/
+   * with a type check of the whole working tree (and fail on anyone's half-done edit elsewhere).
+   */
+  cli(projectDir: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
+    const main = `require(${JSON.stringify(path.join(projectDir, "cli", "index.ts"))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
+    return this.run(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", main, "--", ...args, "--dir", this.cwd], {
+      ...opts,
+      label: `quant-platform ${args.slice(0, 3).join(" ")}`,
+    });
+  }
+}
+
+/** Every file under an artifact directory of an OSS MLflow server, as relative path -> bytes. */
+export async function mlflowTree(server: { url: string }, root: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const walk = async (dir: string): Promise<void> => {
+    const r = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts?path=${encodeURIComponent(dir)}`);
+    if (!r.ok) throw new Error(`listing ${dir} on ${server.url}: ${r.status} ${await r.text()}`);
+    for (const f of ((await r.json()) as { files?: { path: string; is_dir: boolean }[] }).files ?? []) {
+      const p = `${dir}/${f.path}`;
+      if (f.is_dir) await walk(p);
+      else {
+        const d = await fetch(`${server.url}/api/2.0/mlflow-artifacts/artifacts/${p.split("/").map(encodeURIComponent).join("/")}`);
+        if (!d.ok) throw new Error(`downloading ${p}: ${d.status}`);
+        out.set(p.slice(root.length + 1), Buffer.from(await d.arrayBuffer()));
+      }
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/** One MLflow REST call to a server; throws on a non-2xx answer. */
+export async function mlflowCall<T = Record<string, unknown>>(
+  base: string,
+  method: string,
+  api: string,
+  params: Record<string, unknown>,
+  token?: string,
+  ca?: string,
+): Promise<T> {
+  const get = method === "GET";
+  const qs = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)] as [string, string])).toString();
+  // A DELETE carries its parameters both ways: MLflow reads the query or the JSON body, by version.
+  const url = `${base}/api/2.0/mlflow/${api}${get || method === "DELETE" ? `?${qs}` : ""}`;
+  const payload = get ? undefined : Buffer.from(JSON.stringify(params));
+  const headers: Record<string, string> = {
+    "Content-Type": "application/json",
+    ...(payload ? { "Content-Length": String(payload.length) } : {}),
+    ...(token ? { Authorization: `Bearer ${token}` } : {}),
+  };
+  const text = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const lib = url.startsWith("https:") ? https : http;
+    const r = lib.request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
+      let d = "";
+      res.on("data", (c) => (d += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: d }));
+    });
+    r.on("error", reject);
+    r.end(payload);
+  });
+  if (text.status < 200 || text.status >= 300) throw new Error(`${method} ${api}: ${text.status} ${text.body}`);
+  return JSON.parse(text.body || "{}") as T;
+}
+
+/** The artifact-store path of a version's files: `mlflow-artifacts:/<exp>/<run>/artifacts/<sub>` -> `<exp>/<run>/artifacts/<sub>`. */
+export function storePath(source: string): string {
+  return source
+    .replace(/^mlflow-artifacts:(\/\/[^/]*)?\/*/, "")
+    .replace(/^dbfs:\/databricks\/mlflow-tracking\//, "")
+    .replace(/\/+$/, "");
+}

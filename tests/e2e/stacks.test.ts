@@ -1,0 +1,397 @@
+/**
+ * The three stacks of this project under the real engine and the real Databricks provider, end to end,
+ * on one set of local services (tests/e2e/harness.ts) and a temporary copy of the project whose stack
+ * files differ from the shipped ones only in hosts, the Git URL and a low provider retry timeout.
+ * The scenarios run in order and share state: deploy, no perpetual diff, a member added in a commit,
+ * drift made out of band and repaired, the policy pack, secrets, an invalid configuration, destroy.
+ * Skips, saying why, only when no Pulumi toolchain can be found or installed.
+ */
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { readConfigSources } from "../../config/load";
+import { validate } from "../../config/validate";
+import { AccessPlan, buildAccessPlan } from "../../plan/accessPlan";
+import { seedFixture, FixtureInfo } from "../../devenv/localMlflow";
+import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
+import { TAG } from "../../migration/provenance";
+import { copyProject, mlflowCall, mlflowTree, Run, Runner, Services, STACKS, StackName, startServices, storePath } from "./harness";
+
+const MODEL = "quant-alpha-transformer";
+const NEW_MEMBER = { id: "kim.nguyen", name: "Kim Nguyen", email: "kim.nguyen@quantfirm.example", gitUsername: "knguyen", roles: ["developer"] };
+
+interface Promotion { from: string; to: string; stage?: string; alias?: string; version?: string }
+
+describe("e2e: the project's three stacks under the real engine", function () {
+  this.timeout(600000);
+  let services: Services;
+  let tmp = "";
+  let dir = "";
+  let runner: Runner;
+  let seeded: FixtureInfo;
+  const started = Date.now();
+  const sha = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
+  const ok = (r: Run, what: string) => assert.strictEqual(r.code, 0, `${what} failed (exit ${r.code}):\n${r.out.slice(-8000)}`);
+  const ws = (s: StackName) => services.workspaces[s];
+  const plan = (s: StackName): AccessPlan => buildAccessPlan(validate(readConfigSources(dir), s), s);
+  const promotions = (): Promotion[] =>
+    ((YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")).config["quant-platform:models"].value as { name: string; promotions?: Promotion[] }[])
+      .find((m) => m.name === MODEL)!.promotions ?? []);
+  const noUnimplemented = () => {
+    for (const s of STACKS) assert.deepStrictEqual(ws(s).unimplemented, [], `workspace ${s} answered 501 (a route the test server lacks)`);
+  };
+  const secrets = () => [...STACKS.map((s) => ws(s).token), services.gitlabToken];
+  /** The workspace-registry call as a person (a token of their own), through the workspace API. */
+  const asUser = async (s: StackName, user: string) => {
+    const token = `dapi-${user.split("@")[0]}-${s}`;
+    ws(s).mlflowApi.addUser(token, user);
+    return token;
+  };
+  const wsCall = (s: StackName, method: string, api: string, params: Record<string, unknown>, token = ws(s).token) =>
+    mlflowCall(ws(s).url, method, api, params, token, services.cert.cert);
+  const versions = async (s: StackName) =>
+    (await mlflowCall<{ model_versions?: { version: string; current_stage: string; source: string; tags?: { key: string; value: string }[] }[] }>(
+      ws(s).mlflow.url, "GET", "model-versions/search", { filter: `name='${MODEL}'` })).model_versions ?? [];
+  /** A version's files as its MLflow server stores them (read there, not through the API under test). */
+  const versionTree = async (s: StackName, version: string) => {
+    const base = ws(s).mlflow.url;
+    const { source } = (await mlflowCall<{ model_version: { source: string } }>(base, "GET", "model-versions/get", { name: MODEL, version })).model_version;
+    const run = /^runs:\/([0-9a-f]+)\/?(.*)$/.exec(source);
+    const uri = run
+      ? `${(await mlflowCall<{ run: { info: { artifact_uri: string } } }>(base, "GET", "runs/get", { run_id: run[1] })).run.info.artifact_uri}/${run[2]}`
+      : source;
+    return mlflowTree(ws(s).mlflow, storePath(uri));
+  };
+  const migrated = async (s: StackName) => (await versions(s)).filter((v) => (v.tags ?? []).some((t) => t.key === TAG.fingerprint && !t.value.endsWith(":retired")));
+
+  before(async function () {
+    const tc = findPulumiToolchain();
+    if (!tc.pulumi) {
+      console.log(`      SKIPPED e2e stacks test: ${tc.reason}`);
+      this.skip();
+    }
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stacks-e2e-"));
+    const model = validate(readConfigSources(PROJECT_DIR));
+    const project = model.stacks.find((s) => s.git.ownsProjectSettings)!.git.project;
+    services = await startServices(tmp, [...model.roster.map((m) => m.gitUsername), NEW_MEMBER.gitUsername], project);
+    dir = path.join(tmp, "project");
+    copyProject(PROJECT_DIR, dir, services);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABRICKS_|ARM_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k)));
+    Object.assign(env, {
+      PATH: `${tc.binDir}${path.delimiter}${process.env.PATH}`,
+      HOME: tmp,
+      PULUMI_HOME: path.join(tmp, ".pulumi-home"),
+      PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
+      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+      SSL_CERT_FILE: services.certFile,
+      NODE_EXTRA_CA_CERTS: services.certFile,
+    });
+    fs.mkdirSync(path.join(tmp, "state"));
+    runner = new Runner(dir, env);
+    const git = (...a: string[]) => execFileSync("git", ["-C", dir, ...a], { stdio: "pipe", env: { ...env, GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@example", GIT_COMMITTER_NAME: "e2e", GIT_COMMITTER_EMAIL: "e2e@example" } });
+    git("init", "-q", "-b", "main");
+    git("add", "-A");
+    git("commit", "-q", "-m", "the shipped configuration, pointed at loopback");
+
+    // The model quant adopts: the transformer fixture logged to quant's MLflow, moved to the stage (or
+    // alias) the first promotion picks, by an approver through the workspace API.
+    seeded = seedFixture(ws("quant").mlflow, MODEL, { sizeMb: 2, shards: 2, dir: tmp });
+    const first = promotions().find((p) => p.from === "quant")!;
+    if (first.alias) for (const s of STACKS) ws(s).mlflowApi.aliases = "forwarded";
+    if (first.stage) {
+      await wsCall("quant", "POST", "model-versions/transition-stage", { name: MODEL, version: seeded.version, stage: first.stage, archive_existing_versions: false },
+        await asUser("quant", "chen.wei@quantfirm.example"));
+    }
+
+    for (const s of STACKS) {
+      ok(await runner.pulumi(["stack", "init", s]), `stack init ${s}`);
+      const set = async (key: string, value: string) => ok(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]), `config set ${key} -s ${s}`);
+      await set("databricksToken", ws(s).token);
+      const from = promotions().find((p) => p.to === s)?.from as StackName | undefined;
+      if (from) await set("migrationSourceToken", ws(from).token);
+      if (model.stacks.find((x) => x.name === s)!.git.ownsProjectSettings) await set("gitlabToken", services.gitlabToken);
+    }
+  });
+
+  after(async function () {
+    if (runner) console.log(`      steps: ${runner.timings.join(", ")}; total ${((Date.now() - started) / 1000).toFixed(0)}s`);
+    if (process.env.E2E_KEEP) console.log(`      kept ${tmp}`);
+    await services?.stop();
+    if (tmp && !process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** The server's view of one stack, in the plan's terms, for a programmatic comparison. */
+  function assertWorkspaceMatchesPlan(s: StackName, p: AccessPlan) {
+    const st = ws(s).state;
+    const nodes = ws(s).mlflowApi.workspace.nodes;
+    const userName = (id: string) => st.users.get(id)?.userName ?? st.groups.get(id)?.displayName ?? id;
+    for (const g of p.groups) {
+      const grp = st.groupByName(g.name);
+      assert.ok(grp, `${s}: group ${g.name} exists`);
+      assert.deepStrictEqual([...grp!.entitlements].sort(), [...g.entitlements].sort(), `${s}: entitlements of ${g.name}`);
+      assert.deepStrictEqual(
+        [...grp!.members].map(userName).sort(),
+        p.memberships.filter((m) => m.group === g.name).map((m) => m.email).sort(),
+        `${s}: members of ${g.name}`,
+      );
+    }
+    const managed = [...st.groups.values()].map((g) => g.displayName).filter((n) => n.startsWith("quant-"));
+    assert.deepStrictEqual(managed.sort(), p.groups.map((g) => g.name).sort(), `${s}: no other team groups`);
+    for (const u of p.users) assert.strictEqual(st.userByName(u.email)?.displayName, u.displayName, `${s}: user ${u.email}`);
+    for (const d of p.directories) assert.strictEqual(nodes.get(d.path)?.type, "DIRECTORY", `${s}: folder ${d.path}`);
+    for (const f of p.gitFolders) {
+      const n = nodes.get(f.path);
+      assert.strictEqual(n?.type, "REPO", `${s}: Git folder ${f.path}`);
+      const repo = st.gitFolders.get(n!.id)!;
+      assert.deepStrictEqual([repo.url, repo.provider, repo.branch], [f.url, f.provider, f.branch], `${s}: Git folder ${f.path}`);
+    }
+    const direct = (key: string) =>
+      st
+        .acl(key)
+        .filter((e) => e.kind === "group")
+        .map((e) => `${e.name}:${e.level}`)
+        .sort();
+    for (const a of p.workspaceAcls) {
+      const key = `/${a.objectType === "repo" ? "repos" : "directories"}/${nodes.get(a.path)!.id}`;
+      assert.deepStrictEqual(direct(key), a.grants.map((g) => `${g.group}:${g.level}`).sort(), `${s}: ACL of ${a.path}`);
+    }
+    for (const a of p.registryAcls) {
+      const id = st.workspaceModels.get(a.model)?.id;
+      assert.ok(id, `${s}: registered model ${a.model} has a Databricks id`);
+      assert.deepStrictEqual(direct(`/registered-models/${id}`), a.grants.map((g) => `${g.group}:${g.level}`).sort(), `${s}: ACL of model ${a.model}`);
+    }
+  }
+
+  it("1. deploy quant, quant_stg, quant_lr: quant adopts its model, promotions copy it byte for byte, each workspace holds exactly its plan", async () => {
+    for (const s of STACKS) {
+      if (s === "quant_lr") {
+        // The production promotion's evidence (migration/guard.ts): an approving member's open transition
+        // request to the promoted stage, recorded by Databricks as theirs; a release manager moves the
+        // version there. (The approval tag of older guards is set too; today's guard ignores it.)
+        const pr = promotions().find((p) => p.to === "quant_lr")!;
+        const [v] = await migrated("quant_stg");
+        const requester = await asUser("quant_stg", "elena.petrova@quantfirm.example");
+        const approver = await asUser("quant_stg", "farid.haddad@quantfirm.example");
+        if (pr.stage) {
+          await wsCall("quant_stg", "POST", "transition-requests/create", { name: MODEL, version: v.version, stage: pr.stage, comment: "validated on 2015-2024" }, requester);
+          await wsCall("quant_stg", "POST", "databricks/model-versions/transition-stage", { name: MODEL, version: v.version, stage: pr.stage, archive_existing_versions: false, comment: "released" }, approver);
+        }
+        await wsCall("quant_stg", "POST", "model-versions/set-tag", { name: MODEL, version: v.version, key: TAG.approvedBy, value: "farid.haddad@quantfirm.example" }, approver);
+      }
+      const r = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
+      ok(r, `npm run deploy -- --stack ${s}`);
+      noUnimplemented();
+    }
+    // The adopted model keeps its id and its seeded version; nothing was migrated into quant.
+    assert.ok((await versions("quant")).some((v) => v.version === seeded.version));
+    const sourceTree = await versionTree("quant", seeded.version);
+    assert.deepStrictEqual([...sourceTree.values()].map(sha).sort(), seeded.files.map((f) => f.sha256).sort(), "the fixture as logged");
+    for (const s of ["quant_stg", "quant_lr"] as const) {
+      const pr = promotions().find((p) => p.to === s)!;
+      const got = await migrated(s);
+      assert.strictEqual(got.length, 1, `${s}: one migrated version`);
+      // quant_stg's version has moved on since (approved into the stage the next promotion picks).
+      const later = promotions().find((p) => p.from === s)?.stage;
+      if (pr.stage) assert.ok([pr.stage, later].includes(got[0].current_stage), `${s}: the version carries the source's stage (${got[0].current_stage})`);
+      const tree = await versionTree(s, got[0].version);
+      assert.deepStrictEqual(
+        [...tree].map(([k, b]) => `${k} ${sha(b)}`).sort(),
+        [...sourceTree].map(([k, b]) => `${k} ${sha(b)}`).sort(),
+        `${s}: the promoted files are byte-identical to the source's`,
+      );
+    }
+    for (const s of STACKS) {
+      const r = await runner.cli(PROJECT_DIR, ["plan", "--stack", s, "--format", "json"]);
+      ok(r, `npm run plan -- --stack ${s} --format json`);
+      assertWorkspaceMatchesPlan(s, JSON.parse(r.stdout) as AccessPlan);
+    }
+    // GitLab: the declared members and protected branches, no force-push anywhere.
+    const proj = services.gitlab.projects[0];
+    const p = plan("quant");
+    assert.strictEqual(proj.members.size, p.gitMembers.length);
+    assert.deepStrictEqual([...proj.protectedBranches.keys()].sort(), p.branchRules.map((b) => b.branch).sort());
+    assert.ok([...proj.protectedBranches.values()].every((b) => !b.allow_force_push));
+  });
+
+  it("2. a second preview of every stack expects no changes (no perpetual diff)", async () => {
+    const runs = await Promise.all(STACKS.map((s) => runner.pulumi(["preview", "--expect-no-changes", "--diff", "-s", s])));
+    runs.forEach((r, i) => ok(r, `pulumi preview --expect-no-changes -s ${STACKS[i]}`));
+    noUnimplemented();
+  });
+
+  it("3. a member added in a commit: preview --diff lists exactly what the member adds, access-diff names the member", async () => {
+    const before = plan("quant");
+    const file = path.join(dir, "Pulumi.yaml");
+    const original = fs.readFileSync(file, "utf8");
+    const doc = YAML.parseDocument(original);
+    (doc.getIn(["config", "quant-platform:roster", "value"]) as YAML.YAMLSeq).add(doc.createNode(NEW_MEMBER, { flow: true }));
+    fs.writeFileSync(file, doc.toString());
+    const git = (...a: string[]) => execFileSync("git", ["-C", dir, ...a], { stdio: "pipe", env: { ...runner.env, GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@example", GIT_COMMITTER_NAME: "e2e", GIT_COMMITTER_EMAIL: "e2e@example" } });
+    git("commit", "-q", "-am", `add ${NEW_MEMBER.id}`);
+    try {
+      const after = plan("quant");
+      const stack = "quant";
+      const expected = [
+        ...after.users.filter((u) => !before.users.some((b) => b.key === u.key)).map((u) => `workspace-${stack}/${u.key}`),
+        ...after.memberships.filter((m) => !before.memberships.some((b) => b.key === m.key)).map((m) => `workspace-${stack}/${m.key}`),
+        `git-${stack}/members`,
+        ...after.branchRules
+          .filter((b) => JSON.stringify(b) !== JSON.stringify(before.branchRules.find((x) => x.key === b.key)))
+          .flatMap((b) => [
+            `git-${stack}/${b.key}`,
+            ...(b.approveMembers.includes(NEW_MEMBER.id) ? [`git-${stack}/approvalRule:${b.branch}`] : []),
+          ]),
+      ].sort();
+      const r = await runner.pulumi(["preview", "--diff", "--json", "-s", stack]);
+      ok(r, "pulumi preview --diff --json");
+      const steps = (JSON.parse(r.stdout).steps ?? []) as { op: string; urn: string }[];
+      const changed = steps.filter((x) => x.op !== "same").map((x) => x.urn.split("::").pop()!);
+      assert.deepStrictEqual([...new Set(changed)].sort(), [...new Set(expected)].sort(), "the resources the member adds, and nothing else");
+      const text = await runner.pulumi(["preview", "--diff", "-s", stack]);
+      ok(text, "pulumi preview --diff");
+      assert.match(text.out, new RegExp(NEW_MEMBER.email.replace(/\./g, "\\.")));
+      const d = await runner.cli(PROJECT_DIR, ["access-diff", "--base", "HEAD~1", "--head", "HEAD"]);
+      assert.strictEqual(d.code, 3, `access-diff exits 3 on changes:\n${d.out}`);
+      assert.match(d.stdout, new RegExp(NEW_MEMBER.id.replace(/\./g, "\\.")));
+    } finally {
+      fs.writeFileSync(file, original);
+      git("commit", "-q", "-am", `remove ${NEW_MEMBER.id} again`);
+    }
+  });
+
+  it("4. drift out of band (an ACL, a protected branch, a migrated version) is reported, repaired by up --refresh, then clean", async () => {
+    const q = ws("quant");
+    const gitRoot = plan("quant").directories.find((d) => d.purpose === "git-folder-root")!.path;
+    const key = `/directories/${q.mlflowApi.workspace.nodes.get(gitRoot)!.id}`;
+    const acl = q.state.acl(key);
+    q.state.acls.set(key, acl.map((e, i) => (i === 0 ? { ...e, level: "CAN_READ" } : e)));
+    const changedGroup = acl[0].name;
+    const proj = services.gitlab.projects[0];
+    proj.protectedBranches.get("quant_stg")!.allow_force_push = true;
+    const [lost] = await migrated("quant_lr");
+    await mlflowCall(ws("quant_lr").mlflow.url, "DELETE", "model-versions/delete", { name: MODEL, version: lost.version });
+
+    const outDir = path.join(tmp, "drift");
+    fs.mkdirSync(outDir);
+    const reports: Record<string, string> = {};
+    for (const s of ["quant", "quant_lr"] as const) {
+      const json = path.join(outDir, `${s}.json`);
+      const r = await runner.cli(PROJECT_DIR, ["drift", "--stack", s, "--out", path.join(outDir, `${s}.md`), "--json-out", json]);
+      assert.strictEqual(r.code, 3, `npm run drift -- --stack ${s} exits 3 on drift:\n${r.out.slice(-6000)}`);
+      reports[s] = fs.readFileSync(path.join(outDir, `${s}.md`), "utf8");
+      const golden = path.join(PROJECT_DIR, "tests/fixtures/drift", `${s === "quant" ? "acl-and-branch" : "deleted-version"}-real.json`);
+      // Kept as golden inputs of the drift report, without the serialized dynamic providers (megabytes of code).
+      const elided = JSON.stringify(JSON.parse(fs.readFileSync(json, "utf8")), (k, v) => (k === "__provider" ? "(serialized dynamic provider, elided)" : v), 2);
+      if (process.env.QUANT_UPDATE_GOLDEN || !fs.existsSync(golden)) fs.writeFileSync(golden, `${elided}\n`);
+    }
+    assert.match(reports.quant, new RegExp(`accessControls\\[\\d\\]\\.permissionLevel \\| "CAN_MANAGE" \\| "CAN_READ" \\| ${gitRoot}: groups [^|]*${changedGroup}`), "the changed ACL");
+    assert.match(reports.quant, /allowForcePush \| false \| true \| branch quant_stg/, "the flipped protected branch");
+    assert.match(reports.quant_lr, new RegExp(`${MODEL}[^\\n]*promoted quant_stg -> quant_lr`), "the deleted migrated version");
+
+    for (const s of ["quant", "quant_lr"] as const) ok(await runner.cli(PROJECT_DIR, ["deploy", "--stack", s, "--refresh"]), `npm run deploy -- --stack ${s} --refresh`);
+    assert.deepStrictEqual(q.state.acl(key), acl, "the ACL is restored");
+    assert.strictEqual(proj.protectedBranches.get("quant_stg")!.allow_force_push, false, "force-push is off again");
+    assert.strictEqual((await migrated("quant_lr")).length, 1, "the version is migrated again");
+    for (const s of ["quant", "quant_lr"] as const) ok(await runner.pulumi(["preview", "--refresh", "--expect-no-changes", "-s", s]), `clean preview of ${s} after repair`);
+    noUnimplemented();
+  });
+
+  it("5. the policy pack passes the shipped configuration and names each policy a violating change breaks", async () => {
+    const r = await runner.cli(PROJECT_DIR, ["preview", "--stack", "quant", "--policy-pack", "policy", "--out-dir", path.join(tmp, "mr")]);
+    ok(r, "npm run preview -- --stack quant --policy-pack policy");
+    const index = path.join(dir, "index.ts");
+    const original = fs.readFileSync(index, "utf8");
+    // Violations the configuration's validation would refuse, so they are declared in code: the pack is
+    // the second line of defence against a program that bypasses the plan.
+    fs.writeFileSync(
+      index,
+      `${original}
+import * as e2eDatabricks from "@pulumi/databricks";
+import { GitLabProtectedBranch as E2eBranch } from "./components/gitlab/provider";
+import { ModelMigration as E2eMigration } from "./components/mlflow/modelMigration";
+new E2eBranch("e2e-force-push", { baseUrl: \`\${plan.git.url}/api/v4\`, project: plan.git.project, branch: "e2e-*", pushLevels: [0], pushUsernames: [], mergeLevels: [0], mergeUsernames: [], allowForcePush: true });
+new e2eDatabricks.Permissions("e2e-consumer-manages", { registeredModelId: "e2e-model", accessControls: [{ groupName: "quant-consumer", permissionLevel: "CAN_MANAGE" }] }, { provider });
+new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "databricks+${ws("quant").url}", toUri: "databricks+${ws("quant_lr").url}",
+  fromEnv: "quant", toEnv: "quant_lr", model: "${MODEL}", stage: "Staging", toModel: "${MODEL}", verify: "full", readVerify: "size", concurrency: 1,
+  production: true, approvers: [], flow: [{ from: "quant", to: "quant_lr" }], deleteOnDestroy: false });
+`,
+    );
+    try {
+      const bad = await runner.cli(PROJECT_DIR, ["preview", "--stack", "quant", "--policy-pack", "policy", "--out-dir", path.join(tmp, "mr-bad")]);
+      assert.notStrictEqual(bad.code, 0, `the violating preview must fail:\n${bad.out.slice(-4000)}`);
+      for (const name of ["no-force-push", "no-can-manage-for-non-admin-groups", "migrations-along-flow"]) assert.match(bad.out, new RegExp(name), `names ${name}:\n${bad.out.slice(-4000)}`);
+    } finally {
+      fs.writeFileSync(index, original);
+    }
+  });
+
+  it("6. secrets: stack exports and every captured log carry no token in plaintext", async () => {
+    for (const s of STACKS) {
+      const r = await runner.pulumi(["stack", "export", "-s", s]);
+      ok(r, `stack export ${s}`);
+      for (const t of secrets()) assert.ok(!r.stdout.includes(t), `the export of ${s} carries a token in plaintext`);
+    }
+    for (const t of secrets()) {
+      runner.outputs.forEach((o, i) => assert.ok(!o.includes(t), `captured output #${i} (${runner.timings[i]}) carries a token`));
+      for (const s of STACKS) assert.ok(!fs.readFileSync(path.join(dir, `Pulumi.${s}.yaml`), "utf8").includes(t), `Pulumi.${s}.yaml carries a token`);
+    }
+  });
+
+  it("7. an invalid configuration fails preview with the validation message alone, no stack trace", async () => {
+    const file = path.join(dir, "Pulumi.quant_stg.yaml");
+    const original = fs.readFileSync(file, "utf8");
+    const doc = YAML.parseDocument(original);
+    doc.setIn(["config", "quant-platform:workspace", "retryTimeoutSeconds"], 0);
+    fs.writeFileSync(file, doc.toString());
+    try {
+      const r = await runner.pulumi(["preview", "-s", "quant_stg"]);
+      assert.notStrictEqual(r.code, 0);
+      assert.match(r.out, /Invalid quant-platform configuration \(1 problem\)/);
+      assert.match(r.out, /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = 0: expected a positive whole number/);
+      assert.doesNotMatch(r.out, /^\s+at .+\(.+:\d+:\d+\)$/m, `no stack trace:\n${r.out}`);
+      assert.doesNotMatch(r.out, /unhandled exception|ConfigError:/i);
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+
+  it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {
+    const lr = (await migrated("quant_lr"))[0];
+    const stg = (await migrated("quant_stg"))[0];
+    for (const s of [...STACKS].reverse()) ok(await runner.pulumi(["destroy", "--yes", "--skip-preview", "-s", s]), `pulumi destroy -s ${s}`);
+    noUnimplemented();
+    for (const [s, v] of [["quant_lr", lr], ["quant_stg", stg]] as const) {
+      const history = ws(s).mlflowApi.registry.history(MODEL, v.version);
+      const archived = history.some((a) => a.to_stage === "Archived") || (await versions(s)).some((x) => x.version === v.version && x.current_stage === "Archived");
+      assert.ok(archived, `${s}: migrated version ${v.version} was archived before its model went (activities: ${JSON.stringify(history.map((a) => a.to_stage))})`);
+    }
+    const proj = services.gitlab.projects[0];
+    assert.strictEqual(proj.protectedBranches.size, 0, "no protected branches left");
+    assert.strictEqual(proj.members.size, 0, "no members left");
+    assert.strictEqual(proj.rules.length, 0, "no approval rules left");
+    for (const s of STACKS) {
+      const st = ws(s).state;
+      const p = plan(s);
+      assert.deepStrictEqual([...st.groups.values()].map((g) => g.displayName).sort(), ["admins", "users"], `${s}: only the built-in groups`);
+      for (const d of p.directories) assert.strictEqual(ws(s).mlflowApi.workspace.nodes.get(d.path), undefined, `${s}: ${d.path} removed`);
+      assert.strictEqual(st.gitFolders.size, 0, `${s}: no Git folders`);
+      for (const u of p.users) assert.strictEqual(st.userByName(u.email), undefined, `${s}: user ${u.email} removed`);
+    }
+    // The adopted model existed before the stack: destroy releases it rather than deleting its history.
+    assert.ok((await versions("quant")).some((v) => v.version === seeded.version), "quant's adopted model is kept");
+    for (const s of STACKS) ok(await runner.pulumi(["stack", "rm", "--yes", "-s", s]), `stack rm ${s}`);
+    const ls = await runner.pulumi(["stack", "ls", "--json"]);
+    ok(ls, "stack ls");
+    assert.deepStrictEqual(JSON.parse(ls.stdout), []);
+    // The file backend keeps a `.bak` of each removed checkpoint, as Pulumi does; no live stack is left.
+    const stacksDir = path.join(tmp, "state", ".pulumi", "stacks");
+    const left = fs.existsSync(stacksDir) ? fs.readdirSync(stacksDir, { recursive: true }).map(String).filter((f) => /\.json(\.gz)?$/.test(f)) : [];
+    assert.deepStrictEqual(left, [], "no stack checkpoints left in the backend");
+  });
+});
