@@ -11,6 +11,8 @@ import { Progress } from "../migration/treeCopy";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/notebooks";
 import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
+import { githubApiRoot } from "../clients/github";
+import type { MigrationGuard } from "../migration/guard";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform migrate --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
@@ -30,7 +32,13 @@ servers / Databricks workspaces: streamed, checksummed, verified by reading back
                    aliases, the stage becomes that alias and back; the report says what was mapped or dropped
   --from-env, --to-env
                    guard the move with the project's flow: the edge must exist, and production needs an
-                   approval by an approving member who is not the version's author
+                   approval by an approving member who is not the version's author, recorded by a system
+                   that knows who acted: from a Databricks workspace registry, an open transition request
+                   to the stage by such a member; from a registry with aliases, the merge request that
+                   added the promotion to the config, approved by such a member (read from the Git host:
+                   the stack's quant-platform:git, GITLAB_TOKEN or GITHUB_TOKEN, --git-dir, --config)
+  --git-dir        the working copy whose history holds the config (default: --dir, else the project)
+  --config         the file that declares promotions, relative to --git-dir (default Pulumi.yaml)
   --experiment     move every active run of this experiment (--to-experiment to rename it)
   --notebooks      move notebooks and files under these workspace paths (--overwrite replaces differing ones)
   --verify         full (default: read every byte back) or size
@@ -53,19 +61,36 @@ export function progressLine(p: Progress, elapsedMs: number, width = 24): string
   return `[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${p.filesDone}/${p.filesTotal} files  ${mb(p.bytesDone)}/${mb(p.bytesTotal)}  ${mb(rate)}/s  ETA ${eta === undefined ? "?" : `${eta}s`}`;
 }
 
-/** The guard from the project's flow: an edge, and an approval from someone else into production. */
-export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string) {
+/** Where the guard reads merge-request evidence: the Git context of the target stack, when a token is set. */
+export interface GuardGitOptions { env: NodeJS.ProcessEnv; repoDir: string; configPath?: string; model: string }
+
+/**
+ * The guard from the project's flow: an edge, and an approval from someone else into production. With `git`,
+ * promotions from a registry without stages are checked against the merge request that declared them.
+ */
+export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string, git?: GuardGitOptions): MigrationGuard {
   const env = (n: string) => {
     const e = model.environments.find((x) => x.name === n);
     if (!e) throw new UsageError(`unknown environment '${n}'; expected one of: ${model.environments.map((x) => x.name).join(", ")}`);
     return e;
   };
   env(fromEnv);
+  const stackOf = (e: string) => model.stacks.find((s) => s.branch === e);
+  const target = stackOf(toEnv);
+  const token = target?.git.provider === "github" ? git?.env.GITHUB_TOKEN : git?.env.GITLAB_TOKEN;
   return {
     flow: model.flow, fromEnv, toEnv, production: env(toEnv).tier === "production",
     // Loaded on use: most migrations take no guard, and the config modules add to every start. Emails, as
-    // in the plan and the ModelMigration inputs: an approval tag names the approver's Databricks user.
+    // Databricks records the creator of a transition request and the author of a version.
     approvers: (require("../plan/accessPlan") as typeof import("../plan/accessPlan")).approverEmails(model),
+    members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
+    ...(git && target && token ? {
+      git: {
+        provider: target.git.provider, project: target.git.project, token, repoDir: git.repoDir, configPath: git.configPath ?? "Pulumi.yaml",
+        apiUrl: target.git.provider === "github" ? githubApiRoot(target.git.url) : `${target.git.url.replace(/\/+$/, "")}/api/v4`,
+        model: git.model, fromStack: stackOf(fromEnv)?.name ?? fromEnv, toStack: target.name,
+      },
+    } : {}),
   };
 }
 
@@ -85,6 +110,7 @@ export function renderReport(r: MigrationReport): string {
     `  manifest sha256 ${r.manifestDigest}`,
     ...lifecycle,
     `  source ${r.sourceHost} run ${r.sourceRunId ?? "-"}; target run ${r.targetRunId}`,
+    ...(r.approval ? [`  approved by ${r.approval.approver} (${r.approval.kind === "merge-request" ? `merge request ${r.approval.ref}` : r.approval.ref})`] : []),
     ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join("\n");
@@ -143,7 +169,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   });
   let stageAliases: Record<string, string>;
   try { stageAliases = parseStageAliases(mapStage); } catch (e) { throw new UsageError((e as Error).message); }
-  const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir", "experiment", "to-experiment", "notebooks"], ["dry-run", "json", "overwrite"]);
+  const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir", "experiment", "to-experiment", "notebooks", "git-dir", "config"], ["dry-run", "json", "overwrite"]);
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   const modes = (["model", "experiment", "notebooks"] as const).filter((k) => typeof a[k] === "string");
   if (modes.length !== 1) throw new UsageError("give exactly one of --model, --experiment or --notebooks");
@@ -154,7 +180,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   const misplaced = (mode: string, keys: string[]) => { for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`); };
   if (mapStage.length && modes[0] !== "model") throw new UsageError(`--map-stage goes with --model`);
   if (modes[0] === "experiment") {
-    misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite"]);
+    misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite", "git-dir", "config"]);
     const { from, to } = endpoints(a, env);
     const { report, complete } = await settled(migrateExperiment({
       from, to, experiment: a.experiment as string, toExperiment: a["to-experiment"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency,
@@ -165,7 +191,7 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
     return complete ? 0 : 1;
   }
   if (modes[0] === "notebooks") {
-    misplaced("notebooks", ["version", "alias", "stage", "to-model", "from-env", "to-env", "to-experiment", "verify"]);
+    misplaced("notebooks", ["version", "alias", "stage", "to-model", "from-env", "to-env", "to-experiment", "verify", "git-dir", "config"]);
     const { from, to } = endpoints(a, env);
     const paths = (a.notebooks as string).split(",").map((p) => p.trim()).filter(Boolean);
     if (!paths.length) throw new UsageError("--notebooks needs at least one workspace path");
@@ -183,8 +209,13 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if (typeof a["from-env"] === "string") {
     const { readConfigSources } = await import("../config/load");
     const { validate } = await import("../config/validate");
-    const model = validate(readConfigSources(typeof a.dir === "string" ? a.dir : projectDir()));
-    guard = guardFrom(model, a["from-env"], a["to-env"] as string);
+    const dir = typeof a.dir === "string" ? a.dir : projectDir();
+    const model = validate(readConfigSources(dir));
+    guard = guardFrom(model, a["from-env"], a["to-env"] as string, {
+      env, repoDir: typeof a["git-dir"] === "string" ? a["git-dir"] : dir, configPath: typeof a.config === "string" ? a.config : undefined, model: a.model as string,
+    });
+  } else if (a["git-dir"] !== undefined || a.config !== undefined) {
+    throw new UsageError("--git-dir and --config go with --from-env and --to-env");
   }
   const { from, to } = endpoints(a, env);
   const started = Date.now();

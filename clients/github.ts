@@ -59,6 +59,8 @@ export function githubApi(o: GitHubApiOptions) {
     pullRequest: (number: number) => call<GitHubPullRequest>("GET", `/pulls/${number}`, `pull request #${number}`),
     /** The reviews of a pull request, oldest first. */
     reviews: (number: number) => list<GitHubReview>(`/pulls/${number}/reviews`, `reviews of pull request #${number}`),
+    /** The pull requests a commit belongs to (`GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls`): merged ones have merged_at. */
+    commitPullRequests: (sha: string) => list<GitHubPullRequestSimple>(`/commits/${encodeURIComponent(sha)}/pulls`, `pull requests of commit ${sha.slice(0, 12)}`),
   };
 }
 

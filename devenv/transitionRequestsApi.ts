@@ -16,7 +16,9 @@
  *   recorded as APPLIED_TRANSITION.
  * Activities carry activity_type, from_stage, to_stage, user_id (the bearer token's owner),
  * creation_timestamp, last_updated_timestamp, comment, system_comment. Every activity and comment is kept
- * (`history`) so approval evidence can be checked afterwards. The alias endpoints do not exist on a
+ * (`history`) for tests to assert on; it is not served over HTTP, because Databricks documents no read of
+ * past activities (only `transition-requests/list`, the open requests), so the migration guard reads that
+ * one (migration/guard.ts). The alias endpoints do not exist on a
  * workspace registry (aliases are a Unity Catalog feature): 404 ENDPOINT_NOT_FOUND.
  */
 import * as crypto from "crypto";

@@ -1,25 +1,89 @@
 /**
  * The migration guard: a model moves only along an edge of the promotion flow, and into production only
- * with an approval recorded by an approver who is not the version's author. Checked before any copy.
+ * with an approval recorded by a system that knows who acted, by an approving member who is not the
+ * version's author. Checked before any copy.
+ *
+ * A tag on the version (`quant.approval.approved_by`) is never evidence: whoever may tag the version, its
+ * author included, can write any name into it. The evidence is one of:
+ * - source on a Databricks workspace registry (stages): a transition request to the promoted stage on the
+ *   source version, whose creator Databricks records (`user_id`, the token's owner), raised by an approving
+ *   member other than the author. Read with `GET transition-requests/list`, the one documented read of
+ *   registry activities: Databricks documents no read of past activities (APPROVED_REQUEST and the like), so
+ *   an approval that already closed its request cannot be read back; the approver's open request is the
+ *   sign-off (see `stageEvidence`).
+ * - any other source (OSS, Unity Catalog: aliases): the change to the project's config that declared the
+ *   promotion was merged through a merge request (GitLab) or pull request (GitHub) approved by an approving
+ *   member who is neither its author nor the version's author, read from the Git host's API.
  */
-import { ModelVersion, Run, tagMap } from "../clients/mlflow";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { githubApi } from "../clients/github";
+import { gitlabApi } from "../clients/gitlab";
+import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
+import { Endpoint, ModelVersion, registryOf, Run, tagMap } from "../clients/mlflow";
+import { approvalsFromReviews } from "../plan/fourEyes";
 import { allowedTargets, Edge, isEdge } from "../plan/flow";
 import { migrationError } from "./failure";
-import { TAG } from "./provenance";
+import type { VersionSelector } from "./modelVersion";
+
+/** A team member as the guard needs them: the email a registry records, the Git username a host records. */
+export interface GuardMember { email: string; gitUsername?: string }
+
+/**
+ * Where the change that declared a promotion lives: the Git host's API, the project, a working copy of the
+ * repository (to find the commit with `git blame`), and the promotion entry in the config file.
+ */
+export interface GitEvidenceSource {
+  provider: "gitlab" | "github";
+  /** The API root: https://gitlab.example.com/api/v4, or https://api.github.com. */
+  apiUrl: string;
+  /** group/name (GitLab) or owner/name (GitHub). */
+  project: string;
+  /** Read at run time, never stored in state. */
+  token: string;
+  /** A working copy of the repository whose history holds the config file. */
+  repoDir: string;
+  /** The file that declares the promotion, relative to repoDir (Pulumi.yaml). */
+  configPath: string;
+  /** The promotion entry: the model, and the source and target stacks as the file names them. */
+  model: string;
+  fromStack: string;
+  toStack: string;
+}
 
 export interface MigrationGuard {
   flow: Edge[];
   fromEnv: string;
   toEnv: string;
-  /** Promotion into production needs an approval by someone other than the version's author. */
+  /** Promotion into production needs an approval by an approving member other than the version's author. */
   production: boolean;
-  /** Who holds an approving role (emails or user names as the registry records them). */
+  /** Who holds an approving role, by email (the Databricks user name a registry records). */
   approvers: string[];
+  /** The roster's emails and Git usernames: who an approval on a Git host or an author is. */
+  members?: GuardMember[];
+  /** For sources without stages (OSS, Unity Catalog): where to read the merge request that declared the promotion. */
+  git?: GitEvidenceSource;
 }
 
-/** Who authored a version: the registry's user_id, else the user who ran the source run. */
+/** What the guard accepted, recorded on the target version as provenance. */
+export interface ApprovalEvidence {
+  /** `transition-request` or `merge-request`. */
+  kind: "transition-request" | "merge-request";
+  /** Where: `<workspace> model 'm' version 3 request to Production`, or a merge request's web reference. */
+  ref: string;
+  /** Who approved (email for a registry, Git username for a merge request). */
+  approver: string;
+}
+
+/** Who authored a version: the registry's user_id, and the user who ran the source run; both are excluded as approvers. */
+export function authorsOf(version: ModelVersion, run: Run | undefined): string[] {
+  return [...new Set([version.user_id, tagMap(run?.data.tags)["mlflow.user"]].filter((x): x is string => !!x))];
+}
+
+/** The registry's author of a version, else the user who ran the source run. */
 export function authorOf(version: ModelVersion, run: Run | undefined): string | undefined {
-  return version.user_id || tagMap(run?.data.tags)["mlflow.user"] || undefined;
+  return authorsOf(version, run)[0];
 }
 
 /** The source -> target environments must be a promotion edge: checked before any request. */
@@ -30,16 +94,168 @@ export function checkEdge(g: MigrationGuard): void {
   }
 }
 
-/** Into production, the version needs an approval by an approver who is not its author. */
-export function checkApproval(g: MigrationGuard, version: ModelVersion, author?: string): void {
-  if (!g.production) return;
-  const approver = tagMap(version.tags)[TAG.approvedBy];
-  const who = `model '${version.name}' version ${version.version}`;
-  if (!approver) throw migrationError(`refusing to promote ${who} into production environment ${g.toEnv}: it has no approval tag ${TAG.approvedBy}`);
-  if (author && approver.toLowerCase() === author.toLowerCase()) {
-    throw migrationError(`refusing to promote ${who} into production environment ${g.toEnv}: it was approved by its own author ${approver}; another approver must sign off`);
+const lc = (s: string) => s.toLowerCase();
+
+/** The stage a production promotion of this version is approved into. */
+export function promotedStage(version: ModelVersion, select: VersionSelector): string {
+  if ("stage" in select) return select.stage;
+  const s = version.current_stage;
+  return s && !["none", "archived"].includes(lc(s)) ? s : "Production";
+}
+
+/** A transition request as `transition-requests/list` returns it. */
+interface RequestActivity { activity_type?: string; to_stage?: string; user_id?: string; creation_timestamp?: number; comment?: string }
+
+/**
+ * Into production, evidence of an approval by an approving member who is not the version's author, read
+ * from a system that records who acted. Returns the evidence for the target's provenance; throws, saying
+ * what is missing and how to provide it, when there is none.
+ */
+export async function checkApproval(g: MigrationGuard, ctx: {
+  from: Endpoint; version: ModelVersion; run: Run | undefined; select: VersionSelector; retry?: RetryPolicy;
+}): Promise<ApprovalEvidence | undefined> {
+  if (!g.production) return undefined;
+  const authors = authorsOf(ctx.version, ctx.run);
+  if (registryOf(ctx.from) === "workspace") return stageEvidence(g, ctx.from, ctx.version, promotedStage(ctx.version, ctx.select), authors, ctx.retry ?? DEFAULT_RETRY);
+  return mergeRequestEvidence(g, ctx.version, authors);
+}
+
+const who = (v: ModelVersion) => `model '${v.name}' version ${v.version}`;
+const refusal = (g: MigrationGuard, v: ModelVersion) => `refusing to promote ${who(v)} into production environment ${g.toEnv}`;
+const authorText = (authors: string[]) => (authors.length ? `the author ${authors.join(" / ")}` : "the author (unknown)");
+
+/**
+ * Workspace registry: an open transition request to `stage` on the source version by an approving member
+ * who is not its author. Databricks records the request's creator from the token used, so nobody can raise
+ * one in another's name, and only its creator can cancel it.
+ */
+async function stageEvidence(g: MigrationGuard, from: Endpoint, v: ModelVersion, stage: string, authors: string[], retry: RetryPolicy): Promise<ApprovalEvidence> {
+  const headers: Record<string, string> = from.token ? { Authorization: `Bearer ${from.token}` } : {};
+  const q = new URLSearchParams({ name: v.name, version: v.version }).toString();
+  const listed = await withRetry(retry, () => jsonRequest<{ requests?: RequestActivity[] }>("GET", `${from.baseUrl}/api/2.0/mlflow/transition-requests/list?${q}`, headers, undefined,
+    `${from.uri}: transition requests of ${who(v)}`));
+  const approvers = new Set(g.approvers.map(lc));
+  const excluded = new Set(authors.map(lc));
+  const toStage = (listed.requests ?? []).filter((r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage ?? "") === lc(stage));
+  const counted = toStage.find((r) => r.user_id && approvers.has(lc(r.user_id)) && !excluded.has(lc(r.user_id)));
+  if (counted) return { kind: "transition-request", ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${counted.user_id} (${new Date(counted.creation_timestamp ?? 0).toISOString()})`, approver: counted.user_id! };
+  const notCounted = toStage.map((r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`);
+  const others = g.approvers.filter((a) => !excluded.has(lc(a)));
+  const forged = tagMap(v.tags)["quant.approval.approved_by"];
+  throw migrationError(`${refusal(g, v)}: no transition request to ${stage} on ${from.uri} by an approving member other than ${authorText(authors)}`
+    + `${notCounted.length ? `; not counted: ${notCounted.join(", ")}` : ""}`
+    + `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}`
+    + `: an approving member (${others.join(", ") || "nobody"}) signs off by requesting it with their own token, e.g. \`databricks model-registry create-transition-request '${v.name}' ${v.version} ${stage} --comment "approved for ${g.toEnv}"\``
+    + ` (Databricks documents no read of past approvals, so the open request is the evidence: leave it open until the promotion is deployed)`);
+}
+
+/**
+ * The commit that last changed the promotion entry of `src.model` (from -> to) in the config file, by
+ * `git blame` on the working copy: undefined when the file declares no such entry.
+ */
+export function promotionCommit(src: GitEvidenceSource): { sha: string; line: number } | undefined {
+  const file = path.join(src.repoDir, src.configPath);
+  const lines = fs.readFileSync(file, "utf8").split("\n");
+  const indent = (s: string) => s.length - s.trimStart().length;
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const nameRe = new RegExp(`^\\s*-?\\s*name:\\s*["']?${esc(src.model)}["']?\\s*$`);
+  const start = lines.findIndex((l) => nameRe.test(l));
+  if (start < 0) return undefined;
+  const block = indent(lines[start].replace(/^(\s*)-\s*/, "$1  "));
+  const entryLines: number[] = [];
+  for (let i = start + 1; i < lines.length; i++) {
+    const l = lines[i];
+    if (l.trim() && indent(l) < block) break;
+    if (/^\s*-\s*name:/.test(l) && indent(l) <= indent(lines[start])) break;
+    const fromRe = new RegExp(`\\bfrom:\\s*["']?${esc(src.fromStack)}["']?\\s*[,}]?`);
+    const toRe = new RegExp(`\\bto:\\s*["']?${esc(src.toStack)}["']?\\s*[,}]?`);
+    if (fromRe.test(l) && toRe.test(l)) entryLines.push(i + 1);
+    else if (fromRe.test(l) && /^\s*-\s*from:/.test(l)) {
+      // A block-style entry: its lines up to the next item.
+      const own = [i + 1];
+      for (let j = i + 1; j < lines.length && lines[j].trim() && indent(lines[j]) > indent(l) && !/^\s*-/.test(lines[j]); j++) own.push(j + 1);
+      if (own.some((n) => toRe.test(lines[n - 1]))) entryLines.push(...own);
+    }
   }
-  if (!g.approvers.map((a) => a.toLowerCase()).includes(approver.toLowerCase())) {
-    throw migrationError(`refusing to promote ${who} into production environment ${g.toEnv}: approver ${approver} does not hold an approving role`);
+  if (!entryLines.length) return undefined;
+  let newest: { sha: string; line: number; time: number } | undefined;
+  for (const n of entryLines) {
+    const out = execFileSync("git", ["blame", "--porcelain", "-L", `${n},${n}`, "--", src.configPath], { cwd: src.repoDir, encoding: "utf8" });
+    const sha = out.split(/\s/)[0];
+    const time = Number(/^committer-time (\d+)$/m.exec(out)?.[1] ?? 0);
+    if (!newest || time > newest.time) newest = { sha, line: n, time };
   }
+  if (!newest || /^0+$/.test(newest.sha)) return undefined;
+  return { sha: newest.sha, line: newest.line };
+}
+
+/** A merged change request and who approved it, as read from the Git host. */
+interface MergedChange { ref: string; author: string; approvedBy: string[] }
+
+async function mergedChanges(src: GitEvidenceSource, sha: string): Promise<MergedChange[]> {
+  if (src.provider === "gitlab") {
+    const api = gitlabApi({ baseUrl: src.apiUrl, project: src.project, token: src.token });
+    const mrs = await api.get<{ iid: number; state: string; web_url?: string; author: { username: string } | null }[]>(
+      `${api.project}/repository/commits/${encodeURIComponent(sha)}/merge_requests`, `merge requests of commit ${sha.slice(0, 12)}`);
+    const out: MergedChange[] = [];
+    for (const mr of mrs.filter((m) => m.state === "merged")) {
+      const a = await api.get<{ approved_by: { user: { username: string } }[] }>(`${api.project}/merge_requests/${mr.iid}/approvals`, `approvals of merge request !${mr.iid}`);
+      out.push({ ref: `${src.project}!${mr.iid}`, author: mr.author?.username ?? "", approvedBy: a.approved_by.map((x) => x.user.username) });
+    }
+    return out;
+  }
+  const api = githubApi({ baseUrl: src.apiUrl, repository: src.project, token: src.token });
+  const out: MergedChange[] = [];
+  for (const pr of (await api.commitPullRequests(sha)).filter((p) => p.merged_at)) {
+    const reviews = (await api.reviews(pr.number)).filter((r) => r.user).map((r) => ({ user: r.user!.login, state: r.state }));
+    out.push({ ref: `${src.project}#${pr.number}`, author: pr.user?.login ?? "", approvedBy: approvalsFromReviews(reviews) });
+  }
+  return out;
+}
+
+/**
+ * Judges one merged change: the approvals that count are by approving members who are neither its author
+ * nor the version's author (Git usernames and emails compare case-insensitively). Pure.
+ */
+export function judgeChange(change: MergedChange, approvers: string[], members: GuardMember[], versionAuthors: string[]): { counted: string[]; refused: string[] } {
+  const byUser = new Map(members.filter((m) => m.gitUsername).map((m) => [lc(m.gitUsername!), lc(m.email)]));
+  const approving = new Set(approvers.map(lc));
+  const authorEmails = new Set(versionAuthors.map(lc));
+  const counted: string[] = [];
+  const refused: string[] = [];
+  const seen = new Set<string>();
+  for (const u of change.approvedBy) {
+    if (seen.has(lc(u))) continue;
+    seen.add(lc(u));
+    const email = byUser.get(lc(u));
+    if (lc(u) === lc(change.author)) refused.push(`${u} (the author of ${change.ref})`);
+    else if (email && authorEmails.has(email) || authorEmails.has(lc(u))) refused.push(`${u} (the version's author)`);
+    else if (!email || !approving.has(email)) refused.push(`${u} (not an approving member)`);
+    else counted.push(u);
+  }
+  return { counted, refused };
+}
+
+/** Aliases: the promotion reached the config through a merged, approved merge request. */
+async function mergeRequestEvidence(g: MigrationGuard, v: ModelVersion, authors: string[]): Promise<ApprovalEvidence> {
+  const src = g.git;
+  const forged = tagMap(v.tags)["quant.approval.approved_by"];
+  const note = forged ? ` (the tag quant.approval.approved_by=${forged} is not evidence: anyone who may tag the version can write it)` : "";
+  if (!src) {
+    throw migrationError(`${refusal(g, v)}: no approval evidence: a version without stages reaches production only through a change to the project config merged through an approved merge request, and no Git context was given to check it: set GITLAB_TOKEN (or quant-platform:gitlabToken) or GITHUB_TOKEN, so that the merge request can be read from the target stack's quant-platform:git project${note}`);
+  }
+  const entry = `the promotion of '${src.model}' ${src.fromStack} -> ${src.toStack} in ${src.configPath}`;
+  const commit = promotionCommit(src);
+  if (!commit) throw migrationError(`${refusal(g, v)}: ${src.configPath} in ${src.repoDir} declares no promotion of '${src.model}' from ${src.fromStack} to ${src.toStack}; a production promotion must be declared there and merged through an approved merge request${note}`);
+  const changes = await mergedChanges(src, commit.sha);
+  const kind = src.provider === "gitlab" ? "merge request" : "pull request";
+  if (!changes.length) {
+    throw migrationError(`${refusal(g, v)}: commit ${commit.sha.slice(0, 12)}, which introduced ${entry} (line ${commit.line}), was not merged through a ${kind} of ${src.project}: open one and have an approving member other than its author and ${authorText(authors)} approve it${note}`);
+  }
+  const judged = changes.map((c) => ({ c, ...judgeChange(c, g.approvers, g.members ?? [], authors) }));
+  const ok = judged.find((j) => j.counted.length > 0);
+  if (ok) return { kind: "merge-request", ref: ok.c.ref, approver: ok.counted[0] };
+  const detail = judged.map((j) => `${j.c.ref} by ${j.c.author}: ${j.refused.length ? `not counted ${j.refused.join(", ")}` : "nobody approved it"}`).join("; ");
+  const others = (g.members ?? []).filter((m) => g.approvers.map(lc).includes(lc(m.email)) && !authors.map(lc).includes(lc(m.email))).map((m) => m.gitUsername ?? m.email);
+  throw migrationError(`${refusal(g, v)}: ${entry} (commit ${commit.sha.slice(0, 12)}) was merged without an approval by an approving member other than the ${kind}'s author and ${authorText(authors)} (${detail}); an approving member (${others.join(", ") || "nobody"}) must approve a ${kind} that declares it${note}`);
 }

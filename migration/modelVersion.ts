@@ -12,7 +12,7 @@ import { DEFAULT_RETRY, isNotFound, RetryPolicy, sleep } from "../clients/http";
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
-import { authorOf, checkApproval, checkEdge, MigrationGuard } from "./guard";
+import { ApprovalEvidence, checkApproval, checkEdge, MigrationGuard } from "./guard";
 import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
@@ -70,6 +70,8 @@ export interface MigrationReport {
   plannedFiles?: { path: string; size: number }[];
   /** Problems that did not stop the migration (a progress journal that could not be saved). */
   warnings: string[];
+  /** The approval evidence a production promotion was let through on (recorded on the target version too). */
+  approval?: ApprovalEvidence;
   durationMs: number;
 }
 
@@ -127,7 +129,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   if (o.guard) checkEdge(o.guard);
   const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
   const run = version.run_id ? await src.getRun(version.run_id) : undefined;
-  if (o.guard) checkApproval(o.guard, version, authorOf(version, run));
+  const approval = o.guard ? await checkApproval(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
   const srcRoot = await srcT.versionRoot(version, await src.getDownloadUri(o.model, version.version));
   tell();
   const listed = await listTree(srcT, srcRoot);
@@ -145,7 +147,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   }));
   const base: Omit<MigrationReport, "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"> = {
     sourceHost: o.from.baseUrl, sourceModel: o.model, sourceVersion: version.version, sourceRunId: version.run_id,
-    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, lifecycle, dryRun: !!o.dryRun,
+    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, lifecycle, dryRun: !!o.dryRun, ...(approval ? { approval } : {}),
   };
   if (o.dryRun) {
     return { ...base, targetVersion: undefined, targetRunId: undefined, manifestDigest: undefined, adopted: false, skippedFiles: 0, plannedFiles: listed, warnings: [], durationMs: Date.now() - started };
@@ -207,13 +209,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   if (raced && await isComplete(raced)) return adopted(raced, skippedFiles, warnings);
   await dst.ensureRegisteredModel(toModel);
   const targetRunInfo = await dst.getRun(targetRunId);
-  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration."));
+  // Approval tags of the source are never copied: the target's record only what this guard verified.
+  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
+  const approvalTags: Tag[] = approval ? [{ key: TAG.approvalKind, value: approval.kind }, { key: TAG.approvalRef, value: approval.ref }, { key: TAG.approvedBy, value: approval.approver }] : [];
   const created = await dst.createModelVersion({
     name: toModel,
     source: `${targetRunInfo.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
     run_id: targetRunId,
     description: version.description,
-    tags: [...userTags, ...provenance, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) },
+    tags: [...userTags, ...provenance, ...approvalTags, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) },
       { key: TAG.state, value: "registering" }],
   });
   const timeoutMs = o.readyTimeoutMs ?? 300000;

@@ -23,7 +23,14 @@ export const TAG = {
   state: "quant.migration.state",
   /** On a target run that lost a concurrent migration: the version that won (`<model> version <n>`). */
   supersededBy: "quant.migration.superseded_by",
+  /**
+   * Written by the engine on a target version promoted into production: who approved it, how (`transition-request`
+   * or `merge-request`) and where (the request, or the merge request's reference). Never read as evidence: a
+   * tag can be written by anyone who may tag the version; the guard reads the registry or the Git host.
+   */
   approvedBy: "quant.approval.approved_by",
+  approvalKind: "quant.approval.kind",
+  approvalRef: "quant.approval.ref",
 } as const;
 
 /** Tags that tie a target run to its source run (experiment migration). */

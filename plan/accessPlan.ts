@@ -52,6 +52,13 @@ export interface MigrationEntry {
   /** Promotion into production needs an approval by someone other than the version's author. */
   production: boolean;
   approvers: string[];
+  /** The roster by email and Git username: who an approval on the Git host, or a version's author, is. */
+  members: { email: string; gitUsername: string }[];
+  /**
+   * Where a promotion from a registry without stages proves its approval: the merge request that added this
+   * entry to Pulumi.yaml, on the target stack's Git project (the source and target stacks as the file names them).
+   */
+  git: { provider: string; apiUrl: string; project: string; configPath: string; fromStack: string; toStack: string };
 }
 
 export interface AccessPlan {
@@ -103,6 +110,13 @@ export function approverEmails(model: AccessModel): string[] {
  */
 export function workspaceTrackingUri(host: string): string {
   return `databricks+${host}`;
+}
+
+/** The REST API root of a Git host's web URL: `<url>/api/v4` on GitLab; api.github.com, or `<origin>/api/v3` on GitHub Enterprise. */
+export function gitApiRoot(provider: string, url: string): string {
+  if (provider !== "github") return `${url.replace(/\/+$/, "")}/api/v4`;
+  const u = new URL(url);
+  return u.hostname === "github.com" || u.hostname === "www.github.com" ? "https://api.github.com" : `${u.origin}/api/v3`;
 }
 
 /** The Databricks group that holds a role's members. */
@@ -195,10 +209,13 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
   }), otherBranches]);
   const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
   const approvers = approverEmails(model);
+  const members = model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })).sort((a, b) => a.email.localeCompare(b.email));
+  const gitApi = gitApiRoot(s.git.provider, s.git.url);
   const stackOf = (n: string) => model.stacks.find((x) => x.name === n)!;
   const migrations = keyed("migration", model.models.flatMap((m) => m.promotions.filter((p) => p.to === stack).map((p) => ({
     model: m.name, from: p.from, to: p.to, fromEnv: stackOf(p.from).branch, toEnv: s.branch,
     fromUri: workspaceTrackingUri(stackOf(p.from).host), toUri: workspaceTrackingUri(s.host), select: { ...p.select }, production: env.tier === "production", approvers,
+    members, git: { provider: s.git.provider, apiUrl: gitApi, project: s.git.project, configPath: "Pulumi.yaml", fromStack: p.from, toStack: p.to },
   }))));
 
   return {

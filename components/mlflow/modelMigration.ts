@@ -28,6 +28,14 @@ export interface ModelMigrationInputs {
   concurrency: number;
   production: boolean;
   approvers: string[];
+  /** The roster by email and Git username, for judging approvals on the Git host. */
+  members?: { email: string; gitUsername: string }[];
+  /**
+   * Where a promotion from a registry without stages proves its approval: the merge request that added it to
+   * `configPath` in the working copy `repoDir`. The token is read at run time (quant-platform:gitlabToken,
+   * GITLAB_TOKEN or GITHUB_TOKEN), never stored.
+   */
+  git?: { provider: string; apiUrl: string; project: string; configPath: string; repoDir: string; fromStack: string; toStack: string };
   flow: { from: string; to: string }[];
   /** Delete the target version on destroy instead of archiving it. */
   deleteOnDestroy: boolean;
@@ -55,9 +63,19 @@ function makeProvider() {
   const provider = {
   sourceToken: undefined as string | undefined,
   targetToken: undefined as string | undefined,
+  gitToken: undefined as string | undefined,
   async configure(req: pulumi.dynamic.ConfigureRequest) {
     provider.sourceToken = req.config.get("quant-platform:migrationSourceToken") || undefined;
     provider.targetToken = req.config.get("quant-platform:databricksToken") || undefined;
+    provider.gitToken = req.config.get("quant-platform:gitlabToken") || undefined;
+  },
+  guard(i: ModelMigrationInputs) {
+    const g = i.git;
+    const token = g && (g.provider === "github" ? process.env.GITHUB_TOKEN : provider.gitToken ?? process.env.GITLAB_TOKEN);
+    return {
+      flow: i.flow, fromEnv: i.fromEnv, toEnv: i.toEnv, production: i.production, approvers: i.approvers, members: i.members ?? [],
+      ...(g && token ? { git: { ...g, provider: g.provider === "github" ? "github" as const : "gitlab" as const, token, model: i.model } } : {}),
+    };
   },
   endpoints(i: ModelMigrationInputs) {
     const env = { ...process.env };
@@ -73,7 +91,9 @@ function makeProvider() {
     return migrate({
       from, to, model: i.model, select: provider.selector(i), toModel: i.toModel, dryRun,
       verify: i.verify, concurrency: i.concurrency,
-      guard: { flow: i.flow, fromEnv: i.fromEnv, toEnv: i.toEnv, production: i.production, approvers: i.approvers },
+      // A dry run (diff) only fingerprints the source: the approval is checked when a version is copied, so a
+      // deployed promotion does not fail every later preview once its sign-off request is closed.
+      guard: dryRun ? { ...provider.guard(i), production: false } : provider.guard(i),
     });
   },
   async check(_olds: ModelMigrationInputs, news: ModelMigrationInputs) {

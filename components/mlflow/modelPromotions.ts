@@ -9,6 +9,8 @@ export interface ModelPromotionsArgs {
   verify?: "full" | "size";
   /** Files in flight per migration; the engine's default (as for the migrate CLI) unless given. */
   concurrency?: number;
+  /** The working copy whose Git history holds Pulumi.yaml (default: the program's directory). */
+  repoDir?: string;
 }
 
 /** The declared model promotions into this stack, each a verified ModelMigration along a flow edge. */
@@ -23,7 +25,9 @@ export class ModelPromotions extends pulumi.ComponentResource {
         fromUri: m.fromUri, toUri: m.toUri, fromEnv: m.fromEnv, toEnv: m.toEnv,
         model: m.model, ...m.select, toModel: m.model,
         verify: args.verify ?? "full", readVerify: "size", concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,
-        production: m.production, approvers: m.approvers,
+        production: m.production, approvers: m.approvers, members: m.members,
+        // The program runs in the project's working copy: its history holds the change that declared the promotion.
+        git: { ...m.git, repoDir: args.repoDir ?? process.cwd() },
         flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
         deleteOnDestroy: false,
       }, { parent: this });

@@ -190,15 +190,14 @@ export class Runner {
   }
 
   /**
-   * The project's CLI (what `npm run <cmd> --` runs: cli/index.ts's main) against the copy (`--dir`).
-   * Loaded through ts-node's transpiler rather than bin/quant-platform.js, which would first rebuild dist/
-   * with a type check of the whole working tree (and fail on anyone's half-done edit elsewhere).
+   * The project's npm script for a command, exactly as the pipelines run it (`npm run -s <cmd> -- ...`: the
+   * compiled quant-platform binary), pointed at the copy with `--dir`.
    */
   cli(projectDir: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
-    const main = `require(${JSON.stringify(path.join(projectDir, "cli", "index.ts"))}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; })`;
-    return this.run(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", main, "--", ...args, "--dir", this.cwd], {
+    const [cmd, ...rest] = args;
+    return this.run("npm", ["--prefix", projectDir, "run", "-s", cmd, "--", ...rest, "--dir", this.cwd], {
       ...opts,
-      label: `quant-platform ${args.slice(0, 3).join(" ")}`,
+      label: `npm run ${args.slice(0, 3).join(" ")}`,
     });
   }
 }

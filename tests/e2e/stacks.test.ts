@@ -173,7 +173,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
       if (s === "quant_lr") {
         // The production promotion's evidence (migration/guard.ts): an approving member's open transition
         // request to the promoted stage, recorded by Databricks as theirs; a release manager moves the
-        // version there. (The approval tag of older guards is set too; today's guard ignores it.)
+        // version there. A forged approval tag alone would be refused (tests/integration/approvalEvidence.test.ts).
         const pr = promotions().find((p) => p.to === "quant_lr")!;
         const [v] = await migrated("quant_stg");
         const requester = await asUser("quant_stg", "elena.petrova@quantfirm.example");
@@ -182,7 +182,6 @@ describe("e2e: the project's three stacks under the real engine", function () {
           await wsCall("quant_stg", "POST", "transition-requests/create", { name: MODEL, version: v.version, stage: pr.stage, comment: "validated on 2015-2024" }, requester);
           await wsCall("quant_stg", "POST", "databricks/model-versions/transition-stage", { name: MODEL, version: v.version, stage: pr.stage, archive_existing_versions: false, comment: "released" }, approver);
         }
-        await wsCall("quant_stg", "POST", "model-versions/set-tag", { name: MODEL, version: v.version, key: TAG.approvedBy, value: "farid.haddad@quantfirm.example" }, approver);
       }
       const r = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
       ok(r, `npm run deploy -- --stack ${s}`);

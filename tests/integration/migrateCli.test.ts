@@ -60,6 +60,13 @@ describe("npm run migrate (CLI)", function () {
     await assert.rejects(cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant"]), (e) => e instanceof UsageError);
   });
 
+  it("into production, the guard asks the Git host for the merge request that declared the promotion; a tag or a missing token is refused", async () => {
+    const prod = ["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant_stg", "--to-env", "quant_lr"];
+    await assert.rejects(cli(prod), /refusing to promote model 'cli-model' version 1 into production environment quant_lr: no approval evidence: .*set GITLAB_TOKEN/);
+    await assert.rejects(cli(prod, { GITLAB_TOKEN: "glpat-x" }), /Pulumi\.yaml in .* declares no promotion of 'cli-model' from quant_stg to quant_lr/);
+    await assert.rejects(cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--git-dir", "."]), /--git-dir and --config go with --from-env and --to-env/);
+  });
+
   it("the progress line shows bytes, files, rate and ETA", () => {
     const line = progressLine({ phase: "copying", filesDone: 3, filesTotal: 12, bytesDone: 50 * 1048576, bytesTotal: 200 * 1048576 }, 5000);
     assert.strictEqual(line, "[######..................]  25%  3/12 files  50.0 MB/200.0 MB  10.0 MB/s  ETA 15s");

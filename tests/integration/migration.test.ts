@@ -130,10 +130,6 @@ describe("model migration between two real MLflow servers", function () {
     const model = shippedModel();
     const approvers = ["dara.singh@quantfirm.example", "chen.wei@quantfirm.example"];
     const guard = (fromEnv: string, toEnv: string, production = false) => ({ flow: model.flow, fromEnv, toEnv, production, approvers });
-    const setApproval = (who: string) => fetch(`${a.url}/api/2.0/mlflow/model-versions/set-tag`, {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: "quant-alpha-transformer", version: alpha.version, key: TAG.approvedBy, value: who }),
-    });
 
     it("refuses quant -> quant_live (not a flow edge) before touching either server", async () => {
       await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: guard("quant", "quant_live") })),
@@ -141,24 +137,15 @@ describe("model migration between two real MLflow servers", function () {
       assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
 
-    it("refuses promotion into production without an approval tag", async () => {
+    // Genuine, self-, forged and non-approver approvals against the registry and Git host: approvalEvidence.test.ts.
+    it("refuses promotion into production on an approval tag alone: a tag is not evidence", async () => {
+      await fetch(`${a.url}/api/2.0/mlflow/model-versions/set-tag`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "quant-alpha-transformer", version: alpha.version, key: TAG.approvedBy, value: "dara.singh@quantfirm.example" }),
+      });
       await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })),
-        /refusing to promote model 'quant-alpha-transformer' version \d+ into production environment quant_lr: it has no approval tag quant\.approval\.approved_by/);
-    });
-
-    it("refuses an approval by the version's own author", async () => {
-      const author = tagMap((await mlflowClient(oss(a.url)).getRun(alpha.best_run_id)).data.tags)["mlflow.user"];
-      await setApproval(author);
-      await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: { ...guard("quant_stg", "quant_lr", true), approvers: [...approvers, author] } })),
-        /it was approved by its own author/);
-    });
-
-    it("refuses an approver without an approving role, accepts one with it", async () => {
-      await setApproval("mallory@quantfirm.example");
-      await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })), /approver mallory@quantfirm\.example does not hold an approving role/);
-      await setApproval("dara.singh@quantfirm.example");
-      const r = await migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) }));
-      assert.ok(r.targetVersion);
+        /refusing to promote model 'quant-alpha-transformer' version \d+ into production environment quant_lr: no approval evidence: .*the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
+      assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
   });
 
