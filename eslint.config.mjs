@@ -4,7 +4,21 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "scratch/", ".venv/", ".venv-bench/", ".tools/", "bench/out/", "policy/node_modules/", "**/*.js", "!bin/*.js", "!eslint.config.mjs"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      "scratch/",
+      ".venv/",
+      ".venv-bench/",
+      ".tools/",
+      "bench/out/",
+      "policy/node_modules/",
+      "**/*.js",
+      "!bin/*.js",
+      "!eslint.config.mjs",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

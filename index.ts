@@ -48,6 +48,10 @@ export const summary = {
   gitFolders: workspace.gitFolderPaths,
   models: plan.models.map((m) => m.name),
   migrations: Object.entries(promotions.migrations).map(([key, m]) => ({
-    key, targetVersion: m.targetVersion, manifestDigest: m.manifestDigest, files: m.files, bytes: m.bytes,
+    key,
+    targetVersion: m.targetVersion,
+    manifestDigest: m.manifestDigest,
+    files: m.files,
+    bytes: m.bytes,
   })),
 };

@@ -22,9 +22,18 @@ const TS = ["-r", "ts-node/register/transpile-only"];
 const EI_BIN = path.join(PROJECT_DIR, ".venv-bench", "bin");
 
 interface Row {
-  note?: string; case: string; method: string; wallMs: number; mbPerS: number; peakRssMiB: number; peakDiskMiB: number; files?: number; filesPerS?: number;
+  note?: string;
+  case: string;
+  method: string;
+  wallMs: number;
+  mbPerS: number;
+  peakRssMiB: number;
+  peakDiskMiB: number;
+  files?: number;
+  filesPerS?: number;
   /** CPU seconds of the method's own process tree, and of the two MLflow servers while it ran (the profile). */
-  clientCpuS: number; serverCpuS: number;
+  clientCpuS: number;
+  serverCpuS: number;
 }
 
 /** The two servers under test: their CPU time is sampled around every method. */
@@ -48,21 +57,53 @@ function summarize(caseName: string, method: string, runs: Measured[], bytes: nu
   for (const r of runs) if (r.code !== 0 && !r.lowerBound) throw new Error(`${method} failed (${caseName}): ${r.stderr.slice(-1500)}`);
   const wall = median(runs.map((r) => r.wallMs));
   return {
-    case: caseName, method, wallMs: wall, mbPerS: bytes / MiB / (wall / 1000),
+    case: caseName,
+    method,
+    wallMs: wall,
+    mbPerS: bytes / MiB / (wall / 1000),
     peakRssMiB: median(runs.map((r) => r.peakRssBytes)) / MiB,
-    peakDiskMiB: Math.max(0, Math.max(...runs.map((r) => r.peakDiskBytes)) - (method.includes("export-import") ? 0 : runtimeDiskBytes)) / MiB,
-    files, filesPerS: files / (wall / 1000),
-    clientCpuS: median(runs.map((r) => r.cpuS)), serverCpuS: median(runs.map((r) => r.serverCpuS)),
+    peakDiskMiB:
+      Math.max(0, Math.max(...runs.map((r) => r.peakDiskBytes)) - (method.includes("export-import") ? 0 : runtimeDiskBytes)) / MiB,
+    files,
+    filesPerS: files / (wall / 1000),
+    clientCpuS: median(runs.map((r) => r.cpuS)),
+    serverCpuS: median(runs.map((r) => r.serverCpuS)),
     ...(lowerBound ? { note: "lower bound: all bytes moved, then version registration failed" } : {}),
   };
 }
 
 async function ours(from: string, to: string, model: string, toModel: string, verify: "full" | "size", scratch: string) {
-  return profiled(() => measured(NODE, ["bin/quant-platform.js", "migrate", "--from", from, "--to", to, "--model", model, "--version", "1", "--to-model", toModel, "--verify", verify, "--json"], {}, scratch, PROJECT_DIR));
+  return profiled(() =>
+    measured(
+      NODE,
+      [
+        "bin/quant-platform.js",
+        "migrate",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--model",
+        model,
+        "--version",
+        "1",
+        "--to-model",
+        toModel,
+        "--verify",
+        verify,
+        "--json",
+      ],
+      {},
+      scratch,
+      PROJECT_DIR,
+    ),
+  );
 }
 
 async function raw(from: string, to: string, model: string, prefix: string, scratch: string) {
-  return profiled(() => measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, String(DEFAULT_CONCURRENCY)], {}, scratch, PROJECT_DIR));
+  return profiled(() =>
+    measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, String(DEFAULT_CONCURRENCY)], {}, scratch, PROJECT_DIR),
+  );
 }
 
 /** export-model then import-model, measured as one operation: times add up, peaks are the larger. */
@@ -72,12 +113,32 @@ async function exportImport(from: string, to: string, model: string, toModel: st
 
 async function exportThenImport(from: string, to: string, model: string, toModel: string, scratch: string): Promise<RunResult> {
   const dir = path.join(scratch, "export");
-  const a = await measured(path.join(EI_BIN, "export-model"), ["--model", model, "--output-dir", dir, "--versions", "1"], { MLFLOW_TRACKING_URI: from }, scratch, scratch);
+  const a = await measured(
+    path.join(EI_BIN, "export-model"),
+    ["--model", model, "--output-dir", dir, "--versions", "1"],
+    { MLFLOW_TRACKING_URI: from },
+    scratch,
+    scratch,
+  );
   if (a.code !== 0) return a;
-  const b = await measured(path.join(EI_BIN, "import-model"), ["--model", toModel, "--experiment-name", `ei-${toModel}`, "--input-dir", dir], { MLFLOW_TRACKING_URI: to }, scratch, scratch);
+  const b = await measured(
+    path.join(EI_BIN, "import-model"),
+    ["--model", toModel, "--experiment-name", `ei-${toModel}`, "--input-dir", dir],
+    { MLFLOW_TRACKING_URI: to },
+    scratch,
+    scratch,
+  );
   // 1.2.0 copies the run's artifacts, then refuses an mlflow-artifacts: version source: its time is a lower bound.
-  const lowerBound = b.code !== 0 && /'source' argument for MLflowClient\.create_model_version does not exist: mlflow-artifacts:/.test(b.stderr);
-  return { ...b, lowerBound, wallMs: a.wallMs + b.wallMs, peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes), peakDiskBytes: Math.max(a.peakDiskBytes, b.peakDiskBytes), cpuS: a.cpuS + b.cpuS } as RunResult;
+  const lowerBound =
+    b.code !== 0 && /'source' argument for MLflowClient\.create_model_version does not exist: mlflow-artifacts:/.test(b.stderr);
+  return {
+    ...b,
+    lowerBound,
+    wallMs: a.wallMs + b.wallMs,
+    peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes),
+    peakDiskBytes: Math.max(a.peakDiskBytes, b.peakDiskBytes),
+    cpuS: a.cpuS + b.cpuS,
+  } as RunResult;
 }
 
 function planScale(sizes: number[]) {
@@ -85,7 +146,13 @@ function planScale(sizes: number[]) {
   const roles = ["developer", "developer", "developer", "consumer", "approver", "release_manager"];
   return sizes.map((n) => {
     const s = structuredClone(base);
-    s.project.roster = Array.from({ length: n }, (_, i) => ({ id: `m${i}`, name: `Member ${i}`, email: `m${i}@quantfirm.example`, gitUsername: `m${i}`, roles: [roles[i % roles.length]] }));
+    s.project.roster = Array.from({ length: n }, (_, i) => ({
+      id: `m${i}`,
+      name: `Member ${i}`,
+      email: `m${i}@quantfirm.example`,
+      gitUsername: `m${i}`,
+      roles: [roles[i % roles.length]],
+    }));
     const t0 = process.hrtime.bigint();
     const model = validate(s);
     const plans = ["quant", "quant_stg", "quant_lr"].map((st) => buildAccessPlan(model, st));
@@ -112,7 +179,13 @@ async function bench(argv: string[]): Promise<number> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const idle = await measured(NODE, ["-e", "require('./dist/migration/modelVersion'); require('./dist/cli/migrate')"], {}, path.join(work, "s-idle"), PROJECT_DIR);
+  const idle = await measured(
+    NODE,
+    ["-e", "require('./dist/migration/modelVersion'); require('./dist/cli/migrate')"],
+    {},
+    path.join(work, "s-idle"),
+    PROJECT_DIR,
+  );
   runtimeDiskBytes = idle.peakDiskBytes;
   log(`the runtime alone leaves ${(runtimeDiskBytes / MiB).toFixed(1)} MiB in TMPDIR (subtracted from Node methods' disk)`);
   const [src, dst] = await Promise.all([MlflowServer.create("bench-src", work), MlflowServer.create("bench-dst", work)]);
@@ -125,7 +198,12 @@ async function bench(argv: string[]): Promise<number> {
     log(`servers up and warm; seeding a ${cfg.bigMb} MB model ...`);
     const big = seedFixture(src, "bench-big", { sizeMb: cfg.bigMb, shards: Math.max(1, Math.round(cfg.bigMb / 256)), dir: work });
     const bytes = big.files.reduce((s, f) => s + f.size, 0);
-    const results: Record<string, Measured[]> = { "ours (--verify full)": [], "ours (--verify size)": [], "raw HTTP copy": [], "mlflow-export-import": [] };
+    const results: Record<string, Measured[]> = {
+      "ours (--verify full)": [],
+      "ours (--verify size)": [],
+      "raw HTTP copy": [],
+      "mlflow-export-import": [],
+    };
     for (let r = 1; r <= cfg.runs; r++) {
       log(`run ${r}/${cfg.runs} ...`);
       results["ours (--verify full)"].push(await ours(src.url, dst.url, "bench-big", `full-${r}`, "full", path.join(work, `s-full-${r}`)));
@@ -141,14 +219,38 @@ async function bench(argv: string[]): Promise<number> {
       const name = `scale-${mb}`;
       const f = seedFixture(src, name, { sizeMb: mb, shards: Math.max(1, Math.round(mb / 256)), dir: work });
       const r = await ours(src.url, dst.url, name, name, "full", path.join(work, `s-${name}`));
-      rows.push(summarize(`scaling ${mb} MB`, "ours (--verify full)", [r], f.files.reduce((s, x) => s + x.size, 0), f.files.length));
+      rows.push(
+        summarize(
+          `scaling ${mb} MB`,
+          "ours (--verify full)",
+          [r],
+          f.files.reduce((s, x) => s + x.size, 0),
+          f.files.length,
+        ),
+      );
     }
 
     log(`many small files: ${cfg.smallFiles} x 4 KiB ...`);
     const small = seedFixture(src, "bench-small", { sizeMb: 0.25, shards: 1, smallFiles: cfg.smallFiles, dir: work });
     const smallBytes = small.files.reduce((s, f) => s + f.size, 0);
-    rows.push(summarize(`${small.files.length} small files`, "ours (--verify full)", [await ours(src.url, dst.url, "bench-small", "small-ours", "full", path.join(work, "s-small-ours"))], smallBytes, small.files.length));
-    rows.push(summarize(`${small.files.length} small files`, "mlflow-export-import", [await exportImport(src.url, dst.url, "bench-small", "small-ei", path.join(work, "s-small-ei"))], smallBytes, small.files.length));
+    rows.push(
+      summarize(
+        `${small.files.length} small files`,
+        "ours (--verify full)",
+        [await ours(src.url, dst.url, "bench-small", "small-ours", "full", path.join(work, "s-small-ours"))],
+        smallBytes,
+        small.files.length,
+      ),
+    );
+    rows.push(
+      summarize(
+        `${small.files.length} small files`,
+        "mlflow-export-import",
+        [await exportImport(src.url, dst.url, "bench-small", "small-ei", path.join(work, "s-small-ei"))],
+        smallBytes,
+        small.files.length,
+      ),
+    );
   } finally {
     await Promise.all([src.dispose(), dst.dispose()]);
   }
@@ -164,7 +266,9 @@ async function bench(argv: string[]): Promise<number> {
   const rawRow = get(bigCase, "raw HTTP copy");
   const ei = get(bigCase, "mlflow-export-import");
   const smallCase = rows.find((r) => r.case.endsWith("small files"))!.case;
-  const perMember = (stack: string) => (mocked[mocked.length - 1].perStack[stack] - mocked[0].perStack[stack]) / (cfg.mockMembers[cfg.mockMembers.length - 1] - cfg.mockMembers[0]);
+  const perMember = (stack: string) =>
+    (mocked[mocked.length - 1].perStack[stack] - mocked[0].perStack[stack]) /
+    (cfg.mockMembers[cfg.mockMembers.length - 1] - cfg.mockMembers[0]);
   const ratios = {
     oursFullVsRaw: full.mbPerS / rawRow.mbPerS,
     oursFullVsExportImport: ei.wallMs / full.wallMs,
@@ -184,17 +288,31 @@ async function bench(argv: string[]): Promise<number> {
     "<= 2 resources per added member per stack": Object.values(ratios.resourcesPerAddedMember).every((x) => x <= 2),
   };
 
-  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  const machine = {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
   const lines = [
     `quant-platform benchmarks (${quick ? "--quick" : "full"}) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
     "",
     "case                     method                  wall s    MB/s   files/s  peak RSS MiB  peak disk MiB  client CPU s  servers CPU s",
-    ...rows.map((r) => `${r.case.padEnd(24)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000).padStart(7)} ${fmt(r.mbPerS).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.peakDiskMiB).padStart(14)} ${fmt(r.clientCpuS).padStart(13)} ${fmt(r.serverCpuS).padStart(14)}${r.note ? `  (${r.note})` : ""}`),
+    ...rows.map(
+      (r) =>
+        `${r.case.padEnd(24)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000).padStart(7)} ${fmt(r.mbPerS).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.peakDiskMiB).padStart(14)} ${fmt(r.clientCpuS).padStart(13)} ${fmt(r.serverCpuS).padStart(14)}${r.note ? `  (${r.note})` : ""}`,
+    ),
     "",
     "plan scale: members  plan ms (3 stacks)  mocked eval ms quant/quant_stg/quant_lr  resources quant/quant_stg/quant_lr",
     ...plan.map((p) => {
       const m = mocked.find((x) => x.members === p.members);
-      const cols = m ? [["quant", "quant_stg", "quant_lr"].map((s) => fmt(m.evalMs[s], 0)).join("/"), ["quant", "quant_stg", "quant_lr"].map((s) => m.perStack[s]).join("/")] : ["(not evaluated)", "-"];
+      const cols = m
+        ? [
+            ["quant", "quant_stg", "quant_lr"].map((s) => fmt(m.evalMs[s], 0)).join("/"),
+            ["quant", "quant_stg", "quant_lr"].map((s) => m.perStack[s]).join("/"),
+          ]
+        : ["(not evaluated)", "-"];
       return `            ${String(p.members).padStart(7)}  ${fmt(p.planMs).padStart(18)}  ${cols[0].padStart(40)}  ${cols[1].padStart(34)}`;
     }),
     "",
@@ -202,9 +320,29 @@ async function bench(argv: string[]): Promise<number> {
     ...Object.entries(targets).map(([k, ok]) => `target ${ok ? "met   " : "MISSED"}  ${k}`),
   ];
   console.log(lines.join("\n"));
-  fs.writeFileSync(path.join(PROJECT_DIR, "bench", quick ? "results-quick.json" : "results.json"), JSON.stringify({ date: new Date().toISOString(), quick, machine, rows, plan: plan.map((p) => ({ members: p.members, planMs: p.planMs })), mocked, ratios, targets }, null, 2) + "\n");
+  fs.writeFileSync(
+    path.join(PROJECT_DIR, "bench", quick ? "results-quick.json" : "results.json"),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        quick,
+        machine,
+        rows,
+        plan: plan.map((p) => ({ members: p.members, planMs: p.planMs })),
+        mocked,
+        ratios,
+        targets,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   fs.rmSync(work, { recursive: true, force: true });
   return 0;
 }
 
-void runCommand({ name: "bench", usage: "usage: npm run bench [-- --quick]", run: bench }, process.argv.slice(2), "npm run").then((code) => { process.exitCode = code; });
+void runCommand({ name: "bench", usage: "usage: npm run bench [-- --quick]", run: bench }, process.argv.slice(2), "npm run").then(
+  (code) => {
+    process.exitCode = code;
+  },
+);

@@ -19,7 +19,13 @@ async function main() {
   const [n, out] = [Number(process.argv[2]), process.argv[3]];
   const s = readConfigSources(PROJECT_DIR);
   const roles = ["developer", "developer", "developer", "consumer", "approver", "release_manager"];
-  s.project.roster = Array.from({ length: n }, (_, i) => ({ id: `m${i}`, name: `Member ${i}`, email: `m${i}@quantfirm.example`, gitUsername: `m${i}`, roles: [roles[i % roles.length]] }));
+  s.project.roster = Array.from({ length: n }, (_, i) => ({
+    id: `m${i}`,
+    name: `Member ${i}`,
+    email: `m${i}@quantfirm.example`,
+    gitUsername: `m${i}`,
+    roles: [roles[i % roles.length]],
+  }));
   const model = validate(s);
   const perStack: Record<string, number> = {};
   const evalMs: Record<string, number> = {};
@@ -39,4 +45,7 @@ async function main() {
   fs.writeFileSync(out, JSON.stringify({ members: n, perStack, evalMs }));
   process.exit(0);
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -11,7 +11,9 @@ function children(): Map<number, number[]> {
       const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return kids;
 }
@@ -23,7 +25,11 @@ function overTree(root: number, of: (pid: number) => number): number {
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop()!;
-    try { total += of(pid); } catch { /* exited */ }
+    try {
+      total += of(pid);
+    } catch {
+      /* exited */
+    }
     stack.push(...(kids.get(pid) ?? []));
   }
   return total;
@@ -45,24 +51,42 @@ export function treeCpuSeconds(root: number): number {
 export function dirBytes(dir: string): number {
   let total = 0;
   let entries: fs.Dirent[];
-  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
   for (const e of entries) {
     const p = path.join(dir, e.name);
     try {
       if (e.isDirectory()) total += dirBytes(p);
       else if (e.isFile()) total += fs.statSync(p).size;
-    } catch { /* removed meanwhile */ }
+    } catch {
+      /* removed meanwhile */
+    }
   }
   return total;
 }
 
-export interface RunResult { wallMs: number; peakRssBytes: number; peakDiskBytes: number; cpuS: number; code: number; stdout: string; stderr: string }
+export interface RunResult {
+  wallMs: number;
+  peakRssBytes: number;
+  peakDiskBytes: number;
+  cpuS: number;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a command with TMPDIR set to `scratch`, sampling its tree's RSS and the scratch size every 100 ms. */
 export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string, cwd?: string): Promise<RunResult> {
   fs.mkdirSync(scratch, { recursive: true });
   const started = Date.now();
-  const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, TMPDIR: scratch, TEMP: scratch, TMP: scratch }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(cmd, args, {
+    cwd,
+    env: { ...process.env, ...env, TMPDIR: scratch, TEMP: scratch, TMP: scratch },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));

@@ -28,4 +28,7 @@ async function main() {
   await Promise.all(Array.from({ length: Number(concurrency) }, worker));
   console.log(JSON.stringify({ files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) }));
 }
-main().catch((e) => { console.error(e.message); process.exit(1); });
+main().catch((e) => {
+  console.error(e.message);
+  process.exit(1);
+});

@@ -28,7 +28,9 @@ export function modelAt(dir: string, ref: string | undefined): AccessModel {
   const git = (...args: string[]) => execFileSync("git", ["-C", dir, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   let names: string[];
   try {
-    names = git("ls-tree", "--name-only", ref).split("\n").filter((f) => /^Pulumi(\..+)?\.ya?ml$/.test(f));
+    names = git("ls-tree", "--name-only", ref)
+      .split("\n")
+      .filter((f) => /^Pulumi(\..+)?\.ya?ml$/.test(f));
   } catch (e) {
     throw new Error(`cannot read ref '${ref}': ${((e as { stderr?: string }).stderr ?? "").trim() || (e as Error).message}`);
   }
@@ -50,7 +52,11 @@ export function accessDiffCli(argv: string[], out: (s: string) => void, dir = pr
   if (format !== "markdown" && format !== "json") throw new UsageError(`--format is markdown or json, not '${format}'`);
   const root = typeof a.dir === "string" ? a.dir : dir;
   const head = a.head as string | undefined;
-  const d = accessDiff({ ref: a.base, model: modelAt(root, a.base) }, { ref: head ?? "working tree", model: modelAt(root, head) }, a.stack as string | undefined);
+  const d = accessDiff(
+    { ref: a.base, model: modelAt(root, a.base) },
+    { ref: head ?? "working tree", model: modelAt(root, head) },
+    a.stack as string | undefined,
+  );
   if (typeof a.stack === "string" && d.stacks.length === 0) throw new UsageError(`unknown stack '${a.stack}'`);
   out(format === "json" ? JSON.stringify(d, null, 2) : renderAccessDiffMarkdown(d));
   return d.changed ? 3 : 0;

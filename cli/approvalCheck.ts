@@ -23,11 +23,23 @@ there who are not its author (approvers and counts from the plan, approvals from
 The token comes from GITLAB_TOKEN (read_api scope is enough).
 Exit 0: approved; 1: not approved (or GitLab failed); 2: usage error.`;
 
-interface MrBody { iid: number; target_branch: string; source_branch: string; author: { username: string } | null }
-interface ApprovalsBody { approved_by: { user: { username: string } }[] }
+interface MrBody {
+  iid: number;
+  target_branch: string;
+  source_branch: string;
+  author: { username: string } | null;
+}
+interface ApprovalsBody {
+  approved_by: { user: { username: string } }[];
+}
 
 /** The check as a function of its arguments and environment, for the CLI and the tests. */
-export async function approvalCheck(argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, dir = projectDir()): Promise<number> {
+export async function approvalCheck(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  dir = projectDir(),
+): Promise<number> {
   const args = parseArgs(argv, ["mr", "project", "api", "dir"]);
   const model = validate(readConfigSources(typeof args.dir === "string" ? args.dir : dir));
   const owner = model.stacks.find((s) => s.git.ownsProjectSettings)!;
@@ -41,10 +53,20 @@ export async function approvalCheck(argv: string[], env: NodeJS.ProcessEnv, out:
   const mrPath = `${api.project}/merge_requests/${iid}`;
   const mr = await api.get<MrBody>(mrPath, `merge request !${iid}`);
   const approvals = await api.get<ApprovalsBody>(`${mrPath}/approvals`, `approvals of merge request !${iid}`);
-  if (!mr.author) throw new Error(`merge request !${iid} of project ${project} has no author in GitLab's answer; cannot judge its approvals`);
-  const verdict = judgeApprovals(plan, mr.target_branch, mr.author.username, approvals.approved_by.map((a) => a.user.username));
+  if (!mr.author)
+    throw new Error(`merge request !${iid} of project ${project} has no author in GitLab's answer; cannot judge its approvals`);
+  const verdict = judgeApprovals(
+    plan,
+    mr.target_branch,
+    mr.author.username,
+    approvals.approved_by.map((a) => a.user.username),
+  );
   out(`!${iid} ${mr.source_branch} -> ${mr.target_branch}: ${verdict.message}`);
   return verdict.ok ? 0 : 1;
 }
 
-export const command: Command = { name: "approval-check", usage: USAGE, run: (argv) => approvalCheck(argv, process.env, (l) => console.log(l)) };
+export const command: Command = {
+  name: "approval-check",
+  usage: USAGE,
+  run: (argv) => approvalCheck(argv, process.env, (l) => console.log(l)),
+};

@@ -36,11 +36,20 @@ export function judge(model: AccessModel, source: string, target: string): Verdi
   const env = (b: string) => model.environments.find((e) => e.name === b);
   const targets = allowedTargets(model.flow, source);
   if (isEdge(model.flow, source, target)) return { allowed: true, message: `allowed: ${source} -> ${target} is a promotion edge` };
-  if (!env(source) && env(target)?.tier === "development") return { allowed: true, message: `allowed: ${source} is not an environment branch and ${target} is the development branch` };
+  if (!env(source) && env(target)?.tier === "development")
+    return { allowed: true, message: `allowed: ${source} is not an environment branch and ${target} is the development branch` };
   const allowed = env(source)
-    ? (targets.length ? targets.join(", ") : "none: nothing is promoted out of it")
-    : model.environments.filter((e) => e.tier === "development").map((e) => e.name).join(", ");
-  return { allowed: false, message: `blocked: ${source} -> ${target} is not in the promotion flow. Allowed targets for ${source}: ${allowed}` };
+    ? targets.length
+      ? targets.join(", ")
+      : "none: nothing is promoted out of it"
+    : model.environments
+        .filter((e) => e.tier === "development")
+        .map((e) => e.name)
+        .join(", ");
+  return {
+    allowed: false,
+    message: `blocked: ${source} -> ${target} is not in the promotion flow. Allowed targets for ${source}: ${allowed}`,
+  };
 }
 
 async function closeGitLab(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<void> {
@@ -48,14 +57,23 @@ async function closeGitLab(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<vo
   if (need.length) throw new UsageError(`--close in GitLab CI needs ${need.join(", ")}`);
   const api = gitlabApi({ baseUrl: env.CI_API_V4_URL!, project: env.CI_PROJECT_ID!, token: env.GITLAB_TOKEN! });
   const mr = `${api.project}/merge_requests/${env.CI_MERGE_REQUEST_IID}`;
-  await api.post(`${mr}/notes`, `merge request !${env.CI_MERGE_REQUEST_IID}`, { body: `Closed by the branch-flow guard: ${verdict.message}` });
+  await api.post(`${mr}/notes`, `merge request !${env.CI_MERGE_REQUEST_IID}`, {
+    body: `Closed by the branch-flow guard: ${verdict.message}`,
+  });
   await api.put(mr, `merge request !${env.CI_MERGE_REQUEST_IID}`, { state_event: "close" });
 }
 
 async function closeGitHub(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<void> {
-  const event = env.GITHUB_EVENT_PATH && fs.existsSync(env.GITHUB_EVENT_PATH) ? JSON.parse(fs.readFileSync(env.GITHUB_EVENT_PATH, "utf8")) : {};
+  const event =
+    env.GITHUB_EVENT_PATH && fs.existsSync(env.GITHUB_EVENT_PATH) ? JSON.parse(fs.readFileSync(env.GITHUB_EVENT_PATH, "utf8")) : {};
   const number = event.pull_request?.number ?? env.PR_NUMBER;
-  const need = [["GITHUB_REPOSITORY", env.GITHUB_REPOSITORY], ["GITHUB_TOKEN", env.GITHUB_TOKEN], ["the pull request number", number]].filter(([, v]) => !v).map(([k]) => k);
+  const need = [
+    ["GITHUB_REPOSITORY", env.GITHUB_REPOSITORY],
+    ["GITHUB_TOKEN", env.GITHUB_TOKEN],
+    ["the pull request number", number],
+  ]
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
   if (need.length) throw new UsageError(`--close in GitHub Actions needs ${need.join(", ")}`);
   const api = githubApi({ baseUrl: env.GITHUB_API_URL, token: env.GITHUB_TOKEN!, repository: env.GITHUB_REPOSITORY! });
   await api.commentOnPullRequest(number, `Closed by the branch-flow guard: ${verdict.message}`);
@@ -65,7 +83,8 @@ async function closeGitHub(env: NodeJS.ProcessEnv, verdict: Verdict): Promise<vo
 /** The guard as a function of its arguments and environment, for the CLI and the tests. */
 export async function branchFlow(argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void, dir = projectDir()): Promise<number> {
   const args = parseArgs(argv, ["source", "target", "dir"], ["close"]);
-  for (const k of ["source", "target"] as const) if (typeof args[k] !== "string" || !args[k]) throw new UsageError(`--${k} <branch> is required`);
+  for (const k of ["source", "target"] as const)
+    if (typeof args[k] !== "string" || !args[k]) throw new UsageError(`--${k} <branch> is required`);
   const model = validate(readConfigSources(typeof args.dir === "string" ? args.dir : dir));
   const verdict = judge(model, args.source as string, args.target as string);
   out(verdict.message);

@@ -45,10 +45,13 @@ export function parseArgs(argv: string[], known: string[], booleans: string[] = 
         : "";
       throw new UsageError(`unknown option ${name}${secret}; expected one of: ${all}`);
     }
-    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") throw new UsageError(`unexpected argument '${/'([^']+)'/.exec(msg)?.[1] ?? ""}'; options are given as --name value`);
+    if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+      throw new UsageError(`unexpected argument '${/'([^']+)'/.exec(msg)?.[1] ?? ""}'; options are given as --name value`);
     if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
       const name = /'(--[^ ']+)/.exec(msg)?.[1] ?? "an option";
-      throw new UsageError(`${name.split(" ")[0]} ${booleans.includes(name.replace(/^--/, "").split(" ")[0]) ? "takes no value" : "needs a value"}`);
+      throw new UsageError(
+        `${name.split(" ")[0]} ${booleans.includes(name.replace(/^--/, "").split(" ")[0]) ? "takes no value" : "needs a value"}`,
+      );
     }
     throw new UsageError(msg);
   }

@@ -24,7 +24,9 @@ async function demo(argv: string[]): Promise<number> {
   const a = parseArgs(argv, ["size-mb"], ["json"]);
   const sizeMb = a["size-mb"] === undefined ? 8 : Number(a["size-mb"]);
   if (!(sizeMb > 0)) throw new UsageError(`--size-mb is a positive number, not '${a["size-mb"]}'`);
-  const say = (s: string) => { if (!a.json) console.log(s); };
+  const say = (s: string) => {
+    if (!a.json) console.log(s);
+  };
   const model = validate(readConfigSources(PROJECT_DIR));
   say("starting two local MLflow servers (quant, quant_stg) ...");
   const [quant, stg] = await Promise.all([MlflowServer.create("quant"), MlflowServer.create("quant_stg")]);
@@ -37,17 +39,27 @@ async function demo(argv: string[]): Promise<number> {
     say("migrating quant -> quant_stg with full verification ...");
     const started = Date.now();
     const report = await migrate({
-      from: resolveEndpoint(quant.url, "from", {}), to: resolveEndpoint(stg.url, "to", {}),
-      model: "quant-alpha-transformer", select: { alias: "champion" }, verify: "full",
+      from: resolveEndpoint(quant.url, "from", {}),
+      to: resolveEndpoint(stg.url, "to", {}),
+      model: "quant-alpha-transformer",
+      select: { alias: "champion" },
+      verify: "full",
       guard: guardFrom(model, "quant", "quant_stg"),
-      onProgress: process.stderr.isTTY && !a.json ? (p) => process.stderr.write(`\r${progressLine(p, Date.now() - started)}${p.phase === "registering" ? "\n" : ""}`) : undefined,
+      onProgress:
+        process.stderr.isTTY && !a.json
+          ? (p) => process.stderr.write(`\r${progressLine(p, Date.now() - started)}${p.phase === "registering" ? "\n" : ""}`)
+          : undefined,
     });
-    const got = JSON.parse(python("download_version.py", ["--tracking-uri", stg.url, "--model", report.targetModel, "--version", report.targetVersion!]));
+    const got = JSON.parse(
+      python("download_version.py", ["--tracking-uri", stg.url, "--model", report.targetModel, "--version", report.targetVersion!]),
+    );
     const identical = JSON.stringify(got) === JSON.stringify(info.files);
     if (a.json) console.log(JSON.stringify({ ...report, independentlyVerified: identical }, null, 2));
     else {
       console.log(renderReport(report));
-      console.log(`  independent check (MLflow Python client download): ${identical ? `all ${got.length} files byte-identical to the source` : "MISMATCH"}`);
+      console.log(
+        `  independent check (MLflow Python client download): ${identical ? `all ${got.length} files byte-identical to the source` : "MISMATCH"}`,
+      );
     }
     return identical ? 0 : 1;
   } finally {

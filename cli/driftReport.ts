@@ -19,7 +19,9 @@ export function driftReportCli(argv: string[], out: (s: string) => void): number
     throw new Error(`cannot read the preview JSON ${a.input}: ${(e as Error).message}`);
   }
   const items = driftItems(doc);
-  const text = a.json ? JSON.stringify({ stack: a.stack, drift: items.length > 0, items }, null, 2) + "\n" : renderDriftMarkdown(a.stack, items);
+  const text = a.json
+    ? JSON.stringify({ stack: a.stack, drift: items.length > 0, items }, null, 2) + "\n"
+    : renderDriftMarkdown(a.stack, items);
   if (typeof a.out === "string") fs.writeFileSync(a.out, text);
   out(text);
   return items.length ? 3 : 0;

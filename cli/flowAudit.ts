@@ -34,29 +34,62 @@ export interface Finding {
   /** The MR iid (GitLab) or PR number (GitHub); `ref` is how the host writes it: !12 or #12. */
   iid: number;
   ref: string;
-  source: string; target: string; mergedBy: string; mergedAt: string; problems: string[];
+  source: string;
+  target: string;
+  mergedBy: string;
+  mergedAt: string;
+  problems: string[];
 }
 
 /** A merge into an environment branch, as either host reports it. */
-interface Merge { iid: number; ref: string; source: string; target: string; author: string; mergedBy: string; mergedAt: string; approvedBy: string[] }
+interface Merge {
+  iid: number;
+  ref: string;
+  source: string;
+  target: string;
+  author: string;
+  mergedBy: string;
+  mergedAt: string;
+  approvedBy: string[];
+}
 
 /** Reads the merges into `rule.branch` on or after `since` (ISO), one host's way. */
 type MergeSource = (rule: BranchRuleEntry, since?: string) => Promise<Merge[]>;
 
-interface MrBody { iid: number; source_branch: string; target_branch: string; author: { username: string } | null; merged_by: { username: string } | null; merge_user?: { username: string } | null; merged_at: string | null }
+interface MrBody {
+  iid: number;
+  source_branch: string;
+  target_branch: string;
+  author: { username: string } | null;
+  merged_by: { username: string } | null;
+  merge_user?: { username: string } | null;
+  merged_at: string | null;
+}
 
 function gitlabMerges(plan: AccessPlan, args: Record<string, string | true>, env: NodeJS.ProcessEnv): MergeSource {
   if (!env.GITLAB_TOKEN) throw new UsageError("GITLAB_TOKEN is not set (read_api scope)");
-  const api = gitlabApi({ baseUrl: (args.api as string | undefined) ?? `${plan.git.url}/api/v4`, project: (args.project as string | undefined) ?? plan.git.project, token: env.GITLAB_TOKEN });
+  const api = gitlabApi({
+    baseUrl: (args.api as string | undefined) ?? `${plan.git.url}/api/v4`,
+    project: (args.project as string | undefined) ?? plan.git.project,
+    token: env.GITLAB_TOKEN,
+  });
   return async (rule, since) => {
     const q = `state=merged&target_branch=${encodeURIComponent(rule.branch)}${since ? `&updated_after=${encodeURIComponent(since)}` : ""}`;
     const mrs = await api.list<MrBody>(`${api.project}/merge_requests?${q}`, `merged merge requests into ${rule.branch}`);
     const out: Merge[] = [];
     for (const mr of mrs.filter((m) => !since || (m.merged_at ?? "") >= since)) {
-      const approvals = await api.get<{ approved_by: { user: { username: string } }[] }>(`${api.project}/merge_requests/${mr.iid}/approvals`, `approvals of merge request !${mr.iid}`);
+      const approvals = await api.get<{ approved_by: { user: { username: string } }[] }>(
+        `${api.project}/merge_requests/${mr.iid}/approvals`,
+        `approvals of merge request !${mr.iid}`,
+      );
       out.push({
-        iid: mr.iid, ref: `!${mr.iid}`, source: mr.source_branch, target: mr.target_branch, author: mr.author?.username ?? "(unknown)",
-        mergedBy: (mr.merge_user ?? mr.merged_by)?.username ?? "(unknown)", mergedAt: mr.merged_at ?? "",
+        iid: mr.iid,
+        ref: `!${mr.iid}`,
+        source: mr.source_branch,
+        target: mr.target_branch,
+        author: mr.author?.username ?? "(unknown)",
+        mergedBy: (mr.merge_user ?? mr.merged_by)?.username ?? "(unknown)",
+        mergedAt: mr.merged_at ?? "",
         approvedBy: approvals.approved_by.map((a) => a.user.username),
       });
     }
@@ -66,7 +99,11 @@ function gitlabMerges(plan: AccessPlan, args: Record<string, string | true>, env
 
 function githubMerges(plan: AccessPlan, args: Record<string, string | true>, env: NodeJS.ProcessEnv): MergeSource {
   if (!env.GITHUB_TOKEN) throw new UsageError("GITHUB_TOKEN is not set (pull requests: read)");
-  const api = githubApi({ baseUrl: (args.api as string | undefined) ?? githubApiRoot(plan.git.url), repository: (args.project as string | undefined) ?? plan.git.project, token: env.GITHUB_TOKEN });
+  const api = githubApi({
+    baseUrl: (args.api as string | undefined) ?? githubApiRoot(plan.git.url),
+    repository: (args.project as string | undefined) ?? plan.git.project,
+    token: env.GITHUB_TOKEN,
+  });
   return async (rule, since) => {
     const closed = await api.closedPullRequests(rule.branch, since);
     const out: Merge[] = [];
@@ -75,8 +112,13 @@ function githubMerges(plan: AccessPlan, args: Record<string, string | true>, env
       const pr = await api.pullRequest(listed.number);
       const reviews = await api.reviews(listed.number);
       out.push({
-        iid: pr.number, ref: `#${pr.number}`, source: pr.head.ref, target: pr.base.ref, author: pr.user?.login ?? "(unknown)",
-        mergedBy: pr.merged_by?.login ?? "(unknown)", mergedAt: pr.merged_at ?? "",
+        iid: pr.number,
+        ref: `#${pr.number}`,
+        source: pr.head.ref,
+        target: pr.base.ref,
+        author: pr.user?.login ?? "(unknown)",
+        mergedBy: pr.merged_by?.login ?? "(unknown)",
+        mergedAt: pr.merged_at ?? "",
         approvedBy: approvalsFromReviews(reviews.filter((r) => r.user).map((r) => ({ user: r.user!.login, state: r.state }))),
       });
     }
@@ -101,7 +143,8 @@ export async function flowAudit(argv: string[], env: NodeJS.ProcessEnv, out: (te
   const format = (args.format ?? "markdown") as string;
   if (!["markdown", "json"].includes(format)) throw new UsageError(`unknown format '${format}'; expected markdown or json`);
   const since = args.since as string | undefined;
-  if (since !== undefined && (!/^\d{4}-\d{2}-\d{2}/.test(since) || Number.isNaN(Date.parse(since)))) throw new UsageError(`--since ${since} is not a date; expected YYYY-MM-DD`);
+  if (since !== undefined && (!/^\d{4}-\d{2}-\d{2}/.test(since) || Number.isNaN(Date.parse(since))))
+    throw new UsageError(`--since ${since} is not a date; expected YYYY-MM-DD`);
   const sinceIso = since === undefined ? undefined : new Date(since).toISOString();
   const model = validate(readConfigSources(typeof args.dir === "string" ? args.dir : dir));
   const plan = buildAccessPlan(model, model.stacks.find((s) => s.git.ownsProjectSettings)!.name);
@@ -112,17 +155,35 @@ export async function flowAudit(argv: string[], env: NodeJS.ProcessEnv, out: (te
   for (const rule of plan.branchRules.filter((b) => b.tier !== "other")) {
     for (const m of await merges(rule, sinceIso)) {
       const problems = problemsOf(model, plan, m);
-      if (problems.length) findings.push({ iid: m.iid, ref: m.ref, source: m.source, target: m.target, mergedBy: m.mergedBy, mergedAt: m.mergedAt, problems });
+      if (problems.length)
+        findings.push({ iid: m.iid, ref: m.ref, source: m.source, target: m.target, mergedBy: m.mergedBy, mergedAt: m.mergedAt, problems });
     }
   }
   findings.sort((a, b) => a.iid - b.iid);
   const title = `## Flow audit of ${plan.git.project}${since ? ` since ${since}` : ""}`;
-  if (format === "json") out(JSON.stringify({ project: plan.git.project, provider: plan.git.provider, since: since ?? null, findings }, null, 2));
-  else out(findings.length === 0
-    ? `${title}\n\nNo merge broke the rules.\n`
-    : [title, "", `| ${github ? "PR" : "MR"} | source -> target | merged by | merged at | problems |`, "|---|---|---|---|---|",
-      ...findings.map((f) => `| ${f.ref} | ${f.source} -> ${f.target} | ${f.mergedBy} | ${f.mergedAt} | ${f.problems.join("; ").replace(/\|/g, "\\|")} |`), ""].join("\n"));
+  if (format === "json")
+    out(JSON.stringify({ project: plan.git.project, provider: plan.git.provider, since: since ?? null, findings }, null, 2));
+  else
+    out(
+      findings.length === 0
+        ? `${title}\n\nNo merge broke the rules.\n`
+        : [
+            title,
+            "",
+            `| ${github ? "PR" : "MR"} | source -> target | merged by | merged at | problems |`,
+            "|---|---|---|---|---|",
+            ...findings.map(
+              (f) =>
+                `| ${f.ref} | ${f.source} -> ${f.target} | ${f.mergedBy} | ${f.mergedAt} | ${f.problems.join("; ").replace(/\|/g, "\\|")} |`,
+            ),
+            "",
+          ].join("\n"),
+    );
   return findings.length ? 3 : 0;
 }
 
-export const command: Command = { name: "flow-audit", usage: USAGE, run: (argv) => flowAudit(argv, process.env, (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`)) };
+export const command: Command = {
+  name: "flow-audit",
+  usage: USAGE,
+  run: (argv) => flowAudit(argv, process.env, (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`)),
+};

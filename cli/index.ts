@@ -10,18 +10,46 @@ import { Command, projectDir, runCommand } from "./command";
 export const COMMANDS: { name: string; summary: string; load: () => Command }[] = [
   { name: "plan", summary: "what a stack would grant, offline (no credentials)", load: () => require("./plan").command },
   { name: "access-diff", summary: "who gains or loses what between two Git refs", load: () => require("./accessDiff").command },
-  { name: "branch-flow", summary: "merge-request guard: is source -> target a promotion edge?", load: () => require("./branchFlow").command },
-  { name: "approval-check", summary: "merge-request job: approved by an approver who is not the author?", load: () => require("./approvalCheck").command },
-  { name: "flow-audit", summary: "merged MRs that broke the flow, merge rights or four-eyes rule", load: () => require("./flowAudit").command },
+  {
+    name: "branch-flow",
+    summary: "merge-request guard: is source -> target a promotion edge?",
+    load: () => require("./branchFlow").command,
+  },
+  {
+    name: "approval-check",
+    summary: "merge-request job: approved by an approver who is not the author?",
+    load: () => require("./approvalCheck").command,
+  },
+  {
+    name: "flow-audit",
+    summary: "merged MRs that broke the flow, merge rights or four-eyes rule",
+    load: () => require("./flowAudit").command,
+  },
   { name: "migrate", summary: "move a model version, an experiment or notebooks, verified", load: () => require("./migrate").command },
-  { name: "inventory", summary: "list what an environment holds (models, experiments, notebooks)", load: () => require("./inventory").command },
+  {
+    name: "inventory",
+    summary: "list what an environment holds (models, experiments, notebooks)",
+    load: () => require("./inventory").command,
+  },
   { name: "verify-move", summary: "compare two environments after a move", load: () => require("./verifyMove").command },
-  { name: "drift-report", summary: "turn `pulumi preview --refresh --json` into a drift report", load: () => require("./driftReport").command },
+  {
+    name: "drift-report",
+    summary: "turn `pulumi preview --refresh --json` into a drift report",
+    load: () => require("./driftReport").command,
+  },
   { name: "deploy", summary: "the deploy job: pulumi up for one stack", load: () => require("./pulumiJobs").deployCommand },
-  { name: "preview", summary: "a merge request's preview: access diff and pulumi preview --diff", load: () => require("./pulumiJobs").previewCommand },
+  {
+    name: "preview",
+    summary: "a merge request's preview: access diff and pulumi preview --diff",
+    load: () => require("./pulumiJobs").previewCommand,
+  },
   { name: "drift", summary: "scheduled drift detection for one stack, as a report", load: () => require("./pulumiJobs").driftCommand },
   { name: "mr-note", summary: "post or update the preview note on a GitLab merge request", load: () => require("./mrNote").command },
-  { name: "local-env", summary: "start two local Databricks stand-ins for trying the environment move", load: () => require("./localEnv").command },
+  {
+    name: "local-env",
+    summary: "start two local Databricks stand-ins for trying the environment move",
+    load: () => require("./localEnv").command,
+  },
   { name: "demo", summary: "the quick-start job: train, register and migrate a model locally", load: () => require("./demo").command },
 ];
 
@@ -51,12 +79,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS.find((c) => c.name === name);
   if (!entry) {
-    process.stderr.write(`error: unknown command '${name}'; expected one of: ${COMMANDS.map((c) => c.name).join(", ")}\nsee 'quant-platform --help'\n`);
+    process.stderr.write(
+      `error: unknown command '${name}'; expected one of: ${COMMANDS.map((c) => c.name).join(", ")}\nsee 'quant-platform --help'\n`,
+    );
     return 2;
   }
   return runCommand(entry.load(), rest);
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

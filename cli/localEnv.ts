@@ -21,7 +21,10 @@ async function localEnv(argv: string[]): Promise<number> {
   const envs = await startLocalEnvironments({ sizeMb });
   console.log(`export FROM=${envs.old.uri}\nexport TO=${envs.new.uri}\nexport DATABRICKS_TOKEN=${envs.token}`);
   process.stderr.write("paste the lines above into another shell; Ctrl-C here stops both environments\n");
-  await new Promise<void>((resolve) => { process.once("SIGINT", resolve); process.once("SIGTERM", resolve); });
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
   await envs.stop();
   return 0;
 }

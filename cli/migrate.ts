@@ -62,7 +62,12 @@ export function progressLine(p: Progress, elapsedMs: number, width = 24): string
 }
 
 /** Where the guard reads merge-request evidence: the Git context of the target stack, when a token is set. */
-export interface GuardGitOptions { env: NodeJS.ProcessEnv; repoDir: string; configPath?: string; model: string }
+export interface GuardGitOptions {
+  env: NodeJS.ProcessEnv;
+  repoDir: string;
+  configPath?: string;
+  model: string;
+}
 
 /**
  * The guard from the project's flow: an edge, and an approval from someone else into production. With `git`,
@@ -79,38 +84,59 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string, gi
   const target = stackOf(toEnv);
   const token = target?.git.provider === "github" ? git?.env.GITHUB_TOKEN : git?.env.GITLAB_TOKEN;
   return {
-    flow: model.flow, fromEnv, toEnv, production: env(toEnv).tier === "production",
+    flow: model.flow,
+    fromEnv,
+    toEnv,
+    production: env(toEnv).tier === "production",
     // Loaded on use: most migrations take no guard, and the config modules add to every start. Emails, as
     // Databricks records the creator of a transition request and the author of a version.
     approvers: (require("../plan/accessPlan") as typeof import("../plan/accessPlan")).approverEmails(model),
     members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
-    ...(git && target && token ? {
-      git: {
-        provider: target.git.provider, project: target.git.project, token, repoDir: git.repoDir, configPath: git.configPath ?? "Pulumi.yaml",
-        apiUrl: target.git.provider === "github" ? githubApiRoot(target.git.url) : `${target.git.url.replace(/\/+$/, "")}/api/v4`,
-        model: git.model, fromStack: stackOf(fromEnv)?.name ?? fromEnv, toStack: target.name,
-      },
-    } : {}),
+    ...(git && target && token
+      ? {
+          git: {
+            provider: target.git.provider,
+            project: target.git.project,
+            token,
+            repoDir: git.repoDir,
+            configPath: git.configPath ?? "Pulumi.yaml",
+            apiUrl: target.git.provider === "github" ? githubApiRoot(target.git.url) : `${target.git.url.replace(/\/+$/, "")}/api/v4`,
+            model: git.model,
+            fromStack: stackOf(fromEnv)?.name ?? fromEnv,
+            toStack: target.name,
+          },
+        }
+      : {}),
   };
 }
 
 export function renderReport(r: MigrationReport): string {
-  const lifecycle = r.lifecycle ? [
-    `  stage ${r.lifecycle.stage ?? "-"}, aliases ${r.lifecycle.aliases.join(", ") || "-"}`,
-    ...describeLifecycle(r.lifecycle).map((l) => `  ${l}`),
-  ] : [];
+  const lifecycle = r.lifecycle
+    ? [
+        `  stage ${r.lifecycle.stage ?? "-"}, aliases ${r.lifecycle.aliases.join(", ") || "-"}`,
+        ...describeLifecycle(r.lifecycle).map((l) => `  ${l}`),
+      ]
+    : [];
   if (r.dryRun) {
-    return [`dry run: would copy ${r.files} files (${mb(r.bytes)}) of ${r.sourceModel} version ${r.sourceVersion} to ${r.targetModel}`,
-      ...lifecycle.map((l) => l.replace(/^  stage/, "  would set stage")),
-      ...(r.plannedFiles ?? []).map((f) => `  ${String(f.size).padStart(12)}  ${f.path}`)].join("\n");
+    return [
+      `dry run: would copy ${r.files} files (${mb(r.bytes)}) of ${r.sourceModel} version ${r.sourceVersion} to ${r.targetModel}`,
+      ...lifecycle.map((l) => l.replace(/^ {2}stage/, "  would set stage")),
+      ...(r.plannedFiles ?? []).map((f) => `  ${String(f.size).padStart(12)}  ${f.path}`),
+    ].join("\n");
   }
   return [
-    r.adopted ? `already migrated: adopted ${r.targetModel} version ${r.targetVersion} (nothing copied)` : `migrated ${r.sourceModel} version ${r.sourceVersion} -> ${r.targetModel} version ${r.targetVersion}`,
+    r.adopted
+      ? `already migrated: adopted ${r.targetModel} version ${r.targetVersion} (nothing copied)`
+      : `migrated ${r.sourceModel} version ${r.sourceVersion} -> ${r.targetModel} version ${r.targetVersion}`,
     `  files ${r.files}, ${mb(r.bytes)}, every file verified${r.skippedFiles && !r.adopted ? ` (${r.skippedFiles} already verified by an earlier run)` : ""}`,
     `  manifest sha256 ${r.manifestDigest}`,
     ...lifecycle,
     `  source ${r.sourceHost} run ${r.sourceRunId ?? "-"}; target run ${r.targetRunId}`,
-    ...(r.approval ? [`  approved by ${r.approval.approver} (${r.approval.kind === "merge-request" ? `merge request ${r.approval.ref}` : r.approval.ref})`] : []),
+    ...(r.approval
+      ? [
+          `  approved by ${r.approval.approver} (${r.approval.kind === "merge-request" ? `merge request ${r.approval.ref}` : r.approval.ref})`,
+        ]
+      : []),
     ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join("\n");
@@ -121,9 +147,15 @@ export function renderExperimentReport(r: ExperimentMigrationReport): string {
   const head = r.dryRun
     ? `dry run: would migrate ${r.runs.length} runs (${r.files} files, ${mb(r.bytes)}) of experiment '${r.sourceExperiment}' to '${r.targetExperiment}' (${count("adopted")} already migrated)`
     : `experiment '${r.sourceExperiment}' -> '${r.targetExperiment}' (id ${r.targetExperimentId}): ${count("migrated")} migrated, ${count("resumed")} resumed, ${count("adopted")} already migrated, ${count("conflict")} conflicts, ${count("failed")} failed; ${r.files} files, ${mb(r.bytes)}, every file verified`;
-  return [head, "  source run                        -> target run                        outcome   name",
-    ...r.runs.map((x) => `  ${x.sourceRunId.padEnd(32)}  -> ${(x.targetRunId ?? "-").padEnd(32)}  ${x.outcome.padEnd(9)} ${x.runName ?? ""}${x.problem ? `\n      ${x.problem}` : ""}${(x.warnings ?? []).map((w) => `\n      warning: ${w}`).join("")}`),
-    `  ${(r.durationMs / 1000).toFixed(1)} s`].join("\n");
+  return [
+    head,
+    "  source run                        -> target run                        outcome   name",
+    ...r.runs.map(
+      (x) =>
+        `  ${x.sourceRunId.padEnd(32)}  -> ${(x.targetRunId ?? "-").padEnd(32)}  ${x.outcome.padEnd(9)} ${x.runName ?? ""}${x.problem ? `\n      ${x.problem}` : ""}${(x.warnings ?? []).map((w) => `\n      warning: ${w}`).join("")}`,
+    ),
+    `  ${(r.durationMs / 1000).toFixed(1)} s`,
+  ].join("\n");
 }
 
 export function renderNotebookReport(r: NotebookMigrationReport): string {
@@ -131,10 +163,15 @@ export function renderNotebookReport(r: NotebookMigrationReport): string {
   const head = r.dryRun
     ? `dry run: would copy ${r.objects.length} notebooks and files under ${r.paths.join(", ")}`
     : `notebooks and files under ${r.paths.join(", ")}: ${count("created")} created, ${count("identical")} already identical, ${count("overwritten")} overwritten, ${count("conflict")} conflicts, ${count("failed")} failed`;
-  return [head,
-    ...r.objects.map((x) => `  ${x.outcome.padEnd(11)} ${(x.type === "NOTEBOOK" ? `notebook ${(x.language ?? "").toLowerCase()}` : "file").padEnd(16)} ${x.path}${x.sha256 ? `  sha256 ${x.sha256.slice(0, 12)}…` : ""}${x.problem ? `\n      ${x.problem}` : ""}`),
+  return [
+    head,
+    ...r.objects.map(
+      (x) =>
+        `  ${x.outcome.padEnd(11)} ${(x.type === "NOTEBOOK" ? `notebook ${(x.language ?? "").toLowerCase()}` : "file").padEnd(16)} ${x.path}${x.sha256 ? `  sha256 ${x.sha256.slice(0, 12)}…` : ""}${x.problem ? `\n      ${x.problem}` : ""}`,
+    ),
     ...r.gitFolders.map((g) => `  skipped     Git folder       ${g}  (moves through Git)`),
-    ...r.skipped.map((x) => `  skipped     ${x.type.toLowerCase().padEnd(16)} ${x.path}  (not moved by this tool)`)].join("\n");
+    ...r.skipped.map((x) => `  skipped     ${x.type.toLowerCase().padEnd(16)} ${x.path}  (not moved by this tool)`),
+  ].join("\n");
 }
 
 /**
@@ -159,33 +196,82 @@ function endpoints(a: Record<string, string | true>, env: NodeJS.ProcessEnv) {
 }
 
 /** The CLI as a function of its arguments and environment. */
-export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void, tty: boolean): Promise<number> {
+export async function migrateCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (s: string) => void,
+  err: (s: string) => void,
+  tty: boolean,
+): Promise<number> {
   // --map-stage may be repeated: its values are taken out before the strict parse (which keeps only the last).
   const mapStage: string[] = [];
   argv = argv.filter((x, i) => {
-    if (x.startsWith("--map-stage=")) { mapStage.push(x.slice("--map-stage=".length)); return false; }
-    if (x === "--map-stage") { mapStage.push(argv[i + 1] ?? ""); return false; }
+    if (x.startsWith("--map-stage=")) {
+      mapStage.push(x.slice("--map-stage=".length));
+      return false;
+    }
+    if (x === "--map-stage") {
+      mapStage.push(argv[i + 1] ?? "");
+      return false;
+    }
     return !(i > 0 && argv[i - 1] === "--map-stage");
   });
   let stageAliases: Record<string, string>;
-  try { stageAliases = parseStageAliases(mapStage); } catch (e) { throw new UsageError((e as Error).message); }
-  const a = parseArgs(argv, ["from", "to", "model", "version", "alias", "stage", "to-model", "concurrency", "verify", "from-env", "to-env", "dir", "experiment", "to-experiment", "notebooks", "git-dir", "config"], ["dry-run", "json", "overwrite"]);
+  try {
+    stageAliases = parseStageAliases(mapStage);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const a = parseArgs(
+    argv,
+    [
+      "from",
+      "to",
+      "model",
+      "version",
+      "alias",
+      "stage",
+      "to-model",
+      "concurrency",
+      "verify",
+      "from-env",
+      "to-env",
+      "dir",
+      "experiment",
+      "to-experiment",
+      "notebooks",
+      "git-dir",
+      "config",
+    ],
+    ["dry-run", "json", "overwrite"],
+  );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   const modes = (["model", "experiment", "notebooks"] as const).filter((k) => typeof a[k] === "string");
   if (modes.length !== 1) throw new UsageError("give exactly one of --model, --experiment or --notebooks");
   const verify = (a.verify ?? "full") as string;
   if (verify !== "full" && verify !== "size") throw new UsageError(`--verify is full or size, not '${verify}'`);
   const concurrency = a.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(a.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError("--concurrency is a whole number from 1 to 64");
-  const misplaced = (mode: string, keys: string[]) => { for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`); };
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError("--concurrency is a whole number from 1 to 64");
+  const misplaced = (mode: string, keys: string[]) => {
+    for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`);
+  };
   if (mapStage.length && modes[0] !== "model") throw new UsageError(`--map-stage goes with --model`);
   if (modes[0] === "experiment") {
     misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite", "git-dir", "config"]);
     const { from, to } = endpoints(a, env);
-    const { report, complete } = await settled(migrateExperiment({
-      from, to, experiment: a.experiment as string, toExperiment: a["to-experiment"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency,
-      onProgress: tty && !a.json ? (p) => err(`\r${p.run.slice(0, 8)} ${progressLine(p, 0)}`) : undefined,
-    }));
+    const { report, complete } = await settled(
+      migrateExperiment({
+        from,
+        to,
+        experiment: a.experiment as string,
+        toExperiment: a["to-experiment"] as string | undefined,
+        dryRun: !!a["dry-run"],
+        verify,
+        concurrency,
+        onProgress: tty && !a.json ? (p) => err(`\r${p.run.slice(0, 8)} ${progressLine(p, 0)}`) : undefined,
+      }),
+    );
     if (tty && !a.json) err("\n");
     out(a.json ? JSON.stringify(report, null, 2) : renderExperimentReport(report));
     return complete ? 0 : 1;
@@ -193,10 +279,18 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   if (modes[0] === "notebooks") {
     misplaced("notebooks", ["version", "alias", "stage", "to-model", "from-env", "to-env", "to-experiment", "verify", "git-dir", "config"]);
     const { from, to } = endpoints(a, env);
-    const paths = (a.notebooks as string).split(",").map((p) => p.trim()).filter(Boolean);
+    const paths = (a.notebooks as string)
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean);
     if (!paths.length) throw new UsageError("--notebooks needs at least one workspace path");
-    if (from.transport !== "databricks" || to.transport !== "databricks") throw new UsageError("--notebooks moves between Databricks workspaces: give https://<workspace>, databricks://<profile> or databricks+http://host:port for --from and --to");
-    const { report, complete } = await settled(migrateNotebooks({ from, to, paths, overwrite: !!a.overwrite, dryRun: !!a["dry-run"], concurrency }));
+    if (from.transport !== "databricks" || to.transport !== "databricks")
+      throw new UsageError(
+        "--notebooks moves between Databricks workspaces: give https://<workspace>, databricks://<profile> or databricks+http://host:port for --from and --to",
+      );
+    const { report, complete } = await settled(
+      migrateNotebooks({ from, to, paths, overwrite: !!a.overwrite, dryRun: !!a["dry-run"], concurrency }),
+    );
     out(a.json ? JSON.stringify(report, null, 2) : renderNotebookReport(report));
     return complete ? 0 : 1;
   }
@@ -212,7 +306,10 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
     const dir = typeof a.dir === "string" ? a.dir : projectDir();
     const model = validate(readConfigSources(dir));
     guard = guardFrom(model, a["from-env"], a["to-env"] as string, {
-      env, repoDir: typeof a["git-dir"] === "string" ? a["git-dir"] : dir, configPath: typeof a.config === "string" ? a.config : undefined, model: a.model as string,
+      env,
+      repoDir: typeof a["git-dir"] === "string" ? a["git-dir"] : dir,
+      configPath: typeof a.config === "string" ? a.config : undefined,
+      model: a.model as string,
     });
   } else if (a["git-dir"] !== undefined || a.config !== undefined) {
     throw new UsageError("--git-dir and --config go with --from-env and --to-env");
@@ -221,12 +318,24 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
   const started = Date.now();
   let last = 0;
   const report = await migrate({
-    from, to, model: a.model as string, select, toModel: a["to-model"] as string | undefined, dryRun: !!a["dry-run"], verify, concurrency, guard, stageAliases,
-    onProgress: tty && !a.json ? (p) => {
-      if (Date.now() - last < 100 && p.phase === "copying" && p.filesDone < p.filesTotal) return;
-      last = Date.now();
-      err(`\r${progressLine(p, Date.now() - started)}${p.phase === "done" || p.phase === "registering" ? "\n" : ""}`);
-    } : undefined,
+    from,
+    to,
+    model: a.model as string,
+    select,
+    toModel: a["to-model"] as string | undefined,
+    dryRun: !!a["dry-run"],
+    verify,
+    concurrency,
+    guard,
+    stageAliases,
+    onProgress:
+      tty && !a.json
+        ? (p) => {
+            if (Date.now() - last < 100 && p.phase === "copying" && p.filesDone < p.filesTotal) return;
+            last = Date.now();
+            err(`\r${progressLine(p, Date.now() - started)}${p.phase === "done" || p.phase === "registering" ? "\n" : ""}`);
+          }
+        : undefined,
   });
   out(a.json ? JSON.stringify(report, null, 2) : renderReport(report));
   return 0;
@@ -235,5 +344,12 @@ export async function migrateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s
 export const command: Command = {
   name: "migrate",
   usage: USAGE,
-  run: (argv) => migrateCli(argv, process.env, (s) => console.log(s), (s) => process.stderr.write(s), !!process.stderr.isTTY),
+  run: (argv) =>
+    migrateCli(
+      argv,
+      process.env,
+      (s) => console.log(s),
+      (s) => process.stderr.write(s),
+      !!process.stderr.isTTY,
+    ),
 };

@@ -10,7 +10,10 @@ import { Command, parseArgs, UsageError } from "./command";
 export const marker = (stack: string) => `<!-- quant-platform preview: ${stack} -->`;
 
 export function noteBody(stack: string, access: string, preview: string | undefined): string {
-  const fence = preview === undefined ? "" : `\n<details><summary>pulumi preview --diff (${stack})</summary>\n\n\`\`\`\n${preview.slice(-60000)}\n\`\`\`\n</details>\n`;
+  const fence =
+    preview === undefined
+      ? ""
+      : `\n<details><summary>pulumi preview --diff (${stack})</summary>\n\n\`\`\`\n${preview.slice(-60000)}\n\`\`\`\n</details>\n`;
   return `${marker(stack)}\n${access.trim()}\n${fence}`;
 }
 
@@ -20,7 +23,11 @@ export async function mrNote(argv: string[], env: NodeJS.ProcessEnv): Promise<"c
   const need = ["CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", "GITLAB_TOKEN"].filter((k) => !env[k]);
   if (need.length) throw new UsageError(`missing ${need.join(", ")} (run in a GitLab merge request pipeline)`);
   const api = gitlabApi({ baseUrl: env.CI_API_V4_URL!, project: env.CI_PROJECT_ID!, token: env.GITLAB_TOKEN! });
-  const body = noteBody(a.stack, fs.readFileSync(a.access, "utf8"), typeof a.preview === "string" ? fs.readFileSync(a.preview, "utf8") : undefined);
+  const body = noteBody(
+    a.stack,
+    fs.readFileSync(a.access, "utf8"),
+    typeof a.preview === "string" ? fs.readFileSync(a.preview, "utf8") : undefined,
+  );
   const notes = `${api.project}/merge_requests/${env.CI_MERGE_REQUEST_IID}/notes`;
   const what = `merge request !${env.CI_MERGE_REQUEST_IID} preview note`;
   const existing = (await api.list<{ id: number; body: string }>(notes, what)).find((n) => n.body.startsWith(marker(a.stack as string)));

@@ -16,10 +16,20 @@ import { Command, parseArgs, projectDir, UsageError } from "./command";
 /** Runs pulumi, streaming its output through (or collecting stdout), and returns its exit code. */
 export function runPulumi(args: string[], cwd: string, collect = false): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn("pulumi", args, { cwd, stdio: ["ignore", collect ? "pipe" : "inherit", "inherit"], env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } });
+    const p = spawn("pulumi", args, {
+      cwd,
+      stdio: ["ignore", collect ? "pipe" : "inherit", "inherit"],
+      env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" },
+    });
     const chunks: Buffer[] = [];
     p.stdout?.on("data", (c: Buffer) => chunks.push(c));
-    p.on("error", (e) => reject((e as NodeJS.ErrnoException).code === "ENOENT" ? new Error("the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) or run `npm run setup:pulumi`") : e));
+    p.on("error", (e) =>
+      reject(
+        (e as NodeJS.ErrnoException).code === "ENOENT"
+          ? new Error("the pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/) or run `npm run setup:pulumi`")
+          : e,
+      ),
+    );
     p.on("close", (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(chunks).toString("utf8") }));
   });
 }
@@ -28,7 +38,8 @@ function stackArgs(argv: string[], known: string[], booleans: string[] = []) {
   const a = parseArgs(argv, ["stack", "dir", ...known], booleans);
   if (typeof a.stack !== "string" || !a.stack) throw new UsageError("--stack <stack> is required");
   const dir = typeof a.dir === "string" ? a.dir : projectDir();
-  if (!fs.existsSync(path.join(dir, `Pulumi.${a.stack}.yaml`))) throw new UsageError(`unknown stack '${a.stack}': there is no Pulumi.${a.stack}.yaml in ${dir}`);
+  if (!fs.existsSync(path.join(dir, `Pulumi.${a.stack}.yaml`)))
+    throw new UsageError(`unknown stack '${a.stack}': there is no Pulumi.${a.stack}.yaml in ${dir}`);
   return { a, stack: a.stack, dir };
 }
 
@@ -97,7 +108,8 @@ async function drift(argv: string[]): Promise<number> {
   if (typeof a.out === "string") fs.writeFileSync(a.out, report);
   process.stdout.write(report);
   if (items.length) return 3;
-  if (r.code !== 0) throw new Error(`pulumi preview of stack ${stack} failed (exit ${r.code}) without reporting drift; see its messages above`);
+  if (r.code !== 0)
+    throw new Error(`pulumi preview of stack ${stack} failed (exit ${r.code}) without reporting drift; see its messages above`);
   return 0;
 }
 

@@ -25,12 +25,19 @@ export async function verifyMoveCli(argv: string[], env: NodeJS.ProcessEnv, out:
   try {
     from = resolveEndpoint(a.from as string, "from", env);
     to = resolveEndpoint(a.to as string, "to", env);
-  } catch (e) { throw new UsageError((e as Error).message); }
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const paths = listOption(a.paths);
-  if (paths && (from.transport !== "databricks" || to.transport !== "databricks")) throw new UsageError("--paths compares workspace notebooks, which only Databricks workspaces have");
+  if (paths && (from.transport !== "databricks" || to.transport !== "databricks"))
+    throw new UsageError("--paths compares workspace notebooks, which only Databricks workspaces have");
   const v = await verifyMove({ from, to, paths, models: listOption(a.model), experiments: listOption(a.experiment) });
   out(a.json ? JSON.stringify(v, null, 2) : renderVerification(v));
   return v.differences.length ? 3 : 0;
 }
 
-export const command: Command = { name: "verify-move", usage: USAGE, run: (argv) => verifyMoveCli(argv, process.env, (s) => console.log(s)) };
+export const command: Command = {
+  name: "verify-move",
+  usage: USAGE,
+  run: (argv) => verifyMoveCli(argv, process.env, (s) => console.log(s)),
+};

@@ -20,19 +20,31 @@ export interface WorkspaceObject {
 export const WORKSPACE_CONTENT_LIMIT = 10 * 1024 * 1024;
 
 /** A Git folder: a REPO object, or a directory the API marks as a Git folder. */
-export const isGitFolder = (o: WorkspaceObject) => o.object_type === "REPO" || (o.object_type === "DIRECTORY" && o.directory_info?.is_git_folder === true);
+export const isGitFolder = (o: WorkspaceObject) =>
+  o.object_type === "REPO" || (o.object_type === "DIRECTORY" && o.directory_info?.is_git_folder === true);
 
 /** A client for one workspace; the endpoint must be a Databricks workspace. */
 export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
-  if (ep.transport !== "databricks") throw new Error(`${ep.uri} is not a Databricks workspace; notebooks move between workspaces (https://<workspace>, databricks://<profile> or databricks+http://host:port)`);
+  if (ep.transport !== "databricks")
+    throw new Error(
+      `${ep.uri} is not a Databricks workspace; notebooks move between workspaces (https://<workspace>, databricks://<profile> or databricks+http://host:port)`,
+    );
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
   const call = <T>(method: string, path: string, what: string, body?: unknown) =>
     withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/workspace/${path}`, headers, body, `${ep.uri}: ${what}`));
-  const q = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+  const q = (o: Record<string, string>) =>
+    Object.entries(o)
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+      .join("&");
   return {
     endpoint: ep,
     async getStatus(path: string): Promise<WorkspaceObject | undefined> {
-      try { return await call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`); } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+      try {
+        return await call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`);
+      } catch (e) {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      }
     },
     async list(path: string): Promise<WorkspaceObject[]> {
       return (await call<{ objects?: WorkspaceObject[] }>("GET", `list?${q({ path })}`, `workspace folder '${path}'`)).objects ?? [];
@@ -40,13 +52,21 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
     /** The object's bytes: SOURCE for notebooks, the file itself (AUTO) for files. */
     async export(o: WorkspaceObject): Promise<Buffer> {
       const format = o.object_type === "NOTEBOOK" ? "SOURCE" : "AUTO";
-      const r = await call<{ content?: string }>("GET", `export?${q({ path: o.path, format })}`, `export of ${o.object_type.toLowerCase()} '${o.path}'`);
+      const r = await call<{ content?: string }>(
+        "GET",
+        `export?${q({ path: o.path, format })}`,
+        `export of ${o.object_type.toLowerCase()} '${o.path}'`,
+      );
       return Buffer.from(r.content ?? "", "base64");
     },
     async import(o: WorkspaceObject, content: Buffer, overwrite: boolean): Promise<void> {
       const notebook = o.object_type === "NOTEBOOK";
       await call("POST", "import", `import of ${o.object_type.toLowerCase()} '${o.path}'`, {
-        path: o.path, format: notebook ? "SOURCE" : "RAW", ...(notebook ? { language: o.language } : {}), content: content.toString("base64"), overwrite,
+        path: o.path,
+        format: notebook ? "SOURCE" : "RAW",
+        ...(notebook ? { language: o.language } : {}),
+        content: content.toString("base64"),
+        overwrite,
       });
     },
     mkdirs: (path: string) => call("POST", "mkdirs", `workspace folder '${path}'`, { path }),

@@ -26,8 +26,12 @@ export function githubApi(o: GitHubApiOptions) {
   const root = (o.baseUrl ?? "https://api.github.com").replace(/\/+$/, "");
   const headers = { Authorization: `Bearer ${o.token}`, Accept: "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28" };
   const call = <T>(method: string, path: string, what: string, body?: unknown) => {
-    const describe: Describe = (f) => `GitHub ${method} ${path} for ${what} of ${o.repository} failed: ${f.status ? `${f.status} ${f.message}${HINTS[f.status] ? `; ${HINTS[f.status]}` : ""}` : f.message}`;
-    return withRetry(o.retry ?? DEFAULT_RETRY, async () => (await jsonCall<T>(method, `${root}/repos/${o.repository}${path}`, headers, body, describe)).body);
+    const describe: Describe = (f) =>
+      `GitHub ${method} ${path} for ${what} of ${o.repository} failed: ${f.status ? `${f.status} ${f.message}${HINTS[f.status] ? `; ${HINTS[f.status]}` : ""}` : f.message}`;
+    return withRetry(
+      o.retry ?? DEFAULT_RETRY,
+      async () => (await jsonCall<T>(method, `${root}/repos/${o.repository}${path}`, headers, body, describe)).body,
+    );
   };
   /** Every page of a list, following the Link header's rel="next"; `stop` ends paging early after a page. */
   const list = async <T>(path: string, what: string, stop?: (page: T[]) => boolean): Promise<T[]> => {
@@ -35,7 +39,8 @@ export function githubApi(o: GitHubApiOptions) {
     let next: string | undefined = `${root}/repos/${o.repository}${path}${path.includes("?") ? "&" : "?"}per_page=100`;
     while (next) {
       const url: string = next;
-      const describe: Describe = (f) => `GitHub GET ${path} for ${what} of ${o.repository} failed: ${f.status ? `${f.status} ${f.message}${HINTS[f.status] ? `; ${HINTS[f.status]}` : ""}` : f.message}`;
+      const describe: Describe = (f) =>
+        `GitHub GET ${path} for ${what} of ${o.repository} failed: ${f.status ? `${f.status} ${f.message}${HINTS[f.status] ? `; ${HINTS[f.status]}` : ""}` : f.message}`;
       const res = await withRetry(o.retry ?? DEFAULT_RETRY, () => jsonCall<T[]>("GET", url, headers, undefined, describe));
       out.push(...res.body);
       next = stop?.(res.body) ? undefined : /<([^>]+)>;\s*rel="next"/.exec(res.headers.get("link") ?? "")?.[1];
@@ -46,35 +51,53 @@ export function githubApi(o: GitHubApiOptions) {
     /** A comment on a pull request (pull requests are issues to the comments API). */
     commentOnPullRequest: (number: number | string, body: string) =>
       call("POST", `/issues/${number}/comments`, `pull request #${number}`, { body }),
-    closePullRequest: (number: number | string) =>
-      call("PATCH", `/pulls/${number}`, `pull request #${number}`, { state: "closed" }),
+    closePullRequest: (number: number | string) => call("PATCH", `/pulls/${number}`, `pull request #${number}`, { state: "closed" }),
     /**
      * Closed pull requests into `base`, most recently updated first; paging stops once a whole page was
      * last updated before `updatedSince` (a merge updates a pull request, so nothing later is older).
      */
     closedPullRequests: (base: string, updatedSince?: string) =>
-      list<GitHubPullRequestSimple>(`/pulls?state=closed&base=${encodeURIComponent(base)}&sort=updated&direction=desc`, `closed pull requests into ${base}`,
-        (page) => page.length === 0 || (updatedSince !== undefined && page.every((p) => p.updated_at < updatedSince))),
+      list<GitHubPullRequestSimple>(
+        `/pulls?state=closed&base=${encodeURIComponent(base)}&sort=updated&direction=desc`,
+        `closed pull requests into ${base}`,
+        (page) => page.length === 0 || (updatedSince !== undefined && page.every((p) => p.updated_at < updatedSince)),
+      ),
     /** One pull request in full: the list omits who merged it. */
     pullRequest: (number: number) => call<GitHubPullRequest>("GET", `/pulls/${number}`, `pull request #${number}`),
     /** The reviews of a pull request, oldest first. */
     reviews: (number: number) => list<GitHubReview>(`/pulls/${number}/reviews`, `reviews of pull request #${number}`),
     /** The pull requests a commit belongs to (`GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls`): merged ones have merged_at. */
-    commitPullRequests: (sha: string) => list<GitHubPullRequestSimple>(`/commits/${encodeURIComponent(sha)}/pulls`, `pull requests of commit ${sha.slice(0, 12)}`),
+    commitPullRequests: (sha: string) =>
+      list<GitHubPullRequestSimple>(`/commits/${encodeURIComponent(sha)}/pulls`, `pull requests of commit ${sha.slice(0, 12)}`),
   };
 }
 
 export type GitHubApi = ReturnType<typeof githubApi>;
 
-interface GitHubUser { login: string }
+interface GitHubUser {
+  login: string;
+}
 /** The fields of a listed pull request (`pull-request-simple`) the tools read. */
 export interface GitHubPullRequestSimple {
-  number: number; state: string; user: GitHubUser | null; head: { ref: string }; base: { ref: string };
-  updated_at: string; merged_at: string | null;
+  number: number;
+  state: string;
+  user: GitHubUser | null;
+  head: { ref: string };
+  base: { ref: string };
+  updated_at: string;
+  merged_at: string | null;
 }
 /** A pull request in full: also who merged it. */
-export interface GitHubPullRequest extends GitHubPullRequestSimple { merged: boolean; merged_by: GitHubUser | null }
-export interface GitHubReview { id: number; user: GitHubUser | null; state: string; submitted_at?: string }
+export interface GitHubPullRequest extends GitHubPullRequestSimple {
+  merged: boolean;
+  merged_by: GitHubUser | null;
+}
+export interface GitHubReview {
+  id: number;
+  user: GitHubUser | null;
+  state: string;
+  submitted_at?: string;
+}
 
 /** The REST API root for a GitHub web root: api.github.com for github.com, `<root>/api/v3` for GitHub Enterprise Server. */
 export function githubApiRoot(webUrl: string): string {

@@ -45,7 +45,8 @@ export function gitlabApi(opts: GitLabApiOptions) {
     const url = path.startsWith("http") ? path : `${root}${path}`;
     // Paths as the API documents them (a next-page link is shown from the API root on).
     const shown = url.startsWith(root) ? url.slice(root.length) : redact(url);
-    const describe: Describe = (f) => `GitLab ${method} ${shown} for ${what} of project ${opts.project} failed: ${f.status ? `${f.status} ${f.message}; ${HINTS[f.status] ?? "unexpected response"}` : f.message}`;
+    const describe: Describe = (f) =>
+      `GitLab ${method} ${shown} for ${what} of project ${opts.project} failed: ${f.status ? `${f.status} ${f.message}; ${HINTS[f.status] ?? "unexpected response"}` : f.message}`;
     return withRetry(retry, () => jsonCall<T>(method, url, headers, body, describe));
   }
 
@@ -78,9 +79,16 @@ export function gitlabApi(opts: GitLabApiOptions) {
   async function userId(username: string): Promise<number> {
     const known = userIds.get(username);
     if (known !== undefined) return known;
-    const users = (await request<{ id: number; username: string }[]>("GET", `/users?username=${encodeURIComponent(username)}`, `user ${username}`)).body;
+    const users = (
+      await request<{ id: number; username: string }[]>("GET", `/users?username=${encodeURIComponent(username)}`, `user ${username}`)
+    ).body;
     const u = users.find((x) => x.username.toLowerCase() === username.toLowerCase());
-    if (!u) throw httpError(404, `GitLab user '${username}' does not exist (project ${opts.project}); check the member's gitUsername in the roster`, false);
+    if (!u)
+      throw httpError(
+        404,
+        `GitLab user '${username}' does not exist (project ${opts.project}); check the member's gitUsername in the roster`,
+        false,
+      );
     userIds.set(username, u.id);
     return u.id;
   }
@@ -99,7 +107,9 @@ export function gitlabApi(opts: GitLabApiOptions) {
     post: async <T>(path: string, what: string, body: unknown) => (await request<T>("POST", path, what, body)).body,
     put: async <T>(path: string, what: string, body: unknown) => (await request<T>("PUT", path, what, body)).body,
     patch: async <T>(path: string, what: string, body: unknown) => (await request<T>("PATCH", path, what, body)).body,
-    del: async (path: string, what: string) => { await request("DELETE", path, what); },
+    del: async (path: string, what: string) => {
+      await request("DELETE", path, what);
+    },
     userId,
     username,
   };

@@ -54,7 +54,11 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Runs `fn` again on retryable failures, with exponential backoff and jitter, or as long as the server's
  * Retry-After asks (capped). The error of the last attempt is thrown, saying how many attempts were made.
  */
-export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, onRetry?: (e: Error, attempt: number) => void): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  fn: (attempt: number) => Promise<T>,
+  onRetry?: (e: Error, attempt: number) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
@@ -68,7 +72,11 @@ export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) =>
       onRetry?.(e as Error, attempt);
       if (process.env.QUANT_MIGRATE_DEBUG) process.stderr.write(`retry ${attempt}: ${(e as Error).message}\n`);
       const retryAfter = (e as Partial<HttpError>).retryAfterS;
-      await sleep(retryAfter !== undefined ? Math.min(retryAfter, policy.maxRetryAfterS ?? 60) * 1000 : policy.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2));
+      await sleep(
+        retryAfter !== undefined
+          ? Math.min(retryAfter, policy.maxRetryAfterS ?? 60) * 1000
+          : policy.backoffMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2),
+      );
     }
   }
 }
@@ -92,7 +100,11 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 export function parseErrorBody(text: string): { code?: string; message: string } {
   const plain = text.trim().slice(0, 300);
   let j: unknown;
-  try { j = JSON.parse(text); } catch { return { message: plain }; }
+  try {
+    j = JSON.parse(text);
+  } catch {
+    return { message: plain };
+  }
   if (typeof j !== "object" || j === null) return { message: plain };
   const o = j as Record<string, unknown>;
   const code = typeof o.error_code === "string" ? o.error_code : undefined;
@@ -114,8 +126,10 @@ export interface Failure {
 export type Describe = (f: Failure) => string;
 
 /** The default wording: `<what>: GET <url> failed: 404 RESOURCE_DOES_NOT_EXIST: <message>`. */
-export const describeAs = (what: string): Describe => (f) =>
-  `${what}: ${f.method} ${f.url} failed: ${f.status ? `${f.status}${f.code ? ` ${f.code}` : ""}: ` : ""}${f.message}`;
+export const describeAs =
+  (what: string): Describe =>
+  (f) =>
+    `${what}: ${f.method} ${f.url} failed: ${f.status ? `${f.status}${f.code ? ` ${f.code}` : ""}: ` : ""}${f.message}`;
 
 /** Drops user info and query strings (signed URLs carry credentials there) from anything printed. */
 export function redact(url: string): string {
@@ -139,7 +153,12 @@ function mask(text: string, secrets: string[]): string {
 
 /** The error for a failed call, from its status, body and Retry-After. */
 function failed(describe: Describe, secrets: string[], f: Failure, retryAfter?: string | null): HttpError {
-  const err = httpError(f.status, mask(describe({ ...f, url: redact(f.url) }), secrets), f.status === 0 || retryableStatus(f.status), f.code);
+  const err = httpError(
+    f.status,
+    mask(describe({ ...f, url: redact(f.url) }), secrets),
+    f.status === 0 || retryableStatus(f.status),
+    f.code,
+  );
   const ra = f.status === 429 || f.status === 503 ? parseRetryAfter(retryAfter) : undefined;
   if (ra !== undefined) err.retryAfterS = ra;
   return err;
@@ -155,7 +174,13 @@ export interface JsonResponse<T> {
  * One JSON request (no retry: wrap it in `withRetry`). `describe` words a failure (a string is the name of
  * the object, in the default wording). An empty success body is `{}`.
  */
-export async function jsonCall<T>(method: string, url: string, headers: Record<string, string>, body: unknown, describe: Describe | string): Promise<JsonResponse<T>> {
+export async function jsonCall<T>(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  describe: Describe | string,
+): Promise<JsonResponse<T>> {
   const words = typeof describe === "string" ? describeAs(describe) : describe;
   const secrets = secretsOf(headers);
   let res: Response;
@@ -167,7 +192,12 @@ export async function jsonCall<T>(method: string, url: string, headers: Record<s
     });
   } catch (e) {
     // A reset or refused connection: nothing was answered, so the request can be sent again.
-    throw failed(words, secrets, { method, url, status: 0, message: `connection failed (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})` });
+    throw failed(words, secrets, {
+      method,
+      url,
+      status: 0,
+      message: `connection failed (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})`,
+    });
   }
   const text = await res.text();
   if (!res.ok) throw failed(words, secrets, { method, url, status: res.status, ...parseErrorBody(text) }, res.headers.get("retry-after"));
@@ -175,12 +205,23 @@ export async function jsonCall<T>(method: string, url: string, headers: Record<s
   try {
     return { status: res.status, body: JSON.parse(text) as T, headers: res.headers };
   } catch {
-    throw failed(words, secrets, { method, url, status: res.status, message: `answered with a body that is not JSON: ${text.trim().slice(0, 120)}` });
+    throw failed(words, secrets, {
+      method,
+      url,
+      status: res.status,
+      message: `answered with a body that is not JSON: ${text.trim().slice(0, 120)}`,
+    });
   }
 }
 
 /** One JSON request, its body only (no retry). `what` names the object for error messages. */
-export async function jsonRequest<T>(method: string, url: string, headers: Record<string, string>, body: unknown, what: string): Promise<T> {
+export async function jsonRequest<T>(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  what: string,
+): Promise<T> {
   return (await jsonCall<T>(method, url, headers, body, what)).body;
 }
 
@@ -198,14 +239,24 @@ export const IDLE_TIMEOUT_MS = Number(process.env.QUANT_MIGRATE_IDLE_TIMEOUT_MS 
 function agentFor(protocol: string): http.Agent {
   const g = globalThis as unknown as { __quantMigrateAgents?: Record<string, http.Agent> };
   g.__quantMigrateAgents ??= {};
-  return (g.__quantMigrateAgents[protocol] ??= protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 }));
+  return (g.__quantMigrateAgents[protocol] ??=
+    protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 }));
 }
 
 /** Collects a (short) error body, then rejects with the parsed failure. */
-function rejectWithBody(res: http.IncomingMessage, method: string, url: string, what: string, secrets: string[], reject: (e: Error) => void): void {
+function rejectWithBody(
+  res: http.IncomingMessage,
+  method: string,
+  url: string,
+  what: string,
+  secrets: string[],
+  reject: (e: Error) => void,
+): void {
   const status = res.statusCode ?? 0;
   let text = "";
-  res.on("data", (c) => { if (text.length < 2000) text += c; });
+  res.on("data", (c) => {
+    if (text.length < 2000) text += c;
+  });
   res.on("end", () => {
     const ra = res.headers["retry-after"];
     reject(failed(describeAs(what), secrets, { method, url, status, ...parseErrorBody(text) }, Array.isArray(ra) ? ra[0] : ra));
@@ -214,7 +265,11 @@ function rejectWithBody(res: http.IncomingMessage, method: string, url: string, 
 }
 
 /** A streaming GET: resolves with the response stream and its declared length once headers arrive. */
-export function streamGet(url: string, headers: Record<string, string>, what: string): Promise<{ body: Readable; length: number | undefined }> {
+export function streamGet(
+  url: string,
+  headers: Record<string, string>,
+  what: string,
+): Promise<{ body: Readable; length: number | undefined }> {
   const u = new URL(url);
   const secrets = secretsOf(headers);
   return new Promise((resolve, reject) => {
@@ -232,7 +287,9 @@ export function streamGet(url: string, headers: Record<string, string>, what: st
       rejectWithBody(res, "GET", url, what, secrets, reject);
     });
     req.on("error", (e) => reject(httpError(0, mask(`${what}: GET ${redact(url)} failed: ${e.message}`, secrets), true)));
-    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(httpError(0, `${what}: GET ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)));
+    req.setTimeout(IDLE_TIMEOUT_MS, () =>
+      req.destroy(httpError(0, `${what}: GET ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)),
+    );
     req.end();
   });
 }
@@ -243,24 +300,44 @@ export function streamPut(url: string, headers: Record<string, string>, body: Re
   const secrets = secretsOf(headers);
   return new Promise((resolve, reject) => {
     let settled = false;
-    const settle = (e?: Error) => { if (settled) return; settled = true; if (e) reject(e); else resolve(); };
-    const req = client(u).request(u, {
-      method: "PUT",
-      headers: { "Content-Type": "application/octet-stream", ...headers, "Content-Length": String(length) },
-      agent: agentFor(u.protocol),
-    }, (res) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) {
-        res.resume();
-        res.on("end", () => settle());
-        return;
+    const settle = (e?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (e) reject(e);
+      else resolve();
+    };
+    const req = client(u).request(
+      u,
+      {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream", ...headers, "Content-Length": String(length) },
+        agent: agentFor(u.protocol),
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          res.resume();
+          res.on("end", () => settle());
+          return;
+        }
+        rejectWithBody(res, "PUT", url, what, secrets, (e) => settle(e));
+      },
+    );
+    const fail = (e: Error) => {
+      if (!settled) {
+        settled = true;
+        req.destroy();
+        body.destroy();
+        reject(e);
       }
-      rejectWithBody(res, "PUT", url, what, secrets, (e) => settle(e));
-    });
-    const fail = (e: Error) => { if (!settled) { settled = true; req.destroy(); body.destroy(); reject(e); } };
-    req.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, mask(`${what}: PUT ${redact(url)} failed: ${e.message}`, secrets), true)));
+    };
+    req.on("error", (e) =>
+      fail(isRetryable(e) ? e : httpError(0, mask(`${what}: PUT ${redact(url)} failed: ${e.message}`, secrets), true)),
+    );
     req.setTimeout(IDLE_TIMEOUT_MS, () => fail(httpError(0, `${what}: PUT ${redact(url)} stalled for ${IDLE_TIMEOUT_MS / 1000} s`, true)));
-    body.on("error", (e) => fail(isRetryable(e) ? e : httpError(0, `${what}: the source stream broke during the upload: ${e.message}`, true)));
+    body.on("error", (e) =>
+      fail(isRetryable(e) ? e : httpError(0, `${what}: the source stream broke during the upload: ${e.message}`, true)),
+    );
     body.pipe(req);
   });
 }

@@ -24,7 +24,10 @@ export type RegistryKind = "oss" | "workspace" | "unity-catalog";
 /** The registry behind an endpoint (see Endpoint.registry). */
 export const registryOf = (ep: Endpoint): RegistryKind => ep.registry ?? (ep.transport === "databricks" ? "workspace" : "oss");
 
-export interface Tag { key: string; value: string }
+export interface Tag {
+  key: string;
+  value: string;
+}
 export interface ModelVersion {
   name: string;
   version: string;
@@ -39,14 +42,38 @@ export interface ModelVersion {
   tags?: Tag[];
   aliases?: string[];
 }
-export interface Metric { key: string; value: number; timestamp: number; step: number }
+export interface Metric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
 export interface Run {
-  info: { run_id: string; experiment_id: string; artifact_uri: string; status: string; start_time?: number; end_time?: number; run_name?: string };
+  info: {
+    run_id: string;
+    experiment_id: string;
+    artifact_uri: string;
+    status: string;
+    start_time?: number;
+    end_time?: number;
+    run_name?: string;
+  };
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
 }
 
-export interface Experiment { experiment_id: string; name: string; artifact_location?: string; lifecycle_stage?: string; tags?: Tag[] }
-export interface RegisteredModel { name: string; description?: string; tags?: Tag[]; aliases?: { alias: string; version: string }[] }
+export interface Experiment {
+  experiment_id: string;
+  name: string;
+  artifact_location?: string;
+  lifecycle_stage?: string;
+  tags?: Tag[];
+}
+export interface RegisteredModel {
+  name: string;
+  description?: string;
+  tags?: Tag[];
+  aliases?: { alias: string; version: string }[];
+}
 
 /** A create that lost a race: the object exists (MLflow answers 400 RESOURCE_ALREADY_EXISTS). */
 export const alreadyExists = (e: unknown) => (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS";
@@ -58,9 +85,15 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const call = <T>(method: string, path: string, what: string, body?: unknown) =>
     withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`));
   const q = (o: Record<string, string | number | undefined>) =>
-    Object.entries(o).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join("&");
+    Object.entries(o)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+      .join("&");
   /** Every item of a paged listing, following next_page_token. */
-  const paged = async <T, K extends string>(key: K, page: (token: string | undefined) => Promise<{ [k in K]?: T[] } & { next_page_token?: string }>): Promise<T[]> => {
+  const paged = async <T, K extends string>(
+    key: K,
+    page: (token: string | undefined) => Promise<{ [k in K]?: T[] } & { next_page_token?: string }>,
+  ): Promise<T[]> => {
     const out: T[] = [];
     let token: string | undefined;
     do {
@@ -71,10 +104,19 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     return out;
   };
   const orUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
-    try { return await p; } catch (e) { if (isNotFound(e)) return undefined; throw e; }
+    try {
+      return await p;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
   };
   const experimentByName = async (name: string) =>
-    (await orUndefined(call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`)))?.experiment;
+    (
+      await orUndefined(
+        call<{ experiment: Experiment }>("GET", `experiments/get-by-name?${q({ experiment_name: name })}`, `experiment '${name}'`),
+      )
+    )?.experiment;
   const getRegisteredModel = (name: string) =>
     orUndefined(call<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`));
 
@@ -82,21 +124,53 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     endpoint: ep,
     headers,
     getModelVersion: async (name: string, version: string) =>
-      (await call<{ model_version: ModelVersion }>("GET", `model-versions/get?${q({ name, version })}`, `model '${name}' version ${version}`)).model_version,
+      (
+        await call<{ model_version: ModelVersion }>(
+          "GET",
+          `model-versions/get?${q({ name, version })}`,
+          `model '${name}' version ${version}`,
+        )
+      ).model_version,
     getVersionByAlias: async (name: string, alias: string) =>
-      (await call<{ model_version: ModelVersion }>("GET", `registered-models/alias?${q({ name, alias })}`, `model '${name}' alias '${alias}'`)).model_version,
+      (
+        await call<{ model_version: ModelVersion }>(
+          "GET",
+          `registered-models/alias?${q({ name, alias })}`,
+          `model '${name}' alias '${alias}'`,
+        )
+      ).model_version,
     getLatestByStage: async (name: string, stage: string) =>
-      (await call<{ model_versions?: ModelVersion[] }>("POST", "registered-models/get-latest-versions", `model '${name}' stage '${stage}'`, { name, stages: [stage] })).model_versions ?? [],
+      (
+        await call<{ model_versions?: ModelVersion[] }>(
+          "POST",
+          "registered-models/get-latest-versions",
+          `model '${name}' stage '${stage}'`,
+          { name, stages: [stage] },
+        )
+      ).model_versions ?? [],
     getDownloadUri: async (name: string, version: string) =>
-      (await call<{ artifact_uri: string }>("GET", `model-versions/get-download-uri?${q({ name, version })}`, `model '${name}' version ${version} download URI`)).artifact_uri,
+      (
+        await call<{ artifact_uri: string }>(
+          "GET",
+          `model-versions/get-download-uri?${q({ name, version })}`,
+          `model '${name}' version ${version} download URI`,
+        )
+      ).artifact_uri,
     getRegisteredModel,
     createRegisteredModel: (name: string, description?: string) =>
       call("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
     /** Every version of a model, following page tokens. */
-    listVersions: (name: string) => paged<ModelVersion, "model_versions">("model_versions", (token) => call("GET",
-      `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`, `versions of model '${name}'`)),
+    listVersions: (name: string) =>
+      paged<ModelVersion, "model_versions">("model_versions", (token) =>
+        call(
+          "GET",
+          `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`,
+          `versions of model '${name}'`,
+        ),
+      ),
     createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) =>
-      (await call<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body)).model_version,
+      (await call<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body))
+        .model_version,
     updateModelVersion: (name: string, version: string, description: string) =>
       call("PATCH", "model-versions/update", `model '${name}' version ${version}`, { name, version, description }),
     setModelVersionTag: (name: string, version: string, key: string, value: string) =>
@@ -107,13 +181,24 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     deleteAlias: (name: string, alias: string) =>
       call("DELETE", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias }),
     transitionStage: (name: string, version: string, stage: string) =>
-      call("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, { name, version, stage, archive_existing_versions: false }),
+      call("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, {
+        name,
+        version,
+        stage,
+        archive_existing_versions: false,
+      }),
     deleteModelVersion: (name: string, version: string) =>
       call("DELETE", "model-versions/delete", `model '${name}' version ${version}`, { name, version }),
     getRun: async (runId: string) => (await call<{ run: Run }>("GET", `runs/get?${q({ run_id: runId })}`, `run ${runId}`)).run,
     /** The full history of one metric, following page tokens. */
-    metricHistory: (runId: string, key: string) => paged<Metric, "metrics">("metrics", (token) => call("GET",
-      `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`, `run ${runId} metric ${key}`)),
+    metricHistory: (runId: string, key: string) =>
+      paged<Metric, "metrics">("metrics", (token) =>
+        call(
+          "GET",
+          `metrics/get-history?${q({ run_id: runId, metric_key: key, max_results: 25000, page_token: token })}`,
+          `run ${runId} metric ${key}`,
+        ),
+      ),
     experimentByName,
     createExperiment: async (name: string) =>
       (await call<{ experiment_id: string }>("POST", "experiments/create", `experiment '${name}'`, { name })).experiment_id,
@@ -136,21 +221,51 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     /** Creates the registered model unless it exists (RESOURCE_ALREADY_EXISTS from a concurrent create is found). */
     ensureRegisteredModel: async (name: string): Promise<void> => {
       if (await getRegisteredModel(name)) return;
-      try { await call("POST", "registered-models/create", `registered model '${name}'`, { name }); } catch (e) { if (!alreadyExists(e)) throw e; }
+      try {
+        await call("POST", "registered-models/create", `registered model '${name}'`, { name });
+      } catch (e) {
+        if (!alreadyExists(e)) throw e;
+      }
     },
     createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
-      (await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, { experiment_id: experimentId, run_name: runName, start_time: startTime, tags })).run,
+      (
+        await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, {
+          experiment_id: experimentId,
+          run_name: runName,
+          start_time: startTime,
+          tags,
+        })
+      ).run,
     /** Every registered model, following page tokens. */
-    searchRegisteredModels: () => paged<RegisteredModel, "registered_models">("registered_models", (token) => call("GET",
-      `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models")),
+    searchRegisteredModels: () =>
+      paged<RegisteredModel, "registered_models">("registered_models", (token) =>
+        call("GET", `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models"),
+      ),
     /** Every active experiment, following page tokens. */
-    searchExperiments: () => paged<Experiment, "experiments">("experiments", (token) => call("POST", "experiments/search", "experiments",
-      { max_results: 1000, page_token: token, view_type: "ACTIVE_ONLY" })),
+    searchExperiments: () =>
+      paged<Experiment, "experiments">("experiments", (token) =>
+        call("POST", "experiments/search", "experiments", { max_results: 1000, page_token: token, view_type: "ACTIVE_ONLY" }),
+      ),
     /** Every active run of the experiments (matching `filter`), oldest first, following page tokens. */
-    allRuns: (experimentIds: string[], filter = "") => paged<Run, "runs">("runs", (token) => call("POST", "runs/search", `runs of experiments ${experimentIds.join(", ")}`,
-      { experiment_ids: experimentIds, filter, max_results: 1000, page_token: token, run_view_type: "ACTIVE_ONLY", order_by: ["attributes.start_time ASC"] })),
+    allRuns: (experimentIds: string[], filter = "") =>
+      paged<Run, "runs">("runs", (token) =>
+        call("POST", "runs/search", `runs of experiments ${experimentIds.join(", ")}`, {
+          experiment_ids: experimentIds,
+          filter,
+          max_results: 1000,
+          page_token: token,
+          run_view_type: "ACTIVE_ONLY",
+          order_by: ["attributes.start_time ASC"],
+        }),
+      ),
     searchRuns: async (experimentIds: string[], filter: string) =>
-      (await call<{ runs?: Run[] }>("POST", "runs/search", `runs matching ${filter}`, { experiment_ids: experimentIds, filter, max_results: 100 })).runs ?? [],
+      (
+        await call<{ runs?: Run[] }>("POST", "runs/search", `runs matching ${filter}`, {
+          experiment_ids: experimentIds,
+          filter,
+          max_results: 100,
+        })
+      ).runs ?? [],
     logBatch: (runId: string, batch: { metrics?: Metric[]; params?: Tag[]; tags?: Tag[] }) =>
       call("POST", "runs/log-batch", `run ${runId} log-batch`, { run_id: runId, ...batch }),
     updateRun: (runId: string, status: string, endTime?: number) =>

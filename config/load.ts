@@ -60,8 +60,7 @@ export function projectValues(configSection: unknown): Record<string, unknown> {
     const k = shortKey(key);
     if (k === undefined) continue;
     const isDecl =
-      typeof entry === "object" && entry !== null && !Array.isArray(entry) &&
-      ("value" in entry || "default" in entry || "type" in entry);
+      typeof entry === "object" && entry !== null && !Array.isArray(entry) && ("value" in entry || "default" in entry || "type" in entry);
     out[k] = isDecl ? ((entry as Record<string, unknown>).value ?? (entry as Record<string, unknown>).default) : entry;
   }
   return out;

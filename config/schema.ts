@@ -26,12 +26,7 @@ export const REGISTRY_LEVELS = [
 ] as const;
 export type RegistryLevel = (typeof REGISTRY_LEVELS)[number];
 
-export const ENTITLEMENTS = [
-  "workspace-access",
-  "databricks-sql-access",
-  "allow-cluster-create",
-  "allow-instance-pool-create",
-] as const;
+export const ENTITLEMENTS = ["workspace-access", "databricks-sql-access", "allow-cluster-create", "allow-instance-pool-create"] as const;
 export type Entitlement = (typeof ENTITLEMENTS)[number];
 
 /** GitLab project access levels by name, with their documented numeric values. */
@@ -129,15 +124,11 @@ export interface ManagedModel {
   promotions: Promotion[];
 }
 
-export type RegistryConfig =
-  | { flavour: "workspace" }
-  | { flavour: "unity-catalog"; catalog: string; schema: string };
+export type RegistryConfig = { flavour: "workspace" } | { flavour: "unity-catalog"; catalog: string; schema: string };
 
 /** How a stack authenticates to Databricks. Secret values never live here: only where they come from. */
 export type DatabricksAuth =
-  | { kind: "token"; key: string }
-  | { kind: "oauth-m2m"; clientIdKey: string; clientSecretKey: string }
-  | { kind: "environment" };
+  { kind: "token"; key: string } | { kind: "oauth-m2m"; clientIdKey: string; clientSecretKey: string } | { kind: "environment" };
 
 export interface StackConfig {
   name: string;

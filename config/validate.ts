@@ -1,8 +1,39 @@
 import {
-  AccessModel, DatabricksAuth, DUTIES, Duty, ENTITLEMENTS, Entitlement, Environment, FlowEdge, GIT_ACCESS_LEVELS,
-  GIT_PROVIDERS, GIT_TIERS, GitAccess, GitTier, GitFolder, GitProvider, ManagedModel, Member, MODEL_LIFECYCLES, ModelLifecycle,
-  Organization, PerStack, PROJECT, Promotion, REGISTRY_FLAVOURS, REGISTRY_LEVELS, RegistryConfig, RegistryLevel, Role,
-  StackConfig, TIERS, Tier, UC_MODEL_PRIVILEGES, UcModelPrivilege, WORKSPACE_LEVELS, WorkspaceLevel,
+  AccessModel,
+  DatabricksAuth,
+  DUTIES,
+  Duty,
+  ENTITLEMENTS,
+  Entitlement,
+  Environment,
+  FlowEdge,
+  GIT_ACCESS_LEVELS,
+  GIT_PROVIDERS,
+  GIT_TIERS,
+  GitAccess,
+  GitTier,
+  GitFolder,
+  GitProvider,
+  ManagedModel,
+  Member,
+  MODEL_LIFECYCLES,
+  ModelLifecycle,
+  Organization,
+  PerStack,
+  PROJECT,
+  Promotion,
+  REGISTRY_FLAVOURS,
+  REGISTRY_LEVELS,
+  RegistryConfig,
+  RegistryLevel,
+  Role,
+  StackConfig,
+  TIERS,
+  Tier,
+  UC_MODEL_PRIVILEGES,
+  UcModelPrivilege,
+  WORKSPACE_LEVELS,
+  WorkspaceLevel,
 } from "./schema";
 import { ConfigEntry, ConfigSources } from "./load";
 import { findCycle, isEdge, sourcesOf } from "./flow";
@@ -11,17 +42,41 @@ import { duplicates, EntryKind, identityOf } from "./identity";
 /** Every problem found in configuration, reported at once. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n - ${problems.join("\n - ")}`);
+    super(
+      `Invalid ${PROJECT} configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n - ${problems.join("\n - ")}`,
+    );
     this.name = "ConfigError";
   }
 }
 
 const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
-const STACK_KEYS = ["workspace", "git", "databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken", "migrationSourceToken"] as const;
-const SECRET_KEYS = ["databricksToken", "databricksClientId", "databricksClientSecret", "gitlabToken", "githubToken", "migrationSourceToken"];
+const STACK_KEYS = [
+  "workspace",
+  "git",
+  "databricksToken",
+  "databricksClientId",
+  "databricksClientSecret",
+  "gitlabToken",
+  "githubToken",
+  "migrationSourceToken",
+] as const;
+const SECRET_KEYS = [
+  "databricksToken",
+  "databricksClientId",
+  "databricksClientSecret",
+  "gitlabToken",
+  "githubToken",
+  "migrationSourceToken",
+];
 const DATABRICKS_GIT_PROVIDERS = [
-  "gitHub", "gitHubEnterprise", "gitLab", "gitLabEnterpriseEdition", "bitbucketCloud", "bitbucketServer",
-  "azureDevOpsServices", "awsCodeCommit",
+  "gitHub",
+  "gitHubEnterprise",
+  "gitLab",
+  "gitLabEnterpriseEdition",
+  "bitbucketCloud",
+  "bitbucketServer",
+  "azureDevOpsServices",
+  "awsCodeCommit",
 ];
 
 function show(v: unknown): string {
@@ -32,7 +87,11 @@ function show(v: unknown): string {
 
 /** Where a problem is: which stack, which file, and a key path below the project namespace. */
 class Ctx {
-  constructor(readonly problems: string[], readonly stack: string, readonly file: string) {}
+  constructor(
+    readonly problems: string[],
+    readonly stack: string,
+    readonly file: string,
+  ) {}
   bad(keyPath: string, value: unknown, expected: string): void {
     this.problems.push(`stack ${this.stack}: ${this.file} ${PROJECT}:${keyPath} = ${show(value)}: expected ${expected}`);
   }
@@ -96,9 +155,7 @@ function list<T>(c: Ctx, p: string, v: unknown, item: (x: unknown, p: string) =>
  * A value that is either the same for every stack, or a map from stack name to value.
  * Stacks left out of a map get nothing.
  */
-function perStack<T>(
-  c: Ctx, p: string, v: unknown, stacks: string[], item: (x: unknown, p: string) => T | undefined,
-): PerStack<T> {
+function perStack<T>(c: Ctx, p: string, v: unknown, stacks: string[], item: (x: unknown, p: string) => T | undefined): PerStack<T> {
   const out: PerStack<T> = {};
   if (v === undefined) return out;
   if (isObj(v)) {
@@ -119,7 +176,13 @@ function perStack<T>(
 const rank = <T extends string>(levels: readonly T[], l: T | undefined) => (l === undefined ? -1 : levels.indexOf(l));
 
 function validateOrganization(c: Ctx, v: unknown): Organization | undefined {
-  const o = obj(c, "organization", v, ["groupPrefix", "gitFolderRoot", "sharedGitFolderRoot", "experimentFolder", "ucPrivileges"], ["gitFolders"]);
+  const o = obj(
+    c,
+    "organization",
+    v,
+    ["groupPrefix", "gitFolderRoot", "sharedGitFolderRoot", "experimentFolder", "ucPrivileges"],
+    ["gitFolders"],
+  );
   if (!o) return undefined;
   const absPath = /^\/[^\s]*[^/]$/;
   const gitFolders = list<GitFolder>(c, "organization.gitFolders", o.gitFolders, (x, p) => {
@@ -134,21 +197,48 @@ function validateOrganization(c: Ctx, v: unknown): Organization | undefined {
   const up = obj(c, "organization.ucPrivileges", o.ucPrivileges, [...REGISTRY_LEVELS]);
   if (up) {
     for (const level of REGISTRY_LEVELS) {
-      ucPrivileges[level] = list(c, `organization.ucPrivileges.${level}`, up[level],
-        (x, p) => oneOf(c, p, x, UC_MODEL_PRIVILEGES), false);
+      ucPrivileges[level] = list(c, `organization.ucPrivileges.${level}`, up[level], (x, p) => oneOf(c, p, x, UC_MODEL_PRIVILEGES), false);
     }
   }
   const groupPrefix = str(c, "organization.groupPrefix", o.groupPrefix, "a group name prefix such as 'quant-'", /^[A-Za-z0-9._-]+$/);
-  const gitFolderRoot = str(c, "organization.gitFolderRoot", o.gitFolderRoot, "an absolute workspace path such as /Teams/quant/git", absPath);
-  const sharedGitFolderRoot = str(c, "organization.sharedGitFolderRoot", o.sharedGitFolderRoot, "an absolute workspace path such as /Teams/quant/shared", absPath);
+  const gitFolderRoot = str(
+    c,
+    "organization.gitFolderRoot",
+    o.gitFolderRoot,
+    "an absolute workspace path such as /Teams/quant/git",
+    absPath,
+  );
+  const sharedGitFolderRoot = str(
+    c,
+    "organization.sharedGitFolderRoot",
+    o.sharedGitFolderRoot,
+    "an absolute workspace path such as /Teams/quant/shared",
+    absPath,
+  );
   if (gitFolderRoot && sharedGitFolderRoot && (sharedGitFolderRoot + "/").startsWith(gitFolderRoot + "/")) {
-    c.bad("organization.sharedGitFolderRoot", sharedGitFolderRoot, `a folder outside gitFolderRoot (${gitFolderRoot}), whose CAN_MANAGE every shared Git folder would otherwise inherit`);
+    c.bad(
+      "organization.sharedGitFolderRoot",
+      sharedGitFolderRoot,
+      `a folder outside gitFolderRoot (${gitFolderRoot}), whose CAN_MANAGE every shared Git folder would otherwise inherit`,
+    );
   }
   // Shared Git folders all sit in sharedGitFolderRoot, so their planned paths differ exactly when their names do.
-  for (const d of duplicates("gitFolder", gitFolders.map((g) => ({ path: `${sharedGitFolderRoot ?? ""}/${g.name}` })))) {
-    c.say(`organization.gitFolders[${d.index}]`, `Git folder '${gitFolders[d.index].name}' is declared twice (as organization.gitFolders[${d.first}] too); a Git folder is identified by ${identityOf("gitFolder")} ${d.key}`);
+  for (const d of duplicates(
+    "gitFolder",
+    gitFolders.map((g) => ({ path: `${sharedGitFolderRoot ?? ""}/${g.name}` })),
+  )) {
+    c.say(
+      `organization.gitFolders[${d.index}]`,
+      `Git folder '${gitFolders[d.index].name}' is declared twice (as organization.gitFolders[${d.first}] too); a Git folder is identified by ${identityOf("gitFolder")} ${d.key}`,
+    );
   }
-  const experimentFolder = str(c, "organization.experimentFolder", o.experimentFolder, "an absolute workspace path such as /Teams/quant/experiments", absPath);
+  const experimentFolder = str(
+    c,
+    "organization.experimentFolder",
+    o.experimentFolder,
+    "an absolute workspace path such as /Teams/quant/experiments",
+    absPath,
+  );
   if (!groupPrefix || !gitFolderRoot || !sharedGitFolderRoot || !experimentFolder) return undefined;
   return { groupPrefix, gitFolderRoot, sharedGitFolderRoot, experimentFolder, gitFolders, ucPrivileges };
 }
@@ -179,30 +269,42 @@ function validateEnvironments(c: Ctx, v: unknown): Environment[] {
 function validateFlow(c: Ctx, v: unknown, envs: Environment[]): FlowEdge[] {
   const names = envs.map((e) => e.name);
   const tier = (n: string) => envs.find((e) => e.name === n)?.tier;
-  const edges = list<FlowEdge>(c, "flow", v, (x, p) => {
-    const e = obj(c, p, x, ["from", "to"]);
-    if (!e) return undefined;
-    let ok = true;
-    for (const end of ["from", "to"] as const) {
-      if (typeof e[end] !== "string" || !names.includes(e[end] as string)) {
-        c.bad(`${p}.${end}`, e[end], `a known environment (${names.join(", ")})`);
-        ok = false;
+  const edges = list<FlowEdge>(
+    c,
+    "flow",
+    v,
+    (x, p) => {
+      const e = obj(c, p, x, ["from", "to"]);
+      if (!e) return undefined;
+      let ok = true;
+      for (const end of ["from", "to"] as const) {
+        if (typeof e[end] !== "string" || !names.includes(e[end] as string)) {
+          c.bad(`${p}.${end}`, e[end], `a known environment (${names.join(", ")})`);
+          ok = false;
+        }
       }
-    }
-    if (!ok) return undefined;
-    const edge = { from: e.from as string, to: e.to as string };
-    if (edge.from === edge.to) {
-      c.say(p, `${edge.from} -> ${edge.to} promotes an environment into itself; expected two different environments`);
-      return undefined;
-    }
-    if (tier(edge.from) === "development" && tier(edge.to) === "production") {
-      c.say(p, `${edge.from} -> ${edge.to} goes from development straight to production; expected a path through staging (for example ${edge.from} -> quant_stg -> ${edge.to})`);
-      return undefined;
-    }
-    return edge;
-  }, false);
+      if (!ok) return undefined;
+      const edge = { from: e.from as string, to: e.to as string };
+      if (edge.from === edge.to) {
+        c.say(p, `${edge.from} -> ${edge.to} promotes an environment into itself; expected two different environments`);
+        return undefined;
+      }
+      if (tier(edge.from) === "development" && tier(edge.to) === "production") {
+        c.say(
+          p,
+          `${edge.from} -> ${edge.to} goes from development straight to production; expected a path through staging (for example ${edge.from} -> quant_stg -> ${edge.to})`,
+        );
+        return undefined;
+      }
+      return edge;
+    },
+    false,
+  );
   for (const d of duplicates("flowEdge", edges)) {
-    c.say("flow", `edge ${edges[d.index].from} -> ${edges[d.index].to} is declared twice; an edge is identified by ${identityOf("flowEdge")}`);
+    c.say(
+      "flow",
+      `edge ${edges[d.index].from} -> ${edges[d.index].to} is declared twice; an edge is identified by ${identityOf("flowEdge")}`,
+    );
   }
   const cycle = findCycle(edges);
   if (cycle) c.say("flow", `the flow has a cycle ${cycle.join(" -> ")}; expected promotions that only move forward`);
@@ -219,34 +321,43 @@ function validateRoles(c: Ctx, v: unknown, stacks: string[], envs: Environment[]
   for (const [name, x] of Object.entries(v)) {
     const p = `roles.${name}`;
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) c.say(p, "a role name is lower case letters, digits, '_' or '-'");
-    const r = obj(c, p, x, ["duty", "description", "git"],
-      ["entitlements", "sharedGitFolders", "experiments", "registry"]);
+    const r = obj(c, p, x, ["duty", "description", "git"], ["entitlements", "sharedGitFolders", "experiments", "registry"]);
     if (!r) continue;
     const duty = oneOf<Duty>(c, `${p}.duty`, r.duty, DUTIES);
     const description = str(c, `${p}.description`, r.description, "a sentence saying what the role is for") ?? "";
     const wsLevel = (x: unknown, q: string) => oneOf<WorkspaceLevel>(c, q, x, WORKSPACE_LEVELS);
-    const entitlements = perStack(c, `${p}.entitlements`, r.entitlements, stacks,
-      (x, q) => list<Entitlement>(c, q, x, (y, q2) => oneOf(c, q2, y, ENTITLEMENTS)));
+    const entitlements = perStack(c, `${p}.entitlements`, r.entitlements, stacks, (x, q) =>
+      list<Entitlement>(c, q, x, (y, q2) => oneOf(c, q2, y, ENTITLEMENTS)),
+    );
     const registry = perStack(c, `${p}.registry`, r.registry, stacks, (x, q) => oneOf<RegistryLevel>(c, q, x, REGISTRY_LEVELS));
     const g = obj(c, `${p}.git`, r.git, ["access"], ["push", "merge", "approve"]);
-    const branches = (k: "push" | "merge" | "approve") =>
-      list<string>(c, `${p}.git.${k}`, g?.[k], (y, q) => oneOf(c, q, y, envNames));
+    const branches = (k: "push" | "merge" | "approve") => list<string>(c, `${p}.git.${k}`, g?.[k], (y, q) => oneOf(c, q, y, envNames));
     const git = {
-      access: (g ? oneOf<GitAccess>(c, `${p}.git.access`, g.access, Object.keys(GIT_ACCESS_LEVELS) as GitAccess[]) : undefined) ?? "developer",
+      access:
+        (g ? oneOf<GitAccess>(c, `${p}.git.access`, g.access, Object.keys(GIT_ACCESS_LEVELS) as GitAccess[]) : undefined) ?? "developer",
       push: branches("push"),
       merge: branches("merge"),
       approve: branches("approve"),
     };
     if (!duty) continue;
     const role: Role = {
-      name, duty, description, entitlements, registry, git,
+      name,
+      duty,
+      description,
+      entitlements,
+      registry,
+      git,
       sharedGitFolders: perStack(c, `${p}.sharedGitFolders`, r.sharedGitFolders, stacks, wsLevel),
       experiments: perStack(c, `${p}.experiments`, r.experiments, stacks, wsLevel),
     };
     // Every member reaches every workspace: the mission's first promise.
     for (const s of stacks) {
       if (!(entitlements[s] ?? []).includes("workspace-access")) {
-        c.bad(`${p}.entitlements`, r.entitlements, `a list that includes workspace-access for stack ${s}: every member of role '${name}' must reach every workspace`);
+        c.bad(
+          `${p}.entitlements`,
+          r.entitlements,
+          `a list that includes workspace-access for stack ${s}: every member of role '${name}' must reach every workspace`,
+        );
       }
     }
     // Registry invariants: stated on duties so that renaming a role cannot weaken them.
@@ -254,9 +365,21 @@ function validateRoles(c: Ctx, v: unknown, stacks: string[], envs: Environment[]
       if (!level) continue;
       const q = `${p}.registry.${stack}`;
       if (level === "CAN_MANAGE" && duty !== "administer") {
-        c.bad(q, level, `a level below CAN_MANAGE: only a role with duty 'administer' may manage a registered model (role '${name}' has duty '${duty}')`);
-      } else if (rank(REGISTRY_LEVELS, level) >= rank(REGISTRY_LEVELS, "CAN_MANAGE_PRODUCTION_VERSIONS") && duty !== "release" && duty !== "administer") {
-        c.bad(q, level, `at most CAN_MANAGE_STAGING_VERSIONS: only release managers and admins manage production versions (role '${name}' has duty '${duty}')`);
+        c.bad(
+          q,
+          level,
+          `a level below CAN_MANAGE: only a role with duty 'administer' may manage a registered model (role '${name}' has duty '${duty}')`,
+        );
+      } else if (
+        rank(REGISTRY_LEVELS, level) >= rank(REGISTRY_LEVELS, "CAN_MANAGE_PRODUCTION_VERSIONS") &&
+        duty !== "release" &&
+        duty !== "administer"
+      ) {
+        c.bad(
+          q,
+          level,
+          `at most CAN_MANAGE_STAGING_VERSIONS: only release managers and admins manage production versions (role '${name}' has duty '${duty}')`,
+        );
       }
       if (duty === "consume" && level !== "CAN_READ") {
         c.bad(q, level, `CAN_READ: consumers validate models and never edit them (role '${name}')`);
@@ -266,7 +389,14 @@ function validateRoles(c: Ctx, v: unknown, stacks: string[], envs: Environment[]
     for (const b of git.push) {
       const t = envs.find((e) => e.name === b)?.tier;
       if (t && t !== "development") {
-        c.bad(`${p}.git.push`, b, `only development branches (${envs.filter((e) => e.tier === "development").map((e) => e.name).join(", ")}): changes are pushed to the development branch and promoted by merge request`);
+        c.bad(
+          `${p}.git.push`,
+          b,
+          `only development branches (${envs
+            .filter((e) => e.tier === "development")
+            .map((e) => e.name)
+            .join(", ")}): changes are pushed to the development branch and promoted by merge request`,
+        );
       }
     }
     roles.push(role);
@@ -275,31 +405,59 @@ function validateRoles(c: Ctx, v: unknown, stacks: string[], envs: Environment[]
 }
 
 function validateRoster(c: Ctx, v: unknown, roleNames: string[]): Member[] {
-  const members = list<Member>(c, "roster", v, (x, p) => {
-    const m = obj(c, p, x, ["id", "name", "email", "gitUsername", "roles"]);
-    if (!m) return undefined;
-    const id = str(c, `${p}.id`, m.id, "a member id of lower case letters, digits, '.', '_' or '-'", /^[a-z][a-z0-9._-]*$/);
-    const who = id ? `member '${id}'` : p;
-    const name = str(c, `${p}.name`, m.name, `the display name of ${who}`);
-    const email = str(c, `${p}.email`, m.email, `the email address ${who} signs in to Databricks with, like name@example.com`, /^[^@\s]+@[^@\s]+\.[^@\s]+$/);
-    const gitUsername = str(c, `${p}.gitUsername`, m.gitUsername, `the Git username of ${who}`, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
-    const roles = list<string>(c, `${p}.roles`, m.roles, (r, q) => {
-      if (typeof r !== "string" || !roleNames.includes(r)) {
-        c.bad(q, r, `a known role for ${who} (${roleNames.join(", ")})`);
-        return undefined;
-      }
-      return r;
-    }, false);
-    if (!id || !name || !email || !gitUsername) return undefined;
-    return { id, name, email: email.toLowerCase(), gitUsername, roles: [...new Set(roles)] };
-  }, false);
+  const members = list<Member>(
+    c,
+    "roster",
+    v,
+    (x, p) => {
+      const m = obj(c, p, x, ["id", "name", "email", "gitUsername", "roles"]);
+      if (!m) return undefined;
+      const id = str(c, `${p}.id`, m.id, "a member id of lower case letters, digits, '.', '_' or '-'", /^[a-z][a-z0-9._-]*$/);
+      const who = id ? `member '${id}'` : p;
+      const name = str(c, `${p}.name`, m.name, `the display name of ${who}`);
+      const email = str(
+        c,
+        `${p}.email`,
+        m.email,
+        `the email address ${who} signs in to Databricks with, like name@example.com`,
+        /^[^@\s]+@[^@\s]+\.[^@\s]+$/,
+      );
+      const gitUsername = str(c, `${p}.gitUsername`, m.gitUsername, `the Git username of ${who}`, /^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+      const roles = list<string>(
+        c,
+        `${p}.roles`,
+        m.roles,
+        (r, q) => {
+          if (typeof r !== "string" || !roleNames.includes(r)) {
+            c.bad(q, r, `a known role for ${who} (${roleNames.join(", ")})`);
+            return undefined;
+          }
+          return r;
+        },
+        false,
+      );
+      if (!id || !name || !email || !gitUsername) return undefined;
+      return { id, name, email: email.toLowerCase(), gitUsername, roles: [...new Set(roles)] };
+    },
+    false,
+  );
   // A member is identified three ways: by id (the roster), email (Databricks user) and gitUsername (Git
   // member). Each must be unique; compared case-insensitively, as Databricks and GitLab compare them.
-  const identities: [EntryKind, "id" | "email" | "gitUsername"][] = [["member", "id"], ["user", "email"], ["gitMember", "gitUsername"]];
+  const identities: [EntryKind, "id" | "email" | "gitUsername"][] = [
+    ["member", "id"],
+    ["user", "email"],
+    ["gitMember", "gitUsername"],
+  ];
   for (const [kind, field] of identities) {
-    for (const d of duplicates(kind, members.map((m) => ({ [field]: m[field].toLowerCase() })))) {
+    for (const d of duplicates(
+      kind,
+      members.map((m) => ({ [field]: m[field].toLowerCase() })),
+    )) {
       const m = members[d.index];
-      c.say(`roster[${d.index}].${field}`, `member '${m.id}' has the same ${field} '${m[field]}' as roster[${d.first}]; a member appears once (id, email and gitUsername are each unique)`);
+      c.say(
+        `roster[${d.index}].${field}`,
+        `member '${m.id}' has the same ${field} '${m[field]}' as roster[${d.first}]; a member appears once (id, email and gitUsername are each unique)`,
+      );
     }
   }
   return members;
@@ -310,7 +468,8 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
     const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn", "promotions"]);
     if (!m) return undefined;
     const name = str(c, `${p}.name`, m.name, "a registered model name without '.', '/' or spaces", /^[A-Za-z0-9_-]+$/);
-    const lifecycle: ModelLifecycle = m.lifecycle === undefined ? "aliases" : oneOf(c, `${p}.lifecycle`, m.lifecycle, MODEL_LIFECYCLES) ?? "aliases";
+    const lifecycle: ModelLifecycle =
+      m.lifecycle === undefined ? "aliases" : (oneOf(c, `${p}.lifecycle`, m.lifecycle, MODEL_LIFECYCLES) ?? "aliases");
     const inStacks = list<string>(c, `${p}.stacks`, m.stacks, (y, q) => oneOf(c, q, y, stacks), false);
     const existingIn = list<string>(c, `${p}.existingIn`, m.existingIn, (y, q) => {
       if (typeof y !== "string" || !inStacks.includes(y)) {
@@ -333,13 +492,22 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
       if (!from || !to || !value) return undefined;
       return { from, to, select: { [sel[0]]: value } as Promotion["select"] };
     });
-    for (const d of duplicates("migration", promotions.map((pr) => ({ model: name, from: pr.from, to: pr.to })))) {
-      c.say(`${p}.promotions[${d.index}]`, `promotes ${promotions[d.index].from} -> ${promotions[d.index].to} again (as promotions[${d.first}]); a promotion is identified by ${identityOf("migration")}`);
+    for (const d of duplicates(
+      "migration",
+      promotions.map((pr) => ({ model: name, from: pr.from, to: pr.to })),
+    )) {
+      c.say(
+        `${p}.promotions[${d.index}]`,
+        `promotes ${promotions[d.index].from} -> ${promotions[d.index].to} again (as promotions[${d.first}]); a promotion is identified by ${identityOf("migration")}`,
+      );
     }
     return name ? { name, lifecycle, stacks: inStacks, existingIn, promotions } : undefined;
   });
   for (const d of duplicates("model", models)) {
-    c.say(`models[${d.index}].name`, `model '${models[d.index].name}' is declared twice (as models[${d.first}] too); a model is identified by ${identityOf("model")}`);
+    c.say(
+      `models[${d.index}].name`,
+      `model '${models[d.index].name}' is declared twice (as models[${d.first}] too); a model is identified by ${identityOf("model")}`,
+    );
   }
   return models;
 }
@@ -348,32 +516,45 @@ function secretKey(c: Ctx, values: Record<string, ConfigEntry>, key: string): bo
   const e = values[key];
   if (e === undefined) return false;
   if (!e.secret) {
-    c.say(key, `is plaintext; expected a secret: run \`pulumi config set --secret ${PROJECT}:${key} <value> -s ${c.stack}\` (the value is not shown here)`);
+    c.say(
+      key,
+      `is plaintext; expected a secret: run \`pulumi config set --secret ${PROJECT}:${key} <value> -s ${c.stack}\` (the value is not shown here)`,
+    );
   }
   return true;
 }
 
-function validateStack(problems: string[], name: string, values: Record<string, ConfigEntry>, envs: Environment[]): StackConfig | undefined {
+function validateStack(
+  problems: string[],
+  name: string,
+  values: Record<string, ConfigEntry>,
+  envs: Environment[],
+): StackConfig | undefined {
   const c = new Ctx(problems, name, `Pulumi.${name}.yaml`);
   for (const k of Object.keys(values)) {
     if ((PROJECT_KEYS as readonly string[]).includes(k)) {
       c.say(k, "is shared by all stacks and belongs in Pulumi.yaml; a stack file may not override it");
     } else if (!(STACK_KEYS as readonly string[]).includes(k)) {
-      const hint = /token|secret|password|key/i.test(k) ? "; credentials go in databricksToken or databricksClientId/databricksClientSecret, as secrets" : "";
+      const hint = /token|secret|password|key/i.test(k)
+        ? "; credentials go in databricksToken or databricksClientId/databricksClientSecret, as secrets"
+        : "";
       c.say(k, `unknown key; expected one of: ${STACK_KEYS.join(", ")}${hint}`);
     }
   }
   const envNames = envs.map((e) => e.name);
   const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned", "retryTimeoutSeconds"]);
   const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings", "tier"]);
-  const host = w ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/) : undefined;
+  const host = w
+    ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/)
+    : undefined;
   const branch = w ? oneOf(c, "workspace.branch", w.branch, envNames) : undefined;
   let registry: RegistryConfig | undefined;
   if (w) {
     const r = obj(c, "workspace.registry", w.registry, ["flavour"], ["catalog", "schema"]);
     const flavour = r ? oneOf(c, "workspace.registry.flavour", r.flavour, REGISTRY_FLAVOURS) : undefined;
     if (flavour === "workspace") {
-      for (const k of ["catalog", "schema"]) if (r![k] !== undefined) c.say(`workspace.registry.${k}`, "only applies to flavour unity-catalog");
+      for (const k of ["catalog", "schema"])
+        if (r![k] !== undefined) c.say(`workspace.registry.${k}`, "only applies to flavour unity-catalog");
       registry = { flavour };
     } else if (flavour === "unity-catalog") {
       const ident = /^[A-Za-z0-9_]+$/;
@@ -384,17 +565,30 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   }
   const scimProvisioned = w ? bool(c, "workspace.scimProvisioned", w.scimProvisioned, false) : false;
   const retryTimeoutSeconds = w?.retryTimeoutSeconds;
-  if (retryTimeoutSeconds !== undefined && !(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0)) {
-    c.bad("workspace.retryTimeoutSeconds", retryTimeoutSeconds, "a positive whole number of seconds the Databricks provider retries a failing call (its default is 300)");
+  if (
+    retryTimeoutSeconds !== undefined &&
+    !(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0)
+  ) {
+    c.bad(
+      "workspace.retryTimeoutSeconds",
+      retryTimeoutSeconds,
+      "a positive whole number of seconds the Databricks provider retries a failing call (its default is 300)",
+    );
   }
   const provider = gitV ? oneOf<GitProvider>(c, "git.provider", gitV.provider, GIT_PROVIDERS) : undefined;
-  const project = gitV ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/) : undefined;
+  const project = gitV
+    ? str(c, "git.project", gitV.project, "the Git project path, like group/repository", /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/)
+    : undefined;
   const ownsProjectSettings = gitV ? bool(c, "git.ownsProjectSettings", gitV.ownsProjectSettings, false) : false;
   // The GitLab tier, pinned instead of detected from the API (a pin the instance contradicts fails the run).
   const tier = gitV?.tier === undefined ? undefined : oneOf<GitTier>(c, "git.tier", gitV.tier, GIT_TIERS);
-  if (tier && provider === "github") c.say("git.tier", "only applies to provider gitlab (GitLab Free, Premium or Ultimate); remove it for GitHub");
+  if (tier && provider === "github")
+    c.say("git.tier", "only applies to provider gitlab (GitLab Free, Premium or Ultimate); remove it for GitHub");
   const defaultUrl = provider === "github" ? "https://github.com" : "https://gitlab.com";
-  const gitUrl = gitV?.url === undefined ? defaultUrl : str(c, "git.url", gitV.url, "the Git host's https root, like https://gitlab.example.com", /^https:\/\/[^\s/]+\/?$/);
+  const gitUrl =
+    gitV?.url === undefined
+      ? defaultUrl
+      : str(c, "git.url", gitV.url, "the Git host's https root, like https://gitlab.example.com", /^https:\/\/[^\s/]+\/?$/);
   secretKey(c, values, "gitlabToken");
   secretKey(c, values, "githubToken");
   secretKey(c, values, "migrationSourceToken");
@@ -404,17 +598,33 @@ function validateStack(problems: string[], name: string, values: Record<string, 
   const hasSecret = secretKey(c, values, "databricksClientSecret");
   let auth: DatabricksAuth = { kind: "environment" };
   if (hasToken && (hasId || hasSecret)) {
-    c.say("databricksToken", "is set together with an OAuth client; expected either a token or databricksClientId + databricksClientSecret");
+    c.say(
+      "databricksToken",
+      "is set together with an OAuth client; expected either a token or databricksClientId + databricksClientSecret",
+    );
   } else if (hasId !== hasSecret) {
-    c.say(hasId ? "databricksClientSecret" : "databricksClientId", "is missing; an OAuth M2M client needs both databricksClientId and databricksClientSecret");
+    c.say(
+      hasId ? "databricksClientSecret" : "databricksClientId",
+      "is missing; an OAuth M2M client needs both databricksClientId and databricksClientSecret",
+    );
   } else if (hasToken) {
     auth = { kind: "token", key: "databricksToken" };
   } else if (hasId) {
     auth = { kind: "oauth-m2m", clientIdKey: "databricksClientId", clientSecretKey: "databricksClientSecret" };
   }
   if (!host || !branch || !registry || !provider || !project || !gitUrl) return undefined;
-  return { name, host: host.replace(/\/$/, ""), branch, registry, scimProvisioned, auth,
-    ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0 ? { retryTimeoutSeconds } : {}), git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings, ...(tier ? { tier } : {}) } };
+  return {
+    name,
+    host: host.replace(/\/$/, ""),
+    branch,
+    registry,
+    scimProvisioned,
+    auth,
+    ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0
+      ? { retryTimeoutSeconds }
+      : {}),
+    git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings, ...(tier ? { tier } : {}) },
+  };
 }
 
 /**
@@ -430,21 +640,32 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
     problems.push(`stack ${stack}: there is no Pulumi.${stack}.yaml; expected one of: ${stackNames.join(", ")}`);
   }
   for (const k of Object.keys(sources.project)) {
-    if (SECRET_KEYS.includes(k)) c.say(k, "credentials cannot live in Pulumi.yaml (project config is never encrypted); set them per stack with `pulumi config set --secret`");
+    if (SECRET_KEYS.includes(k))
+      c.say(
+        k,
+        "credentials cannot live in Pulumi.yaml (project config is never encrypted); set them per stack with `pulumi config set --secret`",
+      );
     else if (!(PROJECT_KEYS as readonly string[]).includes(k)) c.say(k, `unknown key; expected one of: ${PROJECT_KEYS.join(", ")}`);
   }
   const organization = validateOrganization(c, sources.project.organization);
   const environments = validateEnvironments(c, sources.project.environments);
   const flow = environments.length ? validateFlow(c, sources.project.flow, environments) : [];
   const roles = environments.length ? validateRoles(c, sources.project.roles, stackNames, environments) : [];
-  const roster = validateRoster(c, sources.project.roster, roles.map((r) => r.name));
+  const roster = validateRoster(
+    c,
+    sources.project.roster,
+    roles.map((r) => r.name),
+  );
   const models = validateModels(c, sources.project.models, stackNames);
   // A merge request needs approvals from people other than its author, who may be an approver too.
   for (const e of environments) {
     if (sourcesOf(flow, e.name).length === 0) continue;
     const approvers = roster.filter((m) => roles.some((r) => m.roles.includes(r.name) && r.git.approve.includes(e.name)));
     if (approvers.length < e.approvals + 1) {
-      c.say(`environments.${e.name}.approvals`, `merge requests into ${e.name} need ${e.approvals} approval(s) from someone other than the author, but only ${approvers.length} member(s) may approve (${approvers.map((m) => m.id).join(", ") || "none"}); expected at least ${e.approvals + 1}`);
+      c.say(
+        `environments.${e.name}.approvals`,
+        `merge requests into ${e.name} need ${e.approvals} approval(s) from someone other than the author, but only ${approvers.length} member(s) may approve (${approvers.map((m) => m.id).join(", ") || "none"}); expected at least ${e.approvals + 1}`,
+      );
     }
   }
 
@@ -456,42 +677,66 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
   for (const s of stacks) {
     const sc = new Ctx(problems, s.name, `Pulumi.${s.name}.yaml`);
     const other = stacks.find((o) => o !== s && o.branch === s.branch);
-    if (other && other.name < s.name) sc.bad("workspace.branch", s.branch, `a branch no other stack checks out (stack ${other.name} has it too)`);
+    if (other && other.name < s.name)
+      sc.bad("workspace.branch", s.branch, `a branch no other stack checks out (stack ${other.name} has it too)`);
     if (s.registry.flavour === "workspace") {
-      const lifecycleUnset = (i: number) => Array.isArray(sources.project.models) && (sources.project.models[i] as { lifecycle?: unknown } | undefined)?.lifecycle === undefined;
+      const lifecycleUnset = (i: number) =>
+        Array.isArray(sources.project.models) &&
+        (sources.project.models[i] as { lifecycle?: unknown } | undefined)?.lifecycle === undefined;
       // The mirror of the rule below: on Databricks, aliases are a Unity Catalog feature.
       models.forEach((m, i) => {
         if (m.stacks.includes(s.name) && m.lifecycle === "aliases") {
-          sc.say(`workspace.registry.flavour`, `is workspace, which has stages but no aliases (aliases are a Unity Catalog feature), yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'aliases'${lifecycleUnset(i) ? " (the default)" : ""} and lists this stack; expected lifecycle: stages (Staging, Production), or registry flavour unity-catalog`);
+          sc.say(
+            `workspace.registry.flavour`,
+            `is workspace, which has stages but no aliases (aliases are a Unity Catalog feature), yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'aliases'${lifecycleUnset(i) ? " (the default)" : ""} and lists this stack; expected lifecycle: stages (Staging, Production), or registry flavour unity-catalog`,
+          );
         }
       });
     }
     if (s.registry.flavour !== "unity-catalog") continue;
     models.forEach((m, i) => {
       if (m.stacks.includes(s.name) && m.lifecycle === "stages") {
-        sc.say(`workspace.registry.flavour`, `is unity-catalog, which has aliases but no stages, yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'stages' and lists this stack; expected lifecycle: aliases, or registry flavour workspace`);
+        sc.say(
+          `workspace.registry.flavour`,
+          `is unity-catalog, which has aliases but no stages, yet model '${m.name}' (Pulumi.yaml ${PROJECT}:models[${i}]) has lifecycle 'stages' and lists this stack; expected lifecycle: aliases, or registry flavour workspace`,
+        );
       }
     });
   }
-  models.forEach((m, i) => m.promotions.forEach((pr, j) => {
-    const from = stacks.find((s) => s.name === pr.from)?.branch;
-    const to = stacks.find((s) => s.name === pr.to)?.branch;
-    const noAliases = [pr.from, pr.to].filter((n, k, all) => all.indexOf(n) === k && stacks.find((s) => s.name === n)?.registry.flavour === "workspace");
-    if ("alias" in pr.select && noAliases.length) {
-      c.say(`models[${i}].promotions[${j}].alias`, `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by alias '${pr.select.alias}', but stack ${noAliases.join(" and ")} uses the workspace registry, which has stages but no aliases (a Unity Catalog feature); expected stage (e.g. stage: Production) or version, or registry flavour unity-catalog on ${noAliases.join(" and ")}`);
-    }
-    if (stacks.find((s) => s.name === pr.to)?.registry.flavour === "unity-catalog") {
-      c.say(`models[${i}].promotions[${j}].to`, `stack ${pr.to} uses Unity Catalog; the migration engine moves workspace-registry versions (run-relative artifacts), so promote into a workspace-registry stack`);
-    }
-    if (from && to && !isEdge(flow, from, to)) {
-      c.say(`models[${i}].promotions[${j}]`, `model '${m.name}' is promoted ${pr.from} -> ${pr.to}, which is not an edge of the flow (${from} -> ${to}); models move only along the flow`);
-    }
-  }));
+  models.forEach((m, i) =>
+    m.promotions.forEach((pr, j) => {
+      const from = stacks.find((s) => s.name === pr.from)?.branch;
+      const to = stacks.find((s) => s.name === pr.to)?.branch;
+      const noAliases = [pr.from, pr.to].filter(
+        (n, k, all) => all.indexOf(n) === k && stacks.find((s) => s.name === n)?.registry.flavour === "workspace",
+      );
+      if ("alias" in pr.select && noAliases.length) {
+        c.say(
+          `models[${i}].promotions[${j}].alias`,
+          `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by alias '${pr.select.alias}', but stack ${noAliases.join(" and ")} uses the workspace registry, which has stages but no aliases (a Unity Catalog feature); expected stage (e.g. stage: Production) or version, or registry flavour unity-catalog on ${noAliases.join(" and ")}`,
+        );
+      }
+      if (stacks.find((s) => s.name === pr.to)?.registry.flavour === "unity-catalog") {
+        c.say(
+          `models[${i}].promotions[${j}].to`,
+          `stack ${pr.to} uses Unity Catalog; the migration engine moves workspace-registry versions (run-relative artifacts), so promote into a workspace-registry stack`,
+        );
+      }
+      if (from && to && !isEdge(flow, from, to)) {
+        c.say(
+          `models[${i}].promotions[${j}]`,
+          `model '${m.name}' is promoted ${pr.from} -> ${pr.to}, which is not an edge of the flow (${from} -> ${to}); models move only along the flow`,
+        );
+      }
+    }),
+  );
   const owners = stacks.filter((s) => s.git.ownsProjectSettings).map((s) => s.name);
   if (stacks.length === stackNames.length && owners.length !== 1) {
-    problems.push(owners.length === 0
-      ? `stack (all stacks): no stack owns the project-wide Git settings; expected exactly one stack file with ${PROJECT}:git.ownsProjectSettings: true (stacks: ${stackNames.join(", ")})`
-      : `stack (all stacks): stacks ${owners.join(", ")} all set ${PROJECT}:git.ownsProjectSettings: true; expected exactly one owner of the project-wide Git settings`);
+    problems.push(
+      owners.length === 0
+        ? `stack (all stacks): no stack owns the project-wide Git settings; expected exactly one stack file with ${PROJECT}:git.ownsProjectSettings: true (stacks: ${stackNames.join(", ")})`
+        : `stack (all stacks): stacks ${owners.join(", ")} all set ${PROJECT}:git.ownsProjectSettings: true; expected exactly one owner of the project-wide Git settings`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { organization: organization!, environments, flow, roles, roster, models, stacks };

@@ -11,7 +11,11 @@
 import * as http from "http";
 import { closeServer, listenLoopback } from "./loopback";
 
-export interface StandInReview { user: string; state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED" | "PENDING"; submitted_at: string }
+export interface StandInReview {
+  user: string;
+  state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED" | "PENDING";
+  submitted_at: string;
+}
 export interface StandInPull {
   number: number;
   state: "open" | "closed";
@@ -25,7 +29,12 @@ export interface StandInPull {
   reviews: StandInReview[];
   comments: { user: string; body: string }[];
 }
-export interface StandInRequest { method: string; path: string; auth: string | undefined; body: unknown }
+export interface StandInRequest {
+  method: string;
+  path: string;
+  auth: string | undefined;
+  body: unknown;
+}
 
 const DOCS = "https://docs.github.com/rest";
 
@@ -66,7 +75,11 @@ export class GitHubTestServer {
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(Buffer.byteLength(text)), ...headers });
+    res.writeHead(status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": String(Buffer.byteLength(text)),
+      ...headers,
+    });
     res.end(text);
   }
 
@@ -86,7 +99,12 @@ export class GitHubTestServer {
     const fault = this.faults[0];
     if (fault) {
       if (--fault.times <= 0) this.faults.shift();
-      return this.error(res, fault.status, fault.status === 429 ? "API rate limit exceeded" : "Server Error", fault.status === 429 ? { "Retry-After": "0" } : {});
+      return this.error(
+        res,
+        fault.status,
+        fault.status === 429 ? "API rate limit exceeded" : "Server Error",
+        fault.status === 429 ? { "Retry-After": "0" } : {},
+      );
     }
     const token = /^(?:Bearer|token) (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (!token) return this.error(res, 401, "Requires authentication");
@@ -104,19 +122,35 @@ export class GitHubTestServer {
     if (kind === "pulls" && !num && method === "GET") return this.listPulls(res, url, repo, pulls);
     if (kind === "pulls" && pull && !sub && method === "GET") return this.send(res, 200, this.full(repo, pull));
     if (kind === "pulls" && pull && sub === "reviews" && method === "GET") {
-      const reviews = pull.reviews.map((r, i) => ({ id: pull.number * 1000 + i, user: { login: r.user, type: "User" }, state: r.state, submitted_at: r.submitted_at, body: "" }));
+      const reviews = pull.reviews.map((r, i) => ({
+        id: pull.number * 1000 + i,
+        user: { login: r.user, type: "User" },
+        state: r.state,
+        submitted_at: r.submitted_at,
+        body: "",
+      }));
       return this.page(res, url, reviews);
     }
     if (kind === "pulls" && pull && !sub && method === "PATCH") {
       const state = (body as { state?: string } | undefined)?.state;
-      if (state !== undefined && state !== "open" && state !== "closed") return this.send(res, 422, { message: "Validation Failed", errors: [{ resource: "PullRequest", field: "state", code: "invalid" }], documentation_url: DOCS });
+      if (state !== undefined && state !== "open" && state !== "closed")
+        return this.send(res, 422, {
+          message: "Validation Failed",
+          errors: [{ resource: "PullRequest", field: "state", code: "invalid" }],
+          documentation_url: DOCS,
+        });
       if (state) pull.state = state;
       pull.updated_at = new Date().toISOString();
       return this.send(res, 200, this.full(repo, pull));
     }
     if (kind === "issues" && pull && sub === "comments" && method === "POST") {
       const b = (body as { body?: unknown } | undefined)?.body;
-      if (typeof b !== "string") return this.send(res, 422, { message: "Validation Failed", errors: [{ resource: "IssueComment", field: "body", code: "missing_field" }], documentation_url: DOCS });
+      if (typeof b !== "string")
+        return this.send(res, 422, {
+          message: "Validation Failed",
+          errors: [{ resource: "IssueComment", field: "body", code: "missing_field" }],
+          documentation_url: DOCS,
+        });
       pull.comments.push({ user: login, body: b });
       return this.send(res, 201, { id: pull.comments.length, body: b, user: { login } });
     }
@@ -125,9 +159,15 @@ export class GitHubTestServer {
 
   private simple(repo: string, p: StandInPull) {
     return {
-      url: `${this.url}/repos/${repo}/pulls/${p.number}`, number: p.number, state: p.state, user: { login: p.user, type: "User" },
-      head: { ref: p.head, label: `${repo.split("/")[0]}:${p.head}` }, base: { ref: p.base, label: `${repo.split("/")[0]}:${p.base}` },
-      updated_at: p.updated_at, closed_at: p.state === "closed" ? p.updated_at : null, merged_at: p.merged_at ?? null,
+      url: `${this.url}/repos/${repo}/pulls/${p.number}`,
+      number: p.number,
+      state: p.state,
+      user: { login: p.user, type: "User" },
+      head: { ref: p.head, label: `${repo.split("/")[0]}:${p.head}` },
+      base: { ref: p.base, label: `${repo.split("/")[0]}:${p.base}` },
+      updated_at: p.updated_at,
+      closed_at: p.state === "closed" ? p.updated_at : null,
+      merged_at: p.merged_at ?? null,
     };
   }
 
@@ -143,7 +183,11 @@ export class GitHubTestServer {
     const rows = [...pulls.values()]
       .filter((p) => (state === "all" || p.state === state) && (!base || p.base === base))
       .sort((a, b) => (sort === "updated" ? a.updated_at.localeCompare(b.updated_at) : a.number - b.number) * (desc ? -1 : 1));
-    this.page(res, url, rows.map((p) => this.simple(repo, p)));
+    this.page(
+      res,
+      url,
+      rows.map((p) => this.simple(repo, p)),
+    );
   }
 
   /** One page of `rows` (per_page default 30, at most 100) with GitHub's Link header. */
@@ -156,7 +200,10 @@ export class GitHubTestServer {
       u.searchParams.set("page", String(n));
       return `<${this.url}${u.pathname}${u.search}>; rel="${rel}"`;
     };
-    const links = [...(page < last ? [link(page + 1, "next"), link(last, "last")] : []), ...(page > 1 ? [link(1, "first"), link(page - 1, "prev")] : [])];
+    const links = [
+      ...(page < last ? [link(page + 1, "next"), link(last, "last")] : []),
+      ...(page > 1 ? [link(1, "first"), link(page - 1, "prev")] : []),
+    ];
     this.send(res, 200, rows.slice((page - 1) * perPage, page * perPage), links.length ? { Link: links.join(", ") } : {});
   }
 }

@@ -17,19 +17,51 @@ export const STAGE = "Production";
 /** The team's experiment, named by its workspace path as Databricks names experiments. */
 export const EXPERIMENT = "/Users/alice@quant.example/quant-alpha";
 
-export interface LocalEnvironment { name: string; mlflow: MlflowServer; api: DatabricksTestServer; uri: string }
-export interface LocalEnvironments { old: LocalEnvironment; new: LocalEnvironment; token: string; fixture: FixtureInfo; stop(): Promise<void> }
+export interface LocalEnvironment {
+  name: string;
+  mlflow: MlflowServer;
+  api: DatabricksTestServer;
+  uri: string;
+}
+export interface LocalEnvironments {
+  old: LocalEnvironment;
+  new: LocalEnvironment;
+  token: string;
+  fixture: FixtureInfo;
+  stop(): Promise<void>;
+}
 
 /** Notebooks and files of the old workspace: SOURCE text as the Workspace API exports it. */
-export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; language?: "PYTHON" | "SQL" | "SCALA" | "R"; content: string }[] = [
-  { path: "/Shared/quant/features", type: "NOTEBOOK", language: "PYTHON", content: "# Databricks notebook source\nimport pandas as pd\n\n# COMMAND ----------\n\ndef features(ticks: pd.DataFrame) -> pd.DataFrame:\n    return ticks.assign(ret=ticks.close.pct_change())\n" },
-  { path: "/Shared/quant/reports/daily_pnl", type: "NOTEBOOK", language: "SQL", content: "-- Databricks notebook source\nSELECT book, sum(pnl) AS pnl FROM quant.trades GROUP BY book\n" },
-  { path: "/Shared/quant/backtest", type: "NOTEBOOK", language: "SCALA", content: "// Databricks notebook source\nval window = 252\n" },
-  { path: "/Shared/quant/config/thresholds.json", type: "FILE", content: "{\"precision_min\": 0.8, \"holdout\": \"2019-2024\"}\n" },
-  // A file whose text looks like a notebook: it must stay a file.
-  { path: "/Shared/quant/templates/notebook_header.py", type: "FILE", content: "# Databricks notebook source\n# a template kept as a plain file\n" },
-  { path: "/Users/alice@quant.example/scratch", type: "NOTEBOOK", language: "R", content: "# Databricks notebook source\nsummary(cars)\n" },
-];
+export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; language?: "PYTHON" | "SQL" | "SCALA" | "R"; content: string }[] =
+  [
+    {
+      path: "/Shared/quant/features",
+      type: "NOTEBOOK",
+      language: "PYTHON",
+      content:
+        "# Databricks notebook source\nimport pandas as pd\n\n# COMMAND ----------\n\ndef features(ticks: pd.DataFrame) -> pd.DataFrame:\n    return ticks.assign(ret=ticks.close.pct_change())\n",
+    },
+    {
+      path: "/Shared/quant/reports/daily_pnl",
+      type: "NOTEBOOK",
+      language: "SQL",
+      content: "-- Databricks notebook source\nSELECT book, sum(pnl) AS pnl FROM quant.trades GROUP BY book\n",
+    },
+    { path: "/Shared/quant/backtest", type: "NOTEBOOK", language: "SCALA", content: "// Databricks notebook source\nval window = 252\n" },
+    { path: "/Shared/quant/config/thresholds.json", type: "FILE", content: '{"precision_min": 0.8, "holdout": "2019-2024"}\n' },
+    // A file whose text looks like a notebook: it must stay a file.
+    {
+      path: "/Shared/quant/templates/notebook_header.py",
+      type: "FILE",
+      content: "# Databricks notebook source\n# a template kept as a plain file\n",
+    },
+    {
+      path: "/Users/alice@quant.example/scratch",
+      type: "NOTEBOOK",
+      language: "R",
+      content: "# Databricks notebook source\nsummary(cars)\n",
+    },
+  ];
 
 /**
  * The fixture registers its best version with an alias, as an OSS server allows; a workspace model registry
@@ -37,7 +69,11 @@ export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; langua
  */
 async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: string, alias: string): Promise<void> {
   const call = async (method: string, path: string, body: unknown) => {
-    const r = await fetch(`${mlflowUrl}/api/2.0/mlflow/${path}`, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const r = await fetch(`${mlflowUrl}/api/2.0/mlflow/${path}`, {
+      method,
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
     if (!r.ok) throw new Error(`seeding the old workspace: ${method} ${path} failed: ${r.status} ${await r.text()}`);
   };
   await call("POST", "model-versions/transition-stage", { name: model, version, stage: STAGE, archive_existing_versions: false });
@@ -60,7 +96,12 @@ export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Pr
     await Promise.all([o.mlflow.dispose(), n.mlflow.dispose()]);
   };
   try {
-    const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", { sizeMb: opts.sizeMb ?? 4, layout: "run", shards: 3, experiment: EXPERIMENT });
+    const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", {
+      sizeMb: opts.sizeMb ?? 4,
+      layout: "run",
+      shards: 3,
+      experiment: EXPERIMENT,
+    });
     await asWorkspaceRegistry(o.mlflow.url, fixture.model, fixture.version, fixture.alias);
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");

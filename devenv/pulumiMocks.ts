@@ -18,33 +18,43 @@ export type Computed = Record<string, (name: string, inputs: Record<string, unkn
 export async function installMocks(stack: string, types: Computed, calls: Computed = {}): Promise<Recorded[]> {
   const recorded: Recorded[] = [];
   unexpected.length = 0;
-  await pulumi.runtime.setMocks({
-    newResource(args: pulumi.runtime.MockResourceArgs) {
-      const computed = types[args.type];
-      if (!computed) {
-        unexpected.push(`unexpected resource type ${args.type} (${args.name})`);
-        throw new Error(unexpected[unexpected.length - 1]);
-      }
-      recorded.push({ type: args.type, name: args.name, inputs: args.inputs, importId: args.id || undefined });
-      // A computed `id` stands for the provider-assigned id (a GitHub team's is a number).
-      const { id, ...state } = computed(args.name, args.inputs);
-      return { id: args.id || (id as string | undefined) || `${args.name}-id`, state: { ...args.inputs, ...state } };
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args: pulumi.runtime.MockResourceArgs) {
+        const computed = types[args.type];
+        if (!computed) {
+          unexpected.push(`unexpected resource type ${args.type} (${args.name})`);
+          throw new Error(unexpected[unexpected.length - 1]);
+        }
+        recorded.push({ type: args.type, name: args.name, inputs: args.inputs, importId: args.id || undefined });
+        // A computed `id` stands for the provider-assigned id (a GitHub team's is a number).
+        const { id, ...state } = computed(args.name, args.inputs);
+        return { id: args.id || (id as string | undefined) || `${args.name}-id`, state: { ...args.inputs, ...state } };
+      },
+      call(args: pulumi.runtime.MockCallArgs) {
+        const f = calls[args.token];
+        if (!f) {
+          unexpected.push(`unexpected function call ${args.token}`);
+          throw new Error(unexpected[unexpected.length - 1]);
+        }
+        return f(args.token, args.inputs);
+      },
     },
-    call(args: pulumi.runtime.MockCallArgs) {
-      const f = calls[args.token];
-      if (!f) {
-        unexpected.push(`unexpected function call ${args.token}`);
-        throw new Error(unexpected[unexpected.length - 1]);
-      }
-      return f(args.token, args.inputs);
-    },
-  }, "quant-platform", stack, false);
+    "quant-platform",
+    stack,
+    false,
+  );
   return recorded;
 }
 
 /** Resolves an Output's value in a test. */
 export function unwrap<T>(o: pulumi.Output<T>): Promise<T> {
-  return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+  return new Promise((resolve) =>
+    o.apply((v) => {
+      resolve(v);
+      return v;
+    }),
+  );
 }
 
 /** What the mocks refused since they were installed; settle() fails the test when it is not empty. */

@@ -24,7 +24,14 @@
 import * as crypto from "crypto";
 import { ApiRequest, apiError, jsonBody, sendJson } from "./apiReply";
 
-export type ActivityType = "APPLIED_TRANSITION" | "REQUESTED_TRANSITION" | "CANCELLED_REQUEST" | "APPROVED_REQUEST" | "REJECTED_REQUEST" | "SYSTEM_TRANSITION" | "NEW_COMMENT";
+export type ActivityType =
+  | "APPLIED_TRANSITION"
+  | "REQUESTED_TRANSITION"
+  | "CANCELLED_REQUEST"
+  | "APPROVED_REQUEST"
+  | "REJECTED_REQUEST"
+  | "SYSTEM_TRANSITION"
+  | "NEW_COMMENT";
 
 export interface Activity {
   id: string;
@@ -38,21 +45,41 @@ export interface Activity {
   last_updated_timestamp: number;
 }
 
-export interface RegistryComment { id: string; user_id: string; comment: string; creation_timestamp: number; last_updated_timestamp: number }
+export interface RegistryComment {
+  id: string;
+  user_id: string;
+  comment: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+}
 
 /** One call to the MLflow server behind the test server: status and parsed JSON body. */
-export type Backend = (method: "GET" | "POST", path: string, params: Record<string, unknown>) => Promise<{ status: number; json: Record<string, unknown> }>;
+export type Backend = (
+  method: "GET" | "POST",
+  path: string,
+  params: Record<string, unknown>,
+) => Promise<{ status: number; json: Record<string, unknown> }>;
 
 const STAGES = ["None", "Staging", "Production", "Archived"];
-const ROUTES = /^\/api\/2\.0\/mlflow\/(transition-requests\/(?:create|list|approve|reject|delete)|comments\/(?:create|update|delete)|databricks\/registered-models\/get|databricks\/model-versions\/transition-stage|model-versions\/transition-stage|registered-models\/alias)$/;
+const ROUTES =
+  /^\/api\/2\.0\/mlflow\/(transition-requests\/(?:create|list|approve|reject|delete)|comments\/(?:create|update|delete)|databricks\/registered-models\/get|databricks\/model-versions\/transition-stage|model-versions\/transition-stage|registered-models\/alias)$/;
 const METHOD: Record<string, string> = {
-  "transition-requests/create": "POST", "transition-requests/list": "GET", "transition-requests/approve": "POST",
-  "transition-requests/reject": "POST", "transition-requests/delete": "DELETE", "comments/create": "POST",
-  "comments/update": "PATCH", "comments/delete": "DELETE", "databricks/registered-models/get": "GET",
-  "databricks/model-versions/transition-stage": "POST", "model-versions/transition-stage": "POST",
+  "transition-requests/create": "POST",
+  "transition-requests/list": "GET",
+  "transition-requests/approve": "POST",
+  "transition-requests/reject": "POST",
+  "transition-requests/delete": "DELETE",
+  "comments/create": "POST",
+  "comments/update": "PATCH",
+  "comments/delete": "DELETE",
+  "databricks/registered-models/get": "GET",
+  "databricks/model-versions/transition-stage": "POST",
+  "model-versions/transition-stage": "POST",
 };
 
-interface OpenRequest extends Activity { creator: string }
+interface OpenRequest extends Activity {
+  creator: string;
+}
 
 const key = (name: string, version: string) => `${name}\n${version}`;
 
@@ -71,7 +98,10 @@ export class TransitionRequestsApi {
    * @param backend the MLflow server behind.
    * @param keepAliases whether alias calls pass to MLflow instead of being refused (not Databricks behaviour).
    */
-  constructor(private readonly backend: Backend, private readonly keepAliases: () => boolean = () => false) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly keepAliases: () => boolean = () => false,
+  ) {}
 
   /** Every activity recorded on a model version (approvals, requests, transitions, comments), oldest first. */
   history(name: string, version: string): Activity[] {
@@ -98,7 +128,8 @@ export class TransitionRequestsApi {
       return !missing;
     };
     const stageOf = (s: unknown) => STAGES.find((x) => x.toLowerCase() === String(s).toLowerCase());
-    const badStage = (s: unknown) => apiError(res, 400, "INVALID_PARAMETER_VALUE", `Invalid stage '${String(s)}'. Valid stages are: ${STAGES.join(", ")}.`);
+    const badStage = (s: unknown) =>
+      apiError(res, 400, "INVALID_PARAMETER_VALUE", `Invalid stage '${String(s)}'. Valid stages are: ${STAGES.join(", ")}.`);
 
     switch (route) {
       case "comments/update":
@@ -106,7 +137,8 @@ export class TransitionRequestsApi {
         if (!need("id", ...(route === "comments/update" ? ["comment"] : []))) return true;
         const c = this.comments.get(String(p.id));
         if (!c) return apiError(res, 404, "RESOURCE_DOES_NOT_EXIST", `Comment with id '${String(p.id)}' does not exist.`);
-        if (c.user_id !== req.caller) return apiError(res, 403, "PERMISSION_DENIED", `User '${req.caller}' can only edit or delete their own comments.`);
+        if (c.user_id !== req.caller)
+          return apiError(res, 403, "PERMISSION_DENIED", `User '${req.caller}' can only edit or delete their own comments.`);
         if (route === "comments/delete") {
           this.comments.delete(c.id);
           return sendJson(res, 200, {});
@@ -123,7 +155,9 @@ export class TransitionRequestsApi {
         const { aliases: _a, ...rest } = rm;
         return sendJson(res, 200, {
           registered_model_databricks: {
-            ...rest, id: crypto.createHash("sha256").update(String(rm.name)).digest("hex").slice(0, 32), permission_level: "CAN_MANAGE",
+            ...rest,
+            id: crypto.createHash("sha256").update(String(rm.name)).digest("hex").slice(0, 32),
+            permission_level: "CAN_MANAGE",
             latest_versions: ((rm.latest_versions as Record<string, unknown>[] | undefined) ?? []).map((v) => this.withAuthor(v)),
           },
         });
@@ -146,7 +180,15 @@ export class TransitionRequestsApi {
       case "comments/create": {
         if (!need("comment")) return true;
         const now = Date.now();
-        const c = { id: this.id(), user_id: req.caller, comment: String(p.comment), creation_timestamp: now, last_updated_timestamp: now, name, version };
+        const c = {
+          id: this.id(),
+          user_id: req.caller,
+          comment: String(p.comment),
+          creation_timestamp: now,
+          last_updated_timestamp: now,
+          name,
+          version,
+        };
         this.comments.set(c.id, c);
         this.record(k, { activity_type: "NEW_COMMENT", user_id: req.caller, comment: c.comment });
         return sendJson(res, 200, { comment: this.commentJson(c, req.caller) });
@@ -159,9 +201,20 @@ export class TransitionRequestsApi {
     switch (route) {
       case "transition-requests/create": {
         if (open.some((o) => o.to_stage === stage && o.creator === req.caller)) {
-          return apiError(res, 400, "RESOURCE_ALREADY_EXISTS", `Transition request to '${stage}' for model '${name}' version ${version} by '${req.caller}' already exists.`);
+          return apiError(
+            res,
+            400,
+            "RESOURCE_ALREADY_EXISTS",
+            `Transition request to '${stage}' for model '${name}' version ${version} by '${req.caller}' already exists.`,
+          );
         }
-        const a = this.record(k, { activity_type: "REQUESTED_TRANSITION", from_stage: current, to_stage: stage, user_id: req.caller, ...(p.comment ? { comment: String(p.comment) } : {}) });
+        const a = this.record(k, {
+          activity_type: "REQUESTED_TRANSITION",
+          from_stage: current,
+          to_stage: stage,
+          user_id: req.caller,
+          ...(p.comment ? { comment: String(p.comment) } : {}),
+        });
         open.push({ ...a, creator: req.caller });
         return sendJson(res, 200, { request: this.requestJson({ ...a, creator: req.caller }, req.caller) });
       }
@@ -169,41 +222,102 @@ export class TransitionRequestsApi {
       case "transition-requests/reject": {
         if (route === "transition-requests/approve" && !need("archive_existing_versions")) return true;
         if (!open.some((o) => o.to_stage === stage)) {
-          return apiError(res, 404, "RESOURCE_DOES_NOT_EXIST", `No open transition request to '${stage}' for model '${name}' version ${version}.`);
+          return apiError(
+            res,
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            `No open transition request to '${stage}' for model '${name}' version ${version}.`,
+          );
         }
-        this.open.set(k, open.filter((o) => o.to_stage !== stage));
+        this.open.set(
+          k,
+          open.filter((o) => o.to_stage !== stage),
+        );
         const comment = p.comment ? { comment: String(p.comment) } : {};
         if (route === "transition-requests/reject") {
-          return sendJson(res, 200, { activity: this.json(this.record(k, { activity_type: "REJECTED_REQUEST", from_stage: current, to_stage: stage, user_id: req.caller, ...comment })) });
+          return sendJson(res, 200, {
+            activity: this.json(
+              this.record(k, { activity_type: "REJECTED_REQUEST", from_stage: current, to_stage: stage, user_id: req.caller, ...comment }),
+            ),
+          });
         }
-        const moved = await this.transition(name, version, stage, p.archive_existing_versions === true, req.caller, "APPROVED_REQUEST", comment);
+        const moved = await this.transition(
+          name,
+          version,
+          stage,
+          p.archive_existing_versions === true,
+          req.caller,
+          "APPROVED_REQUEST",
+          comment,
+        );
         if ("error" in moved) return sendJson(res, moved.status, moved.error);
         return sendJson(res, 200, { activity: this.json(moved.activity) });
       }
       case "transition-requests/delete": {
         if (!need("creator")) return true;
         const mine = open.find((o) => o.to_stage === stage && o.creator === String(p.creator));
-        if (!mine) return apiError(res, 404, "RESOURCE_DOES_NOT_EXIST", `No open transition request to '${stage}' by '${String(p.creator)}' for model '${name}' version ${version}.`);
-        if (mine.creator !== req.caller) return apiError(res, 403, "PERMISSION_DENIED", `Only '${mine.creator}', who made the request, can cancel it.`);
-        this.open.set(k, open.filter((o) => o !== mine));
-        return sendJson(res, 200, { activity: this.json(this.record(k, { activity_type: "CANCELLED_REQUEST", from_stage: current, to_stage: stage, user_id: req.caller, ...(p.comment ? { comment: String(p.comment) } : {}) })) });
+        if (!mine)
+          return apiError(
+            res,
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            `No open transition request to '${stage}' by '${String(p.creator)}' for model '${name}' version ${version}.`,
+          );
+        if (mine.creator !== req.caller)
+          return apiError(res, 403, "PERMISSION_DENIED", `Only '${mine.creator}', who made the request, can cancel it.`);
+        this.open.set(
+          k,
+          open.filter((o) => o !== mine),
+        );
+        return sendJson(res, 200, {
+          activity: this.json(
+            this.record(k, {
+              activity_type: "CANCELLED_REQUEST",
+              from_stage: current,
+              to_stage: stage,
+              user_id: req.caller,
+              ...(p.comment ? { comment: String(p.comment) } : {}),
+            }),
+          ),
+        });
       }
       default: {
         // databricks/model-versions/transition-stage (Databricks) and model-versions/transition-stage (MLflow).
         const databricks = route.startsWith("databricks/");
         if (databricks && !need("archive_existing_versions")) return true;
-        const moved = await this.transition(name, version, stage, p.archive_existing_versions === true || p.archive_existing_versions === "true", req.caller, "APPLIED_TRANSITION", p.comment ? { comment: String(p.comment) } : {});
+        const moved = await this.transition(
+          name,
+          version,
+          stage,
+          p.archive_existing_versions === true || p.archive_existing_versions === "true",
+          req.caller,
+          "APPLIED_TRANSITION",
+          p.comment ? { comment: String(p.comment) } : {},
+        );
         if ("error" in moved) return sendJson(res, moved.status, moved.error);
         const mv = this.withAuthor(moved.modelVersion);
         if (!databricks) return sendJson(res, 200, { model_version: mv });
-        return sendJson(res, 200, { model_version_databricks: { ...mv, open_requests: (this.open.get(k) ?? []).map((o) => this.requestJson(o, req.caller)), permission_level: "CAN_MANAGE" } });
+        return sendJson(res, 200, {
+          model_version_databricks: {
+            ...mv,
+            open_requests: (this.open.get(k) ?? []).map((o) => this.requestJson(o, req.caller)),
+            permission_level: "CAN_MANAGE",
+          },
+        });
       }
     }
   }
 
   /** Moves a version on the backend and records the activity, plus a SYSTEM_TRANSITION per archived version. */
-  private async transition(name: string, version: string, stage: string, archive: boolean, user: string, type: ActivityType, comment: { comment?: string }):
-  Promise<{ activity: Activity; modelVersion: Record<string, unknown> } | { status: number; error: Record<string, unknown> }> {
+  private async transition(
+    name: string,
+    version: string,
+    stage: string,
+    archive: boolean,
+    user: string,
+    type: ActivityType,
+    comment: { comment?: string },
+  ): Promise<{ activity: Activity; modelVersion: Record<string, unknown> } | { status: number; error: Record<string, unknown> }> {
     const before = await this.backend("GET", "model-versions/search", { filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 1000 });
     const versions = (before.json.model_versions as { version: string; current_stage?: string }[] | undefined) ?? [];
     const from = versions.find((v) => v.version === version)?.current_stage ?? "None";
@@ -214,7 +328,9 @@ export class TransitionRequestsApi {
       for (const v of versions) {
         if (v.version === version || v.current_stage !== stage) continue;
         this.record(key(name, v.version), {
-          activity_type: "SYSTEM_TRANSITION", from_stage: stage, to_stage: "Archived",
+          activity_type: "SYSTEM_TRANSITION",
+          from_stage: stage,
+          to_stage: "Archived",
           system_comment: `Archived because version ${version} was transitioned to ${stage} by ${user}.`,
         });
       }
@@ -250,10 +366,23 @@ export class TransitionRequestsApi {
   /** An open request as an Activity, with the actions the caller may take on it. */
   private requestJson(o: OpenRequest, caller: string) {
     const { creator, ...a } = o;
-    return { ...a, available_actions: creator === caller ? ["APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST", "CANCEL_TRANSITION_REQUEST"] : ["APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST"] };
+    return {
+      ...a,
+      available_actions:
+        creator === caller
+          ? ["APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST", "CANCEL_TRANSITION_REQUEST"]
+          : ["APPROVE_TRANSITION_REQUEST", "REJECT_TRANSITION_REQUEST"],
+    };
   }
 
   private commentJson(c: RegistryComment, caller: string) {
-    return { id: c.id, user_id: c.user_id, comment: c.comment, creation_timestamp: c.creation_timestamp, last_updated_timestamp: c.last_updated_timestamp, available_actions: c.user_id === caller ? ["EDIT_COMMENT", "DELETE_COMMENT"] : [] };
+    return {
+      id: c.id,
+      user_id: c.user_id,
+      comment: c.comment,
+      creation_timestamp: c.creation_timestamp,
+      last_updated_timestamp: c.last_updated_timestamp,
+      available_actions: c.user_id === caller ? ["EDIT_COMMENT", "DELETE_COMMENT"] : [],
+    };
   }
 }

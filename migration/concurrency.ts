@@ -15,15 +15,19 @@ export const DEFAULT_CONCURRENCY = 8;
 export async function mapLimited<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const limit = pLimit(Math.max(1, Math.floor(n) || 1));
   let failure: { error: unknown } | undefined;
-  const settled = await Promise.allSettled(items.map((item) => limit(async () => {
-    if (failure) return undefined;
-    try {
-      return await fn(item);
-    } catch (e) {
-      failure ??= { error: e };
-      throw e;
-    }
-  })));
+  const settled = await Promise.allSettled(
+    items.map((item) =>
+      limit(async () => {
+        if (failure) return undefined;
+        try {
+          return await fn(item);
+        } catch (e) {
+          failure ??= { error: e };
+          throw e;
+        }
+      }),
+    ),
+  );
   if (failure) throw failure.error;
   return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
 }

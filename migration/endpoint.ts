@@ -23,7 +23,10 @@ export function databricksProfile(name: string, file: string): { host?: string; 
   for (const raw of fs.readFileSync(file, "utf8").split(/\r?\n/)) {
     const line = raw.trim();
     const section = /^\[(.+)\]$/.exec(line);
-    if (section) { current = section[1].trim(); continue; }
+    if (section) {
+      current = section[1].trim();
+      continue;
+    }
     const kv = /^([^=#;]+?)\s*=\s*(.*)$/.exec(line);
     if (kv && current === name) out[kv[1].trim()] = kv[2].trim();
   }
@@ -43,8 +46,12 @@ export function shownUri(uri: string): string {
 /** Credentials or secrets in the URI itself: refused, and never repeated in the message. */
 function refuseSecretsIn(uri: string): void {
   const authority = /^[^:/?#]*:\/\/([^/?#]*)/.exec(uri)?.[1] ?? /^databricks:([^/]*@)/.exec(uri)?.[1] ?? "";
-  if (authority.includes("@")) throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
-  if (/[?#]/.test(uri)) throw new Error(`'${shownUri(uri)}' has a query string or fragment, which may hold a secret; give the server's address only and pass tokens through the environment or a Databricks profile`);
+  if (authority.includes("@"))
+    throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+  if (/[?#]/.test(uri))
+    throw new Error(
+      `'${shownUri(uri)}' has a query string or fragment, which may hold a secret; give the server's address only and pass tokens through the environment or a Databricks profile`,
+    );
 }
 
 export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.ProcessEnv = process.env): Endpoint {
@@ -60,9 +67,19 @@ export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.Pr
   const plain = /^databricks\+(https?:\/\/.+)$/.exec(uri);
   if (plain) return { uri, baseUrl: plain[1].replace(/\/+$/, ""), token: override ?? env.DATABRICKS_TOKEN, transport: "databricks" };
   let u: URL;
-  try { u = new URL(uri); } catch { throw new Error(`'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`); }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`);
-  if (u.username || u.password) throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+  try {
+    u = new URL(uri);
+  } catch {
+    throw new Error(
+      `'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+    );
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw new Error(
+      `'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+    );
+  if (u.username || u.password)
+    throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
   const baseUrl = uri.replace(/\/+$/, "");
   return DATABRICKS_HOST.test(u.hostname)
     ? { uri, baseUrl, token: override ?? env.DATABRICKS_TOKEN, transport: "databricks" }

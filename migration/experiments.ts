@@ -72,11 +72,19 @@ const copiedTags = (run: Run): Tag[] => (run.data.tags ?? []).filter((t) => !t.k
 /** What a run is, for idempotence: a source run whose fingerprint changed is a different run state. */
 function fingerprintOf(host: string, run: Run, histories: Map<string, Metric[]>, files: { path: string; size: number }[]): string {
   const sorted = <T extends { key: string }>(xs: T[] | undefined) => [...(xs ?? [])].sort((a, b) => (a.key < b.key ? -1 : 1));
-  return sha256(JSON.stringify({
-    host, run: run.info.run_id, status: run.info.status, start: run.info.start_time ?? null, end: run.info.end_time ?? null,
-    params: sorted(run.data.params).map((p) => [p.key, p.value]), tags: sorted(copiedTags(run)).map((t) => [t.key, t.value]),
-    metrics: [...histories].map(([key, h]) => [key, h.length, h.map((m) => [m.step, m.timestamp, m.value])]), files: files.map((f) => [f.path, f.size]),
-  }));
+  return sha256(
+    JSON.stringify({
+      host,
+      run: run.info.run_id,
+      status: run.info.status,
+      start: run.info.start_time ?? null,
+      end: run.info.end_time ?? null,
+      params: sorted(run.data.params).map((p) => [p.key, p.value]),
+      tags: sorted(copiedTags(run)).map((t) => [t.key, t.value]),
+      metrics: [...histories].map(([key, h]) => [key, h.length, h.map((m) => [m.step, m.timestamp, m.value])]),
+      files: files.map((f) => [f.path, f.size]),
+    }),
+  );
 }
 
 /**
@@ -97,14 +105,25 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
   const runs = await src.allRuns([exp.experiment_id]);
 
   const report: ExperimentMigrationReport = {
-    sourceHost: o.from.baseUrl, sourceExperiment: o.experiment, sourceExperimentId: exp.experiment_id, targetExperiment: targetName,
-    targetExperimentId: undefined, runs: [], warnings: [], files: 0, bytes: 0, dryRun: !!o.dryRun, durationMs: 0,
+    sourceHost: o.from.baseUrl,
+    sourceExperiment: o.experiment,
+    sourceExperimentId: exp.experiment_id,
+    targetExperiment: targetName,
+    targetExperimentId: undefined,
+    runs: [],
+    warnings: [],
+    files: 0,
+    bytes: 0,
+    dryRun: !!o.dryRun,
+    durationMs: 0,
   };
   // Every run's listing first: an unsafe path anywhere stops the migration before anything is copied.
   const listings = await mapLimited(runs, DEFAULT_CONCURRENCY, (r) => runFiles(srcT, r.info.run_id));
   const targetExp = await dst.experimentByName(targetName);
   if (targetExp?.lifecycle_stage === "deleted") {
-    throw migrationError(`experiment '${targetName}' exists on ${o.to.uri} but is deleted (MLflow keeps the name); restore it there, or pass --to-experiment with another name`);
+    throw migrationError(
+      `experiment '${targetName}' exists on ${o.to.uri} but is deleted (MLflow keeps the name); restore it there, or pass --to-experiment with another name`,
+    );
   }
   const targetExpId = targetExp?.experiment_id ?? (o.dryRun ? undefined : await dst.ensureExperiment(targetName));
   report.targetExperimentId = targetExpId;
@@ -127,8 +146,15 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     const fingerprint = fingerprintOf(o.from.baseUrl, run, histories, files);
     const metricPoints = [...histories.values()].reduce((s, h) => s + h.length, 0);
     const entry: RunMapping = {
-      sourceRunId, targetRunId: undefined, runName: run.info.run_name, status: run.info.status, params: run.data.params?.length ?? 0,
-      metricPoints, files: files.length, bytes, outcome: "planned",
+      sourceRunId,
+      targetRunId: undefined,
+      runName: run.info.run_name,
+      status: run.info.status,
+      params: run.data.params?.length ?? 0,
+      metricPoints,
+      files: files.length,
+      bytes,
+      outcome: "planned",
     };
     report.runs.push(entry);
     report.files += files.length;
@@ -146,7 +172,10 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       }
     };
     const known = existing.get(sourceRunId);
-    if (known && tagMap(known.data.tags)[RUN_TAG.complete]) { adopt(known); continue; }
+    if (known && tagMap(known.data.tags)[RUN_TAG.complete]) {
+      adopt(known);
+      continue;
+    }
     if (o.dryRun) continue;
     let claim: Run | undefined;
     let target: Run | undefined;
@@ -154,16 +183,34 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       const parent = tagMap(run.data.tags)["mlflow.parentRunId"];
       const tags: Tag[] = [
         ...copiedTags(run).filter((t) => t.key !== "mlflow.parentRunId"),
-        ...(parent ? [{ key: "mlflow.parentRunId", value: mapped.get(parent) ?? parent }, { key: RUN_TAG.sourceParent, value: parent }] : []),
+        ...(parent
+          ? [
+              { key: "mlflow.parentRunId", value: mapped.get(parent) ?? parent },
+              { key: RUN_TAG.sourceParent, value: parent },
+            ]
+          : []),
         { key: RUN_TAG.sourceRun, value: sourceRunId },
         { key: RUN_TAG.sourceHost, value: o.from.baseUrl },
         { key: RUN_TAG.sourceExperiment, value: exp.experiment_id },
         { key: TAG.fingerprint, value: fingerprint },
       ];
-      const claimed = await claimTargetRun(dst, targetExpId!, sourceRunId, o.from.baseUrl,
-        () => dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), [...tags, { key: RUN_TAG.claim, value: "choosing" }]),
-        o.claimTimeoutMs ?? 600000, o.to.uri);
-      if ("adopt" in claimed) { adopt(claimed.adopt); continue; }
+      const claimed = await claimTargetRun(
+        dst,
+        targetExpId!,
+        sourceRunId,
+        o.from.baseUrl,
+        () =>
+          dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), [
+            ...tags,
+            { key: RUN_TAG.claim, value: "choosing" },
+          ]),
+        o.claimTimeoutMs ?? 600000,
+        o.to.uri,
+      );
+      if ("adopt" in claimed) {
+        adopt(claimed.adopt);
+        continue;
+      }
       claim = claimed.claim;
       target = claimed.resume;
       // A partial target run of an older source state is discarded: it was never complete.
@@ -183,18 +230,38 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
       const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
       const { files: manifestFiles, warnings } = await copyTree({
-        srcT, srcRoot, dstT, dstRoot: await dstT.runRoot(targetRunId, ""), journalRoot, listed: files,
-        fingerprint, verify: o.verify ?? "full", retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-        what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`, tree: `run ${sourceRunId} (target run ${targetRunId})`,
-        progress, tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),
+        srcT,
+        srcRoot,
+        dstT,
+        dstRoot: await dstT.runRoot(targetRunId, ""),
+        journalRoot,
+        listed: files,
+        fingerprint,
+        verify: o.verify ?? "full",
+        retry,
+        concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+        what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
+        tree: `run ${sourceRunId} (target run ${targetRunId})`,
+        progress,
+        tell: () => o.onProgress?.({ ...progress, run: sourceRunId }),
       });
       if (warnings.length) {
         entry.warnings = warnings;
         report.warnings.push(...warnings.map((w) => `run ${sourceRunId}: ${w}`));
       }
       const digest = manifestDigest(manifestFiles);
-      await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, experiment: exp.experiment_id, run: sourceRunId }, files: manifestFiles },
-        `the manifest of run ${sourceRunId}`, o.to.uri);
+      await writeManifest(
+        dstT,
+        journalRoot,
+        {
+          fingerprint,
+          manifestDigest: digest,
+          source: { host: o.from.baseUrl, experiment: exp.experiment_id, run: sourceRunId },
+          files: manifestFiles,
+        },
+        `the manifest of run ${sourceRunId}`,
+        o.to.uri,
+      );
       await dst.updateRun(targetRunId, run.info.status, run.info.end_time);
       await dst.setRunTag(targetRunId, TAG.manifestDigest, digest);
       await dst.setRunTag(targetRunId, RUN_TAG.complete, fingerprint);
@@ -206,15 +273,27 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       entry.problem = `${(e as Error).message}; run the migration again to resume`;
       // Give the claim up, so that a concurrent or later migration resumes the run instead of waiting for it.
       if (claim) {
-        await (target === claim ? dst.setRunTag(claim.info.run_id, RUN_TAG.claim, "failed") : dst.deleteRun(claim.info.run_id)).catch(() => undefined);
+        await (target === claim ? dst.setRunTag(claim.info.run_id, RUN_TAG.claim, "failed") : dst.deleteRun(claim.info.run_id)).catch(
+          () => undefined,
+        );
       }
     }
   }
   report.durationMs = Date.now() - started;
   const failures: ItemFailure[] = report.runs
     .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
-    .map((r) => ({ item: r.sourceRunId, outcome: r.outcome as ItemFailure["outcome"], problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}` }));
-  if (failures.length) throw incompleteMigration(`experiment '${o.experiment}' was not migrated completely to ${o.to.uri}`, report.runs.length, report, failures);
+    .map((r) => ({
+      item: r.sourceRunId,
+      outcome: r.outcome as ItemFailure["outcome"],
+      problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}`,
+    }));
+  if (failures.length)
+    throw incompleteMigration(
+      `experiment '${o.experiment}' was not migrated completely to ${o.to.uri}`,
+      report.runs.length,
+      report,
+      failures,
+    );
   return report;
 }
 
@@ -228,9 +307,20 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
  * and delete their claims. A winner that fails marks its claim `failed` (resumable); one that stops without
  * a word is taken over after `timeoutMs`.
  */
-async function claimTargetRun(dst: MlflowClient, expId: string, sourceRunId: string, host: string, create: () => Promise<Run>, timeoutMs: number, where: string):
-  Promise<{ adopt: Run } | { claim: Run; resume: Run | undefined }> {
-  const forSource = () => dst.allRuns([expId], `tags.\`${RUN_TAG.sourceRun}\` = '${sourceRunId}' and tags.\`${RUN_TAG.sourceHost}\` = '${host.replace(/'/g, "\\'")}'`);
+async function claimTargetRun(
+  dst: MlflowClient,
+  expId: string,
+  sourceRunId: string,
+  host: string,
+  create: () => Promise<Run>,
+  timeoutMs: number,
+  where: string,
+): Promise<{ adopt: Run } | { claim: Run; resume: Run | undefined }> {
+  const forSource = () =>
+    dst.allRuns(
+      [expId],
+      `tags.\`${RUN_TAG.sourceRun}\` = '${sourceRunId}' and tags.\`${RUN_TAG.sourceHost}\` = '${host.replace(/'/g, "\\'")}'`,
+    );
   const complete = (rs: Run[]) => rs.find((r) => tagMap(r.data.tags)[RUN_TAG.complete]);
   const ticketOf = (r: Run) => tagMap(r.data.tags)[RUN_TAG.claim];
   const numbered = (r: Run) => /^\d+$/.test(ticketOf(r) ?? "");
@@ -251,13 +341,19 @@ async function claimTargetRun(dst: MlflowClient, expId: string, sourceRunId: str
     }
     const choosing = rs.find((r) => r.info.run_id !== me && ticketOf(r) === "choosing");
     const live = rs.filter(numbered).sort((a, b) => Number(ticketOf(a)) - Number(ticketOf(b)) || (a.info.run_id < b.info.run_id ? -1 : 1));
-    if (!live.some((r) => r.info.run_id === me)) throw migrationError(`run ${sourceRunId}: the claim ${me} of this migration in ${where} was given up by another migration that took it for abandoned; run the migration again`);
+    if (!live.some((r) => r.info.run_id === me))
+      throw migrationError(
+        `run ${sourceRunId}: the claim ${me} of this migration in ${where} was given up by another migration that took it for abandoned; run the migration again`,
+      );
     if (!choosing && live[0].info.run_id === me) {
       const resume = rs.filter((r) => r.info.run_id !== me && (ticketOf(r) === undefined || ticketOf(r) === "failed"))[0];
       return { claim, resume };
     }
     const blocker = choosing?.info.run_id ?? live[0].info.run_id;
-    if (blocker !== waitingFor) { waitingFor = blocker; since = Date.now(); }
+    if (blocker !== waitingFor) {
+      waitingFor = blocker;
+      since = Date.now();
+    }
     if (Date.now() - since > timeoutMs) {
       // Abandoned (its migration stopped without a word): make it resumable, and elect again.
       await dst.setRunTag(blocker, RUN_TAG.claim, "failed");

@@ -27,10 +27,19 @@ export type IncompleteMigration<R> = AggregateError & { incomplete: true; report
 
 export function incompleteMigration<R>(what: string, total: number, report: R, failures: ItemFailure[]): IncompleteMigration<R> {
   const failed = failures.filter((f) => f.outcome === "failed").length;
-  const shown = failures.slice(0, 10).map((f) => `\n - ${f.outcome}: ${f.problem}`).join("");
+  const shown = failures
+    .slice(0, 10)
+    .map((f) => `\n - ${f.outcome}: ${f.problem}`)
+    .join("");
   const more = failures.length > 10 ? `\n - … and ${failures.length - 10} more (see the report)` : "";
   const message = `${what}: ${failures.length} of ${total} did not move (${failed} failed, ${failures.length - failed} conflicts)${shown}${more}`;
-  return Object.assign(new AggregateError(failures.map((f) => new Error(f.problem)), message), { incomplete: true as const, report, failures });
+  return Object.assign(
+    new AggregateError(
+      failures.map((f) => new Error(f.problem)),
+      message,
+    ),
+    { incomplete: true as const, report, failures },
+  );
 }
 
 /** True when `e` is an IncompleteMigration (its `report` holds what did move). */

@@ -28,7 +28,10 @@ import { migrationError } from "./failure";
 import type { VersionSelector } from "./modelVersion";
 
 /** A team member as the guard needs them: the email a registry records, the Git username a host records. */
-export interface GuardMember { email: string; gitUsername?: string }
+export interface GuardMember {
+  email: string;
+  gitUsername?: string;
+}
 
 /**
  * Where the change that declared a promotion lives: the Git host's API, the project, a working copy of the
@@ -90,7 +93,9 @@ export function authorOf(version: ModelVersion, run: Run | undefined): string | 
 export function checkEdge(g: MigrationGuard): void {
   if (!isEdge(g.flow, g.fromEnv, g.toEnv)) {
     const allowed = allowedTargets(g.flow, g.fromEnv);
-    throw migrationError(`refusing to migrate from ${g.fromEnv} to ${g.toEnv}: not an edge of the promotion flow (allowed from ${g.fromEnv}: ${allowed.join(", ") || "none"})`);
+    throw migrationError(
+      `refusing to migrate from ${g.fromEnv} to ${g.toEnv}: not an edge of the promotion flow (allowed from ${g.fromEnv}: ${allowed.join(", ") || "none"})`,
+    );
   }
 }
 
@@ -104,19 +109,33 @@ export function promotedStage(version: ModelVersion, select: VersionSelector): s
 }
 
 /** A transition request as `transition-requests/list` returns it. */
-interface RequestActivity { activity_type?: string; to_stage?: string; user_id?: string; creation_timestamp?: number; comment?: string }
+interface RequestActivity {
+  activity_type?: string;
+  to_stage?: string;
+  user_id?: string;
+  creation_timestamp?: number;
+  comment?: string;
+}
 
 /**
  * Into production, evidence of an approval by an approving member who is not the version's author, read
  * from a system that records who acted. Returns the evidence for the target's provenance; throws, saying
  * what is missing and how to provide it, when there is none.
  */
-export async function checkApproval(g: MigrationGuard, ctx: {
-  from: Endpoint; version: ModelVersion; run: Run | undefined; select: VersionSelector; retry?: RetryPolicy;
-}): Promise<ApprovalEvidence | undefined> {
+export async function checkApproval(
+  g: MigrationGuard,
+  ctx: {
+    from: Endpoint;
+    version: ModelVersion;
+    run: Run | undefined;
+    select: VersionSelector;
+    retry?: RetryPolicy;
+  },
+): Promise<ApprovalEvidence | undefined> {
   if (!g.production) return undefined;
   const authors = authorsOf(ctx.version, ctx.run);
-  if (registryOf(ctx.from) === "workspace") return stageEvidence(g, ctx.from, ctx.version, promotedStage(ctx.version, ctx.select), authors, ctx.retry ?? DEFAULT_RETRY);
+  if (registryOf(ctx.from) === "workspace")
+    return stageEvidence(g, ctx.from, ctx.version, promotedStage(ctx.version, ctx.select), authors, ctx.retry ?? DEFAULT_RETRY);
   return mergeRequestEvidence(g, ctx.version, authors);
 }
 
@@ -129,24 +148,49 @@ const authorText = (authors: string[]) => (authors.length ? `the author ${author
  * who is not its author. Databricks records the request's creator from the token used, so nobody can raise
  * one in another's name, and only its creator can cancel it.
  */
-async function stageEvidence(g: MigrationGuard, from: Endpoint, v: ModelVersion, stage: string, authors: string[], retry: RetryPolicy): Promise<ApprovalEvidence> {
+async function stageEvidence(
+  g: MigrationGuard,
+  from: Endpoint,
+  v: ModelVersion,
+  stage: string,
+  authors: string[],
+  retry: RetryPolicy,
+): Promise<ApprovalEvidence> {
   const headers: Record<string, string> = from.token ? { Authorization: `Bearer ${from.token}` } : {};
   const q = new URLSearchParams({ name: v.name, version: v.version }).toString();
-  const listed = await withRetry(retry, () => jsonRequest<{ requests?: RequestActivity[] }>("GET", `${from.baseUrl}/api/2.0/mlflow/transition-requests/list?${q}`, headers, undefined,
-    `${from.uri}: transition requests of ${who(v)}`));
+  const listed = await withRetry(retry, () =>
+    jsonRequest<{ requests?: RequestActivity[] }>(
+      "GET",
+      `${from.baseUrl}/api/2.0/mlflow/transition-requests/list?${q}`,
+      headers,
+      undefined,
+      `${from.uri}: transition requests of ${who(v)}`,
+    ),
+  );
   const approvers = new Set(g.approvers.map(lc));
   const excluded = new Set(authors.map(lc));
-  const toStage = (listed.requests ?? []).filter((r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage ?? "") === lc(stage));
+  const toStage = (listed.requests ?? []).filter(
+    (r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage ?? "") === lc(stage),
+  );
   const counted = toStage.find((r) => r.user_id && approvers.has(lc(r.user_id)) && !excluded.has(lc(r.user_id)));
-  if (counted) return { kind: "transition-request", ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${counted.user_id} (${new Date(counted.creation_timestamp ?? 0).toISOString()})`, approver: counted.user_id! };
-  const notCounted = toStage.map((r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`);
+  if (counted)
+    return {
+      kind: "transition-request",
+      ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${counted.user_id} (${new Date(counted.creation_timestamp ?? 0).toISOString()})`,
+      approver: counted.user_id!,
+    };
+  const notCounted = toStage.map(
+    (r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`,
+  );
   const others = g.approvers.filter((a) => !excluded.has(lc(a)));
   const forged = tagMap(v.tags)["quant.approval.approved_by"];
-  throw migrationError(`${refusal(g, v)}: no transition request to ${stage} on ${from.uri} by an approving member other than ${authorText(authors)}`
-    + `${notCounted.length ? `; not counted: ${notCounted.join(", ")}` : ""}`
-    + `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}`
-    + `: an approving member (${others.join(", ") || "nobody"}) signs off by requesting it with their own token, e.g. \`databricks model-registry create-transition-request '${v.name}' ${v.version} ${stage} --comment "approved for ${g.toEnv}"\``
-    + ` (Databricks documents no read of past approvals, so the open request is the evidence: leave it open until the promotion is deployed)`);
+  throw migrationError(
+    `${refusal(g, v)}: no transition request to ${stage} on ${from.uri} by an approving member other than ${authorText(authors)}` +
+      `${notCounted.length ? `; not counted: ${notCounted.join(", ")}` : ""}` +
+      `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}` +
+      `: an approving member (${others.join(", ") || "nobody"}) signs off by requesting it with their own token, e.g. \`databricks model-registry create-transition-request '${v.name}' ${v.version} ${stage} --comment "approved for ${g.toEnv}"\`` +
+      ` (Databricks documents no read of past approvals, so the open request is the evidence: leave it open until the promotion is deployed)`,
+  );
 }
 
 /**
@@ -173,14 +217,18 @@ export function promotionCommit(src: GitEvidenceSource): { sha: string; line: nu
     else if (fromRe.test(l) && /^\s*-\s*from:/.test(l)) {
       // A block-style entry: its lines up to the next item.
       const own = [i + 1];
-      for (let j = i + 1; j < lines.length && lines[j].trim() && indent(lines[j]) > indent(l) && !/^\s*-/.test(lines[j]); j++) own.push(j + 1);
+      for (let j = i + 1; j < lines.length && lines[j].trim() && indent(lines[j]) > indent(l) && !/^\s*-/.test(lines[j]); j++)
+        own.push(j + 1);
       if (own.some((n) => toRe.test(lines[n - 1]))) entryLines.push(...own);
     }
   }
   if (!entryLines.length) return undefined;
   let newest: { sha: string; line: number; time: number } | undefined;
   for (const n of entryLines) {
-    const out = execFileSync("git", ["blame", "--porcelain", "-L", `${n},${n}`, "--", src.configPath], { cwd: src.repoDir, encoding: "utf8" });
+    const out = execFileSync("git", ["blame", "--porcelain", "-L", `${n},${n}`, "--", src.configPath], {
+      cwd: src.repoDir,
+      encoding: "utf8",
+    });
     const sha = out.split(/\s/)[0];
     const time = Number(/^committer-time (\d+)$/m.exec(out)?.[1] ?? 0);
     if (!newest || time > newest.time) newest = { sha, line: n, time };
@@ -190,17 +238,30 @@ export function promotionCommit(src: GitEvidenceSource): { sha: string; line: nu
 }
 
 /** A merged change request and who approved it, as read from the Git host. */
-interface MergedChange { ref: string; author: string; approvedBy: string[] }
+interface MergedChange {
+  ref: string;
+  author: string;
+  approvedBy: string[];
+}
 
 async function mergedChanges(src: GitEvidenceSource, sha: string): Promise<MergedChange[]> {
   if (src.provider === "gitlab") {
     const api = gitlabApi({ baseUrl: src.apiUrl, project: src.project, token: src.token });
     const mrs = await api.get<{ iid: number; state: string; web_url?: string; author: { username: string } | null }[]>(
-      `${api.project}/repository/commits/${encodeURIComponent(sha)}/merge_requests`, `merge requests of commit ${sha.slice(0, 12)}`);
+      `${api.project}/repository/commits/${encodeURIComponent(sha)}/merge_requests`,
+      `merge requests of commit ${sha.slice(0, 12)}`,
+    );
     const out: MergedChange[] = [];
     for (const mr of mrs.filter((m) => m.state === "merged")) {
-      const a = await api.get<{ approved_by: { user: { username: string } }[] }>(`${api.project}/merge_requests/${mr.iid}/approvals`, `approvals of merge request !${mr.iid}`);
-      out.push({ ref: `${src.project}!${mr.iid}`, author: mr.author?.username ?? "", approvedBy: a.approved_by.map((x) => x.user.username) });
+      const a = await api.get<{ approved_by: { user: { username: string } }[] }>(
+        `${api.project}/merge_requests/${mr.iid}/approvals`,
+        `approvals of merge request !${mr.iid}`,
+      );
+      out.push({
+        ref: `${src.project}!${mr.iid}`,
+        author: mr.author?.username ?? "",
+        approvedBy: a.approved_by.map((x) => x.user.username),
+      });
     }
     return out;
   }
@@ -217,7 +278,12 @@ async function mergedChanges(src: GitEvidenceSource, sha: string): Promise<Merge
  * Judges one merged change: the approvals that count are by approving members who are neither its author
  * nor the version's author (Git usernames and emails compare case-insensitively). Pure.
  */
-export function judgeChange(change: MergedChange, approvers: string[], members: GuardMember[], versionAuthors: string[]): { counted: string[]; refused: string[] } {
+export function judgeChange(
+  change: MergedChange,
+  approvers: string[],
+  members: GuardMember[],
+  versionAuthors: string[],
+): { counted: string[]; refused: string[] } {
   const byUser = new Map(members.filter((m) => m.gitUsername).map((m) => [lc(m.gitUsername!), lc(m.email)]));
   const approving = new Set(approvers.map(lc));
   const authorEmails = new Set(versionAuthors.map(lc));
@@ -229,7 +295,7 @@ export function judgeChange(change: MergedChange, approvers: string[], members: 
     seen.add(lc(u));
     const email = byUser.get(lc(u));
     if (lc(u) === lc(change.author)) refused.push(`${u} (the author of ${change.ref})`);
-    else if (email && authorEmails.has(email) || authorEmails.has(lc(u))) refused.push(`${u} (the version's author)`);
+    else if ((email && authorEmails.has(email)) || authorEmails.has(lc(u))) refused.push(`${u} (the version's author)`);
     else if (!email || !approving.has(email)) refused.push(`${u} (not an approving member)`);
     else counted.push(u);
   }
@@ -242,20 +308,33 @@ async function mergeRequestEvidence(g: MigrationGuard, v: ModelVersion, authors:
   const forged = tagMap(v.tags)["quant.approval.approved_by"];
   const note = forged ? ` (the tag quant.approval.approved_by=${forged} is not evidence: anyone who may tag the version can write it)` : "";
   if (!src) {
-    throw migrationError(`${refusal(g, v)}: no approval evidence: a version without stages reaches production only through a change to the project config merged through an approved merge request, and no Git context was given to check it: set GITLAB_TOKEN (or quant-platform:gitlabToken) or GITHUB_TOKEN, so that the merge request can be read from the target stack's quant-platform:git project${note}`);
+    throw migrationError(
+      `${refusal(g, v)}: no approval evidence: a version without stages reaches production only through a change to the project config merged through an approved merge request, and no Git context was given to check it: set GITLAB_TOKEN (or quant-platform:gitlabToken) or GITHUB_TOKEN, so that the merge request can be read from the target stack's quant-platform:git project${note}`,
+    );
   }
   const entry = `the promotion of '${src.model}' ${src.fromStack} -> ${src.toStack} in ${src.configPath}`;
   const commit = promotionCommit(src);
-  if (!commit) throw migrationError(`${refusal(g, v)}: ${src.configPath} in ${src.repoDir} declares no promotion of '${src.model}' from ${src.fromStack} to ${src.toStack}; a production promotion must be declared there and merged through an approved merge request${note}`);
+  if (!commit)
+    throw migrationError(
+      `${refusal(g, v)}: ${src.configPath} in ${src.repoDir} declares no promotion of '${src.model}' from ${src.fromStack} to ${src.toStack}; a production promotion must be declared there and merged through an approved merge request${note}`,
+    );
   const changes = await mergedChanges(src, commit.sha);
   const kind = src.provider === "gitlab" ? "merge request" : "pull request";
   if (!changes.length) {
-    throw migrationError(`${refusal(g, v)}: commit ${commit.sha.slice(0, 12)}, which introduced ${entry} (line ${commit.line}), was not merged through a ${kind} of ${src.project}: open one and have an approving member other than its author and ${authorText(authors)} approve it${note}`);
+    throw migrationError(
+      `${refusal(g, v)}: commit ${commit.sha.slice(0, 12)}, which introduced ${entry} (line ${commit.line}), was not merged through a ${kind} of ${src.project}: open one and have an approving member other than its author and ${authorText(authors)} approve it${note}`,
+    );
   }
   const judged = changes.map((c) => ({ c, ...judgeChange(c, g.approvers, g.members ?? [], authors) }));
   const ok = judged.find((j) => j.counted.length > 0);
   if (ok) return { kind: "merge-request", ref: ok.c.ref, approver: ok.counted[0] };
-  const detail = judged.map((j) => `${j.c.ref} by ${j.c.author}: ${j.refused.length ? `not counted ${j.refused.join(", ")}` : "nobody approved it"}`).join("; ");
-  const others = (g.members ?? []).filter((m) => g.approvers.map(lc).includes(lc(m.email)) && !authors.map(lc).includes(lc(m.email))).map((m) => m.gitUsername ?? m.email);
-  throw migrationError(`${refusal(g, v)}: ${entry} (commit ${commit.sha.slice(0, 12)}) was merged without an approval by an approving member other than the ${kind}'s author and ${authorText(authors)} (${detail}); an approving member (${others.join(", ") || "nobody"}) must approve a ${kind} that declares it${note}`);
+  const detail = judged
+    .map((j) => `${j.c.ref} by ${j.c.author}: ${j.refused.length ? `not counted ${j.refused.join(", ")}` : "nobody approved it"}`)
+    .join("; ");
+  const others = (g.members ?? [])
+    .filter((m) => g.approvers.map(lc).includes(lc(m.email)) && !authors.map(lc).includes(lc(m.email)))
+    .map((m) => m.gitUsername ?? m.email);
+  throw migrationError(
+    `${refusal(g, v)}: ${entry} (commit ${commit.sha.slice(0, 12)}) was merged without an approval by an approving member other than the ${kind}'s author and ${authorText(authors)} (${detail}); an approving member (${others.join(", ") || "nobody"}) must approve a ${kind} that declares it${note}`,
+  );
 }

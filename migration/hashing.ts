@@ -9,7 +9,11 @@ import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 
 /** One file of a manifest: what the target must hold. */
-export interface ManifestEntry { path: string; size: number; sha256: string }
+export interface ManifestEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
 
 export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
@@ -52,7 +56,12 @@ export async function hashStream(body: Readable): Promise<{ sha256: string; size
 }
 
 /** Reads and hashes the given files of a tree, a few at a time; entries come back in the order given. */
-export function hashFiles(t: ArtifactTransport, root: ArtifactRoot, files: { path: string }[], concurrency = DEFAULT_CONCURRENCY): Promise<ManifestEntry[]> {
+export function hashFiles(
+  t: ArtifactTransport,
+  root: ArtifactRoot,
+  files: { path: string }[],
+  concurrency = DEFAULT_CONCURRENCY,
+): Promise<ManifestEntry[]> {
   return mapLimited(files, concurrency, async (f) => {
     const h = await hashStream((await t.download(root, f.path)).body);
     return { path: f.path, size: h.size, sha256: h.sha256 };

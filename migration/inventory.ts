@@ -30,7 +30,10 @@ export interface VersionInventory {
   /** Why the files could not be listed (for example an MLflow 3 logged model on Databricks). */
   problem?: string;
 }
-export interface ModelInventory { name: string; versions: VersionInventory[] }
+export interface ModelInventory {
+  name: string;
+  versions: VersionInventory[];
+}
 
 export interface RunInventory {
   runId: string;
@@ -47,10 +50,28 @@ export interface RunInventory {
   bytes: number;
   manifest?: ManifestEntry[];
 }
-export interface ExperimentInventory { id: string; name: string; runs: RunInventory[]; artifactBytes: number }
+export interface ExperimentInventory {
+  id: string;
+  name: string;
+  runs: RunInventory[];
+  artifactBytes: number;
+}
 
-export interface WorkspaceEntry { path: string; type: "NOTEBOOK" | "FILE"; language?: string; size?: number; sha256?: string; problem?: string }
-export interface WorkspaceInventory { paths: string[]; objects: WorkspaceEntry[]; directories: string[]; gitFolders: string[]; other: { path: string; type: string }[] }
+export interface WorkspaceEntry {
+  path: string;
+  type: "NOTEBOOK" | "FILE";
+  language?: string;
+  size?: number;
+  sha256?: string;
+  problem?: string;
+}
+export interface WorkspaceInventory {
+  paths: string[];
+  objects: WorkspaceEntry[];
+  directories: string[];
+  gitFolders: string[];
+  other: { path: string; type: string }[];
+}
 
 export interface Inventory {
   source: string;
@@ -72,10 +93,23 @@ export interface InventoryOptions {
   retry?: RetryPolicy;
 }
 
-async function versionInventory(c: MlflowClient, t: ArtifactTransport, name: string, v: ModelVersion, hashes: boolean): Promise<VersionInventory> {
+async function versionInventory(
+  c: MlflowClient,
+  t: ArtifactTransport,
+  name: string,
+  v: ModelVersion,
+  hashes: boolean,
+): Promise<VersionInventory> {
   const out: VersionInventory = {
-    version: v.version, stage: v.current_stage, aliases: [...(v.aliases ?? [])].sort(), status: v.status, runId: v.run_id, description: v.description,
-    tags: tagMap(v.tags), files: 0, bytes: 0,
+    version: v.version,
+    stage: v.current_stage,
+    aliases: [...(v.aliases ?? [])].sort(),
+    status: v.status,
+    runId: v.run_id,
+    description: v.description,
+    tags: tagMap(v.tags),
+    files: 0,
+    bytes: 0,
   };
   try {
     const root = await t.versionRoot(v, await c.getDownloadUri(name, v.version));
@@ -93,13 +127,23 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
   const { root, files } = await runFiles(t, run.info.run_id);
   const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
   const out: RunInventory = {
-    runId: run.info.run_id, name: run.info.run_name, status: run.info.status, startTime: run.info.start_time, endTime: run.info.end_time,
-    params: tagMap(run.data.params), tags: tagMap(run.data.tags), metricKeys, files: files.length, bytes: files.reduce((s, f) => s + f.size, 0),
+    runId: run.info.run_id,
+    name: run.info.run_name,
+    status: run.info.status,
+    startTime: run.info.start_time,
+    endTime: run.info.end_time,
+    params: tagMap(run.data.params),
+    tags: tagMap(run.data.tags),
+    metricKeys,
+    files: files.length,
+    bytes: files.reduce((s, f) => s + f.size, 0),
   };
   if (hashes) {
     out.metrics = {};
     for (const [k, h] of await metricHistories(c, run)) {
-      out.metrics[k] = h.map((m) => [m.step, m.timestamp, m.value] as [number, number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+      out.metrics[k] = h
+        .map((m) => [m.step, m.timestamp, m.value] as [number, number, number])
+        .sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
     }
     out.manifest = await hashFiles(t, root, files);
   }
@@ -113,21 +157,30 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
   const hashes = !!o.hashes;
   const inv: Inventory = { source: o.endpoint.uri, host: o.endpoint.baseUrl, models: [], experiments: [] };
 
-  const registered = (await c.searchRegisteredModels()).filter((m) => !o.models || o.models.includes(m.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const missing of (o.models ?? []).filter((n) => !registered.some((m) => m.name === n))) throw new Error(`model '${missing}' does not exist on ${o.endpoint.uri}`);
+  const registered = (await c.searchRegisteredModels())
+    .filter((m) => !o.models || o.models.includes(m.name))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const missing of (o.models ?? []).filter((n) => !registered.some((m) => m.name === n)))
+    throw new Error(`model '${missing}' does not exist on ${o.endpoint.uri}`);
   for (const { name, aliases } of registered) {
     const versions = (await c.listVersions(name)).sort((a, b) => Number(a.version) - Number(b.version));
     const vs: VersionInventory[] = [];
     for (const v of versions) {
       // Version search results carry no aliases; the registered model lists them.
-      const withAliases = { ...v, aliases: v.aliases?.length ? v.aliases : (aliases ?? []).filter((x) => x.version === v.version).map((x) => x.alias) };
+      const withAliases = {
+        ...v,
+        aliases: v.aliases?.length ? v.aliases : (aliases ?? []).filter((x) => x.version === v.version).map((x) => x.alias),
+      };
       vs.push(await versionInventory(c, t, name, withAliases, hashes));
     }
     inv.models.push({ name, versions: vs });
   }
 
-  const experiments = (await c.searchExperiments()).filter((e) => !o.experiments || o.experiments.includes(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const missing of (o.experiments ?? []).filter((n) => !experiments.some((e) => e.name === n))) throw new Error(`experiment '${missing}' does not exist on ${o.endpoint.uri}`);
+  const experiments = (await c.searchExperiments())
+    .filter((e) => !o.experiments || o.experiments.includes(e.name))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const missing of (o.experiments ?? []).filter((n) => !experiments.some((e) => e.name === n)))
+    throw new Error(`experiment '${missing}' does not exist on ${o.endpoint.uri}`);
   for (const e of experiments) {
     const runs: RunInventory[] = [];
     for (const r of await c.allRuns([e.experiment_id])) runs.push(await runInventory(c, t, r, hashes));
@@ -137,7 +190,12 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
   if (o.paths?.length) {
     const ws = workspaceClient(o.endpoint, retry);
     const tree = await walkWorkspace(ws, o.paths);
-    const objects: WorkspaceEntry[] = tree.objects.map((x) => ({ path: x.path, type: x.object_type as "NOTEBOOK" | "FILE", language: x.language, size: x.size }));
+    const objects: WorkspaceEntry[] = tree.objects.map((x) => ({
+      path: x.path,
+      type: x.object_type as "NOTEBOOK" | "FILE",
+      language: x.language,
+      size: x.size,
+    }));
     if (hashes) {
       await forEachLimited(tree.objects, DEFAULT_CONCURRENCY, async (x) => {
         const entry = objects.find((y) => y.path === x.path)!;
@@ -145,10 +203,18 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
           const content = await ws.export(x);
           entry.size = content.length;
           entry.sha256 = sha256(content);
-        } catch (e) { entry.problem = (e as Error).message; }
+        } catch (e) {
+          entry.problem = (e as Error).message;
+        }
       });
     }
-    inv.workspace = { paths: o.paths, objects, directories: tree.directories, gitFolders: tree.gitFolders, other: tree.other.map((x) => ({ path: x.path, type: x.object_type })) };
+    inv.workspace = {
+      paths: o.paths,
+      objects,
+      directories: tree.directories,
+      gitFolders: tree.gitFolders,
+      other: tree.other.map((x) => ({ path: x.path, type: x.object_type })),
+    };
   }
   return inv;
 }
@@ -165,18 +231,28 @@ export function renderInventory(inv: Inventory): string {
   lines.push(`registered models: ${inv.models.length} (${versions} versions)`);
   for (const m of inv.models) {
     for (const v of m.versions) {
-      lines.push(`  ${m.name.padEnd(32)} v${v.version.padEnd(4)} ${(v.stage ?? "None").padEnd(10)} ${(v.aliases.join(",") || "-").padEnd(16)} ${String(v.files).padStart(6)} files ${mb(v.bytes).padStart(10)}${v.problem ? `  (${v.problem})` : ""}`);
+      lines.push(
+        `  ${m.name.padEnd(32)} v${v.version.padEnd(4)} ${(v.stage ?? "None").padEnd(10)} ${(v.aliases.join(",") || "-").padEnd(16)} ${String(v.files).padStart(6)} files ${mb(v.bytes).padStart(10)}${v.problem ? `  (${v.problem})` : ""}`,
+      );
     }
   }
   lines.push("", `experiments: ${inv.experiments.length}`);
   for (const e of inv.experiments) {
-    lines.push(`  ${e.name.padEnd(40)} id ${e.id.padEnd(6)} ${String(e.runs.length).padStart(5)} runs ${String(e.runs.reduce((s, r) => s + r.files, 0)).padStart(6)} files ${mb(e.artifactBytes).padStart(10)}`);
+    lines.push(
+      `  ${e.name.padEnd(40)} id ${e.id.padEnd(6)} ${String(e.runs.length).padStart(5)} runs ${String(e.runs.reduce((s, r) => s + r.files, 0)).padStart(6)} files ${mb(e.artifactBytes).padStart(10)}`,
+    );
   }
   if (inv.workspace) {
     const w = inv.workspace;
     const nb = w.objects.filter((o) => o.type === "NOTEBOOK");
-    lines.push("", `workspace under ${w.paths.join(", ")}: ${nb.length} notebooks, ${w.objects.length - nb.length} files, ${w.directories.length} folders, ${w.gitFolders.length} Git folders`);
-    for (const o of w.objects) lines.push(`  ${o.type === "NOTEBOOK" ? `notebook ${(o.language ?? "").toLowerCase()}`.padEnd(16) : "file".padEnd(16)} ${o.path}${o.size !== undefined ? `  ${o.size} bytes` : ""}`);
+    lines.push(
+      "",
+      `workspace under ${w.paths.join(", ")}: ${nb.length} notebooks, ${w.objects.length - nb.length} files, ${w.directories.length} folders, ${w.gitFolders.length} Git folders`,
+    );
+    for (const o of w.objects)
+      lines.push(
+        `  ${o.type === "NOTEBOOK" ? `notebook ${(o.language ?? "").toLowerCase()}`.padEnd(16) : "file".padEnd(16)} ${o.path}${o.size !== undefined ? `  ${o.size} bytes` : ""}`,
+      );
     for (const g of w.gitFolders) lines.push(`  ${"Git folder".padEnd(16)} ${g}  (moves through Git: clone it in the target, not copied)`);
     for (const o of w.other) lines.push(`  ${o.type.toLowerCase().padEnd(16)} ${o.path}  (not moved by this tool)`);
   }

@@ -39,7 +39,13 @@ const noStage = (s: string | undefined) => !s || s === "None";
  * hold the same kinds nothing is mapped (an OSS server keeps both); `stageAliases` maps a stage to an alias
  * (and an alias back to its stage) only where one side cannot hold what the other has.
  */
-export function planLifecycle(source: RegistryKind, target: RegistryKind, stage: string | undefined, aliases: string[], stageAliases: Record<string, string> = {}): LifecyclePlan {
+export function planLifecycle(
+  source: RegistryKind,
+  target: RegistryKind,
+  stage: string | undefined,
+  aliases: string[],
+  stageAliases: Record<string, string> = {},
+): LifecyclePlan {
   const src = HOLDS[source];
   const dst = HOLDS[target];
   const plan: LifecyclePlan = { stage: undefined, aliases: [], mapped: [], dropped: [] };
@@ -54,7 +60,12 @@ export function planLifecycle(source: RegistryKind, target: RegistryKind, stage:
     if (alias && dst.aliases && (!src.aliases || !dst.stages)) {
       plan.aliases.push(alias);
       plan.mapped.push({ from: "stage", name: srcStage, to: alias });
-    } else if (!dst.stages) plan.dropped.push({ kind: "stage", name: srcStage, reason: `${cannot}${Object.keys(stageAliases).length ? "" : " (map it to an alias with --map-stage)"}` });
+    } else if (!dst.stages)
+      plan.dropped.push({
+        kind: "stage",
+        name: srcStage,
+        reason: `${cannot}${Object.keys(stageAliases).length ? "" : " (map it to an alias with --map-stage)"}`,
+      });
   }
   for (const alias of [...new Set(aliases)]) {
     if (dst.aliases) {
@@ -69,7 +80,11 @@ export function planLifecycle(source: RegistryKind, target: RegistryKind, stage:
       } else if (plan.stage === mappedStage) {
         plan.mapped.push({ from: "alias", name: alias, to: mappedStage });
       } else {
-        plan.dropped.push({ kind: "alias", name: alias, reason: `${cannot}, and it maps to stage ${mappedStage} while the version is in stage ${plan.stage}` });
+        plan.dropped.push({
+          kind: "alias",
+          name: alias,
+          reason: `${cannot}, and it maps to stage ${mappedStage} while the version is in stage ${plan.stage}`,
+        });
       }
     } else {
       plan.dropped.push({ kind: "alias", name: alias, reason: `${cannot}${mappedStage ? "" : " (map a stage to it with --map-stage)"}` });
@@ -92,14 +107,20 @@ export function describeLifecycle(p: LifecyclePlan): string[] {
  */
 export function parseStageAliases(values: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const entry of values.flatMap((v) => v.split(",")).map((x) => x.trim()).filter(Boolean)) {
+  for (const entry of values
+    .flatMap((v) => v.split(","))
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z]+)=([A-Za-z0-9_-]+)$/.exec(entry);
     if (!m) throw new Error(`--map-stage '${entry}' is not STAGE=ALIAS (for example Production=champion)`);
     const [, stage, alias] = m;
     const canonical = ["None", "Staging", "Production", "Archived"].find((s) => s.toLowerCase() === stage.toLowerCase());
-    if (!canonical || canonical === "None") throw new Error(`--map-stage '${entry}': '${stage}' is not a stage; expected Staging, Production or Archived`);
-    if (out[canonical] && out[canonical] !== alias) throw new Error(`--map-stage maps stage ${canonical} twice ('${out[canonical]}' and '${alias}')`);
-    if (Object.entries(out).some(([s, a]) => a === alias && s !== canonical)) throw new Error(`--map-stage maps alias '${alias}' from two stages`);
+    if (!canonical || canonical === "None")
+      throw new Error(`--map-stage '${entry}': '${stage}' is not a stage; expected Staging, Production or Archived`);
+    if (out[canonical] && out[canonical] !== alias)
+      throw new Error(`--map-stage maps stage ${canonical} twice ('${out[canonical]}' and '${alias}')`);
+    if (Object.entries(out).some(([s, a]) => a === alias && s !== canonical))
+      throw new Error(`--map-stage maps alias '${alias}' from two stages`);
     out[canonical] = alias;
   }
   return out;

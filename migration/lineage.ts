@@ -16,12 +16,21 @@ export async function metricHistories(src: MlflowClient, run: Run): Promise<Map<
  * Params, full metric histories and tags of the source run, copied onto the target run. `histories`, when
  * the caller has read them already, saves reading them again.
  */
-export async function copyLineage(src: MlflowClient, dst: MlflowClient, run: Run, targetRunId: string, copyTags = true, histories?: Map<string, Metric[]>): Promise<void> {
+export async function copyLineage(
+  src: MlflowClient,
+  dst: MlflowClient,
+  run: Run,
+  targetRunId: string,
+  copyTags = true,
+  histories?: Map<string, Metric[]>,
+): Promise<void> {
   const params = run.data.params ?? [];
   for (let i = 0; i < params.length; i += 100) await dst.logBatch(targetRunId, { params: params.slice(i, i + 100) });
-  for (const [key, history] of histories ?? await metricHistories(src, run)) {
+  for (const [key, history] of histories ?? (await metricHistories(src, run))) {
     for (let i = 0; i < history.length; i += 1000) {
-      await dst.logBatch(targetRunId, { metrics: history.slice(i, i + 1000).map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })) });
+      await dst.logBatch(targetRunId, {
+        metrics: history.slice(i, i + 1000).map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
+      });
     }
   }
   if (!copyTags) return;

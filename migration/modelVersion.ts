@@ -76,22 +76,35 @@ export interface MigrationReport {
 }
 
 /** Left in the target when registration failed and the rollback failed too: the user must remove it. */
-export interface LeftBehind { model: string; version: string; where: string }
+export interface LeftBehind {
+  model: string;
+  version: string;
+  where: string;
+}
 
 const MODEL_DIR = "model";
 const DEFAULT_EXPERIMENT = "quant-platform-migrations";
 
 /** The source version by number, alias or stage; a missing model, version, alias or stage is named. */
-export async function resolveVersion(src: MlflowClient, model: string, select: VersionSelector, stageAliases: Record<string, string> = {}): Promise<ModelVersion> {
+export async function resolveVersion(
+  src: MlflowClient,
+  model: string,
+  select: VersionSelector,
+  stageAliases: Record<string, string> = {},
+): Promise<ModelVersion> {
   const where = src.endpoint.uri;
   const registry = registryOf(src.endpoint);
   // Refused before any call: a workspace registry answers the alias endpoints 404 ENDPOINT_NOT_FOUND.
   if ("alias" in select && !HOLDS[registry].aliases) {
     const stage = Object.entries(stageAliases).find(([, a]) => a === select.alias)?.[0];
-    throw migrationError(`cannot select model '${model}' by alias '${select.alias}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no aliases (aliases are a Unity Catalog feature); select the version with --stage${stage ? ` ${stage} (the stage --map-stage maps to '${select.alias}')` : ""} or --version`);
+    throw migrationError(
+      `cannot select model '${model}' by alias '${select.alias}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no aliases (aliases are a Unity Catalog feature); select the version with --stage${stage ? ` ${stage} (the stage --map-stage maps to '${select.alias}')` : ""} or --version`,
+    );
   }
   if ("stage" in select && !HOLDS[registry].stages) {
-    throw migrationError(`cannot select model '${model}' by stage '${select.stage}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no stages; select the version with --alias or --version`);
+    throw migrationError(
+      `cannot select model '${model}' by stage '${select.stage}' on ${where}: it is ${REGISTRY_NAME[registry]}, which has no stages; select the version with --alias or --version`,
+    );
   }
   try {
     if ("version" in select) return await src.getModelVersion(model, select.version);
@@ -101,10 +114,12 @@ export async function resolveVersion(src: MlflowClient, model: string, select: V
     return latest[0];
   } catch (e) {
     // A missing alias is a 400 INVALID_PARAMETER_VALUE "... not found" rather than a 404.
-    const aliasMissing = "alias" in select && (e as { code?: string }).code === "INVALID_PARAMETER_VALUE" && /not found/i.test((e as Error).message);
+    const aliasMissing =
+      "alias" in select && (e as { code?: string }).code === "INVALID_PARAMETER_VALUE" && /not found/i.test((e as Error).message);
     if (!isNotFound(e) && !aliasMissing) throw e;
     if (!(await src.getRegisteredModel(model))) throw migrationError(`model '${model}' does not exist on ${where}`);
-    const which = "version" in select ? `version ${select.version}` : "alias" in select ? `alias '${select.alias}'` : `stage '${select.stage}'`;
+    const which =
+      "version" in select ? `version ${select.version}` : "alias" in select ? `alias '${select.alias}'` : `stage '${select.stage}'`;
     throw migrationError(`model '${model}' has no ${which} on ${where}`);
   }
 }
@@ -136,21 +151,56 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   if (listed.length === 0) throw migrationError(`model '${o.model}' version ${version.version} on ${o.from.uri} has no artifact files`);
   const refused = listed.map((f) => ({ f, why: dstT.refuses(f.path) })).filter((x) => x.why);
   if (refused.length) {
-    throw migrationError(`cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`);
+    throw migrationError(
+      `cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`,
+    );
   }
-  const lifecycle = planLifecycle(registryOf(o.from), registryOf(o.to), version.current_stage,
-    [...(version.aliases ?? []), ...("alias" in o.select ? [o.select.alias] : [])], o.stageAliases);
+  const lifecycle = planLifecycle(
+    registryOf(o.from),
+    registryOf(o.to),
+    version.current_stage,
+    [...(version.aliases ?? []), ...("alias" in o.select ? [o.select.alias] : [])],
+    o.stageAliases,
+  );
   const bytesTotal = listed.reduce((s, f) => s + f.size, 0);
-  const fingerprint = sha256(JSON.stringify({
-    host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null,
-    created: version.creation_timestamp ?? null, files: listed.map((f) => [f.path, f.size]),
-  }));
-  const base: Omit<MigrationReport, "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"> = {
-    sourceHost: o.from.baseUrl, sourceModel: o.model, sourceVersion: version.version, sourceRunId: version.run_id,
-    targetModel: toModel, files: listed.length, bytes: bytesTotal, fingerprint, lifecycle, dryRun: !!o.dryRun, ...(approval ? { approval } : {}),
+  const fingerprint = sha256(
+    JSON.stringify({
+      host: o.from.baseUrl,
+      model: o.model,
+      version: version.version,
+      run: version.run_id ?? null,
+      created: version.creation_timestamp ?? null,
+      files: listed.map((f) => [f.path, f.size]),
+    }),
+  );
+  const base: Omit<
+    MigrationReport,
+    "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"
+  > = {
+    sourceHost: o.from.baseUrl,
+    sourceModel: o.model,
+    sourceVersion: version.version,
+    sourceRunId: version.run_id,
+    targetModel: toModel,
+    files: listed.length,
+    bytes: bytesTotal,
+    fingerprint,
+    lifecycle,
+    dryRun: !!o.dryRun,
+    ...(approval ? { approval } : {}),
   };
   if (o.dryRun) {
-    return { ...base, targetVersion: undefined, targetRunId: undefined, manifestDigest: undefined, adopted: false, skippedFiles: 0, plannedFiles: listed, warnings: [], durationMs: Date.now() - started };
+    return {
+      ...base,
+      targetVersion: undefined,
+      targetRunId: undefined,
+      manifestDigest: undefined,
+      adopted: false,
+      skippedFiles: 0,
+      plannedFiles: listed,
+      warnings: [],
+      durationMs: Date.now() - started,
+    };
   }
 
   // Idempotent, also under concurrency: every version of this fingerprint is a claim, the lowest version
@@ -158,11 +208,17 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const claims = () => claimsOf(dst, toModel, fingerprint);
   const isComplete = (v: ModelVersion) => completeVersion(dst, v);
   const adopted = (v: ModelVersion, skipped: number, warnings: string[]): MigrationReport => ({
-    ...base, targetVersion: v.version, targetRunId: v.run_id, manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
-    adopted: true, skippedFiles: skipped, warnings, durationMs: Date.now() - started,
+    ...base,
+    targetVersion: v.version,
+    targetRunId: v.run_id,
+    manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
+    adopted: true,
+    skippedFiles: skipped,
+    warnings,
+    durationMs: Date.now() - started,
   });
   const first = (await claims())[0];
-  if (first && await isComplete(first)) {
+  if (first && (await isComplete(first))) {
     progress.phase = "done";
     tell();
     return adopted(first, listed.length, []);
@@ -180,10 +236,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     { key: TAG.sourceRun, value: version.run_id ?? "" },
   ];
   const quoted = toModel.replace(/'/g, "\\'");
-  let targetRun = (await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`))
-    .find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
-  targetRun ??= await dst.createRun(expId, `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`, run?.info.start_time ?? Date.now(),
-    [...provenance, { key: TAG.targetModel, value: toModel }]);
+  let targetRun = (
+    await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)
+  ).find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
+  targetRun ??= await dst.createRun(
+    expId,
+    `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`,
+    run?.info.start_time ?? Date.now(),
+    [...provenance, { key: TAG.targetModel, value: toModel }],
+  );
   const targetRunId = targetRun.info.run_id;
   if (run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true") {
     await copyLineage(src, dst, run, targetRunId);
@@ -193,40 +254,76 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const modelRoot = await dstT.runRoot(targetRunId, MODEL_DIR);
   const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
   const { files, skippedFiles, warnings } = await copyTree({
-    srcT, srcRoot, dstT, dstRoot: modelRoot, journalRoot, listed, fingerprint, verify, retry, concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-    what: (p) => `'${p}' of model '${o.model}' version ${version.version}`, tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
-    progress, tell,
+    srcT,
+    srcRoot,
+    dstT,
+    dstRoot: modelRoot,
+    journalRoot,
+    listed,
+    fingerprint,
+    verify,
+    retry,
+    concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+    what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
+    tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
+    progress,
+    tell,
   });
 
   // The manifest, verified by reading it back, before anything is registered.
   const digest = manifestDigest(files);
-  await writeManifest(dstT, journalRoot, { fingerprint, manifestDigest: digest, source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null }, files },
-    `the manifest of model '${o.model}' version ${version.version}`, o.to.uri);
+  await writeManifest(
+    dstT,
+    journalRoot,
+    {
+      fingerprint,
+      manifestDigest: digest,
+      source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
+      files,
+    },
+    `the manifest of model '${o.model}' version ${version.version}`,
+    o.to.uri,
+  );
 
   progress.phase = "registering";
   tell();
   const raced = (await claims())[0];
-  if (raced && await isComplete(raced)) return adopted(raced, skippedFiles, warnings);
+  if (raced && (await isComplete(raced))) return adopted(raced, skippedFiles, warnings);
   await dst.ensureRegisteredModel(toModel);
   const targetRunInfo = await dst.getRun(targetRunId);
   // Approval tags of the source are never copied: the target's record only what this guard verified.
   const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
-  const approvalTags: Tag[] = approval ? [{ key: TAG.approvalKind, value: approval.kind }, { key: TAG.approvalRef, value: approval.ref }, { key: TAG.approvedBy, value: approval.approver }] : [];
+  const approvalTags: Tag[] = approval
+    ? [
+        { key: TAG.approvalKind, value: approval.kind },
+        { key: TAG.approvalRef, value: approval.ref },
+        { key: TAG.approvedBy, value: approval.approver },
+      ]
+    : [];
   const created = await dst.createModelVersion({
     name: toModel,
     source: `${targetRunInfo.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
     run_id: targetRunId,
     description: version.description,
-    tags: [...userTags, ...provenance, ...approvalTags, { key: TAG.manifestDigest, value: digest }, { key: TAG.files, value: String(files.length) }, { key: TAG.bytes, value: String(bytesTotal) },
-      { key: TAG.state, value: "registering" }],
+    tags: [
+      ...userTags,
+      ...provenance,
+      ...approvalTags,
+      { key: TAG.manifestDigest, value: digest },
+      { key: TAG.files, value: String(files.length) },
+      { key: TAG.bytes, value: String(bytesTotal) },
+      { key: TAG.state, value: "registering" },
+    ],
   });
   const timeoutMs = o.readyTimeoutMs ?? 300000;
   try {
     const deadline = Date.now() + timeoutMs;
     let status = created.status;
     while (status !== "READY") {
-      if (status === "FAILED_REGISTRATION") throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
-      if (Date.now() > deadline) throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
+      if (status === "FAILED_REGISTRATION")
+        throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
+      if (Date.now() > deadline)
+        throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
       await sleep(500);
       status = (await dst.getModelVersion(toModel, created.version)).status;
     }
@@ -250,7 +347,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   } catch (e) {
     // Never leave a half-finished version registered; when that fails too, say exactly what is left. It is
     // marked failed first, so that no other migration adopts it or waits for it.
-    const marked = await dst.setModelVersionTag(toModel, created.version, TAG.state, "failed").then(() => true, () => false);
+    const marked = await dst.setModelVersionTag(toModel, created.version, TAG.state, "failed").then(
+      () => true,
+      () => false,
+    );
     try {
       await dst.deleteModelVersion(toModel, created.version);
     } catch (r) {
@@ -266,14 +366,26 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   }
   progress.phase = "done";
   tell();
-  return { ...base, targetVersion: created.version, targetRunId, manifestDigest: digest, adopted: false, skippedFiles, warnings, durationMs: Date.now() - started };
+  return {
+    ...base,
+    targetVersion: created.version,
+    targetRunId,
+    manifestDigest: digest,
+    adopted: false,
+    skippedFiles,
+    warnings,
+    durationMs: Date.now() - started,
+  };
 }
 
 /** Versions of `model` claiming this fingerprint (not failed), lowest version number first. */
 async function claimsOf(dst: MlflowClient, model: string, fingerprint: string): Promise<ModelVersion[]> {
   if (!(await dst.getRegisteredModel(model))) return [];
   return (await dst.listVersions(model))
-    .filter((v) => { const t = tagMap(v.tags); return t[TAG.fingerprint] === fingerprint && t[TAG.state] !== "failed" && v.status !== "FAILED_REGISTRATION"; })
+    .filter((v) => {
+      const t = tagMap(v.tags);
+      return t[TAG.fingerprint] === fingerprint && t[TAG.state] !== "failed" && v.status !== "FAILED_REGISTRATION";
+    })
     .sort((a, b) => Number(a.version) - Number(b.version));
 }
 
@@ -285,7 +397,12 @@ async function completeVersion(dst: MlflowClient, v: ModelVersion): Promise<bool
   const state = tagMap(v.tags)[TAG.state];
   if (state !== undefined) return state === "complete";
   if (!v.run_id) return false;
-  try { return (await dst.getRun(v.run_id)).info.status === "FINISHED"; } catch (e) { if (isNotFound(e)) return false; throw e; }
+  try {
+    return (await dst.getRun(v.run_id)).info.status === "FINISHED";
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
 }
 
 /**
@@ -293,13 +410,22 @@ async function completeVersion(dst: MlflowClient, v: ModelVersion): Promise<bool
  * claim (it wins); otherwise the winner, once it is complete. A winner that disappears (its migration
  * failed and removed it) is replaced by the next lowest claim.
  */
-async function electVersion(dst: MlflowClient, model: string, fingerprint: string, mine: string, deadline: number, where: string): Promise<ModelVersion | undefined> {
+async function electVersion(
+  dst: MlflowClient,
+  model: string,
+  fingerprint: string,
+  mine: string,
+  deadline: number,
+  where: string,
+): Promise<ModelVersion | undefined> {
   for (;;) {
     const lower = (await claimsOf(dst, model, fingerprint)).filter((v) => Number(v.version) < Number(mine));
     if (!lower.length) return undefined;
     if (await completeVersion(dst, lower[0])) return lower[0];
     if (Date.now() > deadline) {
-      throw migrationError(`model '${model}' version ${lower[0].version} on ${where} was registered from the same source by another migration, which did not complete it in time; if no migration is running, it was left by one that stopped: delete it and migrate again`);
+      throw migrationError(
+        `model '${model}' version ${lower[0].version} on ${where} was registered from the same source by another migration, which did not complete it in time; if no migration is running, it was left by one that stopped: delete it and migrate again`,
+      );
     }
     await sleep(500);
   }
@@ -309,13 +435,28 @@ async function electVersion(dst: MlflowClient, model: string, fingerprint: strin
  * Retires a migrated version: archived (aliases removed, stage Archived where the registry has stages,
  * its fingerprint retired so a later migration copies afresh), or deleted when `hardDelete`.
  */
-export async function retireVersion(to: Endpoint, model: string, version: string, hardDelete: boolean, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+export async function retireVersion(
+  to: Endpoint,
+  model: string,
+  version: string,
+  hardDelete: boolean,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<void> {
   const dst = mlflowClient(to, retry);
   let v: ModelVersion;
-  try { v = await dst.getModelVersion(model, version); } catch (e) { if (isNotFound(e)) return; throw e; }
+  try {
+    v = await dst.getModelVersion(model, version);
+  } catch (e) {
+    if (isNotFound(e)) return;
+    throw e;
+  }
   if (hardDelete) return void (await dst.deleteModelVersion(model, version));
   if (HOLDS[registryOf(to)].aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
-  try { await dst.transitionStage(model, version, "Archived"); } catch (e) { if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e; }
+  try {
+    await dst.transitionStage(model, version, "Archived");
+  } catch (e) {
+    if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e;
+  }
   const fp = tagMap(v.tags)[TAG.fingerprint];
   if (fp && !fp.endsWith(":retired")) {
     await dst.setModelVersionTag(model, version, TAG.fingerprint, `${fp}:retired`);
@@ -324,14 +465,35 @@ export async function retireVersion(to: Endpoint, model: string, version: string
 }
 
 /** What checkTarget found: the version's state, and every way its files differ from its manifest. */
-export interface TargetCheck { exists: boolean; aliases: string[]; stage: string | undefined; manifestDigest: string | undefined; problems: string[] }
+export interface TargetCheck {
+  exists: boolean;
+  aliases: string[];
+  stage: string | undefined;
+  manifestDigest: string | undefined;
+  problems: string[];
+}
 
 /** Re-checks a migrated version in the target: it exists, its aliases, and its files by size or hash. */
-export async function checkTarget(to: Endpoint, model: string, version: string, verify: VerifyMode, retry: RetryPolicy = DEFAULT_RETRY): Promise<TargetCheck> {
+export async function checkTarget(
+  to: Endpoint,
+  model: string,
+  version: string,
+  verify: VerifyMode,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<TargetCheck> {
   const dst = mlflowClient(to, retry);
   let v: ModelVersion;
-  try { v = await dst.getModelVersion(model, version); } catch (e) {
-    if (isNotFound(e)) return { exists: false, aliases: [], stage: undefined, manifestDigest: undefined, problems: [`model '${model}' version ${version} no longer exists on ${to.uri}`] };
+  try {
+    v = await dst.getModelVersion(model, version);
+  } catch (e) {
+    if (isNotFound(e))
+      return {
+        exists: false,
+        aliases: [],
+        stage: undefined,
+        manifestDigest: undefined,
+        problems: [`model '${model}' version ${version} no longer exists on ${to.uri}`],
+      };
     throw e;
   }
   const t = transportFor(dst);

@@ -24,7 +24,7 @@ export interface WorkspaceTree {
   other: WorkspaceObject[];
 }
 
-const normalize = (p: string) => (p.replace(/^\/Workspace(?=\/)/, "").replace(/\/+$/, "") || "/");
+const normalize = (p: string) => p.replace(/^\/Workspace(?=\/)/, "").replace(/\/+$/, "") || "/";
 
 /** Walks the given paths, a few folders at a time. A path that does not exist is an error naming it. */
 export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promise<WorkspaceTree> {
@@ -36,8 +36,10 @@ export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promi
     seen.add(p);
     const obj = { ...o, path: p };
     if (isGitFolder(obj)) tree.gitFolders.push(p);
-    else if (obj.object_type === "DIRECTORY") { tree.directories.push(p); return p; }
-    else if (obj.object_type === "NOTEBOOK" || obj.object_type === "FILE") tree.objects.push(obj);
+    else if (obj.object_type === "DIRECTORY") {
+      tree.directories.push(p);
+      return p;
+    } else if (obj.object_type === "NOTEBOOK" || obj.object_type === "FILE") tree.objects.push(obj);
     else tree.other.push(obj);
     return undefined;
   };
@@ -55,11 +57,17 @@ export async function walkWorkspace(ws: WorkspaceClient, paths: string[]): Promi
     const listings = await mapLimited(dirs, DEFAULT_CONCURRENCY, (d) => ws.list(d));
     // Listings are untrusted: every path must be a plain workspace path below the folder listed.
     for (const [i, listing] of listings.entries()) {
-      refuseUnsafePaths(listing.map((o) => o.path).filter((p) => unsafeWorkspacePath(normalize(p), dirs[i])),
-        `the workspace folder '${dirs[i]}' of ${ws.endpoint.uri}`, (p) => unsafeWorkspacePath(normalize(p), dirs[i]));
+      refuseUnsafePaths(
+        listing.map((o) => o.path).filter((p) => unsafeWorkspacePath(normalize(p), dirs[i])),
+        `the workspace folder '${dirs[i]}' of ${ws.endpoint.uri}`,
+        (p) => unsafeWorkspacePath(normalize(p), dirs[i]),
+      );
     }
     for (const listing of listings) {
-      for (const o of listing) { const d = add(o); if (d) next.push(d); }
+      for (const o of listing) {
+        const d = add(o);
+        if (d) next.push(d);
+      }
     }
     dirs = next;
   }
@@ -117,24 +125,41 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
   const dst = workspaceClient(o.to, retry);
   const tree = await walkWorkspace(src, o.paths);
   const report: NotebookMigrationReport = {
-    from: o.from.uri, to: o.to.uri, paths: o.paths, objects: [], directories: tree.directories.length, gitFolders: tree.gitFolders,
-    skipped: tree.other.map((x) => ({ path: x.path, type: x.object_type })), dryRun: !!o.dryRun, durationMs: 0,
+    from: o.from.uri,
+    to: o.to.uri,
+    paths: o.paths,
+    objects: [],
+    directories: tree.directories.length,
+    gitFolders: tree.gitFolders,
+    skipped: tree.other.map((x) => ({ path: x.path, type: x.object_type })),
+    dryRun: !!o.dryRun,
+    durationMs: 0,
   };
   if (!o.dryRun) {
     // Parents first: a folder that is a notebook or file in the target is a conflict for everything under it.
     for (const d of tree.directories) {
-      try { await dst.mkdirs(d); } catch (e) {
+      try {
+        await dst.mkdirs(d);
+      } catch (e) {
         throw new Error(`cannot create folder '${d}': ${(e as Error).message.replace(/\.$/, "")}; nothing under it was copied`);
       }
     }
   }
   const results = new Map<string, NotebookResult>();
   await forEachLimited(tree.objects, o.concurrency ?? DEFAULT_CONCURRENCY, async (obj) => {
-    const r: NotebookResult = { path: obj.path, type: obj.object_type as "NOTEBOOK" | "FILE", language: obj.language, bytes: obj.size ?? 0, outcome: "planned" };
+    const r: NotebookResult = {
+      path: obj.path,
+      type: obj.object_type as "NOTEBOOK" | "FILE",
+      language: obj.language,
+      bytes: obj.size ?? 0,
+      outcome: "planned",
+    };
     results.set(obj.path, r);
     try {
       if (obj.size !== undefined && obj.size > WORKSPACE_CONTENT_LIMIT) {
-        throw new Error(`it is ${obj.size} bytes; the Workspace API moves at most ${WORKSPACE_CONTENT_LIMIT} bytes (10 MB) per object, so move it through Git or the Files API`);
+        throw new Error(
+          `it is ${obj.size} bytes; the Workspace API moves at most ${WORKSPACE_CONTENT_LIMIT} bytes (10 MB) per object, so move it through Git or the Files API`,
+        );
       }
       const content = await src.export(obj);
       r.bytes = content.length;
@@ -144,16 +169,33 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
       let overwrite = false;
       if (existing) {
         const same = existing.object_type === obj.object_type && (obj.object_type !== "NOTEBOOK" || existing.language === obj.language);
-        const differs = !same ? `the target holds a ${kindOf(existing)} there, the source a ${kindOf(obj)}` :
-          sha256(await dst.export({ ...existing, path: obj.path })) !== r.sha256 ? "the target's content differs from the source's" : undefined;
-        if (!differs) { r.outcome = "identical"; return; }
-        if (!o.overwrite) { r.outcome = "conflict"; r.problem = `${differs}; not overwritten (pass --overwrite to replace it)`; return; }
-        if (!same && existing.object_type === "DIRECTORY") { r.outcome = "conflict"; r.problem = `${differs}; a folder is never replaced`; return; }
+        const differs = !same
+          ? `the target holds a ${kindOf(existing)} there, the source a ${kindOf(obj)}`
+          : sha256(await dst.export({ ...existing, path: obj.path })) !== r.sha256
+            ? "the target's content differs from the source's"
+            : undefined;
+        if (!differs) {
+          r.outcome = "identical";
+          return;
+        }
+        if (!o.overwrite) {
+          r.outcome = "conflict";
+          r.problem = `${differs}; not overwritten (pass --overwrite to replace it)`;
+          return;
+        }
+        if (!same && existing.object_type === "DIRECTORY") {
+          r.outcome = "conflict";
+          r.problem = `${differs}; a folder is never replaced`;
+          return;
+        }
         overwrite = true;
       }
       await dst.import(obj, content, overwrite);
       const back = await dst.export(obj);
-      if (sha256(back) !== r.sha256) throw new Error(`after import the target exports ${back.length} bytes with sha256 ${sha256(back).slice(0, 12)}…, the source ${content.length} bytes with ${r.sha256.slice(0, 12)}…`);
+      if (sha256(back) !== r.sha256)
+        throw new Error(
+          `after import the target exports ${back.length} bytes with sha256 ${sha256(back).slice(0, 12)}…, the source ${content.length} bytes with ${r.sha256.slice(0, 12)}…`,
+        );
       r.outcome = overwrite ? "overwritten" : "created";
     } catch (e) {
       r.outcome = "failed";
@@ -164,7 +206,17 @@ export async function migrateNotebooks(o: NotebookMigrationOptions): Promise<Not
   report.durationMs = Date.now() - started;
   const failures: ItemFailure[] = report.objects
     .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
-    .map((r) => ({ item: r.path, outcome: r.outcome as ItemFailure["outcome"], problem: r.outcome === "conflict" ? `'${r.path}': ${r.problem}` : r.problem! }));
-  if (failures.length) throw incompleteMigration(`notebooks under ${o.paths.join(", ")} were not migrated completely to ${o.to.uri}`, report.objects.length, report, failures);
+    .map((r) => ({
+      item: r.path,
+      outcome: r.outcome as ItemFailure["outcome"],
+      problem: r.outcome === "conflict" ? `'${r.path}': ${r.problem}` : r.problem!,
+    }));
+  if (failures.length)
+    throw incompleteMigration(
+      `notebooks under ${o.paths.join(", ")} were not migrated completely to ${o.to.uri}`,
+      report.objects.length,
+      report,
+      failures,
+    );
   return report;
 }

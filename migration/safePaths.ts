@@ -40,6 +40,11 @@ export function unsafeWorkspacePath(p: string, root: string): string | undefined
 export function refuseUnsafePaths(paths: string[], what: string, why: (p: string) => string | undefined = unsafeArtifactPath): void {
   const bad = paths.map((p) => ({ p, reason: why(p) })).filter((x) => x.reason);
   if (!bad.length) return;
-  const shown = bad.slice(0, 10).map((x) => `'${x.p}' (${x.reason})`).join("; ");
-  throw migrationError(`refusing to copy ${what}: its source listed ${bad.length === 1 ? "an unsafe path" : `${bad.length} unsafe paths`}: ${shown}${bad.length > 10 ? `; and ${bad.length - 10} more` : ""}; nothing was copied`);
+  const shown = bad
+    .slice(0, 10)
+    .map((x) => `'${x.p}' (${x.reason})`)
+    .join("; ");
+  throw migrationError(
+    `refusing to copy ${what}: its source listed ${bad.length === 1 ? "an unsafe path" : `${bad.length} unsafe paths`}: ${shown}${bad.length > 10 ? `; and ${bad.length - 10} more` : ""}; nothing was copied`,
+  );
 }

@@ -40,7 +40,11 @@ export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promis
     for (const [i, entries] of listings.entries()) {
       const bad = entries.filter((e) => unsafeArtifactPath(e.path) || (dirs[i] !== "" && !e.path.startsWith(`${dirs[i]}/`)));
       const where = `the artifacts${root.runId ? ` of run ${root.runId}` : ""} under '${root.path}'${dirs[i] ? `, listing '${dirs[i]}'` : ""}`;
-      refuseUnsafePaths(bad.map((e) => e.path), where, (p) => unsafeArtifactPath(p) ?? `it is not below the directory listed, '${dirs[i]}'`);
+      refuseUnsafePaths(
+        bad.map((e) => e.path),
+        where,
+        (p) => unsafeArtifactPath(p) ?? `it is not below the directory listed, '${dirs[i]}'`,
+      );
       for (const e of entries) {
         if (e.isDir) next.push(e.path);
         else files.push({ path: e.path, size: e.size ?? 0 });
@@ -52,7 +56,10 @@ export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promis
 }
 
 /** A run's artifact root and files, without the journal of an earlier migration hop. */
-export async function runFiles(t: ArtifactTransport, runId: string): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
+export async function runFiles(
+  t: ArtifactTransport,
+  runId: string,
+): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
   const root = await t.runRoot(runId, "");
   return { root, files: (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
 }
@@ -125,7 +132,10 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const journal = new Map<string, ManifestEntry>();
   // A journal being rewritten by a concurrent migration into the same run may read back torn: it only saves
   // work, so an unreadable one counts as none.
-  const saved = await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json").catch((e) => { if (e instanceof SyntaxError) return undefined; throw e; });
+  const saved = await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json").catch((e) => {
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
+  });
   for (const e of saved?.files ?? []) journal.set(e.path, e);
   const present = journal.size ? new Map((await listTree(dstT, dstRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
   const verified = new Map<string, ManifestEntry>();
@@ -158,10 +168,13 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     const snapshot = [...verified.values()];
     journalWrite = journalWrite
       .then(() => withRetry(retry, () => writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot })))
-      .catch((e: Error) => { journalFailures.push(e.message); });
+      .catch((e: Error) => {
+        journalFailures.push(e.message);
+      });
     return journalWrite;
   };
-  const journalProblem = () => `the progress journal of ${o.tree} could not be saved (${journalFailures.length} of its writes failed; last: ${journalFailures[journalFailures.length - 1]})`;
+  const journalProblem = () =>
+    `the progress journal of ${o.tree} could not be saved (${journalFailures.length} of its writes failed; last: ${journalFailures[journalFailures.length - 1]})`;
 
   const copyOne = async (f: { path: string; size: number }) => {
     const what = o.what(f.path);
@@ -179,12 +192,21 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
       if (verify === "full") {
         const back = await hashStream((await dstT.download(dstRoot, f.path)).body);
         if (back.size !== f.size || back.sha256 !== sha) {
-          throw httpError(0, `${what}: verification failed: the target holds ${back.size} bytes with sha256 ${back.sha256.slice(0, 12)}…, expected ${f.size} bytes with ${sha.slice(0, 12)}…`, true);
+          throw httpError(
+            0,
+            `${what}: verification failed: the target holds ${back.size} bytes with sha256 ${back.sha256.slice(0, 12)}…, expected ${f.size} bytes with ${sha.slice(0, 12)}…`,
+            true,
+          );
         }
       } else {
         const dir = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
         const listedBack = (await dstT.list(dstRoot, dir)).find((e) => e.path === f.path);
-        if (listedBack?.size !== f.size) throw httpError(0, `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`, true);
+        if (listedBack?.size !== f.size)
+          throw httpError(
+            0,
+            `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`,
+            true,
+          );
       }
       return { path: f.path, size: f.size, sha256: sha };
     });
@@ -195,26 +217,42 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     void saveJournal(false);
   };
   try {
-    await forEachLimited(listed.filter((f) => !verified.has(f.path)), o.concurrency || DEFAULT_CONCURRENCY, copyOne);
+    await forEachLimited(
+      listed.filter((f) => !verified.has(f.path)),
+      o.concurrency || DEFAULT_CONCURRENCY,
+      copyOne,
+    );
   } catch (e) {
     await saveJournal(true);
-    if (journalFailures.length && e instanceof Error) e.message = `${e.message}; also, ${journalProblem()}, so a re-run copies those files again`;
+    if (journalFailures.length && e instanceof Error)
+      e.message = `${e.message}; also, ${journalProblem()}, so a re-run copies those files again`;
     throw e;
   }
   await saveJournal(true);
   const warnings = journalFailures.length
-    ? [`${journalProblem()}; every file was still copied and verified, but had this run been interrupted, a re-run could not have skipped the files copied since the last saved journal`]
+    ? [
+        `${journalProblem()}; every file was still copied and verified, but had this run been interrupted, a re-run could not have skipped the files copied since the last saved journal`,
+      ]
     : [];
   return { files: listed.map((f) => verified.get(f.path)!), skippedFiles, warnings };
 }
 
 /** Writes a manifest and reads it back: it must arrive intact before anything is registered. */
-export async function writeManifest(t: ArtifactTransport, journalRoot: ArtifactRoot, manifest: unknown, what: string, where: string): Promise<void> {
+export async function writeManifest(
+  t: ArtifactTransport,
+  journalRoot: ArtifactRoot,
+  manifest: unknown,
+  what: string,
+  where: string,
+): Promise<void> {
   // A few attempts: a concurrent migration of the same source may be writing the same manifest (same
   // bytes) into the same run, and a read during its write sees a torn file.
   for (let attempt = 1; ; attempt++) {
     const written = await writeJson(t, journalRoot, "manifest.json", manifest);
-    const back = await readJson<unknown>(t, journalRoot, "manifest.json").catch((e) => { if (e instanceof SyntaxError) return undefined; throw e; });
+    const back = await readJson<unknown>(t, journalRoot, "manifest.json").catch((e) => {
+      if (e instanceof SyntaxError) return undefined;
+      throw e;
+    });
     if (back && sha256(Buffer.from(JSON.stringify(back, null, 2))) === written) return;
     if (attempt >= 3) throw migrationError(`${what} did not read back intact from ${where}`);
     await new Promise((r) => setTimeout(r, 200 * attempt));

@@ -6,8 +6,16 @@ import { AccessPlan, buildAccessPlan, memberGrants } from "./accessPlan";
 import { entryKey } from "./identity";
 import { enforcementOn, showHow, TIER_RULES } from "./gitTiers";
 
-export interface Grant { object: string; permission: string; via: string }
-export interface MemberChange { member: string; gained: Grant[]; lost: Grant[] }
+export interface Grant {
+  object: string;
+  permission: string;
+  via: string;
+}
+export interface MemberChange {
+  member: string;
+  gained: Grant[];
+  lost: Grant[];
+}
 export interface StackDiff {
   stack: string;
   members: MemberChange[];
@@ -16,7 +24,12 @@ export interface StackDiff {
   /** On the stack that owns the GitLab settings: how each Git rule is enforced at head, and at base where that differs. */
   enforcement?: { tier: string; rules: { rule: string; how: string; before?: string }[] };
 }
-export interface AccessDiff { base: string; head: string; changed: boolean; stacks: StackDiff[] }
+export interface AccessDiff {
+  base: string;
+  head: string;
+  changed: boolean;
+  stacks: StackDiff[];
+}
 
 const grantKey = (g: { member: string; object: string; permission: string }) => entryKey("memberGrant", g);
 
@@ -27,8 +40,14 @@ const grantKey = (g: { member: string; object: string; permission: string }) => 
 function keyedDiff(before: { key: string; label: string }[], after: { key: string; label: string }[]) {
   const has = (xs: typeof before, x: (typeof before)[number]) => xs.some((y) => y.key === x.key && y.label === x.label);
   return {
-    added: after.filter((x) => !has(before, x)).map((x) => x.label).sort(),
-    removed: before.filter((x) => !has(after, x)).map((x) => x.label).sort(),
+    added: after
+      .filter((x) => !has(before, x))
+      .map((x) => x.label)
+      .sort(),
+    removed: before
+      .filter((x) => !has(after, x))
+      .map((x) => x.label)
+      .sort(),
   };
 }
 
@@ -36,8 +55,12 @@ function keyedDiff(before: { key: string; label: string }[], after: { key: strin
 function enforcementOf(p?: AccessPlan): Map<string, string> | undefined {
   if (!p || p.git.provider !== "gitlab" || !p.git.ownsProjectSettings) return undefined;
   const t = p.git.tier;
-  return new Map(TIER_RULES.map((r) => [r.rule, t ? showHow(enforcementOn(r, t).how)
-    : `${showHow(r.premium.how)} (premium/ultimate), ${showHow(r.free.how)} (free)`]));
+  return new Map(
+    TIER_RULES.map((r) => [
+      r.rule,
+      t ? showHow(enforcementOn(r, t).how) : `${showHow(r.premium.how)} (premium/ultimate), ${showHow(r.free.how)} (free)`,
+    ]),
+  );
 }
 
 function enforcementDiff(b: AccessPlan | undefined, h: AccessPlan | undefined): Pick<StackDiff, "enforcement"> {
@@ -53,7 +76,11 @@ function enforcementDiff(b: AccessPlan | undefined, h: AccessPlan | undefined): 
 }
 
 /** Compares the plans of each stack at `base` and `head` (a stack missing on one side plans as empty). */
-export function accessDiff(base: { ref: string; model: AccessModel }, head: { ref: string; model: AccessModel }, only?: string): AccessDiff {
+export function accessDiff(
+  base: { ref: string; model: AccessModel },
+  head: { ref: string; model: AccessModel },
+  only?: string,
+): AccessDiff {
   const names = [...new Set([...base.model.stacks, ...head.model.stacks].map((s) => s.name))].sort().filter((s) => !only || s === only);
   const plan = (m: AccessModel, s: string) => (m.stacks.some((x) => x.name === s) ? buildAccessPlan(m, s) : undefined);
   const stacks = names.map((stack): StackDiff => {
@@ -68,7 +95,13 @@ export function accessDiff(base: { ref: string; model: AccessModel }, head: { re
     for (const g of hg) if (!bk.has(grantKey(g))) entry(g.member).gained.push({ object: g.object, permission: g.permission, via: g.via });
     for (const g of bg) if (!hk.has(grantKey(g))) entry(g.member).lost.push({ object: g.object, permission: g.permission, via: g.via });
     const edges = (p?: AccessPlan) => (p?.flowEdges ?? []).map((e) => ({ key: e.key, label: `${e.from} -> ${e.to}` }));
-    const promos = (p?: AccessPlan) => (p?.migrations ?? []).map((m) => ({ key: m.key, label: `${m.model}: ${m.from} -> ${m.to} (${Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join("")})` }));
+    const promos = (p?: AccessPlan) =>
+      (p?.migrations ?? []).map((m) => ({
+        key: m.key,
+        label: `${m.model}: ${m.from} -> ${m.to} (${Object.entries(m.select)
+          .map(([k, v]) => `${k} ${v}`)
+          .join("")})`,
+      }));
     return {
       stack,
       members: [...byMember.values()].sort((x, y) => x.member.localeCompare(y.member)),
@@ -77,8 +110,15 @@ export function accessDiff(base: { ref: string; model: AccessModel }, head: { re
       ...enforcementDiff(b, h),
     };
   });
-  const changed = stacks.some((s) => s.members.length || s.flowEdges.added.length || s.flowEdges.removed.length || s.promotions.added.length || s.promotions.removed.length
-    || s.enforcement?.rules.some((r) => r.before !== undefined));
+  const changed = stacks.some(
+    (s) =>
+      s.members.length ||
+      s.flowEdges.added.length ||
+      s.flowEdges.removed.length ||
+      s.promotions.added.length ||
+      s.promotions.removed.length ||
+      s.enforcement?.rules.some((r) => r.before !== undefined),
+  );
   return { base: base.ref, head: head.ref, changed, stacks };
 }
 
@@ -90,10 +130,19 @@ export function renderAccessDiffMarkdown(d: AccessDiff): string {
   for (const s of d.stacks) {
     const gained = s.members.reduce((n, m) => n + m.gained.length, 0);
     const lost = s.members.reduce((n, m) => n + m.lost.length, 0);
-    lines.push(`| ${s.stack} | ${s.members.length} | ${gained} | ${lost} | +${s.flowEdges.added.length} / -${s.flowEdges.removed.length} | +${s.promotions.added.length} / -${s.promotions.removed.length} |`);
+    lines.push(
+      `| ${s.stack} | ${s.members.length} | ${gained} | ${lost} | +${s.flowEdges.added.length} / -${s.flowEdges.removed.length} | +${s.promotions.added.length} / -${s.promotions.removed.length} |`,
+    );
   }
   for (const s of d.stacks) {
-    if (!s.members.length && !s.flowEdges.added.length && !s.flowEdges.removed.length && !s.promotions.added.length && !s.promotions.removed.length) continue;
+    if (
+      !s.members.length &&
+      !s.flowEdges.added.length &&
+      !s.flowEdges.removed.length &&
+      !s.promotions.added.length &&
+      !s.promotions.removed.length
+    )
+      continue;
     lines.push("", `### ${s.stack}`);
     for (const m of s.members) {
       lines.push("", `**${m.member}**`, "");
@@ -107,7 +156,13 @@ export function renderAccessDiffMarkdown(d: AccessDiff): string {
   }
   for (const s of d.stacks.filter((x) => x.enforcement)) {
     const e = s.enforcement!;
-    lines.push("", `### Git rule enforcement (${s.stack} owns the GitLab settings; tier ${e.tier})`, "", "| rule | enforced by |", "|---|---|");
+    lines.push(
+      "",
+      `### Git rule enforcement (${s.stack} owns the GitLab settings; tier ${e.tier})`,
+      "",
+      "| rule | enforced by |",
+      "|---|---|",
+    );
     for (const r of e.rules) lines.push(`| ${r.rule} | ${r.how}${r.before !== undefined ? ` (was: ${r.before})` : ""} |`);
   }
   return lines.join("\n") + "\n";

@@ -3,23 +3,89 @@
  * Components, the plan view, the access diff and the policy tests all read it.
  */
 import {
-  AccessModel, DatabricksAuth, Entitlement, GitAccess, GitTier, RegistryConfig, RegistryLevel, Role, Tier, UcModelPrivilege,
+  AccessModel,
+  DatabricksAuth,
+  Entitlement,
+  GitAccess,
+  GitTier,
+  RegistryConfig,
+  RegistryLevel,
+  Role,
+  Tier,
+  UcModelPrivilege,
   WorkspaceLevel,
 } from "../config/schema";
 import { keyed } from "./identity";
 import { sourcesOf } from "./flow";
 
-export interface GroupEntry { key: string; name: string; role: string; duty: string; entitlements: Entitlement[] }
-export interface UserEntry { key: string; member: string; email: string; displayName: string; lookup: boolean }
-export interface MembershipEntry { key: string; group: string; role: string; member: string; email: string }
-export interface DirectoryEntry { key: string; path: string; purpose: "git-folder-root" | "shared-git-folders" | "experiments" }
-export interface GitFolderEntry { key: string; name: string; url: string; provider: string; path: string; branch: string }
-export interface AclGrant<L extends string = string> { group: string; level: L }
-export interface WorkspaceAclEntry { key: string; objectType: "directory" | "repo"; path: string; grants: AclGrant<WorkspaceLevel>[] }
-export interface ModelEntry { key: string; name: string; model: string; flavour: RegistryConfig["flavour"]; adopt: boolean }
-export interface RegistryAclEntry { key: string; model: string; grants: AclGrant<RegistryLevel>[] }
-export interface UcGrantEntry { key: string; model: string; grants: { principal: string; level: RegistryLevel; privileges: UcModelPrivilege[] }[] }
-export interface GitMemberEntry { key: string; member: string; gitUsername: string; access: GitAccess; roles: string[] }
+export interface GroupEntry {
+  key: string;
+  name: string;
+  role: string;
+  duty: string;
+  entitlements: Entitlement[];
+}
+export interface UserEntry {
+  key: string;
+  member: string;
+  email: string;
+  displayName: string;
+  lookup: boolean;
+}
+export interface MembershipEntry {
+  key: string;
+  group: string;
+  role: string;
+  member: string;
+  email: string;
+}
+export interface DirectoryEntry {
+  key: string;
+  path: string;
+  purpose: "git-folder-root" | "shared-git-folders" | "experiments";
+}
+export interface GitFolderEntry {
+  key: string;
+  name: string;
+  url: string;
+  provider: string;
+  path: string;
+  branch: string;
+}
+export interface AclGrant<L extends string = string> {
+  group: string;
+  level: L;
+}
+export interface WorkspaceAclEntry {
+  key: string;
+  objectType: "directory" | "repo";
+  path: string;
+  grants: AclGrant<WorkspaceLevel>[];
+}
+export interface ModelEntry {
+  key: string;
+  name: string;
+  model: string;
+  flavour: RegistryConfig["flavour"];
+  adopt: boolean;
+}
+export interface RegistryAclEntry {
+  key: string;
+  model: string;
+  grants: AclGrant<RegistryLevel>[];
+}
+export interface UcGrantEntry {
+  key: string;
+  model: string;
+  grants: { principal: string; level: RegistryLevel; privileges: UcModelPrivilege[] }[];
+}
+export interface GitMemberEntry {
+  key: string;
+  member: string;
+  gitUsername: string;
+  access: GitAccess;
+  roles: string[];
+}
 export interface BranchRuleEntry {
   key: string;
   /** A branch name, or `*` for every branch that is not an environment. */
@@ -37,7 +103,11 @@ export interface BranchRuleEntry {
   /** Source branches whose merge requests may target this branch (from the flow). */
   sources: string[];
 }
-export interface FlowEdgeEntry { key: string; from: string; to: string }
+export interface FlowEdgeEntry {
+  key: string;
+  from: string;
+  to: string;
+}
 export interface MigrationEntry {
   key: string;
   model: string;
@@ -100,7 +170,9 @@ export function approvingMembers(model: AccessModel): AccessModel["roster"] {
  * The plan, the ModelMigration inputs and the migrate CLI's guard all take this list.
  */
 export function approverEmails(model: AccessModel): string[] {
-  return approvingMembers(model).map((m) => m.email).sort();
+  return approvingMembers(model)
+    .map((m) => m.email)
+    .sort();
 }
 
 /**
@@ -132,7 +204,10 @@ function grantsFor<L extends string>(model: AccessModel, pick: (r: Role) => L | 
 }
 
 function membersOf(model: AccessModel, roles: string[]): string[] {
-  return model.roster.filter((m) => m.roles.some((r) => roles.includes(r))).map((m) => m.id).sort();
+  return model.roster
+    .filter((m) => m.roles.some((r) => roles.includes(r)))
+    .map((m) => m.id)
+    .sort();
 }
 
 /** Builds the access plan of `stack` from a validated model. */
@@ -142,92 +217,204 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
   const org = model.organization;
   const env = model.environments.find((e) => e.name === s.branch)!;
 
-  const groups = keyed("group", model.roles.map((r) => ({
-    name: groupName(model, r.name), role: r.name, duty: r.duty, entitlements: [...(r.entitlements[stack] ?? [])].sort(),
-  })));
-  const users = keyed("user", model.roster.map((m) => ({
-    member: m.id, email: m.email, displayName: m.name, lookup: s.scimProvisioned,
-  })));
-  const memberships = keyed("membership", model.roster.flatMap((m) =>
-    m.roles.map((r) => ({ group: groupName(model, r), role: r, member: m.id, email: m.email }))));
+  const groups = keyed(
+    "group",
+    model.roles.map((r) => ({
+      name: groupName(model, r.name),
+      role: r.name,
+      duty: r.duty,
+      entitlements: [...(r.entitlements[stack] ?? [])].sort(),
+    })),
+  );
+  const users = keyed(
+    "user",
+    model.roster.map((m) => ({
+      member: m.id,
+      email: m.email,
+      displayName: m.name,
+      lookup: s.scimProvisioned,
+    })),
+  );
+  const memberships = keyed(
+    "membership",
+    model.roster.flatMap((m) => m.roles.map((r) => ({ group: groupName(model, r), role: r, member: m.id, email: m.email }))),
+  );
 
   const directories = keyed("directory", [
     { path: org.gitFolderRoot, purpose: "git-folder-root" as const },
     { path: org.sharedGitFolderRoot, purpose: "shared-git-folders" as const },
     { path: org.experimentFolder, purpose: "experiments" as const },
   ]);
-  const gitFolders = keyed("gitFolder", org.gitFolders.map((g) => ({
-    name: g.name, url: g.url, provider: g.provider, path: `${org.sharedGitFolderRoot}/${g.name}`, branch: s.branch,
-  })));
+  const gitFolders = keyed(
+    "gitFolder",
+    org.gitFolders.map((g) => ({
+      name: g.name,
+      url: g.url,
+      provider: g.provider,
+      path: `${org.sharedGitFolderRoot}/${g.name}`,
+      branch: s.branch,
+    })),
+  );
   // CAN_MANAGE is the folder level Databricks documents for creating (and so cloning into) items.
-  const workspaceAcls = keyed("workspaceAcl", [
-    { objectType: "directory" as const, path: org.gitFolderRoot, grants: grantsFor<WorkspaceLevel>(model, () => "CAN_MANAGE") },
-    { objectType: "directory" as const, path: org.experimentFolder, grants: grantsFor(model, (r) => r.experiments[stack]) },
-    ...gitFolders.map((g) => ({ objectType: "repo" as const, path: g.path, grants: grantsFor(model, (r) => r.sharedGitFolders[stack]) })),
-  ].filter((a) => a.grants.length > 0));
+  const workspaceAcls = keyed(
+    "workspaceAcl",
+    [
+      { objectType: "directory" as const, path: org.gitFolderRoot, grants: grantsFor<WorkspaceLevel>(model, () => "CAN_MANAGE") },
+      { objectType: "directory" as const, path: org.experimentFolder, grants: grantsFor(model, (r) => r.experiments[stack]) },
+      ...gitFolders.map((g) => ({ objectType: "repo" as const, path: g.path, grants: grantsFor(model, (r) => r.sharedGitFolders[stack]) })),
+    ].filter((a) => a.grants.length > 0),
+  );
 
   const stackModels = model.models.filter((m) => m.stacks.includes(stack));
-  const qualified = (name: string) => s.registry.flavour === "unity-catalog" ? `${s.registry.catalog}.${s.registry.schema}.${name}` : name;
-  const models = keyed("model", stackModels.map((m) => ({
-    name: qualified(m.name), model: m.name, flavour: s.registry.flavour, adopt: m.existingIn.includes(stack),
-  })));
-  const registryGrants = grantsFor(model, (r) => r.registry[stack]);
-  const registryAcls = s.registry.flavour === "workspace" && registryGrants.length
-    ? keyed("registryAcl", models.map((m) => ({ model: m.name, grants: registryGrants })))
-    : [];
-  const ucGrants = s.registry.flavour === "unity-catalog" && registryGrants.length
-    ? keyed("ucGrant", models.map((m) => ({
+  const qualified = (name: string) =>
+    s.registry.flavour === "unity-catalog" ? `${s.registry.catalog}.${s.registry.schema}.${name}` : name;
+  const models = keyed(
+    "model",
+    stackModels.map((m) => ({
+      name: qualified(m.name),
       model: m.name,
-      grants: registryGrants.map((g) => ({ principal: g.group, level: g.level, privileges: [...org.ucPrivileges[g.level]].sort() })),
-    })))
-    : [];
+      flavour: s.registry.flavour,
+      adopt: m.existingIn.includes(stack),
+    })),
+  );
+  const registryGrants = grantsFor(model, (r) => r.registry[stack]);
+  const registryAcls =
+    s.registry.flavour === "workspace" && registryGrants.length
+      ? keyed(
+          "registryAcl",
+          models.map((m) => ({ model: m.name, grants: registryGrants })),
+        )
+      : [];
+  const ucGrants =
+    s.registry.flavour === "unity-catalog" && registryGrants.length
+      ? keyed(
+          "ucGrant",
+          models.map((m) => ({
+            model: m.name,
+            grants: registryGrants.map((g) => ({ principal: g.group, level: g.level, privileges: [...org.ucPrivileges[g.level]].sort() })),
+          })),
+        )
+      : [];
 
-  const gitMembers = keyed("gitMember", model.roster.map((m) => {
-    const levels = model.roles.filter((r) => m.roles.includes(r.name)).map((r) => r.git.access);
-    const order: GitAccess[] = ["reporter", "developer", "maintainer", "owner"];
-    // Everyone can pull and clone: Developer is the floor, the strongest role decides above it.
-    const access = order[Math.max(order.indexOf("developer"), ...levels.map((l) => order.indexOf(l)))];
-    return { member: m.id, gitUsername: m.gitUsername, access, roles: [...m.roles].sort() };
-  }));
+  const gitMembers = keyed(
+    "gitMember",
+    model.roster.map((m) => {
+      const levels = model.roles.filter((r) => m.roles.includes(r.name)).map((r) => r.git.access);
+      const order: GitAccess[] = ["reporter", "developer", "maintainer", "owner"];
+      // Everyone can pull and clone: Developer is the floor, the strongest role decides above it.
+      const access = order[Math.max(order.indexOf("developer"), ...levels.map((l) => order.indexOf(l)))];
+      return { member: m.id, gitUsername: m.gitUsername, access, roles: [...m.roles].sort() };
+    }),
+  );
   const rolesWith = (k: "push" | "merge" | "approve", branch: string) =>
-    model.roles.filter((r) => r.git[k].includes(branch)).map((r) => r.name).sort();
+    model.roles
+      .filter((r) => r.git[k].includes(branch))
+      .map((r) => r.name)
+      .sort();
   // Every other branch: nobody pushes, merges or force-pushes; changes enter through the development branch.
   const otherBranches = {
-    branch: "*", tier: "other" as const, push: [], merge: [], approve: [], pushMembers: [], mergeMembers: [], approveMembers: [],
-    approvals: 1, allowForcePush: false as const, sources: [],
+    branch: "*",
+    tier: "other" as const,
+    push: [],
+    merge: [],
+    approve: [],
+    pushMembers: [],
+    mergeMembers: [],
+    approveMembers: [],
+    approvals: 1,
+    allowForcePush: false as const,
+    sources: [],
   };
-  const branchRules = keyed("branchRule", [...model.environments.map((e) => {
-    const push = rolesWith("push", e.name);
-    const merge = rolesWith("merge", e.name);
-    const approve = rolesWith("approve", e.name);
-    return {
-      branch: e.name, tier: e.tier, push, merge, approve,
-      pushMembers: membersOf(model, push), mergeMembers: membersOf(model, merge), approveMembers: membersOf(model, approve),
-      approvals: e.approvals, allowForcePush: false as const,
-      sources: sourcesOf(model.flow, e.name),
-    };
-  }), otherBranches]);
-  const flowEdges = keyed("flowEdge", model.flow.map((f) => ({ from: f.from, to: f.to })));
+  const branchRules = keyed("branchRule", [
+    ...model.environments.map((e) => {
+      const push = rolesWith("push", e.name);
+      const merge = rolesWith("merge", e.name);
+      const approve = rolesWith("approve", e.name);
+      return {
+        branch: e.name,
+        tier: e.tier,
+        push,
+        merge,
+        approve,
+        pushMembers: membersOf(model, push),
+        mergeMembers: membersOf(model, merge),
+        approveMembers: membersOf(model, approve),
+        approvals: e.approvals,
+        allowForcePush: false as const,
+        sources: sourcesOf(model.flow, e.name),
+      };
+    }),
+    otherBranches,
+  ]);
+  const flowEdges = keyed(
+    "flowEdge",
+    model.flow.map((f) => ({ from: f.from, to: f.to })),
+  );
   const approvers = approverEmails(model);
   const members = model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })).sort((a, b) => a.email.localeCompare(b.email));
   const gitApi = gitApiRoot(s.git.provider, s.git.url);
   const stackOf = (n: string) => model.stacks.find((x) => x.name === n)!;
-  const migrations = keyed("migration", model.models.flatMap((m) => m.promotions.filter((p) => p.to === stack).map((p) => ({
-    model: m.name, from: p.from, to: p.to, fromEnv: stackOf(p.from).branch, toEnv: s.branch,
-    fromUri: workspaceTrackingUri(stackOf(p.from).host), toUri: workspaceTrackingUri(s.host), select: { ...p.select }, production: env.tier === "production", approvers,
-    members, git: { provider: s.git.provider, apiUrl: gitApi, project: s.git.project, configPath: "Pulumi.yaml", fromStack: p.from, toStack: p.to },
-  }))));
+  const migrations = keyed(
+    "migration",
+    model.models.flatMap((m) =>
+      m.promotions
+        .filter((p) => p.to === stack)
+        .map((p) => ({
+          model: m.name,
+          from: p.from,
+          to: p.to,
+          fromEnv: stackOf(p.from).branch,
+          toEnv: s.branch,
+          fromUri: workspaceTrackingUri(stackOf(p.from).host),
+          toUri: workspaceTrackingUri(s.host),
+          select: { ...p.select },
+          production: env.tier === "production",
+          approvers,
+          members,
+          git: {
+            provider: s.git.provider,
+            apiUrl: gitApi,
+            project: s.git.project,
+            configPath: "Pulumi.yaml",
+            fromStack: p.from,
+            toStack: p.to,
+          },
+        })),
+    ),
+  );
 
   return {
-    stack, environment: env.name, tier: env.tier, host: s.host, registry: s.registry, auth: s.auth.kind,
-    scimProvisioned: s.scimProvisioned, git: { ...s.git },
-    groups, users, memberships, directories, gitFolders, workspaceAcls, models, registryAcls, ucGrants,
-    gitMembers, branchRules, flowEdges, migrations,
+    stack,
+    environment: env.name,
+    tier: env.tier,
+    host: s.host,
+    registry: s.registry,
+    auth: s.auth.kind,
+    scimProvisioned: s.scimProvisioned,
+    git: { ...s.git },
+    groups,
+    users,
+    memberships,
+    directories,
+    gitFolders,
+    workspaceAcls,
+    models,
+    registryAcls,
+    ucGrants,
+    gitMembers,
+    branchRules,
+    flowEdges,
+    migrations,
   };
 }
 
 /** One permission a member holds, and the group or role it comes through. */
-export interface MemberGrant { member: string; object: string; permission: string; via: string }
+export interface MemberGrant {
+  member: string;
+  object: string;
+  permission: string;
+  via: string;
+}
 
 /** The plan seen member by member: what each person can do, for the plan view and the access diff. */
 export function memberGrants(plan: AccessPlan): MemberGrant[] {
@@ -240,21 +427,31 @@ export function memberGrants(plan: AccessPlan): MemberGrant[] {
       rows.push({ member, object: `workspace ${plan.stack}`, permission: "member", via: group });
       for (const e of g.entitlements) rows.push({ member, object: `workspace ${plan.stack}`, permission: e, via: group });
       for (const a of plan.workspaceAcls) {
-        for (const x of a.grants.filter((x) => x.group === group)) rows.push({ member, object: `${a.objectType} ${a.path}`, permission: x.level, via: group });
+        for (const x of a.grants.filter((x) => x.group === group))
+          rows.push({ member, object: `${a.objectType} ${a.path}`, permission: x.level, via: group });
       }
       for (const a of plan.registryAcls) {
-        for (const x of a.grants.filter((x) => x.group === group)) rows.push({ member, object: `registered model ${a.model}`, permission: x.level, via: group });
+        for (const x of a.grants.filter((x) => x.group === group))
+          rows.push({ member, object: `registered model ${a.model}`, permission: x.level, via: group });
       }
       for (const a of plan.ucGrants) {
-        for (const x of a.grants.filter((x) => x.principal === group)) rows.push({ member, object: `UC model ${a.model}`, permission: x.privileges.join("+"), via: group });
+        for (const x of a.grants.filter((x) => x.principal === group))
+          rows.push({ member, object: `UC model ${a.model}`, permission: x.privileges.join("+"), via: group });
       }
     }
   }
-  for (const gm of plan.gitMembers) rows.push({ member: gm.member, object: `git project ${plan.git.project}`, permission: gm.access, via: gm.roles.join(",") });
+  for (const gm of plan.gitMembers)
+    rows.push({ member: gm.member, object: `git project ${plan.git.project}`, permission: gm.access, via: gm.roles.join(",") });
   for (const b of plan.branchRules) {
-    for (const [k, ids] of [["push", b.pushMembers], ["merge", b.mergeMembers], ["approve", b.approveMembers]] as const) {
+    for (const [k, ids] of [
+      ["push", b.pushMembers],
+      ["merge", b.mergeMembers],
+      ["approve", b.approveMembers],
+    ] as const) {
       for (const id of ids) rows.push({ member: id, object: `branch ${b.branch}`, permission: k, via: "role" });
     }
   }
-  return rows.sort((a, b) => a.member.localeCompare(b.member) || a.object.localeCompare(b.object) || a.permission.localeCompare(b.permission));
+  return rows.sort(
+    (a, b) => a.member.localeCompare(b.member) || a.object.localeCompare(b.object) || a.permission.localeCompare(b.permission),
+  );
 }

@@ -4,7 +4,11 @@
  * Pure: the CLI reads the file.
  */
 
-interface State { type?: string; inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }
+interface State {
+  type?: string;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+}
 export interface PreviewStep {
   op: string;
   urn: string;
@@ -13,7 +17,10 @@ export interface PreviewStep {
   diffReasons?: string[];
   detailedDiff?: Record<string, { kind?: string; inputDiff?: boolean }>;
 }
-export interface PreviewDocument { steps?: PreviewStep[]; changeSummary?: Record<string, number> }
+export interface PreviewDocument {
+  steps?: PreviewStep[];
+  changeSummary?: Record<string, number>;
+}
 
 export interface DriftItem {
   resource: string;
@@ -61,7 +68,15 @@ function affects(type: string, inputs: Record<string, unknown>, name: string): s
 
 /** JSON with object keys sorted, for comparing values. */
 const canon = (v: unknown): string =>
-  JSON.stringify(v ?? null, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
+  JSON.stringify(v ?? null, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, x[k]]),
+        )
+      : x,
+  );
 
 /**
  * The property paths under `path` where `declared` and `actual` differ: into lists of the same length
@@ -74,7 +89,9 @@ function leafDiffs(declared: unknown, actual: unknown, path: string): string[] {
   }
   const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
   if (isObj(declared) && isObj(actual)) {
-    return Object.keys(declared).filter((k) => !k.startsWith("__")).flatMap((k) => leafDiffs(declared[k], actual[k], `${path}.${k}`));
+    return Object.keys(declared)
+      .filter((k) => !k.startsWith("__"))
+      .flatMap((k) => leafDiffs(declared[k], actual[k], `${path}.${k}`));
   }
   return canon(declared) === canon(actual) ? [] : [path];
 }
@@ -89,7 +106,14 @@ export function driftItems(doc: PreviewDocument): DriftItem[] {
     const resource = `${type} ${name}`;
     const who = affects(type, Object.keys(declared).length ? declared : actual, name);
     if (s.op === "create") {
-      items.push({ resource, op: s.op, property: "(the resource)", declared: "exists", actual: "missing: deleted outside Pulumi", affects: who });
+      items.push({
+        resource,
+        op: s.op,
+        property: "(the resource)",
+        declared: "exists",
+        actual: "missing: deleted outside Pulumi",
+        affects: who,
+      });
       continue;
     }
     if (s.op === "delete") {
@@ -100,8 +124,14 @@ export function driftItems(doc: PreviewDocument): DriftItem[] {
     // provider's diff); narrow each to the leaves that differ, so the report says which entry changed.
     const named = Object.keys(s.detailedDiff ?? {}).length ? Object.keys(s.detailedDiff!) : (s.diffReasons ?? []);
     const top = named.length ? named : Object.keys(declared).filter((k) => !k.startsWith("__") && canon(declared[k]) !== canon(actual[k]));
-    const props = top.length ? top.flatMap((p) => { const l = leafDiffs(valueAt(declared, p), valueAt(actual, p), p); return l.length ? l : [p]; }) : ["(unknown property)"];
-    for (const p of props) items.push({ resource, op: s.op, property: p, declared: show(valueAt(declared, p)), actual: show(valueAt(actual, p)), affects: who });
+    const props = top.length
+      ? top.flatMap((p) => {
+          const l = leafDiffs(valueAt(declared, p), valueAt(actual, p), p);
+          return l.length ? l : [p];
+        })
+      : ["(unknown property)"];
+    for (const p of props)
+      items.push({ resource, op: s.op, property: p, declared: show(valueAt(declared, p)), actual: show(valueAt(actual, p)), affects: who });
   }
   // The engine emits steps in the order its parallel walk reaches them: sort, so a report reads the same every run.
   return items.sort((a, b) => a.resource.localeCompare(b.resource) || a.property.localeCompare(b.property, undefined, { numeric: true }));
@@ -112,8 +142,12 @@ export function renderDriftMarkdown(stack: string, items: DriftItem[]): string {
   const resources = new Set(items.map((i) => i.resource)).size;
   const cell = (s: string) => s.replace(/\|/g, "\\|");
   return [
-    `## Drift: stack ${stack}`, "", `${resources} resource(s) changed outside Pulumi; \`pulumi up -s ${stack}\` restores the declared state.`, "",
-    "| resource | property | declared | actual | affects |", "|---|---|---|---|---|",
+    `## Drift: stack ${stack}`,
+    "",
+    `${resources} resource(s) changed outside Pulumi; \`pulumi up -s ${stack}\` restores the declared state.`,
+    "",
+    "| resource | property | declared | actual | affects |",
+    "|---|---|---|---|---|",
     ...items.map((i) => `| ${cell(i.resource)} | ${cell(i.property)} | ${cell(i.declared)} | ${cell(i.actual)} | ${cell(i.affects)} |`),
     "",
   ].join("\n");

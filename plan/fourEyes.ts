@@ -19,7 +19,11 @@ export interface FourEyesVerdict {
 export function judgeApprovals(plan: AccessPlan, target: string, author: string, approvedBy: string[]): FourEyesVerdict {
   const rule = plan.branchRules.find((b) => b.branch === target);
   if (!rule) {
-    return { ok: true, counted: [], message: `${target} is not an environment branch: no approval rule applies (its protection lets nobody merge)` };
+    return {
+      ok: true,
+      counted: [],
+      message: `${target} is not an environment branch: no approval rule applies (its protection lets nobody merge)`,
+    };
   }
   const lc = (u: string) => u.toLowerCase();
   const approvers = new Map(rule.approveMembers.map((id) => [lc(plan.gitMembers.find((m) => m.member === id)!.gitUsername), id]));
@@ -35,7 +39,11 @@ export function judgeApprovals(plan: AccessPlan, target: string, author: string,
   }
   const need = rule.approvals;
   const ok = counted.length >= need;
-  const allowed = [...approvers.keys()].filter((u) => u !== lc(author)).sort().join(", ") || "nobody";
+  const allowed =
+    [...approvers.keys()]
+      .filter((u) => u !== lc(author))
+      .sort()
+      .join(", ") || "nobody";
   const message = ok
     ? `approved: ${counted.join(", ")} approved this merge into ${target} (${counted.length} of ${need} needed), none of them its author ${author}`
     : `not approved: merges into ${target} need ${need} approval(s) by someone other than the author ${author} who may approve there (${allowed}); counted ${counted.length}${counted.length ? ` (${counted.join(", ")})` : ""}${refused.length ? `; not counted: ${refused.join("; ")}` : ""}${approvedBy.length === 0 ? "; nobody has approved it" : ""}`;
@@ -43,7 +51,10 @@ export function judgeApprovals(plan: AccessPlan, target: string, author: string,
 }
 
 /** A GitHub pull request review as the reviews API lists it (oldest first). */
-export interface Review { user: string; state: string }
+export interface Review {
+  user: string;
+  state: string;
+}
 
 /**
  * Who approves a GitHub pull request now, from its reviews (oldest first): each reviewer's latest review

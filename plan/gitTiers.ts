@@ -25,54 +25,79 @@ export interface TierRule {
 /** The mission's Git rules against the tiers. Ultimate enforces exactly what Premium does. */
 export const TIER_RULES: TierRule[] = [
   {
-    id: "pull", rule: "every member can pull and clone",
+    id: "pull",
+    rule: "every member can pull and clone",
     free: { how: ["native"], by: "project membership (Developer floor)" },
     premium: { how: ["native"], by: "project membership (Developer floor)" },
   },
   {
-    id: "push-dev-only", rule: "only the development branch takes pushes",
+    id: "push-dev-only",
+    rule: "only the development branch takes pushes",
     free: { how: ["native"], by: "protected branches: push No one on every other environment branch" },
     premium: { how: ["native"], by: "protected branches: push No one on every other environment branch" },
   },
   {
-    id: "push-who", rule: "only the roles allowed to push push to the development branch",
+    id: "push-who",
+    rule: "only the roles allowed to push push to the development branch",
     free: { how: ["native"], by: "protected branch by role (Developers + Maintainers): wider than the plan, see 'Free tier widening'" },
     premium: { how: ["native"], by: "protected branch: allowed to push, per user" },
   },
   {
-    id: "merge-who", rule: "only members with merge rights merge into an environment branch",
-    free: { how: ["native", "flow audit"], by: "protected branch by role (Maintainers or Developers + Maintainers): wider than the plan; flow-audit reports merges by others" },
+    id: "merge-who",
+    rule: "only members with merge rights merge into an environment branch",
+    free: {
+      how: ["native", "flow audit"],
+      by: "protected branch by role (Maintainers or Developers + Maintainers): wider than the plan; flow-audit reports merges by others",
+    },
     premium: { how: ["native", "flow audit"], by: "protected branch: allowed to merge, per user; flow-audit reports merges by others" },
   },
   {
-    id: "no-force-push", rule: "nobody force-pushes",
+    id: "no-force-push",
+    rule: "nobody force-pushes",
     free: { how: ["native"], by: "protected branches: allow_force_push off" },
     premium: { how: ["native"], by: "protected branches: allow_force_push off" },
   },
   {
-    id: "four-eyes", rule: "a merge needs an approval by an approving member who is not the author",
-    free: { how: ["pipeline job", "flow audit"], by: "approval-check job (reads the MR approvals API) with pipelines must succeed; flow-audit reports merges without one" },
-    premium: { how: ["native", "flow audit"], by: "approval rule per branch, author approval off, committers' approval off; flow-audit reports merges without one" },
+    id: "four-eyes",
+    rule: "a merge needs an approval by an approving member who is not the author",
+    free: {
+      how: ["pipeline job", "flow audit"],
+      by: "approval-check job (reads the MR approvals API) with pipelines must succeed; flow-audit reports merges without one",
+    },
+    premium: {
+      how: ["native", "flow audit"],
+      by: "approval rule per branch, author approval off, committers' approval off; flow-audit reports merges without one",
+    },
   },
   {
-    id: "reset-on-push", rule: "approvals are reset when new commits are pushed",
+    id: "reset-on-push",
+    rule: "approvals are reset when new commits are pushed",
     free: { how: ["not enforced"], by: "Premium setting; on Free an approval given before a later push still counts" },
     premium: { how: ["native"], by: "approval settings: reset approvals on push" },
   },
   {
-    id: "no-override", rule: "a merge request cannot lower its own approval requirements",
+    id: "no-override",
+    rule: "a merge request cannot lower its own approval requirements",
     free: { how: ["pipeline job"], by: "approval-check takes approvers and counts from the plan, never from the MR" },
     premium: { how: ["native"], by: "approval settings: overriding approvers per MR off" },
   },
   {
-    id: "pipeline", rule: "merging waits for a successful pipeline; skipped pipelines do not count",
+    id: "pipeline",
+    rule: "merging waits for a successful pipeline; skipped pipelines do not count",
     free: { how: ["native"], by: "merge checks: pipelines must succeed, skipped pipelines fail" },
     premium: { how: ["native"], by: "merge checks: pipelines must succeed, skipped pipelines fail" },
   },
   {
-    id: "flow", rule: "merge requests only follow the promotion flow",
-    free: { how: ["pipeline job", "flow audit"], by: "branch-flow job; a retargeted MR keeps its old green pipeline, so flow-audit reports merges outside the flow" },
-    premium: { how: ["pipeline job", "flow audit"], by: "branch-flow job; a retargeted MR keeps its old green pipeline, so flow-audit reports merges outside the flow" },
+    id: "flow",
+    rule: "merge requests only follow the promotion flow",
+    free: {
+      how: ["pipeline job", "flow audit"],
+      by: "branch-flow job; a retargeted MR keeps its old green pipeline, so flow-audit reports merges outside the flow",
+    },
+    premium: {
+      how: ["pipeline job", "flow audit"],
+      by: "branch-flow job; a retargeted MR keeps its old green pipeline, so flow-audit reports merges outside the flow",
+    },
   },
 ];
 
@@ -92,7 +117,12 @@ function lowestLevel(plan: AccessPlan, members: string[]): number {
 
 /** Members whose project access reaches `level` (0: nobody). */
 function reaching(plan: AccessPlan, level: number): string[] {
-  return level === 0 ? [] : plan.gitMembers.filter((m) => GIT_ACCESS_LEVELS[m.access] >= level).map((m) => m.member).sort();
+  return level === 0
+    ? []
+    : plan.gitMembers
+        .filter((m) => GIT_ACCESS_LEVELS[m.access] >= level)
+        .map((m) => m.member)
+        .sort();
 }
 
 export interface FreeBranchProtection {
@@ -113,7 +143,9 @@ export function freeProtection(plan: AccessPlan, b: BranchRuleEntry): FreeBranch
   const pushLevel = lowestLevel(plan, b.pushMembers);
   const mergeLevel = lowestLevel(plan, b.mergeMembers);
   return {
-    branch: b.branch, pushLevel, mergeLevel,
+    branch: b.branch,
+    pushLevel,
+    mergeLevel,
     extraPush: reaching(plan, pushLevel).filter((m) => !b.pushMembers.includes(m)),
     extraMerge: reaching(plan, mergeLevel).filter((m) => !b.mergeMembers.includes(m)),
   };
@@ -123,9 +155,9 @@ export function freeProtection(plan: AccessPlan, b: BranchRuleEntry): FreeBranch
 export function enforcementRows(plan: AccessPlan): string[][] {
   if (plan.git.provider !== "gitlab") return [];
   const tier = plan.git.tier;
-  return TIER_RULES.map((r) => tier
-    ? [r.rule, showHow(enforcementOn(r, tier).how), enforcementOn(r, tier).by]
-    : [r.rule, showHow(r.premium.how), showHow(r.free.how)]);
+  return TIER_RULES.map((r) =>
+    tier ? [r.rule, showHow(enforcementOn(r, tier).how), enforcementOn(r, tier).by] : [r.rule, showHow(r.premium.how), showHow(r.free.how)],
+  );
 }
 
 /** The columns of enforcementRows for `plan`. */
@@ -136,6 +168,9 @@ export function enforcementColumns(plan: AccessPlan): string[] {
 /** The README table: every rule against every tier. */
 export function tierTableMarkdown(): string {
   const lines = ["| rule | Free | Premium | Ultimate |", "|---|---|---|---|"];
-  for (const r of TIER_RULES) lines.push(`| ${r.rule} | ${showHow(r.free.how)}: ${r.free.by} | ${showHow(r.premium.how)}: ${r.premium.by} | ${showHow(r.premium.how)} (as Premium) |`);
+  for (const r of TIER_RULES)
+    lines.push(
+      `| ${r.rule} | ${showHow(r.free.how)}: ${r.free.by} | ${showHow(r.premium.how)}: ${r.premium.by} | ${showHow(r.premium.how)} (as Premium) |`,
+    );
   return lines.join("\n") + "\n";
 }

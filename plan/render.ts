@@ -39,8 +39,13 @@ export function planSections(plan: AccessPlan): Section[] {
       title: `Branch rules (${plan.git.provider} ${plan.git.project}${plan.git.ownsProjectSettings ? ", owned by this stack" : ""})`,
       columns: ["branch", "push", "merge", "approve", "approvals", "force-push", "merge requests from"],
       rows: plan.branchRules.map((b) => [
-        b.branch === "*" ? "* (every other branch)" : b.branch, b.pushMembers.join(", ") || "nobody", b.mergeMembers.join(", ") || "nobody",
-        b.approveMembers.join(", ") || "nobody", b.branch === "*" ? "-" : String(b.approvals), "off", b.branch === "*" ? "-" : b.sources.join(", ") || "none (push only)",
+        b.branch === "*" ? "* (every other branch)" : b.branch,
+        b.pushMembers.join(", ") || "nobody",
+        b.mergeMembers.join(", ") || "nobody",
+        b.approveMembers.join(", ") || "nobody",
+        b.branch === "*" ? "-" : String(b.approvals),
+        "off",
+        b.branch === "*" ? "-" : b.sources.join(", ") || "none (push only)",
       ]),
     },
     {
@@ -48,16 +53,29 @@ export function planSections(plan: AccessPlan): Section[] {
       columns: enforcementColumns(plan),
       rows: enforcementRows(plan),
     },
-    ...(plan.git.provider === "gitlab" && plan.git.tier === "free" ? [{
-      title: "Free tier widening (protected branches by role: who else can push or merge)",
-      columns: ["branch", "also push", "also merge"],
-      rows: plan.branchRules.filter((b) => b.branch !== "*").map((b) => freeProtection(plan, b))
-        .map((f) => [f.branch, f.extraPush.join(", ") || "-", f.extraMerge.join(", ") || "-"]),
-    }] : []),
+    ...(plan.git.provider === "gitlab" && plan.git.tier === "free"
+      ? [
+          {
+            title: "Free tier widening (protected branches by role: who else can push or merge)",
+            columns: ["branch", "also push", "also merge"],
+            rows: plan.branchRules
+              .filter((b) => b.branch !== "*")
+              .map((b) => freeProtection(plan, b))
+              .map((f) => [f.branch, f.extraPush.join(", ") || "-", f.extraMerge.join(", ") || "-"]),
+          },
+        ]
+      : []),
     {
       title: "Model promotions into this stack",
       columns: ["model", "from", "version", "production approval"],
-      rows: plan.migrations.map((m) => [m.model, `${m.from} (${m.fromUri})`, Object.entries(m.select).map(([k, v]) => `${k} ${v}`).join(""), m.production ? "required (not by the author)" : "-"]),
+      rows: plan.migrations.map((m) => [
+        m.model,
+        `${m.from} (${m.fromUri})`,
+        Object.entries(m.select)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(""),
+        m.production ? "required (not by the author)" : "-",
+      ]),
     },
     {
       title: "Git project members",
@@ -69,25 +87,42 @@ export function planSections(plan: AccessPlan): Section[] {
 
 function pad(rows: string[][]): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd(),
+  );
 }
 
 /** A plain-text table per section. */
 export function renderTable(sections: Section[]): string {
-  return sections.map((s) => {
-    const lines = s.rows.length ? pad([s.columns, s.columns.map((c) => "-".repeat(c.length)), ...s.rows]) : ["(none)"];
-    return [`== ${s.title}`, ...lines].join("\n");
-  }).join("\n\n") + "\n";
+  return (
+    sections
+      .map((s) => {
+        const lines = s.rows.length ? pad([s.columns, s.columns.map((c) => "-".repeat(c.length)), ...s.rows]) : ["(none)"];
+        return [`== ${s.title}`, ...lines].join("\n");
+      })
+      .join("\n\n") + "\n"
+  );
 }
 
 const md = (c: string) => c.replace(/\|/g, "\\|");
 
 /** A Markdown table per section, for merge-request comments and READMEs. */
 export function renderMarkdown(sections: Section[]): string {
-  return sections.map((s) => {
-    const body = s.rows.length
-      ? [`| ${s.columns.join(" | ")} |`, `|${s.columns.map(() => "---").join("|")}|`, ...s.rows.map((r) => `| ${r.map(md).join(" | ")} |`)]
-      : ["_none_"];
-    return [`### ${s.title}`, "", ...body].join("\n");
-  }).join("\n\n") + "\n";
+  return (
+    sections
+      .map((s) => {
+        const body = s.rows.length
+          ? [
+              `| ${s.columns.join(" | ")} |`,
+              `|${s.columns.map(() => "---").join("|")}|`,
+              ...s.rows.map((r) => `| ${r.map(md).join(" | ")} |`),
+            ]
+          : ["_none_"];
+        return [`### ${s.title}`, "", ...body].join("\n");
+      })
+      .join("\n\n") + "\n"
+  );
 }

@@ -22,9 +22,16 @@ export interface QuantPolicyConfig {
 
 /** The policy config a stack's access plan implies. Pure. */
 export function quantPolicyConfig(plan: AccessPlan): QuantPolicyConfig {
-  const groupsOf = (duty: string) => plan.groups.filter((g) => g.duty === duty).map((g) => g.name).sort();
+  const groupsOf = (duty: string) =>
+    plan.groups
+      .filter((g) => g.duty === duty)
+      .map((g) => g.name)
+      .sort();
   return {
-    developmentBranches: plan.branchRules.filter((b) => b.tier === "development").map((b) => b.branch).sort(),
+    developmentBranches: plan.branchRules
+      .filter((b) => b.tier === "development")
+      .map((b) => b.branch)
+      .sort(),
     adminGroups: groupsOf("administer"),
     releaseGroups: groupsOf("release"),
     flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
@@ -54,90 +61,143 @@ const T = {
 
 type Validate = (args: ResourceValidationArgs, report: ReportViolation, config: QuantPolicyConfig) => void;
 
-const branchOfRuleset = (props: Record<string, any>) => ((props.conditions?.refName?.includes ?? []) as string[]).map((r) => r.replace(/^refs\/heads\//, "")); // eslint-disable-line @typescript-eslint/no-explicit-any
-const aclOf = (props: Record<string, any>) => (props.accessControls ?? []) as { groupName?: string; permissionLevel?: string }[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+// Resource properties reach a policy as an untyped bag (ResourceValidationArgs.props).
+type Props = ResourceValidationArgs["props"];
+const branchOfRuleset = (props: Props) =>
+  ((props.conditions?.refName?.includes ?? []) as string[]).map((r) => r.replace(/^refs\/heads\//, ""));
+const aclOf = (props: Props) => (props.accessControls ?? []) as { groupName?: string; permissionLevel?: string }[];
 
 /** The policies, each judging a resource against the config `configOf` gives for its stack. */
 export function quantPolicies(configOf: PolicyConfigSource): ResourceValidationPolicy[] {
   const policy = (name: string, description: string, validate: Validate): ResourceValidationPolicy => ({
-    name, description, enforcementLevel: "mandatory",
+    name,
+    description,
+    enforcementLevel: "mandatory",
     validateResource: (args, report) => validate(args, report, configOf(args)),
   });
   return [
-    policy("only-development-branch-accepts-pushes", "Changes are pushed to the development branch only; every other branch changes by reviewed merge.", (args, report, c) => {
-      const p = args.props;
-      if (args.type === T.protectedBranch && !c.developmentBranches.includes(p.branch)) {
-        if ((p.pushUsernames ?? []).length || (p.pushLevels ?? []).some((l: number) => l !== 0)) report(`branch ${p.branch} accepts pushes (${[...(p.pushUsernames ?? []), ...(p.pushLevels ?? []).filter((l: number) => l)].join(", ")}); only ${c.developmentBranches.join(", ")} may`);
-      }
-      if (args.type === T.ruleset) {
-        for (const b of branchOfRuleset(p)) {
-          if (c.developmentBranches.includes(b)) continue;
-          if (!p.rules?.pullRequest && !p.rules?.update) report(`ruleset ${p.name} lets ${b} take direct pushes; require a pull request (or block updates)`);
+    policy(
+      "only-development-branch-accepts-pushes",
+      "Changes are pushed to the development branch only; every other branch changes by reviewed merge.",
+      (args, report, c) => {
+        const p = args.props;
+        if (args.type === T.protectedBranch && !c.developmentBranches.includes(p.branch)) {
+          if ((p.pushUsernames ?? []).length || (p.pushLevels ?? []).some((l: number) => l !== 0))
+            report(
+              `branch ${p.branch} accepts pushes (${[...(p.pushUsernames ?? []), ...(p.pushLevels ?? []).filter((l: number) => l)].join(", ")}); only ${c.developmentBranches.join(", ")} may`,
+            );
         }
-      }
-    }),
+        if (args.type === T.ruleset) {
+          for (const b of branchOfRuleset(p)) {
+            if (c.developmentBranches.includes(b)) continue;
+            if (!p.rules?.pullRequest && !p.rules?.update)
+              report(`ruleset ${p.name} lets ${b} take direct pushes; require a pull request (or block updates)`);
+          }
+        }
+      },
+    ),
     policy("no-force-push", "No branch allows force-push.", (args, report) => {
       if (args.type === T.protectedBranch && args.props.allowForcePush !== false) report(`branch ${args.props.branch} allows force-push`);
-      if (args.type === T.ruleset && args.props.rules?.nonFastForward !== true) report(`ruleset ${args.props.name} does not block force-push (non_fast_forward)`);
+      if (args.type === T.ruleset && args.props.rules?.nonFastForward !== true)
+        report(`ruleset ${args.props.name} does not block force-push (non_fast_forward)`);
     }),
-    policy("approval-by-someone-else", "Merges need at least one approval, and the author's own approval does not count.", (args, report) => {
-      const p = args.props;
-      if (args.type === T.approvalSettings) {
-        if (p.mergeRequestsAuthorApproval !== false) report("the merge request author's approval counts (merge_requests_author_approval must be false)");
-        if (p.mergeRequestsDisableCommittersApproval !== true) report("committers may approve their own changes (merge_requests_disable_committers_approval must be true)");
-        if (p.resetApprovalsOnPush !== true) report("approvals survive new pushes (reset_approvals_on_push must be true)");
-        if (p.disableOverridingApproversPerMergeRequest !== true) report("approvers can be overridden per merge request");
-      }
-      if (args.type === T.approvalRule && !(p.approvalsRequired >= 1)) report(`approval rule ${p.ruleName} requires ${p.approvalsRequired} approvals; at least 1`);
-      if (args.type === T.ruleset && p.rules?.pullRequest) {
-        const pr = p.rules.pullRequest;
-        if (!(pr.requiredApprovingReviewCount >= 1)) report(`ruleset ${p.name} requires ${pr.requiredApprovingReviewCount ?? 0} approving reviews; at least 1`);
-        if (pr.requireLastPushApproval !== true) report(`ruleset ${p.name} lets the last pusher's own approval count (require_last_push_approval)`);
-      }
-    }),
-    policy("pipelines-must-succeed", "Merging waits for a successful pipeline (the branch-flow guard runs in it); skipped pipelines do not count.", (args, report) => {
-      const p = args.props;
-      if (args.type === T.mergeChecks) {
-        if (p.onlyAllowMergeIfPipelineSucceeds !== true) report("merge requests can be merged without a successful pipeline");
-        if (p.allowMergeOnSkippedPipeline !== false) report("a skipped pipeline counts as successful");
-      }
-      if (args.type === T.ruleset && p.rules?.pullRequest && !(p.rules?.requiredStatusChecks?.requiredChecks ?? []).length) {
-        report(`ruleset ${p.name} requires no status check; the branch-flow guard must be required`);
-      }
-    }),
-    policy("no-can-manage-for-non-admin-groups", "Only admin groups manage registered models and shared Git folders.", (args, report, c) => {
-      const p = args.props;
-      if (args.type === T.permissions && (p.registeredModelId || p.repoId || p.repoPath)) {
-        for (const a of aclOf(p)) if (a.permissionLevel === "CAN_MANAGE" && !c.adminGroups.includes(a.groupName ?? "")) report(`${a.groupName} gets CAN_MANAGE on ${p.registeredModelId ? "a registered model" : "a shared Git folder"}; only ${c.adminGroups.join(", ")}`);
-      }
-      if (args.type === T.grants && p.model) {
-        for (const g of (p.grants ?? []) as { principal: string; privileges: string[] }[]) {
-          if ((g.privileges.includes("MANAGE") || g.privileges.includes("ALL_PRIVILEGES")) && !c.adminGroups.includes(g.principal)) report(`${g.principal} gets ${g.privileges.join("+")} on model ${p.model}; only ${c.adminGroups.join(", ")}`);
+    policy(
+      "approval-by-someone-else",
+      "Merges need at least one approval, and the author's own approval does not count.",
+      (args, report) => {
+        const p = args.props;
+        if (args.type === T.approvalSettings) {
+          if (p.mergeRequestsAuthorApproval !== false)
+            report("the merge request author's approval counts (merge_requests_author_approval must be false)");
+          if (p.mergeRequestsDisableCommittersApproval !== true)
+            report("committers may approve their own changes (merge_requests_disable_committers_approval must be true)");
+          if (p.resetApprovalsOnPush !== true) report("approvals survive new pushes (reset_approvals_on_push must be true)");
+          if (p.disableOverridingApproversPerMergeRequest !== true) report("approvers can be overridden per merge request");
         }
-      }
-    }),
-    policy("production-versions-release-managers-only", "Only release managers (and admins) manage production model versions.", (args, report, c) => {
-      if (args.type !== T.permissions || !args.props.registeredModelId) return;
-      for (const a of aclOf(args.props)) {
-        if (a.permissionLevel === "CAN_MANAGE_PRODUCTION_VERSIONS" && ![...c.releaseGroups, ...c.adminGroups].includes(a.groupName ?? "")) report(`${a.groupName} can manage production model versions; only ${c.releaseGroups.join(", ")}`);
-      }
-    }),
-    policy("migrations-along-flow", "Models move between workspaces only along promotion edges (never development straight to production).", (args, report, c) => {
-      if (args.type !== T.migration) return;
-      if (!isEdge(c.flow, args.props.fromEnv, args.props.toEnv)) report(`model ${args.props.model} migrates ${args.props.fromEnv} -> ${args.props.toEnv}, which is not a promotion edge (${c.flow.map((e) => `${e.from}->${e.to}`).join(", ")})`);
-    }),
-    policy("no-plaintext-secrets", "No credential travels as a resource input: tokens reach providers from secret config only.", (args, report) => {
-      // Policies see secret values already unwrapped, so no input of a non-provider resource may carry a credential at all.
-      if (args.type.startsWith("pulumi:providers:")) return;
-      const walk = (v: unknown, where: string): void => {
-        if (v === null || typeof v !== "object") return;
-        for (const [k, x] of Object.entries(v)) {
-          if (/(token|secret|password|private_?key|credential)/i.test(k) && typeof x === "string" && x.length > 0) report(`input ${where}${k} carries a credential; pass it through a provider from secret config`);
-          else walk(x, `${where}${k}.`);
+        if (args.type === T.approvalRule && !(p.approvalsRequired >= 1))
+          report(`approval rule ${p.ruleName} requires ${p.approvalsRequired} approvals; at least 1`);
+        if (args.type === T.ruleset && p.rules?.pullRequest) {
+          const pr = p.rules.pullRequest;
+          if (!(pr.requiredApprovingReviewCount >= 1))
+            report(`ruleset ${p.name} requires ${pr.requiredApprovingReviewCount ?? 0} approving reviews; at least 1`);
+          if (pr.requireLastPushApproval !== true)
+            report(`ruleset ${p.name} lets the last pusher's own approval count (require_last_push_approval)`);
         }
-      };
-      const { __provider, ...props } = args.props;
-      walk(props, "");
-    }),
+      },
+    ),
+    policy(
+      "pipelines-must-succeed",
+      "Merging waits for a successful pipeline (the branch-flow guard runs in it); skipped pipelines do not count.",
+      (args, report) => {
+        const p = args.props;
+        if (args.type === T.mergeChecks) {
+          if (p.onlyAllowMergeIfPipelineSucceeds !== true) report("merge requests can be merged without a successful pipeline");
+          if (p.allowMergeOnSkippedPipeline !== false) report("a skipped pipeline counts as successful");
+        }
+        if (args.type === T.ruleset && p.rules?.pullRequest && !(p.rules?.requiredStatusChecks?.requiredChecks ?? []).length) {
+          report(`ruleset ${p.name} requires no status check; the branch-flow guard must be required`);
+        }
+      },
+    ),
+    policy(
+      "no-can-manage-for-non-admin-groups",
+      "Only admin groups manage registered models and shared Git folders.",
+      (args, report, c) => {
+        const p = args.props;
+        if (args.type === T.permissions && (p.registeredModelId || p.repoId || p.repoPath)) {
+          for (const a of aclOf(p))
+            if (a.permissionLevel === "CAN_MANAGE" && !c.adminGroups.includes(a.groupName ?? ""))
+              report(
+                `${a.groupName} gets CAN_MANAGE on ${p.registeredModelId ? "a registered model" : "a shared Git folder"}; only ${c.adminGroups.join(", ")}`,
+              );
+        }
+        if (args.type === T.grants && p.model) {
+          for (const g of (p.grants ?? []) as { principal: string; privileges: string[] }[]) {
+            if ((g.privileges.includes("MANAGE") || g.privileges.includes("ALL_PRIVILEGES")) && !c.adminGroups.includes(g.principal))
+              report(`${g.principal} gets ${g.privileges.join("+")} on model ${p.model}; only ${c.adminGroups.join(", ")}`);
+          }
+        }
+      },
+    ),
+    policy(
+      "production-versions-release-managers-only",
+      "Only release managers (and admins) manage production model versions.",
+      (args, report, c) => {
+        if (args.type !== T.permissions || !args.props.registeredModelId) return;
+        for (const a of aclOf(args.props)) {
+          if (a.permissionLevel === "CAN_MANAGE_PRODUCTION_VERSIONS" && ![...c.releaseGroups, ...c.adminGroups].includes(a.groupName ?? ""))
+            report(`${a.groupName} can manage production model versions; only ${c.releaseGroups.join(", ")}`);
+        }
+      },
+    ),
+    policy(
+      "migrations-along-flow",
+      "Models move between workspaces only along promotion edges (never development straight to production).",
+      (args, report, c) => {
+        if (args.type !== T.migration) return;
+        if (!isEdge(c.flow, args.props.fromEnv, args.props.toEnv))
+          report(
+            `model ${args.props.model} migrates ${args.props.fromEnv} -> ${args.props.toEnv}, which is not a promotion edge (${c.flow.map((e) => `${e.from}->${e.to}`).join(", ")})`,
+          );
+      },
+    ),
+    policy(
+      "no-plaintext-secrets",
+      "No credential travels as a resource input: tokens reach providers from secret config only.",
+      (args, report) => {
+        // Policies see secret values already unwrapped, so no input of a non-provider resource may carry a credential at all.
+        if (args.type.startsWith("pulumi:providers:")) return;
+        const walk = (v: unknown, where: string): void => {
+          if (v === null || typeof v !== "object") return;
+          for (const [k, x] of Object.entries(v)) {
+            if (/(token|secret|password|private_?key|credential)/i.test(k) && typeof x === "string" && x.length > 0)
+              report(`input ${where}${k} carries a credential; pass it through a provider from secret config`);
+            else walk(x, `${where}${k}.`);
+          }
+        };
+        const { __provider, ...props } = args.props;
+        walk(props, "");
+      },
+    ),
   ];
 }

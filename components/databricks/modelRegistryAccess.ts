@@ -20,17 +20,25 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
     const { plan, provider, groupNames } = args;
     const rn = (key: string) => `${name}/${key}`;
     // An adopted model existed before the stack and keeps its history: destroying the stack releases it.
-    const child = (deps: pulumi.Resource[] = [], adopt?: string): pulumi.CustomResourceOptions =>
-      ({ parent: this, provider, dependsOn: deps, ...(adopt ? { import: adopt, retainOnDelete: true } : {}) });
+    const child = (deps: pulumi.Resource[] = [], adopt?: string): pulumi.CustomResourceOptions => ({
+      parent: this,
+      provider,
+      dependsOn: deps,
+      ...(adopt ? { import: adopt, retainOnDelete: true } : {}),
+    });
 
     for (const d of plan.directories.filter((x) => x.purpose === "experiments")) {
       const dir = new databricks.Directory(rn(d.key), { path: d.path }, child());
       const acl = plan.workspaceAcls.find((a) => a.objectType === "directory" && a.path === d.path);
       if (acl) {
-        new databricks.Permissions(rn(acl.key), {
-          directoryPath: d.path,
-          accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
-        }, child([dir]));
+        new databricks.Permissions(
+          rn(acl.key),
+          {
+            directoryPath: d.path,
+            accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
+          },
+          child([dir]),
+        );
       }
     }
 
@@ -39,21 +47,32 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
         const model = new databricks.MlflowModel(rn(m.key), { name: m.name }, child([], m.adopt ? m.name : undefined));
         const acl = plan.registryAcls.find((a) => a.model === m.name);
         if (acl) {
-          new databricks.Permissions(rn(acl.key), {
-            registeredModelId: model.registeredModelId,
-            accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
-          }, child([model]));
+          new databricks.Permissions(
+            rn(acl.key),
+            {
+              registeredModelId: model.registeredModelId,
+              accessControls: acl.grants.map((g) => ({ groupName: groupNames[g.group], permissionLevel: g.level })),
+            },
+            child([model]),
+          );
         }
       } else {
         const [catalogName, schemaName, modelName] = m.name.split(".");
-        const model = new databricks.RegisteredModel(rn(m.key), { catalogName, schemaName, name: modelName },
-          child([], m.adopt ? m.name : undefined));
+        const model = new databricks.RegisteredModel(
+          rn(m.key),
+          { catalogName, schemaName, name: modelName },
+          child([], m.adopt ? m.name : undefined),
+        );
         const grants = plan.ucGrants.find((g) => g.model === m.name);
         if (grants) {
-          new databricks.Grants(rn(grants.key), {
-            model: model.fullName.apply((n) => n ?? m.name),
-            grants: grants.grants.map((g) => ({ principal: groupNames[g.principal], privileges: g.privileges })),
-          }, child([model]));
+          new databricks.Grants(
+            rn(grants.key),
+            {
+              model: model.fullName.apply((n) => n ?? m.name),
+              grants: grants.grants.map((g) => ({ principal: groupNames[g.principal], privileges: g.privileges })),
+            },
+            child([model]),
+          );
         }
       }
     }

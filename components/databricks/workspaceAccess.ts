@@ -24,22 +24,29 @@ export class WorkspaceAccess extends pulumi.ComponentResource {
 
     const groups = new Map<string, databricks.Group>();
     for (const g of plan.groups) {
-      const grp = new databricks.Group(rn(g.key), {
-        displayName: g.name,
-        workspaceAccess: g.entitlements.includes("workspace-access"),
-        databricksSqlAccess: g.entitlements.includes("databricks-sql-access"),
-        allowClusterCreate: g.entitlements.includes("allow-cluster-create"),
-        allowInstancePoolCreate: g.entitlements.includes("allow-instance-pool-create"),
-      }, child());
+      const grp = new databricks.Group(
+        rn(g.key),
+        {
+          displayName: g.name,
+          workspaceAccess: g.entitlements.includes("workspace-access"),
+          databricksSqlAccess: g.entitlements.includes("databricks-sql-access"),
+          allowClusterCreate: g.entitlements.includes("allow-cluster-create"),
+          allowInstancePoolCreate: g.entitlements.includes("allow-instance-pool-create"),
+        },
+        child(),
+      );
       groups.set(g.name, grp);
       this.groupNames[g.name] = grp.displayName;
     }
 
     const userIds = new Map<string, pulumi.Output<string>>();
     for (const u of plan.users) {
-      userIds.set(u.email, u.lookup
-        ? databricks.getUserOutput({ userName: u.email }, { parent: this, provider }).apply((r) => r.id)
-        : new databricks.User(rn(u.key), { userName: u.email, displayName: u.displayName }, child()).id);
+      userIds.set(
+        u.email,
+        u.lookup
+          ? databricks.getUserOutput({ userName: u.email }, { parent: this, provider }).apply((r) => r.id)
+          : new databricks.User(rn(u.key), { userName: u.email, displayName: u.displayName }, child()).id,
+      );
     }
     for (const m of plan.memberships) {
       new databricks.GroupMember(rn(m.key), { groupId: groups.get(m.group)!.id, memberId: userIds.get(m.email)! }, child());
@@ -53,17 +60,24 @@ export class WorkspaceAccess extends pulumi.ComponentResource {
     const sharedDir = sharedRoot ? [dirs.get(sharedRoot.path)!] : [];
     const repos = new Map<string, databricks.Repo>();
     for (const f of plan.gitFolders) {
-      repos.set(f.path, new databricks.Repo(rn(f.key), { url: f.url, gitProvider: f.provider, path: f.path, branch: f.branch }, child(sharedDir)));
+      repos.set(
+        f.path,
+        new databricks.Repo(rn(f.key), { url: f.url, gitProvider: f.provider, path: f.path, branch: f.branch }, child(sharedDir)),
+      );
     }
     this.gitFolderPaths = [...repos.values()].map((r) => r.path);
 
     for (const acl of plan.workspaceAcls) {
       const target = acl.objectType === "repo" ? repos.get(acl.path) : dirs.get(acl.path);
       if (!target) continue; // the experiments folder belongs to ModelRegistryAccess
-      new databricks.Permissions(rn(acl.key), {
-        ...(acl.objectType === "repo" ? { repoId: (target as databricks.Repo).id } : { directoryPath: acl.path }),
-        accessControls: acl.grants.map((g) => ({ groupName: this.groupNames[g.group], permissionLevel: g.level })),
-      }, child([target]));
+      new databricks.Permissions(
+        rn(acl.key),
+        {
+          ...(acl.objectType === "repo" ? { repoId: (target as databricks.Repo).id } : { directoryPath: acl.path }),
+          accessControls: acl.grants.map((g) => ({ groupName: this.groupNames[g.group], permissionLevel: g.level })),
+        },
+        child([target]),
+      );
     }
 
     this.registerOutputs({

@@ -31,40 +31,54 @@ export class GitHubBranchPolicy extends pulumi.ComponentResource {
       for (const u of t.members) {
         new github.TeamMembership(`${name}/${t.key}/${u}`, { teamId: team.id, username: u, role: "member" }, child);
       }
-      access.set(t.key, new github.TeamRepository(`${name}/${t.key}/repository`, { teamId: team.id, repository, permission: t.permission }, child));
+      access.set(
+        t.key,
+        new github.TeamRepository(`${name}/${t.key}/repository`, { teamId: team.id, repository, permission: t.permission }, child),
+      );
     }
     const teamId = (key: string) => declared.get(key)!.id.apply((id) => Number(id));
 
     for (const r of rulesets) {
       const pr = r.rules.pullRequest;
-      new github.RepositoryRuleset(`${name}/${r.key}`, {
-        repository,
-        name: r.name,
-        target: "branch",
-        enforcement: "active",
-        conditions: { refName: { includes: r.includes, excludes: r.excludes } },
-        bypassActors: r.bypass.map((b) => ({ actorId: teamId(b.team), actorType: "Team", bypassMode: b.mode })),
-        rules: {
-          ...(r.rules.creation ? { creation: true } : {}),
-          ...(r.rules.update ? { update: true } : {}),
-          deletion: r.rules.deletion,
-          nonFastForward: r.rules.nonFastForward,
-          ...(pr ? {
-            pullRequest: {
-              requiredApprovingReviewCount: pr.requiredApprovingReviewCount,
-              requireLastPushApproval: pr.requireLastPushApproval,
-              dismissStaleReviewsOnPush: pr.dismissStaleReviewsOnPush,
-              requiredReviewThreadResolution: pr.requiredReviewThreadResolution,
-              requireCodeOwnerReview: pr.requireCodeOwnerReview,
-              requiredReviewers: pr.requiredReviewers.map((x) => ({
-                filePatterns: ["*"], minimumApprovals: x.minimumApprovals, reviewer: { id: teamId(x.team), type: "Team" },
-              })),
-            },
-          } : {}),
-          ...(r.rules.requiredStatusChecks ? { requiredStatusChecks: r.rules.requiredStatusChecks } : {}),
+      new github.RepositoryRuleset(
+        `${name}/${r.key}`,
+        {
+          repository,
+          name: r.name,
+          target: "branch",
+          enforcement: "active",
+          conditions: { refName: { includes: r.includes, excludes: r.excludes } },
+          bypassActors: r.bypass.map((b) => ({ actorId: teamId(b.team), actorType: "Team", bypassMode: b.mode })),
+          rules: {
+            ...(r.rules.creation ? { creation: true } : {}),
+            ...(r.rules.update ? { update: true } : {}),
+            deletion: r.rules.deletion,
+            nonFastForward: r.rules.nonFastForward,
+            ...(pr
+              ? {
+                  pullRequest: {
+                    requiredApprovingReviewCount: pr.requiredApprovingReviewCount,
+                    requireLastPushApproval: pr.requireLastPushApproval,
+                    dismissStaleReviewsOnPush: pr.dismissStaleReviewsOnPush,
+                    requiredReviewThreadResolution: pr.requiredReviewThreadResolution,
+                    requireCodeOwnerReview: pr.requireCodeOwnerReview,
+                    requiredReviewers: pr.requiredReviewers.map((x) => ({
+                      filePatterns: ["*"],
+                      minimumApprovals: x.minimumApprovals,
+                      reviewer: { id: teamId(x.team), type: "Team" },
+                    })),
+                  },
+                }
+              : {}),
+            ...(r.rules.requiredStatusChecks ? { requiredStatusChecks: r.rules.requiredStatusChecks } : {}),
+          },
+          // A repository ruleset may only name teams that already have access to the repository.
         },
-      // A repository ruleset may only name teams that already have access to the repository.
-      }, { ...child, dependsOn: [...r.bypass.map((b) => b.team), ...(pr?.requiredReviewers ?? []).map((x) => x.team)].map((k) => access.get(k)!) });
+        {
+          ...child,
+          dependsOn: [...r.bypass.map((b) => b.team), ...(pr?.requiredReviewers ?? []).map((x) => x.team)].map((k) => access.get(k)!),
+        },
+      );
     }
     this.registerOutputs({ repository, teams: teams.map((t) => t.name), rulesets: rulesets.map((r) => r.name) });
   }

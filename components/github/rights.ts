@@ -58,7 +58,11 @@ export interface RulesetSpec {
   bypass: { team: string; mode: BypassMode }[];
 }
 
-export interface GitHubAccess { repository: string; teams: TeamSpec[]; rulesets: RulesetSpec[] }
+export interface GitHubAccess {
+  repository: string;
+  teams: TeamSpec[];
+  rulesets: RulesetSpec[];
+}
 
 const roleTeamKey = (role: string) => `team:${role}`;
 const unionTeamKey = (roles: string[]) => `team:${roles.join("+")}`;
@@ -84,8 +88,11 @@ export function githubAccess(plan: AccessPlan, check = "branch-flow"): GitHubAcc
     name: g.name,
     description: `quant-platform: members of role ${g.role}`,
     roles: [g.role],
-    members: plan.memberships.filter((m) => m.role === g.role).map((m) => username(m.member)).sort(),
-    permission: withRights.has(g.role) ? "push" as const : "pull" as const,
+    members: plan.memberships
+      .filter((m) => m.role === g.role)
+      .map((m) => username(m.member))
+      .sort(),
+    permission: withRights.has(g.role) ? ("push" as const) : ("pull" as const),
   }));
   for (const b of environments.filter((x) => x.approve.length > 1 && x.approveMembers.length > 0)) {
     const key = unionTeamKey(b.approve);
@@ -107,19 +114,29 @@ export function githubAccess(plan: AccessPlan, check = "branch-flow"): GitHubAcc
     const mergers = b.merge.filter((r) => !b.push.includes(r)).map((r) => ({ team: roleTeamKey(r), mode: "pull_request" as const }));
     const reviewers = approvingTeam(b);
     rulesets.push({
-      key: `${b.key}:update`, branch: b.branch, includes: ref, excludes: [],
+      key: `${b.key}:update`,
+      branch: b.branch,
+      includes: ref,
+      excludes: [],
       name: `${b.branch}: only ${b.push.length ? "its pushers and mergers" : "its mergers, through pull requests,"} update it`,
       rules: { creation: true, update: true, deletion: true, nonFastForward: true },
       bypass: [...pushers, ...mergers],
     });
     rulesets.push({
-      key: `${b.key}:review`, branch: b.branch, includes: ref, excludes: [],
+      key: `${b.key}:review`,
+      branch: b.branch,
+      includes: ref,
+      excludes: [],
       name: `${b.branch}: reviewed pull request`,
       rules: {
-        deletion: true, nonFastForward: true,
+        deletion: true,
+        nonFastForward: true,
         pullRequest: {
-          requiredApprovingReviewCount: b.approvals, requireLastPushApproval: true, dismissStaleReviewsOnPush: true,
-          requiredReviewThreadResolution: false, requireCodeOwnerReview: false,
+          requiredApprovingReviewCount: b.approvals,
+          requireLastPushApproval: true,
+          dismissStaleReviewsOnPush: true,
+          requiredReviewThreadResolution: false,
+          requireCodeOwnerReview: false,
           requiredReviewers: reviewers ? [{ team: reviewers, minimumApprovals: b.approvals }] : [],
         },
         requiredStatusChecks: { requiredChecks: [{ context: check }], strictRequiredStatusChecksPolicy: true },
@@ -130,7 +147,10 @@ export function githubAccess(plan: AccessPlan, check = "branch-flow"): GitHubAcc
     // Pushers bypass both rulesets above, so history is kept by one nobody bypasses.
     if (pushers.length) {
       rulesets.push({
-        key: `${b.key}:history`, branch: b.branch, includes: ref, excludes: [],
+        key: `${b.key}:history`,
+        branch: b.branch,
+        includes: ref,
+        excludes: [],
         name: `${b.branch}: no force-push or deletion`,
         rules: { deletion: true, nonFastForward: true },
         bypass: [],
@@ -139,7 +159,10 @@ export function githubAccess(plan: AccessPlan, check = "branch-flow"): GitHubAcc
   }
   const other = plan.branchRules.find((b) => b.tier === "other")!;
   rulesets.push({
-    key: `${other.key}:update`, branch: other.branch, includes: ["~ALL"], excludes: environments.map((b) => `refs/heads/${b.branch}`),
+    key: `${other.key}:update`,
+    branch: other.branch,
+    includes: ["~ALL"],
+    excludes: environments.map((b) => `refs/heads/${b.branch}`),
     name: "other branches: no pushes",
     rules: { creation: true, update: true, deletion: true, nonFastForward: true },
     bypass: [],

@@ -3,9 +3,7 @@ import { AccessPlan } from "../../plan/accessPlan";
 import { freeProtection } from "../../plan/gitTiers";
 import { GIT_ACCESS_LEVELS, GitTier } from "../../config/schema";
 import { gitlabApi } from "../../clients/gitlab";
-import {
-  GitLabApprovalRule, GitLabApprovalSettings, GitLabMergeChecks, GitLabProjectMembers, GitLabProtectedBranch,
-} from "./provider";
+import { GitLabApprovalRule, GitLabApprovalSettings, GitLabMergeChecks, GitLabProjectMembers, GitLabProtectedBranch } from "./provider";
 import { TOKEN_CONFIG_KEY, TOKEN_ENV } from "./reconcile";
 import { probeTier, resolveTier } from "./tier";
 
@@ -29,7 +27,9 @@ export async function gitlabTier(plan: AccessPlan): Promise<GitTier> {
   const token = pulumi.runtime.getConfig(TOKEN_CONFIG_KEY) || process.env[TOKEN_ENV];
   if (!token) {
     if (plan.git.tier) return plan.git.tier;
-    pulumi.log.warn(`no GitLab token to detect the tier of ${plan.git.project}: declaring the Premium rules; pin quant-platform:git.tier or set ${TOKEN_CONFIG_KEY}`);
+    pulumi.log.warn(
+      `no GitLab token to detect the tier of ${plan.git.project}: declaring the Premium rules; pin quant-platform:git.tier or set ${TOKEN_CONFIG_KEY}`,
+    );
     return "premium";
   }
   const baseUrl = `${plan.git.url}/api/v4`;
@@ -52,7 +52,12 @@ export class GitLabBranchPolicy extends pulumi.ComponentResource {
     super("quant-platform:gitlab:BranchPolicy", name, {}, opts);
     const tier = args.tier ? Promise.resolve(args.tier) : gitlabTier(args.plan);
     // A failed detection or a contradicted pin fails the run with its message alone.
-    const declared = tier.then((t) => this.declare(name, args.plan, t), (e: Error) => { throw new pulumi.RunError(e.message); });
+    const declared = tier.then(
+      (t) => this.declare(name, args.plan, t),
+      (e: Error) => {
+        throw new pulumi.RunError(e.message);
+      },
+    );
     this.tier = pulumi.output(declared.then((d) => d.tier));
     this.registerOutputs(declared);
   }
@@ -63,37 +68,72 @@ export class GitLabBranchPolicy extends pulumi.ComponentResource {
     const username = (member: string) => plan.gitMembers.find((m) => m.member === member)!.gitUsername;
     const free = tier === "free";
 
-    new GitLabProjectMembers(rn("members"), {
-      ...project, members: plan.gitMembers.map((m) => ({ username: m.gitUsername, accessLevel: GIT_ACCESS_LEVELS[m.access] })),
-    }, { parent: this });
+    new GitLabProjectMembers(
+      rn("members"),
+      {
+        ...project,
+        members: plan.gitMembers.map((m) => ({ username: m.gitUsername, accessLevel: GIT_ACCESS_LEVELS[m.access] })),
+      },
+      { parent: this },
+    );
     const branches = new Map<string, GitLabProtectedBranch>();
     for (const b of plan.branchRules) {
       // Free protects by role only: the lowest role among the allowed members (see the plan's widening).
       const f = free ? freeProtection(plan, b) : undefined;
-      branches.set(b.branch, new GitLabProtectedBranch(rn(b.key), {
-        ...project, branch: b.branch,
-        pushLevels: [f ? f.pushLevel : NO_ONE], pushUsernames: f ? [] : b.pushMembers.map(username),
-        mergeLevels: [f ? f.mergeLevel : NO_ONE], mergeUsernames: f ? [] : b.mergeMembers.map(username),
-        allowForcePush: b.allowForcePush,
-      }, { parent: this }));
+      branches.set(
+        b.branch,
+        new GitLabProtectedBranch(
+          rn(b.key),
+          {
+            ...project,
+            branch: b.branch,
+            pushLevels: [f ? f.pushLevel : NO_ONE],
+            pushUsernames: f ? [] : b.pushMembers.map(username),
+            mergeLevels: [f ? f.mergeLevel : NO_ONE],
+            mergeUsernames: f ? [] : b.mergeMembers.map(username),
+            allowForcePush: b.allowForcePush,
+          },
+          { parent: this },
+        ),
+      );
     }
     if (!free) {
-      new GitLabApprovalSettings(rn("approval-settings"), {
-        ...project,
-        mergeRequestsAuthorApproval: false,
-        mergeRequestsDisableCommittersApproval: true,
-        resetApprovalsOnPush: true,
-        disableOverridingApproversPerMergeRequest: true,
-      }, { parent: this });
+      new GitLabApprovalSettings(
+        rn("approval-settings"),
+        {
+          ...project,
+          mergeRequestsAuthorApproval: false,
+          mergeRequestsDisableCommittersApproval: true,
+          resetApprovalsOnPush: true,
+          disableOverridingApproversPerMergeRequest: true,
+        },
+        { parent: this },
+      );
       for (const b of plan.branchRules.filter((x) => x.approveMembers.length > 0)) {
-        new GitLabApprovalRule(rn(`approvalRule:${b.branch}`), {
-          ...project, ruleName: `${b.branch} approvers`, branch: b.branch,
-          approvalsRequired: b.approvals, approverUsernames: b.approveMembers.map(username),
-        }, { parent: this, dependsOn: [branches.get(b.branch)!] });
+        new GitLabApprovalRule(
+          rn(`approvalRule:${b.branch}`),
+          {
+            ...project,
+            ruleName: `${b.branch} approvers`,
+            branch: b.branch,
+            approvalsRequired: b.approvals,
+            approverUsernames: b.approveMembers.map(username),
+          },
+          { parent: this, dependsOn: [branches.get(b.branch)!] },
+        );
       }
     }
     // On Free this is what makes the approval-check and branch-flow jobs blocking.
-    new GitLabMergeChecks(rn("merge-checks"), { ...project, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }, { parent: this });
-    return { project: plan.git.project, tier, protectedBranches: [...branches.keys()], fourEyes: free ? "approval-check pipeline job" : "approval rules" };
+    new GitLabMergeChecks(
+      rn("merge-checks"),
+      { ...project, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false },
+      { parent: this },
+    );
+    return {
+      project: plan.git.project,
+      tier,
+      protectedBranches: [...branches.keys()],
+      fourEyes: free ? "approval-check pipeline job" : "approval rules",
+    };
   }
 }

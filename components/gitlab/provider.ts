@@ -4,8 +4,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { gitlabProvider } from "./reconcile";
 import {
-  approvalRule, ApprovalRuleInputs, approvalSettings, ApprovalSettingsInputs, mergeChecks, MergeChecksInputs,
-  MembersInputs, projectMembers, protectedBranch, ProtectedBranchInputs,
+  approvalRule,
+  ApprovalRuleInputs,
+  approvalSettings,
+  ApprovalSettingsInputs,
+  mergeChecks,
+  MergeChecksInputs,
+  MembersInputs,
+  projectMembers,
+  protectedBranch,
+  ProtectedBranchInputs,
 } from "./resources";
 
 type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };

@@ -44,8 +44,16 @@ export interface ResourceKind<I extends ProjectInputs, S extends object> {
 }
 
 /** A value's canonical text: object keys sorted, since state that went through the engine has lost their order. */
-const canon = (v: unknown): string => JSON.stringify(v ?? null, (_k, x) =>
-  x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]])) : x);
+const canon = (v: unknown): string =>
+  JSON.stringify(v ?? null, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
+      : x,
+  );
 
 /** The properties of `declared` whose values differ in `actual` (absent: everything differs). */
 export function compare(declared: object, actual: object | undefined): Change[] {
@@ -64,7 +72,10 @@ export function describeChanges(changes: Change[]): string {
  * exactly the declared state. With `dryRun` it only reports the changes.
  */
 export async function reconcile<I extends ProjectInputs, S extends object>(
-  kind: ResourceKind<I, S>, api: GitLabApi, inputs: I, dryRun = false,
+  kind: ResourceKind<I, S>,
+  api: GitLabApi,
+  inputs: I,
+  dryRun = false,
 ): Promise<{ changes: Change[]; state: S | undefined }> {
   const declared = kind.declared(inputs);
   const actual = await kind.read(api, inputs);
@@ -74,7 +85,9 @@ export async function reconcile<I extends ProjectInputs, S extends object>(
   const after = await kind.read(api, inputs);
   const left = compare(declared, after);
   if (left.length > 0) {
-    throw new Error(`GitLab did not take the declared state of ${kind.kind} ${kind.name(inputs)} in project ${inputs.project}: ${describeChanges(left)}`);
+    throw new Error(
+      `GitLab did not take the declared state of ${kind.kind} ${kind.name(inputs)} in project ${inputs.project}: ${describeChanges(left)}`,
+    );
   }
   return { changes, state: after };
 }
@@ -96,7 +109,10 @@ export function gitlabProvider<I extends ProjectInputs, S extends object>(kind: 
     },
     api(inputs: I): GitLabApi {
       const token = provider.token ?? process.env[TOKEN_ENV];
-      if (!token) throw new Error(`no GitLab token for ${kind.kind} ${kind.name(inputs)} in project ${inputs.project}: set ${TOKEN_CONFIG_KEY} with \`pulumi config set --secret\`, or ${TOKEN_ENV}`);
+      if (!token)
+        throw new Error(
+          `no GitLab token for ${kind.kind} ${kind.name(inputs)} in project ${inputs.project}: set ${TOKEN_CONFIG_KEY} with \`pulumi config set --secret\`, or ${TOKEN_ENV}`,
+        );
       return gitlabApi({ baseUrl: inputs.baseUrl, project: inputs.project, token });
     },
     idOf(inputs: I): string {
@@ -104,8 +120,12 @@ export function gitlabProvider<I extends ProjectInputs, S extends object>(kind: 
     },
     async check(_olds: I, news: I) {
       const failures = [
-        ...(["baseUrl", "project"] as const).filter((k) => typeof news[k] !== "string" || !news[k]).map((k) => ({ property: k, reason: `${k} is required` })),
-        ...(typeof news.baseUrl === "string" && !/^https?:\/\/\S+\/api\/v4\/?$/.test(news.baseUrl) ? [{ property: "baseUrl", reason: `expected the API root, like https://gitlab.example.com/api/v4; got ${news.baseUrl}` }] : []),
+        ...(["baseUrl", "project"] as const)
+          .filter((k) => typeof news[k] !== "string" || !news[k])
+          .map((k) => ({ property: k, reason: `${k} is required` })),
+        ...(typeof news.baseUrl === "string" && !/^https?:\/\/\S+\/api\/v4\/?$/.test(news.baseUrl)
+          ? [{ property: "baseUrl", reason: `expected the API root, like https://gitlab.example.com/api/v4; got ${news.baseUrl}` }]
+          : []),
         ...kind.check(news),
       ];
       return { inputs: news, failures };

@@ -12,24 +12,33 @@ const bool = (i: object, k: string): CheckFailure[] =>
   typeof field(i, k) === "boolean" ? [] : [{ property: k, reason: `${k} must be true or false` }];
 const usernames = (i: object, k: string): CheckFailure[] =>
   Array.isArray(field(i, k)) && (field(i, k) as unknown[]).every((u) => typeof u === "string" && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(u))
-    ? [] : [{ property: k, reason: `${k} must be a list of GitLab usernames` }];
+    ? []
+    : [{ property: k, reason: `${k} must be a list of GitLab usernames` }];
 const VALID_LEVELS = [0, 30, 40, 60];
 const levels = (i: object, k: string): CheckFailure[] =>
   Array.isArray(field(i, k)) && (field(i, k) as unknown[]).every((l) => VALID_LEVELS.includes(l as number))
-    ? [] : [{ property: k, reason: `${k} must list protected-branch access levels (0 no one, 30 developer, 40 maintainer, 60 admin)` }];
+    ? []
+    : [{ property: k, reason: `${k} must list protected-branch access levels (0 no one, 30 developer, 40 maintainer, 60 admin)` }];
 
 // ---------------------------------------------------------------- project membership
 
 /** One member: 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner. */
-export interface Member { username: string; accessLevel: number }
+export interface Member {
+  username: string;
+  accessLevel: number;
+}
 export interface MembersInputs extends ProjectInputs {
   /** Every member the roster gives the project. Members added outside the roster are not touched. */
   members: Member[];
 }
-export interface MembersState { members: Member[] }
+export interface MembersState {
+  members: Member[];
+}
 
-const byUsername = (ms: Member[]) => [...ms].map((m) => ({ username: m.username, accessLevel: m.accessLevel }))
-  .sort((a, b) => (a.username.toLowerCase() < b.username.toLowerCase() ? -1 : 1));
+const byUsername = (ms: Member[]) =>
+  [...ms]
+    .map((m) => ({ username: m.username, accessLevel: m.accessLevel }))
+    .sort((a, b) => (a.username.toLowerCase() < b.username.toLowerCase() ? -1 : 1));
 
 async function addOrSet(api: GitLabApi, m: Member, present: boolean): Promise<void> {
   const id = await api.userId(m.username);
@@ -48,7 +57,9 @@ async function addOrSet(api: GitLabApi, m: Member, present: boolean): Promise<vo
 async function remove(api: GitLabApi, username: string): Promise<void> {
   // GitLab's default for a user is not to be a member of the project.
   const id = await api.userId(username);
-  try { await api.del(`${api.project}/members/${id}`, `member ${username}`); } catch (e) {
+  try {
+    await api.del(`${api.project}/members/${id}`, `member ${username}`);
+  } catch (e) {
     if (!hasStatus(e, 404)) throw e;
   }
 }
@@ -68,10 +79,12 @@ export const projectMembers: ResourceKind<MembersInputs, MembersState> = {
     const failures: CheckFailure[] = [];
     const seen = new Set<string>();
     for (const m of i.members) {
-      if (usernames({ u: [m?.username] }, "u").length) failures.push({ property: "members", reason: `'${m?.username}' is not a GitLab username` });
+      if (usernames({ u: [m?.username] }, "u").length)
+        failures.push({ property: "members", reason: `'${m?.username}' is not a GitLab username` });
       else if (seen.has(m.username.toLowerCase())) failures.push({ property: "members", reason: `${m.username} is listed twice` });
       else seen.add(m.username.toLowerCase());
-      if (![10, 20, 30, 40, 50].includes(m?.accessLevel)) failures.push({ property: "members", reason: `${m?.username}: accessLevel must be 10, 20, 30, 40 or 50` });
+      if (![10, 20, 30, 40, 50].includes(m?.accessLevel))
+        failures.push({ property: "members", reason: `${m?.username}: accessLevel must be 10, 20, 30, 40 or 50` });
     }
     return failures;
   },
@@ -79,7 +92,13 @@ export const projectMembers: ResourceKind<MembersInputs, MembersState> = {
   async read(api, i) {
     const all = await api.list<{ username: string; access_level: number }>(`${api.project}/members`, "project members");
     const level = new Map(all.map((m) => [m.username.toLowerCase(), m.access_level]));
-    return { members: byUsername(i.members.filter((m) => level.has(m.username.toLowerCase())).map((m) => ({ username: m.username, accessLevel: level.get(m.username.toLowerCase())! }))) };
+    return {
+      members: byUsername(
+        i.members
+          .filter((m) => level.has(m.username.toLowerCase()))
+          .map((m) => ({ username: m.username, accessLevel: level.get(m.username.toLowerCase())! })),
+      ),
+    };
   },
   async write(api, i, actual) {
     const have = new Map((actual?.members ?? []).map((m) => [m.username.toLowerCase(), m.accessLevel]));
@@ -116,13 +135,28 @@ export interface ProtectedBranchState {
   allowForcePush: boolean;
 }
 
-interface AccessEntry { id: number; access_level: number; user_id?: number | null; group_id?: number | null; deploy_key_id?: number | null }
-interface ProtectedBranchBody { id: number; name: string; push_access_levels: AccessEntry[]; merge_access_levels: AccessEntry[]; allow_force_push: boolean }
+interface AccessEntry {
+  id: number;
+  access_level: number;
+  user_id?: number | null;
+  group_id?: number | null;
+  deploy_key_id?: number | null;
+}
+interface ProtectedBranchBody {
+  id: number;
+  name: string;
+  push_access_levels: AccessEntry[];
+  merge_access_levels: AccessEntry[];
+  allow_force_push: boolean;
+}
 
 const isLevelEntry = (e: AccessEntry) => !e.user_id && !e.group_id && !e.deploy_key_id;
 
 async function entriesState(api: GitLabApi, entries: AccessEntry[]) {
-  const levels = entries.filter(isLevelEntry).map((e) => e.access_level).sort((a, b) => a - b);
+  const levels = entries
+    .filter(isLevelEntry)
+    .map((e) => e.access_level)
+    .sort((a, b) => a - b);
   const users = sorted(await Promise.all(entries.filter((e) => e.user_id).map((e) => api.username(e.user_id!))));
   return { levels, users };
 }
@@ -147,14 +181,20 @@ export const protectedBranch: ResourceKind<ProtectedBranchInputs, ProtectedBranc
   name: (i) => i.branch,
   replaceOn: ["baseUrl", "project", "branch"],
   check: (i) => [
-    ...(typeof i.branch === "string" && i.branch.length > 0 ? [] : [{ property: "branch", reason: "branch (a name or wildcard) is required" }]),
-    ...levels(i, "pushLevels"), ...levels(i, "mergeLevels"),
-    ...usernames(i, "pushUsernames"), ...usernames(i, "mergeUsernames"),
+    ...(typeof i.branch === "string" && i.branch.length > 0
+      ? []
+      : [{ property: "branch", reason: "branch (a name or wildcard) is required" }]),
+    ...levels(i, "pushLevels"),
+    ...levels(i, "mergeLevels"),
+    ...usernames(i, "pushUsernames"),
+    ...usernames(i, "mergeUsernames"),
     ...bool(i, "allowForcePush"),
   ],
   declared: (i) => ({
-    pushLevels: [...i.pushLevels].sort((a, b) => a - b), pushUsernames: sorted(i.pushUsernames),
-    mergeLevels: [...i.mergeLevels].sort((a, b) => a - b), mergeUsernames: sorted(i.mergeUsernames),
+    pushLevels: [...i.pushLevels].sort((a, b) => a - b),
+    pushUsernames: sorted(i.pushUsernames),
+    mergeLevels: [...i.mergeLevels].sort((a, b) => a - b),
+    mergeUsernames: sorted(i.mergeUsernames),
     allowForcePush: i.allowForcePush,
   }),
   async read(api, i) {
@@ -162,7 +202,13 @@ export const protectedBranch: ResourceKind<ProtectedBranchInputs, ProtectedBranc
     if (!b) return undefined;
     const push = await entriesState(api, b.push_access_levels);
     const merge = await entriesState(api, b.merge_access_levels);
-    return { pushLevels: push.levels, pushUsernames: push.users, mergeLevels: merge.levels, mergeUsernames: merge.users, allowForcePush: b.allow_force_push };
+    return {
+      pushLevels: push.levels,
+      pushUsernames: push.users,
+      mergeLevels: merge.levels,
+      mergeUsernames: merge.users,
+      allowForcePush: b.allow_force_push,
+    };
   },
   async write(api, i) {
     const what = `protected branch ${i.branch}`;
@@ -175,8 +221,8 @@ export const protectedBranch: ResourceKind<ProtectedBranchInputs, ProtectedBranc
           push_access_level: i.pushLevels[0] ?? 0,
           merge_access_level: i.mergeLevels[0] ?? 0,
           allow_force_push: i.allowForcePush,
-          allowed_to_push: [...i.pushLevels.slice(1).map((access_level) => ({ access_level })), ...await userIds(i.pushUsernames)],
-          allowed_to_merge: [...i.mergeLevels.slice(1).map((access_level) => ({ access_level })), ...await userIds(i.mergeUsernames)],
+          allowed_to_push: [...i.pushLevels.slice(1).map((access_level) => ({ access_level })), ...(await userIds(i.pushUsernames))],
+          allowed_to_merge: [...i.mergeLevels.slice(1).map((access_level) => ({ access_level })), ...(await userIds(i.mergeUsernames))],
         });
         return;
       } catch (e) {
@@ -193,7 +239,9 @@ export const protectedBranch: ResourceKind<ProtectedBranchInputs, ProtectedBranc
   },
   async restore(api, i) {
     // GitLab's default for a branch is unprotected.
-    try { await api.del(branchPath(api, i.branch), `protected branch ${i.branch}`); } catch (e) {
+    try {
+      await api.del(branchPath(api, i.branch), `protected branch ${i.branch}`);
+    } catch (e) {
       if (!hasStatus(e, 404)) throw e;
     }
   },
@@ -264,8 +312,18 @@ export interface ApprovalRuleInputs extends ProjectInputs {
   approvalsRequired: number;
   approverUsernames: string[];
 }
-export interface ApprovalRuleState { branches: string[]; approvalsRequired: number; approverUsernames: string[] }
-interface RuleBody { id: number; name: string; approvals_required: number; users: { id: number; username: string }[]; protected_branches: { id: number; name: string }[] }
+export interface ApprovalRuleState {
+  branches: string[];
+  approvalsRequired: number;
+  approverUsernames: string[];
+}
+interface RuleBody {
+  id: number;
+  name: string;
+  approvals_required: number;
+  users: { id: number; username: string }[];
+  protected_branches: { id: number; name: string }[];
+}
 
 async function findRule(api: GitLabApi, name: string): Promise<RuleBody | undefined> {
   return (await api.list<RuleBody>(`${api.project}/approval_rules`, `approval rule ${name}`)).find((r) => r.name === name);
@@ -278,18 +336,24 @@ export const approvalRule: ResourceKind<ApprovalRuleInputs, ApprovalRuleState> =
   check: (i) => [
     ...(typeof i.ruleName === "string" && i.ruleName ? [] : [{ property: "ruleName", reason: "ruleName is required" }]),
     ...(typeof i.branch === "string" && i.branch ? [] : [{ property: "branch", reason: "branch is required" }]),
-    ...(Number.isInteger(i.approvalsRequired) && i.approvalsRequired >= 1 ? [] : [{ property: "approvalsRequired", reason: "at least 1 approval is required: the author's own never counts" }]),
+    ...(Number.isInteger(i.approvalsRequired) && i.approvalsRequired >= 1
+      ? []
+      : [{ property: "approvalsRequired", reason: "at least 1 approval is required: the author's own never counts" }]),
     ...usernames(i, "approverUsernames"),
-    ...(Array.isArray(i.approverUsernames) && i.approverUsernames.length >= i.approvalsRequired ? [] : [{ property: "approverUsernames", reason: `${i.approvalsRequired} approvals need at least as many eligible approvers` }]),
+    ...(Array.isArray(i.approverUsernames) && i.approverUsernames.length >= i.approvalsRequired
+      ? []
+      : [{ property: "approverUsernames", reason: `${i.approvalsRequired} approvals need at least as many eligible approvers` }]),
   ],
   declared: (i) => ({ branches: [i.branch], approvalsRequired: i.approvalsRequired, approverUsernames: sorted(i.approverUsernames) }),
   async read(api, i) {
     const r = await findRule(api, i.ruleName);
-    return r && {
-      branches: sorted(r.protected_branches.map((b) => b.name)),
-      approvalsRequired: r.approvals_required,
-      approverUsernames: sorted(r.users.map((u) => u.username)),
-    };
+    return (
+      r && {
+        branches: sorted(r.protected_branches.map((b) => b.name)),
+        approvalsRequired: r.approvals_required,
+        approverUsernames: sorted(r.users.map((u) => u.username)),
+      }
+    );
   },
   async write(api, i) {
     const what = `approval rule ${i.ruleName}`;
@@ -325,13 +389,25 @@ export const mergeChecks: ResourceKind<MergeChecksInputs, MergeChecksState> = {
   name: () => "merge-checks",
   replaceOn: ["baseUrl", "project"],
   check: (i) => [...bool(i, "onlyAllowMergeIfPipelineSucceeds"), ...bool(i, "allowMergeOnSkippedPipeline")],
-  declared: (i) => ({ onlyAllowMergeIfPipelineSucceeds: i.onlyAllowMergeIfPipelineSucceeds, allowMergeOnSkippedPipeline: i.allowMergeOnSkippedPipeline }),
+  declared: (i) => ({
+    onlyAllowMergeIfPipelineSucceeds: i.onlyAllowMergeIfPipelineSucceeds,
+    allowMergeOnSkippedPipeline: i.allowMergeOnSkippedPipeline,
+  }),
   async read(api) {
-    const p = await api.get<{ only_allow_merge_if_pipeline_succeeds: boolean; allow_merge_on_skipped_pipeline: boolean }>(api.project, "merge checks");
-    return { onlyAllowMergeIfPipelineSucceeds: p.only_allow_merge_if_pipeline_succeeds, allowMergeOnSkippedPipeline: p.allow_merge_on_skipped_pipeline };
+    const p = await api.get<{ only_allow_merge_if_pipeline_succeeds: boolean; allow_merge_on_skipped_pipeline: boolean }>(
+      api.project,
+      "merge checks",
+    );
+    return {
+      onlyAllowMergeIfPipelineSucceeds: p.only_allow_merge_if_pipeline_succeeds,
+      allowMergeOnSkippedPipeline: p.allow_merge_on_skipped_pipeline,
+    };
   },
   async write(api, i) {
-    await api.put(api.project, "merge checks", { only_allow_merge_if_pipeline_succeeds: i.onlyAllowMergeIfPipelineSucceeds, allow_merge_on_skipped_pipeline: i.allowMergeOnSkippedPipeline });
+    await api.put(api.project, "merge checks", {
+      only_allow_merge_if_pipeline_succeeds: i.onlyAllowMergeIfPipelineSucceeds,
+      allow_merge_on_skipped_pipeline: i.allowMergeOnSkippedPipeline,
+    });
   },
   async restore(api) {
     // GitLab's defaults: merging does not wait for a pipeline, and skipped pipelines would count.

@@ -34,8 +34,16 @@ async function probe(api: GitLabApi): Promise<TierProbe> {
     await api.get(`${api.project}/approvals`, "tier detection (merge request approval settings)");
     return { tier: "premium", evidence: `${endpoint} answered 200: approval settings are served (Premium or Ultimate)` };
   } catch (e) {
-    if (hasStatus(e, 403)) return { tier: "free", evidence: `${endpoint} answered 403 Forbidden while the project is readable: approval settings are not licensed (GitLab Free)` };
-    if (hasStatus(e, 404)) return { tier: "free", evidence: `${endpoint} answered 404 Not Found while the project is readable: no approval settings API (GitLab Free, Community Edition)` };
+    if (hasStatus(e, 403))
+      return {
+        tier: "free",
+        evidence: `${endpoint} answered 403 Forbidden while the project is readable: approval settings are not licensed (GitLab Free)`,
+      };
+    if (hasStatus(e, 404))
+      return {
+        tier: "free",
+        evidence: `${endpoint} answered 404 Not Found while the project is readable: no approval settings API (GitLab Free, Community Edition)`,
+      };
     throw e;
   }
 }
@@ -47,5 +55,7 @@ export function resolveTier(pin: GitTier | undefined, probed: TierProbe, where: 
   if (paid === (probed.tier === "premium")) return pin;
   const instance = probed.tier === "free" ? "Free" : "Premium or Ultimate";
   const fix = probed.tier === "free" ? "free" : "premium (or ultimate)";
-  throw new Error(`quant-platform:git.tier is pinned to '${pin}', but ${where} is GitLab ${instance} (${probed.evidence}); set quant-platform:git.tier: ${fix}, or remove the pin to detect it`);
+  throw new Error(
+    `quant-platform:git.tier is pinned to '${pin}', but ${where} is GitLab ${instance} (${probed.evidence}); set quant-platform:git.tier: ${fix}, or remove the pin to detect it`,
+  );
 }

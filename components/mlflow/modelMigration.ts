@@ -61,89 +61,110 @@ const IDENTITY: (keyof ModelMigrationInputs)[] = ["fromUri", "toUri", "model", "
  */
 function makeProvider() {
   const provider = {
-  sourceToken: undefined as string | undefined,
-  targetToken: undefined as string | undefined,
-  gitToken: undefined as string | undefined,
-  async configure(req: pulumi.dynamic.ConfigureRequest) {
-    provider.sourceToken = req.config.get("quant-platform:migrationSourceToken") || undefined;
-    provider.targetToken = req.config.get("quant-platform:databricksToken") || undefined;
-    provider.gitToken = req.config.get("quant-platform:gitlabToken") || undefined;
-  },
-  guard(i: ModelMigrationInputs) {
-    const g = i.git;
-    const token = g && (g.provider === "github" ? process.env.GITHUB_TOKEN : provider.gitToken ?? process.env.GITLAB_TOKEN);
-    return {
-      flow: i.flow, fromEnv: i.fromEnv, toEnv: i.toEnv, production: i.production, approvers: i.approvers, members: i.members ?? [],
-      ...(g && token ? { git: { ...g, provider: g.provider === "github" ? "github" as const : "gitlab" as const, token, model: i.model } } : {}),
-    };
-  },
-  endpoints(i: ModelMigrationInputs) {
-    const env = { ...process.env };
-    if (provider.sourceToken) env.MIGRATE_FROM_TOKEN = provider.sourceToken;
-    if (provider.targetToken) env.MIGRATE_TO_TOKEN = provider.targetToken;
-    return { from: resolveEndpoint(i.fromUri, "from", env), to: resolveEndpoint(i.toUri, "to", env) };
-  },
-  selector(i: ModelMigrationInputs): VersionSelector {
-    return i.version ? { version: i.version } : i.alias ? { alias: i.alias } : { stage: i.stage! };
-  },
-  async run(i: ModelMigrationInputs, dryRun: boolean) {
-    const { from, to } = provider.endpoints(i);
-    return migrate({
-      from, to, model: i.model, select: provider.selector(i), toModel: i.toModel, dryRun,
-      verify: i.verify, concurrency: i.concurrency,
-      // A dry run (diff) only fingerprints the source: the approval is checked when a version is copied, so a
-      // deployed promotion does not fail every later preview once its sign-off request is closed.
-      guard: dryRun ? { ...provider.guard(i), production: false } : provider.guard(i),
-    });
-  },
-  async check(_olds: ModelMigrationInputs, news: ModelMigrationInputs) {
-    const failures: { property: string; reason: string }[] = [];
-    const selectors = (["version", "alias", "stage"] as const).filter((k) => news[k]);
-    if (selectors.length !== 1) failures.push({ property: "version", reason: "give exactly one of version, alias or stage" });
-    for (const k of ["fromUri", "toUri", "model", "toModel", "fromEnv", "toEnv"] as const) {
-      if (typeof news[k] !== "string" || !news[k]) failures.push({ property: k, reason: `${k} is required` });
-    }
-    if (!["full", "size"].includes(news.verify)) failures.push({ property: "verify", reason: "verify is full or size" });
-    if (!["full", "size"].includes(news.readVerify)) failures.push({ property: "readVerify", reason: "readVerify is full or size" });
-    if (!Number.isInteger(news.concurrency) || news.concurrency < 1) failures.push({ property: "concurrency", reason: "concurrency is a whole number of at least 1" });
-    if (Array.isArray(news.flow) && !isEdge(news.flow, news.fromEnv, news.toEnv)) {
-      failures.push({ property: "toEnv", reason: `${news.fromEnv} -> ${news.toEnv} is not an edge of the promotion flow` });
-    }
-    return { inputs: news, failures };
-  },
-  async diff(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
-    const replaces: string[] = IDENTITY.filter((k) => (olds[k] ?? null) !== (news[k] ?? null));
-    if (olds.problems?.length) replaces.push("problems");
-    if (replaces.length === 0 && olds.fingerprint) {
-      // The source identity is unchanged; has its content (or the version an alias points to) changed?
-      const now = await provider.run(news, true);
-      if (now.fingerprint !== olds.fingerprint) replaces.push("fingerprint");
-    }
-    const other = (["verify", "readVerify", "concurrency", "deleteOnDestroy"] as const).some((k) => olds[k] !== news[k]);
-    return { changes: replaces.length > 0 || other, replaces, deleteBeforeReplace: true };
-  },
-  async create(inputs: ModelMigrationInputs) {
-    const r = await provider.run(inputs, false);
-    const outs: ModelMigrationOutputs = {
-      ...inputs, sourceVersion: r.sourceVersion, targetVersion: r.targetVersion!, targetRunId: r.targetRunId!,
-      manifestDigest: r.manifestDigest!, fingerprint: r.fingerprint, files: r.files, bytes: r.bytes, problems: [],
-    };
-    return { id: `${inputs.toModel}/${r.targetVersion}`, outs };
-  },
-  async read(id: string, props: ModelMigrationOutputs) {
-    const { to } = provider.endpoints(props);
-    const c = await checkTarget(to, props.toModel, props.targetVersion, props.readVerify);
-    if (!c.exists) return { id: "", props: {} };
-    return { id, props: { ...props, manifestDigest: c.manifestDigest ?? "", problems: c.problems } };
-  },
-  async update(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
-    return { outs: { ...olds, ...news } };
-  },
-  async delete(_id: string, props: ModelMigrationOutputs) {
-    const { to } = provider.endpoints(props);
-    await retireVersion(to, props.toModel, props.targetVersion, props.deleteOnDestroy);
-  },
-};
+    sourceToken: undefined as string | undefined,
+    targetToken: undefined as string | undefined,
+    gitToken: undefined as string | undefined,
+    async configure(req: pulumi.dynamic.ConfigureRequest) {
+      provider.sourceToken = req.config.get("quant-platform:migrationSourceToken") || undefined;
+      provider.targetToken = req.config.get("quant-platform:databricksToken") || undefined;
+      provider.gitToken = req.config.get("quant-platform:gitlabToken") || undefined;
+    },
+    guard(i: ModelMigrationInputs) {
+      const g = i.git;
+      const token = g && (g.provider === "github" ? process.env.GITHUB_TOKEN : (provider.gitToken ?? process.env.GITLAB_TOKEN));
+      return {
+        flow: i.flow,
+        fromEnv: i.fromEnv,
+        toEnv: i.toEnv,
+        production: i.production,
+        approvers: i.approvers,
+        members: i.members ?? [],
+        ...(g && token
+          ? { git: { ...g, provider: g.provider === "github" ? ("github" as const) : ("gitlab" as const), token, model: i.model } }
+          : {}),
+      };
+    },
+    endpoints(i: ModelMigrationInputs) {
+      const env = { ...process.env };
+      if (provider.sourceToken) env.MIGRATE_FROM_TOKEN = provider.sourceToken;
+      if (provider.targetToken) env.MIGRATE_TO_TOKEN = provider.targetToken;
+      return { from: resolveEndpoint(i.fromUri, "from", env), to: resolveEndpoint(i.toUri, "to", env) };
+    },
+    selector(i: ModelMigrationInputs): VersionSelector {
+      return i.version ? { version: i.version } : i.alias ? { alias: i.alias } : { stage: i.stage! };
+    },
+    async run(i: ModelMigrationInputs, dryRun: boolean) {
+      const { from, to } = provider.endpoints(i);
+      return migrate({
+        from,
+        to,
+        model: i.model,
+        select: provider.selector(i),
+        toModel: i.toModel,
+        dryRun,
+        verify: i.verify,
+        concurrency: i.concurrency,
+        // A dry run (diff) only fingerprints the source: the approval is checked when a version is copied, so a
+        // deployed promotion does not fail every later preview once its sign-off request is closed.
+        guard: dryRun ? { ...provider.guard(i), production: false } : provider.guard(i),
+      });
+    },
+    async check(_olds: ModelMigrationInputs, news: ModelMigrationInputs) {
+      const failures: { property: string; reason: string }[] = [];
+      const selectors = (["version", "alias", "stage"] as const).filter((k) => news[k]);
+      if (selectors.length !== 1) failures.push({ property: "version", reason: "give exactly one of version, alias or stage" });
+      for (const k of ["fromUri", "toUri", "model", "toModel", "fromEnv", "toEnv"] as const) {
+        if (typeof news[k] !== "string" || !news[k]) failures.push({ property: k, reason: `${k} is required` });
+      }
+      if (!["full", "size"].includes(news.verify)) failures.push({ property: "verify", reason: "verify is full or size" });
+      if (!["full", "size"].includes(news.readVerify)) failures.push({ property: "readVerify", reason: "readVerify is full or size" });
+      if (!Number.isInteger(news.concurrency) || news.concurrency < 1)
+        failures.push({ property: "concurrency", reason: "concurrency is a whole number of at least 1" });
+      if (Array.isArray(news.flow) && !isEdge(news.flow, news.fromEnv, news.toEnv)) {
+        failures.push({ property: "toEnv", reason: `${news.fromEnv} -> ${news.toEnv} is not an edge of the promotion flow` });
+      }
+      return { inputs: news, failures };
+    },
+    async diff(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
+      const replaces: string[] = IDENTITY.filter((k) => (olds[k] ?? null) !== (news[k] ?? null));
+      if (olds.problems?.length) replaces.push("problems");
+      if (replaces.length === 0 && olds.fingerprint) {
+        // The source identity is unchanged; has its content (or the version an alias points to) changed?
+        const now = await provider.run(news, true);
+        if (now.fingerprint !== olds.fingerprint) replaces.push("fingerprint");
+      }
+      const other = (["verify", "readVerify", "concurrency", "deleteOnDestroy"] as const).some((k) => olds[k] !== news[k]);
+      return { changes: replaces.length > 0 || other, replaces, deleteBeforeReplace: true };
+    },
+    async create(inputs: ModelMigrationInputs) {
+      const r = await provider.run(inputs, false);
+      const outs: ModelMigrationOutputs = {
+        ...inputs,
+        sourceVersion: r.sourceVersion,
+        targetVersion: r.targetVersion!,
+        targetRunId: r.targetRunId!,
+        manifestDigest: r.manifestDigest!,
+        fingerprint: r.fingerprint,
+        files: r.files,
+        bytes: r.bytes,
+        problems: [],
+      };
+      return { id: `${inputs.toModel}/${r.targetVersion}`, outs };
+    },
+    async read(id: string, props: ModelMigrationOutputs) {
+      const { to } = provider.endpoints(props);
+      const c = await checkTarget(to, props.toModel, props.targetVersion, props.readVerify);
+      if (!c.exists) return { id: "", props: {} };
+      return { id, props: { ...props, manifestDigest: c.manifestDigest ?? "", problems: c.problems } };
+    },
+    async update(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
+      return { outs: { ...olds, ...news } };
+    },
+    async delete(_id: string, props: ModelMigrationOutputs) {
+      const { to } = provider.endpoints(props);
+      await retireVersion(to, props.toModel, props.targetVersion, props.deleteOnDestroy);
+    },
+  };
   return provider;
 }
 
@@ -157,9 +178,23 @@ export class ModelMigration extends pulumi.dynamic.Resource {
   declare readonly files: pulumi.Output<number>;
   declare readonly bytes: pulumi.Output<number>;
   constructor(name: string, args: Args<ModelMigrationInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(modelMigrationProvider, name, {
-      ...args, sourceVersion: undefined, targetVersion: undefined, targetRunId: undefined, manifestDigest: undefined,
-      fingerprint: undefined, files: undefined, bytes: undefined, problems: undefined,
-    }, opts, "mlflow", "ModelMigration");
+    super(
+      modelMigrationProvider,
+      name,
+      {
+        ...args,
+        sourceVersion: undefined,
+        targetVersion: undefined,
+        targetRunId: undefined,
+        manifestDigest: undefined,
+        fingerprint: undefined,
+        files: undefined,
+        bytes: undefined,
+        problems: undefined,
+      },
+      opts,
+      "mlflow",
+      "ModelMigration",
+    );
   }
 }

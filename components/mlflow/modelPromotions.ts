@@ -21,16 +21,29 @@ export class ModelPromotions extends pulumi.ComponentResource {
     super("quant-platform:mlflow:ModelPromotions", name, {}, opts);
     const { plan } = args;
     for (const m of plan.migrations) {
-      this.migrations[m.key] = new ModelMigration(`${name}/${m.key}`, {
-        fromUri: m.fromUri, toUri: m.toUri, fromEnv: m.fromEnv, toEnv: m.toEnv,
-        model: m.model, ...m.select, toModel: m.model,
-        verify: args.verify ?? "full", readVerify: "size", concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,
-        production: m.production, approvers: m.approvers, members: m.members,
-        // The program runs in the project's working copy: its history holds the change that declared the promotion.
-        git: { ...m.git, repoDir: args.repoDir ?? process.cwd() },
-        flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
-        deleteOnDestroy: false,
-      }, { parent: this });
+      this.migrations[m.key] = new ModelMigration(
+        `${name}/${m.key}`,
+        {
+          fromUri: m.fromUri,
+          toUri: m.toUri,
+          fromEnv: m.fromEnv,
+          toEnv: m.toEnv,
+          model: m.model,
+          ...m.select,
+          toModel: m.model,
+          verify: args.verify ?? "full",
+          readVerify: "size",
+          concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,
+          production: m.production,
+          approvers: m.approvers,
+          members: m.members,
+          // The program runs in the project's working copy: its history holds the change that declared the promotion.
+          git: { ...m.git, repoDir: args.repoDir ?? process.cwd() },
+          flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
+          deleteOnDestroy: false,
+        },
+        { parent: this },
+      );
     }
     this.registerOutputs({ migrations: plan.migrations.map((m) => m.key) });
   }

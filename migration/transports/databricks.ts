@@ -7,14 +7,25 @@ import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../
 import { MlflowClient } from "../../clients/mlflow";
 import { ArtifactTransport, joinPath } from "./transport";
 
-interface CredentialInfo { run_id: string; path: string; signed_uri: string; type?: string; headers?: { name: string; value: string }[] }
+interface CredentialInfo {
+  run_id: string;
+  path: string;
+  signed_uri: string;
+  type?: string;
+  headers?: { name: string; value: string }[];
+}
 
 export function databricksTransport(client: MlflowClient): ArtifactTransport {
   const api = `${client.endpoint.baseUrl}/api/2.0/mlflow/artifacts`;
   const json = <T>(method: string, path: string, body: unknown, what: string) =>
     withRetry(DEFAULT_RETRY, () => jsonRequest<T>(method, `${api}/${path}`, client.headers, body, `${client.endpoint.uri}: ${what}`));
   const credential = async (kind: "read" | "write", runId: string, path: string) => {
-    const r = await json<{ credential_infos?: CredentialInfo[] }>("POST", `credentials-for-${kind}`, { run_id: runId, path: [path] }, `${kind} credentials for run ${runId} artifact '${path}'`);
+    const r = await json<{ credential_infos?: CredentialInfo[] }>(
+      "POST",
+      `credentials-for-${kind}`,
+      { run_id: runId, path: [path] },
+      `${kind} credentials for run ${runId} artifact '${path}'`,
+    );
     const c = r.credential_infos?.find((x) => x.path === path) ?? r.credential_infos?.[0];
     if (!c) throw new Error(`${client.endpoint.uri}: no ${kind} credential returned for run ${runId} artifact '${path}'`);
     return { url: c.signed_uri, headers: Object.fromEntries((c.headers ?? []).map((h) => [h.name, h.value])) };
@@ -32,7 +43,9 @@ export function databricksTransport(client: MlflowClient): ArtifactTransport {
       if (version.run_id && i >= 0 && !/\/models\/m-[^/]+\/artifacts/.test(downloadUri)) {
         return { runId: version.run_id, path: downloadUri.slice(i + "/artifacts/".length).replace(/\/+$/, "") };
       }
-      throw new Error(`${client.endpoint.uri}: model '${version.name}' version ${version.version} stores its files at ${downloadUri}, which is not under a run's artifacts; this transport moves run-relative artifacts (workspace registry versions)`);
+      throw new Error(
+        `${client.endpoint.uri}: model '${version.name}' version ${version.version} stores its files at ${downloadUri}, which is not under a run's artifacts; this transport moves run-relative artifacts (workspace registry versions)`,
+      );
     },
     async runRoot(runId, sub) {
       return { runId, path: sub };
@@ -44,10 +57,19 @@ export function databricksTransport(client: MlflowClient): ArtifactTransport {
       let token: string | undefined;
       do {
         const q = `run_id=${encodeURIComponent(runId)}&path=${encodeURIComponent(full)}${token ? `&page_token=${encodeURIComponent(token)}` : ""}`;
-        const r = await json<{ files?: { path: string; is_dir: boolean; file_size?: number | string }[]; next_page_token?: string }>("GET", `list?${q}`, undefined, `artifacts of run ${runId} under '${full}'`);
+        const r = await json<{ files?: { path: string; is_dir: boolean; file_size?: number | string }[]; next_page_token?: string }>(
+          "GET",
+          `list?${q}`,
+          undefined,
+          `artifacts of run ${runId} under '${full}'`,
+        );
         for (const f of r.files ?? []) {
           const rel = root.path && f.path.startsWith(`${root.path}/`) ? f.path.slice(root.path.length + 1) : f.path;
-          out.push({ path: rel, isDir: f.is_dir, size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */ });
+          out.push({
+            path: rel,
+            isDir: f.is_dir,
+            size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */,
+          });
         }
         token = r.next_page_token || undefined;
       } while (token);

@@ -32,9 +32,20 @@ export function mlflowArtifactsTransport(client: MlflowClient): ArtifactTranspor
     },
     async list(root, dir) {
       const full = joinPath(root.path, dir);
-      const body = await withRetry(DEFAULT_RETRY, () => jsonRequest<{ files?: { path: string; is_dir: boolean; file_size?: number | string }[] }>(
-        "GET", `${base}?path=${encodeURIComponent(full)}`, client.headers, undefined, `${what(full)} listing`));
-      return (body.files ?? []).map((f) => ({ path: joinPath(dir, f.path), isDir: f.is_dir, size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */ }));
+      const body = await withRetry(DEFAULT_RETRY, () =>
+        jsonRequest<{ files?: { path: string; is_dir: boolean; file_size?: number | string }[] }>(
+          "GET",
+          `${base}?path=${encodeURIComponent(full)}`,
+          client.headers,
+          undefined,
+          `${what(full)} listing`,
+        ),
+      );
+      return (body.files ?? []).map((f) => ({
+        path: joinPath(dir, f.path),
+        isDir: f.is_dir,
+        size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */,
+      }));
     },
     download(root, path) {
       const full = joinPath(root.path, path);
@@ -46,7 +57,8 @@ export function mlflowArtifactsTransport(client: MlflowClient): ArtifactTranspor
     },
     refuses(path) {
       if (path.includes("#")) return "an mlflow-artifacts server refuses '#' in artifact paths (\"Invalid path\")";
-      if (/%[0-9A-Fa-f]{2}/.test(path)) return "an mlflow-artifacts server percent-decodes artifact paths more than once, so a name holding '%' followed by two hex digits would be stored under another name";
+      if (/%[0-9A-Fa-f]{2}/.test(path))
+        return "an mlflow-artifacts server percent-decodes artifact paths more than once, so a name holding '%' followed by two hex digits would be stored under another name";
       return undefined;
     },
   };

@@ -10,8 +10,8 @@ import { ConfigSources } from "../../config/load";
 import { quantPolicies, quantPolicyConfig } from "../../policy/policies";
 import { GIT_TYPES, gitlabOfType, installMocks, numericId, Recorded, settle } from "../../devenv/pulumiMocks";
 
-const byBranch = (r: Recorded[], t: string): Record<string, any> => Object.fromEntries(
-  gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
+const byBranch = (r: Recorded[], t: string): Record<string, any> =>
+  Object.fromEntries(gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
 
 describe("GitLabBranchPolicy (mocks)", () => {
   const plan = buildAccessPlan(shippedModel(), "quant");
@@ -23,7 +23,12 @@ describe("GitLabBranchPolicy (mocks)", () => {
   });
 
   it("every roster member is at least a Developer of the project; release managers are Maintainers", () => {
-    const levels = Object.fromEntries((gitlabOfType(recorded, "ProjectMembers")[0].inputs.members as { username: string; accessLevel: number }[]).map((m) => [m.username, m.accessLevel]));
+    const levels = Object.fromEntries(
+      (gitlabOfType(recorded, "ProjectMembers")[0].inputs.members as { username: string; accessLevel: number }[]).map((m) => [
+        m.username,
+        m.accessLevel,
+      ]),
+    );
     assert.strictEqual(Object.keys(levels).length, 10);
     for (const l of Object.values(levels)) assert.ok((l as number) >= 30);
     assert.strictEqual(levels.epetrova, 40);
@@ -42,7 +47,8 @@ describe("GitLabBranchPolicy (mocks)", () => {
 
   it("only release managers merge into quant_stg, quant_lr and quant_live", () => {
     const b = byBranch(recorded, "ProtectedBranch");
-    for (const name of ["quant_stg", "quant_lr", "quant_live"]) assert.deepStrictEqual(b[name].mergeUsernames, ["epetrova", "fhaddad"], name);
+    for (const name of ["quant_stg", "quant_lr", "quant_live"])
+      assert.deepStrictEqual(b[name].mergeUsernames, ["epetrova", "fhaddad"], name);
     assert.deepStrictEqual(b["*"].mergeUsernames, []);
   });
 
@@ -93,16 +99,32 @@ describe("GitHubBranchPolicy (mocks)", () => {
     await settle(recorded);
   });
   /** The rulesets on `branch`, by kind (update, review, history), from their resource names. */
-  const rulesets = (branch: string): Record<string, any> => Object.fromEntries(ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset")
-    .filter((r) => r.inputs.conditions.refName.includes[0] === (branch === "*" ? "~ALL" : `refs/heads/${branch}`)).map((r) => [r.name.split(":").pop(), r.inputs]));
+  const rulesets = (branch: string): Record<string, any> =>
+    Object.fromEntries(
+      ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset")
+        .filter((r) => r.inputs.conditions.refName.includes[0] === (branch === "*" ? "~ALL" : `refs/heads/${branch}`))
+        .map((r) => [r.name.split(":").pop(), r.inputs]),
+    );
   const teamId = (role: string) => numericId(`gh/team:${role}`);
 
   it("a team per role, members from the roster's Git usernames", () => {
-    const teams = ofGitHub(recorded, "team:Team").map((t) => t.inputs.name).sort();
-    assert.deepStrictEqual(teams, ["quant-admin", "quant-approver", "quant-approver + quant-release_manager", "quant-consumer", "quant-developer", "quant-release_manager"]);
+    const teams = ofGitHub(recorded, "team:Team")
+      .map((t) => t.inputs.name)
+      .sort();
+    assert.deepStrictEqual(teams, [
+      "quant-admin",
+      "quant-approver",
+      "quant-approver + quant-release_manager",
+      "quant-consumer",
+      "quant-developer",
+      "quant-release_manager",
+    ]);
     const members = (teamName: string) => {
       const id = String(numericId(ofGitHub(recorded, "team:Team").find((t) => t.inputs.name === teamName)!.name));
-      return ofGitHub(recorded, "teamMembership:TeamMembership").filter((m) => m.inputs.teamId === id).map((m) => m.inputs.username).sort();
+      return ofGitHub(recorded, "teamMembership:TeamMembership")
+        .filter((m) => m.inputs.teamId === id)
+        .map((m) => m.inputs.username)
+        .sort();
     };
     assert.deepStrictEqual(members("quant-release_manager"), ["epetrova", "fhaddad"]);
     assert.deepStrictEqual(members("quant-consumer"), ["glee", "htanaka"]);
@@ -110,16 +132,33 @@ describe("GitHubBranchPolicy (mocks)", () => {
   });
 
   it("least repository permission: push only for teams that push, merge or approve; pull for consumers and admins", () => {
-    const perm = Object.fromEntries(ofGitHub(recorded, "teamRepository:TeamRepository").map((r) => [r.name.replace(/^gh\/team:|\/repository$/g, ""), r.inputs.permission]));
-    assert.deepStrictEqual(perm, { developer: "push", approver: "push", release_manager: "push", consumer: "pull", admin: "pull", "approver+release_manager": "push" });
+    const perm = Object.fromEntries(
+      ofGitHub(recorded, "teamRepository:TeamRepository").map((r) => [
+        r.name.replace(/^gh\/team:|\/repository$/g, ""),
+        r.inputs.permission,
+      ]),
+    );
+    assert.deepStrictEqual(perm, {
+      developer: "push",
+      approver: "push",
+      release_manager: "push",
+      consumer: "pull",
+      admin: "pull",
+      "approver+release_manager": "push",
+    });
     for (const r of ofGitHub(recorded, "teamRepository:TeamRepository")) assert.strictEqual(r.inputs.repository, "quant-research");
   });
 
   it("quant: only its pushers update it (bypass always); no force-push or deletion that anyone bypasses", () => {
     const { update, review, history } = rulesets("quant");
     assert.deepStrictEqual([update.rules.update, update.rules.creation, update.enforcement], [true, true, "active"]);
-    assert.deepStrictEqual(update.bypassActors.map((a: { actorId: number }) => a.actorId).sort(), [teamId("approver"), teamId("developer"), teamId("release_manager")].sort());
-    assert.ok(update.bypassActors.every((a: { actorType: string; bypassMode: string }) => a.actorType === "Team" && a.bypassMode === "always"));
+    assert.deepStrictEqual(
+      update.bypassActors.map((a: { actorId: number }) => a.actorId).sort(),
+      [teamId("approver"), teamId("developer"), teamId("release_manager")].sort(),
+    );
+    assert.ok(
+      update.bypassActors.every((a: { actorType: string; bypassMode: string }) => a.actorType === "Team" && a.bypassMode === "always"),
+    );
     assert.deepStrictEqual(review.bypassActors, update.bypassActors, "who may push need not open a pull request");
     assert.deepStrictEqual([history.rules.nonFastForward, history.rules.deletion, history.bypassActors], [true, true, []]);
   });
@@ -127,7 +166,11 @@ describe("GitHubBranchPolicy (mocks)", () => {
   it("promotion targets: only release managers update them, and only by merging a pull request (bypass pull_request)", () => {
     for (const b of ["quant_stg", "quant_lr", "quant_live"]) {
       const { update, review, ...rest } = rulesets(b);
-      assert.deepStrictEqual(update.bypassActors, [{ actorId: teamId("release_manager"), actorType: "Team", bypassMode: "pull_request" }], b);
+      assert.deepStrictEqual(
+        update.bypassActors,
+        [{ actorId: teamId("release_manager"), actorType: "Team", bypassMode: "pull_request" }],
+        b,
+      );
       assert.deepStrictEqual(review.bypassActors, [], `${b}: nobody skips the review`);
       assert.deepStrictEqual(rest, {}, `${b}: the review ruleset, bypassed by nobody, keeps history`);
     }
@@ -135,12 +178,25 @@ describe("GitHubBranchPolicy (mocks)", () => {
 
   it("the review: N approvals from the approving team, last-push approval, stale reviews dismissed, the guard as required check", () => {
     const union = numericId("gh/team:approver+release_manager");
-    for (const [b, n, team] of [["quant", 1, teamId("approver")], ["quant_stg", 1, union], ["quant_lr", 1, union], ["quant_live", 2, union]] as const) {
+    for (const [b, n, team] of [
+      ["quant", 1, teamId("approver")],
+      ["quant_stg", 1, union],
+      ["quant_lr", 1, union],
+      ["quant_live", 2, union],
+    ] as const) {
       const { rules } = rulesets(b).review;
-      assert.deepStrictEqual(rules.pullRequest, {
-        requiredApprovingReviewCount: n, requireLastPushApproval: true, dismissStaleReviewsOnPush: true, requiredReviewThreadResolution: false,
-        requireCodeOwnerReview: false, requiredReviewers: [{ filePatterns: ["*"], minimumApprovals: n, reviewer: { id: team, type: "Team" } }],
-      }, b);
+      assert.deepStrictEqual(
+        rules.pullRequest,
+        {
+          requiredApprovingReviewCount: n,
+          requireLastPushApproval: true,
+          dismissStaleReviewsOnPush: true,
+          requiredReviewThreadResolution: false,
+          requireCodeOwnerReview: false,
+          requiredReviewers: [{ filePatterns: ["*"], minimumApprovals: n, reviewer: { id: team, type: "Team" } }],
+        },
+        b,
+      );
       assert.deepStrictEqual(rules.requiredStatusChecks.requiredChecks, [{ context: "branch-flow" }], b);
     }
   });
@@ -148,8 +204,18 @@ describe("GitHubBranchPolicy (mocks)", () => {
   it("every other branch: nobody creates or updates it; no force-push or deletion on any ruleset", () => {
     const other = rulesets("*").update;
     assert.deepStrictEqual([other.rules.creation, other.rules.update, other.bypassActors], [true, true, []]);
-    assert.deepStrictEqual(other.conditions.refName.excludes.sort(), ["refs/heads/quant", "refs/heads/quant_live", "refs/heads/quant_lr", "refs/heads/quant_stg"]);
-    for (const x of ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset")) assert.deepStrictEqual([x.inputs.rules.nonFastForward, x.inputs.rules.deletion, x.inputs.enforcement], [true, true, "active"], x.inputs.name);
+    assert.deepStrictEqual(other.conditions.refName.excludes.sort(), [
+      "refs/heads/quant",
+      "refs/heads/quant_live",
+      "refs/heads/quant_lr",
+      "refs/heads/quant_stg",
+    ]);
+    for (const x of ofGitHub(recorded, "repositoryRuleset:RepositoryRuleset"))
+      assert.deepStrictEqual(
+        [x.inputs.rules.nonFastForward, x.inputs.rules.deletion, x.inputs.enforcement],
+        [true, true, "active"],
+        x.inputs.name,
+      );
   });
 
   it("every GitHub declaration passes the policy pack", () => {
@@ -157,8 +223,15 @@ describe("GitHubBranchPolicy (mocks)", () => {
     const violations: string[] = [];
     for (const r of recorded) {
       for (const p of quantPolicies(() => config)) {
-        const args = { type: r.type, props: r.inputs, urn: `urn:pulumi:quant::quant-platform::${r.type}::${r.name}`, name: r.name } as unknown as ResourceValidationArgs;
-        (p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void)(args, (m) => violations.push(`${p.name}: ${m}`));
+        const args = {
+          type: r.type,
+          props: r.inputs,
+          urn: `urn:pulumi:quant::quant-platform::${r.type}::${r.name}`,
+          name: r.name,
+        } as unknown as ResourceValidationArgs;
+        (p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void)(args, (m) =>
+          violations.push(`${p.name}: ${m}`),
+        );
       }
     }
     assert.deepStrictEqual(violations, []);
@@ -174,7 +247,11 @@ describe("GitHubBranchPolicy (mocks)", () => {
 // the declared resources alone, equal the plan's. On both hosts whoever may push may also land a merge (by
 // pushing the merge commit), so "merge" below is the plan's merge members plus its push members.
 
-interface Rights { push: boolean; merge: boolean; approve: boolean }
+interface Rights {
+  push: boolean;
+  merge: boolean;
+  approve: boolean;
+}
 const show = (r: Rights) => {
   const may = (["push", "merge", "approve"] as const).filter((k) => r[k]);
   return may.length ? `may ${may.join(", ")}` : "may not push, merge or approve";
@@ -191,19 +268,39 @@ function gitlabRights(r: Recorded[], username: string, branch: string): Rights {
 
 /** What the GitHub declarations (team memberships and permissions, rulesets and their bypass actors) grant. */
 function githubRights(r: Recorded[], username: string, branch: string): Rights {
-  const teams = new Set(ofGitHub(r, "teamMembership:TeamMembership").filter((m) => m.inputs.username === username).map((m) => Number(m.inputs.teamId)));
-  const write = ofGitHub(r, "teamRepository:TeamRepository").some((x) => teams.has(Number(x.inputs.teamId)) && ["push", "maintain", "admin"].includes(x.inputs.permission));
+  const teams = new Set(
+    ofGitHub(r, "teamMembership:TeamMembership")
+      .filter((m) => m.inputs.username === username)
+      .map((m) => Number(m.inputs.teamId)),
+  );
+  const write = ofGitHub(r, "teamRepository:TeamRepository").some(
+    (x) => teams.has(Number(x.inputs.teamId)) && ["push", "maintain", "admin"].includes(x.inputs.permission),
+  );
   const ref = branch === "*" ? "refs/heads/some-feature" : `refs/heads/${branch}`;
-  const applies = ofGitHub(r, "repositoryRuleset:RepositoryRuleset").map((x) => x.inputs).filter((x) =>
-    x.enforcement === "active" && (x.conditions.refName.includes.includes(ref) || x.conditions.refName.includes.includes("~ALL")) && !x.conditions.refName.excludes.includes(ref));
-  const mode = (x: Record<string, any>) => (x.bypassActors ?? []).filter((a: { actorType: string; actorId: number }) => a.actorType === "Team" && teams.has(a.actorId)).map((a: { bypassMode: string }) => a.bypassMode) as string[];
+  const applies = ofGitHub(r, "repositoryRuleset:RepositoryRuleset")
+    .map((x) => x.inputs)
+    .filter(
+      (x) =>
+        x.enforcement === "active" &&
+        (x.conditions.refName.includes.includes(ref) || x.conditions.refName.includes.includes("~ALL")) &&
+        !x.conditions.refName.excludes.includes(ref),
+    );
+  const mode = (x: Record<string, any>) =>
+    (x.bypassActors ?? [])
+      .filter((a: { actorType: string; actorId: number }) => a.actorType === "Team" && teams.has(a.actorId))
+      .map((a: { bypassMode: string }) => a.bypassMode) as string[];
   // A direct push passes a ruleset with nothing against it (a fast-forward), or one the member always bypasses.
-  const push = write && applies.every((x) => !(x.rules.update || x.rules.pullRequest || x.rules.requiredStatusChecks) || mode(x).includes("always"));
+  const push =
+    write && applies.every((x) => !(x.rules.update || x.rules.pullRequest || x.rules.requiredStatusChecks) || mode(x).includes("always"));
   // Merging a pull request passes every `update` rule the member bypasses, always or through pull requests.
   const merge = push || (write && applies.every((x) => !x.rules.update || mode(x).some((m) => m === "always" || m === "pull_request")));
   const reviews = applies.filter((x) => x.rules.pullRequest);
-  const approve = write && reviews.length > 0 && reviews.every((x) =>
-    (x.rules.pullRequest.requiredReviewers ?? []).every((rr: { reviewer: { id: number } }) => teams.has(rr.reviewer.id)));
+  const approve =
+    write &&
+    reviews.length > 0 &&
+    reviews.every((x) =>
+      (x.rules.pullRequest.requiredReviewers ?? []).every((rr: { reviewer: { id: number } }) => teams.has(rr.reviewer.id)),
+    );
   return { push, merge, approve };
 }
 
@@ -215,7 +312,10 @@ function variant(): ConfigSources {
   return s;
 }
 
-for (const [title, sources] of [["the shipped configuration", shipped], ["a variant with merge-only and three approving roles", variant]] as const) {
+for (const [title, sources] of [
+  ["the shipped configuration", shipped],
+  ["a variant with merge-only and three approving roles", variant],
+] as const) {
   describe(`branch rights from the plan, on GitLab and GitHub alike (${title})`, () => {
     const plan = buildAccessPlan(validate(sources()), "quant");
     const ghPlan = buildAccessPlan(validate(onGitHub(sources())), "quant");

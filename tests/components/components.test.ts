@@ -15,7 +15,8 @@ function planFor(stack: string, flavour: Flavour, scim = false): AccessPlan {
   ws.scimProvisioned = scim;
   if (flavour === "unity-catalog") {
     // A model keeps one lifecycle across its stacks: Unity Catalog has aliases, the workspace registry stages.
-    for (const name of ["quant", "quant_stg", "quant_lr"]) stackVal(s, name, "workspace").registry = { flavour, catalog: name, schema: "models" };
+    for (const name of ["quant", "quant_stg", "quant_lr"])
+      stackVal(s, name, "workspace").registry = { flavour, catalog: name, schema: "models" };
     for (const m of proj(s, "models")) Object.assign(m, { lifecycle: "aliases", promotions: [] });
   }
   return buildAccessPlan(validate(s, stack), stack);
@@ -30,27 +31,39 @@ async function declare(stack: string, plan: AccessPlan): Promise<Recorded[]> {
   return recorded;
 }
 
-const aclOf = (r: Recorded) => r.inputs.accessControls.map((a: { groupName: string; permissionLevel: string }) => `${a.groupName}=${a.permissionLevel}`).sort();
+const aclOf = (r: Recorded) =>
+  r.inputs.accessControls.map((a: { groupName: string; permissionLevel: string }) => `${a.groupName}=${a.permissionLevel}`).sort();
 
 for (const flavour of ["workspace", "unity-catalog"] as Flavour[]) {
   for (const stack of ["quant", "quant_stg", "quant_lr"]) {
     describe(`ModelRegistryAccess, ${stack}, ${flavour} registry (mocks)`, () => {
       const plan = planFor(stack, flavour);
       let recorded: Recorded[];
-      before(async () => { recorded = await declare(stack, plan); });
+      before(async () => {
+        recorded = await declare(stack, plan);
+      });
 
       if (flavour === "workspace") {
         it(`${stack}: one MlflowModel and one Permissions (registeredModelId) per managed model`, () => {
           const models = ofType(recorded, "mlflowModel:MlflowModel");
-          assert.deepStrictEqual(models.map((m) => m.inputs.name), plan.models.map((m) => m.model));
+          assert.deepStrictEqual(
+            models.map((m) => m.inputs.name),
+            plan.models.map((m) => m.model),
+          );
           const perms = ofType(recorded, "permissions:Permissions").filter((p) => p.inputs.registeredModelId);
-          assert.deepStrictEqual(perms.map((p) => p.inputs.registeredModelId), models.map((m) => `rm-${m.name}`));
+          assert.deepStrictEqual(
+            perms.map((p) => p.inputs.registeredModelId),
+            models.map((m) => `rm-${m.name}`),
+          );
           assert.deepStrictEqual(ofType(recorded, "grants:Grants"), []);
           assert.deepStrictEqual(ofType(recorded, "registeredModel:RegisteredModel"), []);
         });
         it(`${stack}: models that already exist are adopted by name, others created`, () => {
           const models = ofType(recorded, "mlflowModel:MlflowModel");
-          assert.deepStrictEqual(models.map((m) => m.importId), plan.models.map((m) => (m.adopt ? m.name : undefined)));
+          assert.deepStrictEqual(
+            models.map((m) => m.importId),
+            plan.models.map((m) => (m.adopt ? m.name : undefined)),
+          );
         });
         it(`${stack}: the registry ACLs are exactly the configured role levels`, () => {
           const perms = ofType(recorded, "permissions:Permissions").filter((p) => p.inputs.registeredModelId);
@@ -65,9 +78,15 @@ for (const flavour of ["workspace", "unity-catalog"] as Flavour[]) {
       } else {
         it(`${stack}: one RegisteredModel and one Grants per model, on its three-part name`, () => {
           const models = ofType(recorded, "registeredModel:RegisteredModel");
-          assert.deepStrictEqual(models.map((m) => `${m.inputs.catalogName}.${m.inputs.schemaName}.${m.inputs.name}`), plan.models.map((m) => m.name));
+          assert.deepStrictEqual(
+            models.map((m) => `${m.inputs.catalogName}.${m.inputs.schemaName}.${m.inputs.name}`),
+            plan.models.map((m) => m.name),
+          );
           const grants = ofType(recorded, "grants:Grants");
-          assert.deepStrictEqual(grants.map((g) => g.inputs.model), plan.models.map((m) => m.name));
+          assert.deepStrictEqual(
+            grants.map((g) => g.inputs.model),
+            plan.models.map((m) => m.name),
+          );
           assert.ok(plan.models.every((m) => m.name.startsWith(`${stack}.models.`)));
           assert.deepStrictEqual(ofType(recorded, "mlflowModel:MlflowModel"), []);
           assert.ok(!ofType(recorded, "permissions:Permissions").some((p) => p.inputs.registeredModelId));
@@ -104,7 +123,9 @@ describe("WorkspaceAccess on a SCIM-provisioned workspace (mocks)", () => {
     const plan = planFor("quant_stg", "workspace", true);
     const recorded = await declare("quant_stg", plan);
     assert.deepStrictEqual(ofType(recorded, "user:User"), []);
-    const members = ofType(recorded, "groupMember:GroupMember").map((m) => m.inputs.memberId).sort();
+    const members = ofType(recorded, "groupMember:GroupMember")
+      .map((m) => m.inputs.memberId)
+      .sort();
     assert.deepStrictEqual(members, plan.memberships.map((m) => `scim-${m.email}`).sort());
   });
 

@@ -106,7 +106,9 @@ export async function startServices(dir: string, usernames: string[], project: s
   const gitlab = new GitLabTestServer();
   try {
     await Promise.all(mlflows.map((m) => m.start()));
-    STACKS.forEach((s, i) => (workspaces[s] = new WorkspaceServer(s, `dapi-e2e-${s}-${Math.random().toString(36).slice(2, 10)}`, mlflows[i], cert)));
+    STACKS.forEach(
+      (s, i) => (workspaces[s] = new WorkspaceServer(s, `dapi-e2e-${s}-${Math.random().toString(36).slice(2, 10)}`, mlflows[i], cert)),
+    );
     await Promise.all(Object.values(workspaces).map((w) => w.start()));
     const gitlabToken = `glpat-e2e-${Math.random().toString(36).slice(2, 12)}`;
     gitlab.tokens.set(gitlabToken, "api");
@@ -186,7 +188,10 @@ export class Runner {
   }
 
   pulumi(args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
-    return this.run("pulumi", [...args, "--non-interactive", "--color", "never"], { ...opts, label: `pulumi ${args.slice(0, 3).join(" ")}` });
+    return this.run("pulumi", [...args, "--non-interactive", "--color", "never"], {
+      ...opts,
+      label: `pulumi ${args.slice(0, 3).join(" ")}`,
+    });
   }
 
   /**

@@ -22,9 +22,21 @@ import { TAG } from "../../migration/provenance";
 import { copyProject, mlflowCall, mlflowTree, Run, Runner, Services, STACKS, StackName, startServices, storePath } from "./harness";
 
 const MODEL = "quant-alpha-transformer";
-const NEW_MEMBER = { id: "kim.nguyen", name: "Kim Nguyen", email: "kim.nguyen@quantfirm.example", gitUsername: "knguyen", roles: ["developer"] };
+const NEW_MEMBER = {
+  id: "kim.nguyen",
+  name: "Kim Nguyen",
+  email: "kim.nguyen@quantfirm.example",
+  gitUsername: "knguyen",
+  roles: ["developer"],
+};
 
-interface Promotion { from: string; to: string; stage?: string; alias?: string; version?: string }
+interface Promotion {
+  from: string;
+  to: string;
+  stage?: string;
+  alias?: string;
+  version?: string;
+}
 
 describe("e2e: the project's three stacks under the real engine", function () {
   this.timeout(600000);
@@ -39,8 +51,12 @@ describe("e2e: the project's three stacks under the real engine", function () {
   const ws = (s: StackName) => services.workspaces[s];
   const plan = (s: StackName): AccessPlan => buildAccessPlan(validate(readConfigSources(dir), s), s);
   const promotions = (): Promotion[] =>
-    ((YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")).config["quant-platform:models"].value as { name: string; promotions?: Promotion[] }[])
-      .find((m) => m.name === MODEL)!.promotions ?? []);
+    (
+      YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")).config["quant-platform:models"].value as {
+        name: string;
+        promotions?: Promotion[];
+      }[]
+    ).find((m) => m.name === MODEL)!.promotions ?? [];
   const noUnimplemented = () => {
     for (const s of STACKS) assert.deepStrictEqual(ws(s).unimplemented, [], `workspace ${s} answered 501 (a route the test server lacks)`);
   };
@@ -54,19 +70,25 @@ describe("e2e: the project's three stacks under the real engine", function () {
   const wsCall = (s: StackName, method: string, api: string, params: Record<string, unknown>, token = ws(s).token) =>
     mlflowCall(ws(s).url, method, api, params, token, services.cert.cert);
   const versions = async (s: StackName) =>
-    (await mlflowCall<{ model_versions?: { version: string; current_stage: string; source: string; tags?: { key: string; value: string }[] }[] }>(
-      ws(s).mlflow.url, "GET", "model-versions/search", { filter: `name='${MODEL}'` })).model_versions ?? [];
+    (
+      await mlflowCall<{
+        model_versions?: { version: string; current_stage: string; source: string; tags?: { key: string; value: string }[] }[];
+      }>(ws(s).mlflow.url, "GET", "model-versions/search", { filter: `name='${MODEL}'` })
+    ).model_versions ?? [];
   /** A version's files as its MLflow server stores them (read there, not through the API under test). */
   const versionTree = async (s: StackName, version: string) => {
     const base = ws(s).mlflow.url;
-    const { source } = (await mlflowCall<{ model_version: { source: string } }>(base, "GET", "model-versions/get", { name: MODEL, version })).model_version;
+    const { source } = (
+      await mlflowCall<{ model_version: { source: string } }>(base, "GET", "model-versions/get", { name: MODEL, version })
+    ).model_version;
     const run = /^runs:\/([0-9a-f]+)\/?(.*)$/.exec(source);
     const uri = run
       ? `${(await mlflowCall<{ run: { info: { artifact_uri: string } } }>(base, "GET", "runs/get", { run_id: run[1] })).run.info.artifact_uri}/${run[2]}`
       : source;
     return mlflowTree(ws(s).mlflow, storePath(uri));
   };
-  const migrated = async (s: StackName) => (await versions(s)).filter((v) => (v.tags ?? []).some((t) => t.key === TAG.fingerprint && !t.value.endsWith(":retired")));
+  const migrated = async (s: StackName) =>
+    (await versions(s)).filter((v) => (v.tags ?? []).some((t) => t.key === TAG.fingerprint && !t.value.endsWith(":retired")));
 
   before(async function () {
     const tc = findPulumiToolchain();
@@ -80,7 +102,9 @@ describe("e2e: the project's three stacks under the real engine", function () {
     services = await startServices(tmp, [...model.roster.map((m) => m.gitUsername), NEW_MEMBER.gitUsername], project);
     dir = path.join(tmp, "project");
     copyProject(PROJECT_DIR, dir, services);
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABRICKS_|ARM_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k)));
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !/^(DATABRICKS_|ARM_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k)),
+    );
     Object.assign(env, {
       PATH: `${tc.binDir}${path.delimiter}${process.env.PATH}`,
       HOME: tmp,
@@ -94,7 +118,17 @@ describe("e2e: the project's three stacks under the real engine", function () {
     });
     fs.mkdirSync(path.join(tmp, "state"));
     runner = new Runner(dir, env);
-    const git = (...a: string[]) => execFileSync("git", ["-C", dir, ...a], { stdio: "pipe", env: { ...env, GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@example", GIT_COMMITTER_NAME: "e2e", GIT_COMMITTER_EMAIL: "e2e@example" } });
+    const git = (...a: string[]) =>
+      execFileSync("git", ["-C", dir, ...a], {
+        stdio: "pipe",
+        env: {
+          ...env,
+          GIT_AUTHOR_NAME: "e2e",
+          GIT_AUTHOR_EMAIL: "e2e@example",
+          GIT_COMMITTER_NAME: "e2e",
+          GIT_COMMITTER_EMAIL: "e2e@example",
+        },
+      });
     git("init", "-q", "-b", "main");
     git("add", "-A");
     git("commit", "-q", "-m", "the shipped configuration, pointed at loopback");
@@ -105,13 +139,19 @@ describe("e2e: the project's three stacks under the real engine", function () {
     const first = promotions().find((p) => p.from === "quant")!;
     if (first.alias) for (const s of STACKS) ws(s).mlflowApi.aliases = "forwarded";
     if (first.stage) {
-      await wsCall("quant", "POST", "model-versions/transition-stage", { name: MODEL, version: seeded.version, stage: first.stage, archive_existing_versions: false },
-        await asUser("quant", "chen.wei@quantfirm.example"));
+      await wsCall(
+        "quant",
+        "POST",
+        "model-versions/transition-stage",
+        { name: MODEL, version: seeded.version, stage: first.stage, archive_existing_versions: false },
+        await asUser("quant", "chen.wei@quantfirm.example"),
+      );
     }
 
     for (const s of STACKS) {
       ok(await runner.pulumi(["stack", "init", s]), `stack init ${s}`);
-      const set = async (key: string, value: string) => ok(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]), `config set ${key} -s ${s}`);
+      const set = async (key: string, value: string) =>
+        ok(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]), `config set ${key} -s ${s}`);
       await set("databricksToken", ws(s).token);
       const from = promotions().find((p) => p.to === s)?.from as StackName | undefined;
       if (from) await set("migrationSourceToken", ws(from).token);
@@ -137,7 +177,10 @@ describe("e2e: the project's three stacks under the real engine", function () {
       assert.deepStrictEqual([...grp!.entitlements].sort(), [...g.entitlements].sort(), `${s}: entitlements of ${g.name}`);
       assert.deepStrictEqual(
         [...grp!.members].map(userName).sort(),
-        p.memberships.filter((m) => m.group === g.name).map((m) => m.email).sort(),
+        p.memberships
+          .filter((m) => m.group === g.name)
+          .map((m) => m.email)
+          .sort(),
         `${s}: members of ${g.name}`,
       );
     }
@@ -164,7 +207,11 @@ describe("e2e: the project's three stacks under the real engine", function () {
     for (const a of p.registryAcls) {
       const id = st.workspaceModels.get(a.model)?.id;
       assert.ok(id, `${s}: registered model ${a.model} has a Databricks id`);
-      assert.deepStrictEqual(direct(`/registered-models/${id}`), a.grants.map((g) => `${g.group}:${g.level}`).sort(), `${s}: ACL of model ${a.model}`);
+      assert.deepStrictEqual(
+        direct(`/registered-models/${id}`),
+        a.grants.map((g) => `${g.group}:${g.level}`).sort(),
+        `${s}: ACL of model ${a.model}`,
+      );
     }
   }
 
@@ -179,8 +226,20 @@ describe("e2e: the project's three stacks under the real engine", function () {
         const requester = await asUser("quant_stg", "elena.petrova@quantfirm.example");
         const approver = await asUser("quant_stg", "farid.haddad@quantfirm.example");
         if (pr.stage) {
-          await wsCall("quant_stg", "POST", "transition-requests/create", { name: MODEL, version: v.version, stage: pr.stage, comment: "validated on 2015-2024" }, requester);
-          await wsCall("quant_stg", "POST", "databricks/model-versions/transition-stage", { name: MODEL, version: v.version, stage: pr.stage, archive_existing_versions: false, comment: "released" }, approver);
+          await wsCall(
+            "quant_stg",
+            "POST",
+            "transition-requests/create",
+            { name: MODEL, version: v.version, stage: pr.stage, comment: "validated on 2015-2024" },
+            requester,
+          );
+          await wsCall(
+            "quant_stg",
+            "POST",
+            "databricks/model-versions/transition-stage",
+            { name: MODEL, version: v.version, stage: pr.stage, archive_existing_versions: false, comment: "released" },
+            approver,
+          );
         }
       }
       const r = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
@@ -197,7 +256,11 @@ describe("e2e: the project's three stacks under the real engine", function () {
       assert.strictEqual(got.length, 1, `${s}: one migrated version`);
       // quant_stg's version has moved on since (approved into the stage the next promotion picks).
       const later = promotions().find((p) => p.from === s)?.stage;
-      if (pr.stage) assert.ok([pr.stage, later].includes(got[0].current_stage), `${s}: the version carries the source's stage (${got[0].current_stage})`);
+      if (pr.stage)
+        assert.ok(
+          [pr.stage, later].includes(got[0].current_stage),
+          `${s}: the version carries the source's stage (${got[0].current_stage})`,
+        );
       const tree = await versionTree(s, got[0].version);
       assert.deepStrictEqual(
         [...tree].map(([k, b]) => `${k} ${sha(b)}`).sort(),
@@ -231,7 +294,17 @@ describe("e2e: the project's three stacks under the real engine", function () {
     const doc = YAML.parseDocument(original);
     (doc.getIn(["config", "quant-platform:roster", "value"]) as YAML.YAMLSeq).add(doc.createNode(NEW_MEMBER, { flow: true }));
     fs.writeFileSync(file, doc.toString());
-    const git = (...a: string[]) => execFileSync("git", ["-C", dir, ...a], { stdio: "pipe", env: { ...runner.env, GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@example", GIT_COMMITTER_NAME: "e2e", GIT_COMMITTER_EMAIL: "e2e@example" } });
+    const git = (...a: string[]) =>
+      execFileSync("git", ["-C", dir, ...a], {
+        stdio: "pipe",
+        env: {
+          ...runner.env,
+          GIT_AUTHOR_NAME: "e2e",
+          GIT_AUTHOR_EMAIL: "e2e@example",
+          GIT_COMMITTER_NAME: "e2e",
+          GIT_COMMITTER_EMAIL: "e2e@example",
+        },
+      });
     git("commit", "-q", "-am", `add ${NEW_MEMBER.id}`);
     try {
       const after = plan("quant");
@@ -251,7 +324,11 @@ describe("e2e: the project's three stacks under the real engine", function () {
       ok(r, "pulumi preview --diff --json");
       const steps = (JSON.parse(r.stdout).steps ?? []) as { op: string; urn: string }[];
       const changed = steps.filter((x) => x.op !== "same").map((x) => x.urn.split("::").pop()!);
-      assert.deepStrictEqual([...new Set(changed)].sort(), [...new Set(expected)].sort(), "the resources the member adds, and nothing else");
+      assert.deepStrictEqual(
+        [...new Set(changed)].sort(),
+        [...new Set(expected)].sort(),
+        "the resources the member adds, and nothing else",
+      );
       const text = await runner.pulumi(["preview", "--diff", "-s", stack]);
       ok(text, "pulumi preview --diff");
       assert.match(text.out, new RegExp(NEW_MEMBER.email.replace(/\./g, "\\.")));
@@ -269,7 +346,10 @@ describe("e2e: the project's three stacks under the real engine", function () {
     const gitRoot = plan("quant").directories.find((d) => d.purpose === "git-folder-root")!.path;
     const key = `/directories/${q.mlflowApi.workspace.nodes.get(gitRoot)!.id}`;
     const acl = q.state.acl(key);
-    q.state.acls.set(key, acl.map((e, i) => (i === 0 ? { ...e, level: "CAN_READ" } : e)));
+    q.state.acls.set(
+      key,
+      acl.map((e, i) => (i === 0 ? { ...e, level: "CAN_READ" } : e)),
+    );
     const changedGroup = acl[0].name;
     const proj = services.gitlab.projects[0];
     proj.protectedBranches.get("quant_stg")!.allow_force_push = true;
@@ -286,18 +366,28 @@ describe("e2e: the project's three stacks under the real engine", function () {
       reports[s] = fs.readFileSync(path.join(outDir, `${s}.md`), "utf8");
       const golden = path.join(PROJECT_DIR, "tests/fixtures/drift", `${s === "quant" ? "acl-and-branch" : "deleted-version"}-real.json`);
       // Kept as golden inputs of the drift report, without the serialized dynamic providers (megabytes of code).
-      const elided = JSON.stringify(JSON.parse(fs.readFileSync(json, "utf8")), (k, v) => (k === "__provider" ? "(serialized dynamic provider, elided)" : v), 2);
+      const elided = JSON.stringify(
+        JSON.parse(fs.readFileSync(json, "utf8")),
+        (k, v) => (k === "__provider" ? "(serialized dynamic provider, elided)" : v),
+        2,
+      );
       if (process.env.QUANT_UPDATE_GOLDEN || !fs.existsSync(golden)) fs.writeFileSync(golden, `${elided}\n`);
     }
-    assert.match(reports.quant, new RegExp(`accessControls\\[\\d\\]\\.permissionLevel \\| "CAN_MANAGE" \\| "CAN_READ" \\| ${gitRoot}: groups [^|]*${changedGroup}`), "the changed ACL");
+    assert.match(
+      reports.quant,
+      new RegExp(`accessControls\\[\\d\\]\\.permissionLevel \\| "CAN_MANAGE" \\| "CAN_READ" \\| ${gitRoot}: groups [^|]*${changedGroup}`),
+      "the changed ACL",
+    );
     assert.match(reports.quant, /allowForcePush \| false \| true \| branch quant_stg/, "the flipped protected branch");
     assert.match(reports.quant_lr, new RegExp(`${MODEL}[^\\n]*promoted quant_stg -> quant_lr`), "the deleted migrated version");
 
-    for (const s of ["quant", "quant_lr"] as const) ok(await runner.cli(PROJECT_DIR, ["deploy", "--stack", s, "--refresh"]), `npm run deploy -- --stack ${s} --refresh`);
+    for (const s of ["quant", "quant_lr"] as const)
+      ok(await runner.cli(PROJECT_DIR, ["deploy", "--stack", s, "--refresh"]), `npm run deploy -- --stack ${s} --refresh`);
     assert.deepStrictEqual(q.state.acl(key), acl, "the ACL is restored");
     assert.strictEqual(proj.protectedBranches.get("quant_stg")!.allow_force_push, false, "force-push is off again");
     assert.strictEqual((await migrated("quant_lr")).length, 1, "the version is migrated again");
-    for (const s of ["quant", "quant_lr"] as const) ok(await runner.pulumi(["preview", "--refresh", "--expect-no-changes", "-s", s]), `clean preview of ${s} after repair`);
+    for (const s of ["quant", "quant_lr"] as const)
+      ok(await runner.pulumi(["preview", "--refresh", "--expect-no-changes", "-s", s]), `clean preview of ${s} after repair`);
     noUnimplemented();
   });
 
@@ -322,9 +412,18 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
 `,
     );
     try {
-      const bad = await runner.cli(PROJECT_DIR, ["preview", "--stack", "quant", "--policy-pack", "policy", "--out-dir", path.join(tmp, "mr-bad")]);
+      const bad = await runner.cli(PROJECT_DIR, [
+        "preview",
+        "--stack",
+        "quant",
+        "--policy-pack",
+        "policy",
+        "--out-dir",
+        path.join(tmp, "mr-bad"),
+      ]);
       assert.notStrictEqual(bad.code, 0, `the violating preview must fail:\n${bad.out.slice(-4000)}`);
-      for (const name of ["no-force-push", "no-can-manage-for-non-admin-groups", "migrations-along-flow"]) assert.match(bad.out, new RegExp(name), `names ${name}:\n${bad.out.slice(-4000)}`);
+      for (const name of ["no-force-push", "no-can-manage-for-non-admin-groups", "migrations-along-flow"])
+        assert.match(bad.out, new RegExp(name), `names ${name}:\n${bad.out.slice(-4000)}`);
     } finally {
       fs.writeFileSync(index, original);
     }
@@ -338,7 +437,8 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     }
     for (const t of secrets()) {
       runner.outputs.forEach((o, i) => assert.ok(!o.includes(t), `captured output #${i} (${runner.timings[i]}) carries a token`));
-      for (const s of STACKS) assert.ok(!fs.readFileSync(path.join(dir, `Pulumi.${s}.yaml`), "utf8").includes(t), `Pulumi.${s}.yaml carries a token`);
+      for (const s of STACKS)
+        assert.ok(!fs.readFileSync(path.join(dir, `Pulumi.${s}.yaml`), "utf8").includes(t), `Pulumi.${s}.yaml carries a token`);
     }
   });
 
@@ -352,7 +452,10 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       const r = await runner.pulumi(["preview", "-s", "quant_stg"]);
       assert.notStrictEqual(r.code, 0);
       assert.match(r.out, /Invalid quant-platform configuration \(1 problem\)/);
-      assert.match(r.out, /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = 0: expected a positive whole number/);
+      assert.match(
+        r.out,
+        /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = 0: expected a positive whole number/,
+      );
       assert.doesNotMatch(r.out, /^\s+at .+\(.+:\d+:\d+\)$/m, `no stack trace:\n${r.out}`);
       assert.doesNotMatch(r.out, /unhandled exception|ConfigError:/i);
     } finally {
@@ -363,12 +466,21 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
   it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {
     const lr = (await migrated("quant_lr"))[0];
     const stg = (await migrated("quant_stg"))[0];
-    for (const s of [...STACKS].reverse()) ok(await runner.pulumi(["destroy", "--yes", "--skip-preview", "-s", s]), `pulumi destroy -s ${s}`);
+    for (const s of [...STACKS].reverse())
+      ok(await runner.pulumi(["destroy", "--yes", "--skip-preview", "-s", s]), `pulumi destroy -s ${s}`);
     noUnimplemented();
-    for (const [s, v] of [["quant_lr", lr], ["quant_stg", stg]] as const) {
+    for (const [s, v] of [
+      ["quant_lr", lr],
+      ["quant_stg", stg],
+    ] as const) {
       const history = ws(s).mlflowApi.registry.history(MODEL, v.version);
-      const archived = history.some((a) => a.to_stage === "Archived") || (await versions(s)).some((x) => x.version === v.version && x.current_stage === "Archived");
-      assert.ok(archived, `${s}: migrated version ${v.version} was archived before its model went (activities: ${JSON.stringify(history.map((a) => a.to_stage))})`);
+      const archived =
+        history.some((a) => a.to_stage === "Archived") ||
+        (await versions(s)).some((x) => x.version === v.version && x.current_stage === "Archived");
+      assert.ok(
+        archived,
+        `${s}: migrated version ${v.version} was archived before its model went (activities: ${JSON.stringify(history.map((a) => a.to_stage))})`,
+      );
     }
     const proj = services.gitlab.projects[0];
     assert.strictEqual(proj.protectedBranches.size, 0, "no protected branches left");
@@ -377,20 +489,32 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     for (const s of STACKS) {
       const st = ws(s).state;
       const p = plan(s);
-      assert.deepStrictEqual([...st.groups.values()].map((g) => g.displayName).sort(), ["admins", "users"], `${s}: only the built-in groups`);
+      assert.deepStrictEqual(
+        [...st.groups.values()].map((g) => g.displayName).sort(),
+        ["admins", "users"],
+        `${s}: only the built-in groups`,
+      );
       for (const d of p.directories) assert.strictEqual(ws(s).mlflowApi.workspace.nodes.get(d.path), undefined, `${s}: ${d.path} removed`);
       assert.strictEqual(st.gitFolders.size, 0, `${s}: no Git folders`);
       for (const u of p.users) assert.strictEqual(st.userByName(u.email), undefined, `${s}: user ${u.email} removed`);
     }
     // The adopted model existed before the stack: destroy releases it rather than deleting its history.
-    assert.ok((await versions("quant")).some((v) => v.version === seeded.version), "quant's adopted model is kept");
+    assert.ok(
+      (await versions("quant")).some((v) => v.version === seeded.version),
+      "quant's adopted model is kept",
+    );
     for (const s of STACKS) ok(await runner.pulumi(["stack", "rm", "--yes", "-s", s]), `stack rm ${s}`);
     const ls = await runner.pulumi(["stack", "ls", "--json"]);
     ok(ls, "stack ls");
     assert.deepStrictEqual(JSON.parse(ls.stdout), []);
     // The file backend keeps a `.bak` of each removed checkpoint, as Pulumi does; no live stack is left.
     const stacksDir = path.join(tmp, "state", ".pulumi", "stacks");
-    const left = fs.existsSync(stacksDir) ? fs.readdirSync(stacksDir, { recursive: true }).map(String).filter((f) => /\.json(\.gz)?$/.test(f)) : [];
+    const left = fs.existsSync(stacksDir)
+      ? fs
+          .readdirSync(stacksDir, { recursive: true })
+          .map(String)
+          .filter((f) => /\.json(\.gz)?$/.test(f))
+      : [];
     assert.deepStrictEqual(left, [], "no stack checkpoints left in the backend");
   });
 });

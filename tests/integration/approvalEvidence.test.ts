@@ -30,26 +30,41 @@ const ANA = "ana.ruiz@quantfirm.example"; // developer
 const CHEN = "chen.wei@quantfirm.example"; // developer and approver
 const DARA = "dara.singh@quantfirm.example"; // approver
 const GRACE = "grace.lee@quantfirm.example"; // consumer
-const TOKENS: Record<string, string> = { [PLATFORM]: "dapi-platform", [ANA]: "dapi-ana", [CHEN]: "dapi-chen", [DARA]: "dapi-dara", [GRACE]: "dapi-grace" };
+const TOKENS: Record<string, string> = {
+  [PLATFORM]: "dapi-platform",
+  [ANA]: "dapi-ana",
+  [CHEN]: "dapi-chen",
+  [DARA]: "dapi-dara",
+  [GRACE]: "dapi-grace",
+};
 
 const model = shippedModel();
 const guard = (over: Partial<MigrationGuard> = {}): MigrationGuard => ({
-  flow: model.flow, fromEnv: "quant_stg", toEnv: "quant_lr", production: true, approvers: approverEmails(model),
-  members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })), ...over,
+  flow: model.flow,
+  fromEnv: "quant_stg",
+  toEnv: "quant_lr",
+  production: true,
+  approvers: approverEmails(model),
+  members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
+  ...over,
 });
 
 describe("production approvals are evidence recorded by the registry or the Git host, never a tag", function () {
   this.timeout(300000);
   let a: MlflowServer;
   let b: MlflowServer;
-  before(async () => { ({ a, b } = await liveServers()); });
+  before(async () => {
+    ({ a, b } = await liveServers());
+  });
 
   describe("from a Databricks workspace registry: a transition request by an approving member other than the author", () => {
     let dbx: DatabricksTestServer;
     const stamp = Date.now();
     async function call(as: string, method: string, p: string, body?: Record<string, unknown>) {
       const r = await fetch(`${dbx.url}/api/2.0/mlflow/${p}`, {
-        method, headers: { Authorization: `Bearer ${TOKENS[as]}`, "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined,
+        method,
+        headers: { Authorization: `Bearer ${TOKENS[as]}`, "Content-Type": "application/json" },
+        body: body ? JSON.stringify(body) : undefined,
       });
       const json = (await r.json()) as Record<string, any>;
       assert.strictEqual(r.status, 200, JSON.stringify(json));
@@ -59,14 +74,36 @@ describe("production approvals are evidence recorded by the registry or the Git 
     async function productionVersion(name: string, author: string): Promise<void> {
       const exp = await call(author, "POST", "experiments/create", { name: `/Users/${author}/${name}` });
       const run = await call(author, "POST", "runs/create", { experiment_id: exp.experiment_id, start_time: Date.now() });
-      for (const [p, text] of [["model/MLmodel", "flavors: {}\n"], ["model/weights.bin", "w".repeat(2048)]]) dbx.putArtifact(run.run.info.run_id, p, Buffer.from(text));
+      for (const [p, text] of [
+        ["model/MLmodel", "flavors: {}\n"],
+        ["model/weights.bin", "w".repeat(2048)],
+      ])
+        dbx.putArtifact(run.run.info.run_id, p, Buffer.from(text));
       await call(author, "POST", "registered-models/create", { name });
-      await call(author, "POST", "model-versions/create", { name, source: `${run.run.info.artifact_uri}/model`, run_id: run.run.info.run_id });
-      await call(PLATFORM, "POST", "databricks/model-versions/transition-stage", { name, version: "1", stage: "Production", archive_existing_versions: false });
+      await call(author, "POST", "model-versions/create", {
+        name,
+        source: `${run.run.info.artifact_uri}/model`,
+        run_id: run.run.info.run_id,
+      });
+      await call(PLATFORM, "POST", "databricks/model-versions/transition-stage", {
+        name,
+        version: "1",
+        stage: "Production",
+        archive_existing_versions: false,
+      });
     }
     const from = () => resolveEndpoint(`databricks+${dbx.url}`, "from", { DATABRICKS_TOKEN: TOKENS[PLATFORM] });
     const run = (name: string, over: Partial<MigrateOptions> = {}) =>
-      migrate({ from: from(), to: oss(b.url), model: name, select: { stage: "Production" }, toModel: `${name}-lr`, retry: FAST_RETRY, guard: guard(), ...over });
+      migrate({
+        from: from(),
+        to: oss(b.url),
+        model: name,
+        select: { stage: "Production" },
+        toModel: `${name}-lr`,
+        retry: FAST_RETRY,
+        guard: guard(),
+        ...over,
+      });
 
     before(async () => {
       dbx = new DatabricksTestServer(b.url, TOKENS[PLATFORM], "memory", PLATFORM);
@@ -78,7 +115,12 @@ describe("production approvals are evidence recorded by the registry or the Git 
     it("quant_stg -> quant_lr: a transition request to Production by an approver who is not the author lets the promotion through, and is recorded on the target", async () => {
       const name = `evidence-genuine-${stamp}`;
       await productionVersion(name, ANA);
-      await call(DARA, "POST", "transition-requests/create", { name, version: "1", stage: "Production", comment: "validated on 2019-2024" });
+      await call(DARA, "POST", "transition-requests/create", {
+        name,
+        version: "1",
+        stage: "Production",
+        comment: "validated on 2019-2024",
+      });
       const r = await run(name);
       assert.deepStrictEqual([r.approval?.kind, r.approval?.approver], ["transition-request", DARA]);
       const t = tagMap((await mlflowClient(oss(b.url)).getModelVersion(`${name}-lr`, r.targetVersion!)).tags);
@@ -92,7 +134,10 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await productionVersion(name, CHEN);
       await call(CHEN, "POST", "transition-requests/create", { name, version: "1", stage: "Production" });
       await assert.rejects(run(name), (e: Error) => {
-        assert.match(e.message, /refusing to promote model '.*' version 1 into production environment quant_lr: no transition request to Production on .* by an approving member other than the author chen\.wei@quantfirm\.example/);
+        assert.match(
+          e.message,
+          /refusing to promote model '.*' version 1 into production environment quant_lr: no transition request to Production on .* by an approving member other than the author chen\.wei@quantfirm\.example/,
+        );
         assert.match(e.message, /not counted: chen\.wei@quantfirm\.example \(the version's author\)/);
         return true;
       });
@@ -104,10 +149,16 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await productionVersion(name, ANA);
       await call(ANA, "POST", "model-versions/set-tag", { name, version: "1", key: TAG.approvedBy, value: DARA });
       await assert.rejects(run(name), (e: Error) => {
-        assert.match(e.message, /no transition request to Production on .* by an approving member other than the author ana\.ruiz@quantfirm\.example/);
+        assert.match(
+          e.message,
+          /no transition request to Production on .* by an approving member other than the author ana\.ruiz@quantfirm\.example/,
+        );
         assert.match(e.message, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
         assert.match(e.message, /databricks model-registry create-transition-request '.*' 1 Production/);
-        assert.match(e.message, /an approving member \(chen\.wei@quantfirm\.example, dara\.singh@quantfirm\.example, elena\.petrova@quantfirm\.example, farid\.haddad@quantfirm\.example\)/);
+        assert.match(
+          e.message,
+          /an approving member \(chen\.wei@quantfirm\.example, dara\.singh@quantfirm\.example, elena\.petrova@quantfirm\.example, farid\.haddad@quantfirm\.example\)/,
+        );
         return true;
       });
     });
@@ -125,8 +176,16 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await call(DARA, "POST", "transition-requests/create", { name, version: "1", stage: "Staging" });
       await assert.rejects(run(name), /no transition request to Production/);
       await call(ANA, "POST", "transition-requests/create", { name, version: "1", stage: "Production" });
-      await call(DARA, "POST", "transition-requests/approve", { name, version: "1", stage: "Production", archive_existing_versions: false });
-      assert.ok(dbx.registry.history(name, "1").some((x) => x.activity_type === "APPROVED_REQUEST" && x.user_id === DARA), "recorded by the registry");
+      await call(DARA, "POST", "transition-requests/approve", {
+        name,
+        version: "1",
+        stage: "Production",
+        archive_existing_versions: false,
+      });
+      assert.ok(
+        dbx.registry.history(name, "1").some((x) => x.activity_type === "APPROVED_REQUEST" && x.user_id === DARA),
+        "recorded by the registry",
+      );
       await assert.rejects(run(name), /Databricks documents no read of past approvals/);
     });
 
@@ -145,14 +204,33 @@ describe("production approvals are evidence recorded by the registry or the Git 
     let src: FixtureInfo;
     const name = `evidence-alias-${Date.now()}`;
     const ids: Record<string, number> = {};
-    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana.ruiz@quantfirm.example", ...args], { cwd: repo, encoding: "utf8" }).trim();
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana.ruiz@quantfirm.example", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+      }).trim();
     const source = (): GitEvidenceSource => ({
-      provider: "gitlab", apiUrl: gl.url, project: "quant/quant-research", token: "glpat-platform", repoDir: repo, configPath: "Pulumi.yaml",
-      model: name, fromStack: "quant_stg", toStack: "quant_lr",
+      provider: "gitlab",
+      apiUrl: gl.url,
+      project: "quant/quant-research",
+      token: "glpat-platform",
+      repoDir: repo,
+      configPath: "Pulumi.yaml",
+      model: name,
+      fromStack: "quant_stg",
+      toStack: "quant_lr",
     });
     const mr = () => gl.projects[0].mergeRequests.get(1)!;
     const run = (over: Partial<MigrationGuard> = {}, toModel = `${name}-lr`) =>
-      migrate({ from: oss(a.url, "from"), to: oss(b.url), model: name, select: { alias: "champion" }, toModel, retry: FAST_RETRY, guard: guard({ git: source(), ...over }) });
+      migrate({
+        from: oss(a.url, "from"),
+        to: oss(b.url),
+        model: name,
+        select: { alias: "champion" },
+        toModel,
+        retry: FAST_RETRY,
+        guard: guard({ git: source(), ...over }),
+      });
 
     before(async () => {
       src = seedFixture(a, name, { sizeMb: 1, shards: 1 });
@@ -163,11 +241,21 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await gl.start();
       repo = fs.mkdtempSync(path.join(os.tmpdir(), "promotion-repo-"));
       git("init", "-q");
-      const yaml = (promotions: string) => [
-        "name: quant-platform", "config:", "  quant-platform:models:", "    value:",
-        "      - name: other-model", "        stacks: [quant_stg, quant_lr]", "        promotions:", "          - { from: quant_stg, to: quant_lr, alias: champion }",
-        `      - name: ${name}`, "        stacks: [quant_stg, quant_lr]", ...(promotions ? ["        promotions:", promotions] : []), "",
-      ].join("\n");
+      const yaml = (promotions: string) =>
+        [
+          "name: quant-platform",
+          "config:",
+          "  quant-platform:models:",
+          "    value:",
+          "      - name: other-model",
+          "        stacks: [quant_stg, quant_lr]",
+          "        promotions:",
+          "          - { from: quant_stg, to: quant_lr, alias: champion }",
+          `      - name: ${name}`,
+          "        stacks: [quant_stg, quant_lr]",
+          ...(promotions ? ["        promotions:", promotions] : []),
+          "",
+        ].join("\n");
       fs.writeFileSync(path.join(repo, "Pulumi.yaml"), yaml(""));
       git("add", "Pulumi.yaml");
       git("commit", "-q", "-m", "models");
@@ -175,8 +263,16 @@ describe("production approvals are evidence recorded by the registry or the Git 
       git("commit", "-q", "-am", "promote to quant_lr");
       sha = git("rev-parse", "HEAD");
       p.mergeRequests.set(1, {
-        iid: 1, state: "merged", source_branch: "quant_stg", target_branch: "quant_lr", notes: [], author_id: ids.aruiz,
-        approved_by: [], merged_by_id: ids.dsingh, merged_at: "2026-11-01T10:00:00Z", commits: [sha],
+        iid: 1,
+        state: "merged",
+        source_branch: "quant_stg",
+        target_branch: "quant_lr",
+        notes: [],
+        author_id: ids.aruiz,
+        approved_by: [],
+        merged_by_id: ids.dsingh,
+        merged_at: "2026-11-01T10:00:00Z",
+        commits: [sha],
       });
     });
     after(async () => {
@@ -192,7 +288,10 @@ describe("production approvals are evidence recorded by the registry or the Git 
 
     it("refuses a merge request approved only by its own author", async () => {
       mr().approved_by = [ids.aruiz];
-      await assert.rejects(run(), /merged without an approval by an approving member other than the merge request's author.*quant\/quant-research!1 by aruiz: not counted aruiz \(the author of quant\/quant-research!1\)/);
+      await assert.rejects(
+        run(),
+        /merged without an approval by an approving member other than the merge request's author.*quant\/quant-research!1 by aruiz: not counted aruiz \(the author of quant\/quant-research!1\)/,
+      );
     });
 
     it("refuses an approval by a member without an approving role", async () => {
@@ -216,7 +315,12 @@ describe("production approvals are evidence recorded by the registry or the Git 
       mr().commits = [];
       mr().approved_by = [ids.dsingh];
       try {
-        await assert.rejects(run(), new RegExp(`commit ${sha.slice(0, 12)}, which introduced the promotion of '${name}' quant_stg -> quant_lr in Pulumi\\.yaml \\(line 12\\), was not merged through a merge request`));
+        await assert.rejects(
+          run(),
+          new RegExp(
+            `commit ${sha.slice(0, 12)}, which introduced the promotion of '${name}' quant_stg -> quant_lr in Pulumi\\.yaml \\(line 12\\), was not merged through a merge request`,
+          ),
+        );
       } finally {
         mr().commits = [sha];
       }
@@ -238,11 +342,20 @@ describe("production approvals are evidence recorded by the registry or the Git 
     it("an approval by an approving member who is neither author lets it through, and the merge request and approver are recorded", async () => {
       mr().approved_by = [ids.aruiz, ids.dsingh];
       const r = await run();
-      assert.deepStrictEqual([r.approval?.kind, r.approval?.ref, r.approval?.approver], ["merge-request", "quant/quant-research!1", "dsingh"]);
+      assert.deepStrictEqual(
+        [r.approval?.kind, r.approval?.ref, r.approval?.approver],
+        ["merge-request", "quant/quant-research!1", "dsingh"],
+      );
       const t = tagMap((await mlflowClient(oss(b.url)).getModelVersion(`${name}-lr`, r.targetVersion!)).tags);
-      assert.deepStrictEqual([t[TAG.approvalKind], t[TAG.approvalRef], t[TAG.approvedBy]], ["merge-request", "quant/quant-research!1", "dsingh"]);
+      assert.deepStrictEqual(
+        [t[TAG.approvalKind], t[TAG.approvalRef], t[TAG.approvedBy]],
+        ["merge-request", "quant/quant-research!1", "dsingh"],
+      );
       assert.ok(gl.log.some((l) => l.path.startsWith(`/api/v4/projects/quant%2Fquant-research/repository/commits/${sha}/merge_requests`)));
-      assert.ok(gl.log.every((l) => l.method === "GET"), "read-only");
+      assert.ok(
+        gl.log.every((l) => l.method === "GET"),
+        "read-only",
+      );
     });
   });
 
@@ -252,27 +365,89 @@ describe("production approvals are evidence recorded by the registry or the Git 
     let api = "";
     let repo: string;
     let sha: string;
-    const pr = { number: 3, merged_at: "2026-11-02T10:00:00Z" as string | null, user: "aruiz", reviews: [] as { user: string; state: string }[], commits: [] as string[] };
+    const pr = {
+      number: 3,
+      merged_at: "2026-11-02T10:00:00Z" as string | null,
+      user: "aruiz",
+      reviews: [] as { user: string; state: string }[],
+      commits: [] as string[],
+    };
     const name = `evidence-github-${Date.now()}`;
-    const source = (): GitEvidenceSource => ({ provider: "github", apiUrl: api, project: "quantfirm/quant-research", token: "ghp-x", repoDir: repo, configPath: "Pulumi.yaml", model: name, fromStack: "quant_stg", toStack: "quant_lr" });
-    const run = () => migrate({ from: oss(a.url, "from"), to: oss(b.url), model: name, select: { alias: "champion" }, toModel: `${name}-lr`, retry: FAST_RETRY, guard: guard({ git: source() }) });
+    const source = (): GitEvidenceSource => ({
+      provider: "github",
+      apiUrl: api,
+      project: "quantfirm/quant-research",
+      token: "ghp-x",
+      repoDir: repo,
+      configPath: "Pulumi.yaml",
+      model: name,
+      fromStack: "quant_stg",
+      toStack: "quant_lr",
+    });
+    const run = () =>
+      migrate({
+        from: oss(a.url, "from"),
+        to: oss(b.url),
+        model: name,
+        select: { alias: "champion" },
+        toModel: `${name}-lr`,
+        retry: FAST_RETRY,
+        guard: guard({ git: source() }),
+      });
 
     before(async () => {
       seedFixture(a, name, { sizeMb: 1, shards: 1 });
       server = http.createServer((req, res) => {
         const url = new URL(req.url ?? "/", "http://x");
-        const send = (status: number, body: unknown) => { res.writeHead(status, { "Content-Type": "application/json" }); res.end(JSON.stringify(body)); };
+        const send = (status: number, body: unknown) => {
+          res.writeHead(status, { "Content-Type": "application/json" });
+          res.end(JSON.stringify(body));
+        };
         if (req.headers.authorization !== "Bearer ghp-x") return send(401, { message: "Bad credentials" });
         const c = /^\/repos\/quantfirm\/quant-research\/commits\/([0-9a-f]+)\/pulls$/.exec(url.pathname);
-        if (c) return send(200, pr.commits.includes(c[1]) ? [{ number: pr.number, state: "closed", user: { login: pr.user }, head: { ref: "quant_stg" }, base: { ref: "quant_lr" }, updated_at: pr.merged_at, merged_at: pr.merged_at }] : []);
-        if (url.pathname === `/repos/quantfirm/quant-research/pulls/${pr.number}/reviews`) return send(200, pr.reviews.map((r, i) => ({ id: i + 1, user: { login: r.user }, state: r.state })));
+        if (c)
+          return send(
+            200,
+            pr.commits.includes(c[1])
+              ? [
+                  {
+                    number: pr.number,
+                    state: "closed",
+                    user: { login: pr.user },
+                    head: { ref: "quant_stg" },
+                    base: { ref: "quant_lr" },
+                    updated_at: pr.merged_at,
+                    merged_at: pr.merged_at,
+                  },
+                ]
+              : [],
+          );
+        if (url.pathname === `/repos/quantfirm/quant-research/pulls/${pr.number}/reviews`)
+          return send(
+            200,
+            pr.reviews.map((r, i) => ({ id: i + 1, user: { login: r.user }, state: r.state })),
+          );
         send(404, { message: "Not Found" });
       });
       api = await listenLoopback(server);
       repo = fs.mkdtempSync(path.join(os.tmpdir(), "promotion-gh-"));
-      const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana@x", ...args], { cwd: repo, encoding: "utf8" }).trim();
+      const git = (...args: string[]) =>
+        execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana@x", ...args], { cwd: repo, encoding: "utf8" }).trim();
       git("init", "-q");
-      fs.writeFileSync(path.join(repo, "Pulumi.yaml"), ["config:", "  quant-platform:models:", "    value:", `      - name: ${name}`, "        promotions:", "          - from: quant_stg", "            to: quant_lr", "            alias: champion", ""].join("\n"));
+      fs.writeFileSync(
+        path.join(repo, "Pulumi.yaml"),
+        [
+          "config:",
+          "  quant-platform:models:",
+          "    value:",
+          `      - name: ${name}`,
+          "        promotions:",
+          "          - from: quant_stg",
+          "            to: quant_lr",
+          "            alias: champion",
+          "",
+        ].join("\n"),
+      );
       git("add", ".");
       git("commit", "-q", "-m", "promote");
       sha = git("rev-parse", "HEAD");
@@ -288,7 +463,10 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await assert.rejects(run(), /quantfirm\/quant-research#3 by aruiz: not counted aruiz \(the author of quantfirm\/quant-research#3\)/);
       pr.reviews = [{ user: "glee", state: "APPROVED" }];
       await assert.rejects(run(), /not counted glee \(not an approving member\)/);
-      pr.reviews = [{ user: "dsingh", state: "APPROVED" }, { user: "dsingh", state: "CHANGES_REQUESTED" }];
+      pr.reviews = [
+        { user: "dsingh", state: "APPROVED" },
+        { user: "dsingh", state: "CHANGES_REQUESTED" },
+      ];
       await assert.rejects(run(), /quantfirm\/quant-research#3 by aruiz: nobody approved it.*must approve a pull request that declares it/);
     });
 
@@ -303,9 +481,16 @@ describe("production approvals are evidence recorded by the registry or the Git 
     });
 
     it("an approving member's review (block-style entry, found by blame) lets it through and is recorded", async () => {
-      pr.reviews = [{ user: "dsingh", state: "COMMENTED" }, { user: "dsingh", state: "APPROVED" }, { user: "dsingh", state: "COMMENTED" }];
+      pr.reviews = [
+        { user: "dsingh", state: "COMMENTED" },
+        { user: "dsingh", state: "APPROVED" },
+        { user: "dsingh", state: "COMMENTED" },
+      ];
       const r = await run();
-      assert.deepStrictEqual([r.approval?.kind, r.approval?.ref, r.approval?.approver], ["merge-request", "quantfirm/quant-research#3", "dsingh"]);
+      assert.deepStrictEqual(
+        [r.approval?.kind, r.approval?.ref, r.approval?.approver],
+        ["merge-request", "quantfirm/quant-research#3", "dsingh"],
+      );
     });
   });
 });

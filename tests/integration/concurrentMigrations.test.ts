@@ -19,8 +19,12 @@ function cliProcess(args: string[]): Promise<{ status: number | null; stdout: st
     const p = spawn("node", ["bin/quant-platform.js", "migrate", ...args], { cwd: PROJECT_DIR });
     let stdout = "";
     let stderr = "";
-    p.stdout.on("data", (c) => { stdout += c; });
-    p.stderr.on("data", (c) => { stderr += c; });
+    p.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    p.stderr.on("data", (c) => {
+      stderr += c;
+    });
     p.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -45,12 +49,24 @@ describe("concurrent migrations of the same source never duplicate (real MLflow 
   for (let round = 1; round <= ROUNDS; round++) {
     it(`round ${round}: ${AT_ONCE} migrations of one version started together leave exactly one target version, and all report it`, async () => {
       const toModel = `${fixture.model}-r${round}`;
-      const opts: MigrateOptions = { from: oss(a.url, "from"), to: oss(b.url), model: fixture.model, select: { version: fixture.version }, toModel, retry: RETRY, concurrency: 2,
-        experiment: `race-migrations-r${round}` };
+      const opts: MigrateOptions = {
+        from: oss(a.url, "from"),
+        to: oss(b.url),
+        model: fixture.model,
+        select: { version: fixture.version },
+        toModel,
+        retry: RETRY,
+        concurrency: 2,
+        experiment: `race-migrations-r${round}`,
+      };
       const reports: MigrationReport[] = await Promise.all(Array.from({ length: AT_ONCE }, () => migrate(opts)));
       const versions = await versionsWith(toModel, reports[0].fingerprint);
       assert.strictEqual(versions.length, 1, `versions left: ${versions.map((v) => v.version).join(", ")}`);
-      assert.deepStrictEqual(new Set(reports.map((r) => r.targetVersion)), new Set([versions[0].version]), JSON.stringify(reports.map((r) => [r.targetVersion, r.adopted])));
+      assert.deepStrictEqual(
+        new Set(reports.map((r) => r.targetVersion)),
+        new Set([versions[0].version]),
+        JSON.stringify(reports.map((r) => [r.targetVersion, r.adopted])),
+      );
       assert.strictEqual(reports.filter((r) => !r.adopted).length, 1, "one migration registered it, the others adopted it");
       assert.strictEqual(tagMap(versions[0].tags)[TAG.state], "complete");
       assert.strictEqual((await dst().getRun(versions[0].run_id!)).info.status, "FINISHED");
@@ -63,20 +79,53 @@ describe("concurrent migrations of the same source never duplicate (real MLflow 
     // The binary rebuilds itself when a source is newer than its build; three processes building into the
     // same dist/ at once would race each other, so build first.
     assert.strictEqual((await cliProcess(["--help"])).status, 0);
-    const runs = await Promise.all(Array.from({ length: 3 }, () => cliProcess(["--from", a.url, "--to", b.url, "--model", fixture.model, "--version", fixture.version, "--to-model", toModel, "--json"])));
+    const runs = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        cliProcess([
+          "--from",
+          a.url,
+          "--to",
+          b.url,
+          "--model",
+          fixture.model,
+          "--version",
+          fixture.version,
+          "--to-model",
+          toModel,
+          "--json",
+        ]),
+      ),
+    );
     for (const r of runs) assert.strictEqual(r.status, 0, r.stderr.slice(-3000));
     const reports = runs.map((r) => JSON.parse(r.stdout) as MigrationReport);
     const versions = await versionsWith(toModel, reports[0].fingerprint);
     assert.strictEqual(versions.length, 1);
-    assert.deepStrictEqual(reports.map((r) => r.targetVersion), reports.map(() => versions[0].version));
+    assert.deepStrictEqual(
+      reports.map((r) => r.targetVersion),
+      reports.map(() => versions[0].version),
+    );
   });
 
   it("a version whose migration failed and could not be removed is never adopted as complete", async () => {
     const toModel = `${fixture.model}-leftover`;
-    const first = await migrate({ from: oss(a.url, "from"), to: oss(b.url), model: fixture.model, select: { version: fixture.version }, toModel, retry: RETRY });
+    const first = await migrate({
+      from: oss(a.url, "from"),
+      to: oss(b.url),
+      model: fixture.model,
+      select: { version: fixture.version },
+      toModel,
+      retry: RETRY,
+    });
     // What a failed rollback leaves: the version registered, its migration never completed.
     await dst().setModelVersionTag(toModel, first.targetVersion!, TAG.state, "failed");
-    const again = await migrate({ from: oss(a.url, "from"), to: oss(b.url), model: fixture.model, select: { version: fixture.version }, toModel, retry: RETRY });
+    const again = await migrate({
+      from: oss(a.url, "from"),
+      to: oss(b.url),
+      model: fixture.model,
+      select: { version: fixture.version },
+      toModel,
+      retry: RETRY,
+    });
     assert.strictEqual(again.adopted, false);
     assert.notStrictEqual(again.targetVersion, first.targetVersion);
   });
@@ -84,7 +133,14 @@ describe("concurrent migrations of the same source never duplicate (real MLflow 
   for (let round = 1; round <= ROUNDS; round++) {
     it(`experiments, round ${round}: ${AT_ONCE} migrations started together leave one target run per source run, and all map it alike`, async () => {
       const target = `race-exp-target-r${round}`;
-      const opts = { from: oss(a.url, "from"), to: oss(b.url), experiment: (await mlflowClient(oss(a.url)).getRun(fixture.best_run_id)).info.experiment_id, toExperiment: target, retry: RETRY, concurrency: 2 };
+      const opts = {
+        from: oss(a.url, "from"),
+        to: oss(b.url),
+        experiment: (await mlflowClient(oss(a.url)).getRun(fixture.best_run_id)).info.experiment_id,
+        toExperiment: target,
+        retry: RETRY,
+        concurrency: 2,
+      };
       const name = (await mlflowClient(oss(a.url)).searchExperiments()).find((e) => e.experiment_id === opts.experiment)!.name;
       const reports = await Promise.all(Array.from({ length: AT_ONCE }, () => migrateExperiment({ ...opts, experiment: name })));
       const exp = await dst().experimentByName(target);
@@ -98,8 +154,14 @@ describe("concurrent migrations of the same source never duplicate (real MLflow 
       for (const [s, ids] of bySource) assert.strictEqual(ids.length, 1, `source run ${s} has target runs ${ids.join(", ")}`);
       for (const r of runs) assert.ok(tagMap(r.data.tags)[RUN_TAG.complete], `target run ${r.info.run_id} is complete`);
       for (const rep of reports) {
-        assert.deepStrictEqual(rep.runs.map((x) => [x.sourceRunId, x.targetRunId]).sort(), [...bySource].map(([s, ids]) => [s, ids[0]]).sort());
-        assert.ok(rep.runs.every((x) => x.outcome === "migrated" || x.outcome === "adopted" || x.outcome === "resumed"), JSON.stringify(rep.runs));
+        assert.deepStrictEqual(
+          rep.runs.map((x) => [x.sourceRunId, x.targetRunId]).sort(),
+          [...bySource].map(([s, ids]) => [s, ids[0]]).sort(),
+        );
+        assert.ok(
+          rep.runs.every((x) => x.outcome === "migrated" || x.outcome === "adopted" || x.outcome === "resumed"),
+          JSON.stringify(rep.runs),
+        );
       }
     });
   }

@@ -16,8 +16,12 @@ function bash(script: string, env: NodeJS.ProcessEnv): Promise<{ status: number 
     const p = spawn("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env } });
     let stdout = "";
     let stderr = "";
-    p.stdout.on("data", (c) => { stdout += c; });
-    p.stderr.on("data", (c) => { stderr += c; });
+    p.stdout.on("data", (c) => {
+      stdout += c;
+    });
+    p.stderr.on("data", (c) => {
+      stderr += c;
+    });
     p.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
@@ -26,8 +30,9 @@ function bash(script: string, env: NodeJS.ProcessEnv): Promise<{ status: number 
 export function runbookCommands(markdown: string): string[] {
   const blocks = [...markdown.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1].replace(/\\\n\s*/g, " ").split("\n"));
   const inline = [...markdown.replace(/^```[\s\S]*?^```$/gm, "").matchAll(/`(npm run [^`]+)`/g)].map((m) => m[1]);
-  return [...new Set([...blocks, ...inline].map((l) => l.trim()))]
-    .filter((l) => l.startsWith("npm run ") && l.includes(" --from ") && !l.includes("<"));
+  return [...new Set([...blocks, ...inline].map((l) => l.trim()))].filter(
+    (l) => l.startsWith("npm run ") && l.includes(" --from ") && !l.includes("<"),
+  );
 }
 
 /** The runbook's local walk-through: the one ```bash walkthrough block. */
@@ -46,17 +51,29 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
   before(async () => {
     envs = await startLocalEnvironments();
   });
-  after(async () => { await envs?.stop(); });
+  after(async () => {
+    await envs?.stop();
+  });
 
   it("the inventory of the old environment lists models, experiments, notebooks and the Git folder", async () => {
     const out: string[] = [];
-    assert.strictEqual(await inventoryCli(["--from", envs.old.uri, "--paths", "/Shared,/Users,/Repos", "--json"], env(), (s) => out.push(s)), 0);
+    assert.strictEqual(
+      await inventoryCli(["--from", envs.old.uri, "--paths", "/Shared,/Users,/Repos", "--json"], env(), (s) => out.push(s)),
+      0,
+    );
     const inv = JSON.parse(out.join("")) as Inventory;
-    assert.deepStrictEqual(inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.stage, v.aliases, v.files])]),
-      [["quant-alpha-transformer", [["1", "Production", [], envs.fixture.files.length]]]], "a workspace registry: a stage, no aliases");
+    assert.deepStrictEqual(
+      inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.stage, v.aliases, v.files])]),
+      [["quant-alpha-transformer", [["1", "Production", [], envs.fixture.files.length]]]],
+      "a workspace registry: a stage, no aliases",
+    );
     const alpha = inv.experiments.find((e) => e.name === EXPERIMENT)!;
     assert.strictEqual(alpha.runs.length, 3);
-    assert.strictEqual(alpha.artifactBytes, envs.fixture.files.reduce((s, f) => s + f.size, 0), "only the best run logged the model");
+    assert.strictEqual(
+      alpha.artifactBytes,
+      envs.fixture.files.reduce((s, f) => s + f.size, 0),
+      "only the best run logged the model",
+    );
     assert.deepStrictEqual(inv.workspace!.gitFolders, ["/Repos/alice@quant.example/quant-research"]);
     assert.strictEqual(inv.workspace!.objects.filter((o) => o.type === "NOTEBOOK").length, 4);
     assert.strictEqual(inv.workspace!.objects.filter((o) => o.type === "FILE").length, 2);
@@ -66,7 +83,11 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     const script = walkthrough(fs.readFileSync(RUNBOOK, "utf8"));
     run = await bash(script, env());
     assert.strictEqual(run.status, 0, `walk-through failed (exit ${run.status}):\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
-    assert.match(run.stdout, /8 difference\(s\):/, "before the move: the model version, the experiment and six notebooks and files are missing");
+    assert.match(
+      run.stdout,
+      /8 difference\(s\):/,
+      "before the move: the model version, the experiment and six notebooks and files are missing",
+    );
     assert.match(run.stdout, /identical: every model version, run and notebook of the source is in the target, byte for byte/);
   });
 
@@ -74,10 +95,17 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.match(run.stdout, /dry run: would copy 6 notebooks and files under \/Shared, \/Users/);
     assert.match(run.stdout, /dry run: would migrate 3 runs .* of experiment '\/Users\/alice@quant.example\/quant-alpha'/);
     assert.match(run.stdout, /notebooks and files under \/Shared, \/Users: 6 created, 0 already identical/);
-    assert.match(run.stdout, /experiment '\/Users\/alice@quant.example\/quant-alpha' -> '\/Users\/alice@quant.example\/quant-alpha' \(id \d+\): 3 migrated, 0 resumed, 0 already migrated, 0 conflicts, 0 failed/);
+    assert.match(
+      run.stdout,
+      /experiment '\/Users\/alice@quant.example\/quant-alpha' -> '\/Users\/alice@quant.example\/quant-alpha' \(id \d+\): 3 migrated, 0 resumed, 0 already migrated, 0 conflicts, 0 failed/,
+    );
     assert.match(run.stdout, /migrated quant-alpha-transformer version 1 -> quant-alpha-transformer version 1/);
     assert.match(run.stdout, /stage Production, aliases -/);
-    assert.ok(!envs.old.api.calls.some((c) => c.includes("registered-models/alias")) && !envs.new.api.calls.some((c) => c.includes("registered-models/alias")), "no alias endpoint was called on a workspace registry");
+    assert.ok(
+      !envs.old.api.calls.some((c) => c.includes("registered-models/alias")) &&
+        !envs.new.api.calls.some((c) => c.includes("registered-models/alias")),
+      "no alias endpoint was called on a workspace registry",
+    );
     assert.match(run.stdout, /3 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /0 created, 6 already identical/);
     assert.ok(!run.stdout.includes(envs.token) && !run.stderr.includes(envs.token), "the token never appears in the output");
@@ -88,10 +116,16 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.ok(commands.length >= 7, commands.join("\n"));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "runbook-"));
     const cfg = path.join(dir, "databrickscfg");
-    fs.writeFileSync(cfg, `[old]\nhost = ${envs.old.api.url}\ntoken = ${envs.token}\n[new]\nhost = ${envs.new.api.url}\ntoken = ${envs.token}\n`);
+    fs.writeFileSync(
+      cfg,
+      `[old]\nhost = ${envs.old.api.url}\ntoken = ${envs.token}\n[new]\nhost = ${envs.new.api.url}\ntoken = ${envs.token}\n`,
+    );
     try {
       for (const c of commands) {
-        const r = await bash(c.replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`), { DATABRICKS_CONFIG_FILE: cfg, DATABRICKS_TOKEN: "" });
+        const r = await bash(c.replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`), {
+          DATABRICKS_CONFIG_FILE: cfg,
+          DATABRICKS_TOKEN: "",
+        });
         assert.strictEqual(r.status, 0, `${c}\nexit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
         if (c.startsWith("npm run verify-move")) assert.match(r.stdout, /identical: every model version, run and notebook/);
       }

@@ -17,8 +17,13 @@ const EXP = "exp-move-alpha";
 
 /** A run's artifacts as the MLflow Python client downloads them (the migration journal left out). */
 function downloadedRun(server: { url: string }, runId: string): { path: string; size: number; sha256: string }[] {
-  return (JSON.parse(python("download_version.py", ["--tracking-uri", server.url, "--run-id", runId])) as { path: string; size: number; sha256: string }[])
-    .filter((f) => !f.path.startsWith("_migration/"));
+  return (
+    JSON.parse(python("download_version.py", ["--tracking-uri", server.url, "--run-id", runId])) as {
+      path: string;
+      size: number;
+      sha256: string;
+    }[]
+  ).filter((f) => !f.path.startsWith("_migration/"));
 }
 
 describe("experiment migration between two real MLflow servers", function () {
@@ -35,7 +40,10 @@ describe("experiment migration between two real MLflow servers", function () {
   });
 
   it("moves all three training runs, mapping each source run to a new target run", async () => {
-    assert.deepStrictEqual(report.runs.map((r) => r.outcome), ["migrated", "migrated", "migrated"]);
+    assert.deepStrictEqual(
+      report.runs.map((r) => r.outcome),
+      ["migrated", "migrated", "migrated"],
+    );
     assert.deepStrictEqual(report.runs.map((r) => r.sourceRunId).sort(), fixture.runs.map((r) => r.run_id).sort());
     const dst = mlflowClient(oss(b.url));
     for (const r of report.runs) {
@@ -60,7 +68,10 @@ describe("experiment migration between two real MLflow servers", function () {
       const st = tagMap(s.data.tags);
       const tt = tagMap(t.data.tags);
       for (const k of ["team", "iteration", "dataset", "mlflow.runName", "mlflow.user"]) assert.strictEqual(tt[k], st[k], k);
-      assert.deepStrictEqual([t.info.status, t.info.start_time, t.info.end_time, t.info.run_name], [s.info.status, s.info.start_time, s.info.end_time, s.info.run_name]);
+      assert.deepStrictEqual(
+        [t.info.status, t.info.start_time, t.info.end_time, t.info.run_name],
+        [s.info.status, s.info.start_time, s.info.end_time, s.info.run_name],
+      );
     }
     // The team's comparison survives the move: the best run by precision is the same iteration.
     const best = report.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
@@ -73,13 +84,22 @@ describe("experiment migration between two real MLflow servers", function () {
     const best = report.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
     assert.ok(best.files > 10);
     assert.deepStrictEqual(downloadedRun(b, best.targetRunId!), downloadedRun(a, fixture.best_run_id));
-    assert.deepStrictEqual(downloadedRun(b, best.targetRunId!).map((f) => f.path), fixture.files.map((f) => `model/${f.path}`));
+    assert.deepStrictEqual(
+      downloadedRun(b, best.targetRunId!).map((f) => f.path),
+      fixture.files.map((f) => `model/${f.path}`),
+    );
   });
 
   it("a re-run adds nothing: every run is adopted and the target experiment still has three runs", async () => {
     const again = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, retry: FAST_RETRY });
-    assert.deepStrictEqual(again.runs.map((r) => r.outcome), ["adopted", "adopted", "adopted"]);
-    assert.deepStrictEqual(again.runs.map((r) => r.targetRunId), report.runs.map((r) => r.targetRunId));
+    assert.deepStrictEqual(
+      again.runs.map((r) => r.outcome),
+      ["adopted", "adopted", "adopted"],
+    );
+    assert.deepStrictEqual(
+      again.runs.map((r) => r.targetRunId),
+      report.runs.map((r) => r.targetRunId),
+    );
     const dst = mlflowClient(oss(b.url));
     assert.strictEqual((await dst.allRuns([report.targetExperimentId!])).length, 3);
   });
@@ -89,13 +109,19 @@ describe("experiment migration between two real MLflow servers", function () {
     assert.deepStrictEqual(v.differences, []);
     assert.strictEqual(v.checked.runs, 3);
     const out: string[] = [];
-    assert.strictEqual(await verifyMoveCli(["--from", a.url, "--to", b.url, "--experiment", EXP, "--model", "exp-move-model"], {}, (s) => out.push(s)), 3,
-      "the registered version was not moved, so verify-move with the model in scope differs");
+    assert.strictEqual(
+      await verifyMoveCli(["--from", a.url, "--to", b.url, "--experiment", EXP, "--model", "exp-move-model"], {}, (s) => out.push(s)),
+      3,
+      "the registered version was not moved, so verify-move with the model in scope differs",
+    );
     assert.match(out.join("\n"), /model 'exp-move-model' version 1: no version in .* was migrated from it/);
     const target = report.runs[0].targetRunId!;
     await mlflowClient(oss(b.url)).logBatch(target, { metrics: [{ key: "precision", value: 0.99, timestamp: Date.now(), step: 9 }] });
     const after = await verifyMove({ from: oss(a.url, "from"), to: oss(b.url), experiments: [EXP], models: [], retry: FAST_RETRY });
-    assert.deepStrictEqual(after.differences.map((d) => [d.kind, d.detail]), [["run", "metric 'precision' history differs (4 points, the source's 3)"]]);
+    assert.deepStrictEqual(
+      after.differences.map((d) => [d.kind, d.detail]),
+      [["run", "metric 'precision' history differs (4 points, the source's 3)"]],
+    );
   });
 
   it("a source run changed after its migration is reported as a conflict and left alone (exit 1)", async () => {
@@ -103,7 +129,13 @@ describe("experiment migration between two real MLflow servers", function () {
     const changed = report.runs[1];
     await src.setRunTag(changed.sourceRunId, "reviewed", "yes");
     const out: string[] = [];
-    const code = await migrateCli(["--from", a.url, "--to", b.url, "--experiment", EXP, "--json"], {}, (s) => out.push(s), () => undefined, false);
+    const code = await migrateCli(
+      ["--from", a.url, "--to", b.url, "--experiment", EXP, "--json"],
+      {},
+      (s) => out.push(s),
+      () => undefined,
+      false,
+    );
     assert.strictEqual(code, 1);
     const r = JSON.parse(out.join("")) as typeof report;
     const c = r.runs.find((x) => x.sourceRunId === changed.sourceRunId)!;
@@ -113,9 +145,18 @@ describe("experiment migration between two real MLflow servers", function () {
   });
 
   it("a missing experiment is named; a dry run creates nothing", async () => {
-    await assert.rejects(migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: "no-such-exp", retry: FAST_RETRY }),
-      /experiment 'no-such-exp' does not exist on http:\/\/127\.0\.0\.1:\d+/);
-    const dry = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, toExperiment: "exp-move-dry", dryRun: true, retry: FAST_RETRY });
+    await assert.rejects(
+      migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: "no-such-exp", retry: FAST_RETRY }),
+      /experiment 'no-such-exp' does not exist on http:\/\/127\.0\.0\.1:\d+/,
+    );
+    const dry = await migrateExperiment({
+      from: oss(a.url, "from"),
+      to: oss(b.url),
+      experiment: EXP,
+      toExperiment: "exp-move-dry",
+      dryRun: true,
+      retry: FAST_RETRY,
+    });
     assert.deepStrictEqual([dry.runs.length, dry.targetExperimentId, dry.runs.every((r) => r.outcome === "planned")], [3, undefined, true]);
     assert.strictEqual(await mlflowClient(oss(b.url)).experimentByName("exp-move-dry"), undefined);
   });
@@ -125,19 +166,42 @@ describe("experiment migration between two real MLflow servers", function () {
     await proxy.start();
     try {
       proxy.add({ method: "PUT", path: /\/mlflow-artifacts\/artifacts\/.*\/model\//, action: { kind: "flip-request" }, times: Infinity });
-      const thrown = await migrateExperiment({ from: oss(a.url, "from"), to: oss(proxy.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY })
-        .then(() => assert.fail("a migration with failed runs must not resolve"), (e: unknown) => e);
+      const thrown = await migrateExperiment({
+        from: oss(a.url, "from"),
+        to: oss(proxy.url),
+        experiment: EXP,
+        toExperiment: "exp-move-resume",
+        retry: FAST_RETRY,
+      }).then(
+        () => assert.fail("a migration with failed runs must not resolve"),
+        (e: unknown) => e,
+      );
       assert.ok(isIncompleteMigration<ExperimentMigrationReport>(thrown), String(thrown));
       const broken = thrown.report;
       const best = broken.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
-      assert.deepStrictEqual(thrown.failures.map((f) => [f.item, f.outcome]).sort(), broken.runs.filter((r) => r.outcome === "failed").map((r) => [r.sourceRunId, "failed"]).sort());
+      assert.deepStrictEqual(
+        thrown.failures.map((f) => [f.item, f.outcome]).sort(),
+        broken.runs
+          .filter((r) => r.outcome === "failed")
+          .map((r) => [r.sourceRunId, "failed"])
+          .sort(),
+      );
       assert.strictEqual(best.outcome, "failed");
       assert.match(best.problem!, /verification failed.*run the migration again to resume/s);
-      assert.ok(!tagMap((await mlflowClient(oss(b.url)).getRun(best.targetRunId!)).data.tags)[RUN_TAG.complete], "the failed run is not marked complete");
+      assert.ok(
+        !tagMap((await mlflowClient(oss(b.url)).getRun(best.targetRunId!)).data.tags)[RUN_TAG.complete],
+        "the failed run is not marked complete",
+      );
     } finally {
       await proxy.stop();
     }
-    const resumed = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, toExperiment: "exp-move-resume", retry: FAST_RETRY });
+    const resumed = await migrateExperiment({
+      from: oss(a.url, "from"),
+      to: oss(b.url),
+      experiment: EXP,
+      toExperiment: "exp-move-resume",
+      retry: FAST_RETRY,
+    });
     const best = resumed.runs.find((r) => r.sourceRunId === fixture.best_run_id)!;
     assert.strictEqual(best.outcome, "resumed");
     const dst = mlflowClient(oss(b.url));

@@ -8,7 +8,13 @@ import { MlflowServer, PROJECT_DIR, seedFixture } from "../../devenv/localMlflow
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await migrateCli(argv, env, (s) => out.push(s), (s) => err.push(s), false);
+  const code = await migrateCli(
+    argv,
+    env,
+    (s) => out.push(s),
+    (s) => err.push(s),
+    false,
+  );
   return { code, out: out.join("\n"), err: err.join("") };
 }
 
@@ -25,14 +31,27 @@ describe("npm run migrate (CLI)", function () {
     const r = await cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--json"]);
     assert.strictEqual(r.code, 0);
     const j = JSON.parse(r.out);
-    for (const k of ["sourceVersion", "targetModel", "targetVersion", "files", "bytes", "manifestDigest", "adopted", "durationMs"]) assert.ok(k in j, k);
+    for (const k of ["sourceVersion", "targetModel", "targetVersion", "files", "bytes", "manifestDigest", "adopted", "durationMs"])
+      assert.ok(k in j, k);
     assert.strictEqual(j.adopted, false);
     const again = JSON.parse((await cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--version", "1", "--json"])).out);
     assert.deepStrictEqual([again.adopted, again.targetVersion], [true, j.targetVersion]);
   });
 
   it("--dry-run lists what would be copied, with sizes", async () => {
-    const r = await cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--to-model", "cli-dry", "--dry-run"]);
+    const r = await cli([
+      "--from",
+      a.url,
+      "--to",
+      b.url,
+      "--model",
+      "cli-model",
+      "--alias",
+      "champion",
+      "--to-model",
+      "cli-dry",
+      "--dry-run",
+    ]);
     assert.match(r.out, /^dry run: would copy \d+ files \([\d.]+ MB\) of cli-model version 1 to cli-dry/);
     assert.match(r.out, /\s+0\s+components\/tokenizer\/added_tokens\.json/);
   });
@@ -49,22 +68,53 @@ describe("npm run migrate (CLI)", function () {
   });
 
   it("a failure exits 1 with the reason (the real npm script)", () => {
-    const r = spawnSync("npm", ["run", "-s", "migrate", "--", "--from", a.url, "--to", b.url, "--model", "no-such-model", "--version", "1"], { cwd: PROJECT_DIR, encoding: "utf8" });
+    const r = spawnSync(
+      "npm",
+      ["run", "-s", "migrate", "--", "--from", a.url, "--to", b.url, "--model", "no-such-model", "--version", "1"],
+      { cwd: PROJECT_DIR, encoding: "utf8" },
+    );
     assert.strictEqual(r.status, 1);
     assert.match(r.stderr, /model 'no-such-model' does not exist on/);
   });
 
   it("--from-env/--to-env apply the flow guard from the project config", async () => {
-    await assert.rejects(cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant", "--to-env", "quant_live"]),
-      /refusing to migrate from quant to quant_live: not an edge/);
-    await assert.rejects(cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant"]), (e) => e instanceof UsageError);
+    await assert.rejects(
+      cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant", "--to-env", "quant_live"]),
+      /refusing to migrate from quant to quant_live: not an edge/,
+    );
+    await assert.rejects(
+      cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant"]),
+      (e) => e instanceof UsageError,
+    );
   });
 
   it("into production, the guard asks the Git host for the merge request that declared the promotion; a tag or a missing token is refused", async () => {
-    const prod = ["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant_stg", "--to-env", "quant_lr"];
-    await assert.rejects(cli(prod), /refusing to promote model 'cli-model' version 1 into production environment quant_lr: no approval evidence: .*set GITLAB_TOKEN/);
-    await assert.rejects(cli(prod, { GITLAB_TOKEN: "glpat-x" }), /Pulumi\.yaml in .* declares no promotion of 'cli-model' from quant_stg to quant_lr/);
-    await assert.rejects(cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--git-dir", "."]), /--git-dir and --config go with --from-env and --to-env/);
+    const prod = [
+      "--from",
+      a.url,
+      "--to",
+      b.url,
+      "--model",
+      "cli-model",
+      "--alias",
+      "champion",
+      "--from-env",
+      "quant_stg",
+      "--to-env",
+      "quant_lr",
+    ];
+    await assert.rejects(
+      cli(prod),
+      /refusing to promote model 'cli-model' version 1 into production environment quant_lr: no approval evidence: .*set GITLAB_TOKEN/,
+    );
+    await assert.rejects(
+      cli(prod, { GITLAB_TOKEN: "glpat-x" }),
+      /Pulumi\.yaml in .* declares no promotion of 'cli-model' from quant_stg to quant_lr/,
+    );
+    await assert.rejects(
+      cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--git-dir", "."]),
+      /--git-dir and --config go with --from-env and --to-env/,
+    );
   });
 
   it("the progress line shows bytes, files, rate and ETA", () => {

@@ -34,7 +34,12 @@ describe("model migration between two real MLflow servers", function () {
   let alpha: FixtureInfo;
   let beta: FixtureInfo;
   const base = (over: Partial<MigrateOptions> = {}): MigrateOptions => ({
-    from: oss(a.url, "from"), to: oss(b.url), model: "quant-alpha-transformer", select: { alias: "champion" }, retry: FAST_RETRY, ...over,
+    from: oss(a.url, "from"),
+    to: oss(b.url),
+    model: "quant-alpha-transformer",
+    select: { alias: "champion" },
+    retry: FAST_RETRY,
+    ...over,
   });
 
   before(async () => {
@@ -45,17 +50,24 @@ describe("model migration between two real MLflow servers", function () {
 
   describe("happy path", () => {
     let report: Awaited<ReturnType<typeof migrate>>;
-    before(async () => { report = await migrate(base()); });
+    before(async () => {
+      report = await migrate(base());
+    });
 
     it("migrates the champion: every file byte-identical, checked independently with the MLflow Python client", () => {
       assert.strictEqual(report.adopted, false);
       assert.strictEqual(report.files, alpha.files.length);
-      assert.strictEqual(report.bytes, alpha.files.reduce((s, f) => s + f.size, 0));
+      assert.strictEqual(
+        report.bytes,
+        alpha.files.reduce((s, f) => s + f.size, 0),
+      );
       assert.deepStrictEqual(downloaded(b, "quant-alpha-transformer", report.targetVersion!), alpha.files);
     });
 
     it("the file names with spaces, unicode and '%' and the 0-byte file arrive intact", () => {
-      const got = downloaded(b, "quant-alpha-transformer", report.targetVersion!).map((f: { path: string; size: number }) => `${f.path}:${f.size}`);
+      const got = downloaded(b, "quant-alpha-transformer", report.targetVersion!).map(
+        (f: { path: string; size: number }) => `${f.path}:${f.size}`,
+      );
       assert.ok(got.includes("notes/eval report (50% holdout) – précision ✓.txt:40"), got.join("\n"));
       assert.ok(got.includes("components/tokenizer/added_tokens.json:0"));
     });
@@ -79,7 +91,14 @@ describe("model migration between two real MLflow servers", function () {
       const params = tagMap(run.data.params);
       assert.strictEqual(params.learning_rate, "2e-5");
       const history = await mlflowClient(oss(b.url)).metricHistory(report.targetRunId!, "precision");
-      assert.deepStrictEqual(history.map((m) => [m.step, m.value]), [[0, 0.74], [1, 0.83], [2, 0.87]]);
+      assert.deepStrictEqual(
+        history.map((m) => [m.step, m.value]),
+        [
+          [0, 0.74],
+          [1, 0.83],
+          [2, 0.87],
+        ],
+      );
       assert.strictEqual(tagMap(run.data.tags).dataset, "ticks-2019-2024");
       assert.strictEqual(run.info.status, "FINISHED");
     });
@@ -104,8 +123,14 @@ describe("model migration between two real MLflow servers", function () {
 
     it("resolves by version number and by stage, and copies the stage", async () => {
       await fetch(`${a.url}/api/2.0/mlflow/model-versions/transition-stage`, {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name: "quant-alpha-transformer", version: alpha.version, stage: "Staging", archive_existing_versions: false }),
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          name: "quant-alpha-transformer",
+          version: alpha.version,
+          stage: "Staging",
+          archive_existing_versions: false,
+        }),
       });
       const byStage = await migrate(base({ select: { stage: "Staging" }, toModel: "alpha-by-stage" }));
       const v = await mlflowClient(oss(b.url)).getModelVersion("alpha-by-stage", byStage.targetVersion!);
@@ -121,7 +146,10 @@ describe("model migration between two real MLflow servers", function () {
 
     it("a dry run lists the files and sizes and registers nothing", async () => {
       const r = await migrate(base({ toModel: "alpha-dry", dryRun: true }));
-      assert.deepStrictEqual(r.plannedFiles, alpha.files.map((f) => ({ path: f.path, size: f.size })));
+      assert.deepStrictEqual(
+        r.plannedFiles,
+        alpha.files.map((f) => ({ path: f.path, size: f.size })),
+      );
       assert.deepStrictEqual(await versionsOf(b, "alpha-dry"), []);
     });
   });
@@ -132,19 +160,29 @@ describe("model migration between two real MLflow servers", function () {
     const guard = (fromEnv: string, toEnv: string, production = false) => ({ flow: model.flow, fromEnv, toEnv, production, approvers });
 
     it("refuses quant -> quant_live (not a flow edge) before touching either server", async () => {
-      await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: guard("quant", "quant_live") })),
-        /refusing to migrate from quant to quant_live: not an edge of the promotion flow \(allowed from quant: quant_stg\)/);
+      await assert.rejects(
+        migrate(base({ toModel: "alpha-guarded", guard: guard("quant", "quant_live") })),
+        /refusing to migrate from quant to quant_live: not an edge of the promotion flow \(allowed from quant: quant_stg\)/,
+      );
       assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
 
     // Genuine, self-, forged and non-approver approvals against the registry and Git host: approvalEvidence.test.ts.
     it("refuses promotion into production on an approval tag alone: a tag is not evidence", async () => {
       await fetch(`${a.url}/api/2.0/mlflow/model-versions/set-tag`, {
-        method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name: "quant-alpha-transformer", version: alpha.version, key: TAG.approvedBy, value: "dara.singh@quantfirm.example" }),
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          name: "quant-alpha-transformer",
+          version: alpha.version,
+          key: TAG.approvedBy,
+          value: "dara.singh@quantfirm.example",
+        }),
       });
-      await assert.rejects(migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })),
-        /refusing to promote model 'quant-alpha-transformer' version \d+ into production environment quant_lr: no approval evidence: .*the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
+      await assert.rejects(
+        migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })),
+        /refusing to promote model 'quant-alpha-transformer' version \d+ into production environment quant_lr: no approval evidence: .*the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/,
+      );
       assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
   });
@@ -152,7 +190,10 @@ describe("model migration between two real MLflow servers", function () {
   describe("clear errors", () => {
     it("a missing model, version or alias is named", async () => {
       await assert.rejects(migrate(base({ model: "no-such-model" })), new RegExp(`model 'no-such-model' does not exist on ${a.url}`));
-      await assert.rejects(migrate(base({ select: { version: "99" } })), new RegExp(`model 'quant-alpha-transformer' has no version 99 on ${a.url}`));
+      await assert.rejects(
+        migrate(base({ select: { version: "99" } })),
+        new RegExp(`model 'quant-alpha-transformer' has no version 99 on ${a.url}`),
+      );
       await assert.rejects(migrate(base({ select: { alias: "ghost" } })), /model 'quant-alpha-transformer' has no alias 'ghost'/);
     });
 
@@ -180,7 +221,10 @@ describe("model migration between two real MLflow servers", function () {
       proxy = new FaultProxy(() => b.port);
       to = oss(await proxy.start());
     });
-    afterEach(() => { proxy.clear(); proxy.afterResponse = undefined; });
+    afterEach(() => {
+      proxy.clear();
+      proxy.afterResponse = undefined;
+    });
     after(() => proxy.stop());
     const uploads = /^\/api\/2\.0\/mlflow-artifacts\/artifacts\/.*\/model\//;
 
@@ -216,7 +260,11 @@ describe("model migration between two real MLflow servers", function () {
       await assert.rejects(migrate(opts), (e: Error) => {
         // The proxy answers 502 once the target is gone; after the retries the error names the file and call.
         const target = to.baseUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-        assert.match(e.message, new RegExp(`(PUT|GET) ${target}/api/2\\.0/mlflow-artifacts/artifacts/\\S*/model/\\S.* failed: 502`), e.message);
+        assert.match(
+          e.message,
+          new RegExp(`(PUT|GET) ${target}/api/2\\.0/mlflow-artifacts/artifacts/\\S*/model/\\S.* failed: 502`),
+          e.message,
+        );
         return true;
       });
       await b.stop();
@@ -226,17 +274,40 @@ describe("model migration between two real MLflow servers", function () {
       // What the failed run recorded as verified: the journal it left in the target run, read straight from
       // the restarted server (the last progress.json it wrote before the kill).
       const isFile = (p: string) => uploads.test(p);
-      const fileOf = (p: string) => p.slice(p.indexOf("/model/") + "/model/".length).split("?")[0].split("/").map(decodeURIComponent).join("/");
+      const fileOf = (p: string) =>
+        p
+          .slice(p.indexOf("/model/") + "/model/".length)
+          .split("?")[0]
+          .split("/")
+          .map(decodeURIComponent)
+          .join("/");
       const journalPut = [...proxy.seen].reverse().find((x) => x.method === "PUT" && /\/_migration\/progress\.json$/.test(x.path));
       assert.ok(journalPut, "the failed run wrote a progress journal before the kill");
-      const journal = await (await fetch(`${b.url}${journalPut.path}`)).json() as { files: { path: string }[] };
+      const journal = (await (await fetch(`${b.url}${journalPut.path}`)).json()) as { files: { path: string }[] };
       const verifiedBefore = journal.files.map((f) => f.path).sort();
-      assert.ok(verifiedBefore.length >= 8 && verifiedBefore.length < many.files.length, `${verifiedBefore.length} of ${many.files.length} files verified before the kill`);
+      assert.ok(
+        verifiedBefore.length >= 8 && verifiedBefore.length < many.files.length,
+        `${verifiedBefore.length} of ${many.files.length} files verified before the kill`,
+      );
       const seenBefore = proxy.seen.length;
       const r = await migrate(opts);
-      const copiedNow = [...new Set(proxy.seen.slice(seenBefore).filter((x) => x.method === "PUT" && isFile(x.path)).map((x) => fileOf(x.path)))].sort();
+      const copiedNow = [
+        ...new Set(
+          proxy.seen
+            .slice(seenBefore)
+            .filter((x) => x.method === "PUT" && isFile(x.path))
+            .map((x) => fileOf(x.path)),
+        ),
+      ].sort();
       assert.strictEqual(r.skippedFiles, verifiedBefore.length, "the re-run skipped exactly the files the journal had verified");
-      assert.deepStrictEqual(copiedNow, many.files.map((f) => f.path).filter((f) => !verifiedBefore.includes(f)).sort(), "and copied only the rest");
+      assert.deepStrictEqual(
+        copiedNow,
+        many.files
+          .map((f) => f.path)
+          .filter((f) => !verifiedBefore.includes(f))
+          .sort(),
+        "and copied only the rest",
+      );
       assert.strictEqual((await versionsOf(b, "alpha-many")).length, 1);
       assert.deepStrictEqual(downloaded(b, "alpha-many", r.targetVersion!), many.files);
     });
@@ -264,13 +335,19 @@ describe("model migration between two real MLflow servers", function () {
       assert.match(v.source, /^dbfs:\/databricks\/mlflow-tracking\/\d+\/[0-9a-f]{32}\/artifacts\/model$/);
       const check = await checkTarget(dbxEp, "alpha-on-databricks", r.targetVersion!, "full");
       assert.deepStrictEqual(check.problems, []);
-      assert.deepStrictEqual(await downloadWithDatabricksClient(dbx, "dapi-test-token", "alpha-on-databricks", r.targetVersion!), alpha.files,
-        "MLflow's own Databricks client (registry URI databricks) downloads the same bytes");
+      assert.deepStrictEqual(
+        await downloadWithDatabricksClient(dbx, "dapi-test-token", "alpha-on-databricks", r.targetVersion!),
+        alpha.files,
+        "MLflow's own Databricks client (registry URI databricks) downloads the same bytes",
+      );
     });
 
     it("OSS (logged-model layout) -> Databricks: MLflow's own Databricks client downloads every file byte for byte", async () => {
       const r = await migrate(base({ model: "quant-beta-transformer", to: dbxEp, toModel: "beta-on-databricks" }));
-      assert.deepStrictEqual(await downloadWithDatabricksClient(dbx, "dapi-test-token", "beta-on-databricks", r.targetVersion!), beta.files);
+      assert.deepStrictEqual(
+        await downloadWithDatabricksClient(dbx, "dapi-test-token", "beta-on-databricks", r.targetVersion!),
+        beta.files,
+      );
       assert.ok(dbx.calls.includes("GET /api/2.0/mlflow/model-versions/list-artifacts"));
       assert.ok(dbx.calls.includes("GET /api/2.0/mlflow/model-versions/get-signed-download-uri"));
     });
@@ -279,7 +356,19 @@ describe("model migration between two real MLflow servers", function () {
       let model: string;
       before(async () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbx-src-"));
-        const files = JSON.parse(python("transformer_fixture.py", ["--tracking-uri", "unused", "--model", "x", "--build-only", dir, "--size-mb", "1", "--hash-names"])) as { path: string }[];
+        const files = JSON.parse(
+          python("transformer_fixture.py", [
+            "--tracking-uri",
+            "unused",
+            "--model",
+            "x",
+            "--build-only",
+            dir,
+            "--size-mb",
+            "1",
+            "--hash-names",
+          ]),
+        ) as { path: string }[];
         const c = mlflowClient(dbxEp);
         const exp = await c.createExperiment(`dbx-source-${Date.now()}`);
         const run = await c.createRun(exp, "hash-names", Date.now(), []);
@@ -292,8 +381,10 @@ describe("model migration between two real MLflow servers", function () {
 
       it("Databricks -> OSS refuses before copying, naming the file the OSS server cannot hold", async () => {
         const from = { ...dbxEp, uri: `databricks+${dbx.url}` };
-        await assert.rejects(migrate(base({ from, to: oss(a.url), model, select: { version: "1" }, toModel: "hash-copy" })),
-          /'model\/run #7 summary\.txt'|'notes\/run #7 summary\.txt' \(an mlflow-artifacts server refuses '#' in artifact paths/);
+        await assert.rejects(
+          migrate(base({ from, to: oss(a.url), model, select: { version: "1" }, toModel: "hash-copy" })),
+          /'model\/run #7 summary\.txt'|'notes\/run #7 summary\.txt' \(an mlflow-artifacts server refuses '#' in artifact paths/,
+        );
         assert.deepStrictEqual(await versionsOf(a, "hash-copy"), []);
       });
 
@@ -302,14 +393,20 @@ describe("model migration between two real MLflow servers", function () {
         assert.ok(dbx.blobs.has(`${r.targetRunId}/model/notes/run #7 summary.txt`));
         assert.ok(dbx.calls.includes("POST /api/2.0/mlflow/artifacts/credentials-for-read"));
         const source = await downloadWithDatabricksClient(dbx, "dapi-test-token", model, "1");
-        assert.ok(source.some((f) => f.path === "notes/run #7 summary.txt"), source.map((f) => f.path).join("\n"));
+        assert.ok(
+          source.some((f) => f.path === "notes/run #7 summary.txt"),
+          source.map((f) => f.path).join("\n"),
+        );
         assert.deepStrictEqual(await downloadWithDatabricksClient(dbx, "dapi-test-token", `${model}-copy`, r.targetVersion!), source);
       });
     });
 
     it("a bad Databricks token names the workspace it was refused by", async () => {
       const bad = resolveEndpoint(`databricks+${dbx.url}`, "to", { DATABRICKS_TOKEN: "dapi-wrong" });
-      await assert.rejects(migrate(base({ to: bad, toModel: "alpha-bad-token" })), new RegExp(`databricks\\+${dbx.url.replace(/\./g, "\\.")}: .*401 UNAUTHENTICATED`));
+      await assert.rejects(
+        migrate(base({ to: bad, toModel: "alpha-bad-token" })),
+        new RegExp(`databricks\\+${dbx.url.replace(/\./g, "\\.")}: .*401 UNAUTHENTICATED`),
+      );
     });
   });
 });

@@ -20,14 +20,21 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
   let ids: Record<string, number> = {};
   let everything: unknown[] = [];
 
-  async function host(provider: object, config: Record<string, string> = { "quant-platform:gitlabToken": TOKEN }, env: NodeJS.ProcessEnv = {}) {
+  async function host(
+    provider: object,
+    config: Record<string, string> = { "quant-platform:gitlabToken": TOKEN },
+    env: NodeJS.ProcessEnv = {},
+  ) {
     const h = await ProviderHost.start(provider, undefined, env);
     hosts.push(h);
     await h.configure(config);
     return h;
   }
   /** Keeps every result so the token test can search them all. */
-  const keep = <T>(x: T): T => { everything.push(x); return x; };
+  const keep = <T>(x: T): T => {
+    everything.push(x);
+    return x;
+  };
 
   beforeEach(async () => {
     hosts = [];
@@ -46,18 +53,35 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
   });
 
   describe("project members (one resource for the roster's members)", () => {
-    const inputs = (members = [{ username: "glee", accessLevel: 30 }, { username: "fhaddad", accessLevel: 30 }]) => ({ baseUrl: url, project: PROJECT, members });
+    const inputs = (
+      members = [
+        { username: "glee", accessLevel: 30 },
+        { username: "fhaddad", accessLevel: 30 },
+      ],
+    ) => ({ baseUrl: url, project: PROJECT, members });
     it("creates the members at their levels; update changes a level, adds and removes; delete removes them", async () => {
       const h = await host(providers.projectMembers);
       project.members.set(ids.epetrova, 40); // added outside the roster: never touched
       const c = keep(await h.create("m", inputs()));
       assert.deepStrictEqual([project.members.get(ids.glee), project.members.get(ids.fhaddad)], [30, 30]);
       assert.strictEqual(c.id, "quant/quant-research/project-members/roster");
-      assert.deepStrictEqual(c.props.members, [{ username: "fhaddad", accessLevel: 30 }, { username: "glee", accessLevel: 30 }]);
-      const news = inputs([{ username: "glee", accessLevel: 40 }, { username: "dsingh", accessLevel: 30 }]);
+      assert.deepStrictEqual(c.props.members, [
+        { username: "fhaddad", accessLevel: 30 },
+        { username: "glee", accessLevel: 30 },
+      ]);
+      const news = inputs([
+        { username: "glee", accessLevel: 40 },
+        { username: "dsingh", accessLevel: 30 },
+      ]);
       const u = keep(await h.update("m", c.id, c.props, news));
-      assert.deepStrictEqual([project.members.get(ids.glee), project.members.get(ids.dsingh), project.members.has(ids.fhaddad)], [40, 30, false]);
-      assert.deepStrictEqual(u.members, [{ username: "dsingh", accessLevel: 30 }, { username: "glee", accessLevel: 40 }]);
+      assert.deepStrictEqual(
+        [project.members.get(ids.glee), project.members.get(ids.dsingh), project.members.has(ids.fhaddad)],
+        [40, 30, false],
+      );
+      assert.deepStrictEqual(u.members, [
+        { username: "dsingh", accessLevel: 30 },
+        { username: "glee", accessLevel: 40 },
+      ]);
       await h.delete("m", c.id, u);
       assert.ok(!project.members.has(ids.glee) && !project.members.has(ids.dsingh), "GitLab's default: not a member");
       assert.strictEqual(project.members.get(ids.epetrova), 40);
@@ -82,33 +106,79 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const extra = Array.from({ length: 120 }, (_, i) => gl.addUser(`bulk${i}`));
       for (const id of extra) project.members.set(id, 10);
       const h = await host(providers.projectMembers);
-      const c = keep(await h.create("m", inputs([{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }])));
-      assert.deepStrictEqual(c.props.members, [{ username: "bulk119", accessLevel: 10 }, { username: "glee", accessLevel: 30 }]);
+      const c = keep(
+        await h.create(
+          "m",
+          inputs([
+            { username: "bulk119", accessLevel: 10 },
+            { username: "glee", accessLevel: 30 },
+          ]),
+        ),
+      );
+      assert.deepStrictEqual(c.props.members, [
+        { username: "bulk119", accessLevel: 10 },
+        { username: "glee", accessLevel: 30 },
+      ]);
     });
     it("fails clearly when the roster's Git username does not exist in GitLab", async () => {
       const h = await host(providers.projectMembers);
-      await assert.rejects(h.create("m", inputs([{ username: "nobody", accessLevel: 30 }])), /GitLab user 'nobody' does not exist \(project quant\/quant-research\); check the member's gitUsername/);
+      await assert.rejects(
+        h.create("m", inputs([{ username: "nobody", accessLevel: 30 }])),
+        /GitLab user 'nobody' does not exist \(project quant\/quant-research\); check the member's gitUsername/,
+      );
     });
     it("check rejects invalid inputs before any request", async () => {
       const h = await host(providers.projectMembers);
       const before = gl.log.length;
-      const r = await h.check("m", {}, { ...inputs([{ username: "glee", accessLevel: 35 }, { username: "glee", accessLevel: 30 }]), baseUrl: "http://x" });
-      assert.deepStrictEqual(r.failures.map((f) => f.reason).sort(), ["expected the API root, like https://gitlab.example.com/api/v4; got http://x", "glee is listed twice", "glee: accessLevel must be 10, 20, 30, 40 or 50"]);
+      const r = await h.check(
+        "m",
+        {},
+        {
+          ...inputs([
+            { username: "glee", accessLevel: 35 },
+            { username: "glee", accessLevel: 30 },
+          ]),
+          baseUrl: "http://x",
+        },
+      );
+      assert.deepStrictEqual(r.failures.map((f) => f.reason).sort(), [
+        "expected the API root, like https://gitlab.example.com/api/v4; got http://x",
+        "glee is listed twice",
+        "glee: accessLevel must be 10, 20, 30, 40 or 50",
+      ]);
       assert.strictEqual(gl.log.length, before);
     });
     it("diff replaces when the project changes, updates when the members do, and ignores their order", async () => {
       const h = await host(providers.projectMembers);
-      const olds = { ...inputs(), members: [{ username: "fhaddad", accessLevel: 30 }, { username: "glee", accessLevel: 30 }] };
-      assert.deepStrictEqual(await h.diff("m", "id", olds, { ...inputs(), project: "quant/other" }), { changes: true, replaces: ["project"] });
-      assert.deepStrictEqual(await h.diff("m", "id", olds, inputs([{ username: "glee", accessLevel: 40 }])), { changes: true, replaces: [] });
+      const olds = {
+        ...inputs(),
+        members: [
+          { username: "fhaddad", accessLevel: 30 },
+          { username: "glee", accessLevel: 30 },
+        ],
+      };
+      assert.deepStrictEqual(await h.diff("m", "id", olds, { ...inputs(), project: "quant/other" }), {
+        changes: true,
+        replaces: ["project"],
+      });
+      assert.deepStrictEqual(await h.diff("m", "id", olds, inputs([{ username: "glee", accessLevel: 40 }])), {
+        changes: true,
+        replaces: [],
+      });
       assert.deepStrictEqual(await h.diff("m", "id", olds, inputs()), { changes: false, replaces: [] });
     });
   });
 
   describe("protected branch", () => {
     const stg = () => ({
-      baseUrl: url, project: PROJECT, branch: "quant_stg",
-      pushLevels: [0], pushUsernames: [] as string[], mergeLevels: [0], mergeUsernames: ["epetrova", "fhaddad"], allowForcePush: false,
+      baseUrl: url,
+      project: PROJECT,
+      branch: "quant_stg",
+      pushLevels: [0],
+      pushUsernames: [] as string[],
+      mergeLevels: [0],
+      mergeUsernames: ["epetrova", "fhaddad"],
+      allowForcePush: false,
     });
     /** quant_stg protected through the provider, as `pulumi up` would leave it. */
     const protectedStg = async () => keep(await (await host(providers.protectedBranch)).create("pb", stg()));
@@ -118,8 +188,17 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const state = keep(await h.create("pb", stg()));
       const pb = project.protectedBranches.get("quant_stg")!;
       assert.strictEqual(pb.allow_force_push, false);
-      assert.deepStrictEqual(pb.push_access_levels.map((e) => [e.access_level, e.user_id]), [[0, null]]);
-      assert.deepStrictEqual(pb.merge_access_levels.filter((e) => e.user_id).map((e) => e.user_id).sort(), [ids.epetrova, ids.fhaddad].sort());
+      assert.deepStrictEqual(
+        pb.push_access_levels.map((e) => [e.access_level, e.user_id]),
+        [[0, null]],
+      );
+      assert.deepStrictEqual(
+        pb.merge_access_levels
+          .filter((e) => e.user_id)
+          .map((e) => e.user_id)
+          .sort(),
+        [ids.epetrova, ids.fhaddad].sort(),
+      );
       assert.deepStrictEqual(state.props.mergeUsernames, ["epetrova", "fhaddad"]);
     });
 
@@ -128,7 +207,14 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const h = await host(providers.protectedBranch);
       const pb = project.protectedBranches.get("quant_stg")!;
       pb.allow_force_push = true; // someone flips force-push on in the UI
-      pb.push_access_levels.push({ id: 99999, access_level: 40, access_level_description: "Maintainers", user_id: null, group_id: null, deploy_key_id: null });
+      pb.push_access_levels.push({
+        id: 99999,
+        access_level: 40,
+        access_level_description: "Maintainers",
+        user_id: null,
+        group_id: null,
+        deploy_key_id: null,
+      });
       const r = keep(await h.read("pb", state.id, state.props));
       assert.strictEqual(r.props.allowForcePush, true);
       assert.deepStrictEqual(r.props.pushLevels, [0, 40]);
@@ -137,7 +223,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const u = keep(await h.update("pb", state.id, r.props, stg()));
       assert.strictEqual(u.allowForcePush, false);
       assert.strictEqual(pb.allow_force_push, false);
-      assert.deepStrictEqual(pb.push_access_levels.map((e) => e.access_level), [0]);
+      assert.deepStrictEqual(
+        pb.push_access_levels.map((e) => e.access_level),
+        [0],
+      );
       assert.ok(project.protectedBranches.has("quant_stg"), "updated in place, never unprotected");
       assert.ok(!gl.log.some((l) => l.method === "DELETE" && l.path.includes("protected_branches")));
     });
@@ -158,7 +247,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const c = keep(await h.create("live", { ...stg(), branch: "quant_live" }));
       const pb = project.protectedBranches.get("quant_live")!;
       assert.strictEqual(pb.allow_force_push, false);
-      assert.deepStrictEqual(pb.push_access_levels.map((e) => e.access_level), [0]);
+      assert.deepStrictEqual(
+        pb.push_access_levels.map((e) => e.access_level),
+        [0],
+      );
       assert.deepStrictEqual(c.props.mergeUsernames, ["epetrova", "fhaddad"]);
       assert.ok(!gl.log.some((l) => l.status === 409), "no 409: create adopts");
     });
@@ -174,10 +266,23 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
   describe("merge request approval settings and merge checks", () => {
     it("author approval off, committers' approval off, reset on push, no per-MR override; delete restores defaults", async () => {
       const h = await host(providers.approvalSettings);
-      const inputs = { baseUrl: url, project: PROJECT, resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true, mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true };
+      const inputs = {
+        baseUrl: url,
+        project: PROJECT,
+        resetApprovalsOnPush: true,
+        disableOverridingApproversPerMergeRequest: true,
+        mergeRequestsAuthorApproval: false,
+        mergeRequestsDisableCommittersApproval: true,
+      };
       project.approvals.merge_requests_author_approval = true; // drifted before we start: adopt and correct
       const c = keep(await h.create("a", inputs));
-      assert.deepStrictEqual(project.approvals, { reset_approvals_on_push: true, disable_overriding_approvers_per_merge_request: true, merge_requests_author_approval: false, merge_requests_disable_committers_approval: true, require_password_to_approve: false });
+      assert.deepStrictEqual(project.approvals, {
+        reset_approvals_on_push: true,
+        disable_overriding_approvers_per_merge_request: true,
+        merge_requests_author_approval: false,
+        merge_requests_disable_committers_approval: true,
+        require_password_to_approve: false,
+      });
       project.approvals.merge_requests_author_approval = true;
       const r = keep(await h.read("a", c.id, c.props));
       assert.strictEqual(r.props.mergeRequestsAuthorApproval, true, "read reports the drift");
@@ -200,16 +305,34 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     it("creates a rule scoped to its protected branch, found across pages, and updates it in place", async () => {
       gl.protect(project, "quant_live", 0, 0, false);
       // 120 unrelated rules: ours is on the second page of 100.
-      for (let i = 0; i < 120; i++) project.rules.push({ id: 50000 + i, name: `legacy-${i}`, rule_type: "regular", approvals_required: 1, user_ids: [], protected_branch_ids: [] });
+      for (let i = 0; i < 120; i++)
+        project.rules.push({
+          id: 50000 + i,
+          name: `legacy-${i}`,
+          rule_type: "regular",
+          approvals_required: 1,
+          user_ids: [],
+          protected_branch_ids: [],
+        });
       const h = await host(providers.approvalRule);
-      const inputs = { baseUrl: url, project: PROJECT, ruleName: "quant_live approvers", branch: "quant_live", approvalsRequired: 2, approverUsernames: ["cwei", "dsingh", "fhaddad"] };
+      const inputs = {
+        baseUrl: url,
+        project: PROJECT,
+        ruleName: "quant_live approvers",
+        branch: "quant_live",
+        approvalsRequired: 2,
+        approverUsernames: ["cwei", "dsingh", "fhaddad"],
+      };
       const c = keep(await h.create("r", inputs));
       const rule = project.rules.find((r) => r.name === "quant_live approvers")!;
       assert.strictEqual(rule.approvals_required, 2);
       assert.deepStrictEqual(rule.protected_branch_ids, [project.protectedBranches.get("quant_live")!.id]);
       const r = keep(await h.read("r", c.id, c.props));
       assert.deepStrictEqual(r.props.approverUsernames, ["cwei", "dsingh", "fhaddad"]);
-      assert.ok(gl.log.some((l) => l.path.includes("approval_rules") && l.path.includes("page=2")), "followed the next page");
+      assert.ok(
+        gl.log.some((l) => l.path.includes("approval_rules") && l.path.includes("page=2")),
+        "followed the next page",
+      );
       keep(await h.update("r", c.id, c.props, { ...inputs, approvalsRequired: 1 }));
       assert.strictEqual(project.rules.filter((x) => x.name === "quant_live approvers").length, 1, "updated, not duplicated");
       assert.strictEqual(project.rules.find((x) => x.name === "quant_live approvers")!.approvals_required, 1);
@@ -219,8 +342,15 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
 
     it("check refuses zero approvals: the author's own approval never counts", async () => {
       const h = await host(providers.approvalRule);
-      const r = await h.check("r", {}, { baseUrl: url, project: PROJECT, ruleName: "x", branch: "quant", approvalsRequired: 0, approverUsernames: [] });
-      assert.deepStrictEqual(r.failures.map((f) => f.property), ["approvalsRequired"]);
+      const r = await h.check(
+        "r",
+        {},
+        { baseUrl: url, project: PROJECT, ruleName: "x", branch: "quant", approvalsRequired: 0, approverUsernames: [] },
+      );
+      assert.deepStrictEqual(
+        r.failures.map((f) => f.property),
+        ["approvalsRequired"],
+      );
     });
   });
 
@@ -229,7 +359,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     it("401: a wrong token names the resource and the project, and never echoes the token", async () => {
       const h = await host(providers.projectMembers, { "quant-platform:gitlabToken": "glpat-WRONG-000" });
       await assert.rejects(h.create("m", member()), (e: Error) => {
-        assert.match(e.message, /GitLab GET \/projects\/quant%2Fquant-research\/members\?per_page=100 for project members of project quant\/quant-research failed: 401 401 Unauthorized; the token is missing, expired or revoked/);
+        assert.match(
+          e.message,
+          /GitLab GET \/projects\/quant%2Fquant-research\/members\?per_page=100 for project members of project quant\/quant-research failed: 401 401 Unauthorized; the token is missing, expired or revoked/,
+        );
         assert.ok(!e.message.includes("glpat-WRONG-000"));
         return true;
       });
@@ -237,25 +370,51 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
     it("403: a read-only token fails on the first write, naming what it tried to change", async () => {
       const h = await host(providers.mergeChecks, { "quant-platform:gitlabToken": "glpat-readonly" });
-      await assert.rejects(h.create("mc", { baseUrl: url, project: PROJECT, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: true }),
-        /GitLab PUT \/projects\/quant%2Fquant-research for merge checks of project quant\/quant-research failed: 403 .*needs the api scope and at least Maintainer/);
+      await assert.rejects(
+        h.create("mc", { baseUrl: url, project: PROJECT, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: true }),
+        /GitLab PUT \/projects\/quant%2Fquant-research for merge checks of project quant\/quant-research failed: 403 .*needs the api scope and at least Maintainer/,
+      );
     });
     it("404: an unknown project says so", async () => {
       const h = await host(providers.approvalSettings);
-      await assert.rejects(h.create("a", { baseUrl: url, project: "quant/missing", resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true, mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true }),
-        /merge request approval settings of project quant\/missing failed: 404 404 Project Not Found; it does not exist, or the token's user cannot see it/);
+      await assert.rejects(
+        h.create("a", {
+          baseUrl: url,
+          project: "quant/missing",
+          resetApprovalsOnPush: true,
+          disableOverridingApproversPerMergeRequest: true,
+          mergeRequestsAuthorApproval: false,
+          mergeRequestsDisableCommittersApproval: true,
+        }),
+        /merge request approval settings of project quant\/missing failed: 404 404 Project Not Found; it does not exist, or the token's user cannot see it/,
+      );
     });
     it("409 and 422: the client names the resource and GitLab's reason", async () => {
       const api = gitlabApi({ baseUrl: url, token: TOKEN, project: PROJECT, backoffMs: 1 });
       gl.protect(project, "quant_lr", 0, 40, false);
-      await assert.rejects(api.post(`${api.project}/protected_branches`, "protected branch quant_lr", { name: "quant_lr" }),
-        (e: GitLabApiError) => e.status === 409 && /protected branch quant_lr of project quant\/quant-research failed: 409 Protected branch 'quant_lr' already exists; it already exists/.test(e.message));
-      await assert.rejects(api.post(`${api.project}/approval_rules`, "approval rule broken", { name: "broken", approvals_required: -1 }),
-        (e: GitLabApiError) => e.status === 422 && /approval rule broken of project quant\/quant-research failed: 422 .*approvals_required must be greater than or equal to 0.*GitLab rejected the values sent/.test(e.message));
+      await assert.rejects(
+        api.post(`${api.project}/protected_branches`, "protected branch quant_lr", { name: "quant_lr" }),
+        (e: GitLabApiError) =>
+          e.status === 409 &&
+          /protected branch quant_lr of project quant\/quant-research failed: 409 Protected branch 'quant_lr' already exists; it already exists/.test(
+            e.message,
+          ),
+      );
+      await assert.rejects(
+        api.post(`${api.project}/approval_rules`, "approval rule broken", { name: "broken", approvals_required: -1 }),
+        (e: GitLabApiError) =>
+          e.status === 422 &&
+          /approval rule broken of project quant\/quant-research failed: 422 .*approvals_required must be greater than or equal to 0.*GitLab rejected the values sent/.test(
+            e.message,
+          ),
+      );
     });
     it("no token anywhere: a clear error saying where to set one", async () => {
       const h = await host(providers.projectMembers, {}, { GITLAB_TOKEN: "" });
-      await assert.rejects(h.create("m", member()), /no GitLab token for project members roster in project quant\/quant-research: set quant-platform:gitlabToken/);
+      await assert.rejects(
+        h.create("m", member()),
+        /no GitLab token for project members roster in project quant\/quant-research: set quant-platform:gitlabToken/,
+      );
     });
     it("falls back to GITLAB_TOKEN from the environment at run time", async () => {
       const h = await host(providers.projectMembers, {}, { GITLAB_TOKEN: TOKEN });
@@ -269,7 +428,14 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const h = await host(providers.mergeChecks);
       const n = gl.log.length;
       gl.inject({ status: 429, retryAfter: 1, times: 2 });
-      keep(await h.create("mc", { baseUrl: url, project: PROJECT, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }));
+      keep(
+        await h.create("mc", {
+          baseUrl: url,
+          project: PROJECT,
+          onlyAllowMergeIfPipelineSucceeds: true,
+          allowMergeOnSkippedPipeline: false,
+        }),
+      );
       const statuses = gl.log.slice(n).map((l) => l.status);
       assert.deepStrictEqual(statuses.slice(0, 3), [429, 429, 200]);
     });
@@ -278,7 +444,10 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
       const n = gl.log.length;
       gl.inject({ status: 503 }, { status: 502 }, { drop: true });
       keep(await h.create("m2", { baseUrl: url, project: PROJECT, members: [{ username: "bokafor", accessLevel: 30 }] }));
-      assert.deepStrictEqual(gl.log.slice(n, n + 4).map((l) => l.status), [503, 502, 0, 200]);
+      assert.deepStrictEqual(
+        gl.log.slice(n, n + 4).map((l) => l.status),
+        [503, 502, 0, 200],
+      );
       assert.strictEqual(project.members.get(ids.bokafor), 30);
     });
     it("gives up after the last attempt with the last status", async () => {
@@ -288,33 +457,69 @@ describe("GitLab dynamic providers, through the real dynamic-provider host over 
     });
   });
 
-  describe("secrets", () => it("the token never appears in the serialized provider, outputs, state properties or host logs", async () => {
-    // A full life cycle of each resource kind, then a search of everything it produced.
-    const members = { baseUrl: url, project: PROJECT, members: [{ username: "glee", accessLevel: 30 }] };
-    const m = await host(providers.projectMembers);
-    const mc = keep(await m.create("m", members));
-    keep(await m.read("m", mc.id, mc.props));
-    keep(await m.update("m", mc.id, mc.props, { ...members, members: [{ username: "glee", accessLevel: 40 }] }));
-    keep(await m.diff("m", mc.id, mc.props, members));
-    await m.delete("m", mc.id, mc.props);
-    const stg = { baseUrl: url, project: PROJECT, branch: "quant_stg", pushLevels: [0], pushUsernames: [], mergeLevels: [0], mergeUsernames: ["epetrova"], allowForcePush: false };
-    const pb = await host(providers.protectedBranch);
-    const pc = keep(await pb.create("pb", stg));
-    keep(await pb.read("pb", pc.id, pc.props));
-    const ar = await host(providers.approvalRule);
-    const rule = { baseUrl: url, project: PROJECT, ruleName: "quant_stg approvers", branch: "quant_stg", approvalsRequired: 1, approverUsernames: ["cwei", "dsingh"] };
-    const rc = keep(await ar.create("r", rule));
-    keep(await ar.read("r", rc.id, rc.props));
-    const as = await host(providers.approvalSettings);
-    keep(await as.create("a", { baseUrl: url, project: PROJECT, resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true, mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true }));
-    const ck = await host(providers.mergeChecks);
-    keep(await ck.create("mc", { baseUrl: url, project: PROJECT, onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }));
-    for (const h of hosts) {
-      assert.ok(!h.text.includes(TOKEN), "serialized provider");
-      assert.ok(!h.output.includes(TOKEN), "host output");
-    }
-    assert.ok(everything.length >= 9);
-    assert.ok(!JSON.stringify(everything).includes(TOKEN), "outputs and state");
-    assert.ok(gl.log.some((l) => l.token === TOKEN), "the token did reach GitLab, in the header");
-  }));
+  describe("secrets", () =>
+    it("the token never appears in the serialized provider, outputs, state properties or host logs", async () => {
+      // A full life cycle of each resource kind, then a search of everything it produced.
+      const members = { baseUrl: url, project: PROJECT, members: [{ username: "glee", accessLevel: 30 }] };
+      const m = await host(providers.projectMembers);
+      const mc = keep(await m.create("m", members));
+      keep(await m.read("m", mc.id, mc.props));
+      keep(await m.update("m", mc.id, mc.props, { ...members, members: [{ username: "glee", accessLevel: 40 }] }));
+      keep(await m.diff("m", mc.id, mc.props, members));
+      await m.delete("m", mc.id, mc.props);
+      const stg = {
+        baseUrl: url,
+        project: PROJECT,
+        branch: "quant_stg",
+        pushLevels: [0],
+        pushUsernames: [],
+        mergeLevels: [0],
+        mergeUsernames: ["epetrova"],
+        allowForcePush: false,
+      };
+      const pb = await host(providers.protectedBranch);
+      const pc = keep(await pb.create("pb", stg));
+      keep(await pb.read("pb", pc.id, pc.props));
+      const ar = await host(providers.approvalRule);
+      const rule = {
+        baseUrl: url,
+        project: PROJECT,
+        ruleName: "quant_stg approvers",
+        branch: "quant_stg",
+        approvalsRequired: 1,
+        approverUsernames: ["cwei", "dsingh"],
+      };
+      const rc = keep(await ar.create("r", rule));
+      keep(await ar.read("r", rc.id, rc.props));
+      const as = await host(providers.approvalSettings);
+      keep(
+        await as.create("a", {
+          baseUrl: url,
+          project: PROJECT,
+          resetApprovalsOnPush: true,
+          disableOverridingApproversPerMergeRequest: true,
+          mergeRequestsAuthorApproval: false,
+          mergeRequestsDisableCommittersApproval: true,
+        }),
+      );
+      const ck = await host(providers.mergeChecks);
+      keep(
+        await ck.create("mc", {
+          baseUrl: url,
+          project: PROJECT,
+          onlyAllowMergeIfPipelineSucceeds: true,
+          allowMergeOnSkippedPipeline: false,
+        }),
+      );
+      for (const h of hosts) {
+        assert.ok(!h.text.includes(TOKEN), "serialized provider");
+        assert.ok(!h.output.includes(TOKEN), "host output");
+      }
+      assert.ok(everything.length >= 9);
+      assert.ok(!JSON.stringify(everything).includes(TOKEN), "outputs and state");
+      assert.ok(
+        gl.log.some((l) => l.token === TOKEN),
+        "the token did reach GitLab, in the header",
+      );
+    }));
 });

@@ -11,8 +11,11 @@ const TOKEN = "glpat-free-tier-5e1d";
 const PROJECT = "quant/quant-research";
 const USERS = ["aruiz", "bokafor", "cwei", "jberg", "dsingh", "epetrova", "fhaddad", "glee", "htanaka", "imoreau"];
 const KIND: Record<string, keyof typeof providers> = {
-  ProjectMembers: "projectMembers", ProtectedBranch: "protectedBranch", ApprovalSettings: "approvalSettings",
-  ApprovalRule: "approvalRule", MergeChecks: "mergeChecks",
+  ProjectMembers: "projectMembers",
+  ProtectedBranch: "protectedBranch",
+  ApprovalSettings: "approvalSettings",
+  ApprovalRule: "approvalRule",
+  MergeChecks: "mergeChecks",
 };
 
 /** What the branch policy declares for `tier` (recorded with mocks), pointed at `url`. */
@@ -20,7 +23,9 @@ async function declared(tier: "free" | "premium", url: string): Promise<Recorded
   const recorded = await installMocks("quant", GIT_TYPES);
   new GitLabBranchPolicy("git", { plan: buildAccessPlan(shippedModel(), "quant"), tier });
   await settle(recorded);
-  return recorded.filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/gitlab:")).map((r) => ({ ...r, inputs: { ...r.inputs, baseUrl: url } }));
+  return recorded
+    .filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/gitlab:"))
+    .map((r) => ({ ...r, inputs: { ...r.inputs, baseUrl: url } }));
 }
 
 /**
@@ -62,10 +67,24 @@ describe("GitLab branch policy per tier, through the real dynamic-provider host"
   it("Free: a clean create with no approval-rule or approval-settings call; branches protected by role; pipelines must succeed", async () => {
     const { project } = await start("free");
     const resources = await declared("free", url);
-    assert.deepStrictEqual(resources.filter((r) => /Approval/.test(r.type)), [], "no approval resources on Free");
+    assert.deepStrictEqual(
+      resources.filter((r) => /Approval/.test(r.type)),
+      [],
+      "no approval resources on Free",
+    );
     await upAll(resources);
-    assert.ok(!gl.log.some((l) => /approval/.test(l.path)), gl.log.filter((l) => /approval/.test(l.path)).map((l) => l.path).join(", "));
-    assert.deepStrictEqual(gl.log.filter((l) => l.status >= 400 && !(l.method === "GET" && l.status === 404)).map((l) => `${l.method} ${l.path} ${l.status}`), [], "no call failed (a 404 GET is a lookup of what does not exist yet)");
+    assert.ok(
+      !gl.log.some((l) => /approval/.test(l.path)),
+      gl.log
+        .filter((l) => /approval/.test(l.path))
+        .map((l) => l.path)
+        .join(", "),
+    );
+    assert.deepStrictEqual(
+      gl.log.filter((l) => l.status >= 400 && !(l.method === "GET" && l.status === 404)).map((l) => `${l.method} ${l.path} ${l.status}`),
+      [],
+      "no call failed (a 404 GET is a lookup of what does not exist yet)",
+    );
     const levels = (b: string) => ({
       push: project.protectedBranches.get(b)!.push_access_levels.map((e) => e.access_level),
       merge: project.protectedBranches.get(b)!.merge_access_levels.map((e) => e.access_level),
@@ -80,9 +99,21 @@ describe("GitLab branch policy per tier, through the real dynamic-provider host"
   it("Premium: the native approval rules and settings are created", async () => {
     const { project, ids } = await start("premium");
     await upAll(await declared("premium", url));
-    assert.deepStrictEqual(project.rules.map((r) => r.name).sort(), ["quant approvers", "quant_live approvers", "quant_lr approvers", "quant_stg approvers"]);
+    assert.deepStrictEqual(project.rules.map((r) => r.name).sort(), [
+      "quant approvers",
+      "quant_live approvers",
+      "quant_lr approvers",
+      "quant_stg approvers",
+    ]);
     assert.strictEqual(project.approvals.merge_requests_author_approval, false);
-    assert.deepStrictEqual(project.protectedBranches.get("quant_stg")!.merge_access_levels.filter((e) => e.user_id).map((e) => e.user_id).sort(), [ids.epetrova, ids.fhaddad].sort());
+    assert.deepStrictEqual(
+      project.protectedBranches
+        .get("quant_stg")!
+        .merge_access_levels.filter((e) => e.user_id)
+        .map((e) => e.user_id)
+        .sort(),
+      [ids.epetrova, ids.fhaddad].sort(),
+    );
   });
 
   it("Premium declarations against a Free server fail loudly on the first approval call, never half-silently", async () => {

@@ -16,14 +16,24 @@ export async function serializeProvider(provider: object): Promise<string> {
   return (await serializeFunction(() => provider, { allowSecrets: true })).text;
 }
 
-export interface CheckFailure { property: string; reason: string }
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
 
 export class ProviderHost {
   private out = "";
-  private constructor(private proc: ChildProcess, private client: any, readonly text: string, readonly type: string) {}
+  private constructor(
+    private proc: ChildProcess,
+    private client: any,
+    readonly text: string,
+    readonly type: string,
+  ) {}
 
   /** All the host process wrote to stdout and stderr: where a leaked token would show. */
-  get output(): string { return this.out; }
+  get output(): string {
+    return this.out;
+  }
 
   static async start(provider: object, type = "pulumi-nodejs:dynamic:Resource", env: NodeJS.ProcessEnv = {}): Promise<ProviderHost> {
     const text = await serializeProvider(provider);
@@ -35,7 +45,10 @@ export class ProviderHost {
       proc.stdout!.on("data", (d) => {
         out += d;
         const m = /^(\d+)\s*$/m.exec(out);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
       });
       proc.stderr!.on("data", (d) => (out += d));
       proc.on("exit", (code) => reject(new Error(`dynamic provider host exited ${code}: ${out}`)));
@@ -73,7 +86,11 @@ export class ProviderHost {
     await this.call("configure", req);
   }
 
-  async check(name: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, any>; failures: CheckFailure[] }> {
+  async check(
+    name: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ inputs: Record<string, any>; failures: CheckFailure[] }> {
     const req = new providerPb.CheckRequest();
     req.setUrn(this.urn(name));
     req.setOlds(Struct.fromJavaScript(olds));
@@ -85,7 +102,12 @@ export class ProviderHost {
     };
   }
 
-  async diff(name: string, id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ changes: boolean; replaces: string[] }> {
+  async diff(
+    name: string,
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ changes: boolean; replaces: string[] }> {
     const req = new providerPb.DiffRequest();
     req.setId(id);
     req.setUrn(this.urn(name));

@@ -30,7 +30,7 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
   /** A migration into a fresh target model: its inputs and the state create left. */
   async function migrated(over: Record<string, unknown> = {}) {
     const i = { ...inputs, toModel: `prov-alpha-${process.pid}-${Date.now()}-${++made}`, ...over };
-    const state: { id: string; props: Record<string, any> } = await host.create("m", i); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const state: { id: string; props: Record<string, any> } = await host.create("m", i);
     everything.push(state);
     return { inputs: i, state };
   }
@@ -43,11 +43,25 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
     gb.requireToken = DST_TOKEN;
     gates.push(ga, gb);
     inputs = {
-      fromUri: await ga.start(), toUri: await gb.start(), fromEnv: "quant", toEnv: "quant_stg",
-      model: "prov-alpha", alias: "champion", toModel: "prov-alpha", verify: "full", readVerify: "full", concurrency: 4,
-      production: false, approvers: [], flow: shippedModel().flow, deleteOnDestroy: false,
+      fromUri: await ga.start(),
+      toUri: await gb.start(),
+      fromEnv: "quant",
+      toEnv: "quant_stg",
+      model: "prov-alpha",
+      alias: "champion",
+      toModel: "prov-alpha",
+      verify: "full",
+      readVerify: "full",
+      concurrency: 4,
+      production: false,
+      approvers: [],
+      flow: shippedModel().flow,
+      deleteOnDestroy: false,
     };
-    host = await ProviderHost.start(modelMigrationProvider, "pulumi-nodejs:dynamic/mlflow:ModelMigration", { MIGRATE_FROM_TOKEN: "", MIGRATE_TO_TOKEN: "" });
+    host = await ProviderHost.start(modelMigrationProvider, "pulumi-nodejs:dynamic/mlflow:ModelMigration", {
+      MIGRATE_FROM_TOKEN: "",
+      MIGRATE_TO_TOKEN: "",
+    });
     await host.configure({ "quant-platform:migrationSourceToken": SRC_TOKEN, "quant-platform:databricksToken": DST_TOKEN });
   });
   after(async () => {
@@ -83,7 +97,10 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
     const { inputs: i, state } = await migrated();
     const run = state.props.targetRunId;
     const file = path.join(b.dir, "artifacts");
-    const victim = fs.readdirSync(file).map((e) => path.join(file, e, run, "artifacts", "model", "model", "config.json")).find((p) => fs.existsSync(p))!;
+    const victim = fs
+      .readdirSync(file)
+      .map((e) => path.join(file, e, run, "artifacts", "model", "model", "config.json"))
+      .find((p) => fs.existsSync(p))!;
     fs.rmSync(victim);
     const r = await host.read("m", state.id, state.props);
     assert.match(r.props.problems.join("\n"), /'model\/config\.json': expected \d+ bytes, found no file/);

@@ -41,19 +41,59 @@ describe("ModelMigration into production checks the approving merge request (dyn
     const p = gl.addProject("quant/quant-research");
     await gl.start();
     repo = fs.mkdtempSync(path.join(os.tmpdir(), "prov-prod-repo-"));
-    const git = (...args: string[]) => execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana@x", ...args], { cwd: repo, encoding: "utf8" }).trim();
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-c", "user.name=Ana Ruiz", "-c", "user.email=ana@x", ...args], { cwd: repo, encoding: "utf8" }).trim();
     git("init", "-q");
-    fs.writeFileSync(path.join(repo, "Pulumi.yaml"), ["config:", "  quant-platform:models:", "    value:", `      - name: ${model}`, "        promotions:", "          - { from: quant_stg, to: quant_lr, alias: champion }", ""].join("\n"));
+    fs.writeFileSync(
+      path.join(repo, "Pulumi.yaml"),
+      [
+        "config:",
+        "  quant-platform:models:",
+        "    value:",
+        `      - name: ${model}`,
+        "        promotions:",
+        "          - { from: quant_stg, to: quant_lr, alias: champion }",
+        "",
+      ].join("\n"),
+    );
     git("add", ".");
     git("commit", "-q", "-m", "promote");
-    p.mergeRequests.set(1, { iid: 1, state: "merged", source_branch: "quant_stg", target_branch: "quant_lr", notes: [], author_id: ids.aruiz, approved_by: [], commits: [git("rev-parse", "HEAD")] });
+    p.mergeRequests.set(1, {
+      iid: 1,
+      state: "merged",
+      source_branch: "quant_stg",
+      target_branch: "quant_lr",
+      notes: [],
+      author_id: ids.aruiz,
+      approved_by: [],
+      commits: [git("rev-parse", "HEAD")],
+    });
     const shipped = shippedModel();
     inputs = {
-      fromUri: a.url, toUri: b.url, fromEnv: "quant_stg", toEnv: "quant_lr", model, alias: "champion", toModel: `${model}-lr`,
-      verify: "full", readVerify: "size", concurrency: 4, production: true, approvers: approverEmails(shipped),
+      fromUri: a.url,
+      toUri: b.url,
+      fromEnv: "quant_stg",
+      toEnv: "quant_lr",
+      model,
+      alias: "champion",
+      toModel: `${model}-lr`,
+      verify: "full",
+      readVerify: "size",
+      concurrency: 4,
+      production: true,
+      approvers: approverEmails(shipped),
       members: shipped.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
-      git: { provider: "gitlab", apiUrl: gl.url, project: "quant/quant-research", configPath: "Pulumi.yaml", repoDir: repo, fromStack: "quant_stg", toStack: "quant_lr" },
-      flow: shipped.flow, deleteOnDestroy: true,
+      git: {
+        provider: "gitlab",
+        apiUrl: gl.url,
+        project: "quant/quant-research",
+        configPath: "Pulumi.yaml",
+        repoDir: repo,
+        fromStack: "quant_stg",
+        toStack: "quant_lr",
+      },
+      flow: shipped.flow,
+      deleteOnDestroy: true,
     };
     host = await ProviderHost.start(modelMigrationProvider, "pulumi-nodejs:dynamic/mlflow:ModelMigration", { GITLAB_TOKEN: "" });
     await host.configure({ "quant-platform:gitlabToken": GITLAB_TOKEN });
@@ -66,7 +106,10 @@ describe("ModelMigration into production checks the approving merge request (dyn
 
   it("create is refused while the merge request that declared the promotion has no approval by an approving member; a forged tag does not help", async () => {
     await mlflowClient(resolveEndpoint(a.url, "from", {})).setModelVersionTag(model, "1", TAG.approvedBy, "dara.singh@quantfirm.example");
-    await assert.rejects(host.create("m", inputs), /refusing to promote model '.*' version 1 into production environment quant_lr: .*quant\/quant-research!1 by aruiz: nobody approved it.*is not evidence/);
+    await assert.rejects(
+      host.create("m", inputs),
+      /refusing to promote model '.*' version 1 into production environment quant_lr: .*quant\/quant-research!1 by aruiz: nobody approved it.*is not evidence/,
+    );
     assert.strictEqual(await mlflowClient(resolveEndpoint(b.url, "to", {})).getRegisteredModel(`${model}-lr`), undefined);
   });
 
@@ -75,8 +118,14 @@ describe("ModelMigration into production checks the approving merge request (dyn
     const state = await host.create("m", inputs);
     const v = await mlflowClient(resolveEndpoint(b.url, "to", {})).getModelVersion(`${model}-lr`, state.props.targetVersion);
     const t = tagMap(v.tags);
-    assert.deepStrictEqual([t[TAG.approvalKind], t[TAG.approvalRef], t[TAG.approvedBy]], ["merge-request", "quant/quant-research!1", "dsingh"]);
-    assert.ok(gl.log.every((l) => l.token === GITLAB_TOKEN), "the token from stack config");
+    assert.deepStrictEqual(
+      [t[TAG.approvalKind], t[TAG.approvalRef], t[TAG.approvedBy]],
+      ["merge-request", "quant/quant-research!1", "dsingh"],
+    );
+    assert.ok(
+      gl.log.every((l) => l.token === GITLAB_TOKEN),
+      "the token from stack config",
+    );
     assert.ok(!JSON.stringify(state.props).includes(GITLAB_TOKEN), "no token in state");
     mr().approved_by = [];
     assert.deepStrictEqual(await host.diff("m", state.id, state.props, inputs), { changes: false, replaces: [] });

@@ -17,7 +17,8 @@ function repoWith(change: (yaml: string) => string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "access-diff-repo-"));
   const git = (...a: string[]) => execFileSync("git", ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@x", ...a], { stdio: "ignore" });
   git("init", "-q");
-  for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f))) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
+  for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f)))
+    fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
   git("add", "-A");
   git("commit", "-qm", "base");
   fs.writeFileSync(path.join(dir, "Pulumi.yaml"), change(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")));
@@ -38,17 +39,21 @@ function golden(name: string, actual: string): void {
   assert.strictEqual(actual, fs.readFileSync(file, "utf8"));
 }
 
-const addKai = (y: string) => y.replace(
-  "      - { id: ines.moreau,",
-  "      - { id: kai.novak, name: Kai Novak, email: kai.novak@quantfirm.example, gitUsername: knovak, roles: [approver] }\n      - { id: ines.moreau,",
-);
+const addKai = (y: string) =>
+  y.replace(
+    "      - { id: ines.moreau,",
+    "      - { id: kai.novak, name: Kai Novak, email: kai.novak@quantfirm.example, gitUsername: knovak, roles: [approver] }\n      - { id: ines.moreau,",
+  );
 
 describe("access diff (npm run access-diff)", () => {
   it("adding a member to a role reports that member's new permissions in every stack, exit 3 (golden JSON)", () => {
     const r = run(["--base", "HEAD~1", "--head", "HEAD", "--format", "json"], repoWith(addKai));
     assert.strictEqual(r.code, 3);
     const j = JSON.parse(r.out);
-    assert.deepStrictEqual(j.stacks.map((s: { members: { member: string }[] }) => s.members.map((m) => m.member)), [["kai.novak"], ["kai.novak"], ["kai.novak"]]);
+    assert.deepStrictEqual(
+      j.stacks.map((s: { members: { member: string }[] }) => s.members.map((m) => m.member)),
+      [["kai.novak"], ["kai.novak"], ["kai.novak"]],
+    );
     golden("access-diff-add-member.json", r.out + "\n");
   });
 
@@ -60,8 +65,12 @@ describe("access diff (npm run access-diff)", () => {
   });
 
   it("a removed flow edge and a lost right are reported (golden Markdown)", () => {
-    const dir = repoWith((y) => y.replace("      - { from: quant_lr, to: quant_live }\n", "").replace("approve: [quant, quant_stg, quant_lr, quant_live] }", "approve: [quant, quant_stg, quant_lr] }")
-      .replace("quant_live: { tier: production, approvals: 2 }", "quant_live: { tier: production, approvals: 1 }"));
+    const dir = repoWith((y) =>
+      y
+        .replace("      - { from: quant_lr, to: quant_live }\n", "")
+        .replace("approve: [quant, quant_stg, quant_lr, quant_live] }", "approve: [quant, quant_stg, quant_lr] }")
+        .replace("quant_live: { tier: production, approvals: 2 }", "quant_live: { tier: production, approvals: 1 }"),
+    );
     const r = run(["--base", "HEAD~1", "--head", "HEAD", "--stack", "quant"], dir);
     assert.strictEqual(r.code, 3);
     assert.match(r.out, /- flow edge removed: quant_lr -> quant_live/);
@@ -70,7 +79,10 @@ describe("access diff (npm run access-diff)", () => {
   });
 
   it("no change: exit 0", () => {
-    const r = run(["--base", "HEAD", "--head", "HEAD"], repoWith((y) => y + "\n# a comment\n"));
+    const r = run(
+      ["--base", "HEAD", "--head", "HEAD"],
+      repoWith((y) => y + "\n# a comment\n"),
+    );
     assert.deepStrictEqual(r, { code: 0, out: "## Access changes: `HEAD` -> `HEAD`\n\nNo access changes.\n" });
   });
 
@@ -81,11 +93,27 @@ describe("access diff (npm run access-diff)", () => {
 
   it("diffing any plan against itself is empty (property)", () => {
     const m = shippedModel();
-    fc.assert(fc.property(fc.subarray(m.roster.map((x) => x.id), { minLength: 1 }), (ids) => {
-      const s = shipped();
-      s.project.roster = (s.project.roster as { id: string }[]).filter((x) => ids.includes(x.id) || x.id.startsWith("chen") || x.id.startsWith("dara") || x.id.startsWith("farid") || x.id.startsWith("elena"));
-      const model = validate(s);
-      assert.strictEqual(accessDiff({ ref: "a", model }, { ref: "b", model }).changed, false);
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(
+        fc.subarray(
+          m.roster.map((x) => x.id),
+          { minLength: 1 },
+        ),
+        (ids) => {
+          const s = shipped();
+          s.project.roster = (s.project.roster as { id: string }[]).filter(
+            (x) =>
+              ids.includes(x.id) ||
+              x.id.startsWith("chen") ||
+              x.id.startsWith("dara") ||
+              x.id.startsWith("farid") ||
+              x.id.startsWith("elena"),
+          );
+          const model = validate(s);
+          assert.strictEqual(accessDiff({ ref: "a", model }, { ref: "b", model }).changed, false);
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 });

@@ -23,7 +23,7 @@ describe("production approval evidence (pure judgement)", () => {
   }
 
   it("the stage approved is the one selected, else the version's own, else Production", () => {
-    const v = (current_stage?: string) => ({ name: "m", version: "1", current_stage } as Parameters<typeof promotedStage>[0]);
+    const v = (current_stage?: string) => ({ name: "m", version: "1", current_stage }) as Parameters<typeof promotedStage>[0];
     assert.strictEqual(promotedStage(v("Staging"), { stage: "Production" }), "Production");
     assert.strictEqual(promotedStage(v("Staging"), { version: "1" }), "Staging");
     assert.strictEqual(promotedStage(v("None"), { version: "1" }), "Production");
@@ -31,7 +31,14 @@ describe("production approval evidence (pure judgement)", () => {
 
   it("quant_lr: the plan names the Git project and the Pulumi.yaml entry where a promotion's approval is read", () => {
     const [lr] = buildAccessPlan(model, "quant_lr").migrations;
-    assert.deepStrictEqual(lr.git, { provider: "gitlab", apiUrl: "https://gitlab.quantfirm.example/api/v4", project: "quant/quant-research", configPath: "Pulumi.yaml", fromStack: "quant_stg", toStack: "quant_lr" });
+    assert.deepStrictEqual(lr.git, {
+      provider: "gitlab",
+      apiUrl: "https://gitlab.quantfirm.example/api/v4",
+      project: "quant/quant-research",
+      configPath: "Pulumi.yaml",
+      fromStack: "quant_stg",
+      toStack: "quant_lr",
+    });
     assert.ok(lr.members.some((m) => m.email === "dara.singh@quantfirm.example" && m.gitUsername === "dsingh"));
   });
 });

@@ -5,7 +5,8 @@ import { COMMANDS } from "../../cli/index";
 import { parseArgs, UsageError, HelpRequested } from "../../cli/command";
 
 const ROOT = path.resolve(__dirname, "../..");
-const qp = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, "bin/quant-platform.js"), ...args], { cwd: ROOT, encoding: "utf8" });
+const qp = (...args: string[]) =>
+  spawnSync(process.execPath, [path.join(ROOT, "bin/quant-platform.js"), ...args], { cwd: ROOT, encoding: "utf8" });
 
 describe("the quant-platform binary", function () {
   this.timeout(120000);
@@ -54,7 +55,8 @@ describe("the quant-platform binary", function () {
 
   it("the npm scripts are thin aliases of the binary, and npx finds it", () => {
     const scripts = require(path.join(ROOT, "package.json")).scripts as Record<string, string>;
-    for (const c of COMMANDS.filter((x) => x.name !== "demo")) assert.match(scripts[c.name], new RegExp(`node bin/quant-platform.js ${c.name}$`), c.name);
+    for (const c of COMMANDS.filter((x) => x.name !== "demo"))
+      assert.match(scripts[c.name], new RegExp(`node bin/quant-platform.js ${c.name}$`), c.name);
     const npx = spawnSync("npx", ["--no-install", "quant-platform", "migrate", "--help"], { cwd: ROOT, encoding: "utf8" });
     assert.strictEqual(npx.status, 0, npx.stderr);
     assert.match(npx.stdout, /^usage: quant-platform migrate/);
@@ -64,9 +66,18 @@ describe("the quant-platform binary", function () {
 describe("argument parsing", () => {
   it("takes --name value, --name=value and flags; refuses a missing value, a value on a flag, a stray word", () => {
     assert.deepStrictEqual(parseArgs(["--a", "1", "--b=2", "--f"], ["a", "b"], ["f"]), { a: "1", b: "2", f: true });
-    assert.throws(() => parseArgs(["--a"], ["a"]), (e) => e instanceof UsageError && /--a needs a value/.test(e.message));
-    assert.throws(() => parseArgs(["--f=1"], [], ["f"]), (e) => e instanceof UsageError && /--f takes no value/.test(e.message));
-    assert.throws(() => parseArgs(["stray"], ["a"]), (e) => e instanceof UsageError && /unexpected argument 'stray'/.test(e.message));
+    assert.throws(
+      () => parseArgs(["--a"], ["a"]),
+      (e) => e instanceof UsageError && /--a needs a value/.test(e.message),
+    );
+    assert.throws(
+      () => parseArgs(["--f=1"], [], ["f"]),
+      (e) => e instanceof UsageError && /--f takes no value/.test(e.message),
+    );
+    assert.throws(
+      () => parseArgs(["stray"], ["a"]),
+      (e) => e instanceof UsageError && /unexpected argument 'stray'/.test(e.message),
+    );
     assert.throws(() => parseArgs(["--a", "1", "--help"], ["a"]), HelpRequested);
   });
 });

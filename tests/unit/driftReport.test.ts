@@ -55,12 +55,18 @@ describe("drift report (npm run drift-report)", () => {
   it("real preview JSON: a migrated version deleted in the target reads as missing, naming the model and its promotion", () => {
     const r = report("deleted-version-real.json", "quant_lr");
     assert.strictEqual(r.code, 3);
-    assert.match(r.out, /\| \(the resource\) \| exists \| missing: deleted outside Pulumi \| model quant-alpha-transformer \(promoted quant_stg -> quant_lr\) \|/);
+    assert.match(
+      r.out,
+      /\| \(the resource\) \| exists \| missing: deleted outside Pulumi \| model quant-alpha-transformer \(promoted quant_stg -> quant_lr\) \|/,
+    );
     golden("drift-deleted-version-real.md", r.out);
   });
 
   it("no drift: exit 0 and says so", () => {
-    assert.deepStrictEqual(report("no-drift.json"), { code: 0, out: "## Drift: stack quant\n\nNo drift: every resource matches its declaration.\n" });
+    assert.deepStrictEqual(report("no-drift.json"), {
+      code: 0,
+      out: "## Drift: stack quant\n\nNo drift: every resource matches its declaration.\n",
+    });
   });
 
   it("--out keeps the report as a file (the job's artifact) and --json is machine-readable", () => {

@@ -23,7 +23,17 @@ describe("flow-audit against a GitLab test server (Free: nothing stopped these m
     const p = gl.addProject(PROJECT);
     ids = Object.fromEntries(USERS.map((u) => [u, gl.addUser(u)]));
     const merged = (iid: number, source: string, target: string, author: string, approvedBy: string[], mergedBy: string, at: string) =>
-      p.mergeRequests.set(iid, { iid, state: "merged", source_branch: source, target_branch: target, notes: [], author_id: ids[author], approved_by: approvedBy.map((u) => ids[u]), merged_by_id: ids[mergedBy], merged_at: at });
+      p.mergeRequests.set(iid, {
+        iid,
+        state: "merged",
+        source_branch: source,
+        target_branch: target,
+        notes: [],
+        author_id: ids[author],
+        approved_by: approvedBy.map((u) => ids[u]),
+        merged_by_id: ids[mergedBy],
+        merged_at: at,
+      });
     merged(1, "quant", "quant_stg", "aruiz", ["dsingh"], "epetrova", "2024-05-01T10:00:00Z"); // clean
     merged(2, "quant", "quant_live", "aruiz", ["dsingh", "fhaddad"], "epetrova", "2024-05-02T10:00:00Z"); // retargeted outside the flow
     merged(3, "quant", "quant_stg", "aruiz", ["dsingh"], "imoreau", "2024-05-03T10:00:00Z"); // merged by an admin without merge rights
@@ -31,7 +41,9 @@ describe("flow-audit against a GitLab test server (Free: nothing stopped these m
     merged(5, "quant", "quant_stg", "aruiz", ["glee"], "fhaddad", "2024-05-05T10:00:00Z"); // approved by a consumer
     p.mergeRequests.set(6, { iid: 6, state: "opened", source_branch: "quant", target_branch: "quant_live", notes: [] }); // not merged: not audited
   });
-  afterEach(async () => { await gl.stop(); });
+  afterEach(async () => {
+    await gl.stop();
+  });
 
   async function audit(...argv: string[]) {
     let out = "";
@@ -43,7 +55,10 @@ describe("flow-audit against a GitLab test server (Free: nothing stopped these m
     const r = await audit("--format", "json");
     assert.strictEqual(r.code, 3);
     const f = JSON.parse(r.out).findings as { iid: number; problems: string[] }[];
-    assert.deepStrictEqual(f.map((x) => x.iid), [2, 3, 4, 5]);
+    assert.deepStrictEqual(
+      f.map((x) => x.iid),
+      [2, 3, 4, 5],
+    );
     const of = (iid: number) => f.find((x) => x.iid === iid)!.problems.join("\n");
     assert.match(of(2), /source not allowed: quant -> quant_live is not in the promotion flow/);
     assert.match(of(3), /merged by imoreau, who has no merge rights on quant_stg/);
@@ -51,8 +66,13 @@ describe("flow-audit against a GitLab test server (Free: nothing stopped these m
     assert.match(of(5), /glee \(not allowed to approve merges into quant_stg\)/);
   });
   it("--since leaves out earlier merges; a clean period exits 0", async () => {
-    assert.deepStrictEqual(JSON.parse((await audit("--since", "2024-05-04", "--format", "json")).out).findings.map((x: { iid: number }) => x.iid), [4, 5]);
-    gl.projects[0].mergeRequests.forEach((m) => { if (m.iid !== 1) m.merged_at = "2024-04-01T00:00:00Z"; });
+    assert.deepStrictEqual(
+      JSON.parse((await audit("--since", "2024-05-04", "--format", "json")).out).findings.map((x: { iid: number }) => x.iid),
+      [4, 5],
+    );
+    gl.projects[0].mergeRequests.forEach((m) => {
+      if (m.iid !== 1) m.merged_at = "2024-04-01T00:00:00Z";
+    });
     const r = await audit("--since", "2024-05-01");
     assert.deepStrictEqual(r, { code: 0, out: "## Flow audit of quant/quant-research since 2024-05-01\n\nNo merge broke the rules.\n" });
   });
@@ -72,10 +92,15 @@ function githubProjectDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "flow-audit-gh-"));
   for (const f of fs.readdirSync(PROJECT_DIR).filter((x) => /^Pulumi(\..+)?\.yaml$/.test(x))) {
     const text = fs.readFileSync(path.join(PROJECT_DIR, f), "utf8");
-    fs.writeFileSync(path.join(dir, f), f === "Pulumi.yaml" ? text : text
-      .replace(/(quant-platform:git:\s*\n\s*provider:) gitlab/, "$1 github")
-      .replace(/(\n\s*url:) https:\/\/gitlab\.quantfirm\.example/, "$1 https://github.com")
-      .replace(/(\n\s*project:) quant\/quant-research/, "$1 quantfirm/quant-research"));
+    fs.writeFileSync(
+      path.join(dir, f),
+      f === "Pulumi.yaml"
+        ? text
+        : text
+            .replace(/(quant-platform:git:\s*\n\s*provider:) gitlab/, "$1 github")
+            .replace(/(\n\s*url:) https:\/\/gitlab\.quantfirm\.example/, "$1 https://github.com")
+            .replace(/(\n\s*project:) quant\/quant-research/, "$1 quantfirm/quant-research"),
+    );
   }
   return dir;
 }
@@ -90,9 +115,22 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
   const at = (day: number) => `2024-05-${String(day).padStart(2, "0")}T10:00:00Z`;
   const review = (user: string, state: StandInReview["state"], day: number): StandInReview => ({ user, state, submitted_at: at(day) });
   const merged = (number: number, head: string, base: string, user: string, reviews: StandInReview[], mergedBy: string, day: number) =>
-    pulls.set(number, { number, state: "closed", user, head, base, updated_at: at(day), merged_at: at(day), merged_by: mergedBy, reviews, comments: [] });
+    pulls.set(number, {
+      number,
+      state: "closed",
+      user,
+      head,
+      base,
+      updated_at: at(day),
+      merged_at: at(day),
+      merged_by: mergedBy,
+      reviews,
+      comments: [],
+    });
 
-  before(() => { dir = githubProjectDir(); });
+  before(() => {
+    dir = githubProjectDir();
+  });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
   beforeEach(async () => {
     gh = new GitHubTestServer();
@@ -104,13 +142,41 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
     merged(3, "quant", "quant_stg", "aruiz", [review("dsingh", "APPROVED", 3)], "imoreau", 3); // an owner's bypass: merged by an admin
     merged(4, "quant", "quant_stg", "cwei", [review("dsingh", "APPROVED", 3), review("dsingh", "DISMISSED", 4)], "fhaddad", 4); // approval dismissed by a later push
     merged(5, "quant", "quant_stg", "aruiz", [review("glee", "APPROVED", 5)], "fhaddad", 5); // approved by a consumer
-    merged(6, "quant", "quant_stg", "aruiz", [review("dsingh", "CHANGES_REQUESTED", 5), review("cwei", "APPROVED", 6), review("cwei", "COMMENTED", 6)], "epetrova", 6); // clean: a later comment keeps cwei's approval
+    merged(
+      6,
+      "quant",
+      "quant_stg",
+      "aruiz",
+      [review("dsingh", "CHANGES_REQUESTED", 5), review("cwei", "APPROVED", 6), review("cwei", "COMMENTED", 6)],
+      "epetrova",
+      6,
+    ); // clean: a later comment keeps cwei's approval
     merged(7, "quant", "quant_lr", "dsingh", [review("dsingh", "APPROVED", 7)], "epetrova", 7); // only the author's own approval
     merged(8, "fix-tokenizer", "quant", "aruiz", [review("dsingh", "APPROVED", 8)], "bokafor", 8); // clean: contributor branch into quant
-    pulls.set(9, { number: 9, state: "open", user: "aruiz", head: "quant", base: "quant_live", updated_at: at(9), reviews: [], comments: [] }); // open: not audited
-    pulls.set(10, { number: 10, state: "closed", user: "aruiz", head: "quant", base: "quant_live", updated_at: at(10), reviews: [], comments: [] }); // closed unmerged: not audited
+    pulls.set(9, {
+      number: 9,
+      state: "open",
+      user: "aruiz",
+      head: "quant",
+      base: "quant_live",
+      updated_at: at(9),
+      reviews: [],
+      comments: [],
+    }); // open: not audited
+    pulls.set(10, {
+      number: 10,
+      state: "closed",
+      user: "aruiz",
+      head: "quant",
+      base: "quant_live",
+      updated_at: at(10),
+      reviews: [],
+      comments: [],
+    }); // closed unmerged: not audited
   });
-  afterEach(async () => { await gh.stop(); });
+  afterEach(async () => {
+    await gh.stop();
+  });
 
   async function audit(...argv: string[]) {
     let out = "";
@@ -124,7 +190,10 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
     const body = JSON.parse(r.out);
     assert.deepStrictEqual([body.project, body.provider], [REPO, "github"]);
     const f = body.findings as { iid: number; ref: string; mergedBy: string; problems: string[] }[];
-    assert.deepStrictEqual(f.map((x) => x.ref), ["#2", "#3", "#4", "#5", "#7"]);
+    assert.deepStrictEqual(
+      f.map((x) => x.ref),
+      ["#2", "#3", "#4", "#5", "#7"],
+    );
     const of = (n: number) => f.find((x) => x.iid === n)!.problems.join("\n");
     assert.match(of(2), /source not allowed: quant -> quant_live is not in the promotion flow/);
     assert.strictEqual(f.find((x) => x.iid === 3)!.mergedBy, "imoreau", "who merged comes from the pull request itself: the list omits it");
@@ -139,15 +208,24 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
     await audit("--format", "json");
     const paths = gh.requests.map((x) => `${x.method} ${x.path.replace(/\?.*$/, "")}`);
     for (const b of ["quant", "quant_stg", "quant_lr", "quant_live"]) {
-      assert.ok(gh.requests.some((x) => x.path.startsWith(`/repos/${REPO}/pulls?state=closed&base=${b}&`)), b);
+      assert.ok(
+        gh.requests.some((x) => x.path.startsWith(`/repos/${REPO}/pulls?state=closed&base=${b}&`)),
+        b,
+      );
     }
     assert.ok(paths.includes(`GET /repos/${REPO}/pulls/3`) && paths.includes(`GET /repos/${REPO}/pulls/3/reviews`));
     assert.ok(!paths.some((p) => /\/pulls\/(9|10)(\/|$)/.test(p)), "neither the open nor the unmerged pull request is read");
-    assert.ok(gh.requests.every((x) => x.auth === `Bearer ${GH_TOKEN}` && x.method === "GET"), "reads only, with the token");
+    assert.ok(
+      gh.requests.every((x) => x.auth === `Bearer ${GH_TOKEN}` && x.method === "GET"),
+      "reads only, with the token",
+    );
   });
 
   it("--since leaves out earlier merges; a clean period exits 0", async () => {
-    assert.deepStrictEqual(JSON.parse((await audit("--since", "2024-05-04", "--format", "json")).out).findings.map((x: { ref: string }) => x.ref), ["#4", "#5", "#7"]);
+    assert.deepStrictEqual(
+      JSON.parse((await audit("--since", "2024-05-04", "--format", "json")).out).findings.map((x: { ref: string }) => x.ref),
+      ["#4", "#5", "#7"],
+    );
     const r = await audit("--since", "2024-05-08");
     assert.deepStrictEqual(r, { code: 0, out: `## Flow audit of ${REPO} since 2024-05-08\n\nNo merge broke the rules.\n` });
   });
@@ -164,16 +242,30 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
     gh.fail(502, 1);
     const all = await audit("--format", "json");
     assert.strictEqual(all.code, 3);
-    assert.ok(gh.requests.some((x) => x.path.includes("base=quant_stg") && x.path.includes("page=2")), "a second page was read");
+    assert.ok(
+      gh.requests.some((x) => x.path.includes("base=quant_stg") && x.path.includes("page=2")),
+      "a second page was read",
+    );
     gh.requests.length = 0;
     assert.deepStrictEqual(JSON.parse((await audit("--since", "2024-05-15", "--format", "json")).out).findings, []);
-    assert.ok(gh.requests.some((x) => x.path.includes("base=quant_stg")), "the first page is read");
-    assert.ok(!gh.requests.some((x) => x.path.includes("base=quant_stg") && x.path.includes("page=2")), "a page updated wholly before --since ends the paging");
+    assert.ok(
+      gh.requests.some((x) => x.path.includes("base=quant_stg")),
+      "the first page is read",
+    );
+    assert.ok(
+      !gh.requests.some((x) => x.path.includes("base=quant_stg") && x.path.includes("page=2")),
+      "a page updated wholly before --since ends the paging",
+    );
   });
 
   it("without GITHUB_TOKEN it is a usage error; a bad token fails naming the hint, not the token", async () => {
-    await assert.rejects(flowAudit(["--api", url], {}, () => undefined, dir), /GITHUB_TOKEN is not set/);
-    await assert.rejects(flowAudit(["--api", url], { GITHUB_TOKEN: "ghs_wrong_0000" }, () => undefined, dir), (e: Error) =>
-      /401 Bad credentials; the token is missing or expired/.test(e.message) && !e.message.includes("ghs_wrong_0000"));
+    await assert.rejects(
+      flowAudit(["--api", url], {}, () => undefined, dir),
+      /GITHUB_TOKEN is not set/,
+    );
+    await assert.rejects(
+      flowAudit(["--api", url], { GITHUB_TOKEN: "ghs_wrong_0000" }, () => undefined, dir),
+      (e: Error) => /401 Bad credentials; the token is missing or expired/.test(e.message) && !e.message.includes("ghs_wrong_0000"),
+    );
   });
 });

@@ -53,7 +53,10 @@ describe("GitLab tiers: detection from the API", () => {
   it("an unknown project fails the detection clearly instead of being read as Free", async () => {
     const { gl, url } = await server("free");
     try {
-      await assert.rejects(probeTier(gitlabApi({ baseUrl: url, project: "quant/missing", token: TOKEN, backoffMs: 1 }), url), /404 Project Not Found/);
+      await assert.rejects(
+        probeTier(gitlabApi({ baseUrl: url, project: "quant/missing", token: TOKEN, backoffMs: 1 }), url),
+        /404 Project Not Found/,
+      );
     } finally {
       await gl.stop();
     }
@@ -65,14 +68,24 @@ describe("GitLab tiers: detection from the API", () => {
     assert.strictEqual(resolveTier("free", free, "p"), "free");
     assert.strictEqual(resolveTier("ultimate", paid, "p"), "ultimate");
     assert.strictEqual(resolveTier(undefined, free, "p"), "free");
-    assert.throws(() => resolveTier("premium", free, "project quant/quant-research"),
-      /git\.tier is pinned to 'premium', but project quant\/quant-research is GitLab Free \(GET \/projects\/x\/approvals answered 403 Forbidden\); set quant-platform:git\.tier: free/);
-    assert.throws(() => resolveTier("free", paid, "p"), /pinned to 'free', but p is GitLab Premium or Ultimate .*set quant-platform:git\.tier: premium/);
+    assert.throws(
+      () => resolveTier("premium", free, "project quant/quant-research"),
+      /git\.tier is pinned to 'premium', but project quant\/quant-research is GitLab Free \(GET \/projects\/x\/approvals answered 403 Forbidden\); set quant-platform:git\.tier: free/,
+    );
+    assert.throws(
+      () => resolveTier("free", paid, "p"),
+      /pinned to 'free', but p is GitLab Premium or Ultimate .*set quant-platform:git\.tier: premium/,
+    );
   });
 });
 
 describe("GitLab tiers: what the program declares for", () => {
-  for (const [tier, pin, expected] of [["free", undefined, "free"], ["premium", undefined, "premium"], ["premium", "ultimate", "ultimate"], ["free", "premium", /pinned to 'premium', but project quant\/quant-research on http:\/\/127\.0\.0\.1:\d+ is GitLab Free/]] as const) {
+  for (const [tier, pin, expected] of [
+    ["free", undefined, "free"],
+    ["premium", undefined, "premium"],
+    ["premium", "ultimate", "ultimate"],
+    ["free", "premium", /pinned to 'premium', but project quant\/quant-research on http:\/\/127\.0\.0\.1:\d+ is GitLab Free/],
+  ] as const) {
     it(`a ${tier} instance with ${pin ? `git.tier pinned to ${pin}` : "no pin"}: ${typeof expected === "string" ? expected : "an error naming both"}`, async () => {
       const { gl, url } = await server(tier);
       const saved = process.env.GITLAB_TOKEN;
@@ -83,7 +96,8 @@ describe("GitLab tiers: what the program declares for", () => {
         if (typeof expected === "string") assert.strictEqual(await gitlabTier(plan), expected);
         else await assert.rejects(gitlabTier(plan), expected);
       } finally {
-        if (saved === undefined) delete process.env.GITLAB_TOKEN; else process.env.GITLAB_TOKEN = saved;
+        if (saved === undefined) delete process.env.GITLAB_TOKEN;
+        else process.env.GITLAB_TOKEN = saved;
         await gl.stop();
       }
     });
@@ -96,12 +110,23 @@ describe("GitLab tiers: configuration", () => {
     stackVal(s, "quant", "git").tier = "free";
     assert.strictEqual(validate(s).stacks.find((x) => x.name === "quant")!.git.tier, "free");
     stackVal(s, "quant", "git").tier = "gold";
-    assert.ok(problemsOf(s).some((p) => /Pulumi\.quant\.yaml quant-platform:git\.tier = "gold": expected one of free, premium, ultimate/.test(p)), problemsOf(s).join("\n"));
+    assert.ok(
+      problemsOf(s).some((p) => /Pulumi\.quant\.yaml quant-platform:git\.tier = "gold": expected one of free, premium, ultimate/.test(p)),
+      problemsOf(s).join("\n"),
+    );
   });
   it("git.tier on a GitHub stack is refused", () => {
     const s = shipped();
-    Object.assign(stackVal(s, "quant", "git"), { provider: "github", url: "https://github.com", project: "quantfirm/quant-research", tier: "premium" });
-    assert.ok(problemsOf(s).some((p) => /git\.tier: only applies to provider gitlab/.test(p)), problemsOf(s).join("\n"));
+    Object.assign(stackVal(s, "quant", "git"), {
+      provider: "github",
+      url: "https://github.com",
+      project: "quantfirm/quant-research",
+      tier: "premium",
+    });
+    assert.ok(
+      problemsOf(s).some((p) => /git\.tier: only applies to provider gitlab/.test(p)),
+      problemsOf(s).join("\n"),
+    );
   });
 });
 
@@ -114,7 +139,10 @@ describe("GitLab tiers: what the plan view and the access diff say", () => {
   it("plan, tier pinned to free: the four-eyes rule is the pipeline job, and the widening of role-only protection is listed", () => {
     const text = renderTable(planSections(buildAccessPlan(pinned("free"), "quant")));
     assert.match(text, /== Rule enforcement \(gitlab, tier free\)/);
-    assert.match(text, /a merge needs an approval by an approving member who is not the author +pipeline job \+ flow audit +approval-check job/);
+    assert.match(
+      text,
+      /a merge needs an approval by an approving member who is not the author +pipeline job \+ flow audit +approval-check job/,
+    );
     assert.match(text, /approvals are reset when new commits are pushed +not enforced/);
     assert.match(text, /== Free tier widening/);
   });
@@ -129,19 +157,26 @@ describe("GitLab tiers: what the plan view and the access diff say", () => {
     assert.ok(d.changed);
     const md = renderAccessDiffMarkdown(d);
     assert.match(md, /### Git rule enforcement \(quant owns the GitLab settings; tier free\)/);
-    assert.match(md, /\| a merge needs an approval by an approving member who is not the author \| pipeline job \+ flow audit \(was: native \+ flow audit\) \|/);
+    assert.match(
+      md,
+      /\| a merge needs an approval by an approving member who is not the author \| pipeline job \+ flow audit \(was: native \+ flow audit\) \|/,
+    );
     assert.match(md, /\| nobody force-pushes \| native \|/);
   });
   it("Free protection never locks out anyone the plan allows, and names who else gets in", () => {
     const plan = buildAccessPlan(shippedModel(), "quant");
     for (const b of plan.branchRules) {
       const f = freeProtection(plan, b);
-      const level = (id: string) => ({ developer: 30, maintainer: 40, reporter: 20, owner: 50 })[plan.gitMembers.find((m) => m.member === id)!.access];
+      const level = (id: string) =>
+        ({ developer: 30, maintainer: 40, reporter: 20, owner: 50 })[plan.gitMembers.find((m) => m.member === id)!.access];
       for (const m of b.pushMembers) assert.ok(level(m) >= f.pushLevel && f.pushLevel > 0, `${b.branch} push ${m}`);
       for (const m of b.mergeMembers) assert.ok(level(m) >= f.mergeLevel && f.mergeLevel > 0, `${b.branch} merge ${m}`);
       if (b.pushMembers.length === 0) assert.strictEqual(f.pushLevel, 0, b.branch);
     }
-    const stg = freeProtection(plan, plan.branchRules.find((b) => b.branch === "quant_stg")!);
+    const stg = freeProtection(
+      plan,
+      plan.branchRules.find((b) => b.branch === "quant_stg")!,
+    );
     assert.deepStrictEqual([stg.pushLevel, stg.mergeLevel, stg.extraMerge], [0, 40, ["ines.moreau"]]);
   });
   it("the README table lists every rule against Free, Premium and Ultimate", () => {
@@ -153,11 +188,23 @@ describe("GitLab tiers: what the plan view and the access diff say", () => {
 
 describe("approval-check: the four-eyes job for GitLab Free, against a Free test server", () => {
   let s: Awaited<ReturnType<typeof server>>;
-  beforeEach(async () => { s = await server("free"); });
-  afterEach(async () => { await s.gl.stop(); });
+  beforeEach(async () => {
+    s = await server("free");
+  });
+  afterEach(async () => {
+    await s.gl.stop();
+  });
 
   async function check(iid: number, source: string, target: string, author: string, approvedBy: string[]) {
-    s.project.mergeRequests.set(iid, { iid, state: "opened", source_branch: source, target_branch: target, notes: [], author_id: s.ids[author], approved_by: approvedBy.map((u) => s.ids[u]) });
+    s.project.mergeRequests.set(iid, {
+      iid,
+      state: "opened",
+      source_branch: source,
+      target_branch: target,
+      notes: [],
+      author_id: s.ids[author],
+      approved_by: approvedBy.map((u) => s.ids[u]),
+    });
     const out: string[] = [];
     const env = { GITLAB_TOKEN: TOKEN, CI_API_V4_URL: s.url, CI_PROJECT_ID: PROJECT, CI_MERGE_REQUEST_IID: String(iid) };
     const code = await approvalCheck([], env, (l) => out.push(l), PROJECT_DIR);
@@ -182,7 +229,10 @@ describe("approval-check: the four-eyes job for GitLab Free, against a Free test
   it("an approval by an approver who is not the author: passes (exit 0)", async () => {
     const r = await check(4, "quant", "quant_stg", "aruiz", ["glee", "dsingh"]);
     assert.strictEqual(r.code, 0, r.out);
-    assert.match(r.out, /^!4 quant -> quant_stg: approved: dsingh approved this merge into quant_stg \(1 of 1 needed\), none of them its author aruiz$/);
+    assert.match(
+      r.out,
+      /^!4 quant -> quant_stg: approved: dsingh approved this merge into quant_stg \(1 of 1 needed\), none of them its author aruiz$/,
+    );
   });
   it("quant_live needs two: one valid approval is not enough, two are", async () => {
     assert.strictEqual((await check(5, "quant_lr", "quant_live", "cwei", ["cwei", "fhaddad"])).code, 1);
@@ -192,12 +242,23 @@ describe("approval-check: the four-eyes job for GitLab Free, against a Free test
     assert.strictEqual((await check(7, "quant", "quant_stg", "aruiz", [])).code, 1);
     s.project.mergeRequests.get(7)!.approved_by = [s.ids.epetrova];
     const out: string[] = [];
-    const code = await approvalCheck(["--mr", "7", "--project", PROJECT, "--api", s.url], { GITLAB_TOKEN: TOKEN }, (l) => out.push(l), PROJECT_DIR);
+    const code = await approvalCheck(
+      ["--mr", "7", "--project", PROJECT, "--api", s.url],
+      { GITLAB_TOKEN: TOKEN },
+      (l) => out.push(l),
+      PROJECT_DIR,
+    );
     assert.strictEqual(code, 0, out.join("\n"));
   });
   it("without GITLAB_TOKEN or an MR: a usage error, and the token never shows in output", async () => {
-    await assert.rejects(approvalCheck([], { CI_MERGE_REQUEST_IID: "1" }, () => undefined, PROJECT_DIR), /GITLAB_TOKEN is not set/);
-    await assert.rejects(approvalCheck([], { GITLAB_TOKEN: TOKEN }, () => undefined, PROJECT_DIR), /--mr <iid> is required/);
+    await assert.rejects(
+      approvalCheck([], { CI_MERGE_REQUEST_IID: "1" }, () => undefined, PROJECT_DIR),
+      /GITLAB_TOKEN is not set/,
+    );
+    await assert.rejects(
+      approvalCheck([], { GITLAB_TOKEN: TOKEN }, () => undefined, PROJECT_DIR),
+      /--mr <iid> is required/,
+    );
     const r = await check(8, "quant", "quant_stg", "aruiz", []);
     assert.ok(!r.out.includes(TOKEN));
   });

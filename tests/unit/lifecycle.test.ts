@@ -4,12 +4,36 @@ import { parseStageAliases, planLifecycle } from "../../migration/lifecycle";
 describe("stages and aliases between registries (planLifecycle)", () => {
   const map = { Production: "champion", Staging: "challenger" };
   const cases: [string, Parameters<typeof planLifecycle>, Partial<ReturnType<typeof planLifecycle>>][] = [
-    ["OSS -> OSS keeps both and maps nothing", ["oss", "oss", "Staging", ["champion"], map], { stage: "Staging", aliases: ["champion"], mapped: [], dropped: [] }],
-    ["workspace -> OSS: the stage is kept and becomes its alias", ["workspace", "oss", "Production", [], map], { stage: "Production", aliases: ["champion"], mapped: [{ from: "stage", name: "Production", to: "champion" }] }],
-    ["workspace -> Unity Catalog: the stage becomes its alias", ["workspace", "unity-catalog", "Production", [], map], { stage: undefined, aliases: ["champion"], dropped: [] }],
-    ["Unity Catalog -> workspace: the alias becomes its stage", ["unity-catalog", "workspace", undefined, ["champion"], map], { stage: "Production", aliases: [], mapped: [{ from: "alias", name: "champion", to: "Production" }] }],
-    ["OSS -> workspace: the version's own stage wins over a mapped alias, which is dropped", ["oss", "workspace", "Staging", ["champion", "challenger"], map], { stage: "Staging", aliases: [] }],
-    ["-> Unity Catalog without a mapping: the stage is dropped", ["oss", "unity-catalog", "Production", [], {}], { stage: undefined, aliases: [] }],
+    [
+      "OSS -> OSS keeps both and maps nothing",
+      ["oss", "oss", "Staging", ["champion"], map],
+      { stage: "Staging", aliases: ["champion"], mapped: [], dropped: [] },
+    ],
+    [
+      "workspace -> OSS: the stage is kept and becomes its alias",
+      ["workspace", "oss", "Production", [], map],
+      { stage: "Production", aliases: ["champion"], mapped: [{ from: "stage", name: "Production", to: "champion" }] },
+    ],
+    [
+      "workspace -> Unity Catalog: the stage becomes its alias",
+      ["workspace", "unity-catalog", "Production", [], map],
+      { stage: undefined, aliases: ["champion"], dropped: [] },
+    ],
+    [
+      "Unity Catalog -> workspace: the alias becomes its stage",
+      ["unity-catalog", "workspace", undefined, ["champion"], map],
+      { stage: "Production", aliases: [], mapped: [{ from: "alias", name: "champion", to: "Production" }] },
+    ],
+    [
+      "OSS -> workspace: the version's own stage wins over a mapped alias, which is dropped",
+      ["oss", "workspace", "Staging", ["champion", "challenger"], map],
+      { stage: "Staging", aliases: [] },
+    ],
+    [
+      "-> Unity Catalog without a mapping: the stage is dropped",
+      ["oss", "unity-catalog", "Production", [], {}],
+      { stage: undefined, aliases: [] },
+    ],
   ];
   for (const [name, args, expected] of cases) {
     it(name, () => {
@@ -27,7 +51,11 @@ describe("stages and aliases between registries (planLifecycle)", () => {
   });
 
   it("--map-stage: repeated or comma-separated, stage names in any case; bad entries are named", () => {
-    assert.deepStrictEqual(parseStageAliases(["production=champion,Staging=challenger", "Archived=old"]), { Production: "champion", Staging: "challenger", Archived: "old" });
+    assert.deepStrictEqual(parseStageAliases(["production=champion,Staging=challenger", "Archived=old"]), {
+      Production: "champion",
+      Staging: "challenger",
+      Archived: "old",
+    });
     assert.throws(() => parseStageAliases(["Prod=champion"]), /'Prod' is not a stage/);
     assert.throws(() => parseStageAliases(["Production=a", "Production=b"]), /maps stage Production twice/);
     assert.throws(() => parseStageAliases(["Production"]), /is not STAGE=ALIAS/);

@@ -22,7 +22,10 @@ describe("pipelines shipped for users", () => {
       assert.deepStrictEqual(ci.preview.rules, [{ if: '$CI_PIPELINE_SOURCE == "merge_request_event"' }]);
       assert.deepStrictEqual(ci.preview.parallel.matrix, [{ STACK: STACKS }]);
       const s = scriptOf(ci.preview);
-      assert.match(s, /npm run --silent preview -- --stack "\$STACK" --base "origin\/\$CI_MERGE_REQUEST_TARGET_BRANCH_NAME" --policy-pack policy/);
+      assert.match(
+        s,
+        /npm run --silent preview -- --stack "\$STACK" --base "origin\/\$CI_MERGE_REQUEST_TARGET_BRANCH_NAME" --policy-pack policy/,
+      );
       assert.match(s, /npm run --silent mr-note -- --stack "\$STACK"/);
     });
 
@@ -50,7 +53,12 @@ describe("pipelines shipped for users", () => {
       assert.deepStrictEqual(w.jobs.preview.strategy.matrix.stack, STACKS);
       const steps = w.jobs.preview.steps;
       assert.ok(steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent preview -- --stack ${{ matrix.stack }} --base")));
-      assert.ok(steps.some((s: { uses?: string; with?: { header?: string } }) => s.uses?.startsWith("marocchino/sticky-pull-request-comment") && s.with?.header === "quant-platform-preview-${{ matrix.stack }}"));
+      assert.ok(
+        steps.some(
+          (s: { uses?: string; with?: { header?: string } }) =>
+            s.uses?.startsWith("marocchino/sticky-pull-request-comment") && s.with?.header === "quant-platform-preview-${{ matrix.stack }}",
+        ),
+      );
     });
 
     it("deploy: quant -> quant_stg -> quant_lr, gated by environments", () => {
@@ -66,8 +74,14 @@ describe("pipelines shipped for users", () => {
       const w = yaml(".github/workflows/drift.yml");
       assert.ok(w.on.schedule.length > 0);
       assert.deepStrictEqual(w.jobs.drift.strategy.matrix.stack, STACKS);
-      assert.ok(w.jobs.drift.steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent drift -- --stack ${{ matrix.stack }}")));
-      assert.ok(w.jobs.drift.steps.some((s: { uses?: string; if?: string }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()"));
+      assert.ok(
+        w.jobs.drift.steps.some((s: { run?: string }) => s.run?.startsWith("npm run --silent drift -- --stack ${{ matrix.stack }}")),
+      );
+      assert.ok(
+        w.jobs.drift.steps.some(
+          (s: { uses?: string; if?: string }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()",
+        ),
+      );
     });
 
     it("drift: the scheduled flow audit reads the last 8 days of merged pull requests and fails on findings", () => {
@@ -79,15 +93,28 @@ describe("pipelines shipped for users", () => {
       assert.match(step.run, /--since "\$\(date -u -d '-8 days' \+%F\)" --api "\$GITHUB_API_URL" > flow-audit\.md$/);
       assert.deepStrictEqual(step.env, { GITHUB_TOKEN: "${{ secrets.GITHUB_TOKEN }}" });
       assert.strictEqual(step.if, undefined, "its exit code (3 on findings) fails the job");
-      assert.ok(job.steps.some((s: { uses?: string; if?: string; with?: { path?: string } }) => s.uses?.startsWith("actions/upload-artifact") && s.if === "always()" && s.with?.path === "flow-audit.md"));
+      assert.ok(
+        job.steps.some(
+          (s: { uses?: string; if?: string; with?: { path?: string } }) =>
+            s.uses?.startsWith("actions/upload-artifact") && s.if === "always()" && s.with?.path === "flow-audit.md",
+        ),
+      );
     });
   });
 
   it("no pipeline file holds a credential: secrets come from CI variables only", () => {
-    for (const f of [".gitlab-ci.yml", ".github/workflows/preview.yml", ".github/workflows/deploy.yml", ".github/workflows/drift.yml", ".github/workflows/branch-flow.yml", "ci/gitlab/branch-flow.yml"]) {
+    for (const f of [
+      ".gitlab-ci.yml",
+      ".github/workflows/preview.yml",
+      ".github/workflows/deploy.yml",
+      ".github/workflows/drift.yml",
+      ".github/workflows/branch-flow.yml",
+      "ci/gitlab/branch-flow.yml",
+    ]) {
       const text = read(f);
       assert.ok(!/(glpat-|dapi[0-9a-f]|ghp_|gho_|pul-[0-9a-f]{8})/.test(text), f);
-      for (const m of text.matchAll(/^\s*[A-Z_]*(TOKEN|SECRET)[A-Z_]*:\s*(.+)$/gm)) assert.match(m[2], /^\$\{\{ secrets\.\w+ \}\}$/, `${f}: ${m[0]}`);
+      for (const m of text.matchAll(/^\s*[A-Z_]*(TOKEN|SECRET)[A-Z_]*:\s*(.+)$/gm))
+        assert.match(m[2], /^\$\{\{ secrets\.\w+ \}\}$/, `${f}: ${m[0]}`);
     }
   });
 
@@ -97,7 +124,13 @@ describe("pipelines shipped for users", () => {
     try {
       gl.tokens.set("glpat-ci", "api");
       const p = gl.addProject("quant/quant-platform");
-      p.mergeRequests.set(3, { iid: 3, state: "opened", source_branch: "feature", target_branch: "main", notes: [{ id: 1, body: "LGTM" }] });
+      p.mergeRequests.set(3, {
+        iid: 3,
+        state: "opened",
+        source_branch: "feature",
+        target_branch: "main",
+        notes: [{ id: 1, body: "LGTM" }],
+      });
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mr-note-"));
       fs.writeFileSync(path.join(dir, "access.md"), "## Access changes\n\nkai.novak gains approve");
       fs.writeFileSync(path.join(dir, "preview.txt"), "~ 1 to update");

@@ -19,10 +19,18 @@ describe("access plan", () => {
       const plan = buildAccessPlan(model, stack);
 
       it(`${stack}: one group per role, every roster member in the groups of their roles`, () => {
-        assert.deepStrictEqual(plan.groups.map((g) => g.name).sort(),
-          ["quant-admin", "quant-approver", "quant-consumer", "quant-developer", "quant-release_manager"]);
+        assert.deepStrictEqual(plan.groups.map((g) => g.name).sort(), [
+          "quant-admin",
+          "quant-approver",
+          "quant-consumer",
+          "quant-developer",
+          "quant-release_manager",
+        ]);
         for (const m of model.roster) {
-          const groups = plan.memberships.filter((x) => x.member === m.id).map((x) => x.group).sort();
+          const groups = plan.memberships
+            .filter((x) => x.member === m.id)
+            .map((x) => x.group)
+            .sort();
           assert.deepStrictEqual(groups, m.roles.map((r) => `quant-${r}`).sort(), m.id);
         }
       });
@@ -30,14 +38,26 @@ describe("access plan", () => {
       it(`${stack}: every member can create, clone and pull Git folders`, () => {
         for (const m of model.roster) {
           const g = memberGrants(plan).filter((r) => r.member === m.id);
-          assert.ok(g.some((r) => r.permission === "workspace-access"), `${m.id} has workspace access`);
-          assert.ok(g.some((r) => r.object === "directory /Teams/quant/git" && r.permission === "CAN_MANAGE"), `${m.id} can create Git folders`);
-          assert.ok(g.some((r) => r.object === "repo /Teams/quant/shared/quant-research" && ["CAN_EDIT", "CAN_MANAGE"].includes(r.permission)), `${m.id} can pull the shared Git folder`);
+          assert.ok(
+            g.some((r) => r.permission === "workspace-access"),
+            `${m.id} has workspace access`,
+          );
+          assert.ok(
+            g.some((r) => r.object === "directory /Teams/quant/git" && r.permission === "CAN_MANAGE"),
+            `${m.id} can create Git folders`,
+          );
+          assert.ok(
+            g.some((r) => r.object === "repo /Teams/quant/shared/quant-research" && ["CAN_EDIT", "CAN_MANAGE"].includes(r.permission)),
+            `${m.id} can pull the shared Git folder`,
+          );
         }
       });
 
       it(`${stack}: the shared Git folder is checked out at the ${stack} branch, outside the CAN_MANAGE root`, () => {
-        assert.deepStrictEqual(plan.gitFolders.map((f) => [f.path, f.branch]), [["/Teams/quant/shared/quant-research", stack]]);
+        assert.deepStrictEqual(
+          plan.gitFolders.map((f) => [f.path, f.branch]),
+          [["/Teams/quant/shared/quant-research", stack]],
+        );
         assert.ok(!plan.gitFolders[0].path.startsWith("/Teams/quant/git/"));
       });
 
@@ -56,18 +76,25 @@ describe("access plan", () => {
       });
 
       it(`${stack}: only release managers merge into quant_stg, quant_lr and quant_live`, () => {
-        for (const b of plan.branchRules.filter((x) => x.tier !== "development" && x.tier !== "other")) assert.deepStrictEqual(b.merge, ["release_manager"], b.branch);
+        for (const b of plan.branchRules.filter((x) => x.tier !== "development" && x.tier !== "other"))
+          assert.deepStrictEqual(b.merge, ["release_manager"], b.branch);
         const other = plan.branchRules.find((x) => x.branch === "*")!;
         assert.deepStrictEqual([other.pushMembers, other.mergeMembers], [[], []], "every other branch: nobody pushes or merges");
       });
 
       it(`${stack}: developers cannot manage production model versions`, () => {
-        assert.ok(REGISTRY_LEVELS.indexOf(levelOf(stack, "quant-developer") ?? "CAN_READ") < REGISTRY_LEVELS.indexOf("CAN_MANAGE_PRODUCTION_VERSIONS"));
+        assert.ok(
+          REGISTRY_LEVELS.indexOf(levelOf(stack, "quant-developer") ?? "CAN_READ") <
+            REGISTRY_LEVELS.indexOf("CAN_MANAGE_PRODUCTION_VERSIONS"),
+        );
       });
 
       it(`${stack}: admins CAN_MANAGE every managed model, and nobody else does`, () => {
         for (const acl of plan.registryAcls) {
-          assert.deepStrictEqual(acl.grants.filter((g) => g.level === "CAN_MANAGE").map((g) => g.group), ["quant-admin"]);
+          assert.deepStrictEqual(
+            acl.grants.filter((g) => g.level === "CAN_MANAGE").map((g) => g.group),
+            ["quant-admin"],
+          );
         }
       });
     });
@@ -76,10 +103,18 @@ describe("access plan", () => {
   const expected: Record<string, Record<string, string | undefined>> = {
     quant: { "quant-developer": "CAN_EDIT", "quant-approver": "CAN_MANAGE_STAGING_VERSIONS", "quant-admin": "CAN_MANAGE" },
     quant_stg: {
-      "quant-developer": "CAN_READ", "quant-consumer": "CAN_READ", "quant-approver": "CAN_MANAGE_STAGING_VERSIONS",
-      "quant-release_manager": "CAN_MANAGE_PRODUCTION_VERSIONS", "quant-admin": "CAN_MANAGE",
+      "quant-developer": "CAN_READ",
+      "quant-consumer": "CAN_READ",
+      "quant-approver": "CAN_MANAGE_STAGING_VERSIONS",
+      "quant-release_manager": "CAN_MANAGE_PRODUCTION_VERSIONS",
+      "quant-admin": "CAN_MANAGE",
     },
-    quant_lr: { "quant-developer": "CAN_READ", "quant-consumer": "CAN_READ", "quant-release_manager": "CAN_MANAGE_PRODUCTION_VERSIONS", "quant-admin": "CAN_MANAGE" },
+    quant_lr: {
+      "quant-developer": "CAN_READ",
+      "quant-consumer": "CAN_READ",
+      "quant-release_manager": "CAN_MANAGE_PRODUCTION_VERSIONS",
+      "quant-admin": "CAN_MANAGE",
+    },
   };
   for (const [stack, levels] of Object.entries(expected)) {
     for (const [group, level] of Object.entries(levels)) {
@@ -101,30 +136,55 @@ describe("access plan", () => {
   });
 
   it("lists models only in the stacks that declare them", () => {
-    assert.deepStrictEqual(buildAccessPlan(model, "quant").models.map((m) => [m.name, m.adopt]), [["quant-alpha-transformer", true]]);
-    assert.deepStrictEqual(buildAccessPlan(model, "quant_lr").models.map((m) => [m.name, m.adopt]), [["quant-alpha-transformer", false], ["quant-risk-scorer", false]]);
+    assert.deepStrictEqual(
+      buildAccessPlan(model, "quant").models.map((m) => [m.name, m.adopt]),
+      [["quant-alpha-transformer", true]],
+    );
+    assert.deepStrictEqual(
+      buildAccessPlan(model, "quant_lr").models.map((m) => [m.name, m.adopt]),
+      [
+        ["quant-alpha-transformer", false],
+        ["quant-risk-scorer", false],
+      ],
+    );
   });
 
   it("Unity Catalog stacks get grants on three-part names from the configured privileges, and no workspace ACLs", () => {
     const s = shipped();
-    for (const name of ["quant", "quant_stg", "quant_lr"]) stackVal(s, name, "workspace").registry = { flavour: "unity-catalog", catalog: name, schema: "models" };
+    for (const name of ["quant", "quant_stg", "quant_lr"])
+      stackVal(s, name, "workspace").registry = { flavour: "unity-catalog", catalog: name, schema: "models" };
     for (const m of proj(s, "models")) Object.assign(m, { lifecycle: "aliases", promotions: [] });
     const plan = buildAccessPlan(validate(s), "quant_lr");
     assert.deepStrictEqual(plan.registryAcls, []);
-    assert.deepStrictEqual(plan.ucGrants.map((g) => g.model), ["quant_lr.models.quant-alpha-transformer", "quant_lr.models.quant-risk-scorer"]);
+    assert.deepStrictEqual(
+      plan.ucGrants.map((g) => g.model),
+      ["quant_lr.models.quant-alpha-transformer", "quant_lr.models.quant-risk-scorer"],
+    );
     const g = plan.ucGrants[0].grants;
     assert.deepStrictEqual(g.find((x) => x.principal === "quant-consumer")!.privileges, ["EXECUTE"]);
     assert.deepStrictEqual(g.find((x) => x.principal === "quant-admin")!.privileges, ["ALL_PRIVILEGES", "MANAGE"]);
-    assert.ok(!g.filter((x) => x.principal !== "quant-admin").some((x) => x.privileges.includes("MANAGE") || x.privileges.includes("ALL_PRIVILEGES")));
+    assert.ok(
+      !g
+        .filter((x) => x.principal !== "quant-admin")
+        .some((x) => x.privileges.includes("MANAGE") || x.privileges.includes("ALL_PRIVILEGES")),
+    );
   });
 
   it("promotions: quant_stg migrates from quant; quant_lr from quant_stg, as production needing another's approval", () => {
     assert.deepStrictEqual(buildAccessPlan(model, "quant").migrations, []);
     const [stg] = buildAccessPlan(model, "quant_stg").migrations;
-    assert.deepStrictEqual([stg.fromEnv, stg.toEnv, stg.fromUri, stg.production, stg.select], ["quant", "quant_stg", "databricks+https://quant.cloud.databricks.com", false, { stage: "Staging" }]);
+    assert.deepStrictEqual(
+      [stg.fromEnv, stg.toEnv, stg.fromUri, stg.production, stg.select],
+      ["quant", "quant_stg", "databricks+https://quant.cloud.databricks.com", false, { stage: "Staging" }],
+    );
     const [lr] = buildAccessPlan(model, "quant_lr").migrations;
     assert.deepStrictEqual([lr.fromEnv, lr.toEnv, lr.production], ["quant_stg", "quant_lr", true]);
-    assert.deepStrictEqual(lr.approvers, ["chen.wei@quantfirm.example", "dara.singh@quantfirm.example", "elena.petrova@quantfirm.example", "farid.haddad@quantfirm.example"]);
+    assert.deepStrictEqual(lr.approvers, [
+      "chen.wei@quantfirm.example",
+      "dara.singh@quantfirm.example",
+      "elena.petrova@quantfirm.example",
+      "farid.haddad@quantfirm.example",
+    ]);
   });
 
   it("promotions name their workspaces by the Databricks transport, whatever the host looks like (a loopback test workspace too)", () => {
@@ -171,18 +231,30 @@ describe("flow graph", () => {
   });
   it("finds cycles and only cycles", () => {
     assert.strictEqual(findCycle(flow), undefined);
-    assert.deepStrictEqual(findCycle([...flow, { from: "quant_live", to: "quant_stg" }]), ["quant_stg", "quant_lr", "quant_live", "quant_stg"]);
+    assert.deepStrictEqual(findCycle([...flow, { from: "quant_live", to: "quant_stg" }]), [
+      "quant_stg",
+      "quant_lr",
+      "quant_live",
+      "quant_stg",
+    ]);
   });
 });
 
 describe("plan properties (fast-check)", () => {
   const roleNames = ["developer", "approver", "release_manager", "consumer", "admin"];
   const rosterArb = fc.uniqueArray(
-    fc.record({ id: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), roles: fc.uniqueArray(fc.constantFrom(...roleNames), { minLength: 1, maxLength: 3 }) }),
+    fc.record({
+      id: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/),
+      roles: fc.uniqueArray(fc.constantFrom(...roleNames), { minLength: 1, maxLength: 3 }),
+    }),
     { minLength: 1, maxLength: 40, selector: (m) => m.id },
   );
   // Enough approvers that every flow target can be approved by someone other than its author.
-  const reviewers = [{ id: "fixed-a", roles: ["approver"] }, { id: "fixed-b", roles: ["approver"] }, { id: "fixed-c", roles: ["approver", "release_manager"] }];
+  const reviewers = [
+    { id: "fixed-a", roles: ["approver"] },
+    { id: "fixed-b", roles: ["approver"] },
+    { id: "fixed-c", roles: ["approver", "release_manager"] },
+  ];
   const withRoster = (roster: { id: string; roles: string[] }[]) => {
     const s = shipped();
     s.project.roster = [...reviewers, ...roster].map((m) => ({ ...m, name: m.id, email: `${m.id}@quantfirm.example`, gitUsername: m.id }));
@@ -190,48 +262,75 @@ describe("plan properties (fast-check)", () => {
   };
 
   it("resource names are unique within each kind of entry, for any roster", () => {
-    fc.assert(fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
-      const plan = buildAccessPlan(withRoster(roster), stack);
-      for (const entries of [plan.groups, plan.users, plan.memberships, plan.workspaceAcls, plan.registryAcls, plan.gitMembers, plan.branchRules]) {
-        const names = entries.map((e) => e.key);
-        assert.strictEqual(new Set(names).size, names.length);
-      }
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
+        const plan = buildAccessPlan(withRoster(roster), stack);
+        for (const entries of [
+          plan.groups,
+          plan.users,
+          plan.memberships,
+          plan.workspaceAcls,
+          plan.registryAcls,
+          plan.gitMembers,
+          plan.branchRules,
+        ]) {
+          const names = entries.map((e) => e.key);
+          assert.strictEqual(new Set(names).size, names.length);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("every member of any roster can create Git folders and reach every workspace", () => {
-    fc.assert(fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
-      const grants = memberGrants(buildAccessPlan(withRoster(roster), stack));
-      for (const m of roster) {
-        assert.ok(grants.some((g) => g.member === m.id && g.permission === "workspace-access"));
-        assert.ok(grants.some((g) => g.member === m.id && g.object === "directory /Teams/quant/git" && g.permission === "CAN_MANAGE"));
-      }
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
+        const grants = memberGrants(buildAccessPlan(withRoster(roster), stack));
+        for (const m of roster) {
+          assert.ok(grants.some((g) => g.member === m.id && g.permission === "workspace-access"));
+          assert.ok(grants.some((g) => g.member === m.id && g.object === "directory /Teams/quant/git" && g.permission === "CAN_MANAGE"));
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("production model versions are managed only by release managers and admins, for any roster", () => {
-    fc.assert(fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
-      const model = withRoster(roster);
-      const plan = buildAccessPlan(model, stack);
-      for (const g of memberGrants(plan).filter((r) => r.permission === "CAN_MANAGE_PRODUCTION_VERSIONS" || (r.object.startsWith("registered model") && r.permission === "CAN_MANAGE"))) {
-        const duty = model.roles.find((r) => `quant-${r.name}` === g.via)!.duty;
-        assert.ok(duty === "release" || duty === "administer", `${g.member} via ${g.via}`);
-      }
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(rosterArb, fc.constantFrom(...STACKS), (roster, stack) => {
+        const model = withRoster(roster);
+        const plan = buildAccessPlan(model, stack);
+        for (const g of memberGrants(plan).filter(
+          (r) =>
+            r.permission === "CAN_MANAGE_PRODUCTION_VERSIONS" || (r.object.startsWith("registered model") && r.permission === "CAN_MANAGE"),
+        )) {
+          const duty = model.roles.find((r) => `quant-${r.name}` === g.via)!.duty;
+          assert.ok(duty === "release" || duty === "administer", `${g.member} via ${g.via}`);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("any flow validation accepts has no edge from quant straight to quant_live and no cycle", () => {
     const envs = ["quant", "quant_stg", "quant_lr", "quant_live"];
     const edgeArb = fc.record({ from: fc.constantFrom(...envs), to: fc.constantFrom(...envs) });
-    fc.assert(fc.property(fc.uniqueArray(edgeArb, { minLength: 1, maxLength: 8, selector: (e) => `${e.from}>${e.to}` }), (edges) => {
-      const s = shipped();
-      proj(s, "flow").splice(0, 4, ...edges);
-      let accepted = true;
-      try { validate(s); } catch { accepted = false; }
-      if (accepted) {
-        assert.ok(!edges.some((e) => e.from === "quant" && (e.to === "quant_live" || e.to === "quant_lr")));
-        assert.strictEqual(findCycle(edges), undefined);
-      }
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.uniqueArray(edgeArb, { minLength: 1, maxLength: 8, selector: (e) => `${e.from}>${e.to}` }), (edges) => {
+        const s = shipped();
+        proj(s, "flow").splice(0, 4, ...edges);
+        let accepted = true;
+        try {
+          validate(s);
+        } catch {
+          accepted = false;
+        }
+        if (accepted) {
+          assert.ok(!edges.some((e) => e.from === "quant" && (e.to === "quant_live" || e.to === "quant_lr")));
+          assert.strictEqual(findCycle(edges), undefined);
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -21,9 +21,18 @@ function check(policyName: string, type: string, props: Record<string, unknown>,
   if (!p) throw new Error(`no policy ${policyName}`);
   const violations: string[] = [];
   const args = {
-    type, props, urn: `urn:pulumi:quant::quant-platform::${type}::r`, name: "r", opts: {}, stackTags: new Map(),
-    getConfig: () => { throw new Error("the policies take their config from the project, not from policy config"); },
-    notApplicable: () => { throw new Error("not applicable"); },
+    type,
+    props,
+    urn: `urn:pulumi:quant::quant-platform::${type}::r`,
+    name: "r",
+    opts: {},
+    stackTags: new Map(),
+    getConfig: () => {
+      throw new Error("the policies take their config from the project, not from policy config");
+    },
+    notApplicable: () => {
+      throw new Error("not applicable");
+    },
   } as unknown as ResourceValidationArgs;
   const validate = p.validateResource as (a: ResourceValidationArgs, r: (m: string) => void) => void;
   validate(args, (m: string) => violations.push(m));
@@ -38,40 +47,79 @@ function renameEnvironment(s: ConfigSources, from: string, to: string): ConfigSo
   for (const r of Object.values(proj(s, "roles") as Obj)) {
     for (const k of ["push", "merge", "approve"]) if (r.git[k]) r.git[k] = r.git[k].map((b: string) => (b === from ? to : b));
   }
-  for (const stack of Object.keys(s.stacks)) if (stackVal(s, stack, "workspace").branch === from) stackVal(s, stack, "workspace").branch = to;
+  for (const stack of Object.keys(s.stacks))
+    if (stackVal(s, stack, "workspace").branch === from) stackVal(s, stack, "workspace").branch = to;
   return s;
 }
 
 const PB = "pulumi-nodejs:dynamic/gitlab:ProtectedBranch";
 const RS = "github:index/repositoryRuleset:RepositoryRuleset";
 const PERM = "databricks:index/permissions:Permissions";
-const branch = (over: Record<string, unknown> = {}) => ({ branch: "quant_stg", pushLevels: [0], pushUsernames: [], mergeLevels: [0], mergeUsernames: ["epetrova"], allowForcePush: false, ...over });
-const ruleset = (rules: Record<string, unknown>, ref = "refs/heads/quant_stg") => ({ name: "x", conditions: { refName: { includes: [ref], excludes: [] } }, rules });
-const goodPr = { pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: true }, requiredStatusChecks: { requiredChecks: [{ context: "branch-flow" }] }, nonFastForward: true };
+const branch = (over: Record<string, unknown> = {}) => ({
+  branch: "quant_stg",
+  pushLevels: [0],
+  pushUsernames: [],
+  mergeLevels: [0],
+  mergeUsernames: ["epetrova"],
+  allowForcePush: false,
+  ...over,
+});
+const ruleset = (rules: Record<string, unknown>, ref = "refs/heads/quant_stg") => ({
+  name: "x",
+  conditions: { refName: { includes: [ref], excludes: [] } },
+  rules,
+});
+const goodPr = {
+  pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: true },
+  requiredStatusChecks: { requiredChecks: [{ context: "branch-flow" }] },
+  nonFastForward: true,
+};
 
 describe("CrossGuard policy pack", () => {
   it("takes its names from the shipped configuration, through the plan", () => {
     assert.deepStrictEqual(SHIPPED, {
-      developmentBranches: ["quant"], adminGroups: ["quant-admin"], releaseGroups: ["quant-release_manager"],
-      flow: [{ from: "quant", to: "quant_stg" }, { from: "quant_stg", to: "quant_lr" }, { from: "quant_stg", to: "quant_live" }, { from: "quant_lr", to: "quant_live" }],
+      developmentBranches: ["quant"],
+      adminGroups: ["quant-admin"],
+      releaseGroups: ["quant-release_manager"],
+      flow: [
+        { from: "quant", to: "quant_stg" },
+        { from: "quant_stg", to: "quant_lr" },
+        { from: "quant_stg", to: "quant_live" },
+        { from: "quant_lr", to: "quant_live" },
+      ],
     });
-    for (const stack of Object.keys(shipped().stacks)) assert.deepStrictEqual(configOf(shipped(), stack), SHIPPED, `stack ${stack} enforces the same project-wide names`);
+    for (const stack of Object.keys(shipped().stacks))
+      assert.deepStrictEqual(configOf(shipped(), stack), SHIPPED, `stack ${stack} enforces the same project-wide names`);
   });
 
   it("has the eight mandatory policies", () => {
-    assert.deepStrictEqual(quantPolicies(() => SHIPPED).map((p) => [p.name, p.enforcementLevel]), [
-      ["only-development-branch-accepts-pushes", "mandatory"], ["no-force-push", "mandatory"], ["approval-by-someone-else", "mandatory"],
-      ["pipelines-must-succeed", "mandatory"], ["no-can-manage-for-non-admin-groups", "mandatory"], ["production-versions-release-managers-only", "mandatory"],
-      ["migrations-along-flow", "mandatory"], ["no-plaintext-secrets", "mandatory"],
-    ]);
+    assert.deepStrictEqual(
+      quantPolicies(() => SHIPPED).map((p) => [p.name, p.enforcementLevel]),
+      [
+        ["only-development-branch-accepts-pushes", "mandatory"],
+        ["no-force-push", "mandatory"],
+        ["approval-by-someone-else", "mandatory"],
+        ["pipelines-must-succeed", "mandatory"],
+        ["no-can-manage-for-non-admin-groups", "mandatory"],
+        ["production-versions-release-managers-only", "mandatory"],
+        ["migrations-along-flow", "mandatory"],
+        ["no-plaintext-secrets", "mandatory"],
+      ],
+    );
   });
 
   it("only quant accepts pushes", () => {
     assert.deepStrictEqual(check("only-development-branch-accepts-pushes", PB, branch()), []);
     assert.deepStrictEqual(check("only-development-branch-accepts-pushes", PB, branch({ branch: "quant", pushUsernames: ["aruiz"] })), []);
-    assert.match(check("only-development-branch-accepts-pushes", PB, branch({ pushUsernames: ["aruiz"] }))[0], /branch quant_stg accepts pushes \(aruiz\); only quant may/);
+    assert.match(
+      check("only-development-branch-accepts-pushes", PB, branch({ pushUsernames: ["aruiz"] }))[0],
+      /branch quant_stg accepts pushes \(aruiz\); only quant may/,
+    );
     assert.strictEqual(check("only-development-branch-accepts-pushes", PB, branch({ pushLevels: [30] })).length, 1);
-    assert.match(check("only-development-branch-accepts-pushes", RS, ruleset({ nonFastForward: true }))[0], /lets quant_stg take direct pushes/);
+    assert.match(
+      check("only-development-branch-accepts-pushes", RS, ruleset({ nonFastForward: true }))[0],
+      /lets quant_stg take direct pushes/,
+    );
     assert.deepStrictEqual(check("only-development-branch-accepts-pushes", RS, ruleset(goodPr)), []);
   });
 
@@ -83,52 +131,118 @@ describe("CrossGuard policy pack", () => {
 
   it("at least one approval, and the author's approval does not count", () => {
     const AS = "pulumi-nodejs:dynamic/gitlab:ApprovalSettings";
-    const ok = { mergeRequestsAuthorApproval: false, mergeRequestsDisableCommittersApproval: true, resetApprovalsOnPush: true, disableOverridingApproversPerMergeRequest: true };
+    const ok = {
+      mergeRequestsAuthorApproval: false,
+      mergeRequestsDisableCommittersApproval: true,
+      resetApprovalsOnPush: true,
+      disableOverridingApproversPerMergeRequest: true,
+    };
     assert.deepStrictEqual(check("approval-by-someone-else", AS, ok), []);
     assert.match(check("approval-by-someone-else", AS, { ...ok, mergeRequestsAuthorApproval: true })[0], /author's approval counts/);
-    assert.match(check("approval-by-someone-else", "pulumi-nodejs:dynamic/gitlab:ApprovalRule", { ruleName: "r", approvalsRequired: 0 })[0], /requires 0 approvals; at least 1/);
-    assert.match(check("approval-by-someone-else", RS, ruleset({ ...goodPr, pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: false } }))[0], /last pusher's own approval/);
+    assert.match(
+      check("approval-by-someone-else", "pulumi-nodejs:dynamic/gitlab:ApprovalRule", { ruleName: "r", approvalsRequired: 0 })[0],
+      /requires 0 approvals; at least 1/,
+    );
+    assert.match(
+      check(
+        "approval-by-someone-else",
+        RS,
+        ruleset({ ...goodPr, pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: false } }),
+      )[0],
+      /last pusher's own approval/,
+    );
   });
 
   it("pipelines must succeed", () => {
     const MC = "pulumi-nodejs:dynamic/gitlab:MergeChecks";
-    assert.deepStrictEqual(check("pipelines-must-succeed", MC, { onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }), []);
-    assert.deepStrictEqual(check("pipelines-must-succeed", MC, { onlyAllowMergeIfPipelineSucceeds: false, allowMergeOnSkippedPipeline: true }).length, 2);
+    assert.deepStrictEqual(
+      check("pipelines-must-succeed", MC, { onlyAllowMergeIfPipelineSucceeds: true, allowMergeOnSkippedPipeline: false }),
+      [],
+    );
+    assert.deepStrictEqual(
+      check("pipelines-must-succeed", MC, { onlyAllowMergeIfPipelineSucceeds: false, allowMergeOnSkippedPipeline: true }).length,
+      2,
+    );
     assert.match(check("pipelines-must-succeed", RS, ruleset({ pullRequest: goodPr.pullRequest }))[0], /requires no status check/);
   });
 
   it("no CAN_MANAGE for non-admin groups on models and shared Git folders", () => {
-    const acl = (g: string, l: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: "quant-admin", permissionLevel: "CAN_MANAGE" }, { groupName: g, permissionLevel: l }] });
+    const acl = (g: string, l: string) => ({
+      registeredModelId: "rm-1",
+      accessControls: [
+        { groupName: "quant-admin", permissionLevel: "CAN_MANAGE" },
+        { groupName: g, permissionLevel: l },
+      ],
+    });
     assert.deepStrictEqual(check("no-can-manage-for-non-admin-groups", PERM, acl("quant-developer", "CAN_EDIT")), []);
-    assert.match(check("no-can-manage-for-non-admin-groups", PERM, acl("quant-developer", "CAN_MANAGE"))[0], /quant-developer gets CAN_MANAGE on a registered model/);
-    assert.match(check("no-can-manage-for-non-admin-groups", PERM, { repoId: "1", accessControls: [{ groupName: "quant-consumer", permissionLevel: "CAN_MANAGE" }] })[0], /shared Git folder/);
-    assert.deepStrictEqual(check("no-can-manage-for-non-admin-groups", PERM, { directoryPath: "/Teams/quant/git", accessControls: [{ groupName: "quant-consumer", permissionLevel: "CAN_MANAGE" }] }), [], "the Git folder root needs CAN_MANAGE for everyone");
-    assert.match(check("no-can-manage-for-non-admin-groups", "databricks:index/grants:Grants", { model: "c.s.m", grants: [{ principal: "quant-developer", privileges: ["EXECUTE", "MANAGE"] }] })[0], /quant-developer gets EXECUTE\+MANAGE/);
+    assert.match(
+      check("no-can-manage-for-non-admin-groups", PERM, acl("quant-developer", "CAN_MANAGE"))[0],
+      /quant-developer gets CAN_MANAGE on a registered model/,
+    );
+    assert.match(
+      check("no-can-manage-for-non-admin-groups", PERM, {
+        repoId: "1",
+        accessControls: [{ groupName: "quant-consumer", permissionLevel: "CAN_MANAGE" }],
+      })[0],
+      /shared Git folder/,
+    );
+    assert.deepStrictEqual(
+      check("no-can-manage-for-non-admin-groups", PERM, {
+        directoryPath: "/Teams/quant/git",
+        accessControls: [{ groupName: "quant-consumer", permissionLevel: "CAN_MANAGE" }],
+      }),
+      [],
+      "the Git folder root needs CAN_MANAGE for everyone",
+    );
+    assert.match(
+      check("no-can-manage-for-non-admin-groups", "databricks:index/grants:Grants", {
+        model: "c.s.m",
+        grants: [{ principal: "quant-developer", privileges: ["EXECUTE", "MANAGE"] }],
+      })[0],
+      /quant-developer gets EXECUTE\+MANAGE/,
+    );
   });
 
   it("production model versions managed only by release managers", () => {
-    const acl = (g: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE_PRODUCTION_VERSIONS" }] });
+    const acl = (g: string) => ({
+      registeredModelId: "rm-1",
+      accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE_PRODUCTION_VERSIONS" }],
+    });
     assert.deepStrictEqual(check("production-versions-release-managers-only", PERM, acl("quant-release_manager")), []);
-    assert.match(check("production-versions-release-managers-only", PERM, acl("quant-approver"))[0], /quant-approver can manage production model versions/);
+    assert.match(
+      check("production-versions-release-managers-only", PERM, acl("quant-approver"))[0],
+      /quant-approver can manage production model versions/,
+    );
   });
 
   it("model migrations only along flow edges", () => {
     const MM = "pulumi-nodejs:dynamic/mlflow:ModelMigration";
     assert.deepStrictEqual(check("migrations-along-flow", MM, { model: "m", fromEnv: "quant", toEnv: "quant_stg" }), []);
-    assert.match(check("migrations-along-flow", MM, { model: "m", fromEnv: "quant", toEnv: "quant_live" })[0], /migrates quant -> quant_live, which is not a promotion edge/);
+    assert.match(
+      check("migrations-along-flow", MM, { model: "m", fromEnv: "quant", toEnv: "quant_live" })[0],
+      /migrates quant -> quant_live, which is not a promotion edge/,
+    );
   });
 
   it("no plaintext secrets in resource inputs", () => {
     assert.deepStrictEqual(check("no-plaintext-secrets", PB, branch()), []);
     assert.match(check("no-plaintext-secrets", PB, { ...branch(), gitlabToken: "glpat-x" })[0], /input gitlabToken carries a credential/);
-    assert.match(check("no-plaintext-secrets", "databricks:index/repo:Repo", { url: "u", sparseCheckout: { gitCredential: { privateKey: "k" } } })[0], /input sparseCheckout\.gitCredential\.privateKey/);
-    assert.deepStrictEqual(check("no-plaintext-secrets", "pulumi:providers:databricks", { host: "h", token: "from-secret-config" }), [], "providers take credentials from secret config");
+    assert.match(
+      check("no-plaintext-secrets", "databricks:index/repo:Repo", { url: "u", sparseCheckout: { gitCredential: { privateKey: "k" } } })[0],
+      /input sparseCheckout\.gitCredential\.privateKey/,
+    );
+    assert.deepStrictEqual(
+      check("no-plaintext-secrets", "pulumi:providers:databricks", { host: "h", token: "from-secret-config" }),
+      [],
+      "providers take credentials from secret config",
+    );
   });
 
   it("a renamed development branch in config moves the push rule with it", () => {
     const renamed = configOf(renameEnvironment(shipped(), "quant", "research"));
     assert.deepStrictEqual(renamed.developmentBranches, ["research"]);
-    const push = (branchName: string, c: QuantPolicyConfig) => check("only-development-branch-accepts-pushes", PB, branch({ branch: branchName, pushUsernames: ["aruiz"] }), c);
+    const push = (branchName: string, c: QuantPolicyConfig) =>
+      check("only-development-branch-accepts-pushes", PB, branch({ branch: branchName, pushUsernames: ["aruiz"] }), c);
     assert.deepStrictEqual(push("research", renamed), [], "the renamed development branch takes pushes");
     assert.match(push("quant", renamed)[0], /branch quant accepts pushes \(aruiz\); only research may/, "the old name no longer does");
     const MM = "pulumi-nodejs:dynamic/mlflow:ModelMigration";
@@ -146,10 +260,19 @@ describe("CrossGuard policy pack", () => {
     assert.deepStrictEqual([c.adminGroups, c.releaseGroups], [["alpha-admin"], ["alpha-releaser"]]);
     const manage = (g: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE" }] });
     assert.deepStrictEqual(check("no-can-manage-for-non-admin-groups", PERM, manage("alpha-admin"), c), []);
-    assert.match(check("no-can-manage-for-non-admin-groups", PERM, manage("quant-admin"), c)[0], /quant-admin gets CAN_MANAGE on a registered model; only alpha-admin/);
-    const prod = (g: string) => ({ registeredModelId: "rm-1", accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE_PRODUCTION_VERSIONS" }] });
+    assert.match(
+      check("no-can-manage-for-non-admin-groups", PERM, manage("quant-admin"), c)[0],
+      /quant-admin gets CAN_MANAGE on a registered model; only alpha-admin/,
+    );
+    const prod = (g: string) => ({
+      registeredModelId: "rm-1",
+      accessControls: [{ groupName: g, permissionLevel: "CAN_MANAGE_PRODUCTION_VERSIONS" }],
+    });
     assert.deepStrictEqual(check("production-versions-release-managers-only", PERM, prod("alpha-releaser"), c), []);
-    assert.match(check("production-versions-release-managers-only", PERM, prod("quant-release_manager"), c)[0], /quant-release_manager can manage production model versions; only alpha-releaser/);
+    assert.match(
+      check("production-versions-release-managers-only", PERM, prod("quant-release_manager"), c)[0],
+      /quant-release_manager can manage production model versions; only alpha-releaser/,
+    );
   });
 
   it("an edge removed from the flow in config is no longer a migration path", () => {
@@ -158,13 +281,17 @@ describe("CrossGuard policy pack", () => {
     const MM = "pulumi-nodejs:dynamic/mlflow:ModelMigration";
     const lrToLive = { model: "m", fromEnv: "quant_lr", toEnv: "quant_live" };
     assert.deepStrictEqual(check("migrations-along-flow", MM, lrToLive), [], "an edge in the shipped flow");
-    assert.match(check("migrations-along-flow", MM, lrToLive, configOf(s))[0], /migrates quant_lr -> quant_live, which is not a promotion edge/);
+    assert.match(
+      check("migrations-along-flow", MM, lrToLive, configOf(s))[0],
+      /migrates quant_lr -> quant_live, which is not a promotion edge/,
+    );
   });
 
   it("the pack reads Pulumi.yaml of the project it sits in, for the stack named in each resource's URN", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-project-"));
     try {
-      for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f))) fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
+      for (const f of fs.readdirSync(PROJECT_DIR).filter((f) => /^Pulumi(\..+)?\.yaml$/.test(f)))
+        fs.copyFileSync(path.join(PROJECT_DIR, f), path.join(dir, f));
       const yaml = YAML.parse(fs.readFileSync(path.join(dir, "Pulumi.yaml"), "utf8"));
       yaml.config["quant-platform:organization"].value.groupPrefix = "beta-";
       fs.writeFileSync(path.join(dir, "Pulumi.yaml"), YAML.stringify(yaml));

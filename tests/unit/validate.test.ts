@@ -13,7 +13,10 @@ describe("config validation", () => {
   it("accepts the shipped configuration for every stack", () => {
     for (const stack of ["quant", "quant_stg", "quant_lr"]) {
       const m = validate(shipped(), stack);
-      assert.deepStrictEqual(m.stacks.map((s) => s.name), ["quant", "quant_lr", "quant_stg"]);
+      assert.deepStrictEqual(
+        m.stacks.map((s) => s.name),
+        ["quant", "quant_lr", "quant_stg"],
+      );
     }
     const m = validate(shipped());
     assert.ok(m.roster.length >= 8, "the example roster has at least 8 members");
@@ -24,7 +27,13 @@ describe("config validation", () => {
   it("rejects a member with an unknown role, naming the member and the known roles", () => {
     const s = shipped();
     proj(s, "roster")[1].roles = ["developer", "quant_wizard"];
-    expectProblem(problemsOf(s, "quant_stg"), /^stack quant_stg: /, /Pulumi\.yaml quant-platform:roster\[1\]\.roles\[1\] = "quant_wizard"/, /member 'ben\.okafor'/, /developer, approver, release_manager, consumer, admin/);
+    expectProblem(
+      problemsOf(s, "quant_stg"),
+      /^stack quant_stg: /,
+      /Pulumi\.yaml quant-platform:roster\[1\]\.roles\[1\] = "quant_wizard"/,
+      /member 'ben\.okafor'/,
+      /developer, approver, release_manager, consumer, admin/,
+    );
   });
 
   it("rejects unknown keys at project, stack and nested level", () => {
@@ -37,13 +46,19 @@ describe("config validation", () => {
     expectProblem(p, /Pulumi\.yaml quant-platform:teams: unknown key; expected one of: organization, environments/);
     expectProblem(p, /quant-platform:roster\[0\]\.phone: unknown key/);
     expectProblem(p, /^stack quant: Pulumi\.quant\.yaml quant-platform:region: unknown key/);
-    expectProblem(p, /^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.hostname: unknown key; expected one of: host, branch, registry, scimProvisioned/);
+    expectProblem(
+      p,
+      /^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.hostname: unknown key; expected one of: host, branch, registry, scimProvisioned/,
+    );
   });
 
   it("rejects a stack file overriding a shared key", () => {
     const s = shipped();
     s.stacks.quant_stg.roster = { value: [], secret: false };
-    expectProblem(problemsOf(s), /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:roster: is shared by all stacks and belongs in Pulumi\.yaml/);
+    expectProblem(
+      problemsOf(s),
+      /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:roster: is shared by all stacks and belongs in Pulumi\.yaml/,
+    );
   });
 
   it("rejects a member without an email", () => {
@@ -66,10 +81,19 @@ describe("config validation", () => {
     proj(s, "flow").push({ from: "quant", to: "quant_stg" });
     proj(s, "organization").gitFolders.push({ ...proj(s, "organization").gitFolders[0] });
     const p = problemsOf(s);
-    expectProblem(p, /models\[2\]\.name: model 'quant-alpha-transformer' is declared twice \(as models\[0\] too\); a model is identified by \(name\)/);
-    expectProblem(p, /models\[0\]\.promotions\[2\]: promotes quant -> quant_stg again \(as promotions\[0\]\); a promotion is identified by \(model, from, to\)/);
+    expectProblem(
+      p,
+      /models\[2\]\.name: model 'quant-alpha-transformer' is declared twice \(as models\[0\] too\); a model is identified by \(name\)/,
+    );
+    expectProblem(
+      p,
+      /models\[0\]\.promotions\[2\]: promotes quant -> quant_stg again \(as promotions\[0\]\); a promotion is identified by \(model, from, to\)/,
+    );
     expectProblem(p, /flow: edge quant -> quant_stg is declared twice; an edge is identified by \(from, to\)/);
-    expectProblem(p, /organization\.gitFolders\[1\]: Git folder 'quant-research' is declared twice .*identified by \(path\) gitFolder:\/Teams\/quant\/shared\/quant-research/);
+    expectProblem(
+      p,
+      /organization\.gitFolders\[1\]: Git folder 'quant-research' is declared twice .*identified by \(path\) gitFolder:\/Teams\/quant\/shared\/quant-research/,
+    );
   });
 
   it("rejects the same member twice, by id, email or Git username", () => {
@@ -85,13 +109,19 @@ describe("config validation", () => {
   it("rejects a flow edge to an unknown environment", () => {
     const s = shipped();
     proj(s, "flow").push({ from: "quant_lr", to: "quant_prod" });
-    expectProblem(problemsOf(s, "quant"), /flow\[4\]\.to = "quant_prod": expected a known environment \(quant, quant_stg, quant_lr, quant_live\)/);
+    expectProblem(
+      problemsOf(s, "quant"),
+      /flow\[4\]\.to = "quant_prod": expected a known environment \(quant, quant_stg, quant_lr, quant_live\)/,
+    );
   });
 
   it("rejects a cycle in the flow", () => {
     const s = shipped();
     proj(s, "flow").push({ from: "quant_lr", to: "quant_stg" });
-    expectProblem(problemsOf(s, "quant"), /quant-platform:flow: the flow has a cycle quant_lr -> quant_stg -> quant_lr|quant_stg -> quant_lr -> quant_stg/);
+    expectProblem(
+      problemsOf(s, "quant"),
+      /quant-platform:flow: the flow has a cycle quant_lr -> quant_stg -> quant_lr|quant_stg -> quant_lr -> quant_stg/,
+    );
   });
 
   it("rejects an edge from quant straight to quant_live (dev straight to production)", () => {
@@ -164,7 +194,14 @@ describe("config validation", () => {
     delete proj(s, "roster")[2].email;
     proj(s, "flow").push({ from: "quant", to: "quant_live" });
     s.stacks.quant_stg.databricksToken = { value: "x", secret: false };
-    const err = (() => { try { validate(s, "quant"); return undefined; } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        validate(s, "quant");
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    })();
     assert.ok(err instanceof ConfigError);
     assert.strictEqual(err.problems.length, 4, err.message);
     assert.match(err.message, /^Invalid quant-platform configuration \(4 problems\):\n - /);
@@ -185,7 +222,10 @@ describe("config validation", () => {
   it("rejects a flow target that too few members can approve (the author's approval never counts)", () => {
     const s = shipped();
     proj(s, "environments").quant_live.approvals = 4;
-    expectProblem(problemsOf(s, "quant"), /environments\.quant_live\.approvals: merge requests into quant_live need 4 approval\(s\) from someone other than the author, but only 4 member\(s\) may approve \(chen\.wei, dara\.singh, elena\.petrova, farid\.haddad\); expected at least 5/);
+    expectProblem(
+      problemsOf(s, "quant"),
+      /environments\.quant_live\.approvals: merge requests into quant_live need 4 approval\(s\) from someone other than the author, but only 4 member\(s\) may approve \(chen\.wei, dara\.singh, elena\.petrova, farid\.haddad\); expected at least 5/,
+    );
   });
 
   it("rejects a plaintext GitLab token and an unknown Git host URL", () => {
@@ -212,7 +252,10 @@ describe("model promotions in validation", () => {
   it("a promotion must follow the flow: quant straight to quant_lr is refused", () => {
     const s = shipped();
     proj(s, "models")[0].promotions.push({ from: "quant", to: "quant_lr", stage: "Production" });
-    expectProblem(problemsOf(s, "quant_lr"), /models\[0\]\.promotions\[2\]: model 'quant-alpha-transformer' is promoted quant -> quant_lr, which is not an edge of the flow/);
+    expectProblem(
+      problemsOf(s, "quant_lr"),
+      /models\[0\]\.promotions\[2\]: model 'quant-alpha-transformer' is promoted quant -> quant_lr, which is not an edge of the flow/,
+    );
   });
   it("a promotion picks exactly one source version, into a stack that lists the model", () => {
     const s = shipped();
@@ -225,7 +268,10 @@ describe("model promotions in validation", () => {
   it("a promotion into a Unity Catalog stack is refused with the reason", () => {
     const s = shipped();
     stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
-    expectProblem(problemsOf(s, "quant_lr"), /promotions\[1\]\.to: stack quant_lr uses Unity Catalog; the migration engine moves workspace-registry versions/);
+    expectProblem(
+      problemsOf(s, "quant_lr"),
+      /promotions\[1\]\.to: stack quant_lr uses Unity Catalog; the migration engine moves workspace-registry versions/,
+    );
   });
 });
 
@@ -233,7 +279,10 @@ describe("registry invariants in validation", () => {
   it("no role but admin gets CAN_MANAGE on a model", () => {
     const s = shipped();
     proj(s, "roles").release_manager.registry.quant_lr = "CAN_MANAGE";
-    expectProblem(problemsOf(s, "quant_lr"), /roles\.release_manager\.registry\.quant_lr = "CAN_MANAGE": expected a level below CAN_MANAGE: only a role with duty 'administer'/);
+    expectProblem(
+      problemsOf(s, "quant_lr"),
+      /roles\.release_manager\.registry\.quant_lr = "CAN_MANAGE": expected a level below CAN_MANAGE: only a role with duty 'administer'/,
+    );
   });
 
   it("nobody outside release managers and admins manages production versions", () => {
@@ -241,35 +290,57 @@ describe("registry invariants in validation", () => {
     proj(s, "roles").approver.registry.quant_stg = "CAN_MANAGE_PRODUCTION_VERSIONS";
     proj(s, "roles").developer.registry.quant = "CAN_MANAGE_PRODUCTION_VERSIONS";
     const p = problemsOf(s, "quant");
-    expectProblem(p, /roles\.approver\.registry\.quant_stg = "CAN_MANAGE_PRODUCTION_VERSIONS": expected at most CAN_MANAGE_STAGING_VERSIONS/);
+    expectProblem(
+      p,
+      /roles\.approver\.registry\.quant_stg = "CAN_MANAGE_PRODUCTION_VERSIONS": expected at most CAN_MANAGE_STAGING_VERSIONS/,
+    );
     expectProblem(p, /roles\.developer\.registry\.quant = "CAN_MANAGE_PRODUCTION_VERSIONS"/);
   });
 
   it("consumers never edit a model", () => {
     const s = shipped();
     proj(s, "roles").consumer.registry.quant_stg = "CAN_EDIT";
-    expectProblem(problemsOf(s, "quant"), /roles\.consumer\.registry\.quant_stg = "CAN_EDIT": expected CAN_READ: consumers validate models and never edit/);
+    expectProblem(
+      problemsOf(s, "quant"),
+      /roles\.consumer\.registry\.quant_stg = "CAN_EDIT": expected CAN_READ: consumers validate models and never edit/,
+    );
   });
 
-  const workspaceRegistryStacks = (stacks: string[]) => `stack ${stacks.join(" and ")} uses the workspace registry, which has stages but no aliases`;
+  const workspaceRegistryStacks = (stacks: string[]) =>
+    `stack ${stacks.join(" and ")} uses the workspace registry, which has stages but no aliases`;
   const aliasRefusals: { when: string; edit: (s: ReturnType<typeof shipped>) => void; stack: string; patterns: RegExp[] }[] = [
     {
       when: "a model with lifecycle aliases lists a workspace-registry stack",
-      edit: (s) => { proj(s, "models")[1].lifecycle = "aliases"; },
+      edit: (s) => {
+        proj(s, "models")[1].lifecycle = "aliases";
+      },
       stack: "quant_lr",
-      patterns: [/^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.registry\.flavour: is workspace, which has stages but no aliases/, /model 'quant-risk-scorer'/, /has lifecycle 'aliases' and lists this stack/, /expected lifecycle: stages .*, or registry flavour unity-catalog/],
+      patterns: [
+        /^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:workspace\.registry\.flavour: is workspace, which has stages but no aliases/,
+        /model 'quant-risk-scorer'/,
+        /has lifecycle 'aliases' and lists this stack/,
+        /expected lifecycle: stages .*, or registry flavour unity-catalog/,
+      ],
     },
     {
       when: "a model without lifecycle (aliases by default) lists a workspace-registry stack",
-      edit: (s) => { delete proj(s, "models")[1].lifecycle; },
+      edit: (s) => {
+        delete proj(s, "models")[1].lifecycle;
+      },
       stack: "quant_stg",
       patterns: [/^stack quant_stg: .*is workspace/, /model 'quant-risk-scorer'/, /lifecycle 'aliases' \(the default\)/],
     },
     {
       when: "a promotion between two workspace-registry stacks selects by alias",
-      edit: (s) => { proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", alias: "champion" }; },
+      edit: (s) => {
+        proj(s, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", alias: "champion" };
+      },
       stack: "quant",
-      patterns: [/models\[0\]\.promotions\[0\]\.alias: model 'quant-alpha-transformer' is promoted quant -> quant_stg by alias 'champion'/, new RegExp(workspaceRegistryStacks(["quant", "quant_stg"])), /expected stage \(e\.g\. stage: Production\) or version, or registry flavour unity-catalog on quant and quant_stg/],
+      patterns: [
+        /models\[0\]\.promotions\[0\]\.alias: model 'quant-alpha-transformer' is promoted quant -> quant_stg by alias 'champion'/,
+        new RegExp(workspaceRegistryStacks(["quant", "quant_stg"])),
+        /expected stage \(e\.g\. stage: Production\) or version, or registry flavour unity-catalog on quant and quant_stg/,
+      ],
     },
     {
       when: "a promotion out of a workspace-registry stack into Unity Catalog selects by alias",
@@ -279,7 +350,10 @@ describe("registry invariants in validation", () => {
         proj(s, "models")[0].promotions[1] = { from: "quant_stg", to: "quant_lr", alias: "champion" };
       },
       stack: "quant_lr",
-      patterns: [/promotions\[1\]\.alias: model 'quant-alpha-transformer' is promoted quant_stg -> quant_lr by alias 'champion'/, new RegExp(workspaceRegistryStacks(["quant_stg"]))],
+      patterns: [
+        /promotions\[1\]\.alias: model 'quant-alpha-transformer' is promoted quant_stg -> quant_lr by alias 'champion'/,
+        new RegExp(workspaceRegistryStacks(["quant_stg"])),
+      ],
     },
   ];
   for (const t of aliasRefusals) {
@@ -292,17 +366,23 @@ describe("registry invariants in validation", () => {
 
   it("the workspace registry's stages are accepted: the shipped models promote by stage", () => {
     const m = validate(shipped(), "quant_stg");
-    assert.deepStrictEqual(m.models.map((x) => [x.name, x.lifecycle, x.promotions.map((p) => p.select)]), [
-      ["quant-alpha-transformer", "stages", [{ stage: "Staging" }, { stage: "Production" }]],
-      ["quant-risk-scorer", "stages", []],
-    ]);
+    assert.deepStrictEqual(
+      m.models.map((x) => [x.name, x.lifecycle, x.promotions.map((p) => p.select)]),
+      [
+        ["quant-alpha-transformer", "stages", [{ stage: "Staging" }, { stage: "Production" }]],
+        ["quant-risk-scorer", "stages", []],
+      ],
+    );
   });
 
   it("a model with stages listed for a Unity Catalog stack is an error", () => {
     const s = shipped();
     stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
     proj(s, "models")[1].lifecycle = "stages";
-    expectProblem(problemsOf(s, "quant_lr"), /stack quant_lr: .*workspace\.registry\.flavour: is unity-catalog, which has aliases but no stages, yet model 'quant-risk-scorer'/);
+    expectProblem(
+      problemsOf(s, "quant_lr"),
+      /stack quant_lr: .*workspace\.registry\.flavour: is unity-catalog, which has aliases but no stages, yet model 'quant-risk-scorer'/,
+    );
   });
 
   it("Unity Catalog needs a catalog and schema; the workspace registry takes neither", () => {
@@ -322,7 +402,10 @@ describe("registry invariants in validation", () => {
     for (const bad of [0, -3, 2.5, "5"]) {
       const t = shipped();
       stackVal(t, "quant_stg", "workspace").retryTimeoutSeconds = bad;
-      expectProblem(problemsOf(t, "quant_stg"), /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = .*: expected a positive whole number/);
+      expectProblem(
+        problemsOf(t, "quant_stg"),
+        /stack quant_stg: Pulumi\.quant_stg\.yaml quant-platform:workspace\.retryTimeoutSeconds = .*: expected a positive whole number/,
+      );
     }
   });
 });

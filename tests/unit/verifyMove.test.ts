@@ -7,29 +7,81 @@ const SRC = "https://old.example";
 const file = (path: string, sha = "a".repeat(64), size = 10) => ({ path, size, sha256: sha });
 
 function version(over: Partial<VersionInventory> = {}): VersionInventory {
-  return { version: "1", stage: "None", aliases: ["champion"], status: "READY", runId: "r1", description: "best", tags: { task: "cls" }, files: 1, bytes: 10, manifest: [file("model/w.bin")], ...over };
+  return {
+    version: "1",
+    stage: "None",
+    aliases: ["champion"],
+    status: "READY",
+    runId: "r1",
+    description: "best",
+    tags: { task: "cls" },
+    files: 1,
+    bytes: 10,
+    manifest: [file("model/w.bin")],
+    ...over,
+  };
 }
 function run(over: Partial<RunInventory> = {}): RunInventory {
   return {
-    runId: "s1", name: "iter-1", status: "FINISHED", startTime: 1, endTime: 2, params: { lr: "2e-5" }, tags: { team: "quant" },
-    metrics: { precision: [[0, 10, 0.8], [1, 20, 0.87]] }, metricKeys: ["precision"], files: 1, bytes: 10, manifest: [file("model/w.bin")], ...over,
+    runId: "s1",
+    name: "iter-1",
+    status: "FINISHED",
+    startTime: 1,
+    endTime: 2,
+    params: { lr: "2e-5" },
+    tags: { team: "quant" },
+    metrics: {
+      precision: [
+        [0, 10, 0.8],
+        [1, 20, 0.87],
+      ],
+    },
+    metricKeys: ["precision"],
+    files: 1,
+    bytes: 10,
+    manifest: [file("model/w.bin")],
+    ...over,
   };
 }
 function source(): Inventory {
   return {
-    source: "databricks://old", host: SRC, models: [{ name: "alpha", versions: [version()] }],
+    source: "databricks://old",
+    host: SRC,
+    models: [{ name: "alpha", versions: [version()] }],
     experiments: [{ id: "1", name: "quant-alpha", runs: [run()], artifactBytes: 10 }],
-    workspace: { paths: ["/Shared"], objects: [{ path: "/Shared/nb", type: "NOTEBOOK", language: "PYTHON", size: 5, sha256: "n1" }], directories: ["/Shared"], gitFolders: ["/Repos/a/r"], other: [] },
+    workspace: {
+      paths: ["/Shared"],
+      objects: [{ path: "/Shared/nb", type: "NOTEBOOK", language: "PYTHON", size: 5, sha256: "n1" }],
+      directories: ["/Shared"],
+      gitFolders: ["/Repos/a/r"],
+      other: [],
+    },
   };
 }
 /** A target that holds exactly what the source does, with the provenance the migrations record. */
 function target(): Inventory {
   const provenance = { [TAG.sourceHost]: SRC, [TAG.sourceModel]: "alpha", [TAG.sourceVersion]: "1", [TAG.fingerprint]: "fp" };
   return {
-    source: "databricks://new", host: "https://new.example",
+    source: "databricks://new",
+    host: "https://new.example",
     models: [{ name: "alpha", versions: [version({ version: "3", tags: { task: "cls", ...provenance } })] }],
-    experiments: [{ id: "7", name: "quant-alpha", runs: [run({ runId: "t1", tags: { team: "quant", [RUN_TAG.sourceHost]: SRC, [RUN_TAG.sourceRun]: "s1", [RUN_TAG.complete]: "fp" } })], artifactBytes: 10 }],
-    workspace: { paths: ["/Shared"], objects: [{ path: "/Shared/nb", type: "NOTEBOOK", language: "PYTHON", size: 5, sha256: "n1" }], directories: ["/Shared"], gitFolders: ["/Repos/a/r"], other: [] },
+    experiments: [
+      {
+        id: "7",
+        name: "quant-alpha",
+        runs: [
+          run({ runId: "t1", tags: { team: "quant", [RUN_TAG.sourceHost]: SRC, [RUN_TAG.sourceRun]: "s1", [RUN_TAG.complete]: "fp" } }),
+        ],
+        artifactBytes: 10,
+      },
+    ],
+    workspace: {
+      paths: ["/Shared"],
+      objects: [{ path: "/Shared/nb", type: "NOTEBOOK", language: "PYTHON", size: 5, sha256: "n1" }],
+      directories: ["/Shared"],
+      gitFolders: ["/Repos/a/r"],
+      other: [],
+    },
   };
 }
 
@@ -83,8 +135,14 @@ describe("verify-move comparison", () => {
   });
 
   it("manifest differences: missing, size, content, extra", () => {
-    assert.deepStrictEqual(manifestDifferences([file("a"), file("b"), file("c")], [file("b", "a".repeat(64), 11), file("c", "c".repeat(64)), file("d")]), [
-      "'a' is missing", "'b' is 11 bytes, the source's 10", "'c' differs (sha256 cccccccccccc…, the source's aaaaaaaaaaaa…)", "'d' is in the target only",
-    ]);
+    assert.deepStrictEqual(
+      manifestDifferences([file("a"), file("b"), file("c")], [file("b", "a".repeat(64), 11), file("c", "c".repeat(64)), file("d")]),
+      [
+        "'a' is missing",
+        "'b' is 11 bytes, the source's 10",
+        "'c' differs (sha256 cccccccccccc…, the source's aaaaaaaaaaaa…)",
+        "'d' is in the target only",
+      ],
+    );
   });
 });
