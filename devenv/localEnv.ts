@@ -10,6 +10,7 @@
 import * as crypto from "crypto";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
 import { DatabricksTestServer } from "./databricksServer";
+import { mlflowClient } from "../clients/mlflow";
 
 /** The stage of the old workspace's registered version (a workspace registry has stages, not aliases). */
 export const STAGE = "Production";
@@ -68,16 +69,11 @@ export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; langua
  * has stages instead. So in the old workspace the version is in stage Production and has no alias.
  */
 async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: string, alias: string): Promise<void> {
-  const call = async (method: string, path: string, body: unknown) => {
-    const r = await fetch(`${mlflowUrl}/api/2.0/mlflow/${path}`, {
-      method,
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (!r.ok) throw new Error(`seeding the old workspace: ${method} ${path} failed: ${r.status} ${await r.text()}`);
-  };
-  await call("POST", "model-versions/transition-stage", { name: model, version, stage: STAGE, archive_existing_versions: false });
-  await call("DELETE", "registered-models/alias", { name: model, alias });
+  // Through the project's MLflow client: its retries ride out a kept-alive connection the server closed
+  // while the (synchronous) fixture ran.
+  const mlflow = mlflowClient({ uri: mlflowUrl, baseUrl: mlflowUrl, token: undefined, transport: "mlflow-artifacts" });
+  await mlflow.transitionStage(model, version, STAGE);
+  await mlflow.deleteAlias(model, alias);
 }
 
 async function environment(name: string, token: string): Promise<LocalEnvironment> {

@@ -164,11 +164,11 @@ export class Runner {
     readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  run(cmd: string, args: string[], opts: { timeoutMs?: number; label?: string } = {}): Promise<Run> {
+  run(cmd: string, args: string[], opts: { timeoutMs?: number; label?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
     const timeoutMs = opts.timeoutMs ?? 300000;
     return new Promise((resolve) => {
       const t0 = Date.now();
-      const p = spawn(cmd, args, { cwd: this.cwd, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      const p = spawn(cmd, args, { cwd: this.cwd, env: { ...this.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let stdout = "";
       p.stdout.on("data", (d) => ((out += d), (stdout += d)));
@@ -198,7 +198,7 @@ export class Runner {
    * The project's npm script for a command, exactly as the pipelines run it (`npm run -s <cmd> -- ...`: the
    * compiled quant-platform binary), pointed at the copy with `--dir`.
    */
-  cli(projectDir: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<Run> {
+  cli(projectDir: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
     const [cmd, ...rest] = args;
     return this.run("npm", ["--prefix", projectDir, "run", "-s", cmd, "--", ...rest, "--dir", this.cwd], {
       ...opts,

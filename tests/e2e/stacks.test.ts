@@ -279,6 +279,14 @@ describe("e2e: the project's three stacks under the real engine", function () {
     assert.strictEqual(proj.members.size, p.gitMembers.length);
     assert.deepStrictEqual([...proj.protectedBranches.keys()].sort(), p.branchRules.map((b) => b.branch).sort());
     assert.ok([...proj.protectedBranches.values()].every((b) => !b.allow_force_push));
+    // Premium (the server's default tier): the native four-eyes rules.
+    assert.ok(proj.rules.length > 0, "approval rules declared natively on Premium");
+    assert.ok(proj.rules.every((r) => r.approvals_required >= 1 && r.user_ids.length > 0));
+    assert.strictEqual(proj.approvals.merge_requests_author_approval, false, "the author's approval does not count");
+    assert.strictEqual(proj.approvals.merge_requests_disable_committers_approval, true, "committers' approvals do not count");
+    assert.strictEqual(proj.approvals.disable_overriding_approvers_per_merge_request, true, "no per-MR override");
+    assert.strictEqual(proj.only_allow_merge_if_pipeline_succeeds, true);
+    assert.strictEqual(proj.allow_merge_on_skipped_pipeline, false);
   });
 
   it("2. a second preview of every stack expects no changes (no perpetual diff)", async () => {
@@ -516,5 +524,69 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
           .filter((f) => /\.json(\.gz)?$/.test(f))
       : [];
     assert.deepStrictEqual(left, [], "no stack checkpoints left in the backend");
+  });
+
+  it("9. GitLab Free: pulumi up declares protected branches and merge checks, no approval rules; the approval-check job enforces four eyes", async () => {
+    const gl = services.gitlab;
+    gl.tier = "free";
+    try {
+      // `stack rm` removed the stack files with the stacks: take them back as committed (hosts on loopback).
+      execFileSync("git", ["-C", dir, "checkout", "HEAD", "--", ...STACKS.map((s) => `Pulumi.${s}.yaml`)], { stdio: "pipe" });
+      ok(await runner.pulumi(["stack", "init", "quant"]), "stack init quant (free)");
+      for (const [key, value] of [
+        ["databricksToken", ws("quant").token],
+        ["gitlabToken", services.gitlabToken],
+      ])
+        ok(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", "quant"]), `config set ${key}`);
+      ok(await runner.cli(PROJECT_DIR, ["deploy", "--stack", "quant"]), "npm run deploy -- --stack quant (GitLab Free)");
+      const proj = gl.projects[0];
+      const p = plan("quant");
+      assert.deepStrictEqual([...proj.protectedBranches.keys()].sort(), p.branchRules.map((b) => b.branch).sort());
+      assert.ok([...proj.protectedBranches.values()].every((b) => !b.allow_force_push));
+      assert.ok(
+        [...proj.protectedBranches.values()].every((b) =>
+          [...b.push_access_levels, ...b.merge_access_levels].every((e) => e.user_id === null),
+        ),
+        "Free protects branches by role only",
+      );
+      assert.strictEqual(proj.rules.length, 0, "no approval rules on Free");
+      assert.strictEqual(
+        proj.only_allow_merge_if_pipeline_succeeds,
+        true,
+        "pipelines must succeed: the approval-check job blocks the merge",
+      );
+      assert.strictEqual(proj.allow_merge_on_skipped_pipeline, false);
+      ok(await runner.pulumi(["preview", "--expect-no-changes", "-s", "quant"]), "a second preview on Free expects no changes");
+
+      // The four-eyes job on a merge request quant -> quant_stg: the author's own approval does not count.
+      const id = (u: string) => gl.users.find((x) => x.username === u)!.id;
+      const gitName = (member: string) => p.gitMembers.find((m) => m.member === member)!.gitUsername;
+      const approvers = p.branchRules.find((b) => b.branch === "quant_stg")!.approveMembers;
+      const author = approvers[0];
+      const approverName = gitName(approvers.find((m) => m !== author)!);
+      proj.mergeRequests.set(7, {
+        iid: 7,
+        state: "opened",
+        source_branch: "quant",
+        target_branch: "quant_stg",
+        notes: [],
+        author_id: id(gitName(author)),
+        approved_by: [id(gitName(author))],
+      });
+      const check = () =>
+        runner.cli(PROJECT_DIR, ["approval-check", "--mr", "7", "--project", String(proj.id), "--api", gl.url], {
+          env: { GITLAB_TOKEN: services.gitlabToken },
+        });
+      assert.strictEqual((await check()).code, 1, "only the author approved: the job fails");
+      proj.mergeRequests.get(7)!.approved_by!.push(id(approverName));
+      const passed = await check();
+      assert.strictEqual(passed.code, 0, passed.out);
+
+      ok(await runner.pulumi(["destroy", "--yes", "--skip-preview", "-s", "quant"]), "destroy quant (free)");
+      assert.strictEqual(proj.protectedBranches.size, 0);
+      ok(await runner.pulumi(["stack", "rm", "--yes", "-s", "quant"]), "stack rm quant (free)");
+    } finally {
+      gl.tier = "premium";
+    }
   });
 });
