@@ -62,3 +62,18 @@ export function keyed<T extends object>(kind: EntryKind, entries: T[]): (T & { k
   if (d) throw new Error(`duplicate ${kind} ${d.key}: a ${kind} is identified by ${identityOf(kind)}, and two entries share it`);
   return entries.map((e) => ({ ...e, key: entryKey(kind, e) }));
 }
+
+/**
+ * A value's canonical JSON, object keys sorted: how two values are compared wherever one of them went
+ * through the Pulumi engine, which does not keep key order.
+ */
+export const canonicalJson = (v: unknown): string =>
+  JSON.stringify(v ?? null, (_k, x) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.keys(x)
+            .sort()
+            .map((k) => [k, (x as Record<string, unknown>)[k]]),
+        )
+      : x,
+  );

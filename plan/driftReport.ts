@@ -3,6 +3,7 @@
  * which property, the declared value against the actual one, and the member, branch or model affected.
  * Pure: the CLI reads the file.
  */
+import { canonicalJson as canon } from "../config/identity";
 
 interface State {
   type?: string;
@@ -65,18 +66,6 @@ function affects(type: string, inputs: Record<string, unknown>, name: string): s
   if (type.endsWith("repositoryRuleset:RepositoryRuleset")) return `ruleset ${inputs.name}`;
   return name;
 }
-
-/** JSON with object keys sorted, for comparing values. */
-const canon = (v: unknown): string =>
-  JSON.stringify(v ?? null, (_k, x) =>
-    x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(
-          Object.keys(x)
-            .sort()
-            .map((k) => [k, x[k]]),
-        )
-      : x,
-  );
 
 /**
  * The property paths under `path` where `declared` and `actual` differ: into lists of the same length

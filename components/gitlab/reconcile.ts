@@ -4,6 +4,7 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { gitlabApi, GitLabApi } from "../../clients/gitlab";
+import { canonicalJson as canon } from "../../config/identity";
 
 /** A property whose actual value differs from the declared one: what dry runs and drift reports render. */
 export interface Change {
@@ -42,18 +43,6 @@ export interface ResourceKind<I extends ProjectInputs, S extends object> {
   /** On update, before reconciling: restores the defaults of what `olds` declared and `news` no longer does. */
   retire?(api: GitLabApi, olds: I, news: I): Promise<void>;
 }
-
-/** A value's canonical text: object keys sorted, since state that went through the engine has lost their order. */
-const canon = (v: unknown): string =>
-  JSON.stringify(v ?? null, (_k, x) =>
-    x && typeof x === "object" && !Array.isArray(x)
-      ? Object.fromEntries(
-          Object.keys(x)
-            .sort()
-            .map((k) => [k, (x as Record<string, unknown>)[k]]),
-        )
-      : x,
-  );
 
 /** The properties of `declared` whose values differ in `actual` (absent: everything differs). */
 export function compare(declared: object, actual: object | undefined): Change[] {

@@ -7,7 +7,6 @@
  * Skips, saying why, only when no Pulumi toolchain can be found or installed.
  */
 import * as assert from "assert";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -15,6 +14,7 @@ import * as path from "path";
 import { DatabricksControlServer } from "../../devenv/databricksControlServer";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { liveServers } from "../fixtures/liveServers";
+import { Run, Runner } from "./harness";
 
 const TOKEN = "dapi-e2e-provider-token";
 
@@ -76,46 +76,20 @@ export const alphaId = alpha.registeredModelId;
 export const riskId = risk.registeredModelId;
 `;
 
-interface Run {
-  code: number | null;
-  out: string;
-  ms: number;
-}
-
 describe("e2e: the real Databricks provider against the control-plane test server", function () {
   this.timeout(300000);
   let server: DatabricksControlServer | undefined;
   let tmp = "";
   let env: NodeJS.ProcessEnv = {};
-  let pulumiBin = "";
   let mlflowUrl = "";
   const sfx = Math.random().toString(36).slice(2, 8);
   let seededAlphaId = "";
-  const timings: string[] = [];
 
-  const pulumi = (args: string[], timeoutMs = 120000): Promise<Run> =>
-    new Promise((resolve) => {
-      const t0 = Date.now();
-      server?.log.push(`=== pulumi ${args.join(" ")}`);
-      const p = spawn(pulumiBin, [...args, "--non-interactive", "--color", "never"], {
-        cwd: path.join(tmp, "program"),
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      p.stdout.on("data", (d) => (out += d));
-      p.stderr.on("data", (d) => (out += d));
-      const timer = setTimeout(() => {
-        out += `\n(killed after ${timeoutMs} ms)`;
-        p.kill("SIGKILL");
-      }, timeoutMs);
-      p.on("close", (code) => {
-        clearTimeout(timer);
-        const ms = Date.now() - t0;
-        timings.push(`${args.slice(0, 2).join(" ")} ${(ms / 1000).toFixed(1)}s`);
-        resolve({ code, out, ms });
-      });
-    });
+  let runner: Runner | undefined;
+  const pulumi = (args: string[], timeoutMs = 120000): Promise<Run> => {
+    server?.log.push(`=== pulumi ${args.join(" ")}`);
+    return runner!.pulumi(args, { timeoutMs });
+  };
   const ok = (r: Run, what: string) => assert.strictEqual(r.code, 0, `${what} failed (exit ${r.code}):\n${r.out.slice(-6000)}`);
   const noUnimplemented = () =>
     assert.deepStrictEqual(server!.unimplemented, [], "the provider called routes the test server does not implement");
@@ -164,7 +138,6 @@ describe("e2e: the real Databricks provider against the control-plane test serve
       console.log(`      SKIPPED e2e provider test: ${tc.reason}`);
       this.skip();
     }
-    pulumiBin = tc.pulumi;
     mlflowUrl = (await liveServers()).a.url;
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "provider-e2e-"));
     server = new DatabricksControlServer(TOKEN, { mlflowUrl });
@@ -202,6 +175,7 @@ describe("e2e: the real Databricks provider against the control-plane test serve
       SSL_CERT_FILE: server.certFile,
     });
     fs.mkdirSync(path.join(tmp, "state"));
+    runner = new Runner(dir, env);
     ok(await pulumi(["login", `file://${path.join(tmp, "state")}`]), "pulumi login");
     ok(await pulumi(["stack", "init", "e2e"]), "pulumi stack init");
     ok(
@@ -220,7 +194,7 @@ describe("e2e: the real Databricks provider against the control-plane test serve
   });
 
   after(async function () {
-    if (timings.length) console.log(`      pulumi steps: ${timings.join(", ")}`);
+    if (runner?.timings.length) console.log(`      pulumi steps: ${runner.timings.join(", ")}`);
     if (process.env.E2E_CALL_LOG && server) fs.writeFileSync(process.env.E2E_CALL_LOG, server.log.join("\n") + "\n");
     await server?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
