@@ -2,9 +2,12 @@
  * Benchmarks, run on demand (never part of npm test): every comparison is made within one run on one
  * machine, and reported as ratios.
  *   npm run bench            2 GiB model, median of 3 runs, sizes 100 MB / 500 MB / 2 GiB, 2,000 small files, plan 50 / 500 / 5,000
- *   npm run bench -- --quick small sizes, 1 run (a few minutes)
+ *   npm run bench -- --quick 64 MB model, 1 run, sizes 16 / 32 / 64 MB, 2,000 small files (a few minutes)
+ * Both modes: a 16 MB model and 2,000 small files, each by ours, the raw copy and export-import, the fixed
+ * cost (ours minus raw at 16 MB) and the per-phase profile of our migrations (phasesMs of --json).
  * Writes a table to stdout and bench/results.json.
  */
+import * as ts from "typescript";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -20,6 +23,20 @@ const MiB = 1048576;
 const NODE = process.execPath;
 const TS = ["-r", "ts-node/register/transpile-only"];
 const EI_BIN = path.join(PROJECT_DIR, ".venv-bench", "bin");
+const RAW_JS = path.join(PROJECT_DIR, "dist", "bench", "rawCopy.js");
+
+/**
+ * The raw copy compiled next to the engine in dist/ (it imports the engine's transport), so that it starts
+ * from JavaScript as `bin/quant-platform.js` does: under ts-node it would pay about a second of start-up
+ * that ours does not, and the fixed cost would read too low.
+ */
+function compileRawCopy(): void {
+  const out = ts.transpileModule(fs.readFileSync(path.join(PROJECT_DIR, "bench", "rawCopy.ts"), "utf8"), {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  });
+  fs.mkdirSync(path.dirname(RAW_JS), { recursive: true });
+  fs.writeFileSync(RAW_JS, out.outputText);
+}
 
 interface Row {
   note?: string;
@@ -34,12 +51,25 @@ interface Row {
   /** CPU seconds of the method's own process tree, and of the two MLflow servers while it ran (the profile). */
   clientCpuS: number;
   serverCpuS: number;
+  /** Ours only: the migration's own wall time per phase, and in all (the rest of wallMs is process start and exit). */
+  phasesMs?: Record<string, number>;
+  durationMs?: number;
 }
 
 /** The two servers under test: their CPU time is sampled around every method. */
 let servers: MlflowServer[] = [];
 const serverCpu = () => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
 type Measured = RunResult & { serverCpuS: number; lowerBound?: boolean };
+
+/** The phases and duration our --json report gives, when the run printed one. */
+function reported(r: RunResult): Pick<Row, "phasesMs" | "durationMs"> {
+  try {
+    const j = JSON.parse(r.stdout) as { phasesMs?: Record<string, number>; durationMs?: number };
+    return { phasesMs: j.phasesMs, durationMs: j.durationMs };
+  } catch {
+    return {};
+  }
+}
 async function profiled(run: () => Promise<RunResult>): Promise<Measured> {
   const before = serverCpu();
   const r = await run();
@@ -56,7 +86,9 @@ function summarize(caseName: string, method: string, runs: Measured[], bytes: nu
   const lowerBound = runs.every((r) => r.lowerBound);
   for (const r of runs) if (r.code !== 0 && !r.lowerBound) throw new Error(`${method} failed (${caseName}): ${r.stderr.slice(-1500)}`);
   const wall = median(runs.map((r) => r.wallMs));
+  const mid = runs.find((r) => r.wallMs === wall)!;
   return {
+    ...(method.startsWith("ours") ? reported(mid) : {}),
     case: caseName,
     method,
     wallMs: wall,
@@ -101,9 +133,7 @@ async function ours(from: string, to: string, model: string, toModel: string, ve
 }
 
 async function raw(from: string, to: string, model: string, prefix: string, scratch: string) {
-  return profiled(() =>
-    measured(NODE, [...TS, "bench/rawCopy.ts", from, to, model, "1", prefix, String(DEFAULT_CONCURRENCY)], {}, scratch, PROJECT_DIR),
-  );
+  return profiled(() => measured(NODE, [RAW_JS, from, to, model, "1", prefix, String(DEFAULT_CONCURRENCY)], {}, scratch, PROJECT_DIR));
 }
 
 /** export-model then import-model, measured as one operation: times add up, peaks are the larger. */
@@ -173,9 +203,18 @@ async function bench(argv: string[]): Promise<number> {
   const a = parseArgs(argv, [], ["quick"]);
   const quick = !!a.quick;
   const cfg = quick
-    ? { bigMb: 64, runs: 1, scaling: [16, 32, 64], smallFiles: 200, members: [50, 500, 5000], mockMembers: [50, 200] }
-    : { bigMb: 2048, runs: 3, scaling: [100, 500, 2048], smallFiles: 2000, members: [50, 500, 5000], mockMembers: [50, 500, 5000] };
+    ? { bigMb: 64, fixedMb: 16, runs: 1, scaling: [16, 32, 64], smallFiles: 2000, members: [50, 500, 5000], mockMembers: [50, 200] }
+    : {
+        bigMb: 2048,
+        fixedMb: 16,
+        runs: 3,
+        scaling: [100, 500, 2048],
+        smallFiles: 2000,
+        members: [50, 500, 5000],
+        mockMembers: [50, 500, 5000],
+      };
   if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
+  compileRawCopy();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -214,6 +253,44 @@ async function bench(argv: string[]): Promise<number> {
     }
     for (const [m, rs] of Object.entries(results)) rows.push(summarize(`${cfg.bigMb} MB model`, m, rs, bytes, big.files.length));
 
+    // The fixed cost: at 16 MB the bytes take a fraction of a second, so ours minus raw is what a migration
+    // adds (resolve, registry calls, read-back, manifest, process start).
+    log(`fixed cost: a ${cfg.fixedMb} MB model ...`);
+    const mid = seedFixture(src, "bench-16", { sizeMb: cfg.fixedMb, shards: 1, dir: work });
+    const midBytes = mid.files.reduce((s, f) => s + f.size, 0);
+    const midCase = `${cfg.fixedMb} MB model`;
+    rows.push(
+      summarize(
+        midCase,
+        "ours (--verify full)",
+        [await ours(src.url, dst.url, "bench-16", "mid-full", "full", path.join(work, "s-mid-full"))],
+        midBytes,
+        mid.files.length,
+      ),
+      summarize(
+        midCase,
+        "ours (--verify size)",
+        [await ours(src.url, dst.url, "bench-16", "mid-size", "size", path.join(work, "s-mid-size"))],
+        midBytes,
+        mid.files.length,
+      ),
+      summarize(
+        midCase,
+        "raw HTTP copy",
+        [await raw(src.url, dst.url, "bench-16", "raw/mid", path.join(work, "s-mid-raw"))],
+        midBytes,
+        mid.files.length,
+      ),
+      summarize(
+        midCase,
+        "mlflow-export-import",
+        [await exportImport(src.url, dst.url, "bench-16", "mid-ei", path.join(work, "s-mid-ei"))],
+        midBytes,
+        mid.files.length,
+      ),
+    );
+    fs.rmSync(path.join(work, "s-mid-ei"), { recursive: true, force: true });
+
     for (const mb of cfg.scaling) {
       log(`scaling: ${mb} MB ...`);
       const name = `scale-${mb}`;
@@ -245,6 +322,22 @@ async function bench(argv: string[]): Promise<number> {
     rows.push(
       summarize(
         `${small.files.length} small files`,
+        "ours (--verify size)",
+        [await ours(src.url, dst.url, "bench-small", "small-size", "size", path.join(work, "s-small-size"))],
+        smallBytes,
+        small.files.length,
+      ),
+      summarize(
+        `${small.files.length} small files`,
+        "raw HTTP copy",
+        [await raw(src.url, dst.url, "bench-small", "raw/small", path.join(work, "s-small-raw"))],
+        smallBytes,
+        small.files.length,
+      ),
+    );
+    rows.push(
+      summarize(
+        `${small.files.length} small files`,
         "mlflow-export-import",
         [await exportImport(src.url, dst.url, "bench-small", "small-ei", path.join(work, "s-small-ei"))],
         smallBytes,
@@ -266,13 +359,24 @@ async function bench(argv: string[]): Promise<number> {
   const rawRow = get(bigCase, "raw HTTP copy");
   const ei = get(bigCase, "mlflow-export-import");
   const smallCase = rows.find((r) => r.case.endsWith("small files"))!.case;
+  const midCase = `${cfg.fixedMb} MB model`;
+  const smallFull = get(smallCase, "ours (--verify full)");
+  const smallSize = get(smallCase, "ours (--verify size)");
+  const smallRaw = get(smallCase, "raw HTTP copy");
+  const smallEi = get(smallCase, "mlflow-export-import");
   const perMember = (stack: string) =>
     (mocked[mocked.length - 1].perStack[stack] - mocked[0].perStack[stack]) /
     (cfg.mockMembers[cfg.mockMembers.length - 1] - cfg.mockMembers[0]);
   const ratios = {
     oursFullVsRaw: full.mbPerS / rawRow.mbPerS,
     oursFullVsExportImport: ei.wallMs / full.wallMs,
-    smallFilesOursVsExportImport: get(smallCase, "ours (--verify full)").filesPerS! / get(smallCase, "mlflow-export-import").filesPerS!,
+    smallFilesOursVsExportImport: smallFull.filesPerS! / smallEi.filesPerS!,
+    smallFilesOursSizeVsExportImport: smallSize.filesPerS! / smallEi.filesPerS!,
+    smallFilesOursVsRaw: smallFull.filesPerS! / smallRaw.filesPerS!,
+    smallFilesOursSizeVsRaw: smallSize.filesPerS! / smallRaw.filesPerS!,
+    fixedCostS: (get(midCase, "ours (--verify full)").wallMs - get(midCase, "raw HTTP copy").wallMs) / 1000,
+    fixedCostSizeS: (get(midCase, "ours (--verify size)").wallMs - get(midCase, "raw HTTP copy").wallMs) / 1000,
+    midOursVsExportImport: get(midCase, "mlflow-export-import").wallMs / get(midCase, "ours (--verify full)").wallMs,
     peakRssMiBAtLargest: rows.filter((r) => r.case.startsWith("scaling")).slice(-1)[0].peakRssMiB,
     oursPeakDiskMiB: Math.max(...rows.filter((r) => r.method.startsWith("ours")).map((r) => r.peakDiskMiB)),
     planMsAtLargest: plan[plan.length - 1].planMs,
@@ -281,6 +385,10 @@ async function bench(argv: string[]): Promise<number> {
   const targets = {
     "ours full >= 0.8x raw copy throughput": ratios.oursFullVsRaw >= 0.8,
     "ours full >= 3x faster than export-import": ratios.oursFullVsExportImport >= 3,
+    [`fixed cost at ${cfg.fixedMb} MB (ours full - raw) <= 0.5 s`]: ratios.fixedCostS <= 0.5,
+    [`${smallCase}: ours full >= 0.8x raw copy`]: ratios.smallFilesOursVsRaw >= 0.8,
+    [`${smallCase}: ours size >= 0.8x raw copy`]: ratios.smallFilesOursSizeVsRaw >= 0.8,
+    [`${smallCase}: ours full >= 3x export-import`]: ratios.smallFilesOursVsExportImport >= 3,
     "peak RSS <= 256 MiB at the largest size": ratios.peakRssMiBAtLargest <= 256,
     // After subtracting the runtime's own cache, whose size varies by a few KB between processes.
     "0 bytes staged on local disk": ratios.oursPeakDiskMiB < 0.1,
@@ -304,6 +412,16 @@ async function bench(argv: string[]): Promise<number> {
         `${r.case.padEnd(24)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000).padStart(7)} ${fmt(r.mbPerS).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.peakDiskMiB).padStart(14)} ${fmt(r.clientCpuS).padStart(13)} ${fmt(r.serverCpuS).padStart(14)}${r.note ? `  (${r.note})` : ""}`,
     ),
     "",
+    "profile of ours (ms per phase; copy includes the read-back and runs alongside lineage; start = process start and exit)",
+    ...rows
+      .filter((r) => r.phasesMs)
+      .map(
+        (r) =>
+          `${r.case.padEnd(24)} ${r.method.padEnd(22)} start ${r.wallMs - (r.durationMs ?? r.wallMs)}  ${Object.entries(r.phasesMs!)
+            .map(([k, v]) => `${k} ${v}`)
+            .join("  ")}`,
+      ),
+    "",
     "plan scale: members  plan ms (3 stacks)  mocked eval ms quant/quant_stg/quant_lr  resources quant/quant_stg/quant_lr",
     ...plan.map((p) => {
       const m = mocked.find((x) => x.members === p.members);
@@ -316,7 +434,9 @@ async function bench(argv: string[]): Promise<number> {
       return `            ${String(p.members).padStart(7)}  ${fmt(p.planMs).padStart(18)}  ${cols[0].padStart(40)}  ${cols[1].padStart(34)}`;
     }),
     "",
-    `ratios: ours/raw throughput ${fmt(ratios.oursFullVsRaw, 2)}x; export-import/ours time ${fmt(ratios.oursFullVsExportImport, 2)}x; small files ours/export-import ${fmt(ratios.smallFilesOursVsExportImport, 2)}x; resources per added member ${JSON.stringify(Object.fromEntries(Object.entries(ratios.resourcesPerAddedMember).map(([k, v]) => [k, Number(v.toFixed(2))])))}`,
+    `ratios: ours/raw throughput ${fmt(ratios.oursFullVsRaw, 2)}x; export-import/ours time ${fmt(ratios.oursFullVsExportImport, 2)}x; small files ours/export-import ${fmt(ratios.smallFilesOursVsExportImport, 2)}x (size ${fmt(ratios.smallFilesOursSizeVsExportImport, 2)}x); small files ours/raw ${fmt(ratios.smallFilesOursVsRaw, 2)}x (size ${fmt(ratios.smallFilesOursSizeVsRaw, 2)}x)`,
+    `fixed cost at ${cfg.fixedMb} MB: ours full - raw ${fmt(ratios.fixedCostS, 2)} s, ours size - raw ${fmt(ratios.fixedCostSizeS, 2)} s; export-import/ours time at ${cfg.fixedMb} MB ${fmt(ratios.midOursVsExportImport, 2)}x`,
+    `resources per added member ${JSON.stringify(Object.fromEntries(Object.entries(ratios.resourcesPerAddedMember).map(([k, v]) => [k, Number(v.toFixed(2))])))}`,
     ...Object.entries(targets).map(([k, ok]) => `target ${ok ? "met   " : "MISSED"}  ${k}`),
   ];
   console.log(lines.join("\n"));

@@ -1,7 +1,10 @@
 /**
  * The physical baseline: the same bytes fetched from the source and uploaded to the target over HTTP,
- * N files at a time, with no hashing, no verification and no registry calls.
- *   node bench/rawCopy.ts <from-url> <to-url> <model> <version> <target-prefix> <concurrency>
+ * N files at a time, with no hashing, no verification and no registry calls beyond finding the files.
+ * Works for any model: a large one (bytes) and one of many small files (requests) alike.
+ *   node dist/bench/rawCopy.js <from-url> <to-url> <model> <version> <target-prefix> <concurrency>
+ * (bench.ts compiles it next to the engine in dist/, so it starts from JavaScript as the CLI does.)
+ * Prints `{files, bytes, elapsedMs}`, elapsedMs from the first call to the last byte.
  */
 import { resolveEndpoint } from "../migration/endpoint";
 import { mlflowClient } from "../clients/mlflow";
@@ -9,6 +12,7 @@ import { mlflowArtifactsTransport } from "../migration/transports/mlflowArtifact
 import { listTree } from "../migration/treeCopy";
 
 async function main() {
+  const started = Date.now();
   const [fromUrl, toUrl, model, version, prefix, concurrency] = process.argv.slice(2);
   const src = mlflowClient(resolveEndpoint(fromUrl, "from", {}));
   const dst = mlflowClient(resolveEndpoint(toUrl, "to", {}));
@@ -26,7 +30,7 @@ async function main() {
     }
   };
   await Promise.all(Array.from({ length: Number(concurrency) }, worker));
-  console.log(JSON.stringify({ files: files.length, bytes: files.reduce((s, f) => s + f.size, 0) }));
+  console.log(JSON.stringify({ files: files.length, bytes: files.reduce((s, f) => s + f.size, 0), elapsedMs: Date.now() - started }));
 }
 main().catch((e) => {
   console.error(e.message);

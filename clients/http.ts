@@ -2,7 +2,9 @@
  * HTTP for every client in clients/ (MLflow, Databricks Workspace, GitLab, GitHub): one retry policy
  * (backoff with jitter on 429, 5xx and broken connections; Retry-After honoured), one parser for error
  * bodies (`{error_code, message}` from MLflow and Databricks, `{message}` or `{error}` from GitLab and
- * GitHub, or plain text), and streaming GET/PUT with backpressure (bounded memory).
+ * GitHub, or plain text), and streaming GET/PUT with backpressure (bounded memory). JSON calls and
+ * streams go through the same keep-alive agents, so a migration reuses a handful of connections (and TLS
+ * sessions) for its registry calls and its file transfers alike.
  *
  * Messages never carry a token: query strings (signed URLs hold credentials there) and URL user info are
  * cut from every URL shown, and the credentials sent in the request headers are masked wherever a server
@@ -139,10 +141,13 @@ export function redact(url: string): string {
   return `${bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, "$1")}${i < 0 ? "" : "?…"}`;
 }
 
+/** The request headers that carry credentials. */
+const CREDENTIAL_HEADER = /^(authorization|private-token|x-api-key|cookie)$/i;
+
 /** The credentials a request sends, to be masked wherever a server echoes them. */
 function secretsOf(headers: Record<string, string>): string[] {
   return Object.entries(headers)
-    .filter(([k]) => /^(authorization|private-token|x-api-key|cookie)$/i.test(k))
+    .filter(([k]) => CREDENTIAL_HEADER.test(k))
     .map(([, v]) => v.replace(/^(bearer|token|basic)\s+/i, ""))
     .filter((v) => v.length >= 4);
 }
@@ -183,23 +188,28 @@ export async function jsonCall<T>(
 ): Promise<JsonResponse<T>> {
   const words = typeof describe === "string" ? describeAs(describe) : describe;
   const secrets = secretsOf(headers);
-  let res: Response;
+  let res: { status: number; ok: boolean; headers: Headers; text: string };
   try {
-    res = await fetch(url, {
+    res = await request(
       method,
-      headers: { Accept: "application/json", ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+      url,
+      {
+        Accept: "application/json",
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...headers,
+      },
+      body === undefined ? undefined : JSON.stringify(body),
+    );
   } catch (e) {
     // A reset or refused connection: nothing was answered, so the request can be sent again.
     throw failed(words, secrets, {
       method,
       url,
       status: 0,
-      message: `connection failed (${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message})`,
+      message: `connection failed (${(e as Error).message})`,
     });
   }
-  const text = await res.text();
+  const text = res.text;
   if (!res.ok) throw failed(words, secrets, { method, url, status: res.status, ...parseErrorBody(text) }, res.headers.get("retry-after"));
   if (!text) return { status: res.status, body: {} as T, headers: res.headers };
   try {
@@ -212,6 +222,64 @@ export async function jsonCall<T>(
       message: `answered with a body that is not JSON: ${text.trim().slice(0, 120)}`,
     });
   }
+}
+
+/**
+ * One buffered request over the shared keep-alive agent (rather than fetch, whose own connection pool the
+ * streams could not share). Rejects only when no response came. Redirects are followed as fetch follows
+ * them (at most 20; 303, and 301/302 after a POST, become a GET without body), and the credentials are not
+ * sent on to another origin.
+ */
+async function request(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<{ status: number; ok: boolean; headers: Headers; text: string }> {
+  for (let hops = 0; ; hops++) {
+    const r = await requestOnce(method, url, headers, body);
+    const location = r.headers.get("location");
+    if (![301, 302, 303, 307, 308].includes(r.status) || !location || hops >= 20) return r;
+    const next = new URL(location, url);
+    if (new URL(url).origin !== next.origin)
+      headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADER.test(k)));
+    if (r.status === 303 || ((r.status === 301 || r.status === 302) && method === "POST")) {
+      method = method === "HEAD" ? "HEAD" : "GET";
+      body = undefined;
+      headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== "content-type"));
+    }
+    url = next.toString();
+  }
+}
+
+function requestOnce(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<{ status: number; ok: boolean; headers: Headers; text: string }> {
+  const u = new URL(url);
+  const payload = body === undefined ? undefined : Buffer.from(body);
+  return new Promise((resolve, reject) => {
+    const req = client(u).request(
+      u,
+      { method, headers: { ...headers, ...(payload ? { "Content-Length": String(payload.length) } : {}) }, agent: agentFor(u.protocol) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
+          const status = res.statusCode ?? 0;
+          resolve({ status, ok: status >= 200 && status < 300, headers: h, text: Buffer.concat(chunks).toString("utf8") });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no answer for ${IDLE_TIMEOUT_MS / 1000} s`)));
+    req.end(payload);
+  });
 }
 
 /** One JSON request, its body only (no retry). `what` names the object for error messages. */
@@ -239,8 +307,10 @@ export const IDLE_TIMEOUT_MS = Number(process.env.QUANT_MIGRATE_IDLE_TIMEOUT_MS 
 function agentFor(protocol: string): http.Agent {
   const g = globalThis as unknown as { __quantMigrateAgents?: Record<string, http.Agent> };
   g.__quantMigrateAgents ??= {};
-  return (g.__quantMigrateAgents[protocol] ??=
-    protocol === "https:" ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 }));
+  // An idle socket is closed after 4 s (sooner when the server announces a shorter Keep-Alive timeout), as
+  // fetch does: reusing one the server has just closed would fail the request with a reset.
+  const options = { keepAlive: true, maxSockets: 64, timeout: 4000 };
+  return (g.__quantMigrateAgents[protocol] ??= protocol === "https:" ? new https.Agent(options) : new http.Agent(options));
 }
 
 /** Collects a (short) error body, then rejects with the parsed failure. */

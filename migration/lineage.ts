@@ -2,19 +2,46 @@
  * Lineage: a source run's params, full metric histories and tags, copied onto a target run, so the
  * precision history a model was chosen by survives the move.
  */
-import { Metric, MlflowClient, Run } from "../clients/mlflow";
+import { Metric, MlflowClient, Run, Tag } from "../clients/mlflow";
+import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
 
-/** Every metric's full history of a run, by key (sorted). */
+/** Every metric's full history of a run, by key (sorted); the histories are read a few at a time. */
 export async function metricHistories(src: MlflowClient, run: Run): Promise<Map<string, Metric[]>> {
   const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
-  const out = new Map<string, Metric[]>();
-  for (const key of keys) out.set(key, await src.metricHistory(run.info.run_id, key));
+  const histories = await mapLimited(keys, DEFAULT_CONCURRENCY, (key) => src.metricHistory(run.info.run_id, key));
+  return new Map(keys.map((k, i) => [k, histories[i]]));
+}
+
+/** The limits of one `runs/log-batch` call (MLflow's): 1000 entities in all, at most 100 params and 100 tags. */
+export const LOG_BATCH = { total: 1000, params: 100, tags: 100 };
+
+/**
+ * Params, metrics and tags packed into as few `runs/log-batch` calls as the limits allow, in order (params,
+ * then metrics by key and step order, then tags): a run with a few params, a few metric histories and a few
+ * tags is one call.
+ */
+export function lineageBatches(params: Tag[], metrics: Metric[], tags: Tag[]): { params: Tag[]; metrics: Metric[]; tags: Tag[] }[] {
+  const out: { params: Tag[]; metrics: Metric[]; tags: Tag[] }[] = [];
+  let p = 0;
+  let m = 0;
+  let t = 0;
+  while (p < params.length || m < metrics.length || t < tags.length) {
+    const b = { params: params.slice(p, p + LOG_BATCH.params), metrics: [] as Metric[], tags: [] as Tag[] };
+    p += b.params.length;
+    const room = LOG_BATCH.total - b.params.length - Math.min(LOG_BATCH.tags, tags.length - t);
+    b.metrics = metrics.slice(m, m + room);
+    m += b.metrics.length;
+    b.tags = tags.slice(t, t + Math.min(LOG_BATCH.tags, LOG_BATCH.total - b.params.length - b.metrics.length));
+    t += b.tags.length;
+    out.push(b);
+  }
   return out;
 }
 
 /**
- * Params, full metric histories and tags of the source run, copied onto the target run. `histories`, when
- * the caller has read them already, saves reading them again.
+ * Params, full metric histories and tags of the source run, copied onto the target run with the batch
+ * endpoint (up to 1000 entities a call). `histories`, when the caller has read them already, saves reading
+ * them again.
  */
 export async function copyLineage(
   src: MlflowClient,
@@ -25,15 +52,16 @@ export async function copyLineage(
   histories?: Map<string, Metric[]>,
 ): Promise<void> {
   const params = run.data.params ?? [];
-  for (let i = 0; i < params.length; i += 100) await dst.logBatch(targetRunId, { params: params.slice(i, i + 100) });
-  for (const [key, history] of histories ?? (await metricHistories(src, run))) {
-    for (let i = 0; i < history.length; i += 1000) {
-      await dst.logBatch(targetRunId, {
-        metrics: history.slice(i, i + 1000).map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
-      });
-    }
+  const metrics = [...(histories ?? (await metricHistories(src, run)))].flatMap(([key, history]) =>
+    history.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
+  );
+  const tags = copyTags ? (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content") : [];
+  // One after another: batches of one run written at once contend for the same rows of the tracking store.
+  for (const b of lineageBatches(params, metrics, tags)) {
+    await dst.logBatch(targetRunId, {
+      ...(b.params.length ? { params: b.params } : {}),
+      ...(b.metrics.length ? { metrics: b.metrics } : {}),
+      ...(b.tags.length ? { tags: b.tags } : {}),
+    });
   }
-  if (!copyTags) return;
-  const tags = (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content");
-  for (let i = 0; i < tags.length; i += 100) await dst.logBatch(targetRunId, { tags: tags.slice(i, i + 100) });
 }

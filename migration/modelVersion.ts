@@ -73,6 +73,40 @@ export interface MigrationReport {
   /** The approval evidence a production promotion was let through on (recorded on the target version too). */
   approval?: ApprovalEvidence;
   durationMs: number;
+  /**
+   * Wall time of each phase of this migration, in ms (see Phase). `copy` (which includes the read-back of
+   * every file) and `lineage` run at the same time, so the phases add up to more than durationMs.
+   */
+  phasesMs: Partial<Record<Phase, number>>;
+}
+
+/**
+ * The phases of a migration, in order: resolve the source version (and guard it), list its files, prepare
+ * the target (idempotence check, experiment, target run), copy and verify the files while the lineage is
+ * copied, write the manifest, register the version, wait for READY, elect among concurrent migrations, and
+ * set aliases, stage and the final tags.
+ */
+export type Phase =
+  "resolve" | "listing" | "prepare" | "copy" | "lineage" | "manifest" | "registration" | "readyWait" | "election" | "lifecycle";
+
+/**
+ * How long to wait before the n-th (from 0) poll for READY: 25 ms doubling to 500 ms. Registries that
+ * answer READY at once (OSS) or within milliseconds are not kept waiting a fixed half second.
+ */
+export function readyPollDelayMs(attempt: number): number {
+  return Math.min(25 * 2 ** Math.max(0, attempt), 500);
+}
+
+/** Records each phase's wall time into `into`. */
+function phaseClock(into: Partial<Record<Phase, number>>) {
+  return async <T>(phase: Phase, fn: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      into[phase] = Math.round((into[phase] ?? 0) + performance.now() - t0);
+    }
+  };
 }
 
 /** Left in the target when registration failed and the rollback failed too: the user must remove it. */
@@ -140,14 +174,22 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const dstT = transportFor(dst);
   const progress: Progress = { phase: "listing", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   const tell = () => o.onProgress?.({ ...progress });
+  const phasesMs: Partial<Record<Phase, number>> = {};
+  const timed = phaseClock(phasesMs);
 
   if (o.guard) checkEdge(o.guard);
-  const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
-  const run = version.run_id ? await src.getRun(version.run_id) : undefined;
-  const approval = o.guard ? await checkApproval(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
-  const srcRoot = await srcT.versionRoot(version, await src.getDownloadUri(o.model, version.version));
+  const { version, run, approval, srcRoot } = await timed("resolve", async () => {
+    const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
+    // The run and the download URI are independent reads: asked for at once.
+    const [run, downloadUri] = await Promise.all([
+      version.run_id ? src.getRun(version.run_id) : undefined,
+      src.getDownloadUri(o.model, version.version),
+    ]);
+    const approval = o.guard ? await checkApproval(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
+    return { version, run, approval, srcRoot: await srcT.versionRoot(version, downloadUri) };
+  });
   tell();
-  const listed = await listTree(srcT, srcRoot);
+  const listed = await timed("listing", () => listTree(srcT, srcRoot));
   if (listed.length === 0) throw migrationError(`model '${o.model}' version ${version.version} on ${o.from.uri} has no artifact files`);
   const refused = listed.map((f) => ({ f, why: dstT.refuses(f.path) })).filter((x) => x.why);
   if (refused.length) {
@@ -175,7 +217,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   );
   const base: Omit<
     MigrationReport,
-    "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs"
+    "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs" | "phasesMs"
   > = {
     sourceHost: o.from.baseUrl,
     sourceModel: o.model,
@@ -200,6 +242,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       plannedFiles: listed,
       warnings: [],
       durationMs: Date.now() - started,
+      phasesMs,
     };
   }
 
@@ -216,18 +259,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     skippedFiles: skipped,
     warnings,
     durationMs: Date.now() - started,
+    phasesMs,
   });
-  const first = (await claims())[0];
-  if (first && (await isComplete(first))) {
-    progress.phase = "done";
-    tell();
-    return adopted(first, listed.length, []);
-  }
-
-  // The target run: reused when a previous attempt created it and copied its lineage (resume). One whose
-  // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
-  // at once collide, so this migration then takes a run of its own (the election below keeps one version).
-  const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
   const provenance: Tag[] = [
     { key: TAG.fingerprint, value: fingerprint },
     { key: TAG.sourceHost, value: o.from.baseUrl },
@@ -235,99 +268,141 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     { key: TAG.sourceVersion, value: version.version },
     { key: TAG.sourceRun, value: version.run_id ?? "" },
   ];
-  const quoted = toModel.replace(/'/g, "\\'");
-  let targetRun = (
-    await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)
-  ).find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
-  targetRun ??= await dst.createRun(
-    expId,
-    `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`,
-    run?.info.start_time ?? Date.now(),
-    [...provenance, { key: TAG.targetModel, value: toModel }],
-  );
-  const targetRunId = targetRun.info.run_id;
-  if (run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true") {
-    await copyLineage(src, dst, run, targetRunId);
-    await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
-  }
-
-  const modelRoot = await dstT.runRoot(targetRunId, MODEL_DIR);
-  const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
-  const { files, skippedFiles, warnings } = await copyTree({
-    srcT,
-    srcRoot,
-    dstT,
-    dstRoot: modelRoot,
-    journalRoot,
-    listed,
-    fingerprint,
-    verify,
-    retry,
-    concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-    what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
-    tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
-    progress,
-    tell,
+  // The target run: reused when a previous attempt created it and copied its lineage (resume). One whose
+  // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
+  // at once collide, so this migration then takes a run of its own (the election below keeps one version).
+  const prepareTargetRun = async () => {
+    const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
+    const quoted = toModel.replace(/'/g, "\\'");
+    let targetRun = (
+      await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)
+    ).find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
+    targetRun ??= await dst.createRun(
+      expId,
+      `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`,
+      run?.info.start_time ?? Date.now(),
+      [...provenance, { key: TAG.targetModel, value: toModel }],
+    );
+    const runId = targetRun.info.run_id;
+    const [modelRoot, journalRoot] = await Promise.all([dstT.runRoot(runId, MODEL_DIR), dstT.runRoot(runId, JOURNAL_DIR)]);
+    return { targetRun, modelRoot, journalRoot };
+  };
+  const prepared = await timed("prepare", async () => {
+    const first = (await claims())[0];
+    if (first && (await isComplete(first))) return { done: first } as const;
+    return { done: undefined, ...(await prepareTargetRun()) } as const;
   });
+  if (prepared.done) {
+    progress.phase = "done";
+    tell();
+    return adopted(prepared.done, listed.length, []);
+  }
+  const { targetRun, modelRoot, journalRoot } = prepared;
+  const targetRunId = targetRun.info.run_id;
+
+  // Lineage and files are copied at once; the version is registered only after both finished and every file
+  // was verified. The lineage tag is set only once the lineage is complete, so a re-run reuses this run (and
+  // resumes its files from the journal) only when its lineage is whole.
+  const lineageDone =
+    run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
+      ? timed("lineage", async () => {
+          await copyLineage(src, dst, run, targetRunId);
+          await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
+        })
+      : Promise.resolve();
+  const copied = timed("copy", () =>
+    copyTree({
+      srcT,
+      srcRoot,
+      dstT,
+      dstRoot: modelRoot,
+      journalRoot,
+      listed,
+      fingerprint,
+      verify,
+      retry,
+      concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+      what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
+      tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
+      progress,
+      tell,
+    }),
+  );
+  // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
+  const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
+  if (copyOutcome.status === "rejected") throw copyOutcome.reason;
+  if (lineageOutcome.status === "rejected") throw lineageOutcome.reason;
+  const { files, skippedFiles, warnings } = copyOutcome.value;
 
   // The manifest, verified by reading it back, before anything is registered.
   const digest = manifestDigest(files);
-  await writeManifest(
-    dstT,
-    journalRoot,
-    {
-      fingerprint,
-      manifestDigest: digest,
-      source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
-      files,
-    },
-    `the manifest of model '${o.model}' version ${version.version}`,
-    o.to.uri,
+  await timed("manifest", () =>
+    writeManifest(
+      dstT,
+      journalRoot,
+      {
+        fingerprint,
+        manifestDigest: digest,
+        source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
+        files,
+      },
+      `the manifest of model '${o.model}' version ${version.version}`,
+      o.to.uri,
+    ),
   );
 
   progress.phase = "registering";
   tell();
-  const raced = (await claims())[0];
-  if (raced && (await isComplete(raced))) return adopted(raced, skippedFiles, warnings);
-  await dst.ensureRegisteredModel(toModel);
-  const targetRunInfo = await dst.getRun(targetRunId);
-  // Approval tags of the source are never copied: the target's record only what this guard verified.
-  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
-  const approvalTags: Tag[] = approval
-    ? [
-        { key: TAG.approvalKind, value: approval.kind },
-        { key: TAG.approvalRef, value: approval.ref },
-        { key: TAG.approvedBy, value: approval.approver },
-      ]
-    : [];
-  const created = await dst.createModelVersion({
-    name: toModel,
-    source: `${targetRunInfo.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
-    run_id: targetRunId,
-    description: version.description,
-    tags: [
-      ...userTags,
-      ...provenance,
-      ...approvalTags,
-      { key: TAG.manifestDigest, value: digest },
-      { key: TAG.files, value: String(files.length) },
-      { key: TAG.bytes, value: String(bytesTotal) },
-      { key: TAG.state, value: "registering" },
-    ],
+  const registered = await timed("registration", async () => {
+    const raced = (await claims())[0];
+    if (raced && (await isComplete(raced))) return { raced } as const;
+    await dst.ensureRegisteredModel(toModel);
+    // Approval tags of the source are never copied: the target's record only what this guard verified.
+    const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
+    const approvalTags: Tag[] = approval
+      ? [
+          { key: TAG.approvalKind, value: approval.kind },
+          { key: TAG.approvalRef, value: approval.ref },
+          { key: TAG.approvedBy, value: approval.approver },
+        ]
+      : [];
+    const created = await dst.createModelVersion({
+      name: toModel,
+      // The run as created or found carries its artifact URI: it is not read again.
+      source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+      run_id: targetRunId,
+      description: version.description,
+      tags: [
+        ...userTags,
+        ...provenance,
+        ...approvalTags,
+        { key: TAG.manifestDigest, value: digest },
+        { key: TAG.files, value: String(files.length) },
+        { key: TAG.bytes, value: String(bytesTotal) },
+        { key: TAG.state, value: "registering" },
+      ],
+    });
+    return { raced: undefined, created } as const;
   });
+  if (registered.raced) return adopted(registered.raced, skippedFiles, warnings);
+  const { created } = registered;
   const timeoutMs = o.readyTimeoutMs ?? 300000;
   try {
     const deadline = Date.now() + timeoutMs;
-    let status = created.status;
-    while (status !== "READY") {
-      if (status === "FAILED_REGISTRATION")
-        throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
-      if (Date.now() > deadline)
-        throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
-      await sleep(500);
-      status = (await dst.getModelVersion(toModel, created.version)).status;
-    }
-    const winner = await electVersion(dst, toModel, fingerprint, created.version, Date.now() + timeoutMs, o.to.uri);
+    await timed("readyWait", async () => {
+      let status = created.status;
+      for (let attempt = 0; status !== "READY"; attempt++) {
+        if (status === "FAILED_REGISTRATION")
+          throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
+        if (Date.now() > deadline)
+          throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
+        await sleep(readyPollDelayMs(attempt));
+        status = (await dst.getModelVersion(toModel, created.version)).status;
+      }
+    });
+    const winner = await timed("election", () =>
+      electVersion(dst, toModel, fingerprint, created.version, Date.now() + timeoutMs, o.to.uri),
+    );
     if (winner) {
       // Another migration of the same source registered first: give this version up and adopt that one.
       await dst.deleteModelVersion(toModel, created.version);
@@ -340,10 +415,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       tell();
       return adopted(winner, skippedFiles, warnings);
     }
-    for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, created.version);
-    if (lifecycle.stage) await dst.transitionStage(toModel, created.version, lifecycle.stage);
-    await dst.updateRun(targetRunId, "FINISHED", Date.now());
-    await dst.setModelVersionTag(toModel, created.version, TAG.state, "complete");
+    await timed("lifecycle", async () => {
+      // The run is finished alongside the aliases and stage (independent writes, both awaited); the state tag
+      // comes last, since it is what makes the version complete for every other migration.
+      const settled = await Promise.allSettled([
+        (async () => {
+          for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, created.version);
+          if (lifecycle.stage) await dst.transitionStage(toModel, created.version, lifecycle.stage);
+        })(),
+        dst.updateRun(targetRunId, "FINISHED", Date.now()),
+      ]);
+      for (const s of settled) if (s.status === "rejected") throw s.reason;
+      await dst.setModelVersionTag(toModel, created.version, TAG.state, "complete");
+    });
   } catch (e) {
     // Never leave a half-finished version registered; when that fails too, say exactly what is left. It is
     // marked failed first, so that no other migration adopts it or waits for it.
@@ -375,6 +459,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     skippedFiles,
     warnings,
     durationMs: Date.now() - started,
+    phasesMs,
   };
 }
 

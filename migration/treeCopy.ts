@@ -198,15 +198,6 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
             true,
           );
         }
-      } else {
-        const dir = f.path.includes("/") ? f.path.slice(0, f.path.lastIndexOf("/")) : "";
-        const listedBack = (await dstT.list(dstRoot, dir)).find((e) => e.path === f.path);
-        if (listedBack?.size !== f.size)
-          throw httpError(
-            0,
-            `${what}: verification failed: the target lists ${listedBack?.size ?? "no file"} bytes, expected ${f.size}`,
-            true,
-          );
       }
       return { path: f.path, size: f.size, sha256: sha };
     });
@@ -216,12 +207,45 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     tell();
     void saveJournal(false);
   };
+  // --verify size: one listing per directory once its files are uploaded, not one per file (a directory of
+  // 500 small files would be listed 500 times). A file the target lists at another size is copied again, a few
+  // rounds, then the copy fails. Its journal entry may be saved before this check: a resumed run trusts a
+  // journal entry only when the target lists the file at its size, which is this same check.
+  const checkSizes = async (copied: { path: string; size: number }[]) => {
+    const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
+    const dirs = [...new Set(copied.map((f) => dirOf(f.path)))];
+    const sizes = new Map<string, number | undefined>();
+    for (const entries of await mapLimited(dirs, o.concurrency || DEFAULT_CONCURRENCY, (d) =>
+      withRetry(retry, () => dstT.list(dstRoot, d)),
+    ))
+      for (const e of entries) if (!e.isDir) sizes.set(e.path, e.size);
+    return copied.filter((f) => sizes.get(f.path) !== f.size).map((f) => ({ f, found: sizes.get(f.path) }));
+  };
   try {
-    await forEachLimited(
-      listed.filter((f) => !verified.has(f.path)),
-      o.concurrency || DEFAULT_CONCURRENCY,
-      copyOne,
-    );
+    let todo = listed.filter((f) => !verified.has(f.path));
+    for (let round = 1; todo.length; round++) {
+      await forEachLimited(todo, o.concurrency || DEFAULT_CONCURRENCY, copyOne);
+      if (verify === "full") break;
+      const wrong = await checkSizes(todo);
+      for (const { f } of wrong) {
+        verified.delete(f.path);
+        progress.filesDone--;
+        progress.bytesDone -= f.size;
+      }
+      if (wrong.length && round >= retry.attempts) {
+        throw migrationError(
+          wrong
+            .slice(0, 5)
+            .map(
+              ({ f, found }) => `${o.what(f.path)}: verification failed: the target lists ${found ?? "no file"} bytes, expected ${f.size}`,
+            )
+            .join("; ") +
+            (wrong.length > 5 ? `; and ${wrong.length - 5} more files` : "") +
+            ` (after ${round} attempts)`,
+        );
+      }
+      todo = wrong.map(({ f }) => f);
+    }
   } catch (e) {
     await saveJournal(true);
     if (journalFailures.length && e instanceof Error)

@@ -64,6 +64,28 @@ describe("model migration between two real MLflow servers", function () {
       assert.deepStrictEqual(downloaded(b, "quant-alpha-transformer", report.targetVersion!), alpha.files);
     });
 
+    it("the report says where the time went: wall ms per phase, within the migration's duration", () => {
+      const p = report.phasesMs;
+      for (const phase of [
+        "resolve",
+        "listing",
+        "prepare",
+        "copy",
+        "lineage",
+        "manifest",
+        "registration",
+        "readyWait",
+        "election",
+        "lifecycle",
+      ] as const)
+        assert.ok(typeof p[phase] === "number" && p[phase]! >= 0, `phase ${phase}: ${JSON.stringify(p)}`);
+      // Copy and lineage overlap; every other phase runs alone, so those add up to at most the duration.
+      const serial = Object.entries(p)
+        .filter(([k]) => k !== "lineage")
+        .reduce((s, [, v]) => s + v!, 0);
+      assert.ok(serial <= report.durationMs + 10, `${serial} ms of phases in ${report.durationMs} ms: ${JSON.stringify(p)}`);
+    });
+
     it("the file names with spaces, unicode and '%' and the 0-byte file arrive intact", () => {
       const got = downloaded(b, "quant-alpha-transformer", report.targetVersion!).map(
         (f: { path: string; size: number }) => `${f.path}:${f.size}`,
