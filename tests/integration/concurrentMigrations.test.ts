@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import { spawn } from "child_process";
 import { migrate, MigrateOptions, MigrationReport } from "../../migration/modelVersion";
 import { migrateExperiment } from "../../migration/experiments";
 import { resolveEndpoint } from "../../migration/endpoint";
@@ -7,6 +6,7 @@ import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { RUN_TAG, TAG } from "../../migration/provenance";
 import { liveServers } from "../fixtures/liveServers";
 import { FixtureInfo, MlflowServer, PROJECT_DIR, seedFixture } from "../../devenv/localMlflow";
+import { Ran, runAsync } from "../fixtures/process";
 
 const RETRY = { attempts: 6, backoffMs: 100 };
 const ROUNDS = 4;
@@ -14,19 +14,8 @@ const AT_ONCE = 5;
 const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});
 
 /** The real CLI in a child process (as two CI jobs would run it). */
-function cliProcess(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn("node", ["bin/quant-platform.js", "migrate", ...args], { cwd: PROJECT_DIR });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (c) => {
-      stdout += c;
-    });
-    p.stderr.on("data", (c) => {
-      stderr += c;
-    });
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+function cliProcess(args: string[]): Promise<Ran> {
+  return runAsync("node", ["bin/quant-platform.js", "migrate", ...args], { cwd: PROJECT_DIR });
 }
 
 describe("concurrent migrations of the same source never duplicate (real MLflow servers)", function () {

@@ -1,27 +1,18 @@
 import * as assert from "assert";
-import { spawn } from "child_process";
+import { runAsync } from "../fixtures/process";
 import * as path from "path";
 
 const ROOT = path.resolve(__dirname, "../..");
 
 /** Runs the compiled binary as `npm start` does (without the install steps the test run has done). */
-function demo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [path.join(ROOT, "bin/quant-platform.js"), "demo", ...args], { cwd: ROOT });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (c) => (stdout += c));
-    p.stderr.on("data", (c) => (stderr += c));
-    p.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
+const demo = (args: string[]) => runAsync(process.execPath, [path.join(ROOT, "bin/quant-platform.js"), "demo", ...args], { cwd: ROOT });
 
 describe("the quick-start job (npm start), from the compiled binary", function () {
   this.timeout(300000);
 
   it("trains, registers the best by precision, migrates quant -> quant_stg and checks every byte independently", async () => {
     const r = await demo(["--size-mb", "1", "--json"]);
-    assert.strictEqual(r.code, 0, r.stderr);
+    assert.strictEqual(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.strictEqual(report.independentlyVerified, true);
     assert.strictEqual(report.sourceModel, "quant-alpha-transformer");

@@ -1,5 +1,4 @@
 import * as assert from "assert";
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -7,23 +6,13 @@ import { EXPERIMENT, LocalEnvironments, startLocalEnvironments } from "../../dev
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { inventoryCli } from "../../cli/inventory";
 import { Inventory } from "../../migration/inventory";
+import { Ran, runAsync } from "../fixtures/process";
 
 const RUNBOOK = path.join(PROJECT_DIR, "docs/moving-an-environment.md");
 
 /** Runs a bash script from the project directory, asynchronously (the stand-ins answer from this process). */
-function bash(script: string, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (c) => {
-      stdout += c;
-    });
-    p.stderr.on("data", (c) => {
-      stderr += c;
-    });
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+function bash(script: string, env: NodeJS.ProcessEnv): Promise<Ran> {
+  return runAsync("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env } });
 }
 
 /** The complete `npm run` commands of the runbook outside the walk-through: bash blocks and inline code (complete ones: with --from, and no <...> template). */
