@@ -3,7 +3,7 @@
  * codes of STYLE.md: 0 done, 1 failed, 2 usage, 3 found differences.
  */
 import { parseArgs as nodeParseArgs } from "util";
-import { projectDir } from "../config/load";
+import { projectDir } from "../config/projectDir";
 
 export { projectDir };
 

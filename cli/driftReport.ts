@@ -12,19 +12,25 @@ export function driftReportCli(argv: string[], out: (s: string) => void): number
   const a = parseArgs(argv, ["stack", "input", "out"], ["json"]);
   if (typeof a.stack !== "string") throw new UsageError("--stack is required");
   if (typeof a.input !== "string") throw new UsageError("--input <preview.json> is required");
-  let doc;
+  let doc: unknown;
   try {
     doc = JSON.parse(fs.readFileSync(a.input, "utf8"));
   } catch (e) {
     throw new Error(`cannot read the preview JSON ${a.input}: ${(e as Error).message}`);
   }
-  const items = driftItems(doc);
-  const text = a.json
-    ? JSON.stringify({ stack: a.stack, drift: items.length > 0, items }, null, 2) + "\n"
-    : renderDriftMarkdown(a.stack, items);
-  if (typeof a.out === "string") fs.writeFileSync(a.out, text);
+  return reportDrift(a.stack, doc, { json: !!a.json, out: typeof a.out === "string" ? a.out : undefined }, out) ? 3 : 0;
+}
+
+/**
+ * The drift report of one stack from a preview document, written to `out` (and to the file `o.out`):
+ * Markdown, or JSON with `json`. Returns the number of drift items. Shared by drift and drift-report.
+ */
+export function reportDrift(stack: string, doc: unknown, o: { json?: boolean; out?: string }, out: (s: string) => void): number {
+  const items = driftItems(doc as Parameters<typeof driftItems>[0]);
+  const text = o.json ? JSON.stringify({ stack, drift: items.length > 0, items }, null, 2) + "\n" : renderDriftMarkdown(stack, items);
+  if (o.out) fs.writeFileSync(o.out, text);
   out(text);
-  return items.length ? 3 : 0;
+  return items.length;
 }
 
 const USAGE = `usage: quant-platform drift-report --stack <stack> --input <preview.json> [--out <file>] [--json]

@@ -10,7 +10,6 @@
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { driftItems, renderDriftMarkdown } from "../plan/driftReport";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 /** Runs pulumi, streaming its output through (or collecting stdout), and returns its exit code. */
@@ -103,11 +102,8 @@ async function drift(argv: string[]): Promise<number> {
   } catch {
     throw new Error(`pulumi preview of stack ${stack} gave no JSON document (exit ${r.code}); see its messages above`);
   }
-  const items = driftItems(doc as Parameters<typeof driftItems>[0]);
-  const report = renderDriftMarkdown(stack, items);
-  if (typeof a.out === "string") fs.writeFileSync(a.out, report);
-  process.stdout.write(report);
-  if (items.length) return 3;
+  const { reportDrift } = await import("./driftReport");
+  if (reportDrift(stack, doc, { out: typeof a.out === "string" ? a.out : undefined }, (s) => process.stdout.write(s))) return 3;
   if (r.code !== 0)
     throw new Error(`pulumi preview of stack ${stack} failed (exit ${r.code}) without reporting drift; see its messages above`);
   return 0;

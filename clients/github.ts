@@ -72,8 +72,6 @@ export function githubApi(o: GitHubApiOptions) {
   };
 }
 
-export type GitHubApi = ReturnType<typeof githubApi>;
-
 interface GitHubUser {
   login: string;
 }

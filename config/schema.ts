@@ -34,7 +34,6 @@ export const GIT_ACCESS_LEVELS = { reporter: 20, developer: 30, maintainer: 40, 
 export type GitAccess = keyof typeof GIT_ACCESS_LEVELS;
 
 export const REGISTRY_FLAVOURS = ["workspace", "unity-catalog"] as const;
-export type RegistryFlavour = (typeof REGISTRY_FLAVOURS)[number];
 
 export const GIT_PROVIDERS = ["gitlab", "github"] as const;
 export type GitProvider = (typeof GIT_PROVIDERS)[number];

@@ -50,16 +50,6 @@ export class ConfigError extends Error {
 }
 
 const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
-const STACK_KEYS = [
-  "workspace",
-  "git",
-  "databricksToken",
-  "databricksClientId",
-  "databricksClientSecret",
-  "gitlabToken",
-  "githubToken",
-  "migrationSourceToken",
-] as const;
 const SECRET_KEYS = [
   "databricksToken",
   "databricksClientId",
@@ -67,7 +57,8 @@ const SECRET_KEYS = [
   "gitlabToken",
   "githubToken",
   "migrationSourceToken",
-];
+] as const;
+const STACK_KEYS = ["workspace", "git", ...SECRET_KEYS] as const;
 const DATABRICKS_GIT_PROVIDERS = [
   "gitHub",
   "gitHubEnterprise",
@@ -640,7 +631,7 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
     problems.push(`stack ${stack}: there is no Pulumi.${stack}.yaml; expected one of: ${stackNames.join(", ")}`);
   }
   for (const k of Object.keys(sources.project)) {
-    if (SECRET_KEYS.includes(k))
+    if ((SECRET_KEYS as readonly string[]).includes(k))
       c.say(
         k,
         "credentials cannot live in Pulumi.yaml (project config is never encrypted); set them per stack with `pulumi config set --secret`",

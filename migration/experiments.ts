@@ -274,7 +274,9 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       // Give the claim up, so that a concurrent or later migration resumes the run instead of waiting for it.
       if (claim) {
         await (target === claim ? dst.setRunTag(claim.info.run_id, RUN_TAG.claim, "failed") : dst.deleteRun(claim.info.run_id)).catch(
-          () => undefined,
+          (r: Error) => {
+            entry.problem += ` (its claim ${claim?.info.run_id} could not be released: ${r.message}; another migration takes it over after the claim timeout)`;
+          },
         );
       }
     }

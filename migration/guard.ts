@@ -84,11 +84,6 @@ export function authorsOf(version: ModelVersion, run: Run | undefined): string[]
   return [...new Set([version.user_id, tagMap(run?.data.tags)["mlflow.user"]].filter((x): x is string => !!x))];
 }
 
-/** The registry's author of a version, else the user who ran the source run. */
-export function authorOf(version: ModelVersion, run: Run | undefined): string | undefined {
-  return authorsOf(version, run)[0];
-}
-
 /** The source -> target environments must be a promotion edge: checked before any request. */
 export function checkEdge(g: MigrationGuard): void {
   if (!isEdge(g.flow, g.fromEnv, g.toEnv)) {

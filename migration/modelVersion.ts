@@ -537,11 +537,7 @@ export async function retireVersion(
   }
   if (hardDelete) return void (await dst.deleteModelVersion(model, version));
   if (HOLDS[registryOf(to)].aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
-  try {
-    await dst.transitionStage(model, version, "Archived");
-  } catch (e) {
-    if (!isNotFound(e) && (e as { status?: number }).status !== 400) throw e;
-  }
+  if (HOLDS[registryOf(to)].stages) await dst.transitionStage(model, version, "Archived");
   const fp = tagMap(v.tags)[TAG.fingerprint];
   if (fp && !fp.endsWith(":retired")) {
     await dst.setModelVersionTag(model, version, TAG.fingerprint, `${fp}:retired`);

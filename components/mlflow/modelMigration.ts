@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migration/modelVersion";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { isEdge } from "../../plan/flow";
+import { TOKEN_CONFIG_KEY, TOKEN_ENV } from "../gitlab/reconcile";
 
 export interface ModelMigrationInputs {
   fromUri: string;
@@ -67,11 +68,11 @@ function makeProvider() {
     async configure(req: pulumi.dynamic.ConfigureRequest) {
       provider.sourceToken = req.config.get("quant-platform:migrationSourceToken") || undefined;
       provider.targetToken = req.config.get("quant-platform:databricksToken") || undefined;
-      provider.gitToken = req.config.get("quant-platform:gitlabToken") || undefined;
+      provider.gitToken = req.config.get(TOKEN_CONFIG_KEY) || undefined;
     },
     guard(i: ModelMigrationInputs) {
       const g = i.git;
-      const token = g && (g.provider === "github" ? process.env.GITHUB_TOKEN : (provider.gitToken ?? process.env.GITLAB_TOKEN));
+      const token = g && (g.provider === "github" ? process.env.GITHUB_TOKEN : (provider.gitToken ?? process.env[TOKEN_ENV]));
       return {
         flow: i.flow,
         fromEnv: i.fromEnv,

@@ -1,5 +1,5 @@
 import { Readable } from "stream";
-import { MlflowClient, ModelVersion } from "../../clients/mlflow";
+import { ModelVersion } from "../../clients/mlflow";
 
 /** Where a tree of artifacts lives: a run and a path under its artifact root, or a proxy path. */
 export interface ArtifactRoot {
@@ -27,8 +27,6 @@ export interface ArtifactTransport {
   /** Why this store cannot hold a file under that name, or undefined when it can. */
   refuses(path: string): string | undefined;
 }
-
-export type TransportFactory = (client: MlflowClient) => ArtifactTransport;
 
 /** Joins artifact path parts with '/', ignoring empty ones. */
 export const joinPath = (...parts: string[]) => parts.filter((p) => p !== "").join("/");
