@@ -4,7 +4,7 @@
  * file is never turned into a notebook. Errors are `{error_code, message}`; retries and error parsing are
  * the shared ones of ./http.
  */
-import { DEFAULT_RETRY, isNotFound, jsonRequest, RetryPolicy, withRetry } from "./http";
+import { DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
 import { Endpoint } from "./mlflow";
 
 export interface WorkspaceObject {
@@ -38,14 +38,8 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
       .join("&");
   return {
     endpoint: ep,
-    async getStatus(path: string): Promise<WorkspaceObject | undefined> {
-      try {
-        return await call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`);
-      } catch (e) {
-        if (isNotFound(e)) return undefined;
-        throw e;
-      }
-    },
+    getStatus: (path: string): Promise<WorkspaceObject | undefined> =>
+      orUndefined(call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`)),
     async list(path: string): Promise<WorkspaceObject[]> {
       return (await call<{ objects?: WorkspaceObject[] }>("GET", `list?${q({ path })}`, `workspace folder '${path}'`)).objects ?? [];
     },

@@ -50,6 +50,16 @@ export function isNotFound(e: unknown): boolean {
   return e instanceof Error && (h.status === 404 || h.code === "RESOURCE_DOES_NOT_EXIST");
 }
 
+/** The value, or undefined when the thing asked for does not exist (404 / RESOURCE_DOES_NOT_EXIST). */
+export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -133,12 +143,14 @@ export const describeAs =
   (f) =>
     `${what}: ${f.method} ${f.url} failed: ${f.status ? `${f.status}${f.code ? ` ${f.code}` : ""}: ` : ""}${f.message}`;
 
-/** Drops user info and query strings (signed URLs carry credentials there) from anything printed. */
+/**
+ * A URL or URI as it may be printed: user info (up to the last '@' of the authority, so a password holding
+ * '@' is cut too, also in the `databricks:user@profile` form), query string and fragment (signed URLs carry
+ * credentials there) replaced by '…'.
+ */
 export function redact(url: string): string {
-  const i = url.indexOf("?");
-  const bare = i < 0 ? url : url.slice(0, i);
-  // Up to the last '@' of the authority: a password may itself contain '@'.
-  return `${bare.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, "$1")}${i < 0 ? "" : "?…"}`;
+  const cut = url.replace(/[?#][\s\S]*$/, (m) => (m ? "?…" : ""));
+  return cut.replace(/^([^:/?#]*:\/\/)([^/?#]*@)/, "$1…@").replace(/^([^:/?#]*:)([^/]*@)/, "$1…@");
 }
 
 /** The request headers that carry credentials. */

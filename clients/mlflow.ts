@@ -2,7 +2,7 @@
  * The MLflow REST API (tracking and model registry) as the migration engine uses it. The same endpoints
  * serve an OSS tracking server and a Databricks workspace.
  */
-import { DEFAULT_RETRY, isNotFound, jsonRequest, RetryPolicy, withRetry } from "./http";
+import { DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
 
 /** A tracking server: where it is, how to authenticate, and which artifact transport reaches its store. */
 export interface Endpoint {
@@ -102,14 +102,6 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       token = r.next_page_token || undefined;
     } while (token);
     return out;
-  };
-  const orUndefined = async <T>(p: Promise<T>): Promise<T | undefined> => {
-    try {
-      return await p;
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
   };
   const experimentByName = async (name: string) =>
     (

@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Endpoint } from "../clients/mlflow";
+import { redact } from "../clients/http";
 
 const DATABRICKS_HOST = /(^|\.)(cloud\.databricks\.com|azuredatabricks\.net|gcp\.databricks\.com|databricks\.azure\.cn)$/;
 
@@ -34,23 +35,14 @@ export function databricksProfile(name: string, file: string): { host?: string; 
   return { host: out.host, token: out.token };
 }
 
-/**
- * A URI as it may be shown: user info (everything up to the last '@' of the authority, so a password holding
- * '@' is cut too), query string and fragment removed.
- */
-export function shownUri(uri: string): string {
-  const cut = uri.replace(/[?#][\s\S]*$/, (m) => (m ? "?…" : ""));
-  return cut.replace(/^([^:/?#]*:\/\/)([^/?#]*@)/, "$1…@").replace(/^([^:/?#]*:)([^/]*@)/, "$1…@");
-}
-
 /** Credentials or secrets in the URI itself: refused, and never repeated in the message. */
 function refuseSecretsIn(uri: string): void {
   const authority = /^[^:/?#]*:\/\/([^/?#]*)/.exec(uri)?.[1] ?? /^databricks:([^/]*@)/.exec(uri)?.[1] ?? "";
   if (authority.includes("@"))
-    throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+    throw new Error(`'${redact(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
   if (/[?#]/.test(uri))
     throw new Error(
-      `'${shownUri(uri)}' has a query string or fragment, which may hold a secret; give the server's address only and pass tokens through the environment or a Databricks profile`,
+      `'${redact(uri)}' has a query string or fragment, which may hold a secret; give the server's address only and pass tokens through the environment or a Databricks profile`,
     );
 }
 
@@ -71,15 +63,15 @@ export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.Pr
     u = new URL(uri);
   } catch {
     throw new Error(
-      `'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
     );
   }
   if (u.protocol !== "http:" && u.protocol !== "https:")
     throw new Error(
-      `'${shownUri(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
     );
   if (u.username || u.password)
-    throw new Error(`'${shownUri(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
+    throw new Error(`'${redact(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);
   const baseUrl = uri.replace(/\/+$/, "");
   return DATABRICKS_HOST.test(u.hostname)
     ? { uri, baseUrl, token: override ?? env.DATABRICKS_TOKEN, transport: "databricks" }

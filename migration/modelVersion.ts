@@ -8,7 +8,7 @@
  * aliases or stage, and record provenance. Idempotent by source fingerprint; resumable from the journal.
  * Also: retire a migrated version, and re-check one in the target (drift).
  */
-import { DEFAULT_RETRY, isNotFound, RetryPolicy, sleep } from "../clients/http";
+import { DEFAULT_RETRY, isNotFound, orUndefined, RetryPolicy, sleep } from "../clients/http";
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
@@ -482,12 +482,7 @@ async function completeVersion(dst: MlflowClient, v: ModelVersion): Promise<bool
   const state = tagMap(v.tags)[TAG.state];
   if (state !== undefined) return state === "complete";
   if (!v.run_id) return false;
-  try {
-    return (await dst.getRun(v.run_id)).info.status === "FINISHED";
-  } catch (e) {
-    if (isNotFound(e)) return false;
-    throw e;
-  }
+  return (await orUndefined(dst.getRun(v.run_id)))?.info.status === "FINISHED";
 }
 
 /**
@@ -528,13 +523,8 @@ export async function retireVersion(
   retry: RetryPolicy = DEFAULT_RETRY,
 ): Promise<void> {
   const dst = mlflowClient(to, retry);
-  let v: ModelVersion;
-  try {
-    v = await dst.getModelVersion(model, version);
-  } catch (e) {
-    if (isNotFound(e)) return;
-    throw e;
-  }
+  const v = await orUndefined(dst.getModelVersion(model, version));
+  if (!v) return;
   if (hardDelete) return void (await dst.deleteModelVersion(model, version));
   if (HOLDS[registryOf(to)].aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
   if (HOLDS[registryOf(to)].stages) await dst.transitionStage(model, version, "Archived");
