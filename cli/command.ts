@@ -58,6 +58,25 @@ export function parseArgs(argv: string[], known: string[], booleans: string[] = 
 }
 
 /**
+ * Takes every value of a repeatable option (`--name v`, `--name=v`) out of `argv` before the strict parse,
+ * which would keep only the last: the values in order, and the arguments left.
+ */
+export function takeRepeated(argv: string[], name: string): { values: string[]; rest: string[] } {
+  const flag = `--${name}`;
+  const values: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x.startsWith(`${flag}=`)) values.push(x.slice(flag.length + 1));
+    else if (x === flag) {
+      if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
+      values.push(argv[++i]);
+    } else rest.push(x);
+  }
+  return { values, rest };
+}
+
+/**
  * Runs one command and returns its exit code: usage errors print the message and a pointer to --help (2),
  * `--help` prints the usage (0), any other error prints its message alone, without a stack (1).
  */

@@ -1,25 +1,52 @@
 /**
  * The local-env command: two local stand-ins for Databricks environments ("old" and "new") for trying the
- * environment move (docs/moving-an-environment.md) on one machine. The environments are devenv's.
+ * environment move (docs/moving-an-environment.md) on one machine, the new one optionally with a Unity Catalog
+ * registry on a cloud-store emulator. The environments are devenv's.
  */
-import { startLocalEnvironments } from "../devenv/localEnv";
+import { LocalEnvironments, startLocalEnvironments } from "../devenv/localEnv";
 import { Command, parseArgs, UsageError } from "./command";
 
-const USAGE = `usage: quant-platform local-env [--size-mb N]
+const USAGE = `usage: quant-platform local-env [--size-mb N] [--unity-catalog [--store azure|s3]]
 
 Starts two local environments, each a real MLflow server behind the in-repo Databricks API test server,
 seeds the old one like the team's workspace (an experiment with three runs, the best model registered,
 notebooks, files and a Git folder), prints the export lines for FROM, TO and DATABRICKS_TOKEN, and serves
 until Ctrl-C, which stops both and removes their data.
-  --size-mb   size of the seeded transformer model (default 4)`;
+  --size-mb        size of the seeded transformer model (default 4)
+  --unity-catalog  also give the new workspace a Unity Catalog model registry (catalog main, schema quant)
+                   whose model files live in a local cloud-store emulator, to rehearse a move into Unity
+                   Catalog; prints TO_UC (databricks-uc+http://...) and the STORAGE_* endpoint of the emulator
+                   (models go in as main.quant.<model>: migrate --to "$TO_UC" --to-model main.quant.<model>)
+  --store          the emulator: azure (Azurite, the default) or s3 (moto, from the project's Python venv)`;
+
+/** The lines to paste into a shell: values single-quoted (a store endpoint template holds '{account}'). */
+export function exportLines(envs: LocalEnvironments): string[] {
+  const vars: [string, string][] = [
+    ["FROM", envs.old.uri],
+    ["TO", envs.new.uri],
+    ["DATABRICKS_TOKEN", envs.token],
+    ...(envs.uc ? ([["TO_UC", envs.uc.uri], ...Object.entries(envs.uc.env)] as [string, string][]) : []),
+  ];
+  return vars.map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, "'\\''")}'`}`);
+}
 
 async function localEnv(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ["size-mb"]);
+  const a = parseArgs(argv, ["size-mb", "store"], ["unity-catalog"]);
   const sizeMb = a["size-mb"] === undefined ? 4 : Number(a["size-mb"]);
   if (!(sizeMb > 0)) throw new UsageError(`--size-mb is a positive number, not '${a["size-mb"]}'`);
-  process.stderr.write("starting two local environments (old, new) and seeding the old one ...\n");
-  const envs = await startLocalEnvironments({ sizeMb });
-  console.log(`export FROM=${envs.old.uri}\nexport TO=${envs.new.uri}\nexport DATABRICKS_TOKEN=${envs.token}`);
+  if (a.store !== undefined && !a["unity-catalog"]) throw new UsageError("--store goes with --unity-catalog");
+  const store = (a.store ?? "azure") as string;
+  if (store !== "azure" && store !== "s3") throw new UsageError(`--store is azure or s3, not '${store}'`);
+  const uc = a["unity-catalog"] ? store : undefined;
+  process.stderr.write(
+    `starting two local environments (old, new${uc ? `, with a Unity Catalog registry on ${uc === "azure" ? "Azurite" : "moto"}` : ""}) and seeding the old one ...\n`,
+  );
+  const envs = await startLocalEnvironments({ sizeMb, unityCatalog: uc });
+  console.log(exportLines(envs).join("\n"));
+  if (envs.uc)
+    process.stderr.write(
+      `Unity Catalog: models go in as ${envs.uc.schema}.<model>, e.g. migrate --from "$FROM" --to "$TO_UC" --model ${envs.fixture.model} --stage Production --to-model ${envs.uc.schema}.${envs.fixture.model} --map-stage Production=champion\n`,
+    );
   process.stderr.write("paste the lines above into another shell; Ctrl-C here stops both environments\n");
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

@@ -7,7 +7,7 @@ import { ExperimentMigrationReport, migrateExperiment } from "../migration/exper
 import { isIncompleteMigration } from "../migration/failure";
 import { describeLifecycle, parseStageAliases } from "../migration/lifecycle";
 import { migrate, MigrateOptions, MigrationReport, VersionSelector } from "../migration/modelVersion";
-import { Progress } from "../migration/treeCopy";
+import { Progress, VERIFY_MODES, VerifyMode } from "../migration/treeCopy";
 import { migrateNotebooks, NotebookMigrationReport } from "../migration/notebooks";
 import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
@@ -16,17 +16,19 @@ import type { MigrationGuard } from "../migration/guard";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform migrate --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
-         [--to-model <name>] [--map-stage STAGE=ALIAS[,...]] [--from-env <env> --to-env <env>] [--verify full|size]
-         [--concurrency N] [--dry-run] [--json]
+         [--to-model <name>] [--map-stage STAGE=ALIAS[,...]] [--from-env <env> --to-env <env>] [--verify full|size|store]
+         [--concurrency N] [--part-size BYTES] [--single-put-limit BYTES] [--part-concurrency N] [--dry-run] [--json]
        quant-platform migrate --from <uri> --to <uri> --experiment <name> [--to-experiment <name>] [--verify full|size]
          [--concurrency N] [--dry-run] [--json]
        quant-platform migrate --from <workspace> --to <workspace> --notebooks <path>[,<path>...] [--overwrite] [--dry-run] [--json]
 
 Moves a registered model version, a whole experiment, or workspace notebooks and files between tracking
 servers / Databricks workspaces: streamed, checksummed, verified by reading back, idempotent, resumable.
-  --from, --to     http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port
+  --from, --to     http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port;
+                   databricks-uc://<profile> (or databricks-uc+https://<workspace>) for the workspace's Unity Catalog
+                   registry, whose models are named <catalog>.<schema>.<model>
   --model          the registered model; pick the version with --version, --alias or --stage
-  --to-model       the target model name (default: the same)
+  --to-model       the target model name (default: the same; into Unity Catalog: <catalog>.<schema>.<model>)
   --map-stage      Production=champion (repeatable, or comma-separated): between a Databricks workspace
                    registry (stages, no aliases: select there with --stage or --version) and a registry with
                    aliases, the stage becomes that alias and back; the report says what was mapped or dropped
@@ -41,7 +43,18 @@ servers / Databricks workspaces: streamed, checksummed, verified by reading back
   --config         the file that declares promotions, relative to --git-dir (default Pulumi.yaml)
   --experiment     move every active run of this experiment (--to-experiment to rename it)
   --notebooks      move notebooks and files under these workspace paths (--overwrite replaces differing ones)
-  --verify         full (default: read every byte back) or size
+  --verify         full (default): read every byte back and compare its SHA-256;
+                   store: every request carried a checksum the cloud store verified on write (Content-MD5 on Azure,
+                   SHA-256 or Content-MD5 on S3), then the final size and the store's own checksum (or committed
+                   parts) are checked; nothing is read back. Offered only where the target store verifies
+                   (Unity Catalog, a Databricks workspace on Azure or AWS); refused elsewhere;
+                   size: the target lists every file at its size
+  --part-size      bytes per part when a file goes up in parts (default 16 MiB, or STORAGE_PART_SIZE); a file
+                   larger than one part goes up in parts, each with its checksum, resumable part by part
+  --single-put-limit
+                   the largest single request (default: the store's own, Azure 5000 MiB, S3 5 GiB)
+  --part-concurrency
+                   parts of one file in flight (default 4)
   --concurrency    files in flight (default 8, 1 to 64)
   --dry-run        list what would move, change nothing
   --json           a JSON report instead of text
@@ -242,14 +255,30 @@ export async function migrateCli(
       "notebooks",
       "git-dir",
       "config",
+      "part-size",
+      "single-put-limit",
+      "part-concurrency",
     ],
     ["dry-run", "json", "overwrite"],
   );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   const modes = (["model", "experiment", "notebooks"] as const).filter((k) => typeof a[k] === "string");
   if (modes.length !== 1) throw new UsageError("give exactly one of --model, --experiment or --notebooks");
-  const verify = (a.verify ?? "full") as string;
-  if (verify !== "full" && verify !== "size") throw new UsageError(`--verify is full or size, not '${verify}'`);
+  const verify = (a.verify ?? "full") as VerifyMode;
+  if (!VERIFY_MODES.includes(verify)) throw new UsageError(`--verify is full, size or store, not '${verify}'`);
+  const bytesOption = (k: string, min: number) => {
+    if (a[k] === undefined) return undefined;
+    const n = Number(a[k]);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${k} is a whole number of bytes, at least ${min}, not '${a[k]}'`);
+    return n;
+  };
+  const partConcurrency = bytesOption("part-concurrency", 1);
+  if (partConcurrency !== undefined && partConcurrency > 64) throw new UsageError("--part-concurrency is a whole number from 1 to 64");
+  const storeSettings = {
+    ...(a["part-size"] !== undefined ? { partSize: bytesOption("part-size", 1024) } : {}),
+    ...(a["single-put-limit"] !== undefined ? { singlePutLimit: bytesOption("single-put-limit", 1024) } : {}),
+    ...(partConcurrency !== undefined ? { partConcurrency } : {}),
+  };
   const concurrency = a.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(a.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
     throw new UsageError("--concurrency is a whole number from 1 to 64");
@@ -257,6 +286,7 @@ export async function migrateCli(
     for (const k of keys) if (a[k] !== undefined) throw new UsageError(`--${k} does not go with --${mode}`);
   };
   if (mapStage.length && modes[0] !== "model") throw new UsageError(`--map-stage goes with --model`);
+  if (modes[0] !== "model") misplaced(modes[0], ["part-size", "single-put-limit", "part-concurrency"]);
   if (modes[0] === "experiment") {
     misplaced("experiment", ["version", "alias", "stage", "to-model", "from-env", "to-env", "overwrite", "git-dir", "config"]);
     const { from, to } = endpoints(a, env);
@@ -328,6 +358,7 @@ export async function migrateCli(
     concurrency,
     guard,
     stageAliases,
+    storeSettings,
     onProgress:
       tty && !a.json
         ? (p) => {

@@ -363,6 +363,13 @@ export function streamGet(
         res.on("close", () => {
           if (!res.complete) res.destroy(httpError(0, `${what}: GET ${redact(url)} was cut short by the connection closing`, true));
         });
+        // A body cut short may also be reported by Node itself ('aborted'): it is made retryable and named like
+        // the rest. The listener also keeps an error from going unhandled before the caller attaches its reader
+        // (which still sees it: the stream is destroyed with it).
+        res.on("error", (e: Error & Partial<HttpError>) => {
+          if (e.retryable !== undefined) return;
+          Object.assign(e, { status: 0, retryable: true, message: `${what}: GET ${redact(url)} was cut short: ${e.message}` });
+        });
         resolve({ body: res, length: len === undefined ? undefined : Number(len) });
         return;
       }

@@ -2,6 +2,7 @@
  * The MLflow REST API (tracking and model registry) as the migration engine uses it. The same endpoints
  * serve an OSS tracking server and a Databricks workspace.
  */
+import type { UcTemporaryCredentials } from "./cloudStores";
 import { DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
 
 /** A tracking server: where it is, how to authenticate, and which artifact transport reaches its store. */
@@ -41,7 +42,11 @@ export interface ModelVersion {
   user_id?: string;
   tags?: Tag[];
   aliases?: string[];
+  /** Unity Catalog: where the version's files live (s3://, abfss://), written before the version is finalized. */
+  storage_location?: string;
 }
+
+export type { UcTemporaryCredentials } from "./cloudStores";
 export interface Metric {
   key: string;
   value: number;
@@ -80,10 +85,24 @@ export const alreadyExists = (e: unknown) => (e as { code?: string }).code === "
 
 export const tagMap = (tags: Tag[] | undefined): Record<string, string> => Object.fromEntries((tags ?? []).map((t) => [t.key, t.value]));
 
+/**
+ * Unity Catalog answers aliases as `[{alias, version}]` and has no stages; the engine reads aliases as names
+ * of this version, as the OSS and workspace registries give them.
+ */
+function normalizeVersion(v: ModelVersion): ModelVersion {
+  const aliases = (v.aliases as unknown[] | undefined)?.map((a) => (typeof a === "string" ? a : (a as { alias: string }).alias));
+  return aliases ? { ...v, aliases } : v;
+}
+
 export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
   const call = <T>(method: string, path: string, what: string, body?: unknown) =>
     withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`));
+  // Registry calls of a Unity Catalog endpoint go to MLflow's Unity Catalog registry API (what the
+  // `databricks-uc` registry URI uses); tracking calls (runs, experiments, metrics) stay where they are.
+  const uc = registryOf(ep) === "unity-catalog";
+  const reg = <T>(method: string, path: string, what: string, body?: unknown) =>
+    call<T>(method, uc ? `unity-catalog/${path}` : path, what, body);
   const q = (o: Record<string, string | number | undefined>) =>
     Object.entries(o)
       .filter(([, v]) => v !== undefined)
@@ -110,30 +129,34 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       )
     )?.experiment;
   const getRegisteredModel = (name: string) =>
-    orUndefined(call<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`));
+    orUndefined(reg<{ registered_model: { name: string } }>("GET", `registered-models/get?${q({ name })}`, `registered model '${name}'`));
 
   return {
     endpoint: ep,
     headers,
     getModelVersion: async (name: string, version: string) =>
-      (
-        await call<{ model_version: ModelVersion }>(
-          "GET",
-          `model-versions/get?${q({ name, version })}`,
-          `model '${name}' version ${version}`,
-        )
-      ).model_version,
+      normalizeVersion(
+        (
+          await reg<{ model_version: ModelVersion }>(
+            "GET",
+            `model-versions/get?${q({ name, version })}`,
+            `model '${name}' version ${version}`,
+          )
+        ).model_version,
+      ),
     getVersionByAlias: async (name: string, alias: string) =>
-      (
-        await call<{ model_version: ModelVersion }>(
-          "GET",
-          `registered-models/alias?${q({ name, alias })}`,
-          `model '${name}' alias '${alias}'`,
-        )
-      ).model_version,
+      normalizeVersion(
+        (
+          await reg<{ model_version: ModelVersion }>(
+            "GET",
+            `registered-models/alias?${q({ name, alias })}`,
+            `model '${name}' alias '${alias}'`,
+          )
+        ).model_version,
+      ),
     getLatestByStage: async (name: string, stage: string) =>
       (
-        await call<{ model_versions?: ModelVersion[] }>(
+        await reg<{ model_versions?: ModelVersion[] }>(
           "POST",
           "registered-models/get-latest-versions",
           `model '${name}' stage '${stage}'`,
@@ -142,7 +165,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       ).model_versions ?? [],
     getDownloadUri: async (name: string, version: string) =>
       (
-        await call<{ artifact_uri: string }>(
+        await reg<{ artifact_uri: string }>(
           "GET",
           `model-versions/get-download-uri?${q({ name, version })}`,
           `model '${name}' version ${version} download URI`,
@@ -150,37 +173,82 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       ).artifact_uri,
     getRegisteredModel,
     createRegisteredModel: (name: string, description?: string) =>
-      call("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
+      reg("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
     /** Every version of a model, following page tokens. */
-    listVersions: (name: string) =>
-      paged<ModelVersion, "model_versions">("model_versions", (token) =>
-        call(
+    listVersions: async (name: string) => {
+      const found = await paged<ModelVersion, "model_versions">("model_versions", (token) =>
+        reg(
           "GET",
           `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`,
           `versions of model '${name}'`,
         ),
-      ),
+      );
+      // Unity Catalog's search answers versions without their tags and aliases: each is read whole.
+      if (!uc) return found.map(normalizeVersion);
+      const whole: ModelVersion[] = [];
+      for (let i = 0; i < found.length; i += 8)
+        whole.push(
+          ...(await Promise.all(
+            found
+              .slice(i, i + 8)
+              .map(async (v) =>
+                normalizeVersion(
+                  (
+                    await reg<{ model_version: ModelVersion }>(
+                      "GET",
+                      `model-versions/get?${q({ name, version: v.version })}`,
+                      `model '${name}' version ${v.version}`,
+                    )
+                  ).model_version,
+                ),
+              ),
+          )),
+        );
+      return whole;
+    },
     createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) =>
-      (await call<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body))
-        .model_version,
+      normalizeVersion(
+        (await reg<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body))
+          .model_version,
+      ),
+    /** Unity Catalog: temporary credentials for a version's storage location (READ_WRITE only while it is pending). */
+    temporaryCredentials: async (name: string, version: string, operation: "read" | "write") =>
+      (
+        await reg<{ credentials: UcTemporaryCredentials }>(
+          "POST",
+          "model-versions/generate-temporary-credentials",
+          `${operation} credentials for model '${name}' version ${version}`,
+          { name, version, operation: operation === "read" ? "MODEL_VERSION_OPERATION_READ" : "MODEL_VERSION_OPERATION_READ_WRITE" },
+        )
+      ).credentials,
+    /** Unity Catalog: a pending version whose files are written becomes READY. */
+    finalizeModelVersion: async (name: string, version: string) =>
+      normalizeVersion(
+        (
+          await reg<{ model_version: ModelVersion }>("POST", "model-versions/finalize", `finalize model '${name}' version ${version}`, {
+            name,
+            version,
+          })
+        ).model_version,
+      ),
     updateModelVersion: (name: string, version: string, description: string) =>
-      call("PATCH", "model-versions/update", `model '${name}' version ${version}`, { name, version, description }),
+      reg("PATCH", "model-versions/update", `model '${name}' version ${version}`, { name, version, description }),
     setModelVersionTag: (name: string, version: string, key: string, value: string) =>
-      call("POST", "model-versions/set-tag", `model '${name}' version ${version} tag ${key}`, { name, version, key, value }),
+      reg("POST", "model-versions/set-tag", `model '${name}' version ${version} tag ${key}`, { name, version, key, value }),
     setAlias: (name: string, alias: string, version: string) =>
-      call("POST", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias, version }),
+      reg("POST", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias, version }),
     // DELETE parameters go in a JSON body, as the REST API reads them.
     deleteAlias: (name: string, alias: string) =>
-      call("DELETE", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias }),
+      reg("DELETE", "registered-models/alias", `model '${name}' alias '${alias}'`, { name, alias }),
     transitionStage: (name: string, version: string, stage: string) =>
-      call("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, {
+      reg("POST", "model-versions/transition-stage", `model '${name}' version ${version} stage ${stage}`, {
         name,
         version,
         stage,
         archive_existing_versions: false,
       }),
     deleteModelVersion: (name: string, version: string) =>
-      call("DELETE", "model-versions/delete", `model '${name}' version ${version}`, { name, version }),
+      reg("DELETE", "model-versions/delete", `model '${name}' version ${version}`, { name, version }),
     getRun: async (runId: string) => (await call<{ run: Run }>("GET", `runs/get?${q({ run_id: runId })}`, `run ${runId}`)).run,
     /** The full history of one metric, following page tokens. */
     metricHistory: (runId: string, key: string) =>
@@ -214,7 +282,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     ensureRegisteredModel: async (name: string): Promise<void> => {
       if (await getRegisteredModel(name)) return;
       try {
-        await call("POST", "registered-models/create", `registered model '${name}'`, { name });
+        await reg("POST", "registered-models/create", `registered model '${name}'`, { name });
       } catch (e) {
         if (!alreadyExists(e)) throw e;
       }
@@ -231,7 +299,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     /** Every registered model, following page tokens. */
     searchRegisteredModels: () =>
       paged<RegisteredModel, "registered_models">("registered_models", (token) =>
-        call("GET", `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models"),
+        reg("GET", `registered-models/search?${q({ max_results: 1000, page_token: token })}`, "registered models"),
       ),
     /** Every active experiment, following page tokens. */
     searchExperiments: () =>

@@ -707,12 +707,6 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
           `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by alias '${pr.select.alias}', but stack ${noAliases.join(" and ")} uses the workspace registry, which has stages but no aliases (a Unity Catalog feature); expected stage (e.g. stage: Production) or version, or registry flavour unity-catalog on ${noAliases.join(" and ")}`,
         );
       }
-      if (stacks.find((s) => s.name === pr.to)?.registry.flavour === "unity-catalog") {
-        c.say(
-          `models[${i}].promotions[${j}].to`,
-          `stack ${pr.to} uses Unity Catalog; the migration engine moves workspace-registry versions (run-relative artifacts), so promote into a workspace-registry stack`,
-        );
-      }
       if (from && to && !isEdge(flow, from, to)) {
         c.say(
           `models[${i}].promotions[${j}]`,

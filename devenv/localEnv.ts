@@ -4,12 +4,20 @@
  * Databricks API test server (MLflow REST API, signed-URL artifact store, Workspace API). The old one is
  * seeded like the team's workspace: the experiment /Users/alice@quant.example/quant-alpha (a workspace
  * path, as Databricks names experiments) with three training runs compared by
- * precision, the best registered in stage Production (a workspace registry has no aliases), notebooks and files under /Shared and /Users, and a Git
- * folder under /Repos.
+ * precision, the best registered in stage Production (a workspace registry has no aliases; the model carries
+ * the signature Unity Catalog requires), notebooks and files under /Shared and /Users, and a Git folder under
+ * /Repos.
+ *
+ * With `unityCatalog`, the new workspace also has a Unity Catalog model registry (catalog `main`, schema
+ * `quant`) whose version files live in a real cloud-store emulator (Azurite or moto), reached as Unity
+ * Catalog is: temporary credentials and the store's own API, at the endpoint `uc.env` names.
  */
 import * as crypto from "crypto";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
 import { DatabricksTestServer } from "./databricksServer";
+import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "./cloudEmulators";
+import { ControlPlaneState } from "./controlPlaneState";
+import { storeEnv, UcRegistryApi, UcStorage } from "./ucRegistryApi";
 import { mlflowClient } from "../clients/mlflow";
 
 /** The stage of the old workspace's registered version (a workspace registry has stages, not aliases). */
@@ -24,11 +32,28 @@ export interface LocalEnvironment {
   api: DatabricksTestServer;
   uri: string;
 }
+/** The catalog and schema of the new workspace's Unity Catalog registry. */
+export const LOCAL_UC_SCHEMA = "main.quant";
+
+/** The new workspace's Unity Catalog model registry, when asked for. */
+export interface LocalUnityCatalog {
+  /** `databricks-uc+http://127.0.0.1:PORT`: the new workspace, with its Unity Catalog registry. */
+  uri: string;
+  /** `main.quant`: models go in as `main.quant.<model>`. */
+  schema: string;
+  /** Where version files live: the emulator and its account keys (for tests to read or change blobs directly). */
+  storage: UcStorage;
+  /** What a client needs to reach the emulator: STORAGE_AZURE_BLOB_ENDPOINT, or STORAGE_S3_ENDPOINT and the like. */
+  env: Record<string, string>;
+  registry: UcRegistryApi;
+}
+
 export interface LocalEnvironments {
   old: LocalEnvironment;
   new: LocalEnvironment;
   token: string;
   fixture: FixtureInfo;
+  uc?: LocalUnityCatalog;
   stop(): Promise<void>;
 }
 
@@ -84,26 +109,65 @@ async function environment(name: string, token: string): Promise<LocalEnvironmen
   return { name, mlflow, api, uri: `databricks+${api.url}` };
 }
 
-export async function startLocalEnvironments(opts: { sizeMb?: number } = {}): Promise<LocalEnvironments> {
+/** Starts the emulator a store kind needs (stopped by the returned function), or takes the storage given. */
+async function ucStorage(choice: "azure" | "s3" | UcStorage): Promise<{ storage: UcStorage; stop(): Promise<void> }> {
+  if (typeof choice !== "string") return { storage: choice, stop: async () => undefined };
+  if (choice === "azure") {
+    const azurite: AzuriteHandle = await startAzurite();
+    return { storage: { kind: "azure", azurite }, stop: () => azurite.stop() };
+  }
+  const moto: MotoHandle = await startMoto();
+  return { storage: { kind: "s3", moto }, stop: () => moto.stop() };
+}
+
+/**
+ * Starts the old and new environments and seeds the old one. `unityCatalog`: also a Unity Catalog registry in
+ * the new workspace, on a fresh Azurite (`azure`) or moto (`s3`), stopped with the rest, or on the storage given
+ * (left running).
+ */
+export async function startLocalEnvironments(
+  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage } = {},
+): Promise<LocalEnvironments> {
   const token = `dapi-local-${crypto.randomBytes(8).toString("hex")}`;
-  const [o, n] = await Promise.all([environment("old", token), environment("new", token)]);
+  const settled = await Promise.allSettled([
+    environment("old", token),
+    environment("new", token),
+    opts.unityCatalog ? ucStorage(opts.unityCatalog) : undefined,
+  ]);
+  const value = <T>(r: PromiseSettledResult<T>) => (r.status === "fulfilled" ? r.value : undefined);
+  const [o, n, store] = [value(settled[0]), value(settled[1]), value(settled[2])];
+  // Whatever started is stopped again, also when another part failed to start.
   const stop = async () => {
-    await Promise.all([o.api.stop(), n.api.stop()]);
-    await Promise.all([o.mlflow.dispose(), n.mlflow.dispose()]);
+    await Promise.all([o?.api.stop(), n?.api.stop()]);
+    await Promise.all([o?.mlflow.dispose(), n?.mlflow.dispose(), store?.stop()]);
   };
+  if (!o || !n || settled[2].status === "rejected") {
+    await stop();
+    throw settled.map((r) => (r.status === "rejected" ? r.reason : undefined)).find((e) => e);
+  }
   try {
+    let uc: LocalUnityCatalog | undefined;
+    if (store) {
+      const state = new ControlPlaneState({ token });
+      state.ucSchemas.add(LOCAL_UC_SCHEMA);
+      const registry = new UcRegistryApi({ storage: store.storage, state });
+      await registry.ensureStore();
+      n.api.ucRegistry = registry;
+      uc = { uri: `databricks-uc+${n.api.url}`, schema: LOCAL_UC_SCHEMA, storage: store.storage, env: storeEnv(store.storage), registry };
+    }
     const fixture = seedFixture(o.mlflow, "quant-alpha-transformer", {
       sizeMb: opts.sizeMb ?? 4,
       layout: "run",
       shards: 3,
       experiment: EXPERIMENT,
+      signature: true,
     });
     await asWorkspaceRegistry(o.mlflow.url, fixture.model, fixture.version, fixture.alias);
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
     n.api.workspace.put("/Shared", "DIRECTORY");
     n.api.workspace.put("/Users/alice@quant.example", "DIRECTORY");
-    return { old: o, new: n, token, fixture, stop };
+    return { old: o, new: n, token, fixture, ...(uc ? { uc } : {}), stop };
   } catch (e) {
     await stop();
     throw e;

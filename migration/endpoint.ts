@@ -6,6 +6,9 @@
  *   https://<ws>.cloud.databricks.com      Databricks workspace (token: DATABRICKS_TOKEN)
  *   databricks://<profile>                 host and token from ~/.databrickscfg (or DATABRICKS_CONFIG_FILE)
  *   databricks+http://127.0.0.1:8000       the Databricks API at a plain-HTTP address (test servers)
+ *   databricks-uc://<profile>, databricks-uc+https://<ws>, databricks-uc+http://127.0.0.1:8000
+ *                                          the same workspace, with its Unity Catalog model registry
+ *                                          (MLflow's `databricks-uc` registry URI)
  * MIGRATE_FROM_TOKEN / MIGRATE_TO_TOKEN override the token of each side.
  */
 import * as fs from "fs";
@@ -47,6 +50,11 @@ function refuseSecretsIn(uri: string): void {
 }
 
 export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.ProcessEnv = process.env): Endpoint {
+  const uc = /^databricks-uc(?=$|:|\+)/.exec(uri);
+  if (uc) {
+    const ws = resolveEndpoint(`databricks${uri.slice("databricks-uc".length)}`, side, env);
+    return { ...ws, uri, registry: "unity-catalog" };
+  }
   const override = env[side === "from" ? "MIGRATE_FROM_TOKEN" : "MIGRATE_TO_TOKEN"] || undefined;
   refuseSecretsIn(uri);
   const profile = /^databricks(?::\/\/(.*))?$/.exec(uri);
@@ -63,12 +71,12 @@ export function resolveEndpoint(uri: string, side: "from" | "to", env: NodeJS.Pr
     u = new URL(uri);
   } catch {
     throw new Error(
-      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile>, databricks+http://host:port, or databricks-uc... for a Unity Catalog registry`,
     );
   }
   if (u.protocol !== "http:" && u.protocol !== "https:")
     throw new Error(
-      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile> or databricks+http://host:port`,
+      `'${redact(uri)}' is not a tracking URI; expected http(s)://host[:port], databricks://<profile>, databricks+http://host:port, or databricks-uc... for a Unity Catalog registry`,
     );
   if (u.username || u.password)
     throw new Error(`'${redact(uri)}' carries credentials in the URI; pass tokens through the environment or a Databricks profile`);

@@ -3,9 +3,15 @@
  * bytes), experiments (runs, artifact bytes) and, for a Databricks workspace, the notebooks and files under
  * given paths with the Git folders among them. With `hashes`, every artifact file, run and notebook is read
  * and hashed, which is what verify-move compares.
+ *
+ * Against a Unity Catalog registry (`databricks-uc...`) the models are the registry's (`catalog.schema.model`,
+ * aliases and no stages) and a version's files are read at its storage location with temporary read
+ * credentials, through the cloud store's SDK; experiments and notebooks are the workspace's, as ever.
  */
 import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, RegistryKind, registryOf, Run, tagMap } from "../clients/mlflow";
+import { StoreSettings } from "../clients/objectStore";
+import { REGISTRY_NAME } from "./lifecycle";
 import { workspaceClient } from "../clients/databricksWorkspace";
 import { DEFAULT_CONCURRENCY, forEachLimited } from "./concurrency";
 import { hashFiles, ManifestEntry, sha256 } from "./hashing";
@@ -23,6 +29,8 @@ export interface VersionInventory {
   runId: string | undefined;
   description: string | undefined;
   tags: Record<string, string>;
+  /** Unity Catalog: where the version's files live (s3://, abfss://). */
+  storageLocation?: string;
   files: number;
   bytes: number;
   /** Path -> size, and sha256 when hashed. */
@@ -76,6 +84,8 @@ export interface WorkspaceInventory {
 export interface Inventory {
   source: string;
   host: string;
+  /** Which registry holds the models: what it can hold (stages, aliases) decides how verify-move compares them. */
+  registry: RegistryKind;
   models: ModelInventory[];
   experiments: ExperimentInventory[];
   workspace?: WorkspaceInventory;
@@ -85,12 +95,27 @@ export interface InventoryOptions {
   endpoint: Endpoint;
   /** Workspace paths to list (Databricks only). */
   paths?: string[];
-  /** Only these models / experiments (all when absent). */
+  /** Only these models / experiments (all when absent). Unity Catalog compares model names case-insensitively. */
   models?: string[];
   experiments?: string[];
+  /** Unity Catalog: only the models of this `catalog.schema`. */
+  ucSchema?: string;
   /** Read and hash every file, notebook and metric history (for verify-move). */
   hashes?: boolean;
   retry?: RetryPolicy;
+  /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
+  storeSettings?: Partial<StoreSettings>;
+}
+
+/** `catalog.schema`, as `--uc-schema` takes it. */
+export const UC_SCHEMA = /^[^.\s/]+\.[^.\s/]+$/;
+
+/**
+ * Whether two model names name the same model in `registry`: Unity Catalog keeps names lower-case and
+ * compares them case-insensitively; the other registries compare them exactly.
+ */
+export function sameModelName(a: string, b: string, registry: RegistryKind): boolean {
+  return registry === "unity-catalog" ? a.toLowerCase() === b.toLowerCase() : a === b;
 }
 
 async function versionInventory(
@@ -108,6 +133,7 @@ async function versionInventory(
     runId: v.run_id,
     description: v.description,
     tags: tagMap(v.tags),
+    ...(v.storage_location ? { storageLocation: v.storage_location } : {}),
     files: 0,
     bytes: 0,
   };
@@ -153,15 +179,27 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
 export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
   const retry = o.retry ?? DEFAULT_RETRY;
   const c = mlflowClient(o.endpoint, retry);
-  const t = transportFor(c);
+  const t = transportFor(c, o.storeSettings);
   const hashes = !!o.hashes;
-  const inv: Inventory = { source: o.endpoint.uri, host: o.endpoint.baseUrl, models: [], experiments: [] };
+  const registry = registryOf(o.endpoint);
+  const inv: Inventory = { source: o.endpoint.uri, host: o.endpoint.baseUrl, registry, models: [], experiments: [] };
+  if (o.ucSchema !== undefined) {
+    if (registry !== "unity-catalog")
+      throw new Error(
+        `a schema (${o.ucSchema}) selects Unity Catalog models, and ${o.endpoint.uri} is ${REGISTRY_NAME[registry]}; give its databricks-uc... form`,
+      );
+    if (!UC_SCHEMA.test(o.ucSchema)) throw new Error(`'${o.ucSchema}' is not <catalog>.<schema> (for example main.quant)`);
+  }
+  const inSchema = (name: string) => o.ucSchema === undefined || sameModelName(name.slice(0, name.lastIndexOf(".")), o.ucSchema, registry);
+  const same = (a: string, b: string) => sameModelName(a, b, registry);
 
   const registered = (await c.searchRegisteredModels())
-    .filter((m) => !o.models || o.models.includes(m.name))
+    .filter((m) => inSchema(m.name) && (!o.models || o.models.some((n) => same(n, m.name))))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const missing of (o.models ?? []).filter((n) => !registered.some((m) => m.name === n)))
-    throw new Error(`model '${missing}' does not exist on ${o.endpoint.uri}`);
+  for (const missing of (o.models ?? []).filter((n) => !registered.some((m) => same(m.name, n))))
+    throw new Error(
+      `model '${missing}' does not exist on ${o.endpoint.uri}${o.ucSchema !== undefined ? ` in schema ${o.ucSchema}` : ""}${registry === "unity-catalog" && missing.split(".").length !== 3 ? " (Unity Catalog names models <catalog>.<schema>.<model>)" : ""}`,
+    );
   for (const { name, aliases } of registered) {
     const versions = (await c.listVersions(name)).sort((a, b) => Number(a.version) - Number(b.version));
     const vs: VersionInventory[] = [];
@@ -228,7 +266,7 @@ const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 export function renderInventory(inv: Inventory): string {
   const lines: string[] = [`inventory of ${inv.source}`, ""];
   const versions = inv.models.reduce((s, m) => s + m.versions.length, 0);
-  lines.push(`registered models: ${inv.models.length} (${versions} versions)`);
+  lines.push(`registered models: ${inv.models.length} (${versions} versions) in ${REGISTRY_NAME[inv.registry]}`);
   for (const m of inv.models) {
     for (const v of m.versions) {
       lines.push(

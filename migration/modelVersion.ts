@@ -17,7 +17,11 @@ import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
 import { TAG } from "./provenance";
-import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, VerifyMode, writeManifest } from "./treeCopy";
+import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
+import { ucVersionRoot } from "./transports/unityCatalog";
+import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+import { StoreSettings } from "../clients/objectStore";
+import { parse as parseYaml } from "yaml";
 import { transportFor } from "./transports/transportFor";
 
 export type VersionSelector = { version: string } | { alias: string } | { stage: string };
@@ -47,6 +51,8 @@ export interface MigrateOptions {
    * back. OSS -> OSS keeps both and maps nothing.
    */
   stageAliases?: Record<string, string>;
+  /** Cloud stores (Unity Catalog, a workspace's signed URLs): part size, single-request limit, parts in flight, endpoints. */
+  storeSettings?: Partial<StoreSettings>;
 }
 
 export interface MigrationReport {
@@ -170,8 +176,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const toModel = o.toModel ?? o.model;
   const src = mlflowClient(o.from, retry);
   const dst = mlflowClient(o.to, retry);
-  const srcT = transportFor(src);
-  const dstT = transportFor(dst);
+  const srcT = transportFor(src, o.storeSettings);
+  const dstT = transportFor(dst, o.storeSettings);
+  const ucTarget = registryOf(o.to) === "unity-catalog";
   const progress: Progress = { phase: "listing", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   const tell = () => o.onProgress?.({ ...progress });
   const phasesMs: Partial<Record<Phase, number>> = {};
@@ -197,6 +204,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       `cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`,
     );
   }
+  refuseStoreVerify(dstT, verify, o.to.uri);
+  if (ucTarget)
+    await unityCatalogPreflight(srcT, srcRoot, listed, toModel, `model '${o.model}' version ${version.version} on ${o.from.uri}`);
   const lifecycle = planLifecycle(
     registryOf(o.from),
     registryOf(o.to),
@@ -297,115 +307,149 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     tell();
     return adopted(prepared.done, listed.length, []);
   }
-  const { targetRun, modelRoot, journalRoot } = prepared;
+  const { targetRun, journalRoot } = prepared;
   const targetRunId = targetRun.info.run_id;
+  // Approval tags of the source are never copied: the target's record only what this guard verified.
+  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
+  const approvalTags: Tag[] = approval
+    ? [
+        { key: TAG.approvalKind, value: approval.kind },
+        { key: TAG.approvalRef, value: approval.ref },
+        { key: TAG.approvedBy, value: approval.approver },
+      ]
+    : [];
 
-  // Lineage and files are copied at once; the version is registered only after both finished and every file
-  // was verified. The lineage tag is set only once the lineage is complete, so a re-run reuses this run (and
-  // resumes its files from the journal) only when its lineage is whole.
-  const lineageDone =
-    run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
-      ? timed("lineage", async () => {
-          await copyLineage(src, dst, run, targetRunId);
-          await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
-        })
-      : Promise.resolve();
-  const copied = timed("copy", () =>
-    copyTree({
-      srcT,
-      srcRoot,
-      dstT,
-      dstRoot: modelRoot,
-      journalRoot,
-      listed,
-      fingerprint,
-      verify,
-      retry,
-      concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-      what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
-      tree: `model '${o.model}' version ${version.version} in run ${targetRunId} on ${o.to.uri}`,
-      progress,
-      tell,
-    }),
-  );
-  // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
-  const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
-  if (copyOutcome.status === "rejected") throw copyOutcome.reason;
-  if (lineageOutcome.status === "rejected") throw lineageOutcome.reason;
-  const { files, skippedFiles, warnings } = copyOutcome.value;
-
-  // The manifest, verified by reading it back, before anything is registered.
-  const digest = manifestDigest(files);
-  await timed("manifest", () =>
-    writeManifest(
-      dstT,
-      journalRoot,
-      {
-        fingerprint,
-        manifestDigest: digest,
-        source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
-        files,
-      },
-      `the manifest of model '${o.model}' version ${version.version}`,
-      o.to.uri,
-    ),
-  );
-
-  progress.phase = "registering";
-  tell();
-  const registered = await timed("registration", async () => {
-    const raced = (await claims())[0];
-    if (raced && (await isComplete(raced))) return { raced } as const;
-    await dst.ensureRegisteredModel(toModel);
-    // Approval tags of the source are never copied: the target's record only what this guard verified.
-    const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
-    const approvalTags: Tag[] = approval
-      ? [
-          { key: TAG.approvalKind, value: approval.kind },
-          { key: TAG.approvalRef, value: approval.ref },
-          { key: TAG.approvedBy, value: approval.approver },
-        ]
-      : [];
-    const created = await dst.createModelVersion({
-      name: toModel,
-      // The run as created or found carries its artifact URI: it is not read again.
-      source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
-      run_id: targetRunId,
-      description: version.description,
-      tags: [
-        ...userTags,
-        ...provenance,
-        ...approvalTags,
-        { key: TAG.manifestDigest, value: digest },
-        { key: TAG.files, value: String(files.length) },
-        { key: TAG.bytes, value: String(bytesTotal) },
-        { key: TAG.state, value: "registering" },
-      ],
+  // Unity Catalog takes files only into a pending version, at the storage location it gives: the version is
+  // created first (or a pending one left by an interrupted run of this same source is resumed), written,
+  // verified, then finalized. Everywhere else the files go into the target run and the version comes last.
+  let created: ModelVersion | undefined;
+  let modelRoot = prepared.modelRoot;
+  if (ucTarget) {
+    created = await timed("registration", async () => {
+      const pending = (await claims()).find((v) => v.status === "PENDING_REGISTRATION");
+      if (pending) return pending;
+      await dst.ensureRegisteredModel(toModel);
+      return dst.createModelVersion({
+        name: toModel,
+        source: srcRoot.model ? srcRoot.path : `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+        run_id: targetRunId,
+        description: version.description,
+        tags: [...userTags, ...provenance, ...approvalTags, { key: TAG.state, value: "uploading" }],
+      });
     });
-    return { raced: undefined, created } as const;
-  });
-  if (registered.raced) return adopted(registered.raced, skippedFiles, warnings);
-  const { created } = registered;
+    if (!created.storage_location)
+      throw migrationError(`${o.to.uri} gave model '${toModel}' version ${created.version} no storage_location to write its files to`);
+    modelRoot = ucVersionRoot(toModel, created.version, created.storage_location, true);
+  }
+
   const timeoutMs = o.readyTimeoutMs ?? 300000;
+  let skippedFiles = 0;
+  let warnings: string[] = [];
+  let digest = "";
   try {
+    // Lineage and files are copied at once; the version is registered (or, in Unity Catalog, finalized) only
+    // after both finished and every file was verified. The lineage tag is set only once the lineage is
+    // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
+    const lineageDone =
+      run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
+        ? timed("lineage", async () => {
+            await copyLineage(src, dst, run, targetRunId);
+            await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
+          })
+        : Promise.resolve();
+    const copied = timed("copy", () =>
+      copyTree({
+        srcT,
+        srcRoot,
+        dstT,
+        dstRoot: modelRoot,
+        journalRoot,
+        listed,
+        fingerprint,
+        verify,
+        retry,
+        concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+        partConcurrency: o.storeSettings?.partConcurrency,
+        what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
+        tree: `model '${o.model}' version ${version.version} in ${created ? `${toModel} version ${created.version}` : `run ${targetRunId}`} on ${o.to.uri}`,
+        progress,
+        tell,
+      }),
+    );
+    // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
+    const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
+    if (copyOutcome.status === "rejected") throw copyOutcome.reason;
+    if (lineageOutcome.status === "rejected") throw lineageOutcome.reason;
+    const { files } = copyOutcome.value;
+    ({ skippedFiles, warnings } = copyOutcome.value);
+
+    // The manifest, verified by reading it back, before anything is registered.
+    digest = manifestDigest(files);
+    await timed("manifest", () =>
+      writeManifest(
+        dstT,
+        journalRoot,
+        {
+          fingerprint,
+          manifestDigest: digest,
+          source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
+          ...(created ? { target: { model: toModel, version: created.version, storageLocation: modelRoot.path } } : {}),
+          files,
+        },
+        `the manifest of model '${o.model}' version ${version.version}`,
+        o.to.uri,
+      ),
+    );
+    const recordTags: Tag[] = [
+      { key: TAG.manifestDigest, value: digest },
+      { key: TAG.files, value: String(files.length) },
+      { key: TAG.bytes, value: String(bytesTotal) },
+      { key: TAG.state, value: "registering" },
+    ];
+
+    progress.phase = "registering";
+    tell();
+    if (created) {
+      const pending = created;
+      created = await timed("registration", async () => {
+        for (const t of recordTags) await dst.setModelVersionTag(toModel, pending.version, t.key, t.value);
+        return dst.finalizeModelVersion(toModel, pending.version);
+      });
+    } else {
+      const registered = await timed("registration", async () => {
+        const raced = (await claims())[0];
+        if (raced && (await isComplete(raced))) return { raced } as const;
+        await dst.ensureRegisteredModel(toModel);
+        const made = await dst.createModelVersion({
+          name: toModel,
+          // The run as created or found carries its artifact URI: it is not read again.
+          source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+          run_id: targetRunId,
+          description: version.description,
+          tags: [...userTags, ...provenance, ...approvalTags, ...recordTags],
+        });
+        return { raced: undefined, made } as const;
+      });
+      if (registered.raced) return adopted(registered.raced, skippedFiles, warnings);
+      created = registered.made;
+    }
+    const mine = created;
     const deadline = Date.now() + timeoutMs;
     await timed("readyWait", async () => {
-      let status = created.status;
+      let status = mine.status;
       for (let attempt = 0; status !== "READY"; attempt++) {
         if (status === "FAILED_REGISTRATION")
-          throw migrationError(`the target registry failed to register model '${toModel}' version ${created.version}`);
+          throw migrationError(`the target registry failed to register model '${toModel}' version ${mine.version}`);
         if (Date.now() > deadline)
-          throw migrationError(`model '${toModel}' version ${created.version} did not become READY in time (status ${status})`);
+          throw migrationError(`model '${toModel}' version ${mine.version} did not become READY in time (status ${status})`);
         await sleep(readyPollDelayMs(attempt));
-        status = (await dst.getModelVersion(toModel, created.version)).status;
+        status = (await dst.getModelVersion(toModel, mine.version)).status;
       }
     });
-    const winner = await timed("election", () =>
-      electVersion(dst, toModel, fingerprint, created.version, Date.now() + timeoutMs, o.to.uri),
-    );
+    const winner = await timed("election", () => electVersion(dst, toModel, fingerprint, mine.version, Date.now() + timeoutMs, o.to.uri));
     if (winner) {
       // Another migration of the same source registered first: give this version up and adopt that one.
-      await dst.deleteModelVersion(toModel, created.version);
+      await dst.deleteModelVersion(toModel, mine.version);
       if (winner.run_id !== targetRunId) {
         await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
         await dst.setRunTag(targetRunId, TAG.fingerprint, `${fingerprint}:superseded`);
@@ -420,17 +464,18 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       // comes last, since it is what makes the version complete for every other migration.
       const settled = await Promise.allSettled([
         (async () => {
-          for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, created.version);
-          if (lifecycle.stage) await dst.transitionStage(toModel, created.version, lifecycle.stage);
+          for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, mine.version);
+          if (lifecycle.stage) await dst.transitionStage(toModel, mine.version, lifecycle.stage);
         })(),
         dst.updateRun(targetRunId, "FINISHED", Date.now()),
       ]);
       for (const s of settled) if (s.status === "rejected") throw s.reason;
-      await dst.setModelVersionTag(toModel, created.version, TAG.state, "complete");
+      await dst.setModelVersionTag(toModel, mine.version, TAG.state, "complete");
     });
   } catch (e) {
-    // Never leave a half-finished version registered; when that fails too, say exactly what is left. It is
-    // marked failed first, so that no other migration adopts it or waits for it.
+    if (!created) throw e;
+    // Never leave a half-finished version registered (in Unity Catalog: a pending one); when that fails too,
+    // say exactly what is left. It is marked failed first, so that no other migration adopts it or waits for it.
     const marked = await dst.setModelVersionTag(toModel, created.version, TAG.state, "failed").then(
       () => true,
       () => false,
@@ -452,7 +497,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   tell();
   return {
     ...base,
-    targetVersion: created.version,
+    targetVersion: created!.version,
     targetRunId,
     manifestDigest: digest,
     adopted: false,
@@ -461,6 +506,47 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     durationMs: Date.now() - started,
     phasesMs,
   };
+}
+
+/** Unity Catalog's three-part model name: catalog.schema.model. */
+export const UC_NAME = /^[^.\s/]+\.[^.\s/]+\.[^.\s/]+$/;
+
+/**
+ * What Unity Catalog will not take, refused before anything is copied: a name that is not three-part, and a
+ * model without a signature (MLflow's Unity Catalog client refuses to register one). The message names the fix.
+ */
+export async function unityCatalogPreflight(
+  srcT: ArtifactTransport,
+  srcRoot: ArtifactRoot,
+  listed: { path: string }[],
+  toModel: string,
+  what: string,
+): Promise<void> {
+  if (!UC_NAME.test(toModel))
+    throw migrationError(
+      `cannot migrate ${what} into Unity Catalog as '${toModel}': Unity Catalog names models <catalog>.<schema>.<model>; pass --to-model <catalog>.<schema>.${toModel.split(".").pop()} (the stack's registry catalog and schema)`,
+    );
+  if (!listed.some((f) => f.path === "MLmodel"))
+    throw migrationError(
+      `cannot migrate ${what} into Unity Catalog: it has no MLmodel file at its root, so it is not an MLflow model Unity Catalog can register`,
+    );
+  const mlmodel = await readText(srcT, srcRoot, "MLmodel");
+  let doc: { signature?: { inputs?: unknown; outputs?: unknown } } | undefined;
+  try {
+    doc = parseYaml(mlmodel) as typeof doc;
+  } catch (e) {
+    throw migrationError(`cannot migrate ${what} into Unity Catalog: its MLmodel file is not valid YAML (${(e as Error).message})`);
+  }
+  if (!doc?.signature?.inputs || !doc.signature.outputs)
+    throw migrationError(
+      `cannot migrate ${what} into Unity Catalog: the model has no signature (Unity Catalog requires both input and output signatures); log it again with one (mlflow.<flavor>.log_model(..., signature=mlflow.models.infer_signature(inputs, outputs)) or input_example=...), register that version, and migrate it`,
+    );
+}
+
+async function readText(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of (await t.download(root, path)).body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** Versions of `model` claiming this fingerprint (not failed), lowest version number first. */
@@ -574,7 +660,11 @@ export async function checkTarget(
     const manifest = await readJson<{ files: ManifestEntry[] }>(t, await t.runRoot(v.run_id, JOURNAL_DIR), "manifest.json");
     if (!manifest) problems.push(`the manifest of model '${model}' version ${version} is missing`);
     else {
-      const root = await t.runRoot(v.run_id, MODEL_DIR);
+      // Unity Catalog keeps the files at the version's storage location; elsewhere they are in the run.
+      const root =
+        registryOf(to) === "unity-catalog" && v.storage_location
+          ? ucVersionRoot(model, version, v.storage_location, false)
+          : await t.runRoot(v.run_id, MODEL_DIR);
       const actual = new Map((await listTree(t, root)).map((f) => [f.path, f.size]));
       const sized = manifest.files.filter((f) => actual.get(f.path) === f.size);
       const hashed = new Map(verify === "full" ? (await hashFiles(t, root, sized)).map((h) => [h.path, h.sha256]) : []);

@@ -8,10 +8,17 @@ import { httpError, isNotFound, RetryPolicy, withRetry } from "../clients/http";
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { migrationError } from "./failure";
 import { hashStream, hashTap, ManifestEntry, sha256 } from "./hashing";
+import { PartedUploadResult, storeMismatch, uploadParted, UploadState } from "./partedUpload";
 import { refuseUnsafePaths, unsafeArtifactPath } from "./safePaths";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 
-export type VerifyMode = "full" | "size";
+/**
+ * `full`: every file read back and hashed. `size`: the target lists every file at its size. `store`: every
+ * write carried a checksum the store verified, and the store reports each object whole (size, stored checksum or
+ * committed parts); nothing is read back. Only where the target store verifies on write.
+ */
+export type VerifyMode = "full" | "size" | "store";
+export const VERIFY_MODES: readonly VerifyMode[] = ["full", "size", "store"];
 
 export interface Progress {
   phase: "listing" | "copying" | "registering" | "done";
@@ -19,6 +26,13 @@ export interface Progress {
   filesTotal: number;
   bytesDone: number;
   bytesTotal: number;
+}
+
+/** `--verify store` where the target store does not verify what is written: refused before anything is copied. */
+export function refuseStoreVerify(t: ArtifactTransport, verify: VerifyMode, where: string): void {
+  if (verify !== "store") return;
+  const why = t.storeVerification ? t.storeVerification() : `the ${t.name} store does not verify checksums on write`;
+  if (why) throw migrationError(`--verify store is not offered for ${where}: ${why}; use --verify full (reads every byte back) or size`);
 }
 
 /** Where the progress journal and manifest of a migrated version or run live: never copied, never compared. */
@@ -96,6 +110,8 @@ export interface TreeCopyOptions {
   verify: VerifyMode;
   retry: RetryPolicy;
   concurrency: number;
+  /** Parts of one file in flight at once, where the target takes parts (default 4). */
+  partConcurrency?: number;
   /** Names a file in messages. */
   what: (path: string) => string;
   /** Names the tree in messages (the journal warning). */
@@ -132,11 +148,20 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const journal = new Map<string, ManifestEntry>();
   // A journal being rewritten by a concurrent migration into the same run may read back torn: it only saves
   // work, so an unreadable one counts as none.
-  const saved = await readJson<{ files: ManifestEntry[] }>(dstT, journalRoot, "progress.json").catch((e) => {
+  const saved = await readJson<{ files: ManifestEntry[]; target?: string; uploads?: Record<string, UploadState> }>(
+    dstT,
+    journalRoot,
+    "progress.json",
+  ).catch((e) => {
     if (e instanceof SyntaxError) return undefined;
     throw e;
   });
   for (const e of saved?.files ?? []) journal.set(e.path, e);
+  // Uploads in parts still in progress: only for the same target location (a Unity Catalog version created
+  // afresh has another one).
+  const target = JSON.stringify(dstRoot);
+  const uploads = new Map<string, UploadState>(saved?.target === target ? Object.entries(saved.uploads ?? {}) : []);
+  refuseStoreVerify(dstT, verify, o.tree);
   const present = journal.size ? new Map((await listTree(dstT, dstRoot)).map((f) => [f.path, f.size])) : new Map<string, number>();
   const verified = new Map<string, ManifestEntry>();
   for (const f of listed) {
@@ -158,16 +183,24 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const every = Math.max(8, Math.ceil(listed.length / 10));
   let journalWritten = Date.now();
   let journalCount = verified.size;
+  // Parts acknowledged since the journal was saved: an upload in parts is saved every 2 s as it goes.
+  let partChanges = 0;
   let journalWrite: Promise<unknown> = Promise.resolve();
   const journalFailures: string[] = [];
   const saveJournal = (force: boolean) => {
-    if (!force && verified.size === journalCount) return journalWrite;
-    if (!force && Date.now() - journalWritten < 2000 && verified.size - journalCount < every) return journalWrite;
+    if (!force && verified.size === journalCount && partChanges === 0) return journalWrite;
+    if (!force && Date.now() - journalWritten < 2000 && verified.size - journalCount < every && partChanges < 8) return journalWrite;
     journalWritten = Date.now();
     journalCount = verified.size;
+    partChanges = 0;
     const snapshot = [...verified.values()];
+    const inProgress = Object.fromEntries(uploads);
     journalWrite = journalWrite
-      .then(() => withRetry(retry, () => writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot })))
+      .then(() =>
+        withRetry(retry, () =>
+          writeJson(dstT, journalRoot, "progress.json", { fingerprint, files: snapshot, target, uploads: inProgress }),
+        ),
+      )
       .catch((e: Error) => {
         journalFailures.push(e.message);
       });
@@ -179,16 +212,42 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const copyOne = async (f: { path: string; size: number }) => {
     const what = o.what(f.path);
     const entry = await withRetry(retry, async () => {
+      // The sink first: once the download's response arrives, nothing may wait before its reader is attached.
+      const sink = dstT.sink ? await dstT.sink(dstRoot, f.path) : undefined;
       const { body, length } = await srcT.download(srcRoot, f.path);
       if (length !== undefined && length !== f.size) {
         body.destroy();
         throw httpError(0, `${what}: the source now serves ${length} bytes, but listed ${f.size}`, true);
       }
-      const tap = hashTap(f.size, what);
-      body.on("error", (e) => tap.destroy(e));
-      body.pipe(tap);
-      await dstT.upload(dstRoot, f.path, tap, f.size);
-      const sha = tap.digest();
+      let sha: string;
+      if (sink) {
+        const sent: PartedUploadResult = await uploadParted({
+          sink,
+          body,
+          length: f.size,
+          what,
+          retry,
+          partConcurrency: o.partConcurrency ?? 4,
+          resume: uploads.get(f.path),
+          onState: (s) => {
+            if (s) uploads.set(f.path, s);
+            else uploads.delete(f.path);
+            partChanges++;
+            void saveJournal(false);
+          },
+        });
+        sha = sent.sha256;
+        if (verify === "store") {
+          const problem = storeMismatch(sent, f.size, await dstT.stat!(dstRoot, f.path));
+          if (problem) throw httpError(0, `${what}: verification failed: ${problem}`, true);
+        }
+      } else {
+        const tap = hashTap(f.size, what);
+        body.on("error", (e) => tap.destroy(e));
+        body.pipe(tap);
+        await dstT.upload(dstRoot, f.path, tap, f.size);
+        sha = tap.digest();
+      }
       if (verify === "full") {
         const back = await hashStream((await dstT.download(dstRoot, f.path)).body);
         if (back.size !== f.size || back.sha256 !== sha) {
@@ -225,7 +284,7 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     let todo = listed.filter((f) => !verified.has(f.path));
     for (let round = 1; todo.length; round++) {
       await forEachLimited(todo, o.concurrency || DEFAULT_CONCURRENCY, copyOne);
-      if (verify === "full") break;
+      if (verify !== "size") break;
       const wrong = await checkSizes(todo);
       for (const { f } of wrong) {
         verified.delete(f.path);

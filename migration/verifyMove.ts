@@ -3,12 +3,20 @@
  * model version, run and notebook of the source must be in the target with the same content. Target
  * objects are found by the provenance the migrations record (source host, model and version; source run),
  * notebooks by path. The target may hold more than the source; that is not a difference.
+ *
+ * Between a workspace registry and Unity Catalog the model names differ (`m` and `catalog.schema.m`): the
+ * names each source model must have in the target are given (`ModelNames`), and a migrated version counts
+ * only in that model. What each side can hold differs too (stages, aliases): the target version must have
+ * what the migration engine gives it under the same stage -> alias mapping (planLifecycle); what the target
+ * cannot hold is listed as not carried, as the migration reported it.
  */
-import { Endpoint, mlflowClient } from "../clients/mlflow";
+import { Endpoint, mlflowClient, RegistryKind, registryOf } from "../clients/mlflow";
 import { workspaceClient } from "../clients/databricksWorkspace";
+import { StoreSettings } from "../clients/objectStore";
 import { ManifestEntry } from "./hashing";
+import { LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { RUN_TAG, TAG } from "./provenance";
-import { Inventory, isProvenanceTag, takeInventory, VersionInventory, RunInventory } from "./inventory";
+import { Inventory, isProvenanceTag, sameModelName, takeInventory, UC_SCHEMA, VersionInventory, RunInventory } from "./inventory";
 import { RetryPolicy } from "../clients/http";
 
 export interface Difference {
@@ -22,6 +30,16 @@ export interface MoveVerification {
   to: string;
   checked: { modelVersions: number; runs: number; notebooks: number; files: number; bytes: number };
   differences: Difference[];
+  /** Stages and aliases of the source that the target cannot hold and no stage -> alias mapping carries. */
+  notCarried: { subject: string; detail: string }[];
+}
+
+/** The name each source model has in the target (see targetModelName). */
+export interface ModelNames {
+  /** The Unity Catalog side's `catalog.schema`: model `m` there is `<catalog>.<schema>.m`. */
+  ucSchema?: string;
+  /** Source name -> target name, for models migrated under another name (`--to-model`); wins over ucSchema. */
+  map?: Record<string, string>;
 }
 
 export interface VerifyMoveOptions {
@@ -30,7 +48,74 @@ export interface VerifyMoveOptions {
   paths?: string[];
   models?: string[];
   experiments?: string[];
+  /** Model names in the target; required from a registry without Unity Catalog names into Unity Catalog. */
+  names?: ModelNames;
+  /** Stage -> alias, as given to the migrations (`--map-stage`). */
+  stageAliases?: Record<string, string>;
   retry?: RetryPolicy;
+  /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
+  storeSettings?: Partial<StoreSettings>;
+}
+
+/**
+ * The name `source` must have in the target, or undefined when none is given (then a version migrated from
+ * it counts in any target model). `map` first; else with `ucSchema`, into Unity Catalog `<catalog>.<schema>.m`
+ * (Unity Catalog keeps names lower-case), out of it the model's own name `m`.
+ */
+export function targetModelName(source: string, names: ModelNames, from: RegistryKind, to: RegistryKind): string | undefined {
+  const mapped = Object.entries(names.map ?? {}).find(([s]) => sameModelName(s, source, from))?.[1];
+  if (mapped !== undefined) return to === "unity-catalog" ? mapped.toLowerCase() : mapped;
+  if (names.ucSchema === undefined) return undefined;
+  const own = from === "unity-catalog" ? source.slice(source.lastIndexOf(".") + 1) : source;
+  return to === "unity-catalog" ? `${names.ucSchema}.${own}`.toLowerCase() : own;
+}
+
+/**
+ * Checks that `names` fit the two registries, every problem at once: a well-formed schema on a Unity
+ * Catalog side, three-part names into Unity Catalog, and some naming at all when moving into Unity Catalog
+ * from a registry without its names.
+ */
+export function checkModelNames(names: ModelNames, from: Endpoint, to: Endpoint): void {
+  const [src, dst] = [registryOf(from), registryOf(to)];
+  const problems: string[] = [];
+  const three = (n: string) => n.split(".").length === 3 && n.split(".").every(Boolean);
+  if (names.ucSchema !== undefined) {
+    if (!UC_SCHEMA.test(names.ucSchema))
+      problems.push(`--uc-schema '${names.ucSchema}' is not <catalog>.<schema> (for example main.quant)`);
+    if (src !== "unity-catalog" && dst !== "unity-catalog")
+      problems.push(
+        `--uc-schema names the Unity Catalog side's catalog and schema, and neither ${from.uri} (${REGISTRY_NAME[src]}) nor ${to.uri} (${REGISTRY_NAME[dst]}) is one; give databricks-uc://<profile> or databricks-uc+https://<workspace> for it`,
+      );
+  }
+  for (const [s, t] of Object.entries(names.map ?? {})) {
+    if (dst === "unity-catalog" && !three(t))
+      problems.push(`--model-map ${s}=${t}: Unity Catalog names models <catalog>.<schema>.<model>, and '${t}' is not one`);
+    if (src === "unity-catalog" && !three(s))
+      problems.push(
+        `--model-map ${s}=${t}: the source is Unity Catalog, whose models are named <catalog>.<schema>.<model>, and '${s}' is not one`,
+      );
+  }
+  if (dst === "unity-catalog" && src !== "unity-catalog" && names.ucSchema === undefined && !Object.keys(names.map ?? {}).length)
+    problems.push(
+      `${to.uri} is a Unity Catalog registry, whose models are named <catalog>.<schema>.<model>: pass --uc-schema <catalog>.<schema> (the schema the models were migrated into, e.g. main.quant) or --model-map <model>=<catalog>.<schema>.<model>`,
+    );
+  if (problems.length) throw new Error(problems.length === 1 ? problems[0] : `Invalid model names:\n - ${problems.join("\n - ")}`);
+}
+
+/** Parses `a=main.quant.a,b=main.quant.beta` (each of `values` may hold several) into a name map; throws naming the bad entry. */
+export function parseModelMap(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of values
+    .flatMap((v) => v.split(","))
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const m = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
+    if (!m) throw new Error(`--model-map '${entry}' is not SOURCE=TARGET (for example quant-alpha=main.quant.quant-alpha)`);
+    if (out[m[1]] !== undefined && out[m[1]] !== m[2])
+      throw new Error(`--model-map names model '${m[1]}' twice ('${out[m[1]]}' and '${m[2]}')`);
+    out[m[1]] = m[2];
+  }
+  return out;
 }
 
 /** Differences between two manifests, by path. */
@@ -64,13 +149,33 @@ function recordDifferences(
   return out;
 }
 
-function compareVersion(s: VersionInventory, t: VersionInventory): string[] {
+/** How the target version differs from the source, whose stage and aliases the target holds as `plan` says. */
+function compareVersion(s: VersionInventory, t: VersionInventory, plan: LifecyclePlan): string[] {
   const out = manifestDifferences(s.manifest ?? [], t.manifest ?? []);
   if ((s.description ?? "") !== (t.description ?? "")) out.push("the description differs");
-  for (const a of s.aliases) if (!t.aliases.includes(a)) out.push(`alias '${a}' is missing`);
-  if (s.stage && s.stage !== "None" && s.stage !== t.stage) out.push(`stage is ${t.stage ?? "None"}, the source's ${s.stage}`);
+  for (const a of plan.aliases) {
+    if (t.aliases.includes(a)) continue;
+    const m = plan.mapped.find((x) => x.from === "stage" && x.to === a);
+    out.push(`alias '${a}' is missing${m ? ` (the source's stage ${m.name}, by --map-stage ${m.name}=${a})` : ""}`);
+  }
+  if (plan.stage && plan.stage !== t.stage) {
+    const m = plan.mapped.find((x) => x.from === "alias" && x.to === plan.stage);
+    out.push(
+      `stage is ${t.stage ?? "None"}, ${m ? `expected ${plan.stage} (the source's alias '${m.name}', by --map-stage ${plan.stage}=${m.name})` : `the source's ${plan.stage}`}`,
+    );
+  }
   out.push(...recordDifferences(s.tags, t.tags, "tag", isProvenanceTag));
   return out;
+}
+
+/**
+ * A migrated version is complete when its migration set the state tag to `complete` last; one migrated
+ * before that tag existed, when it is READY. Pending or failed ones (a Unity Catalog version is created
+ * before its files are written) are not the copy.
+ */
+function isComplete(v: VersionInventory): boolean {
+  const state = v.tags[TAG.state];
+  return state === undefined ? !v.status || v.status === "READY" : state === "complete";
 }
 
 function compareRun(s: RunInventory, t: RunInventory): string[] {
@@ -91,20 +196,38 @@ function compareRun(s: RunInventory, t: RunInventory): string[] {
   return out;
 }
 
-/** Compares two inventories taken with hashes. */
-export function compareInventories(src: Inventory, dst: Inventory): MoveVerification {
+/**
+ * Compares two inventories taken with hashes. `names` gives each source model's name in the target (a
+ * migrated version elsewhere does not count); `stageAliases` is the migrations' stage -> alias mapping.
+ */
+export function compareInventories(
+  src: Inventory,
+  dst: Inventory,
+  opts: { names?: ModelNames; stageAliases?: Record<string, string> } = {},
+): MoveVerification {
   const differences: Difference[] = [];
+  const notCarried: MoveVerification["notCarried"] = [];
   const checked = { modelVersions: 0, runs: 0, notebooks: 0, files: 0, bytes: 0 };
+  const names = opts.names ?? {};
 
-  // Model versions, by the provenance the model migration records.
-  const migrated = new Map<string, { model: string; v: VersionInventory }>();
+  // Model versions, by the provenance the model migration records: every target version migrated from each
+  // source version, in whichever model it is. A Unity Catalog source's names are compared in lower case, as
+  // it compares them (the migration records the name as it was typed).
+  const migrated = new Map<string, { model: string; v: VersionInventory }[]>();
+  const sourceKey = (model: string, version: string) => `${src.registry === "unity-catalog" ? model.toLowerCase() : model}\n${version}`;
   for (const m of dst.models) {
     for (const v of m.versions) {
       if (v.tags[TAG.sourceHost] !== src.host || (v.tags[TAG.fingerprint] ?? "").endsWith(":retired")) continue;
-      migrated.set(`${v.tags[TAG.sourceModel]}\n${v.tags[TAG.sourceVersion]}`, { model: m.name, v });
+      const key = sourceKey(v.tags[TAG.sourceModel] ?? "", v.tags[TAG.sourceVersion] ?? "");
+      migrated.set(key, [...(migrated.get(key) ?? []), { model: m.name, v }]);
     }
   }
   for (const m of src.models) {
+    const expected = targetModelName(m.name, names, src.registry, dst.registry);
+    const by =
+      names.map && Object.keys(names.map).some((k) => sameModelName(k, m.name, src.registry))
+        ? "--model-map"
+        : `--uc-schema ${names.ucSchema}`;
     for (const v of m.versions) {
       if (v.status && v.status !== "READY") continue;
       checked.modelVersions++;
@@ -115,13 +238,40 @@ export function compareInventories(src: Inventory, dst: Inventory): MoveVerifica
         differences.push({ kind: "model-version", subject, detail: `its files could not be read in the source: ${v.problem}` });
         continue;
       }
-      const t = migrated.get(`${m.name}\n${v.version}`);
-      if (!t) {
-        differences.push({ kind: "model-version", subject, detail: `no version in ${dst.source} was migrated from it` });
+      const all = migrated.get(sourceKey(m.name, v.version)) ?? [];
+      const found = expected === undefined ? all : all.filter((c) => sameModelName(c.model, expected, dst.registry));
+      if (!found.length) {
+        const elsewhere = all.map((c) => `'${c.model}' version ${c.v.version}`).join(", ");
+        differences.push({
+          kind: "model-version",
+          subject,
+          detail:
+            expected === undefined
+              ? `no version in ${dst.source} was migrated from it`
+              : `no version of '${expected}' (its name there by ${by}) in ${dst.source} was migrated from it${elsewhere ? `; ${elsewhere} was` : ""}`,
+        });
         continue;
       }
-      for (const d of compareVersion(v, t.v))
-        differences.push({ kind: "model-version", subject: `${subject} -> '${t.model}' version ${t.v.version}`, detail: d });
+      const done = found.filter((c) => isComplete(c.v)).sort((a, b) => Number(a.v.version) - Number(b.v.version));
+      if (!done.length) {
+        const c = found[0];
+        const state = c.v.tags[TAG.state];
+        differences.push({
+          kind: "model-version",
+          subject: `${subject} -> '${c.model}' version ${c.v.version}`,
+          detail:
+            state === "failed"
+              ? "its migration failed and could not remove it: delete that version and migrate again"
+              : `its migration did not finish (state ${state ?? "-"}, status ${c.v.status ?? "-"}); run it again to resume`,
+        });
+        continue;
+      }
+      const t = done[0];
+      const plan = planLifecycle(src.registry, dst.registry, v.stage, v.aliases, opts.stageAliases);
+      const to = `${subject} -> '${t.model}' version ${t.v.version}`;
+      for (const d of compareVersion(v, t.v, plan)) differences.push({ kind: "model-version", subject: to, detail: d });
+      for (const d of plan.dropped)
+        notCarried.push({ subject: to, detail: `${d.kind} ${d.kind === "alias" ? `'${d.name}'` : d.name}: ${d.reason}` });
     }
   }
 
@@ -190,21 +340,44 @@ export function compareInventories(src: Inventory, dst: Inventory): MoveVerifica
         });
     }
   }
-  return { from: src.source, to: dst.source, checked, differences };
+  return { from: src.source, to: dst.source, checked, differences, notCarried };
 }
 
 export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification> {
+  const names = o.names ?? {};
+  checkModelNames(names, o.from, o.to);
+  const [fromKind, toKind] = [registryOf(o.from), registryOf(o.to)];
+  // Into Unity Catalog by --model-map alone, every model needs its name there: refused before anything is hashed.
+  if (toKind === "unity-catalog" && fromKind !== "unity-catalog" && names.ucSchema === undefined) {
+    const listed = o.models ?? (await mlflowClient(o.from, o.retry).searchRegisteredModels()).map((m) => m.name);
+    const unnamed = listed.filter((n) => targetModelName(n, names, fromKind, toKind) === undefined).map((n) => `'${n}'`);
+    if (unnamed.length)
+      throw new Error(
+        `model${unnamed.length > 1 ? "s" : ""} ${unnamed.join(", ")} of ${o.from.uri} ha${unnamed.length > 1 ? "ve" : "s"} no name in Unity Catalog: add ${unnamed.length > 1 ? "them" : "it"} to --model-map (<model>=<catalog>.<schema>.<model>), pass --uc-schema <catalog>.<schema>, or leave ${unnamed.length > 1 ? "them" : "it"} out with --model`,
+      );
+  }
   const src = await takeInventory({
     endpoint: o.from,
     paths: o.paths,
     models: o.models,
     experiments: o.experiments,
+    // Out of Unity Catalog with a schema: that schema's models, unless they are named.
+    ucSchema: fromKind === "unity-catalog" && !o.models ? names.ucSchema : undefined,
     hashes: true,
     retry: o.retry,
+    storeSettings: o.storeSettings,
   });
-  // In the target: every model (versions are found by provenance), the source's experiments that exist,
-  // and the source's workspace paths that exist. What is absent shows up as differences, not errors.
-  const names = new Set((await mlflowClient(o.to, o.retry).searchExperiments()).map((e) => e.name));
+  const expected = src.models.map((m) => targetModelName(m.name, names, fromKind, toKind));
+  // In the target: the models the source's are named as there (all of them when no names are given; versions
+  // are found by provenance), the source's experiments that exist, and the source's workspace paths that
+  // exist. What is absent shows up as differences, not errors.
+  const dstClient = mlflowClient(o.to, o.retry);
+  let models: string[] | undefined;
+  if (expected.every((n) => n !== undefined)) {
+    models = [];
+    for (const n of new Set(expected as string[])) if (await dstClient.getRegisteredModel(n)) models.push(n);
+  }
+  const experiments = new Set((await dstClient.searchExperiments()).map((e) => e.name));
   const present: string[] = [];
   if (o.paths?.length) {
     const ws = workspaceClient(o.to, o.retry);
@@ -215,16 +388,29 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     hashes: true,
     retry: o.retry,
     paths: present,
-    experiments: src.experiments.map((e) => e.name).filter((n) => names.has(n)),
+    models,
+    experiments: src.experiments.map((e) => e.name).filter((n) => experiments.has(n)),
+    storeSettings: o.storeSettings,
   });
-  return compareInventories(src, dst);
+  return compareInventories(src, dst, { names, stageAliases: o.stageAliases });
 }
 
 export function renderVerification(v: MoveVerification): string {
   const head = `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`;
+  const notCarried = v.notCarried.length
+    ? [
+        `not carried (the target cannot hold them, as the migration reported; --map-stage checks a stage as an alias):`,
+        ...v.notCarried.map((n) => `  ${n.subject}: ${n.detail}`),
+      ]
+    : [];
   if (!v.differences.length)
-    return `${head}\nidentical: every model version, run and notebook of the source is in the target, byte for byte`;
-  return [head, `${v.differences.length} difference(s):`, ...v.differences.map((d) => `  [${d.kind}] ${d.subject}: ${d.detail}`)].join(
-    "\n",
-  );
+    return [head, ...notCarried, "identical: every model version, run and notebook of the source is in the target, byte for byte"].join(
+      "\n",
+    );
+  return [
+    head,
+    ...notCarried,
+    `${v.differences.length} difference(s):`,
+    ...v.differences.map((d) => `  [${d.kind}] ${d.subject}: ${d.detail}`),
+  ].join("\n");
 }

@@ -111,6 +111,9 @@ export interface FlowEdgeEntry {
 export interface MigrationEntry {
   key: string;
   model: string;
+  /** The model's name in the source and target registries (Unity Catalog: catalog.schema.model). */
+  fromModel: string;
+  toModel: string;
   /** Source and target stacks, and the environments (branches) they stand for. */
   from: string;
   to: string;
@@ -180,8 +183,13 @@ export function approverEmails(model: AccessModel): string[] {
  * engine always speaks the Databricks API to a workspace, whatever its host name looks like (a loopback
  * test workspace as much as <ws>.cloud.databricks.com).
  */
-export function workspaceTrackingUri(host: string): string {
-  return `databricks+${host}`;
+export function workspaceTrackingUri(host: string, registry: RegistryConfig = { flavour: "workspace" }): string {
+  return `${registry.flavour === "unity-catalog" ? "databricks-uc" : "databricks"}+${host}`;
+}
+
+/** A model's name in a stack's registry: `catalog.schema.model` in Unity Catalog, the plain name in a workspace registry. */
+export function registryModelName(registry: RegistryConfig, name: string): string {
+  return registry.flavour === "unity-catalog" ? `${registry.catalog}.${registry.schema}.${name}` : name;
 }
 
 /** The REST API root of a Git host's web URL: `<url>/api/v4` on GitLab; api.github.com, or `<origin>/api/v3` on GitHub Enterprise. */
@@ -266,8 +274,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
   );
 
   const stackModels = model.models.filter((m) => m.stacks.includes(stack));
-  const qualified = (name: string) =>
-    s.registry.flavour === "unity-catalog" ? `${s.registry.catalog}.${s.registry.schema}.${name}` : name;
+  const qualified = (name: string) => registryModelName(s.registry, name);
   const models = keyed(
     "model",
     stackModels.map((m) => ({
@@ -361,12 +368,14 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
         .filter((p) => p.to === stack)
         .map((p) => ({
           model: m.name,
+          fromModel: registryModelName(stackOf(p.from).registry, m.name),
+          toModel: registryModelName(s.registry, m.name),
           from: p.from,
           to: p.to,
           fromEnv: stackOf(p.from).branch,
           toEnv: s.branch,
-          fromUri: workspaceTrackingUri(stackOf(p.from).host),
-          toUri: workspaceTrackingUri(s.host),
+          fromUri: workspaceTrackingUri(stackOf(p.from).host, stackOf(p.from).registry),
+          toUri: workspaceTrackingUri(s.host, s.registry),
           select: { ...p.select },
           production: env.tier === "production",
           approvers,

@@ -23,7 +23,7 @@ export interface ModelMigrationInputs {
   alias?: string;
   stage?: string;
   toModel: string;
-  verify: "full" | "size";
+  verify: "full" | "size" | "store";
   /** How `read` (refresh, drift detection) re-checks the target: sizes, or full hashes. */
   readVerify: "full" | "size";
   concurrency: number;
@@ -117,7 +117,7 @@ function makeProvider() {
       for (const k of ["fromUri", "toUri", "model", "toModel", "fromEnv", "toEnv"] as const) {
         if (typeof news[k] !== "string" || !news[k]) failures.push({ property: k, reason: `${k} is required` });
       }
-      if (!["full", "size"].includes(news.verify)) failures.push({ property: "verify", reason: "verify is full or size" });
+      if (!["full", "size", "store"].includes(news.verify)) failures.push({ property: "verify", reason: "verify is full, size or store" });
       if (!["full", "size"].includes(news.readVerify)) failures.push({ property: "readVerify", reason: "readVerify is full or size" });
       if (!Number.isInteger(news.concurrency) || news.concurrency < 1)
         failures.push({ property: "concurrency", reason: "concurrency is a whole number of at least 1" });

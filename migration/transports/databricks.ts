@@ -3,8 +3,12 @@
  * URLs from `POST /api/2.0/mlflow/artifacts/credentials-for-read` / `credentials-for-write`, whose returned
  * headers are sent with every storage request. Run-relative artifacts (workspace registry versions).
  */
-import { DEFAULT_RETRY, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
+import { createHash } from "crypto";
+import { Readable } from "stream";
+import { azureSinkFromSasUrl, settingsFrom } from "../../clients/cloudStores";
+import { DEFAULT_RETRY, httpError, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
 import { MlflowClient } from "../../clients/mlflow";
+import { ObjectSink, PartReceipt, S3_MAX_PARTS, S3_SINGLE_PUT_LIMIT, StoredObject, StoreSettings } from "../../clients/objectStore";
 import { ArtifactTransport, joinPath } from "./transport";
 
 interface CredentialInfo {
@@ -15,7 +19,36 @@ interface CredentialInfo {
   headers?: { name: string; value: string }[];
 }
 
-export function databricksTransport(client: MlflowClient): ArtifactTransport {
+type Credential = { url: string; headers: Record<string, string>; type: string };
+const credentialOf = (c: CredentialInfo): Credential => ({
+  url: c.signed_uri,
+  headers: Object.fromEntries((c.headers ?? []).map((h) => [h.name, h.value])),
+  type: c.type ?? "",
+});
+const AZURE = /^AZURE_(SAS_URI|ADLS_GEN2_SAS_URI)$/;
+
+/** Reads a small response body (a part's ETag comes in the headers; errors in the body). */
+async function request(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  what: string,
+): Promise<Response> {
+  let r: Response;
+  try {
+    r = await fetch(url, { method, headers, body });
+  } catch (e) {
+    throw httpError(0, `${what}: ${method} failed: ${(e as Error).message}`, true);
+  }
+  if (r.status >= 200 && r.status < 300) return r;
+  const text = (await r.text()).slice(0, 500);
+  const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
+  throw httpError(r.status, `${what}: the store answered ${r.status}${code ? ` ${code}` : ""}`, r.status === 429 || r.status >= 500, code);
+}
+
+export function databricksTransport(client: MlflowClient, settings?: Partial<StoreSettings>): ArtifactTransport {
+  const resolved = settingsFrom(settings);
   const api = `${client.endpoint.baseUrl}/api/2.0/mlflow/artifacts`;
   const json = <T>(method: string, path: string, body: unknown, what: string) =>
     withRetry(DEFAULT_RETRY, () => jsonRequest<T>(method, `${api}/${path}`, client.headers, body, `${client.endpoint.uri}: ${what}`));
@@ -28,8 +61,107 @@ export function databricksTransport(client: MlflowClient): ArtifactTransport {
     );
     const c = r.credential_infos?.find((x) => x.path === path) ?? r.credential_infos?.[0];
     if (!c) throw new Error(`${client.endpoint.uri}: no ${kind} credential returned for run ${runId} artifact '${path}'`);
-    return { url: c.signed_uri, headers: Object.fromEntries((c.headers ?? []).map((h) => [h.name, h.value])) };
+    return credentialOf(c);
   };
+  const md5hex = (b64: string) => Buffer.from(b64, "base64").toString("hex");
+  /**
+   * An AWS workspace: a single presigned PUT with Content-MD5 (S3 verifies it), and above the part size MLflow's
+   * multipart artifact endpoints: presigned UploadPart URLs, each part with its Content-MD5, completed with the
+   * parts' ETags. S3 cannot be asked for the parts through presigned URLs, so a resumed upload trusts the journal.
+   */
+  const presignedSink = (runId: string, path: string, put: Credential): ObjectSink => {
+    const what = `${client.endpoint.uri}: artifact '${path}' of run ${runId}`;
+    const partUrls = new Map<number, Credential>();
+    const aborts = new Map<string, Credential>();
+    return {
+      singlePutLimit: Math.min(resolved.singlePutLimit ?? S3_SINGLE_PUT_LIMIT, S3_SINGLE_PUT_LIMIT),
+      partSize: resolved.partSize,
+      maxParts: S3_MAX_PARTS,
+      async put(body, length, checksum) {
+        const headers = { ...put.headers, "Content-MD5": checksum.md5 };
+        if (Buffer.isBuffer(body)) await request("PUT", put.url, { ...headers, "Content-Length": String(length) }, body, what);
+        else await streamPut(put.url, headers, body, length, what);
+      },
+      async start(parts) {
+        const r = await json<{ upload_id: string; upload_credential_infos?: CredentialInfo[]; abort_credential_info?: CredentialInfo }>(
+          "POST",
+          "create-multipart-upload",
+          { run_id: runId, path, num_parts: parts },
+          `multipart upload of run ${runId} artifact '${path}'`,
+        );
+        (r.upload_credential_infos ?? []).forEach((c, i) => partUrls.set(i + 1, credentialOf(c)));
+        if (r.abort_credential_info) aborts.set(r.upload_id, credentialOf(r.abort_credential_info));
+        return r.upload_id;
+      },
+      async uploadPart(uploadId, partNumber, data) {
+        const md5 = createHash("md5").update(data).digest("base64");
+        const send = (c: Credential) =>
+          request(
+            "PUT",
+            c.url,
+            { ...c.headers, "Content-MD5": md5, "Content-Length": String(data.length) },
+            data,
+            `${what} part ${partNumber}`,
+          );
+        const fresh = async () => {
+          // A GET with its fields in the query, as MLflow's DatabricksMlflowArtifactsService declares it.
+          const q = new URLSearchParams({ run_id: runId, path, upload_id: uploadId, part_number: String(partNumber) });
+          const r = await json<{ upload_credential_info: CredentialInfo }>(
+            "GET",
+            `get-presigned-upload-part-url?${q}`,
+            undefined,
+            `part ${partNumber} URL of run ${runId} artifact '${path}'`,
+          );
+          return credentialOf(r.upload_credential_info);
+        };
+        let c = partUrls.get(partNumber) ?? (await fresh());
+        let res: Response;
+        try {
+          res = await send(c);
+        } catch (e) {
+          // An expired presigned URL: ask for a fresh one once, as MLflow's client does.
+          if (![401, 403].includes((e as { status?: number }).status ?? 0)) throw e;
+          c = await fresh();
+          res = await send(c);
+        }
+        partUrls.delete(partNumber);
+        const etag = res.headers.get("etag") ?? "";
+        // S3's ETag of a part is the hex MD5 of its bytes: one more check that the store holds what was sent.
+        if (etag.replace(/"/g, "") !== md5hex(md5))
+          throw httpError(
+            0,
+            `${what} part ${partNumber}: the store acknowledged it with ETag ${etag}, not the MD5 of the bytes sent`,
+            true,
+          );
+        return { partNumber, size: data.length, checksum: md5, etag };
+      },
+      listParts: async () => undefined,
+      async complete(uploadId, parts: PartReceipt[]) {
+        await json(
+          "POST",
+          "complete-multipart-upload",
+          { run_id: runId, path, upload_id: uploadId, part_etags: parts.map((p) => ({ part_number: p.partNumber, etag: p.etag })) },
+          `completing the multipart upload of run ${runId} artifact '${path}'`,
+        );
+      },
+      async abort(uploadId) {
+        const c = aborts.get(uploadId);
+        if (c) await request("DELETE", c.url, c.headers, undefined, `${what} (abort)`);
+      },
+    };
+  };
+  /** A store this transport knows no checksummed protocol for: one plain PUT, never parts. */
+  const plainSink = (put: Credential, what: string): ObjectSink => ({
+    singlePutLimit: Number.MAX_SAFE_INTEGER,
+    partSize: Number.MAX_SAFE_INTEGER,
+    maxParts: 1,
+    put: (body, length) => streamPut(put.url, put.headers, Buffer.isBuffer(body) ? Readable.from([body]) : body, length, what),
+    start: () => Promise.reject(new Error(`${what}: this store takes no parts`)),
+    uploadPart: () => Promise.reject(new Error(`${what}: this store takes no parts`)),
+    listParts: async () => undefined,
+    complete: async () => undefined,
+    abort: async () => undefined,
+  });
   const runOf = (root: { runId?: string }) => {
     if (!root.runId) throw new Error("a Databricks artifact root needs a run id");
     return root.runId;
@@ -84,6 +216,53 @@ export function databricksTransport(client: MlflowClient): ArtifactTransport {
       const full = joinPath(root.path, path);
       const c = await credential("write", runOf(root), full);
       return streamPut(c.url, c.headers, body, length, `${client.endpoint.uri}: artifact '${full}' of run ${root.runId}`);
+    },
+    async sink(root, path) {
+      const full = joinPath(root.path, path);
+      const runId = runOf(root);
+      const c = await credential("write", runId, full);
+      const what = `${client.endpoint.uri}: artifact '${full}' of run ${runId}`;
+      if (AZURE.test(c.type)) return azureSinkFromSasUrl(c.url, c.headers, resolved);
+      if (c.type === "AWS_PRESIGNED_URL") return presignedSink(runId, full, c);
+      return plainSink(c, what);
+    },
+    // Azure (Content-MD5 on Put Blob and Put Block) and S3 (Content-MD5 on PUT and UploadPart) both verify;
+    // a workspace on another cloud is refused when its first file is checked (stat reports no checksum).
+    storeVerification: () => undefined,
+    async stat(root, path): Promise<StoredObject | undefined> {
+      const full = joinPath(root.path, path);
+      const c = await credential("read", runOf(root), full);
+      const what = `${client.endpoint.uri}: artifact '${full}' of run ${root.runId}`;
+      // One byte: the size comes in Content-Range, the stored checksum in the headers.
+      let r: Response;
+      try {
+        r = await request("GET", c.url, { ...c.headers, Range: "bytes=0-0" }, undefined, what);
+      } catch (e) {
+        const status = (e as { status?: number }).status;
+        if (status === 404) return undefined;
+        // An empty object has no byte 0: the store answers 416, and its size is all there is to check.
+        if (status === 416) return { size: 0 };
+        throw e;
+      }
+      await r.arrayBuffer();
+      const size = Number(/\/(\d+)$/.exec(r.headers.get("content-range") ?? "")?.[1] ?? r.headers.get("content-length"));
+      if (AZURE.test(c.type)) {
+        const md5 = r.headers.get("x-ms-blob-content-md5") ?? undefined;
+        if (md5) return { size, checksum: { algorithm: "md5", value: md5 } };
+        // A blob committed from blocks: its committed block list.
+        const u = new URL(c.url);
+        u.searchParams.set("comp", "blocklist");
+        u.searchParams.set("blocklisttype", "committed");
+        const xml = await (await request("GET", u.toString(), c.headers, undefined, `${what} (block list)`)).text();
+        const partSizes = [...xml.matchAll(/<Size>(\d+)<\/Size>/g)].map((m) => Number(m[1]));
+        return { size, partSizes };
+      }
+      const etag = (r.headers.get("etag") ?? "").replace(/"/g, "");
+      const multi = /^([0-9a-f]{32})-(\d+)$/.exec(etag);
+      if (multi)
+        return { size, checksum: { algorithm: "md5-composite", value: `${Buffer.from(multi[1], "hex").toString("base64")}-${multi[2]}` } };
+      if (/^[0-9a-f]{32}$/.test(etag)) return { size, checksum: { algorithm: "md5", value: Buffer.from(etag, "hex").toString("base64") } };
+      return { size };
     },
     refuses() {
       return undefined;

@@ -1,10 +1,13 @@
 import { Readable } from "stream";
 import { ModelVersion } from "../../clients/mlflow";
+import { ObjectSink, StoredObject } from "../../clients/objectStore";
 
 /** Where a tree of artifacts lives: a run and a path under its artifact root, or a proxy path. */
 export interface ArtifactRoot {
   runId?: string;
   path: string;
+  /** A Unity Catalog model version's files (`path` is its storage location): read, or written while pending. */
+  model?: { name: string; version: string; write: boolean };
 }
 
 /** One entry of a one-level listing; `path` is relative to the root it was listed under. */
@@ -26,6 +29,18 @@ export interface ArtifactTransport {
   upload(root: ArtifactRoot, path: string, body: Readable, length: number): Promise<void>;
   /** Why this store cannot hold a file under that name, or undefined when it can. */
   refuses(path: string): string | undefined;
+  /**
+   * Cloud stores: where one file is written, checksummed on every request, in parts when large. When present,
+   * the engine writes through it instead of `upload`.
+   */
+  sink?(root: ArtifactRoot, path: string): Promise<ObjectSink>;
+  /**
+   * Why `--verify store` cannot be relied on here, or undefined when the store checks a checksum sent with
+   * every write and `stat` reports what it holds.
+   */
+  storeVerification?(): string | undefined;
+  /** What the store holds for one file (size, stored checksum, committed parts), for `--verify store`. */
+  stat?(root: ArtifactRoot, path: string): Promise<StoredObject | undefined>;
 }
 
 /** Joins artifact path parts with '/', ignoring empty ones. */

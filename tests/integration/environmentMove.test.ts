@@ -7,28 +7,11 @@ import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { inventoryCli } from "../../cli/inventory";
 import { Inventory } from "../../migration/inventory";
 import { Ran, runAsync } from "../fixtures/process";
-
-const RUNBOOK = path.join(PROJECT_DIR, "docs/moving-an-environment.md");
+import { RUNBOOK, runbookCommands, walkthrough } from "../fixtures/runbook";
 
 /** Runs a bash script from the project directory, asynchronously (the stand-ins answer from this process). */
 function bash(script: string, env: NodeJS.ProcessEnv): Promise<Ran> {
   return runAsync("bash", ["-c", script], { cwd: PROJECT_DIR, env: { ...process.env, ...env } });
-}
-
-/** The complete `npm run` commands of the runbook outside the walk-through: bash blocks and inline code (complete ones: with --from, and no <...> template). */
-export function runbookCommands(markdown: string): string[] {
-  const blocks = [...markdown.matchAll(/^```bash\n([\s\S]*?)^```$/gm)].flatMap((m) => m[1].replace(/\\\n\s*/g, " ").split("\n"));
-  const inline = [...markdown.replace(/^```[\s\S]*?^```$/gm, "").matchAll(/`(npm run [^`]+)`/g)].map((m) => m[1]);
-  return [...new Set([...blocks, ...inline].map((l) => l.trim()))].filter(
-    (l) => l.startsWith("npm run ") && l.includes(" --from ") && !l.includes("<"),
-  );
-}
-
-/** The runbook's local walk-through: the one ```bash walkthrough block. */
-export function walkthrough(markdown: string): string {
-  const blocks = [...markdown.matchAll(/^```bash walkthrough\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
-  assert.strictEqual(blocks.length, 1, "the runbook has exactly one walk-through block");
-  return blocks[0];
 }
 
 describe("moving a whole environment: the runbook's local walk-through, end to end", function () {

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as path from "path";
 import { COMMANDS } from "../../cli/index";
-import { parseArgs, UsageError, HelpRequested } from "../../cli/command";
+import { parseArgs, takeRepeated, UsageError, HelpRequested } from "../../cli/command";
 
 const ROOT = path.resolve(__dirname, "../..");
 const qp = (...args: string[]) =>
@@ -79,5 +79,16 @@ describe("argument parsing", () => {
       (e) => e instanceof UsageError && /unexpected argument 'stray'/.test(e.message),
     );
     assert.throws(() => parseArgs(["--a", "1", "--help"], ["a"]), HelpRequested);
+  });
+
+  it("a repeatable option keeps every value, in order, and leaves the rest for the strict parse", () => {
+    assert.deepStrictEqual(takeRepeated(["--m", "a=b", "--x", "1", "--m=c=d,e=f"], "m"), {
+      values: ["a=b", "c=d,e=f"],
+      rest: ["--x", "1"],
+    });
+    assert.throws(
+      () => takeRepeated(["--x", "1", "--m"], "m"),
+      (e) => e instanceof UsageError && /--m needs a value/.test(e.message),
+    );
   });
 });

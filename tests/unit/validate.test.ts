@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { problemsOf, proj, shipped, stackVal } from "../fixtures/config";
 import { validate, ConfigError } from "../../config/validate";
 import { SECRET_PLACEHOLDER, stackValues } from "../../config/load";
+import { buildAccessPlan } from "../../plan/accessPlan";
 
 /** Asserts exactly one problem matches every pattern given. */
 function expectProblem(problems: string[], ...patterns: RegExp[]): void {
@@ -265,12 +266,23 @@ describe("model promotions in validation", () => {
     expectProblem(p, /models\[0\]\.promotions\[0\]: expected exactly one of version, alias or stage/);
     expectProblem(p, /models\[1\]\.promotions\[0\]\.to = "quant": expected one of quant_stg, quant_lr/);
   });
-  it("a promotion into a Unity Catalog stack is refused with the reason", () => {
+  it("a promotion from a workspace registry into a Unity Catalog stack is accepted (the model lives there with aliases)", () => {
     const s = shipped();
     stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
-    expectProblem(
-      problemsOf(s, "quant_lr"),
-      /promotions\[1\]\.to: stack quant_lr uses Unity Catalog; the migration engine moves workspace-registry versions/,
+    for (const m of proj(s, "models")) {
+      m.lifecycle = "aliases";
+      m.stacks = ["quant_lr"];
+      m.existingIn = [];
+      m.promotions = [{ from: "quant_stg", to: "quant_lr", stage: "Production" }];
+    }
+    const model = validate(s);
+    const lr = buildAccessPlan(model, "quant_lr").migrations;
+    assert.deepStrictEqual(
+      lr.map((m) => [m.fromUri.split("+")[0], m.fromModel, m.toUri.split("+")[0], m.toModel]),
+      [
+        ["databricks", "quant-alpha-transformer", "databricks-uc", "quant_lr.models.quant-alpha-transformer"],
+        ["databricks", "quant-risk-scorer", "databricks-uc", "quant_lr.models.quant-risk-scorer"],
+      ],
     );
   });
 });

@@ -1,5 +1,13 @@
 import * as assert from "assert";
-import { compareInventories, manifestDifferences } from "../../migration/verifyMove";
+import {
+  checkModelNames,
+  compareInventories,
+  manifestDifferences,
+  parseModelMap,
+  renderVerification,
+  targetModelName,
+} from "../../migration/verifyMove";
+import { Endpoint, RegistryKind } from "../../clients/mlflow";
 import { Inventory, RunInventory, VersionInventory } from "../../migration/inventory";
 import { RUN_TAG, TAG } from "../../migration/provenance";
 
@@ -47,6 +55,7 @@ function source(): Inventory {
   return {
     source: "databricks://old",
     host: SRC,
+    registry: "oss",
     models: [{ name: "alpha", versions: [version()] }],
     experiments: [{ id: "1", name: "quant-alpha", runs: [run()], artifactBytes: 10 }],
     workspace: {
@@ -64,6 +73,7 @@ function target(): Inventory {
   return {
     source: "databricks://new",
     host: "https://new.example",
+    registry: "oss",
     models: [{ name: "alpha", versions: [version({ version: "3", tags: { task: "cls", ...provenance } })] }],
     experiments: [
       {
@@ -143,6 +153,126 @@ describe("verify-move comparison", () => {
         "'c' differs (sha256 cccccccccccc…, the source's aaaaaaaaaaaa…)",
         "'d' is in the target only",
       ],
+    );
+  });
+});
+
+/** The source as a workspace registry (a stage, no aliases) and the target as Unity Catalog (aliases, no stage). */
+function workspaceToUc(): { src: Inventory; dst: Inventory } {
+  const src = source();
+  src.registry = "workspace";
+  src.models[0].versions[0] = version({ stage: "Production", aliases: [] });
+  const dst = target();
+  dst.registry = "unity-catalog";
+  dst.models[0].name = "main.quant.alpha";
+  Object.assign(dst.models[0].versions[0], { stage: undefined, aliases: ["champion"], storageLocation: "s3://b/m/v" });
+  dst.models[0].versions[0].tags[TAG.state] = "complete";
+  return { src, dst };
+}
+const ep = (uri: string, registry: RegistryKind): Endpoint => ({ uri, baseUrl: "http://x", transport: "databricks", registry });
+const WS = ep("databricks://old", "workspace");
+const UC = ep("databricks-uc://new", "unity-catalog");
+
+describe("verify-move between a workspace registry and Unity Catalog", () => {
+  it("names: --uc-schema prefixes into Unity Catalog and strips out of it; --model-map wins; nothing given, any model", () => {
+    const table: [string, Parameters<typeof targetModelName>[1], RegistryKind, RegistryKind, string | undefined][] = [
+      ["alpha", { ucSchema: "main.quant" }, "workspace", "unity-catalog", "main.quant.alpha"],
+      ["Alpha", { ucSchema: "Main.Quant" }, "workspace", "unity-catalog", "main.quant.alpha"],
+      ["main.quant.alpha", { ucSchema: "main.quant" }, "unity-catalog", "workspace", "alpha"],
+      ["main.quant.alpha", { ucSchema: "prod.quant" }, "unity-catalog", "unity-catalog", "prod.quant.alpha"],
+      ["alpha", { ucSchema: "main.quant", map: { alpha: "main.quant.a2" } }, "workspace", "unity-catalog", "main.quant.a2"],
+      ["beta", { map: { alpha: "main.quant.a2" } }, "workspace", "unity-catalog", undefined],
+      ["alpha", {}, "workspace", "workspace", undefined],
+    ];
+    for (const [name, names, from, to, want] of table)
+      assert.strictEqual(targetModelName(name, names, from, to), want, `${name} ${JSON.stringify(names)} ${from} -> ${to}`);
+  });
+
+  it("into Unity Catalog the names must be given, and every naming problem is reported at once", () => {
+    assert.throws(
+      () => checkModelNames({}, WS, UC),
+      /databricks-uc:\/\/new is a Unity Catalog registry.*pass --uc-schema <catalog>\.<schema>/,
+    );
+    assert.throws(
+      () => checkModelNames({ ucSchema: "main", map: { alpha: "alpha" } }, WS, UC),
+      /Invalid model names:\n - --uc-schema 'main' is not <catalog>\.<schema>.*\n - --model-map alpha=alpha: Unity Catalog names models/,
+    );
+    assert.throws(() => checkModelNames({ ucSchema: "main.quant" }, WS, ep("databricks://new", "workspace")), /neither .* is one/);
+    checkModelNames({ ucSchema: "main.quant" }, WS, UC);
+    checkModelNames({}, UC, WS);
+    assert.deepStrictEqual(parseModelMap(["a=main.quant.a,b=main.quant.beta"]), { a: "main.quant.a", b: "main.quant.beta" });
+    assert.throws(() => parseModelMap(["a"]), /--model-map 'a' is not SOURCE=TARGET/);
+  });
+
+  it("stage Production is checked as alias 'champion' by --map-stage; without it, it is listed as not carried", () => {
+    const { src, dst } = workspaceToUc();
+    const mapped = compareInventories(src, dst, { names: { ucSchema: "main.quant" }, stageAliases: { Production: "champion" } });
+    assert.deepStrictEqual([mapped.differences, mapped.notCarried], [[], []]);
+
+    const unmapped = compareInventories(src, dst, { names: { ucSchema: "main.quant" } });
+    assert.deepStrictEqual(unmapped.differences, []);
+    assert.deepStrictEqual(unmapped.notCarried, [
+      {
+        subject: "model 'alpha' version 1 -> 'main.quant.alpha' version 3",
+        detail: "stage Production: a Unity Catalog model registry cannot hold it (map it to an alias with --map-stage)",
+      },
+    ]);
+    assert.match(
+      renderVerification(unmapped),
+      /not carried .*\n {2}model 'alpha' version 1 -> 'main.quant.alpha' version 3: stage Production/,
+    );
+
+    dst.models[0].versions[0].aliases = [];
+    const missing = compareInventories(src, dst, { names: { ucSchema: "main.quant" }, stageAliases: { Production: "champion" } });
+    assert.deepStrictEqual(
+      missing.differences.map((d) => d.detail),
+      ["alias 'champion' is missing (the source's stage Production, by --map-stage Production=champion)"],
+    );
+  });
+
+  it("out of Unity Catalog, alias 'champion' must be stage Production by --map-stage", () => {
+    const { src: ws, dst: uc } = workspaceToUc();
+    const back = { ...ws, source: "databricks://newer", host: "https://newer.example" };
+    back.models = [
+      { name: "alpha", versions: [version({ version: "9", stage: "Staging", aliases: [], tags: { ...uc.models[0].versions[0].tags } })] },
+    ];
+    Object.assign(back.models[0].versions[0].tags, {
+      [TAG.sourceHost]: uc.host,
+      [TAG.sourceModel]: "main.quant.alpha",
+      [TAG.sourceVersion]: "3",
+    });
+    uc.models[0].versions[0].tags = { task: "cls" };
+    const v = compareInventories({ ...uc, experiments: [], workspace: undefined }, back, {
+      names: { ucSchema: "main.quant" },
+      stageAliases: { Production: "champion" },
+    });
+    assert.deepStrictEqual(
+      v.differences.map((d) => `${d.subject}: ${d.detail}`),
+      [
+        "model 'main.quant.alpha' version 3 -> 'alpha' version 9: stage is Staging, expected Production (the source's alias 'champion', by --map-stage Production=champion)",
+      ],
+    );
+  });
+
+  it("a version migrated into another model, or whose migration did not finish, is not the copy; the message names what was expected", () => {
+    const { src, dst } = workspaceToUc();
+    const names = { ucSchema: "main.other" };
+    assert.deepStrictEqual(
+      compareInventories(src, dst, { names }).differences.map((d) => d.detail),
+      [
+        "no version of 'main.other.alpha' (its name there by --uc-schema main.other) in databricks://new was migrated from it; 'main.quant.alpha' version 3 was",
+      ],
+    );
+    dst.models[0].versions[0].tags[TAG.state] = "uploading";
+    dst.models[0].versions[0].status = "PENDING_REGISTRATION";
+    assert.deepStrictEqual(
+      compareInventories(src, dst, { names: { ucSchema: "main.quant" } }).differences.map((d) => d.detail),
+      ["its migration did not finish (state uploading, status PENDING_REGISTRATION); run it again to resume"],
+    );
+    dst.models[0].versions[0].tags[TAG.state] = "failed";
+    assert.match(
+      compareInventories(src, dst, { names: { ucSchema: "main.quant" } }).differences[0].detail,
+      /its migration failed and could not remove it: delete that version and migrate again/,
     );
   });
 });
