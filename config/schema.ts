@@ -112,6 +112,11 @@ export interface Promotion {
   from: string;
   to: string;
   select: { version: string } | { alias: string } | { stage: string };
+  /**
+   * The alias the promoted version gets in a target with aliases when the source picks it by stage (a workspace
+   * registry into Unity Catalog): the stage becomes this alias, as `migrate --map-stage STAGE=ALIAS` does.
+   */
+  setAlias?: string;
 }
 
 export interface ManagedModel {

@@ -470,7 +470,7 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
       return y;
     });
     const promotions = list<Promotion>(c, `${p}.promotions`, m.promotions, (y, q) => {
-      const pr = obj(c, q, y, ["from", "to"], ["version", "alias", "stage"]);
+      const pr = obj(c, q, y, ["from", "to"], ["version", "alias", "stage", "setAlias"]);
       if (!pr) return undefined;
       const from = oneOf(c, `${q}.from`, pr.from, stacks);
       const to = oneOf(c, `${q}.to`, pr.to, inStacks);
@@ -480,8 +480,13 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
         return undefined;
       }
       const value = str(c, `${q}.${sel[0]}`, pr[sel[0]] === undefined ? undefined : String(pr[sel[0]]), `a ${sel[0]}`);
+      const setAlias =
+        pr.setAlias === undefined
+          ? undefined
+          : str(c, `${q}.setAlias`, pr.setAlias, "an alias name (letters, digits, '_' or '-')", /^[\w-]+$/);
+      if (setAlias && sel[0] !== "stage") c.say(`${q}.setAlias`, "goes with stage: it names the alias the stage becomes in the target");
       if (!from || !to || !value) return undefined;
-      return { from, to, select: { [sel[0]]: value } as Promotion["select"] };
+      return { from, to, select: { [sel[0]]: value } as Promotion["select"], ...(setAlias ? { setAlias } : {}) };
     });
     for (const d of duplicates(
       "migration",
@@ -705,6 +710,19 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
         c.say(
           `models[${i}].promotions[${j}].alias`,
           `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by alias '${pr.select.alias}', but stack ${noAliases.join(" and ")} uses the workspace registry, which has stages but no aliases (a Unity Catalog feature); expected stage (e.g. stage: Production) or version, or registry flavour unity-catalog on ${noAliases.join(" and ")}`,
+        );
+      }
+      const flavourOf = (n: string) => stacks.find((s) => s.name === n)?.registry.flavour;
+      if ("stage" in pr.select && flavourOf(pr.from) === "workspace" && flavourOf(pr.to) === "unity-catalog" && !pr.setAlias) {
+        c.say(
+          `models[${i}].promotions[${j}].setAlias`,
+          `model '${m.name}' is promoted ${pr.from} -> ${pr.to} by stage '${pr.select.stage}', but stack ${pr.to} uses Unity Catalog, which has aliases but no stages: the stage would be dropped; expected setAlias naming the alias it becomes (e.g. setAlias: ${pr.select.stage === "Production" ? "champion" : "challenger"})`,
+        );
+      }
+      if (pr.setAlias && flavourOf(pr.to) === "workspace") {
+        c.say(
+          `models[${i}].promotions[${j}].setAlias`,
+          `stack ${pr.to} uses the workspace registry, which has stages but no aliases; the stage '${"stage" in pr.select ? pr.select.stage : ""}' is copied as it is: remove setAlias`,
         );
       }
       if (from && to && !isEdge(flow, from, to)) {

@@ -122,6 +122,8 @@ export interface MigrationEntry {
   fromUri: string;
   toUri: string;
   select: { version?: string; alias?: string; stage?: string };
+  /** Stage -> alias in the target (a stage-selected promotion into a registry with aliases), from `setAlias`. */
+  stageAliases: Record<string, string>;
   /** Promotion into production needs an approval by someone other than the version's author. */
   production: boolean;
   approvers: string[];
@@ -377,6 +379,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
           fromUri: workspaceTrackingUri(stackOf(p.from).host, stackOf(p.from).registry),
           toUri: workspaceTrackingUri(s.host, s.registry),
           select: { ...p.select },
+          stageAliases: p.setAlias && "stage" in p.select ? { [p.select.stage]: p.setAlias } : {},
           production: env.tier === "production",
           approvers,
           members,

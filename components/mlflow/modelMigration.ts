@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migration/modelVersion";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { isEdge } from "../../plan/flow";
+import { canonicalJson } from "../../config/identity";
 import { TOKEN_CONFIG_KEY, TOKEN_ENV } from "../gitlab/reconcile";
 
 export interface ModelMigrationInputs {
@@ -23,6 +24,8 @@ export interface ModelMigrationInputs {
   alias?: string;
   stage?: string;
   toModel: string;
+  /** Stage -> alias between a registry with stages and one with aliases (the promotion's setAlias). */
+  stageAliases?: Record<string, string>;
   verify: "full" | "size" | "store";
   /** How `read` (refresh, drift detection) re-checks the target: sizes, or full hashes. */
   readVerify: "full" | "size";
@@ -50,11 +53,13 @@ export interface ModelMigrationOutputs extends ModelMigrationInputs {
   fingerprint: string;
   files: number;
   bytes: number;
+  /** The aliases the migration set on the target version; `read` reports any that moved away. */
+  aliases?: string[];
   /** What `read` found wrong with the target: empty when it matches the manifest. */
   problems: string[];
 }
 
-const IDENTITY: (keyof ModelMigrationInputs)[] = ["fromUri", "toUri", "model", "version", "alias", "stage", "toModel"];
+const IDENTITY: (keyof ModelMigrationInputs)[] = ["fromUri", "toUri", "model", "version", "alias", "stage", "toModel", "stageAliases"];
 
 /**
  * Built in a function so every method refers to the local `provider`: a reference through the module's
@@ -102,6 +107,7 @@ function makeProvider() {
         model: i.model,
         select: provider.selector(i),
         toModel: i.toModel,
+        stageAliases: i.stageAliases ?? {},
         dryRun,
         verify: i.verify,
         concurrency: i.concurrency,
@@ -127,7 +133,9 @@ function makeProvider() {
       return { inputs: news, failures };
     },
     async diff(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
-      const replaces: string[] = IDENTITY.filter((k) => (olds[k] ?? null) !== (news[k] ?? null));
+      // An empty stage -> alias map is the same as none (state written before the map existed has none).
+      const norm = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0 ? null : (v ?? null));
+      const replaces: string[] = IDENTITY.filter((k) => canonicalJson(norm(olds[k])) !== canonicalJson(norm(news[k])));
       if (olds.problems?.length) replaces.push("problems");
       if (replaces.length === 0 && olds.fingerprint) {
         // The source identity is unchanged; has its content (or the version an alias points to) changed?
@@ -148,6 +156,7 @@ function makeProvider() {
         fingerprint: r.fingerprint,
         files: r.files,
         bytes: r.bytes,
+        aliases: r.lifecycle.aliases,
         problems: [],
       };
       return { id: `${inputs.toModel}/${r.targetVersion}`, outs };
@@ -156,7 +165,12 @@ function makeProvider() {
       const { to } = provider.endpoints(props);
       const c = await checkTarget(to, props.toModel, props.targetVersion, props.readVerify);
       if (!c.exists) return { id: "", props: {} };
-      return { id, props: { ...props, manifestDigest: c.manifestDigest ?? "", problems: c.problems } };
+      const moved = (props.aliases ?? []).filter((a) => !c.aliases.includes(a));
+      const problems = [
+        ...c.problems,
+        ...moved.map((a) => `alias '${a}' no longer points at ${props.toModel} version ${props.targetVersion}`),
+      ];
+      return { id, props: { ...props, manifestDigest: c.manifestDigest ?? "", problems } };
     },
     async update(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
       return { outs: { ...olds, ...news } };
@@ -191,6 +205,7 @@ export class ModelMigration extends pulumi.dynamic.Resource {
         fingerprint: undefined,
         files: undefined,
         bytes: undefined,
+        aliases: undefined,
         problems: undefined,
       },
       opts,

@@ -31,6 +31,7 @@ export class ModelPromotions extends pulumi.ComponentResource {
           model: m.fromModel,
           ...m.select,
           toModel: m.toModel,
+          ...(Object.keys(m.stageAliases).length ? { stageAliases: m.stageAliases } : {}),
           verify: args.verify ?? "full",
           readVerify: "size",
           concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,

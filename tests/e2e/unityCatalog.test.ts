@@ -148,13 +148,13 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
       m.set("lifecycle", "aliases");
       m.set("stacks", [UC_STACK]);
       m.set("existingIn", []);
-      m.set("promotions", m.get("name") === MODEL ? [{ from: SOURCE, to: UC_STACK, stage: "Production" }] : []);
+      m.set("promotions", m.get("name") === MODEL ? [{ from: SOURCE, to: UC_STACK, stage: "Production", setAlias: "champion" }] : []);
     }
     fs.writeFileSync(projectFile, projectDoc.toString());
     const migrations = plan().migrations;
     assert.deepStrictEqual(
-      migrations.map((m) => [m.fromUri, m.fromModel, m.toUri, m.toModel, m.select.stage]),
-      [[`databricks+${ws(SOURCE).url}`, MODEL, `databricks-uc+${lr.url}`, UC_MODEL, "Production"]],
+      migrations.map((m) => [m.fromUri, m.fromModel, m.toUri, m.toModel, m.select.stage, m.stageAliases]),
+      [[`databricks+${ws(SOURCE).url}`, MODEL, `databricks-uc+${lr.url}`, UC_MODEL, "Production", { Production: "champion" }]],
       "the plan promotes quant_stg's Production version into main.quant",
     );
 
@@ -248,9 +248,12 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
     assert.strictEqual(tag(v, TAG.sourceVersion), seeded.version);
     assert.strictEqual(tag(v, TAG.approvedBy), "elena.petrova@quantfirm.example", "the approving member's open request");
     assert.strictEqual(tag(v, TAG.approvalKind), "transition-request");
-    // Unity Catalog has no stages. The source's Production would become an alias only through a stage -> alias
-    // map, which neither the configuration nor ModelMigration can declare today: the stage is dropped.
-    assert.deepStrictEqual(v.aliases ?? [], [], "no alias: no stage -> alias map reaches the provider");
+    // Unity Catalog has no stages: the source's Production becomes the alias the promotion's setAlias names.
+    assert.deepStrictEqual(
+      (v.aliases ?? []).map((a) => [a.alias, a.version]),
+      [["champion", v.version]],
+      "Production became alias champion",
+    );
 
     // The bytes, read back from moto with the S3 SDK: exactly the source version's files.
     const written = await readBack(v.storage_location, azurite, moto);

@@ -24,11 +24,17 @@ describe("ModelMigration into a Unity Catalog stack, through the real dynamic-pr
     await w?.stop();
   });
 
-  it("create registers catalog.schema.model byte-identical (verify store), read finds no drift, delete archives it", async () => {
+  it("create registers catalog.schema.model byte-identical (verify store), the stage as its alias; read reports a moved alias; delete archives it", async () => {
     const { a, b } = await liveServers();
     const files = modelFiles();
     const model = `prov-uc-${Date.now().toString(36)}`;
     const src = await w.workspaceSource("azure", model, files, a);
+    const moved = await fetch(`${src.dbx.url}/api/2.0/mlflow/model-versions/transition-stage`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ name: model, version: "1", stage: "Production", archive_existing_versions: false }),
+    });
+    assert.strictEqual(moved.status, 200, await moved.text());
     const uc = await w.ucTarget("s3", b);
     host = await ProviderHost.start(modelMigrationProvider, "pulumi-nodejs:dynamic/mlflow:ModelMigration", {
       ...uc.env,
@@ -45,8 +51,9 @@ describe("ModelMigration into a Unity Catalog stack, through the real dynamic-pr
       fromEnv: "quant",
       toEnv: "quant_stg",
       model,
-      version: "1",
+      stage: "Production",
       toModel,
+      stageAliases: { Production: "champion" },
       verify: "store",
       readVerify: "full",
       concurrency: 4,
@@ -62,11 +69,16 @@ describe("ModelMigration into a Unity Catalog stack, through the real dynamic-pr
     const target = mlflowClient(uc.endpoint("to"));
     const v = await target.getModelVersion(toModel, "1");
     assert.strictEqual(v.status, "READY");
+    assert.deepStrictEqual(v.aliases, ["champion"], "the source's Production became alias champion");
     assert.deepStrictEqual(await w.readBack(v.storage_location!), expected(files));
     assert.ok((uc.gate.counts["upload-part"] ?? 0) >= 4, JSON.stringify(uc.gate.counts));
 
     const read = await host.read("m", state.id, state.props);
     assert.deepStrictEqual(read.props.problems, []);
+    // Drift: the alias moved away outside Pulumi.
+    await target.deleteAlias(toModel, "champion");
+    const drifted = await host.read("m", state.id, state.props);
+    assert.deepStrictEqual(drifted.props.problems, [`alias 'champion' no longer points at ${toModel} version 1`]);
 
     await host.delete("m", state.id, state.props);
     const after = await target.getModelVersion(toModel, "1");

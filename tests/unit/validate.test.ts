@@ -273,17 +273,34 @@ describe("model promotions in validation", () => {
       m.lifecycle = "aliases";
       m.stacks = ["quant_lr"];
       m.existingIn = [];
-      m.promotions = [{ from: "quant_stg", to: "quant_lr", stage: "Production" }];
+      m.promotions = [{ from: "quant_stg", to: "quant_lr", stage: "Production", setAlias: "champion" }];
     }
     const model = validate(s);
     const lr = buildAccessPlan(model, "quant_lr").migrations;
     assert.deepStrictEqual(
-      lr.map((m) => [m.fromUri.split("+")[0], m.fromModel, m.toUri.split("+")[0], m.toModel]),
+      lr.map((m) => [m.fromUri.split("+")[0], m.fromModel, m.toUri.split("+")[0], m.toModel, m.stageAliases]),
       [
-        ["databricks", "quant-alpha-transformer", "databricks-uc", "quant_lr.models.quant-alpha-transformer"],
-        ["databricks", "quant-risk-scorer", "databricks-uc", "quant_lr.models.quant-risk-scorer"],
+        ["databricks", "quant-alpha-transformer", "databricks-uc", "quant_lr.models.quant-alpha-transformer", { Production: "champion" }],
+        ["databricks", "quant-risk-scorer", "databricks-uc", "quant_lr.models.quant-risk-scorer", { Production: "champion" }],
       ],
     );
+  });
+  it("a stage promoted into Unity Catalog must name the alias it becomes (setAlias); setAlias goes with stage, into a registry with aliases", () => {
+    const s = shipped();
+    stackVal(s, "quant_lr", "workspace").registry = { flavour: "unity-catalog", catalog: "quant_lr", schema: "models" };
+    const [alpha, risk] = proj(s, "models");
+    for (const m of [alpha, risk]) Object.assign(m, { lifecycle: "aliases", stacks: ["quant_lr"], existingIn: [] });
+    alpha.promotions = [{ from: "quant_stg", to: "quant_lr", stage: "Production" }];
+    risk.promotions = [{ from: "quant_stg", to: "quant_lr", version: "3", setAlias: "champion" }];
+    const p = problemsOf(s, "quant_lr");
+    expectProblem(
+      p,
+      /models\[0\]\.promotions\[0\]\.setAlias: model 'quant-alpha-transformer' is promoted quant_stg -> quant_lr by stage 'Production', but stack quant_lr uses Unity Catalog.*expected setAlias naming the alias it becomes \(e\.g\. setAlias: champion\)/,
+    );
+    expectProblem(p, /models\[1\]\.promotions\[0\]\.setAlias: goes with stage/);
+    const w = shipped();
+    proj(w, "models")[0].promotions[0] = { from: "quant", to: "quant_stg", stage: "Staging", setAlias: "challenger" };
+    expectProblem(problemsOf(w, "quant_stg"), /promotions\[0\]\.setAlias: stack quant_stg uses the workspace registry.*remove setAlias/);
   });
 });
 
