@@ -6,6 +6,12 @@
  * Both modes: a 16 MB model and 2,000 small files, each by ours, the raw copy and export-import, the fixed
  * cost (ours minus raw at 16 MB) and the per-phase profile of our migrations (phasesMs of --json).
  * Writes a table to stdout and bench/results.json.
+ *   npm run bench -- --emulators [--scale F] [--runs N]
+ *                            only the cloud-store cases (cloudStoreCases.ts): a 2 GiB model and a 6 GiB file
+ *                            into Unity Catalog on Azurite and on moto, ours --verify full and store against a
+ *                            raw SDK copy; --scale 0.03125 makes it 64 MiB and 192 MiB (a smoke run of a few
+ *                            minutes); --runs N runs every method N times, interleaved, and reports the median.
+ *                            Writes bench/results-emulators.json (results-emulators-scale-F.json below full scale).
  */
 import * as ts from "typescript";
 import * as fs from "fs";
@@ -16,26 +22,89 @@ import { MlflowServer, PROJECT_DIR, seedFixture, VENV_BIN } from "../devenv/loca
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
 import { buildAccessPlan } from "../plan/accessPlan";
-import { parseArgs, runCommand } from "../cli/command";
+import { parseArgs, runCommand, UsageError } from "../cli/command";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
+import { storeBench, storeLines } from "./cloudStoreCases";
 
 const MiB = 1048576;
 const NODE = process.execPath;
 const TS = ["-r", "ts-node/register/transpile-only"];
 const EI_BIN = path.join(PROJECT_DIR, ".venv-bench", "bin");
 const RAW_JS = path.join(PROJECT_DIR, "dist", "bench", "rawCopy.js");
+const RAW_STORE_JS = path.join(PROJECT_DIR, "dist", "bench", "rawStoreCopy.js");
 
 /**
- * The raw copy compiled next to the engine in dist/ (it imports the engine's transport), so that it starts
- * from JavaScript as `bin/quant-platform.js` does: under ts-node it would pay about a second of start-up
+ * A raw copy compiled next to the engine in dist/ (rawCopy.ts imports the engine's transport), so that it
+ * starts from JavaScript as `bin/quant-platform.js` does: under ts-node it would pay about a second of start-up
  * that ours does not, and the fixed cost would read too low.
  */
-function compileRawCopy(): void {
-  const out = ts.transpileModule(fs.readFileSync(path.join(PROJECT_DIR, "bench", "rawCopy.ts"), "utf8"), {
+function compileRawCopy(out: string): void {
+  const js = ts.transpileModule(fs.readFileSync(path.join(PROJECT_DIR, "bench", `${path.basename(out, ".js")}.ts`), "utf8"), {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
   });
-  fs.mkdirSync(path.dirname(RAW_JS), { recursive: true });
-  fs.writeFileSync(RAW_JS, out.outputText);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, js.outputText);
+}
+
+function machineInfo() {
+  return {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
+}
+
+/**
+ * The cloud-store cases alone (cloudStoreCases.ts), at `scale` of the issue's sizes, against two local MLflow
+ * servers behind the workspace test servers; results in bench/results-emulators.json (-scale-F.json below full scale).
+ */
+async function emulatorBench(scale: number, runs: number): Promise<number> {
+  if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
+  if (!fs.existsSync(path.join(PROJECT_DIR, "dist", "cli", "index.js"))) throw new Error("run `npm run build` first");
+  compileRawCopy(RAW_STORE_JS);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-stores-"));
+  // Every copy of both cases on disk at once, at worst (Azurite reclaims deleted blobs' space every 10 minutes).
+  const need = 4 * (2048 + 6144) * scale * MiB;
+  const st = fs.statfsSync(work);
+  if (st.bavail * st.bsize < need) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw new Error(
+      `${work} has ${((st.bavail * st.bsize) / 2 ** 30).toFixed(1)} GiB free; the cloud-store cases at --scale ${scale} need ${(need / 2 ** 30).toFixed(1)} GiB`,
+    );
+  }
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  // Other work on the machine moves every number here; its load is recorded with the results.
+  const loadAverage = { atStart: os.loadavg(), atEnd: [] as number[] };
+  const [src, dst] = await Promise.all([MlflowServer.create("bench-src", work), MlflowServer.create("bench-dst", work)]);
+  let res: Awaited<ReturnType<typeof storeBench>>;
+  try {
+    await Promise.all([src.start(), dst.start()]);
+    res = await storeBench({ scale, runs, work, backends: [src, dst], rawJs: RAW_STORE_JS, log });
+  } finally {
+    await Promise.all([src.dispose(), dst.dispose()]);
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  loadAverage.atEnd = os.loadavg();
+  const machine = machineInfo();
+  console.log(
+    [
+      `quant-platform cloud-store benchmarks (--emulators --scale ${scale} --runs ${runs}) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
+      `load average (1/5/15 min) at start ${loadAverage.atStart.map((x) => x.toFixed(1)).join("/")}, at end ${loadAverage.atEnd.map((x) => x.toFixed(1)).join("/")}`,
+      "",
+      ...storeLines(res),
+    ].join("\n"),
+  );
+  fs.writeFileSync(
+    path.join(PROJECT_DIR, "bench", scale < 1 ? `results-emulators-scale-${scale}.json` : "results-emulators.json"),
+    JSON.stringify(
+      { date: new Date().toISOString(), emulators: true, scale, machine, rows: res.rows, ratios: res.ratios, notes: res.notes },
+      null,
+      2,
+    ) + "\n",
+  );
+  return res.rows.some((r) => r.note) ? 1 : 0;
 }
 
 interface Row {
@@ -200,7 +269,17 @@ async function mockedProgram(n: number): Promise<{ members: number; perStack: Re
 }
 
 async function bench(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, [], ["quick"]);
+  const a = parseArgs(argv, ["scale", "runs"], ["quick", "emulators"]);
+  if (a.emulators) {
+    if (a.quick) throw new UsageError("--quick and --emulators are separate runs: give one");
+    const scale = a.scale === undefined ? 1 : Number(a.scale);
+    if (!(scale > 0 && scale <= 1))
+      throw new UsageError(`--scale is a fraction of the full sizes, above 0 and at most 1, not '${a.scale}'`);
+    const runs = a.runs === undefined ? 1 : Number(a.runs);
+    if (!(Number.isInteger(runs) && runs >= 1 && runs <= 9)) throw new UsageError(`--runs is a whole number from 1 to 9, not '${a.runs}'`);
+    return emulatorBench(scale, runs);
+  }
+  if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators");
   const quick = !!a.quick;
   const cfg = quick
     ? { bigMb: 64, fixedMb: 16, runs: 1, scaling: [16, 32, 64], smallFiles: 2000, members: [50, 500, 5000], mockMembers: [50, 200] }
@@ -214,7 +293,7 @@ async function bench(argv: string[]): Promise<number> {
         mockMembers: [50, 500, 5000],
       };
   if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
-  compileRawCopy();
+  compileRawCopy(RAW_JS);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-"));
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -396,13 +475,7 @@ async function bench(argv: string[]): Promise<number> {
     "<= 2 resources per added member per stack": Object.values(ratios.resourcesPerAddedMember).every((x) => x <= 2),
   };
 
-  const machine = {
-    cpus: os.cpus().length,
-    cpu: os.cpus()[0]?.model,
-    memGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-  };
+  const machine = machineInfo();
   const lines = [
     `quant-platform benchmarks (${quick ? "--quick" : "full"}) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
     "",
@@ -461,8 +534,10 @@ async function bench(argv: string[]): Promise<number> {
   return 0;
 }
 
-void runCommand({ name: "bench", usage: "usage: npm run bench [-- --quick]", run: bench }, process.argv.slice(2), "npm run").then(
-  (code) => {
-    process.exitCode = code;
-  },
-);
+void runCommand(
+  { name: "bench", usage: "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N]]", run: bench },
+  process.argv.slice(2),
+  "npm run",
+).then((code) => {
+  process.exitCode = code;
+});

@@ -35,7 +35,7 @@ function overTree(root: number, of: (pid: number) => number): number {
   return total;
 }
 
-function treeRssBytes(root: number): number {
+export function treeRssBytes(root: number): number {
   return overTree(root, (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024);
 }
 
@@ -68,6 +68,17 @@ export function dirBytes(dir: string): number {
   return total;
 }
 
+/** Our own child processes whose command line matches `pattern` (an emulator we started, found to sample it). */
+export function ownChildren(pattern: RegExp): number[] {
+  return (children().get(process.pid) ?? []).filter((pid) => {
+    try {
+      return pattern.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+    } catch {
+      return false;
+    }
+  });
+}
+
 export interface RunResult {
   wallMs: number;
   peakRssBytes: number;
@@ -76,10 +87,31 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Set when the command ran past `limits.timeoutMs` and was killed. */
+  timedOut?: boolean;
+  /** The peak RSS of the process trees in `limits.alsoSample` (the servers it talks to) while it ran. */
+  peakSampledRssBytes?: number;
 }
 
-/** Runs a command with TMPDIR set to `scratch`, sampling its tree's RSS and the scratch size every 100 ms. */
-export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string, cwd?: string): Promise<RunResult> {
+export interface RunLimits {
+  /** Kill the command (SIGKILL) after this long; the result then has `timedOut`. */
+  timeoutMs?: number;
+  /** Other process trees whose RSS is sampled alongside (servers the command talks to). */
+  alsoSample?: number[];
+}
+
+/**
+ * Runs a command with TMPDIR set to `scratch`, sampling its tree's RSS and the scratch size every 100 ms (and the
+ * RSS of `limits.alsoSample`), killed after `limits.timeoutMs` if given.
+ */
+export function measured(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  scratch: string,
+  cwd?: string,
+  limits: RunLimits = {},
+): Promise<RunResult> {
   fs.mkdirSync(scratch, { recursive: true });
   const started = Date.now();
   const child = spawn(cmd, args, {
@@ -93,6 +125,7 @@ export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, sc
   child.stderr.on("data", (d) => (stderr += d));
   let peakRss = 0;
   let peakDisk = 0;
+  let peakSampled = 0;
   let cpu = 0;
   const sample = () => {
     if (child.pid) {
@@ -100,12 +133,35 @@ export function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv, sc
       cpu = Math.max(cpu, treeCpuSeconds(child.pid));
     }
     peakDisk = Math.max(peakDisk, dirBytes(scratch));
+    if (limits.alsoSample)
+      peakSampled = Math.max(
+        peakSampled,
+        limits.alsoSample.reduce((s, pid) => s + treeRssBytes(pid), 0),
+      );
   };
   const timer = setInterval(sample, 100);
+  let timedOut = false;
+  const deadline = limits.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      }, limits.timeoutMs)
+    : undefined;
   return new Promise((resolve) => {
     child.on("exit", (code) => {
       clearInterval(timer);
-      resolve({ wallMs: Date.now() - started, peakRssBytes: peakRss, peakDiskBytes: peakDisk, cpuS: cpu, code: code ?? 1, stdout, stderr });
+      if (deadline) clearTimeout(deadline);
+      resolve({
+        wallMs: Date.now() - started,
+        peakRssBytes: peakRss,
+        peakDiskBytes: peakDisk,
+        cpuS: cpu,
+        code: code ?? 1,
+        stdout,
+        stderr,
+        ...(timedOut ? { timedOut } : {}),
+        ...(limits.alsoSample ? { peakSampledRssBytes: peakSampled } : {}),
+      });
     });
   });
 }

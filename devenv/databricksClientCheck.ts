@@ -15,7 +15,14 @@ export interface DownloadedFile {
 }
 
 /** Runs download_databricks.py with the given arguments; stdout parsed as JSON. */
-export function databricksClient(server: { url: string }, token: string, args: string[], timeoutMs = 600000): Promise<unknown> {
+export function databricksClient(
+  server: { url: string },
+  token: string,
+  args: string[],
+  timeoutMs = 600000,
+  /** More environment, e.g. MLFLOW_S3_ENDPOINT_URL for a Unity Catalog version's store (devenv/ucRegistryApi storeEnv). */
+  env: Record<string, string> = {},
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const p = spawn(path.join(VENV_BIN, "python"), [path.join(PROJECT_DIR, "devenv/python/download_databricks.py"), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -27,6 +34,7 @@ export function databricksClient(server: { url: string }, token: string, args: s
         DATABRICKS_CONFIG_PROFILE: "",
         MLFLOW_ENABLE_TELEMETRY: "false",
         DO_NOT_TRACK: "true",
+        ...env,
       },
     });
     let out = "";

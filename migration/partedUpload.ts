@@ -6,8 +6,9 @@
  *
  * Resumable at part granularity: the caller keeps the upload state (`onState`, saved in the progress journal)
  * and passes it back after a crash. A part is then skipped when the store still holds it at its size and its
- * checksum matches the bytes read again from the source, so no part is uploaded twice; the source is re-read to
- * compute the file's SHA-256 (a hash state cannot be saved) but nothing already in the store is sent again.
+ * checksum matches the bytes read again from the source. Parts acknowledged after the journal was last saved
+ * (every 2 s, or 8 parts) are sent again, unless the store lists its parts with their checksums (S3); the source
+ * is re-read to compute the file's SHA-256 (a hash state cannot be saved).
  */
 import { createHash } from "crypto";
 import { Readable } from "stream";

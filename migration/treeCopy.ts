@@ -214,6 +214,8 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     const entry = await withRetry(retry, async () => {
       // The sink first: once the download's response arrives, nothing may wait before its reader is attached.
       const sink = dstT.sink ? await dstT.sink(dstRoot, f.path) : undefined;
+      if (!sink && verify === "store")
+        throw migrationError(`--verify store is not offered for ${what}: its store takes no checksums on write; use --verify full or size`);
       const { body, length } = await srcT.download(srcRoot, f.path);
       if (length !== undefined && length !== f.size) {
         body.destroy();
@@ -239,7 +241,8 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
         sha = sent.sha256;
         if (verify === "store") {
           const problem = storeMismatch(sent, f.size, await dstT.stat!(dstRoot, f.path));
-          if (problem) throw httpError(0, `${what}: verification failed: ${problem}`, true);
+          // A mismatch is worth another copy; a store that keeps no checksum never will.
+          if (problem) throw httpError(0, `${what}: verification failed: ${problem}`, !/no checksum|neither a checksum/.test(problem));
         }
       } else {
         const tap = hashTap(f.size, what);

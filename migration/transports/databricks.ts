@@ -4,7 +4,6 @@
  * headers are sent with every storage request. Run-relative artifacts (workspace registry versions).
  */
 import { createHash } from "crypto";
-import { Readable } from "stream";
 import { azureSinkFromSasUrl, settingsFrom } from "../../clients/cloudStores";
 import { DEFAULT_RETRY, httpError, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
 import { MlflowClient } from "../../clients/mlflow";
@@ -63,7 +62,6 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
     if (!c) throw new Error(`${client.endpoint.uri}: no ${kind} credential returned for run ${runId} artifact '${path}'`);
     return credentialOf(c);
   };
-  const md5hex = (b64: string) => Buffer.from(b64, "base64").toString("hex");
   /**
    * An AWS workspace: a single presigned PUT with Content-MD5 (S3 verifies it), and above the part size MLflow's
    * multipart artifact endpoints: presigned UploadPart URLs, each part with its Content-MD5, completed with the
@@ -125,15 +123,8 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
           res = await send(c);
         }
         partUrls.delete(partNumber);
-        const etag = res.headers.get("etag") ?? "";
-        // S3's ETag of a part is the hex MD5 of its bytes: one more check that the store holds what was sent.
-        if (etag.replace(/"/g, "") !== md5hex(md5))
-          throw httpError(
-            0,
-            `${what} part ${partNumber}: the store acknowledged it with ETag ${etag}, not the MD5 of the bytes sent`,
-            true,
-          );
-        return { partNumber, size: data.length, checksum: md5, etag };
+        // S3 checked the part against its Content-MD5. Its ETag is that MD5 too, except under SSE-KMS: not compared.
+        return { partNumber, size: data.length, checksum: md5, etag: res.headers.get("etag") ?? "" };
       },
       listParts: async () => undefined,
       async complete(uploadId, parts: PartReceipt[]) {
@@ -150,18 +141,6 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
       },
     };
   };
-  /** A store this transport knows no checksummed protocol for: one plain PUT, never parts. */
-  const plainSink = (put: Credential, what: string): ObjectSink => ({
-    singlePutLimit: Number.MAX_SAFE_INTEGER,
-    partSize: Number.MAX_SAFE_INTEGER,
-    maxParts: 1,
-    put: (body, length) => streamPut(put.url, put.headers, Buffer.isBuffer(body) ? Readable.from([body]) : body, length, what),
-    start: () => Promise.reject(new Error(`${what}: this store takes no parts`)),
-    uploadPart: () => Promise.reject(new Error(`${what}: this store takes no parts`)),
-    listParts: async () => undefined,
-    complete: async () => undefined,
-    abort: async () => undefined,
-  });
   const runOf = (root: { runId?: string }) => {
     if (!root.runId) throw new Error("a Databricks artifact root needs a run id");
     return root.runId;
@@ -221,13 +200,13 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
       const full = joinPath(root.path, path);
       const runId = runOf(root);
       const c = await credential("write", runId, full);
-      const what = `${client.endpoint.uri}: artifact '${full}' of run ${runId}`;
       if (AZURE.test(c.type)) return azureSinkFromSasUrl(c.url, c.headers, resolved);
       if (c.type === "AWS_PRESIGNED_URL") return presignedSink(runId, full, c);
-      return plainSink(c, what);
+      // Another store (GCP signed URLs): no checksummed protocol known here; `upload` streams the file.
+      return undefined;
     },
-    // Azure (Content-MD5 on Put Blob and Put Block) and S3 (Content-MD5 on PUT and UploadPart) both verify;
-    // a workspace on another cloud is refused when its first file is checked (stat reports no checksum).
+    // Azure (Content-MD5 on Put Blob and Put Block) and S3 (Content-MD5 on PUT and UploadPart) both verify; a
+    // workspace on another cloud gives no sink, and the copy refuses --verify store at its first file.
     storeVerification: () => undefined,
     async stat(root, path): Promise<StoredObject | undefined> {
       const full = joinPath(root.path, path);

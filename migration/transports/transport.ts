@@ -30,10 +30,11 @@ export interface ArtifactTransport {
   /** Why this store cannot hold a file under that name, or undefined when it can. */
   refuses(path: string): string | undefined;
   /**
-   * Cloud stores: where one file is written, checksummed on every request, in parts when large. When present,
-   * the engine writes through it instead of `upload`.
+   * Cloud stores: where one file is written, checksummed on every request, in parts when large. When it gives
+   * one, the engine writes through it instead of `upload`; undefined when this file's store takes no checksums
+   * (then `upload` streams it, and `--verify store` is refused).
    */
-  sink?(root: ArtifactRoot, path: string): Promise<ObjectSink>;
+  sink?(root: ArtifactRoot, path: string): Promise<ObjectSink | undefined>;
   /**
    * Why `--verify store` cannot be relied on here, or undefined when the store checks a checksum sent with
    * every write and `stat` reports what it holds.

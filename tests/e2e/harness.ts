@@ -147,6 +147,34 @@ export function copyProject(from: string, to: string, services: Services): void 
   }
 }
 
+/**
+ * The environment `pulumi` runs with in a test, and a fresh local state under `tmp/state`: nothing of the
+ * user's cloud, Pulumi, Git host or MLflow settings (only loopback; the test servers trusted through the
+ * certificate), then `extra`. `backend: false` leaves logging in to the caller.
+ */
+export function pulumiEnv(tmp: string, binDir: string, certFile: string, extra: NodeJS.ProcessEnv = {}, backend = true): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(DATABRICKS_|ARM_|AWS_|AZURE_|STORAGE_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k),
+    ),
+  );
+  fs.mkdirSync(path.join(tmp, "state"));
+  return {
+    ...env,
+    PATH: `${binDir}${path.delimiter}${process.env.PATH}`,
+    HOME: tmp,
+    PULUMI_HOME: path.join(tmp, ".pulumi-home"),
+    ...(backend ? { PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}` } : {}),
+    PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    SSL_CERT_FILE: certFile,
+    NODE_EXTRA_CA_CERTS: certFile,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    ...extra,
+  };
+}
+
 export interface Run {
   code: number | null;
   out: string;

@@ -14,7 +14,7 @@ import * as path from "path";
 import { DatabricksControlServer } from "../../devenv/databricksControlServer";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { liveServers } from "../fixtures/liveServers";
-import { Run, Runner } from "./harness";
+import { pulumiEnv, Run, Runner } from "./harness";
 
 const TOKEN = "dapi-e2e-provider-token";
 
@@ -164,17 +164,7 @@ describe("e2e: the real Databricks provider against the control-plane test serve
     fs.writeFileSync(path.join(dir, "index.ts"), PROGRAM);
 
     // Only loopback: the provider's HTTPS goes to the test server, trusted through SSL_CERT_FILE.
-    env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABRICKS_|ARM_|PULUMI_|HTTPS?_PROXY|ALL_PROXY)/i.test(k)));
-    Object.assign(env, {
-      PATH: `${tc.binDir}${path.delimiter}${process.env.PATH}`,
-      HOME: tmp,
-      PULUMI_HOME: path.join(tmp, ".pulumi"),
-      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-      SSL_CERT_FILE: server.certFile,
-    });
-    fs.mkdirSync(path.join(tmp, "state"));
+    env = pulumiEnv(tmp, tc.binDir, server.certFile, {}, false);
     runner = new Runner(dir, env);
     ok(await pulumi(["login", `file://${path.join(tmp, "state")}`]), "pulumi login");
     ok(await pulumi(["stack", "init", "e2e"]), "pulumi stack init");

@@ -19,7 +19,19 @@ import { AccessPlan, buildAccessPlan } from "../../plan/accessPlan";
 import { seedFixture, FixtureInfo } from "../../devenv/localMlflow";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { TAG } from "../../migration/provenance";
-import { copyProject, mlflowCall, mlflowTree, Run, Runner, Services, STACKS, StackName, startServices, storePath } from "./harness";
+import {
+  copyProject,
+  mlflowCall,
+  mlflowTree,
+  pulumiEnv,
+  Run,
+  Runner,
+  Services,
+  STACKS,
+  StackName,
+  startServices,
+  storePath,
+} from "./harness";
 
 const MODEL = "quant-alpha-transformer";
 const NEW_MEMBER = {
@@ -102,21 +114,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
     services = await startServices(tmp, [...model.roster.map((m) => m.gitUsername), NEW_MEMBER.gitUsername], project);
     dir = path.join(tmp, "project");
     copyProject(PROJECT_DIR, dir, services);
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([k]) => !/^(DATABRICKS_|ARM_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k)),
-    );
-    Object.assign(env, {
-      PATH: `${tc.binDir}${path.delimiter}${process.env.PATH}`,
-      HOME: tmp,
-      PULUMI_HOME: path.join(tmp, ".pulumi-home"),
-      PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-      SSL_CERT_FILE: services.certFile,
-      NODE_EXTRA_CA_CERTS: services.certFile,
-    });
-    fs.mkdirSync(path.join(tmp, "state"));
+    const env = pulumiEnv(tmp, tc.binDir, services.certFile);
     runner = new Runner(dir, env);
     const git = (...a: string[]) =>
       execFileSync("git", ["-C", dir, ...a], {

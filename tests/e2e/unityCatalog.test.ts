@@ -24,7 +24,19 @@ import { storeEnv, UcRegistryApi, UcRegistryEntry, UcStorage } from "../../deven
 import { TAG } from "../../migration/provenance";
 import { emulators } from "../fixtures/cloudEmulators";
 import { LIMIT, PART, readBack, sha } from "../fixtures/unityCatalog";
-import { copyProject, mlflowCall, mlflowTree, Run, Runner, Services, STACKS, StackName, startServices, storePath } from "./harness";
+import {
+  copyProject,
+  mlflowCall,
+  mlflowTree,
+  pulumiEnv,
+  Run,
+  Runner,
+  Services,
+  STACKS,
+  StackName,
+  startServices,
+  storePath,
+} from "./harness";
 
 const MODEL = "quant-alpha-transformer";
 const UC_MODEL = `main.quant.${MODEL}`;
@@ -158,28 +170,12 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
       "the plan promotes quant_stg's Production version into main.quant",
     );
 
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(
-        ([k]) => !/^(DATABRICKS_|ARM_|AWS_|AZURE_|STORAGE_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k),
-      ),
-    );
-    Object.assign(env, {
-      PATH: `${tc.binDir}${path.delimiter}${process.env.PATH}`,
-      HOME: tmp,
-      PULUMI_HOME: path.join(tmp, ".pulumi-home"),
-      PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-      SSL_CERT_FILE: services.certFile,
-      NODE_EXTRA_CA_CERTS: services.certFile,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    const env = pulumiEnv(tmp, tc.binDir, services.certFile, {
       // Inherited by the dynamic provider's process: where the store is, and small parts and a low limit.
       ...storeEnv(storage),
       STORAGE_PART_SIZE: String(PART),
       STORAGE_SINGLE_PUT_LIMIT: String(LIMIT),
     });
-    fs.mkdirSync(path.join(tmp, "state"));
     runner = new Runner(dir, env);
 
     // The source: the transformer (with the signature Unity Catalog requires) logged to quant_stg's registry,

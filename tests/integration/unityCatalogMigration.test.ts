@@ -12,6 +12,7 @@ import { Endpoint, mlflowClient } from "../../clients/mlflow";
 import { checkTarget, migrate, MigrateOptions } from "../../migration/modelVersion";
 import { StoreSettings } from "../../clients/objectStore";
 import { FaultProxy } from "../fixtures/faultProxy";
+import { databricksClient, DownloadedFile } from "../../devenv/databricksClientCheck";
 import { liveServers } from "../fixtures/liveServers";
 import { expected, LIMIT, modelFiles, PART, SIGNED_MLMODEL, TOKEN, UcWorld } from "../fixtures/unityCatalog";
 
@@ -60,6 +61,17 @@ describe("models into Unity Catalog, through Azurite and moto, in parts", functi
       const v = await mlflowClient(uc.endpoint("to")).getModelVersion(toModel, r.targetVersion!);
       assert.strictEqual(v.status, "READY");
       assert.deepStrictEqual(await w.readBack(v.storage_location!), expected(files));
+      if (dstKind === "s3") {
+        // MLflow's own Unity Catalog client reaches moto too (MLFLOW_S3_ENDPOINT_URL): it downloads the same bytes.
+        const got = (await databricksClient(
+          uc.dbx,
+          TOKEN,
+          ["--model", toModel, "--version", r.targetVersion!, "--registry-uri", "databricks-uc"],
+          600000,
+          uc.env,
+        )) as DownloadedFile[];
+        assert.deepStrictEqual(new Map(got.map((f) => [f.path, f.sha256])), expected(files));
+      }
       // Nothing went over the limit in one request: the shard went up in parts, each counted by the gate.
       const parts = dstKind === "s3" ? uc.gate.counts["upload-part"] : uc.gate.counts["put-block"];
       assert.ok(parts >= 4, `expected the shard in at least 4 parts, the gate saw ${JSON.stringify(uc.gate.counts)}`);
