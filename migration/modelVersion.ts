@@ -323,6 +323,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   // created first (or a pending one left by an interrupted run of this same source is resumed), written,
   // verified, then finalized. Everywhere else the files go into the target run and the version comes last.
   let created: ModelVersion | undefined;
+  let finalizedHere = false;
   let modelRoot = prepared.modelRoot;
   if (ucTarget) {
     created = await timed("registration", async () => {
@@ -413,7 +414,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       const pending = created;
       created = await timed("registration", async () => {
         for (const t of recordTags) await dst.setModelVersionTag(toModel, pending.version, t.key, t.value);
-        return dst.finalizeModelVersion(toModel, pending.version);
+        try {
+          const ready = await dst.finalizeModelVersion(toModel, pending.version);
+          finalizedHere = true;
+          return ready;
+        } catch (e) {
+          // A concurrent migration of the same source resumed this pending version and finalized it first.
+          const now = await orUndefined(dst.getModelVersion(toModel, pending.version));
+          if (now?.status === "READY") return now;
+          throw e;
+        }
       });
     } else {
       const registered = await timed("registration", async () => {
@@ -474,6 +484,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     });
   } catch (e) {
     if (!created) throw e;
+    // Unity Catalog: a version another migration of the same source finalized (it resumed this pending one) is
+    // theirs to finish, never deleted from under them; a re-run adopts it once complete.
+    if (ucTarget && !finalizedHere && (await dst.getModelVersion(toModel, created.version).catch(() => undefined))?.status === "READY")
+      throw e;
     // Never leave a half-finished version registered (in Unity Catalog: a pending one); when that fails too,
     // say exactly what is left. It is marked failed first, so that no other migration adopts it or waits for it.
     const marked = await dst.setModelVersionTag(toModel, created.version, TAG.state, "failed").then(

@@ -141,6 +141,22 @@ describe("models into Unity Catalog, through Azurite and moto, in parts", functi
     assert.strictEqual(second.gate.counts["get"] ?? 0, 0, JSON.stringify(second.gate.counts));
   });
 
+  it("two migrations of the same source into Unity Catalog at once: one READY version, complete and byte-identical", async () => {
+    const files = modelFiles();
+    const model = `race-${suffix}`;
+    const src = await w.workspaceSource("azure", model, files, a);
+    const uc = await w.ucTarget("s3", b);
+    const [r1, r2] = await Promise.all([intoUc(src, uc, model), intoUc(src, uc, model)]);
+    assert.strictEqual(r1.targetVersion, r2.targetVersion);
+    const c = mlflowClient(uc.endpoint("to"));
+    const ready = (await c.listVersions(`main.quant.${model}`)).filter((v) => v.status === "READY");
+    assert.deepStrictEqual(
+      ready.map((v) => [v.version, v.tags?.find((t) => t.key === "quant.migration.state")?.value]),
+      [[r1.targetVersion, "complete"]],
+    );
+    assert.deepStrictEqual(await w.readBack(ready[0].storage_location!), expected(files));
+  });
+
   it("refuses, before copying, a model without a signature and a name that is not three-part; nothing is registered", async () => {
     const model = `unsigned-${suffix}`;
     const src = await w.workspaceSource("s3", model, modelFiles("flavors:\n  python_function: {}\n"), a);
