@@ -33,7 +33,7 @@ import { DatabricksTestServer } from "../devenv/databricksServer";
 import { ControlPlaneState } from "../devenv/controlPlaneState";
 import { ArtifactStorage } from "../devenv/emulatorArtifactStore";
 import { MlflowServer, PROJECT_DIR } from "../devenv/localMlflow";
-import { storeEnv, UcRegistryApi, UcStorage } from "../devenv/ucRegistryApi";
+import { SIGNED_MLMODEL, storeEnv, UcRegistryApi, UcStorage } from "../devenv/ucRegistryApi";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { DEFAULT_PART_CONCURRENCY, DEFAULT_PART_SIZE } from "../clients/objectStore";
 
@@ -61,17 +61,6 @@ const S3_MAX_CASE_BYTES = 1024 * MiB;
 /** A method slower than this floor rate is stopped (it would not finish in reasonable time), plus a fixed allowance. */
 const FLOOR_BYTES_PER_S = 8 * MiB;
 const ALLOWANCE_MS = 120000;
-
-/** Unity Catalog refuses a model without a signature, so every benchmark model has one. */
-const SIGNED_MLMODEL = [
-  "artifact_path: model",
-  "flavors:",
-  "  python_function: {loader_module: mlflow.pyfunc.model, python_version: 3.11.7}",
-  "signature:",
-  '  inputs: \'[{"type": "string", "name": "text"}]\'',
-  '  outputs: \'[{"type": "double", "name": "score"}]\'',
-  "",
-].join("\n");
 
 export type StoreKind = "azure" | "s3";
 

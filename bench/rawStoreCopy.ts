@@ -17,6 +17,7 @@
  */
 import { createHash } from "crypto";
 import { Readable } from "stream";
+import { reader } from "../migration/partedUpload";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import {
   CompleteMultipartUploadCommand,
@@ -61,25 +62,6 @@ async function limited<T>(items: T[], n: number, fn: (x: T) => Promise<void>): P
     while (next < items.length) await fn(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.max(1, n) }, worker));
-}
-
-/** Reads exactly `n` bytes (fewer only at the end of the stream) from an async iterator of chunks. */
-function reader(body: Readable) {
-  const it = body[Symbol.asyncIterator]();
-  let carry = Buffer.alloc(0);
-  return async (n: number): Promise<Buffer> => {
-    const chunks: Buffer[] = carry.length ? [carry] : [];
-    let have = carry.length;
-    while (have < n) {
-      const next = await it.next();
-      if (next.done) break;
-      chunks.push(next.value as Buffer);
-      have += (next.value as Buffer).length;
-    }
-    const all = Buffer.concat(chunks, have);
-    carry = all.subarray(Math.min(n, all.length));
-    return all.subarray(0, Math.min(n, all.length));
-  };
 }
 
 /** One object: one request when it fits a part, else parts with `partConcurrency` in flight (as ours). */

@@ -50,6 +50,17 @@ import { ControlPlaneState, UcModel } from "./controlPlaneState";
 
 const PREFIX = "/api/2.0/mlflow/unity-catalog/";
 
+/** An MLmodel Unity Catalog takes: MLflow's client refuses to register a model without input and output signatures. */
+export const SIGNED_MLMODEL = [
+  "artifact_path: model",
+  "flavors:",
+  "  python_function: {loader_module: mlflow.pyfunc.model, python_version: 3.11.7}",
+  "signature:",
+  '  inputs: \'[{"type": "string", "name": "text"}]\'',
+  '  outputs: \'[{"type": "double", "name": "score"}]\'',
+  "",
+].join("\n");
+
 /** Where model version files live: an emulator, the bucket or container to use, and a gate in front of it. */
 export type UcStorage =
   | {

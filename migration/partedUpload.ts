@@ -59,8 +59,8 @@ export function partSizeFor(sink: ObjectSink, length: number): number {
 /** True when the file goes in one request (it fits one part, and one request). */
 export const singleRequest = (sink: ObjectSink, length: number) => length <= Math.min(sink.partSize, sink.singlePutLimit);
 
-/** Reads exactly `n` bytes from an async iterator of chunks, keeping the rest for the next call. */
-function reader(body: Readable) {
+/** Reads exactly `n` bytes (fewer only at the end) from a stream, keeping the rest for the next call. */
+export function reader(body: Readable) {
   const it = body[Symbol.asyncIterator]();
   let carry: Buffer = Buffer.alloc(0);
   return async (n: number): Promise<Buffer> => {
