@@ -120,7 +120,16 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string, gi
           },
         }
       : {}),
+    ...validationOf(model, git?.model, stackOf(fromEnv)?.name, toEnv),
   };
+}
+
+/** The consumer's validation and sign-off the promotion needs, where the project validates the model. */
+function validationOf(model: AccessModel, name: string | undefined, fromStack: string | undefined, toEnv: string) {
+  if (!name || !fromStack) return {};
+  const { validationRequirement } = require("../plan/accessPlan") as typeof import("../plan/accessPlan");
+  const validation = validationRequirement(model, name, fromStack, toEnv);
+  return validation ? { validation } : {};
 }
 
 export function renderReport(r: MigrationReport): string {
@@ -150,6 +159,12 @@ export function renderReport(r: MigrationReport): string {
           `  approved by ${r.approval.approver} (${r.approval.kind === "merge-request" ? `merge request ${r.approval.ref}` : r.approval.ref})`,
         ]
       : []),
+    ...(r.validation
+      ? [
+          `  validated by ${r.validation.by}: ${r.validation.metric} ${r.validation.value} >= ${r.validation.threshold} on ${r.validation.dataName ?? "data"} (sha256 ${r.validation.dataSha256.slice(0, 12)}), run ${r.validation.runId}`,
+        ]
+      : []),
+    ...(r.signOff ? [`  signed off by ${r.signOff.signer} (${r.signOff.ref})`] : []),
     ...(r.warnings ?? []).map((w) => `  warning: ${w}`),
     `  ${(r.durationMs / 1000).toFixed(1)} s`,
   ].join("\n");

@@ -62,6 +62,8 @@ export interface Run {
     start_time?: number;
     end_time?: number;
     run_name?: string;
+    /** Who created the run: on Databricks, the token's owner, recorded by the workspace. */
+    user_id?: string;
   };
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
 }

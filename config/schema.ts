@@ -119,6 +119,29 @@ export interface Promotion {
   setAlias?: string;
 }
 
+/** How `select` picks the version to register among an experiment's finished runs. */
+export interface Selection {
+  /** The run metric compared (the team's: precision). */
+  metric: string;
+  /** `max`: the highest value wins; `min`: the lowest (a loss). */
+  mode: "max" | "min";
+  /** A winner must reach this value (at least for max, at most for min); absent, any winner is registered. */
+  minimum?: number;
+}
+
+/**
+ * The consumer's validation before production: in stack `in`, a member of a `signers` role scores the version
+ * on historical data (metric against threshold, recorded as an MLflow run) and signs off; the production
+ * promotion from `in` requires both.
+ */
+export interface Validation {
+  in: string;
+  metric: string;
+  threshold: number;
+  /** Roles (duty `consume`) whose members may validate and sign off. */
+  signers: string[];
+}
+
 export interface ManagedModel {
   name: string;
   lifecycle: ModelLifecycle;
@@ -126,6 +149,8 @@ export interface ManagedModel {
   /** Stacks in which the model already exists and is adopted rather than created. */
   existingIn: string[];
   promotions: Promotion[];
+  selection?: Selection;
+  validation?: Validation;
 }
 
 export type RegistryConfig = { flavour: "workspace" } | { flavour: "unity-catalog"; catalog: string; schema: string };

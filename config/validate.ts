@@ -27,11 +27,13 @@ import {
   RegistryConfig,
   RegistryLevel,
   Role,
+  Selection,
   StackConfig,
   TIERS,
   Tier,
   UC_MODEL_PRIVILEGES,
   UcModelPrivilege,
+  Validation,
   WORKSPACE_LEVELS,
   WorkspaceLevel,
 } from "./schema";
@@ -456,7 +458,7 @@ function validateRoster(c: Ctx, v: unknown, roleNames: string[]): Member[] {
 
 function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
   const models = list<ManagedModel>(c, "models", v, (x, p) => {
-    const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn", "promotions"]);
+    const m = obj(c, p, x, ["name", "stacks"], ["lifecycle", "existingIn", "promotions", "selection", "validation"]);
     if (!m) return undefined;
     const name = str(c, `${p}.name`, m.name, "a registered model name without '.', '/' or spaces", /^[A-Za-z0-9_-]+$/);
     const lifecycle: ModelLifecycle =
@@ -497,7 +499,19 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
         `promotes ${promotions[d.index].from} -> ${promotions[d.index].to} again (as promotions[${d.first}]); a promotion is identified by ${identityOf("migration")}`,
       );
     }
-    return name ? { name, lifecycle, stacks: inStacks, existingIn, promotions } : undefined;
+    const selection = m.selection === undefined ? undefined : validateSelection(c, `${p}.selection`, m.selection);
+    const validation = m.validation === undefined ? undefined : validateValidation(c, `${p}.validation`, m.validation, stacks);
+    return name
+      ? {
+          name,
+          lifecycle,
+          stacks: inStacks,
+          existingIn,
+          promotions,
+          ...(selection ? { selection } : {}),
+          ...(validation ? { validation } : {}),
+        }
+      : undefined;
   });
   for (const d of duplicates("model", models)) {
     c.say(
@@ -506,6 +520,90 @@ function validateModels(c: Ctx, v: unknown, stacks: string[]): ManagedModel[] {
     );
   }
   return models;
+}
+
+function num(c: Ctx, p: string, v: unknown, what: string): number | undefined {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    c.bad(p, v, what);
+    return undefined;
+  }
+  return v;
+}
+
+const METRIC = /^[\w./ -]+$/;
+
+function validateSelection(c: Ctx, p: string, v: unknown): Selection | undefined {
+  const s = obj(c, p, v, ["metric"], ["mode", "minimum"]);
+  if (!s) return undefined;
+  const metric = str(c, `${p}.metric`, s.metric, "the name of a run metric (e.g. precision)", METRIC);
+  const mode = s.mode === undefined ? "max" : oneOf(c, `${p}.mode`, s.mode, ["max", "min"] as const);
+  const minimum = s.minimum === undefined ? undefined : num(c, `${p}.minimum`, s.minimum, "a number (e.g. 0.8)");
+  if (!metric || !mode || (s.minimum !== undefined && minimum === undefined)) return undefined;
+  return { metric, mode, ...(minimum !== undefined ? { minimum } : {}) };
+}
+
+/** Structure only: which stacks and roles it may name is checked against the whole model in `validate`. */
+function validateValidation(c: Ctx, p: string, v: unknown, stacks: string[]): Validation | undefined {
+  const s = obj(c, p, v, ["in", "metric", "threshold", "signers"]);
+  if (!s) return undefined;
+  const inStack = oneOf(c, `${p}.in`, s.in, stacks);
+  const metric = str(c, `${p}.metric`, s.metric, "the name of the metric the consumer's evaluation reports (e.g. precision)", METRIC);
+  const threshold = num(c, `${p}.threshold`, s.threshold, "a number the metric must reach (e.g. 0.8)");
+  const signers = list<string>(c, `${p}.signers`, s.signers, (x, q) => str(c, q, x, "a role name"), false);
+  if (!inStack || !metric || threshold === undefined || signers.length === 0) return undefined;
+  return { in: inStack, metric, threshold, signers };
+}
+
+/**
+ * A model's validation against the rest of the model: signers are roles with duty `consume` that can do what
+ * validating takes in its stack (log a run in the experiment folder, request a transition), and the stack is one
+ * the model passes through before production: a production promotion of the model starts there.
+ */
+function checkValidation(c: Ctx, p: string, m: ManagedModel, roles: Role[], stacks: StackConfig[], environments: Environment[]): void {
+  const v = m.validation;
+  if (!v) return;
+  const tierOf = (stack: string) => environments.find((e) => e.name === stacks.find((s) => s.name === stack)?.branch)?.tier;
+  v.signers.forEach((name, i) => {
+    const role = roles.find((r) => r.name === name);
+    if (!role) return c.bad(`${p}.signers[${i}]`, name, `a role; expected one of: ${roles.map((r) => r.name).join(", ")}`);
+    if (role.duty !== "consume")
+      return c.bad(
+        `${p}.signers[${i}]`,
+        name,
+        `a role with duty 'consume' (the consumers who validate and sign off); role '${name}' has duty '${role.duty}'${
+          roles.some((r) => r.duty === "consume")
+            ? ` (roles with duty consume: ${roles
+                .filter((r) => r.duty === "consume")
+                .map((r) => r.name)
+                .join(", ")})`
+            : ""
+        }`,
+      );
+    if (rank(WORKSPACE_LEVELS, role.experiments[v.in]) < rank(WORKSPACE_LEVELS, "CAN_EDIT"))
+      c.say(
+        `${p}.signers[${i}]`,
+        `role '${name}' validates in ${v.in} but has ${role.experiments[v.in] ?? "no"} experiments access there; expected roles.${name}.experiments.${v.in}: CAN_EDIT or more, to log the validation run`,
+      );
+    if (role.registry[v.in] === undefined)
+      c.say(
+        `${p}.signers[${i}]`,
+        `role '${name}' signs off in ${v.in} but has no registry access there; expected roles.${name}.registry.${v.in}: CAN_READ (the level that may request a stage transition)`,
+      );
+  });
+  const production = m.promotions.filter((pr) => tierOf(pr.to) === "production" && tierOf(pr.from) !== "production");
+  const sources = [...new Set(production.map((pr) => pr.from))];
+  const before = [...new Set([...m.stacks, ...m.promotions.map((pr) => pr.from)])].filter((st) => tierOf(st) !== "production");
+  if (tierOf(v.in) === "production" || (sources.length > 0 && !sources.includes(v.in)))
+    c.bad(
+      `${p}.in`,
+      v.in,
+      `a stack model '${m.name}' passes through before production: ${sources.length ? `where its production promotions start (${sources.join(", ")})` : `one of ${before.join(", ") || "(none)"}`}`,
+    );
+  else if (sources.length > 1)
+    c.say(
+      `${p}.in`,
+      `model '${m.name}' is promoted into production from ${sources.join(" and ")}, but validated only in ${v.in}: a promotion from elsewhere would pass unvalidated; expected its production promotions to start in ${v.in}`,
+    );
 }
 
 function secretKey(c: Ctx, values: Record<string, ConfigEntry>, key: string): boolean {
@@ -733,6 +831,7 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
       }
     }),
   );
+  models.forEach((m, i) => checkValidation(c, `models[${i}].validation`, m, roles, stacks, environments));
   const owners = stacks.filter((s) => s.git.ownsProjectSettings).map((s) => s.name);
   if (stacks.length === stackNames.length && owners.length !== 1) {
     problems.push(

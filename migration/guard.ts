@@ -21,10 +21,12 @@ import * as path from "path";
 import { githubApi } from "../clients/github";
 import { gitlabApi } from "../clients/gitlab";
 import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
-import { Endpoint, ModelVersion, registryOf, Run, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, ModelVersion, registryOf, Run, tagMap } from "../clients/mlflow";
 import { approvalsFromReviews } from "../plan/fourEyes";
 import { allowedTargets, Edge, isEdge } from "../plan/flow";
+import { judgeSignOffRequests, judgeValidations, readValidations, RequestActivity, requestsTo, ValidationRequirement } from "./evidence";
 import { migrationError } from "./failure";
+import { TAG } from "./provenance";
 import type { VersionSelector } from "./modelVersion";
 
 /** A team member as the guard needs them: the email a registry records, the Git username a host records. */
@@ -67,6 +69,8 @@ export interface MigrationGuard {
   members?: GuardMember[];
   /** For sources without stages (OSS, Unity Catalog): where to read the merge request that declared the promotion. */
   git?: GitEvidenceSource;
+  /** The consumer's validation and sign-off a production promotion from the validation stack needs. */
+  validation?: ValidationRequirement;
 }
 
 /** What the guard accepted, recorded on the target version as provenance. */
@@ -78,6 +82,27 @@ export interface ApprovalEvidence {
   /** Who approved (email for a registry, Git username for a merge request). */
   approver: string;
 }
+
+/** What a production promotion was let through on: the approval, and the consumer's validation and sign-off when required. */
+export interface ProductionEvidence {
+  approval: ApprovalEvidence;
+  validation?: {
+    runId: string;
+    /** Who created the validation run, as the tracking server recorded it. */
+    by: string;
+    metric: string;
+    value: number;
+    threshold: number;
+    dataSha256: string;
+    dataName?: string;
+    /** The digest of the validated bytes: the migration refuses to register other bytes. */
+    manifestDigest: string;
+  };
+  signOff?: { kind: "transition-request" | "merge-request"; ref: string; signer: string };
+}
+
+/** A check that found its evidence, or says what is missing and how to provide it. */
+type Found<T> = { ok: T } | { missing: string };
 
 /** Who authored a version: the registry's user_id, and the user who ran the source run; both are excluded as approvers. */
 export function authorsOf(version: ModelVersion, run: Run | undefined): string[] {
@@ -103,21 +128,13 @@ export function promotedStage(version: ModelVersion, select: VersionSelector): s
   return s && !["none", "archived"].includes(lc(s)) ? s : "Production";
 }
 
-/** A transition request as `transition-requests/list` returns it. */
-interface RequestActivity {
-  activity_type?: string;
-  to_stage?: string;
-  user_id?: string;
-  creation_timestamp?: number;
-  comment?: string;
-}
-
 /**
- * Into production, evidence of an approval by an approving member who is not the version's author, read
- * from a system that records who acted. Returns the evidence for the target's provenance; throws, saying
- * what is missing and how to provide it, when there is none.
+ * Into production: evidence of an approval by an approving member who is not the version's author and, where
+ * the model is validated (`g.validation`), a passed validation of these bytes by a signer and the signer's
+ * sign-off, all read from systems that record who acted. Returns the evidence for the target's provenance;
+ * throws, listing every missing piece and how to provide it, when any is missing. Nothing is copied before.
  */
-export async function checkApproval(
+export async function checkProduction(
   g: MigrationGuard,
   ctx: {
     from: Endpoint;
@@ -126,31 +143,46 @@ export async function checkApproval(
     select: VersionSelector;
     retry?: RetryPolicy;
   },
-): Promise<ApprovalEvidence | undefined> {
+): Promise<ProductionEvidence | undefined> {
   if (!g.production) return undefined;
-  const authors = authorsOf(ctx.version, ctx.run);
-  if (registryOf(ctx.from) === "workspace")
-    return stageEvidence(g, ctx.from, ctx.version, promotedStage(ctx.version, ctx.select), authors, ctx.retry ?? DEFAULT_RETRY);
-  return mergeRequestEvidence(g, ctx.version, authors);
+  const v = ctx.version;
+  const authors = authorsOf(v, ctx.run);
+  const retry = ctx.retry ?? DEFAULT_RETRY;
+  const stages = registryOf(ctx.from) === "workspace";
+  const validation = g.validation ? await validationEvidence(g.validation, ctx.from, v, retry) : undefined;
+  let approval: Found<ApprovalEvidence>;
+  let signOff: Found<NonNullable<ProductionEvidence["signOff"]>> | undefined;
+  if (stages) {
+    const stage = promotedStage(v, ctx.select);
+    const requests = requestsTo(await openRequests(ctx.from, v, retry), stage);
+    approval = stageApproval(g, ctx.from, v, stage, requests, authors);
+    if (g.validation) signOff = stageSignOff(g, g.validation, ctx.from, v, stage, requests, authors, validation);
+  } else {
+    const judged = await mergeRequests(g, v, authors);
+    approval = mergeRequestApproval(g, v, authors, judged);
+    if (g.validation) signOff = mergeRequestSignOff(g.validation, g, v, authors, judged);
+  }
+  const missing = [validation, signOff, approval].flatMap((x) => (x && "missing" in x ? [x.missing] : []));
+  if (missing.length) {
+    const forged = tagMap(v.tags)["quant.approval.approved_by"];
+    throw migrationError(
+      `${refusal(g, v)}: ${missing.join("; ")}` +
+        `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}` +
+        `${missing.length > 1 ? ` (${missing.length} pieces of evidence missing; nothing was copied)` : ""}`,
+    );
+  }
+  const ok = <T>(x: Found<T> | undefined) => (x && "ok" in x ? x.ok : undefined);
+  return { approval: ok(approval)!, ...optionalEvidence("validation", ok(validation)), ...optionalEvidence("signOff", ok(signOff)) };
 }
+
+const optionalEvidence = <K extends string, T>(k: K, v: T | undefined) => (v === undefined ? {} : ({ [k]: v } as { [P in K]: T }));
 
 const who = (v: ModelVersion) => `model '${v.name}' version ${v.version}`;
 const refusal = (g: MigrationGuard, v: ModelVersion) => `refusing to promote ${who(v)} into production environment ${g.toEnv}`;
 const authorText = (authors: string[]) => (authors.length ? `the author ${authors.join(" / ")}` : "the author (unknown)");
 
-/**
- * Workspace registry: an open transition request to `stage` on the source version by an approving member
- * who is not its author. Databricks records the request's creator from the token used, so nobody can raise
- * one in another's name, and only its creator can cancel it.
- */
-async function stageEvidence(
-  g: MigrationGuard,
-  from: Endpoint,
-  v: ModelVersion,
-  stage: string,
-  authors: string[],
-  retry: RetryPolicy,
-): Promise<ApprovalEvidence> {
+/** The open transition requests of the source version (`transition-requests/list`). */
+async function openRequests(from: Endpoint, v: ModelVersion, retry: RetryPolicy): Promise<RequestActivity[]> {
   const headers: Record<string, string> = from.token ? { Authorization: `Bearer ${from.token}` } : {};
   const q = new URLSearchParams({ name: v.name, version: v.version }).toString();
   const listed = await withRetry(retry, () =>
@@ -162,30 +194,114 @@ async function stageEvidence(
       `${from.uri}: transition requests of ${who(v)}`,
     ),
   );
+  return listed.requests ?? [];
+}
+
+/**
+ * The consumer's validation: a counted validation run of this version in the validation experiment. The
+ * version's manifest digest is its provenance tag where it was migrated here; the migration checks the digest
+ * again against the bytes it copies, before anything is registered.
+ */
+async function validationEvidence(
+  req: ValidationRequirement,
+  from: Endpoint,
+  v: ModelVersion,
+  retry: RetryPolicy,
+): Promise<Found<NonNullable<ProductionEvidence["validation"]>>> {
+  const runs = await readValidations(mlflowClient(from, retry), req.experiment, v.name);
+  const judged = judgeValidations(runs, req, { version: v.version, digest: tagMap(v.tags)[TAG.manifestDigest] });
+  const counted = judged.filter((j) => j.counted).sort((a, b) => (b.run.endTime ?? 0) - (a.run.endTime ?? 0))[0];
+  if (counted) {
+    const r = counted.run;
+    return {
+      ok: {
+        runId: r.runId,
+        by: r.user!,
+        metric: r.metric!,
+        value: r.value!,
+        threshold: r.threshold!,
+        dataSha256: r.dataSha256 ?? "",
+        ...(r.dataName ? { dataName: r.dataName } : {}),
+        manifestDigest: r.manifestDigest!,
+      },
+    };
+  }
+  const notCounted = judged.map((j) => `run ${j.run.runId} (${j.reasons.join(", ")})`);
+  return {
+    missing:
+      `no passed validation of ${who(v)} by a signer (${req.signers.join(", ") || "nobody"}) in experiment '${req.experiment}' on ${from.uri}` +
+      `${notCounted.length ? `; not counted: ${notCounted.join("; ")}` : ""}` +
+      `: a signer validates it on historical data with their own token, \`quant-platform validate --model '${v.name}' --version ${v.version} --from ${from.uri} --data FILE --label COLUMN\`` +
+      ` (${req.metric} must reach ${req.threshold})`,
+  };
+}
+
+/**
+ * Workspace registry: an open transition request to `stage` on the source version by an approving member
+ * who is not its author. Databricks records the request's creator from the token used, so nobody can raise
+ * one in another's name, and only its creator can cancel it.
+ */
+function stageApproval(
+  g: MigrationGuard,
+  from: Endpoint,
+  v: ModelVersion,
+  stage: string,
+  toStage: RequestActivity[],
+  authors: string[],
+): Found<ApprovalEvidence> {
   const approvers = new Set(g.approvers.map(lc));
+  const signers = new Set((g.validation?.signers ?? []).map(lc));
   const excluded = new Set(authors.map(lc));
-  const toStage = (listed.requests ?? []).filter(
-    (r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage ?? "") === lc(stage),
-  );
   const counted = toStage.find((r) => r.user_id && approvers.has(lc(r.user_id)) && !excluded.has(lc(r.user_id)));
   if (counted)
     return {
-      kind: "transition-request",
-      ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${counted.user_id} (${new Date(counted.creation_timestamp ?? 0).toISOString()})`,
-      approver: counted.user_id!,
+      ok: {
+        kind: "transition-request",
+        ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${counted.user_id} (${new Date(counted.creation_timestamp ?? 0).toISOString()})`,
+        approver: counted.user_id!,
+      },
     };
-  const notCounted = toStage.map(
-    (r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`,
-  );
+  const notCounted = toStage
+    .filter((r) => !signers.has(lc(r.user_id ?? "")) || excluded.has(lc(r.user_id ?? "")))
+    .map((r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`);
   const others = g.approvers.filter((a) => !excluded.has(lc(a)));
-  const forged = tagMap(v.tags)["quant.approval.approved_by"];
-  throw migrationError(
-    `${refusal(g, v)}: no transition request to ${stage} on ${from.uri} by an approving member other than ${authorText(authors)}` +
+  return {
+    missing:
+      `no transition request to ${stage} on ${from.uri} by an approving member other than ${authorText(authors)}` +
       `${notCounted.length ? `; not counted: ${notCounted.join(", ")}` : ""}` +
-      `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}` +
       `: an approving member (${others.join(", ") || "nobody"}) signs off by requesting it with their own token, e.g. \`databricks model-registry create-transition-request '${v.name}' ${v.version} ${stage} --comment "approved for ${g.toEnv}"\`` +
       ` (Databricks documents no read of past approvals, so the open request is the evidence: leave it open until the promotion is deployed)`,
-  );
+  };
+}
+
+/** Workspace registry: the consumer's sign-off, an open transition request by a signer naming a counted validation run. */
+function stageSignOff(
+  g: MigrationGuard,
+  req: ValidationRequirement,
+  from: Endpoint,
+  v: ModelVersion,
+  stage: string,
+  toStage: RequestActivity[],
+  authors: string[],
+  validation: Found<NonNullable<ProductionEvidence["validation"]>> | undefined,
+): Found<NonNullable<ProductionEvidence["signOff"]>> {
+  const runId = validation && "ok" in validation ? validation.ok.runId : undefined;
+  const judged = judgeSignOffRequests(toStage, req, authors, runId ? [runId] : []);
+  if (judged.counted)
+    return {
+      ok: {
+        kind: "transition-request",
+        ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${judged.counted.user} naming validation run ${judged.counted.runId}`,
+        signer: judged.counted.user,
+      },
+    };
+  const others = req.signers.filter((s) => !authors.map(lc).includes(lc(s)));
+  return {
+    missing:
+      `no sign-off: no transition request to ${stage} on ${from.uri} by a signer other than ${authorText(authors)} naming ${runId ? `the validation run ${runId}` : "a passed validation run"}` +
+      `${judged.refused.length ? `; not counted: ${judged.refused.join(", ")}` : ""}` +
+      `: a signer (${others.join(", ") || "nobody"}) signs off with their own token, \`quant-platform sign-off --model '${v.name}' --version ${v.version} --run ${runId ?? "<validation run id>"} --from ${from.uri} --to-env ${g.toEnv}\``,
+  };
 }
 
 /**
@@ -278,6 +394,7 @@ export function judgeChange(
   approvers: string[],
   members: GuardMember[],
   versionAuthors: string[],
+  role = "an approving member",
 ): { counted: string[]; refused: string[] } {
   const byUser = new Map(members.filter((m) => m.gitUsername).map((m) => [lc(m.gitUsername!), lc(m.email)]));
   const approving = new Set(approvers.map(lc));
@@ -291,45 +408,75 @@ export function judgeChange(
     const email = byUser.get(lc(u));
     if (lc(u) === lc(change.author)) refused.push(`${u} (the author of ${change.ref})`);
     else if ((email && authorEmails.has(email)) || authorEmails.has(lc(u))) refused.push(`${u} (the version's author)`);
-    else if (!email || !approving.has(email)) refused.push(`${u} (not an approving member)`);
+    else if (!email || !approving.has(email)) refused.push(`${u} (not ${role})`);
     else counted.push(u);
   }
   return { counted, refused };
 }
 
-/** Aliases: the promotion reached the config through a merged, approved merge request. */
-async function mergeRequestEvidence(g: MigrationGuard, v: ModelVersion, authors: string[]): Promise<ApprovalEvidence> {
+/** The merge requests that declared the promotion, read from the Git host; or what is missing to read them. */
+type DeclaringChanges = Found<{ src: GitEvidenceSource; commit: { sha: string; line: number }; changes: MergedChange[] }>;
+
+/** Aliases: the merged merge requests that introduced the promotion entry into the config. */
+async function mergeRequests(g: MigrationGuard, v: ModelVersion, authors: string[]): Promise<DeclaringChanges> {
   const src = g.git;
-  const forged = tagMap(v.tags)["quant.approval.approved_by"];
-  const note = forged ? ` (the tag quant.approval.approved_by=${forged} is not evidence: anyone who may tag the version can write it)` : "";
   if (!src) {
-    throw migrationError(
-      `${refusal(g, v)}: no approval evidence: a version without stages reaches production only through a change to the project config merged through an approved merge request, and no Git context was given to check it: set GITLAB_TOKEN (or quant-platform:gitlabToken) or GITHUB_TOKEN, so that the merge request can be read from the target stack's quant-platform:git project${note}`,
-    );
+    return {
+      missing: `no approval evidence: a version without stages reaches production only through a change to the project config merged through an approved merge request, and no Git context was given to check it: set GITLAB_TOKEN (or quant-platform:gitlabToken) or GITHUB_TOKEN, so that the merge request can be read from the target stack's quant-platform:git project`,
+    };
   }
   const entry = `the promotion of '${src.model}' ${src.fromStack} -> ${src.toStack} in ${src.configPath}`;
   const commit = promotionCommit(src);
   if (!commit)
-    throw migrationError(
-      `${refusal(g, v)}: ${src.configPath} in ${src.repoDir} declares no promotion of '${src.model}' from ${src.fromStack} to ${src.toStack}; a production promotion must be declared there and merged through an approved merge request${note}`,
-    );
+    return {
+      missing: `${src.configPath} in ${src.repoDir} declares no promotion of '${src.model}' from ${src.fromStack} to ${src.toStack}; a production promotion must be declared there and merged through an approved merge request`,
+    };
   const changes = await mergedChanges(src, commit.sha);
   const kind = src.provider === "gitlab" ? "merge request" : "pull request";
-  if (!changes.length) {
-    throw migrationError(
-      `${refusal(g, v)}: commit ${commit.sha.slice(0, 12)}, which introduced ${entry} (line ${commit.line}), was not merged through a ${kind} of ${src.project}: open one and have an approving member other than its author and ${authorText(authors)} approve it${note}`,
-    );
-  }
+  if (!changes.length)
+    return {
+      missing: `commit ${commit.sha.slice(0, 12)}, which introduced ${entry} (line ${commit.line}), was not merged through a ${kind} of ${src.project}: open one and have an approving member other than its author and ${authorText(authors)} approve it`,
+    };
+  return { ok: { src, commit, changes } };
+}
+
+/** Aliases: the declaring merge request was approved by an approving member who is neither its author nor the version's. */
+function mergeRequestApproval(g: MigrationGuard, v: ModelVersion, authors: string[], declared: DeclaringChanges): Found<ApprovalEvidence> {
+  if ("missing" in declared) return declared;
+  const { src, commit, changes } = declared.ok;
+  const kind = src.provider === "gitlab" ? "merge request" : "pull request";
   const judged = changes.map((c) => ({ c, ...judgeChange(c, g.approvers, g.members ?? [], authors) }));
   const ok = judged.find((j) => j.counted.length > 0);
-  if (ok) return { kind: "merge-request", ref: ok.c.ref, approver: ok.counted[0] };
+  if (ok) return { ok: { kind: "merge-request", ref: ok.c.ref, approver: ok.counted[0] } };
   const detail = judged
     .map((j) => `${j.c.ref} by ${j.c.author}: ${j.refused.length ? `not counted ${j.refused.join(", ")}` : "nobody approved it"}`)
     .join("; ");
   const others = (g.members ?? [])
     .filter((m) => g.approvers.map(lc).includes(lc(m.email)) && !authors.map(lc).includes(lc(m.email)))
     .map((m) => m.gitUsername ?? m.email);
-  throw migrationError(
-    `${refusal(g, v)}: ${entry} (commit ${commit.sha.slice(0, 12)}) was merged without an approval by an approving member other than the ${kind}'s author and ${authorText(authors)} (${detail}); an approving member (${others.join(", ") || "nobody"}) must approve a ${kind} that declares it${note}`,
-  );
+  return {
+    missing: `the promotion of '${src.model}' ${src.fromStack} -> ${src.toStack} in ${src.configPath} (commit ${commit.sha.slice(0, 12)}) was merged without an approval by an approving member other than the ${kind}'s author and ${authorText(authors)} (${detail}); an approving member (${others.join(", ") || "nobody"}) must approve a ${kind} that declares it`,
+  };
+}
+
+/** Aliases: the consumer signs off by approving the declaring merge request (a consumer approval rule asks for it). */
+function mergeRequestSignOff(
+  req: ValidationRequirement,
+  g: MigrationGuard,
+  v: ModelVersion,
+  authors: string[],
+  declared: DeclaringChanges,
+): Found<NonNullable<ProductionEvidence["signOff"]>> | undefined {
+  if ("missing" in declared) return undefined; // the approval says what is missing on the Git side
+  const { src, changes } = declared.ok;
+  const kind = src.provider === "gitlab" ? "merge request" : "pull request";
+  const judged = changes.map((c) => ({ c, ...judgeChange(c, req.signers, g.members ?? [], authors, "a signer") }));
+  const ok = judged.find((j) => j.counted.length > 0);
+  if (ok) return { ok: { kind: "merge-request", ref: ok.c.ref, signer: ok.counted[0] } };
+  const signers = (g.members ?? [])
+    .filter((m) => req.signers.map(lc).includes(lc(m.email)) && !authors.map(lc).includes(lc(m.email)))
+    .map((m) => m.gitUsername ?? m.email);
+  return {
+    missing: `no sign-off: ${judged.map((j) => j.c.ref).join(", ")} was not approved by a signer (${signers.join(", ") || "nobody"}) other than its author and ${authorText(authors)}; a signer approves the ${kind} that declares the promotion once their validation passed`,
+  };
 }

@@ -12,7 +12,7 @@ import { DEFAULT_RETRY, isNotFound, orUndefined, RetryPolicy, sleep } from "../c
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
-import { ApprovalEvidence, checkApproval, checkEdge, MigrationGuard } from "./guard";
+import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "./guard";
 import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
@@ -77,7 +77,10 @@ export interface MigrationReport {
   /** Problems that did not stop the migration (a progress journal that could not be saved). */
   warnings: string[];
   /** The approval evidence a production promotion was let through on (recorded on the target version too). */
-  approval?: ApprovalEvidence;
+  approval?: ProductionEvidence["approval"];
+  /** The consumer's validation and sign-off it was let through on, where the model is validated. */
+  validation?: ProductionEvidence["validation"];
+  signOff?: ProductionEvidence["signOff"];
   durationMs: number;
   /**
    * Wall time of each phase of this migration, in ms (see Phase). `copy` (which includes the read-back of
@@ -113,6 +116,32 @@ function phaseClock(into: Partial<Record<Phase, number>>) {
       into[phase] = Math.round((into[phase] ?? 0) + performance.now() - t0);
     }
   };
+}
+
+/** The provenance a production promotion records on the target version: what the guard accepted. */
+function evidenceTags(e: ProductionEvidence | undefined): Tag[] {
+  if (!e) return [];
+  const v = e.validation;
+  const s = e.signOff;
+  return [
+    { key: TAG.approvalKind, value: e.approval.kind },
+    { key: TAG.approvalRef, value: e.approval.ref },
+    { key: TAG.approvedBy, value: e.approval.approver },
+    ...(v
+      ? [
+          { key: TAG.validationRun, value: v.runId },
+          { key: TAG.validatedBy, value: v.by },
+          { key: TAG.validationResult, value: `${v.metric} ${v.value} >= ${v.threshold}` },
+          { key: TAG.validationData, value: `${v.dataName ?? ""} sha256:${v.dataSha256}` },
+        ]
+      : []),
+    ...(s
+      ? [
+          { key: TAG.signedOffBy, value: s.signer },
+          { key: TAG.signOffRef, value: s.ref },
+        ]
+      : []),
+  ];
 }
 
 /** Left in the target when registration failed and the rollback failed too: the user must remove it. */
@@ -185,15 +214,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const timed = phaseClock(phasesMs);
 
   if (o.guard) checkEdge(o.guard);
-  const { version, run, approval, srcRoot } = await timed("resolve", async () => {
+  const { version, run, evidence, srcRoot } = await timed("resolve", async () => {
     const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
     // The run and the download URI are independent reads: asked for at once.
     const [run, downloadUri] = await Promise.all([
       version.run_id ? src.getRun(version.run_id) : undefined,
       src.getDownloadUri(o.model, version.version),
     ]);
-    const approval = o.guard ? await checkApproval(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
-    return { version, run, approval, srcRoot: await srcT.versionRoot(version, downloadUri) };
+    const evidence = o.guard ? await checkProduction(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
+    return { version, run, evidence, srcRoot: await srcT.versionRoot(version, downloadUri) };
   });
   tell();
   const listed = await timed("listing", () => listTree(srcT, srcRoot));
@@ -239,7 +268,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     fingerprint,
     lifecycle,
     dryRun: !!o.dryRun,
-    ...(approval ? { approval } : {}),
+    ...(evidence ?? {}),
   };
   if (o.dryRun) {
     return {
@@ -311,13 +340,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
   const targetRunId = targetRun.info.run_id;
   // Approval tags of the source are never copied: the target's record only what this guard verified.
   const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
-  const approvalTags: Tag[] = approval
-    ? [
-        { key: TAG.approvalKind, value: approval.kind },
-        { key: TAG.approvalRef, value: approval.ref },
-        { key: TAG.approvedBy, value: approval.approver },
-      ]
-    : [];
+  const approvalTags = evidenceTags(evidence);
 
   // Unity Catalog takes files only into a pending version, at the storage location it gives: the version is
   // created first (or a pending one left by an interrupted run of this same source is resumed), written,
@@ -386,6 +409,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
 
     // The manifest, verified by reading it back, before anything is registered.
     digest = manifestDigest(files);
+    // A validation is of bytes: other bytes (changed after it, or never validated) are not let through.
+    if (evidence?.validation && evidence.validation.manifestDigest !== digest)
+      throw migrationError(
+        `refusing to promote model '${o.model}' version ${version.version} into production environment ${o.guard?.toEnv}: the validation run ${evidence.validation.runId} validated other bytes (manifest digest ${evidence.validation.manifestDigest}) than the version holds now (${digest}); validate this version again`,
+      );
     await timed("manifest", () =>
       writeManifest(
         dstT,

@@ -129,6 +129,8 @@ export interface MigrationEntry {
   approvers: string[];
   /** The roster by email and Git username: who an approval on the Git host, or a version's author, is. */
   members: { email: string; gitUsername: string }[];
+  /** Into production from the model's validation stack: the consumer's validation and sign-off it needs. */
+  validation?: ValidationRequirement;
   /**
    * Where a promotion from a registry without stages proves its approval: the merge request that added this
    * entry to Pulumi.yaml, on the target stack's Git project (the source and target stacks as the file names them).
@@ -178,6 +180,46 @@ export function approverEmails(model: AccessModel): string[] {
   return approvingMembers(model)
     .map((m) => m.email)
     .sort();
+}
+
+/** What a production promotion needs of the consumer: a passed validation and a sign-off by a signer. */
+export interface ValidationRequirement {
+  /** Members of the signer roles, by email (the Databricks user name that records a run's creator). */
+  signers: string[];
+  metric: string;
+  threshold: number;
+  /** The experiment, in the source workspace, that holds the validation runs. */
+  experiment: string;
+}
+
+/** The experiment a model's validation runs are logged in, under the organization's experiment folder. */
+export const validationExperiment = (experimentFolder: string, model: string) => `${experimentFolder}/validation/${model}`;
+
+const withValidation = (v: ValidationRequirement | undefined) => (v ? { validation: v } : {});
+
+/**
+ * The consumer's validation a promotion of `modelName` from stack `fromStack` into `toEnv` requires: only into
+ * production, and only from the stack the model is validated in. Undefined when none is required.
+ */
+export function validationRequirement(
+  model: AccessModel,
+  modelName: string,
+  fromStack: string,
+  toEnv: string,
+): ValidationRequirement | undefined {
+  const v = model.models.find((m) => m.name === modelName)?.validation;
+  const tier = model.environments.find((e) => e.name === toEnv)?.tier;
+  if (!v || tier !== "production" || v.in !== fromStack) return undefined;
+  const signerRoles = new Set(v.signers);
+  return {
+    signers: model.roster
+      .filter((m) => m.roles.some((r) => signerRoles.has(r)))
+      .map((m) => m.email)
+      .sort(),
+    metric: v.metric,
+    threshold: v.threshold,
+    experiment: validationExperiment(model.organization.experimentFolder, modelName),
+  };
 }
 
 /**
@@ -383,6 +425,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
           production: env.tier === "production",
           approvers,
           members,
+          ...withValidation(validationRequirement(model, m.name, p.from, s.branch)),
           git: {
             provider: s.git.provider,
             apiUrl: gitApi,

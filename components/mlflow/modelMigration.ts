@@ -12,6 +12,7 @@ import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migr
 import { resolveEndpoint } from "../../migration/endpoint";
 import { isEdge } from "../../plan/flow";
 import { canonicalJson } from "../../config/identity";
+import type { ValidationRequirement } from "../../plan/accessPlan";
 import { TOKEN_CONFIG_KEY, TOKEN_ENV } from "../gitlab/reconcile";
 
 export interface ModelMigrationInputs {
@@ -41,6 +42,8 @@ export interface ModelMigrationInputs {
    */
   git?: { provider: string; apiUrl: string; project: string; configPath: string; repoDir: string; fromStack: string; toStack: string };
   flow: { from: string; to: string }[];
+  /** Into production from the model's validation stack: the consumer's validation and sign-off it needs. */
+  validation?: ValidationRequirement;
   /** Delete the target version on destroy instead of archiving it. */
   deleteOnDestroy: boolean;
 }
@@ -85,6 +88,7 @@ function makeProvider() {
         production: i.production,
         approvers: i.approvers,
         members: i.members ?? [],
+        ...(i.validation ? { validation: i.validation } : {}),
         ...(g && token
           ? { git: { ...g, provider: g.provider === "github" ? ("github" as const) : ("gitlab" as const), token, model: i.model } }
           : {}),

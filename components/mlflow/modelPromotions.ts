@@ -38,6 +38,7 @@ export class ModelPromotions extends pulumi.ComponentResource {
           production: m.production,
           approvers: m.approvers,
           members: m.members,
+          ...(m.validation ? { validation: m.validation } : {}),
           // The program runs in the project's working copy: its history holds the change that declared the promotion.
           git: { ...m.git, repoDir: args.repoDir ?? process.cwd() },
           flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
