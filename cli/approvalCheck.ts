@@ -2,8 +2,10 @@
  * The four-eyes job for GitLab Free, where approvals are optional and anyone with merge rights can merge
  * without one: it passes only when the merge request has enough approvals, read from the MR approvals API
  * (which every tier serves), by members the plan lets approve merges into the target branch, none of them
- * the author. With "pipelines must succeed" declared by the branch policy, the merge waits for it; re-run
- * the job after approving and it reads the current approvals.
+ * the author; into a production branch with a sign-off rule (a managed model names validation signers),
+ * also an approval by a signer who is not the author, as Premium's second approval rule asks. With
+ * "pipelines must succeed" declared by the branch policy, the merge waits for it; re-run the job after
+ * approving and it reads the current approvals.
  */
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
@@ -15,7 +17,9 @@ import { Command, parseArgs, projectDir, UsageError } from "./command";
 const USAGE = `usage: quant-platform approval-check [--mr <iid>] [--project <id or group/name>] [--api <url>] [--dir <project dir>]
 
 Passes when the merge request has the approvals its target branch needs, by members allowed to approve
-there who are not its author (approvers and counts from the plan, approvals from the MR approvals API).
+there who are not its author (approvers and counts from the plan, approvals from the MR approvals API),
+and, into a production branch when a model names validation signers, the consumer sign-off: an approval
+by a member of a signer role who is not its author.
   --mr        the merge request IID (default: CI_MERGE_REQUEST_IID)
   --project   the GitLab project (default: CI_PROJECT_ID)
   --api       the GitLab API root (default: CI_API_V4_URL, else the configured Git URL + /api/v4)

@@ -559,7 +559,15 @@ function validateValidation(c: Ctx, p: string, v: unknown, stacks: string[]): Va
  * validating takes in its stack (log a run in the experiment folder, request a transition), and the stack is one
  * the model passes through before production: a production promotion of the model starts there.
  */
-function checkValidation(c: Ctx, p: string, m: ManagedModel, roles: Role[], stacks: StackConfig[], environments: Environment[]): void {
+function checkValidation(
+  c: Ctx,
+  p: string,
+  m: ManagedModel,
+  roles: Role[],
+  members: Member[],
+  stacks: StackConfig[],
+  environments: Environment[],
+): void {
   const v = m.validation;
   if (!v) return;
   const tierOf = (stack: string) => environments.find((e) => e.name === stacks.find((s) => s.name === stack)?.branch)?.tier;
@@ -590,6 +598,9 @@ function checkValidation(c: Ctx, p: string, m: ManagedModel, roles: Role[], stac
         `role '${name}' signs off in ${v.in} but has no registry access there; expected roles.${name}.registry.${v.in}: CAN_READ (the level that may request a stage transition)`,
       );
   });
+  const known = v.signers.filter((name) => roles.some((r) => r.name === name && r.duty === "consume"));
+  if (known.length === v.signers.length && !members.some((x) => x.roles.some((r) => known.includes(r))))
+    c.say(`${p}.signers`, `no roster member holds a signer role (${known.join(", ")}): nobody could validate or sign off; expected at least one`);
   const production = m.promotions.filter((pr) => tierOf(pr.to) === "production" && tierOf(pr.from) !== "production");
   const sources = [...new Set(production.map((pr) => pr.from))];
   const before = [...new Set([...m.stacks, ...m.promotions.map((pr) => pr.from)])].filter((st) => tierOf(st) !== "production");
@@ -831,7 +842,7 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
       }
     }),
   );
-  models.forEach((m, i) => checkValidation(c, `models[${i}].validation`, m, roles, stacks, environments));
+  models.forEach((m, i) => checkValidation(c, `models[${i}].validation`, m, roles, roster, stacks, environments));
   const owners = stacks.filter((s) => s.git.ownsProjectSettings).map((s) => s.name);
   if (stacks.length === stackNames.length && owners.length !== 1) {
     problems.push(

@@ -4,7 +4,7 @@
 import { AccessModel } from "../config/schema";
 import { AccessPlan, buildAccessPlan, memberGrants } from "./accessPlan";
 import { entryKey } from "./identity";
-import { enforcementOn, showHow, TIER_RULES } from "./gitTiers";
+import { enforcementOn, rulesOf, showHow, TIER_RULES } from "./gitTiers";
 
 export interface Grant {
   object: string;
@@ -51,12 +51,15 @@ function keyedDiff(before: { key: string; label: string }[], after: { key: strin
   };
 }
 
-/** How a plan's GitLab rules are enforced: per rule, on the pinned tier, or "native | free: ..." when detected at deploy. */
+/**
+ * How a plan's GitLab rules are enforced: per rule that exists in the plan, on the pinned tier, or
+ * "native | free: ..." when detected at deploy.
+ */
 function enforcementOf(p?: AccessPlan): Map<string, string> | undefined {
   if (!p || p.git.provider !== "gitlab" || !p.git.ownsProjectSettings) return undefined;
   const t = p.git.tier;
   return new Map(
-    TIER_RULES.map((r) => [
+    rulesOf(p).map((r) => [
       r.rule,
       t ? showHow(enforcementOn(r, t).how) : `${showHow(r.premium.how)} (premium/ultimate), ${showHow(r.free.how)} (free)`,
     ]),
@@ -67,10 +70,16 @@ function enforcementDiff(b: AccessPlan | undefined, h: AccessPlan | undefined): 
   const head = enforcementOf(h);
   if (!head) return {};
   const base = enforcementOf(b);
+  // A rule the head adds (the consumer sign-off, once a model names signers) was "none"; one it drops is "none" now.
+  const rules = TIER_RULES.map((r) => r.rule).filter((r) => head.has(r) || base?.has(r));
   return {
     enforcement: {
       tier: h!.git.tier ?? "detected at deploy",
-      rules: [...head].map(([rule, how]) => ({ rule, how, ...(base && base.get(rule) !== how ? { before: base.get(rule) } : {}) })),
+      rules: rules.map((rule) => {
+        const how = head.get(rule) ?? "none";
+        const before = base && (base.get(rule) ?? "none");
+        return { rule, how, ...(before !== undefined && before !== how ? { before } : {}) };
+      }),
     },
   };
 }

@@ -102,6 +102,19 @@ export interface BranchRuleEntry {
   allowForcePush: false;
   /** Source branches whose merge requests may target this branch (from the flow). */
   sources: string[];
+  /** Production branches, when a managed model names validation signers: the consumer's sign-off a merge also needs. */
+  signOff?: SignOffRule;
+}
+/**
+ * A second approval requirement on a production branch, beside the approvers': an approval by a member of a
+ * signer role (the roles every managed model's `validation.signers` names) who is not the merge request's
+ * author. It asks on the Git side for the sign-off the production gate requires of a promotion.
+ */
+export interface SignOffRule {
+  roles: string[];
+  /** Members of those roles, by roster id. */
+  members: string[];
+  approvals: 1;
 }
 export interface FlowEdgeEntry {
   key: string;
@@ -376,6 +389,12 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     allowForcePush: false as const,
     sources: [],
   };
+  // One sign-off rule for every production branch: the Git project is shared, so the signers of every managed model.
+  const signerRoles = [...new Set(model.models.flatMap((m) => m.validation?.signers ?? []))].sort();
+  const signOffOn = (tier: Tier) =>
+    tier === "production" && signerRoles.length > 0
+      ? { signOff: { roles: [...signerRoles], members: membersOf(model, signerRoles), approvals: 1 as const } }
+      : {};
   const branchRules = keyed("branchRule", [
     ...model.environments.map((e) => {
       const push = rolesWith("push", e.name);
@@ -393,6 +412,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
         approvals: e.approvals,
         allowForcePush: false as const,
         sources: sourcesOf(model.flow, e.name),
+        ...signOffOn(e.tier),
       };
     }),
     otherBranches,
@@ -505,6 +525,8 @@ export function memberGrants(plan: AccessPlan): MemberGrant[] {
     ] as const) {
       for (const id of ids) rows.push({ member: id, object: `branch ${b.branch}`, permission: k, via: "role" });
     }
+    for (const id of b.signOff?.members ?? [])
+      rows.push({ member: id, object: `branch ${b.branch}`, permission: "sign-off", via: b.signOff!.roles.join(",") });
   }
   return rows.sort(
     (a, b) => a.member.localeCompare(b.member) || a.object.localeCompare(b.object) || a.permission.localeCompare(b.permission),

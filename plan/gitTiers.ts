@@ -11,8 +11,11 @@
 import { GIT_ACCESS_LEVELS, GitTier } from "../config/schema";
 import type { AccessPlan, BranchRuleEntry } from "./accessPlan";
 
-/** How a rule holds: GitLab refuses the action, a blocking pipeline job refuses the merge, or the flow audit reports it afterwards. */
-export type Enforcement = "native" | "pipeline job" | "flow audit" | "not enforced";
+/**
+ * How a rule holds: GitLab refuses the action, a blocking pipeline job refuses the merge, the flow audit
+ * reports it afterwards, or the production gate of the model migration refuses the promotion it leads to.
+ */
+export type Enforcement = "native" | "pipeline job" | "flow audit" | "production gate" | "not enforced";
 
 export interface TierRule {
   id: string;
@@ -20,7 +23,17 @@ export interface TierRule {
   /** Per tier: how it is enforced, and by what. */
   free: { how: Enforcement[]; by: string };
   premium: { how: Enforcement[]; by: string };
+  /** Whether the rule exists in a plan (absent: always); the README table lists every rule. */
+  appliesTo?: (plan: AccessPlan) => boolean;
+  /**
+   * How a GitHub repository holds the rule, where that is not the rulesets the README's host table lists
+   * (there GitHub enforces the rule natively, as GitLab Premium does).
+   */
+  github?: { how: Enforcement[]; by: string };
 }
+
+/** The GitLab approval rule that asks a production branch's merge requests for the consumer's sign-off. */
+export const signOffRuleName = (branch: string) => `consumer sign-off (${branch})`;
 
 /** The mission's Git rules against the tiers. Ultimate enforces exactly what Premium does. */
 export const TIER_RULES: TierRule[] = [
@@ -67,6 +80,25 @@ export const TIER_RULES: TierRule[] = [
     premium: {
       how: ["native", "flow audit"],
       by: "approval rule per branch, author approval off, committers' approval off; flow-audit reports merges without one",
+    },
+  },
+  {
+    id: "consumer-sign-off",
+    rule: "a merge into a production branch needs the consumer's sign-off: an approval by a signer who is not the author",
+    free: {
+      how: ["pipeline job", "flow audit"],
+      by: "approval-check job also requires an approval by a member of a signer role; flow-audit reports merges without one",
+    },
+    premium: {
+      how: ["native", "flow audit"],
+      by: "a second approval rule per production branch, 'consumer sign-off (<branch>)': 1 approval by the signers; flow-audit reports merges without one",
+    },
+    appliesTo: (plan) => plan.branchRules.some((b) => b.signOff),
+    // @pulumi/github 6.15 does have `required_reviewers` (beta), which the review rulesets already use for the
+    // approving team; the GitHub branch policy does not declare a signer team there yet (components/github/rights.ts).
+    github: {
+      how: ["production gate", "flow audit"],
+      by: "not asked for on the pull request; the production gate refuses a promotion without a signer's sign-off (an approval of the declaring pull request, or on a workspace registry a transition request), never the author's; flow-audit reports merges without one",
     },
   },
   {
@@ -151,17 +183,25 @@ export function freeProtection(plan: AccessPlan, b: BranchRuleEntry): FreeBranch
   };
 }
 
-/** One row per rule: how the configured tier enforces it, or each tier's way when the tier is detected at deploy. */
+/** The rules that exist in `plan`. */
+export const rulesOf = (plan: AccessPlan): TierRule[] => TIER_RULES.filter((r) => !r.appliesTo || r.appliesTo(plan));
+
+/**
+ * One row per rule: how the configured tier enforces it, or each tier's way when the tier is detected at
+ * deploy. On GitHub, the rules its rulesets do not hold natively, and how they hold instead.
+ */
 export function enforcementRows(plan: AccessPlan): string[][] {
+  if (plan.git.provider === "github") return rulesOf(plan).flatMap((r) => (r.github ? [[r.rule, showHow(r.github.how), r.github.by]] : []));
   if (plan.git.provider !== "gitlab") return [];
   const tier = plan.git.tier;
-  return TIER_RULES.map((r) =>
+  return rulesOf(plan).map((r) =>
     tier ? [r.rule, showHow(enforcementOn(r, tier).how), enforcementOn(r, tier).by] : [r.rule, showHow(r.premium.how), showHow(r.free.how)],
   );
 }
 
 /** The columns of enforcementRows for `plan`. */
 export function enforcementColumns(plan: AccessPlan): string[] {
+  if (plan.git.provider === "github") return ["rule (not native on GitHub)", "how", "by"];
   return plan.git.tier ? ["rule", `on ${plan.git.tier}`, "by"] : ["rule", "premium / ultimate", "free"];
 }
 

@@ -37,13 +37,14 @@ export function planSections(plan: AccessPlan): Section[] {
     },
     {
       title: `Branch rules (${plan.git.provider} ${plan.git.project}${plan.git.ownsProjectSettings ? ", owned by this stack" : ""})`,
-      columns: ["branch", "push", "merge", "approve", "approvals", "force-push", "merge requests from"],
+      columns: ["branch", "push", "merge", "approve", "approvals", "sign-off (not the author)", "force-push", "merge requests from"],
       rows: plan.branchRules.map((b) => [
         b.branch === "*" ? "* (every other branch)" : b.branch,
         b.pushMembers.join(", ") || "nobody",
         b.mergeMembers.join(", ") || "nobody",
         b.approveMembers.join(", ") || "nobody",
         b.branch === "*" ? "-" : String(b.approvals),
+        b.signOff ? `${b.signOff.approvals} of ${b.signOff.members.join(", ") || "nobody"} (${b.signOff.roles.join(", ")})` : "-",
         "off",
         b.branch === "*" ? "-" : b.sources.join(", ") || "none (push only)",
       ]),

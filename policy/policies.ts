@@ -7,6 +7,7 @@
 import { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import type { AccessPlan } from "../plan/accessPlan";
 import { Edge, isEdge } from "../plan/flow";
+import { signOffRuleName } from "../plan/gitTiers";
 
 /** What the policies need to know of the project: derived from the plan, never configured twice. */
 export interface QuantPolicyConfig {
@@ -18,6 +19,8 @@ export interface QuantPolicyConfig {
   releaseGroups: string[];
   /** The promotion edges models may migrate along. */
   flow: Edge[];
+  /** Production branches that ask for the consumer's sign-off: the GitLab rule's name and the signers' Git usernames. */
+  signOff: { branch: string; ruleName: string; signers: string[] }[];
 }
 
 /** The policy config a stack's access plan implies. Pure. */
@@ -35,6 +38,13 @@ export function quantPolicyConfig(plan: AccessPlan): QuantPolicyConfig {
     adminGroups: groupsOf("administer"),
     releaseGroups: groupsOf("release"),
     flow: plan.flowEdges.map((e) => ({ from: e.from, to: e.to })),
+    signOff: plan.branchRules
+      .filter((b) => b.signOff)
+      .map((b) => ({
+        branch: b.branch,
+        ruleName: signOffRuleName(b.branch),
+        signers: b.signOff!.members.map((id) => plan.gitMembers.find((m) => m.member === id)!.gitUsername).sort(),
+      })),
   };
 }
 
@@ -123,6 +133,20 @@ export function quantPolicies(configOf: PolicyConfigSource): ResourceValidationP
           if (pr.requireLastPushApproval !== true)
             report(`ruleset ${p.name} lets the last pusher's own approval count (require_last_push_approval)`);
         }
+      },
+    ),
+    policy(
+      "consumer-sign-off-by-signers",
+      "The consumer's sign-off on a production branch can be given only by a member of a signer role, on that branch.",
+      (args, report, c) => {
+        const p = args.props;
+        if (args.type !== T.approvalRule) return;
+        const s = c.signOff.find((x) => x.ruleName === p.ruleName);
+        if (!s) return;
+        if (p.branch !== s.branch) report(`approval rule ${p.ruleName} applies to branch ${p.branch}; expected ${s.branch}`);
+        const others = ((p.approverUsernames ?? []) as string[]).filter((u) => !s.signers.includes(u));
+        if (others.length)
+          report(`approval rule ${p.ruleName} lets ${others.join(", ")} give the sign-off; only the signers may (${s.signers.join(", ")})`);
       },
     ),
     policy(

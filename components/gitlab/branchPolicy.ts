@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AccessPlan } from "../../plan/accessPlan";
-import { freeProtection } from "../../plan/gitTiers";
+import { freeProtection, signOffRuleName } from "../../plan/gitTiers";
 import { GIT_ACCESS_LEVELS, GitTier } from "../../config/schema";
 import { gitlabApi } from "../../clients/gitlab";
 import { GitLabApprovalRule, GitLabApprovalSettings, GitLabMergeChecks, GitLabProjectMembers, GitLabProtectedBranch } from "./provider";
@@ -41,8 +41,9 @@ export async function gitlabTier(plan: AccessPlan): Promise<GitTier> {
  * The team's Git rules on a GitLab project: every member can pull, only the development branch takes
  * pushes, merges follow the flow and need an approval from someone other than the author, nothing is
  * force-pushed, and merging waits for a successful (not skipped) pipeline, which runs the branch-flow guard.
- * On Premium and Ultimate the approval rules are GitLab's own; on Free (no approval rules, no per-user
- * branch rights) branches are protected by role and the four-eyes rule is the approval-check pipeline job.
+ * On Premium and Ultimate the approval rules are GitLab's own (on production branches, a second one for the
+ * consumer's sign-off when a model names validation signers); on Free (no approval rules, no per-user branch
+ * rights) branches are protected by role and both are the approval-check pipeline job.
  */
 export class GitLabBranchPolicy extends pulumi.ComponentResource {
   /** The tier the policy was declared for. */
@@ -122,6 +123,21 @@ export class GitLabBranchPolicy extends pulumi.ComponentResource {
           { parent: this, dependsOn: [branches.get(b.branch)!] },
         );
       }
+      // A second rule on production branches: GitLab requires every rule of a branch, so the signer's approval
+      // is asked for beside the approvers' (and never the author's: author approval is off project-wide).
+      for (const b of plan.branchRules.filter((x) => x.signOff)) {
+        new GitLabApprovalRule(
+          rn(`${b.key}:sign-off`),
+          {
+            ...project,
+            ruleName: signOffRuleName(b.branch),
+            branch: b.branch,
+            approvalsRequired: b.signOff!.approvals,
+            approverUsernames: b.signOff!.members.map(username),
+          },
+          { parent: this, dependsOn: [branches.get(b.branch)!] },
+        );
+      }
     }
     // On Free this is what makes the approval-check and branch-flow jobs blocking.
     new GitLabMergeChecks(
@@ -134,6 +150,7 @@ export class GitLabBranchPolicy extends pulumi.ComponentResource {
       tier,
       protectedBranches: [...branches.keys()],
       fourEyes: free ? "approval-check pipeline job" : "approval rules",
+      consumerSignOff: plan.branchRules.filter((b) => b.signOff).map((b) => b.branch),
     };
   }
 }

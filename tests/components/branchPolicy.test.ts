@@ -5,13 +5,47 @@ import { buildAccessPlan, AccessPlan } from "../../plan/accessPlan";
 import { validate } from "../../config/validate";
 import { GitLabBranchPolicy } from "../../components/gitlab/branchPolicy";
 import { GitHubBranchPolicy } from "../../components/github/branchPolicy";
-import { proj, shipped, shippedModel, stackVal } from "../fixtures/config";
+import { Obj, proj, shipped, shippedModel, stackVal } from "../fixtures/config";
 import { ConfigSources } from "../../config/load";
 import { quantPolicies, quantPolicyConfig } from "../../policy/policies";
 import { GIT_TYPES, gitlabOfType, installMocks, numericId, Recorded, settle } from "../../devenv/pulumiMocks";
 
 const byBranch = (r: Recorded[], t: string): Record<string, any> =>
   Object.fromEntries(gitlabOfType(r, t).map((x) => [x.inputs.branch, x.inputs]));
+/** The approval rules of a kind (`approvers`, or the consumer's `sign-off`) by branch, from their GitLab rule names. */
+const rulesByBranch = (r: Recorded[], kind: "approvers" | "sign-off"): Record<string, any> =>
+  Object.fromEntries(
+    gitlabOfType(r, "ApprovalRule")
+      .filter((x) => (kind === "approvers" ? / approvers$/ : /^consumer sign-off \(/).test(x.inputs.ruleName))
+      .map((x) => [x.inputs.branch, x.inputs]),
+  );
+
+/** The shipped configuration without any model's validation: no model names signers. */
+function withoutSigners(): ConfigSources {
+  const s = shipped();
+  for (const m of proj(s, "models") as Obj[]) delete m.validation;
+  return s;
+}
+
+/** Runs every policy of the pack on every recorded resource: the violations, by policy. */
+function policyViolations(recorded: Recorded[], plan: AccessPlan): string[] {
+  const config = quantPolicyConfig(plan);
+  const violations: string[] = [];
+  for (const r of recorded) {
+    for (const p of quantPolicies(() => config)) {
+      const args = {
+        type: r.type,
+        props: r.inputs,
+        urn: `urn:pulumi:quant::quant-platform::${r.type}::${r.name}`,
+        name: r.name,
+      } as unknown as ResourceValidationArgs;
+      (p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void)(args, (m) =>
+        violations.push(`${p.name}: ${m}`),
+      );
+    }
+  }
+  return violations;
+}
 
 describe("GitLabBranchPolicy (mocks)", () => {
   const plan = buildAccessPlan(shippedModel(), "quant");
@@ -61,11 +95,29 @@ describe("GitLabBranchPolicy (mocks)", () => {
   });
 
   it("an approval rule per target branch: at least one approver, two for quant_live", () => {
-    const r = byBranch(recorded, "ApprovalRule");
+    const r = rulesByBranch(recorded, "approvers");
     assert.deepStrictEqual(Object.keys(r).sort(), ["quant", "quant_live", "quant_lr", "quant_stg"]);
     for (const x of Object.values(r)) assert.ok((x.approvalsRequired as number) >= 1);
     assert.strictEqual(r.quant_live.approvalsRequired, 2);
     assert.deepStrictEqual(r.quant_stg.approverUsernames, ["cwei", "dsingh", "epetrova", "fhaddad"]);
+  });
+
+  it("quant_lr and quant_live: a second approval rule asks for the consumer's sign-off, 1 approval by a consumer", () => {
+    const r = rulesByBranch(recorded, "sign-off");
+    assert.deepStrictEqual(Object.keys(r).sort(), ["quant_live", "quant_lr"]);
+    for (const b of ["quant_lr", "quant_live"]) {
+      assert.deepStrictEqual(
+        [r[b].ruleName, r[b].approvalsRequired, r[b].approverUsernames],
+        [`consumer sign-off (${b})`, 1, ["glee", "htanaka"]],
+        b,
+      );
+    }
+    const rule = recorded.find((x) => x.inputs.ruleName === "consumer sign-off (quant_lr)")!;
+    assert.strictEqual(rule.name, "git/branchRule:quant_lr:sign-off", "named from the branch rule's key");
+  });
+
+  it("every GitLab declaration, the sign-off rules included, passes the policy pack", () => {
+    assert.deepStrictEqual(policyViolations(recorded, plan), []);
   });
 
   it("merge only when the pipeline (and so the branch-flow guard) succeeds; skipped pipelines do not count", () => {
@@ -77,6 +129,28 @@ describe("GitLabBranchPolicy (mocks)", () => {
     for (const r of recorded) assert.ok(!/token/i.test(Object.keys(r.inputs).join(",")), r.name);
     assert.ok(recorded.every((r) => !r.type.startsWith("pulumi-nodejs") || r.inputs.baseUrl === "https://gitlab.quantfirm.example/api/v4"));
   });
+});
+
+describe("GitLabBranchPolicy: the consumer's sign-off per tier and configuration (mocks)", () => {
+  const cases = [
+    ["premium", shipped, ["quant_live", "quant_lr"]],
+    ["ultimate", shipped, ["quant_live", "quant_lr"]],
+    ["free", shipped, []],
+    ["premium", withoutSigners, []],
+  ] as const;
+  for (const [tier, sources, expected] of cases) {
+    const what = sources === shipped ? "a model names signers" : "no model names signers";
+    it(`${tier}, ${what}: ${expected.length ? `sign-off rules on ${expected.join(", ")}` : "no sign-off rule"}`, async () => {
+      const recorded = await installMocks("quant", GIT_TYPES);
+      const plan = buildAccessPlan(validate(sources()), "quant");
+      new GitLabBranchPolicy(`signoff-${tier}-${sources.name}`, { plan, tier });
+      await settle(recorded);
+      assert.deepStrictEqual(Object.keys(rulesByBranch(recorded, "sign-off")).sort(), expected);
+      // The approvers' rules stand on every paid tier either way; Free declares no approval rule at all.
+      assert.strictEqual(Object.keys(rulesByBranch(recorded, "approvers")).length, tier === "free" ? 0 : 4);
+      assert.strictEqual(gitlabOfType(recorded, "ApprovalRule").length, tier === "free" ? 0 : 4 + expected.length);
+    });
+  }
 });
 
 /** The shipped configuration with the Git settings of stack quant moved to a GitHub repository. */
@@ -219,22 +293,7 @@ describe("GitHubBranchPolicy (mocks)", () => {
   });
 
   it("every GitHub declaration passes the policy pack", () => {
-    const config = quantPolicyConfig(plan);
-    const violations: string[] = [];
-    for (const r of recorded) {
-      for (const p of quantPolicies(() => config)) {
-        const args = {
-          type: r.type,
-          props: r.inputs,
-          urn: `urn:pulumi:quant::quant-platform::${r.type}::${r.name}`,
-          name: r.name,
-        } as unknown as ResourceValidationArgs;
-        (p.validateResource as (a: ResourceValidationArgs, report: (m: string) => void) => void)(args, (m) =>
-          violations.push(`${p.name}: ${m}`),
-        );
-      }
-    }
-    assert.deepStrictEqual(violations, []);
+    assert.deepStrictEqual(policyViolations(recorded, plan), []);
   });
 
   it("no individual collaborator: access comes through teams only", () => {
@@ -262,7 +321,8 @@ function gitlabRights(r: Recorded[], username: string, branch: string): Rights {
   const pb = gitlabOfType(r, "ProtectedBranch").find((x) => x.inputs.branch === branch)!.inputs;
   assert.ok(pb.pushLevels.every((l: number) => l === 0) && pb.mergeLevels.every((l: number) => l === 0), "per-user rights only");
   const push = pb.pushUsernames.includes(username);
-  const rule = gitlabOfType(r, "ApprovalRule").find((x) => x.inputs.branch === branch);
+  // The approvers' rule: the consumer's sign-off, a second rule on production branches, is no right to approve.
+  const rule = gitlabOfType(r, "ApprovalRule").find((x) => x.inputs.ruleName === `${branch} approvers`);
   return { push, merge: push || pb.mergeUsernames.includes(username), approve: !!rule && rule.inputs.approverUsernames.includes(username) };
 }
 

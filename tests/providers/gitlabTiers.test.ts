@@ -100,6 +100,8 @@ describe("GitLab branch policy per tier, through the real dynamic-provider host"
     const { project, ids } = await start("premium");
     await upAll(await declared("premium", url));
     assert.deepStrictEqual(project.rules.map((r) => r.name).sort(), [
+      "consumer sign-off (quant_live)",
+      "consumer sign-off (quant_lr)",
       "quant approvers",
       "quant_live approvers",
       "quant_lr approvers",

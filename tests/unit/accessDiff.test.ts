@@ -5,8 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import fc from "fast-check";
 import { accessDiffCli } from "../../cli/accessDiff";
-import { accessDiff } from "../../plan/accessDiff";
-import { PROJECT_DIR, shippedModel } from "../fixtures/config";
+import { accessDiff, renderAccessDiffMarkdown } from "../../plan/accessDiff";
+import { PROJECT_DIR, proj, shippedModel } from "../fixtures/config";
 import { validate } from "../../config/validate";
 import { shipped } from "../fixtures/config";
 
@@ -78,6 +78,46 @@ describe("access diff (npm run access-diff)", () => {
     golden("access-diff-remove-edge-quant.md", r.out);
   });
 
+  it("naming signers on a model: each consumer gains the sign-off on quant_lr and quant_live, and the rule is new", () => {
+    const none = shipped();
+    for (const m of proj(none, "models")) delete m.validation;
+    const d = accessDiff({ ref: "base", model: validate(none) }, { ref: "head", model: shippedModel() }, "quant");
+    assert.ok(d.changed);
+    const [q] = d.stacks;
+    const show = (gs: { object: string; permission: string; via: string }[]) =>
+      gs.map((g) => `${g.permission} on ${g.object} (via ${g.via})`);
+    assert.deepStrictEqual(
+      q.members.map((m) => [m.member, show(m.gained), show(m.lost)]),
+      [
+        ["grace.lee", ["sign-off on branch quant_live (via consumer)", "sign-off on branch quant_lr (via consumer)"], []],
+        ["hiro.tanaka", ["sign-off on branch quant_live (via consumer)", "sign-off on branch quant_lr (via consumer)"], []],
+      ],
+    );
+    const rule = q.enforcement!.rules.find((r) => /consumer's sign-off/.test(r.rule))!;
+    assert.deepStrictEqual([rule.how, rule.before], ["native + flow audit (premium/ultimate), pipeline job + flow audit (free)", "none"]);
+    const md = renderAccessDiffMarkdown(d);
+    assert.match(
+      md,
+      /\*\*grace\.lee\*\*\n\n- gains `sign-off` on branch quant_live \(via consumer\)\n- gains `sign-off` on branch quant_lr \(via consumer\)/,
+    );
+    assert.match(md, /\| a merge into a production branch needs the consumer's sign-off: .* \| native \+ flow audit .* \(was: none\) \|/);
+  });
+
+  it("removing the signers: each consumer loses the sign-off duty, and the rule's enforcement is none", () => {
+    const none = shipped();
+    for (const m of proj(none, "models")) delete m.validation;
+    const d = accessDiff({ ref: "base", model: shippedModel() }, { ref: "head", model: validate(none) }, "quant");
+    const [q] = d.stacks;
+    assert.deepStrictEqual(
+      q.members.map((m) => [m.member, m.gained.length, m.lost.map((g) => `${g.permission} ${g.object}`)]),
+      [
+        ["grace.lee", 0, ["sign-off branch quant_live", "sign-off branch quant_lr"]],
+        ["hiro.tanaka", 0, ["sign-off branch quant_live", "sign-off branch quant_lr"]],
+      ],
+    );
+    assert.strictEqual(q.enforcement!.rules.find((r) => /consumer's sign-off/.test(r.rule))!.how, "none");
+  });
+
   it("no change: exit 0", () => {
     const r = run(
       ["--base", "HEAD", "--head", "HEAD"],
@@ -107,7 +147,8 @@ describe("access diff (npm run access-diff)", () => {
               x.id.startsWith("chen") ||
               x.id.startsWith("dara") ||
               x.id.startsWith("farid") ||
-              x.id.startsWith("elena"),
+              x.id.startsWith("elena") ||
+              x.id.startsWith("grace"),
           );
           const model = validate(s);
           assert.strictEqual(accessDiff({ ref: "a", model }, { ref: "b", model }).changed, false);

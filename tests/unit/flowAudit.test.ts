@@ -65,6 +65,33 @@ describe("flow-audit against a GitLab test server (Free: nothing stopped these m
     assert.match(of(4), /cwei \(the author: an author's own approval never counts\)/);
     assert.match(of(5), /glee \(not allowed to approve merges into quant_stg\)/);
   });
+  it("a merge into quant_lr that no consumer signed off is reported, naming who may sign off; with a consumer's approval it is clean", async () => {
+    const p = gl.projects[0];
+    for (const [iid, approvedBy] of [
+      [20, ["dsingh"]],
+      [21, ["dsingh", "htanaka"]],
+    ] as const)
+      p.mergeRequests.set(iid, {
+        iid,
+        state: "merged",
+        source_branch: "quant_stg",
+        target_branch: "quant_lr",
+        notes: [],
+        author_id: ids.aruiz,
+        approved_by: approvedBy.map((u) => ids[u]),
+        merged_by_id: ids.epetrova,
+        merged_at: "2024-05-20T10:00:00Z",
+      });
+    const f = JSON.parse((await audit("--since", "2024-05-20", "--format", "json")).out).findings as { iid: number; problems: string[] }[];
+    assert.deepStrictEqual(
+      f.map((x) => x.iid),
+      [20],
+    );
+    assert.match(
+      f[0].problems.join("\n"),
+      /^not signed off: merges into quant_lr also need the consumer sign-off, .* which one of glee, htanaka may give/,
+    );
+  });
   it("--since leaves out earlier merges; a clean period exits 0", async () => {
     assert.deepStrictEqual(
       JSON.parse((await audit("--since", "2024-05-04", "--format", "json")).out).findings.map((x: { iid: number }) => x.iid),
@@ -202,6 +229,25 @@ describe("flow-audit against the GitHub stand-in (merges a ruleset edit, an owne
     assert.match(of(5), /glee \(not allowed to approve merges into quant_stg\)/);
     assert.match(of(7), /dsingh \(the author: an author's own approval never counts\)/);
     for (const n of [2, 4, 5, 7]) assert.doesNotMatch(of(n), /merge rights/, `#${n} was merged by a release manager`);
+  });
+
+  it("GitHub asks no signer on the pull request, so the audit reports a merge into quant_live without a consumer's approval", async () => {
+    merged(20, "quant_lr", "quant_live", "aruiz", [review("dsingh", "APPROVED", 20), review("fhaddad", "APPROVED", 20)], "epetrova", 20);
+    merged(
+      21,
+      "quant_lr",
+      "quant_live",
+      "aruiz",
+      [review("dsingh", "APPROVED", 21), review("fhaddad", "APPROVED", 21), review("glee", "APPROVED", 21)],
+      "epetrova",
+      21,
+    );
+    const f = JSON.parse((await audit("--since", "2024-05-20", "--format", "json")).out).findings as { ref: string; problems: string[] }[];
+    assert.deepStrictEqual(
+      f.map((x) => x.ref),
+      ["#20"],
+    );
+    assert.match(f[0].problems.join("\n"), /not signed off: .*which one of glee, htanaka may give/);
   });
 
   it("reads merged pull requests into each environment branch, then each one in full and its reviews", async () => {

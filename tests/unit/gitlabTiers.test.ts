@@ -5,11 +5,14 @@ import { probeTier, resolveTier } from "../../components/gitlab/tier";
 import { gitlabTier } from "../../components/gitlab/branchPolicy";
 import { approvalCheck } from "../../cli/approvalCheck";
 import { buildAccessPlan } from "../../plan/accessPlan";
-import { freeProtection, TIER_RULES, tierTableMarkdown } from "../../plan/gitTiers";
+import { freeProtection, signOffRuleName, TIER_RULES, tierTableMarkdown } from "../../plan/gitTiers";
+import { reconcile } from "../../components/gitlab/reconcile";
+import { approvalRule } from "../../components/gitlab/resources";
 import { planSections, renderTable } from "../../plan/render";
 import { accessDiff, renderAccessDiffMarkdown } from "../../plan/accessDiff";
 import { validate } from "../../config/validate";
-import { PROJECT_DIR, problemsOf, shipped, shippedModel, stackVal } from "../fixtures/config";
+import { PROJECT_DIR, problemsOf, proj, shipped, shippedModel, stackVal } from "../fixtures/config";
+import { judgeApprovals } from "../../plan/fourEyes";
 
 const TOKEN = "glpat-tiers-0123456789";
 const PROJECT = "quant/quant-research";
@@ -179,10 +182,98 @@ describe("GitLab tiers: what the plan view and the access diff say", () => {
     );
     assert.deepStrictEqual([stg.pushLevel, stg.mergeLevel, stg.extraMerge], [0, 40, ["ines.moreau"]]);
   });
+  it("plan: quant_lr and quant_live show the sign-off, 1 of the consumers; quant_stg shows none", () => {
+    const text = renderTable(planSections(buildAccessPlan(pinned(), "quant")));
+    assert.match(text, /approvals +sign-off \(not the author\) +force-push/);
+    assert.match(
+      text,
+      /\nquant_lr +nobody +elena\.petrova, farid\.haddad +.* 1 +1 of grace\.lee, hiro\.tanaka \(consumer\) +off +quant_stg\n/,
+    );
+    assert.match(text, /\nquant_live +.* 2 +1 of grace\.lee, hiro\.tanaka \(consumer\) +off +/);
+    assert.match(text, /\nquant_stg +nobody +.* 1 +- +off +quant\n/);
+  });
+  it("plan: the sign-off rule's enforcement per tier, and no such row when no model names signers", () => {
+    const row = /a merge into a production branch needs the consumer's sign-off[^\n]*/;
+    assert.match(
+      renderTable(planSections(buildAccessPlan(pinned("free"), "quant"))).match(row)![0],
+      / +pipeline job \+ flow audit +approval-check job/,
+    );
+    assert.match(
+      renderTable(planSections(buildAccessPlan(pinned("premium"), "quant"))).match(row)![0],
+      / +native \+ flow audit +a second approval rule per production branch, 'consumer sign-off \(<branch>\)'/,
+    );
+    const s = shipped();
+    for (const m of proj(s, "models")) delete m.validation;
+    const text = renderTable(planSections(buildAccessPlan(validate(s), "quant")));
+    assert.doesNotMatch(text, row);
+    assert.match(text, /\nquant_lr +.* 1 +- +off +quant_stg\n/);
+  });
+  it("plan on GitHub: the sign-off is not native there; the rule shows the production gate and the flow audit", () => {
+    const s = shipped();
+    Object.assign(stackVal(s, "quant", "git"), { provider: "github", url: "https://github.com", project: "quantfirm/quant-research" });
+    const sections = planSections(buildAccessPlan(validate(s), "quant"));
+    const enforcement = sections.find((x) => x.title.startsWith("Rule enforcement"))!;
+    assert.deepStrictEqual(
+      enforcement.rows.map((r) => r.slice(0, 2)),
+      [
+        [
+          "a merge into a production branch needs the consumer's sign-off: an approval by a signer who is not the author",
+          "production gate + flow audit",
+        ],
+      ],
+    );
+    assert.match(enforcement.rows[0][2], /not asked for on the pull request/);
+  });
   it("the README table lists every rule against Free, Premium and Ultimate", () => {
     const t = tierTableMarkdown();
     assert.strictEqual(t.trim().split("\n").length, TIER_RULES.length + 2);
     assert.match(t, /^\| rule \| Free \| Premium \| Ultimate \|/);
+  });
+});
+
+describe("GitLab Premium: the consumer's sign-off is a second approval rule on the same protected branch", () => {
+  it("the approvers' rule and the sign-off rule both stand on quant_lr, each read back as declared; removing one keeps the other", async () => {
+    const { gl, url, project } = await server("premium");
+    try {
+      const api = gitlabApi({ baseUrl: url, project: PROJECT, token: TOKEN, backoffMs: 1 });
+      const pb = gl.protect(project, "quant_lr", 0, 40, false);
+      const base = { baseUrl: url, project: PROJECT, branch: "quant_lr" };
+      const approvers = { ...base, ruleName: "quant_lr approvers", approvalsRequired: 1, approverUsernames: ["cwei", "dsingh"] };
+      const signOff = { ...base, ruleName: signOffRuleName("quant_lr"), approvalsRequired: 1, approverUsernames: ["glee", "htanaka"] };
+      for (const r of [approvers, signOff]) assert.ok((await reconcile(approvalRule, api, r)).changes.length > 0, r.ruleName);
+      assert.deepStrictEqual(
+        project.rules.map((r) => [r.name, r.approvals_required, r.user_ids.length, r.protected_branch_ids]),
+        [
+          ["quant_lr approvers", 1, 2, [pb.id]],
+          ["consumer sign-off (quant_lr)", 1, 2, [pb.id]],
+        ],
+      );
+      for (const r of [approvers, signOff])
+        assert.deepStrictEqual((await reconcile(approvalRule, api, r)).changes, [], `${r.ruleName}: no drift`);
+      await approvalRule.restore(api, signOff);
+      assert.deepStrictEqual(
+        project.rules.map((r) => r.name),
+        ["quant_lr approvers"],
+      );
+    } finally {
+      await gl.stop();
+    }
+  });
+});
+
+describe("the four-eyes judgement without signers", () => {
+  it("no model names signers: an approver's approval alone lets a merge into quant_lr through", () => {
+    const s = shipped();
+    for (const m of proj(s, "models")) delete m.validation;
+    const plan = buildAccessPlan(validate(s), "quant");
+    const v = judgeApprovals(plan, "quant_lr", "aruiz", ["dsingh"]);
+    assert.deepStrictEqual([v.ok, v.counted, v.signedOff], [true, ["dsingh"], []]);
+    assert.doesNotMatch(v.message, /sign/);
+    assert.strictEqual(
+      judgeApprovals(buildAccessPlan(shippedModel(), "quant"), "quant_lr", "aruiz", ["dsingh"]).ok,
+      false,
+      "with signers it would not",
+    );
   });
 });
 
@@ -234,9 +325,40 @@ describe("approval-check: the four-eyes job for GitLab Free, against a Free test
       /^!4 quant -> quant_stg: approved: dsingh approved this merge into quant_stg \(1 of 1 needed\), none of them its author aruiz$/,
     );
   });
-  it("quant_live needs two: one valid approval is not enough, two are", async () => {
-    assert.strictEqual((await check(5, "quant_lr", "quant_live", "cwei", ["cwei", "fhaddad"])).code, 1);
-    assert.strictEqual((await check(6, "quant_lr", "quant_live", "cwei", ["dsingh", "fhaddad"])).code, 0);
+  it("quant_live needs two approvers (a consumer's sign-off is not one of them): one valid approval is not enough, two are", async () => {
+    assert.strictEqual((await check(5, "quant_lr", "quant_live", "cwei", ["cwei", "fhaddad", "glee"])).code, 1);
+    assert.strictEqual((await check(6, "quant_lr", "quant_live", "cwei", ["dsingh", "fhaddad", "glee"])).code, 0);
+  });
+  it("quant_lr approved only by an approver: fails (exit 1), leading with the missing sign-off and naming who may give it", async () => {
+    const r = await check(9, "quant_stg", "quant_lr", "aruiz", ["dsingh"]);
+    assert.strictEqual(r.code, 1);
+    assert.match(
+      r.out,
+      /^!9 quant_stg -> quant_lr: not signed off: merges into quant_lr also need the consumer sign-off, 1 approval by a member of consumer other than the author aruiz, which one of glee, htanaka may give; approved: dsingh approved this merge into quant_lr \(1 of 1 needed\), none of them its author aruiz$/,
+    );
+  });
+  it("quant_lr approved by an approver and a consumer: passes, naming the sign-off", async () => {
+    const r = await check(10, "quant_stg", "quant_lr", "aruiz", ["htanaka", "dsingh"]);
+    assert.strictEqual(r.code, 0, r.out);
+    assert.match(
+      r.out,
+      /approved: dsingh approved this merge into quant_lr .*; signed off: htanaka \(consumer\) gave the consumer sign-off, not the author aruiz$/,
+    );
+    assert.doesNotMatch(r.out, /not counted/, "the consumer's approval is the sign-off, not a refused approval");
+  });
+  it("quant_lr by a consumer who approves their own merge request: no sign-off; the other consumer may give it", async () => {
+    const r = await check(11, "quant_stg", "quant_lr", "glee", ["glee", "dsingh"]);
+    assert.strictEqual(r.code, 1);
+    assert.match(
+      r.out,
+      /not signed off: .*other than the author glee, which one of htanaka may give; not counted: glee \(the author: an author's own approval never counts\)/,
+    );
+    assert.strictEqual((await check(12, "quant_stg", "quant_lr", "glee", ["glee", "dsingh", "htanaka"])).code, 0);
+  });
+  it("quant_stg (not production): a consumer's approval is neither needed nor counted", async () => {
+    const r = await check(13, "quant", "quant_stg", "aruiz", ["glee"]);
+    assert.strictEqual(r.code, 1);
+    assert.doesNotMatch(r.out, /sign/);
   });
   it("re-run after approving: the job reads the current approvals", async () => {
     assert.strictEqual((await check(7, "quant", "quant_stg", "aruiz", [])).code, 1);

@@ -58,6 +58,12 @@ describe("model lifecycle configuration", () => {
     );
     expectOne(p, /models\[0\]\.selection\.minimum = "high": expected a number/);
   });
+  it("rejects signer roles that no roster member holds", () => {
+    const s = shipped();
+    for (const m of proj(s, "roster")) m.roles = m.roles.filter((r: string) => r !== "consumer");
+    for (const m of proj(s, "roster")) if (m.roles.length === 0) m.roles = ["developer"];
+    expectOne(problemsOf(s), /models\[0\]\.validation\.signers: no roster member holds a signer role \(consumer\)/);
+  });
   it("rejects unknown keys and a mode other than max or min", () => {
     const s = shipped();
     model0(s).selection.mode = "best";

@@ -215,6 +215,71 @@ describe("access plan", () => {
   });
 });
 
+describe("branch rules: the consumer's sign-off on production branches", () => {
+  const consumers = { roles: ["consumer"], members: ["grace.lee", "hiro.tanaka"], approvals: 1 };
+  const cases: [string, typeof consumers | undefined][] = [
+    ["quant", undefined],
+    ["quant_stg", undefined],
+    ["quant_lr", consumers],
+    ["quant_live", consumers],
+  ];
+  for (const stack of STACKS) {
+    const plan = buildAccessPlan(shippedModel(), stack);
+    for (const [branch, expected] of cases) {
+      it(`${stack}: ${branch} ${expected ? "needs a sign-off by grace.lee or hiro.tanaka (consumer), besides the approvers'" : "needs no sign-off"}`, () => {
+        const rule = plan.branchRules.find((b) => b.branch === branch)!;
+        assert.deepStrictEqual(rule.signOff, expected);
+        assert.ok(!rule.approveMembers.includes("grace.lee"), "signing off is not approving");
+      });
+    }
+    it(`${stack}: every other branch needs no sign-off`, () => {
+      assert.strictEqual(plan.branchRules.find((b) => b.branch === "*")!.signOff, undefined);
+    });
+  }
+
+  it("no model names signers: no branch has a sign-off rule, and nobody holds a sign-off duty", () => {
+    const s = shipped();
+    for (const m of proj(s, "models")) delete m.validation;
+    const plan = buildAccessPlan(validate(s), "quant");
+    assert.deepStrictEqual(
+      plan.branchRules.filter((b) => "signOff" in b).map((b) => b.branch),
+      [],
+    );
+    assert.deepStrictEqual(
+      memberGrants(plan).filter((g) => g.permission === "sign-off"),
+      [],
+    );
+  });
+
+  it("two models with different signer roles: the production branches ask a member of either (the project is shared)", () => {
+    const s = shipped();
+    const roles = proj(s, "roles");
+    roles.risk_desk = { ...roles.consumer, description: "Validates the risk scorer." };
+    (proj(s, "roster") as { id: string; roles: string[] }[]).find((m) => m.id === "ines.moreau")!.roles.push("risk_desk");
+    const [alpha, risk] = proj(s, "models");
+    risk.validation = { ...alpha.validation, signers: ["risk_desk"] };
+    const plan = buildAccessPlan(validate(s), "quant_lr");
+    assert.deepStrictEqual(plan.branchRules.find((b) => b.branch === "quant_lr")!.signOff, {
+      roles: ["consumer", "risk_desk"],
+      members: ["grace.lee", "hiro.tanaka", "ines.moreau"],
+      approvals: 1,
+    });
+  });
+
+  it("member by member: each signer holds a sign-off duty on quant_lr and quant_live, through the signer roles", () => {
+    const rows = memberGrants(buildAccessPlan(shippedModel(), "quant")).filter((g) => g.permission === "sign-off");
+    assert.deepStrictEqual(
+      rows.map((g) => `${g.member} ${g.object} via ${g.via}`),
+      [
+        "grace.lee branch quant_live via consumer",
+        "grace.lee branch quant_lr via consumer",
+        "hiro.tanaka branch quant_live via consumer",
+        "hiro.tanaka branch quant_lr via consumer",
+      ],
+    );
+  });
+});
+
 describe("flow graph", () => {
   const flow = shippedModel().flow;
   const branches = ["quant", "quant_stg", "quant_lr", "quant_live"];
@@ -249,11 +314,12 @@ describe("plan properties (fast-check)", () => {
     }),
     { minLength: 1, maxLength: 40, selector: (m) => m.id },
   );
-  // Enough approvers that every flow target can be approved by someone other than its author.
+  // Enough approvers that every flow target can be approved by someone other than its author, and a consumer to sign off.
   const reviewers = [
     { id: "fixed-a", roles: ["approver"] },
     { id: "fixed-b", roles: ["approver"] },
     { id: "fixed-c", roles: ["approver", "release_manager"] },
+    { id: "fixed-d", roles: ["consumer"] },
   ];
   const withRoster = (roster: { id: string; roles: string[] }[]) => {
     const s = shipped();

@@ -87,18 +87,23 @@ describe("CrossGuard policy pack", () => {
         { from: "quant_stg", to: "quant_live" },
         { from: "quant_lr", to: "quant_live" },
       ],
+      signOff: [
+        { branch: "quant_lr", ruleName: "consumer sign-off (quant_lr)", signers: ["glee", "htanaka"] },
+        { branch: "quant_live", ruleName: "consumer sign-off (quant_live)", signers: ["glee", "htanaka"] },
+      ],
     });
     for (const stack of Object.keys(shipped().stacks))
       assert.deepStrictEqual(configOf(shipped(), stack), SHIPPED, `stack ${stack} enforces the same project-wide names`);
   });
 
-  it("has the eight mandatory policies", () => {
+  it("has the nine mandatory policies", () => {
     assert.deepStrictEqual(
       quantPolicies(() => SHIPPED).map((p) => [p.name, p.enforcementLevel]),
       [
         ["only-development-branch-accepts-pushes", "mandatory"],
         ["no-force-push", "mandatory"],
         ["approval-by-someone-else", "mandatory"],
+        ["consumer-sign-off-by-signers", "mandatory"],
         ["pipelines-must-succeed", "mandatory"],
         ["no-can-manage-for-non-admin-groups", "mandatory"],
         ["production-versions-release-managers-only", "mandatory"],
@@ -150,6 +155,31 @@ describe("CrossGuard policy pack", () => {
         ruleset({ ...goodPr, pullRequest: { requiredApprovingReviewCount: 1, requireLastPushApproval: false } }),
       )[0],
       /last pusher's own approval/,
+    );
+  });
+
+  it("the consumer's sign-off rule: accepted as an approval rule; only signers, on its own production branch", () => {
+    const AR = "pulumi-nodejs:dynamic/gitlab:ApprovalRule";
+    const signOff = (over: Record<string, unknown> = {}) => ({
+      ruleName: "consumer sign-off (quant_lr)",
+      branch: "quant_lr",
+      approvalsRequired: 1,
+      approverUsernames: ["glee", "htanaka"],
+      ...over,
+    });
+    assert.deepStrictEqual(check("approval-by-someone-else", AR, signOff()), []);
+    assert.deepStrictEqual(check("consumer-sign-off-by-signers", AR, signOff()), []);
+    assert.deepStrictEqual(check("consumer-sign-off-by-signers", AR, signOff({ approverUsernames: ["glee", "dsingh"] })), [
+      "approval rule consumer sign-off (quant_lr) lets dsingh give the sign-off; only the signers may (glee, htanaka)",
+    ]);
+    assert.deepStrictEqual(check("consumer-sign-off-by-signers", AR, signOff({ branch: "quant_stg" })), [
+      "approval rule consumer sign-off (quant_lr) applies to branch quant_stg; expected quant_lr",
+    ]);
+    assert.match(check("approval-by-someone-else", AR, signOff({ approvalsRequired: 0 }))[0], /requires 0 approvals; at least 1/);
+    // The approvers' own rule is not a sign-off: approvers are not held to the signer list.
+    assert.deepStrictEqual(
+      check("consumer-sign-off-by-signers", AR, { ruleName: "quant_lr approvers", branch: "quant_lr", approverUsernames: ["dsingh"] }),
+      [],
     );
   });
 
