@@ -1,5 +1,5 @@
 /**
- * The quick-start main job: two local MLflow servers stand for the quant and quant_stg workspaces; the
+ * The migration demo (`npm run demo`): two local MLflow servers stand for the quant and quant_stg workspaces; the
  * transformer fixture is trained and registered in quant, then migrated along the flow with full
  * verification, checked independently with the MLflow Python client, and the report printed.
  */
@@ -12,9 +12,9 @@ import { MlflowServer, python, seedFixture } from "../devenv/localMlflow";
 import { PROJECT_DIR } from "../devenv/localMlflow";
 import { Command, parseArgs, UsageError } from "./command";
 
-const USAGE = `usage: quant-platform demo [--size-mb N] [--json]        (npm start)
+const USAGE = `usage: quant-platform demo [--size-mb N] [--json]        (npm run demo)
 
-The quick-start job: two local MLflow servers stand for the quant and quant_stg workspaces; a transformer
+The migration demo: two local MLflow servers stand for the quant and quant_stg workspaces; a transformer
 is trained three times, the best by precision registered in quant, migrated quant -> quant_stg with full
 verification, and checked independently with the MLflow Python client.
   --size-mb   size of the transformer (default 8)
