@@ -25,6 +25,14 @@ export const COMMANDS: { name: string; summary: string; load: () => Command }[] 
     summary: "merged MRs that broke the flow, merge rights or four-eyes rule",
     load: () => require("./flowAudit").command,
   },
+  { name: "select", summary: "register the best run of an experiment by the model's metric", load: () => require("./select").command },
+  {
+    name: "validate",
+    summary: "the consumer's validation of a version on historical data, as evidence",
+    load: () => require("./validate").command,
+  },
+  { name: "sign-off", summary: "the consumer's sign-off of a validated version", load: () => require("./signOff").command },
+  { name: "status", summary: "a model's lifecycle at a glance, with its evidence", load: () => require("./status").command },
   { name: "migrate", summary: "move a model version, an experiment or notebooks, verified", load: () => require("./migrate").command },
   {
     name: "inventory",
@@ -50,7 +58,12 @@ export const COMMANDS: { name: string; summary: string; load: () => Command }[] 
     summary: "start two local Databricks stand-ins for trying the environment move",
     load: () => require("./localEnv").command,
   },
-  { name: "demo", summary: "the quick-start job: train, register and migrate a model locally", load: () => require("./demo").command },
+  {
+    name: "start",
+    summary: "the platform team's job on a local platform: pulumi up of the three stacks (npm start)",
+    load: () => require("./start").command,
+  },
+  { name: "demo", summary: "train, register and migrate a model between two local MLflow servers", load: () => require("./demo").command },
 ];
 
 export function version(): string {

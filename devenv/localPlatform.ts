@@ -1,13 +1,14 @@
 /**
- * One set of local services for the end-to-end stack scenarios, and a temporary copy of the project that
- * points at them:
+ * The local platform: what `npm start` runs the platform team's job against, and what the end-to-end tests
+ * share. One set of local services and a temporary copy of the project that points at them:
  * - per workspace (quant, quant_stg, quant_lr) one Databricks test workspace: the control-plane API
  *   (SCIM, permissions, repos, workspace registry ids, Unity Catalog) and the workspace MLflow API
  *   (DatabricksTestServer: artifacts, signed URLs, transition requests) behind ONE HTTPS loopback
  *   listener, backed by a real `mlflow server`;
  * - one GitLab test server over HTTPS.
  * One self-signed certificate serves them all; Go (the Databricks provider) trusts it through
- * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS.
+ * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
+ * through REQUESTS_CA_BUNDLE.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -16,12 +17,12 @@ import * as https from "https";
 import { AddressInfo } from "net";
 import * as path from "path";
 import * as YAML from "yaml";
-import { apiError } from "../../devenv/apiReply";
-import { DatabricksControlApi } from "../../devenv/databricksControlApi";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
-import { MlflowServer } from "../../devenv/localMlflow";
-import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
+import { apiError } from "./apiReply";
+import { DatabricksControlApi } from "./databricksControlApi";
+import { DatabricksTestServer } from "./databricksServer";
+import { GitLabTestServer } from "./gitlabServer";
+import { MlflowServer } from "./localMlflow";
+import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "./selfSignedCert";
 
 export const STACKS = ["quant", "quant_stg", "quant_lr"] as const;
 export type StackName = (typeof STACKS)[number];
@@ -170,6 +171,10 @@ export function pulumiEnv(tmp: string, binDir: string, certFile: string, extra: 
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     SSL_CERT_FILE: certFile,
     NODE_EXTRA_CA_CERTS: certFile,
+    REQUESTS_CA_BUNDLE: certFile,
+    // The workspaces serve MLflow's artifact-credentials API (signed URLs), not the Databricks Files API, which
+    // MLflow tries first for run artifacts (then falls back, after a 501 the tests would report).
+    MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     ...extra,
   };

@@ -14,7 +14,7 @@ import * as path from "path";
 import { DatabricksControlServer } from "../../devenv/databricksControlServer";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { liveServers } from "../fixtures/liveServers";
-import { pulumiEnv, Run, Runner } from "./harness";
+import { pulumiEnv, Run, Runner } from "../../devenv/localPlatform";
 
 const TOKEN = "dapi-e2e-provider-token";
 

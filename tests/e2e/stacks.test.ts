@@ -31,7 +31,7 @@ import {
   StackName,
   startServices,
   storePath,
-} from "./harness";
+} from "../../devenv/localPlatform";
 
 const MODEL = "quant-alpha-transformer";
 const NEW_MEMBER = {
@@ -238,12 +238,58 @@ describe("e2e: the project's three stacks under the real engine", function () {
             { name: MODEL, version: v.version, stage: pr.stage, archive_existing_versions: false, comment: "released" },
             approver,
           );
+          // The approval alone is not enough: without the consumer's validation and sign-off the gate refuses,
+          // naming both, and nothing reaches quant_lr.
+          const refused = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
+          assert.notStrictEqual(refused.code, 0, "pulumi up of quant_lr without the consumer's evidence");
+          assert.match(refused.out, new RegExp(`no passed validation of model '${MODEL}' version ${v.version} by a signer`));
+          assert.match(refused.out, /no sign-off: no transition request to Production/);
+          assert.doesNotMatch(refused.out, /no transition request to Production on \S+ by an approving member/, "the approval counted");
+          assert.strictEqual((await migrated("quant_lr")).length, 0, "nothing promoted into quant_lr");
+          // A consumer validates the version on a historical sample with their own token, then signs off.
+          const consumer = { DATABRICKS_TOKEN: await asUser("quant_stg", "grace.lee@quantfirm.example"), REQUESTS_CA_BUNDLE: services.certFile };
+          const from = `databricks+${ws("quant_stg").url}`;
+          const data = path.join(tmp, "historical.csv");
+          execFileSync(path.join(PROJECT_DIR, ".venv", "bin", "python"), [
+            path.join(PROJECT_DIR, "devenv", "python", "historical_sample.py"),
+            "--out",
+            data,
+            "--rows",
+            "400",
+            "--seed",
+            "11",
+          ]);
+          const validated = await runner.cli(
+            PROJECT_DIR,
+            ["validate", "--model", MODEL, "--version", v.version, "--from", from, "--data", data, "--label", "label", "--json"],
+            { env: consumer },
+          );
+          ok(validated, "quant-platform validate as the consumer");
+          const verdict = JSON.parse(validated.stdout) as { run_id: string; verdict: string };
+          assert.strictEqual(verdict.verdict, "passed");
+          ok(
+            await runner.cli(
+              PROJECT_DIR,
+              ["sign-off", "--model", MODEL, "--version", v.version, "--run", verdict.run_id, "--from", from, "--to-env", "quant_lr"],
+              { env: consumer },
+            ),
+            "quant-platform sign-off as the consumer",
+          );
         }
       }
       const r = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
       ok(r, `npm run deploy -- --stack ${s}`);
       noUnimplemented();
     }
+    // The production version records what the gate accepted: the consumer's validation run, its creator and
+    // the data's SHA-256, the sign-off and the approval.
+    const [prod] = await migrated("quant_lr");
+    const t = Object.fromEntries((prod.tags ?? []).map((x) => [x.key, x.value]));
+    assert.strictEqual(t[TAG.validatedBy], "grace.lee@quantfirm.example");
+    assert.strictEqual(t[TAG.signedOffBy], "grace.lee@quantfirm.example");
+    assert.strictEqual(t[TAG.approvedBy], "elena.petrova@quantfirm.example");
+    assert.match(t[TAG.validationResult], /^precision 0\.\d+ >= 0\.8$/);
+    assert.match(t[TAG.validationData], / sha256:[0-9a-f]{64}$/);
     // The adopted model keeps its id and its seeded version; nothing was migrated into quant.
     assert.ok((await versions("quant")).some((v) => v.version === seeded.version));
     const sourceTree = await versionTree("quant", seeded.version);

@@ -4,10 +4,10 @@ import * as path from "path";
 
 const ROOT = path.resolve(__dirname, "../..");
 
-/** Runs the compiled binary as `npm start` does (without the install steps the test run has done). */
+/** Runs the compiled binary as `npm run demo` does (without the install steps the test run has done). */
 const demo = (args: string[]) => runAsync(process.execPath, [path.join(ROOT, "bin/quant-platform.js"), "demo", ...args], { cwd: ROOT });
 
-describe("the quick-start job (npm start), from the compiled binary", function () {
+describe("the migration demo (npm run demo), from the compiled binary", function () {
   this.timeout(300000);
 
   it("trains, registers the best by precision, migrates quant -> quant_stg and checks every byte independently", async () => {
