@@ -31,7 +31,8 @@ interface SignOffResult {
 }
 
 export async function signOffCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
-  const a = parseArgs(argv, ["model", "version", "run", "from", "to-env", "stage"], ["json"]);
+  // --dir is taken like every project command's, though a sign-off reads no configuration.
+  const a = parseArgs(argv, ["model", "version", "run", "from", "to-env", "stage", "dir"], ["json"]);
   for (const k of ["model", "version", "run", "from"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   let pyEnv: NodeJS.ProcessEnv;
   try {

@@ -11,7 +11,7 @@ import { resolveEndpoint } from "../migration/endpoint";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform validate --model <name> --version <n> --from <workspace> --data <file> --label <column>
-         [--predictions <file>] [--metric precision] [--threshold 0.8] [--experiment <name>] [--json]
+         [--predictions <file>] [--metric precision] [--threshold 0.8] [--experiment <name>] [--json] [--dir <project>]
 
 Scores a registered model version on a historical sample and records the consumer's validation as one MLflow
 run in the validation workspace: the sample as a dataset input with the SHA-256 of its bytes, the version's
@@ -27,7 +27,9 @@ records who created the run, and that is who validated.
   --predictions  predictions made elsewhere (same rows, same order, column 'prediction'): the model is not loaded
   --metric       precision, recall, f1 or accuracy;  --threshold  the value it must reach
                  (defaults: the model's validation in Pulumi.yaml, else precision and 0.8)
-  --experiment   default /Teams/quant/experiments/validation/<model>
+  --experiment   default <organization.experimentFolder>/validation/<model> (/Teams/quant/experiments/validation/<model>),
+                 where the production gate looks for it
+  --dir          the project whose Pulumi.yaml holds the model's validation (default: this one)
   --json         the result as JSON
 Runs <project>/.venv/bin/python -m quant_lifecycle validate; in a notebook, %pip install the repository's
 python/ folder and call quant_lifecycle.validate (the same evidence).
@@ -92,11 +94,16 @@ export function validationDefaults(
   };
 }
 
-/** The project's configured model of that name, read only when an option is left to the config. */
-async function configuredModel(name: string): Promise<ManagedModel | undefined> {
+/** The project's configured model of that name and its validation experiment, read only when an option is left to the config. */
+async function configuredModel(name: string, dir = projectDir()): Promise<{ model?: ManagedModel; experiment: string }> {
   const { readConfigSources } = await import("../config/load");
   const { validate } = await import("../config/validate");
-  return validate(readConfigSources(projectDir())).models.find((m) => m.name === name);
+  const { validationExperiment } = await import("../plan/accessPlan");
+  const model = validate(readConfigSources(dir));
+  return {
+    model: model.models.find((m) => m.name === name),
+    experiment: validationExperiment(model.organization.experimentFolder, name),
+  };
 }
 
 /**
@@ -149,7 +156,11 @@ export function renderValidation(r: ValidationResult): string {
 }
 
 export async function validateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
-  const a = parseArgs(argv, ["model", "version", "from", "data", "label", "predictions", "metric", "threshold", "experiment"], ["json"]);
+  const a = parseArgs(
+    argv,
+    ["model", "version", "from", "data", "label", "predictions", "metric", "threshold", "experiment", "dir"],
+    ["json"],
+  );
   for (const k of ["model", "version", "from", "data", "label"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   let pyEnv: NodeJS.ProcessEnv;
   try {
@@ -158,14 +169,19 @@ export async function validateCli(argv: string[], env: NodeJS.ProcessEnv, out: (
     throw new UsageError((e as Error).message);
   }
   const given = { metric: a.metric as string | undefined, threshold: a.threshold as string | undefined };
-  const model = given.metric === undefined || given.threshold === undefined ? await configuredModel(a.model as string) : undefined;
-  const { metric, threshold } = validationDefaults(model, given);
+  const configured =
+    given.metric === undefined || given.threshold === undefined || a.experiment === undefined
+      ? await configuredModel(a.model as string, typeof a.dir === "string" ? a.dir : undefined)
+      : undefined;
+  const { metric, threshold } = validationDefaults(configured?.model, given);
+  // Where the production gate looks for it: the validation experiment under the organization's experiment folder.
+  const experiment = typeof a.experiment === "string" ? a.experiment : configured?.experiment;
   const args = [
     "validate",
     ...["--model", a.model, "--version", a.version, "--data", path.resolve(a.data as string), "--label", a.label],
     ...["--metric", metric, "--threshold", threshold, "--registry-uri", pyEnv.MLFLOW_REGISTRY_URI!],
     ...(typeof a.predictions === "string" ? ["--predictions", path.resolve(a.predictions)] : []),
-    ...(typeof a.experiment === "string" ? ["--experiment", a.experiment] : []),
+    ...(experiment ? ["--experiment", experiment] : []),
   ] as string[];
   const { code, result, stderr } = await runLifecycle(args, pyEnv);
   if ((code !== 0 && code !== 3) || !result) throw new Error(pythonError(stderr, code));

@@ -1,0 +1,299 @@
+/**
+ * The production gate on a Databricks workspace registry (the Databricks test server over a real MLflow server),
+ * with a token per member: the consumer's validation is written by MLflow's own Python client through
+ * `quant-platform validate`, as a consumer would write it, and the sign-off and the approval are transition
+ * requests raised with the signer's and the approver's own tokens. The genuine path passes; every other is
+ * refused by name, listing what is missing, and nothing reaches the target.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { signOffCli } from "../../cli/signOff";
+import { validateCli } from "../../cli/validate";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
+import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { MlflowServer, python } from "../../devenv/localMlflow";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { MigrationGuard } from "../../migration/guard";
+import { migrate } from "../../migration/modelVersion";
+import { TAG, VALIDATION_TAG } from "../../migration/provenance";
+import { approverEmails, validationRequirement } from "../../plan/accessPlan";
+import { shippedModel } from "../fixtures/config";
+import { liveServers } from "../fixtures/liveServers";
+
+const PLATFORM = "platform@quantfirm.example";
+const ANA = "ana.ruiz@quantfirm.example"; // developer: the versions' author
+const BEN = "ben.okafor@quantfirm.example"; // developer: no signer
+const DARA = "dara.singh@quantfirm.example"; // approver
+const GRACE = "grace.lee@quantfirm.example"; // consumer
+const HIRO = "hiro.tanaka@quantfirm.example"; // consumer
+const TOKEN: Record<string, string> = Object.fromEntries(
+  [PLATFORM, ANA, BEN, DARA, GRACE, HIRO].map((u) => [u, `dapi-${u.split("@")[0].replace(".", "-")}`]),
+);
+const FAST_RETRY = { attempts: 3, backoffMs: 20 };
+
+describe("the production gate: a passed validation of these bytes by a signer, the signer's sign-off, and an approval", function () {
+  this.timeout(900000);
+  const stamp = Date.now();
+  const model = shippedModel();
+  let a: MlflowServer;
+  let b: MlflowServer;
+  let dbx: DatabricksTestServer;
+  let work: string;
+  let good: string;
+  let shifted: string;
+  let runs: { run_id: string; precision: number }[];
+  const experiment = `/Teams/quant/experiments/gate-${stamp}`;
+  const req = (name: string) => ({
+    ...validationRequirement(model, "quant-alpha-transformer", "quant_stg", "quant_lr")!,
+    experiment: `/v/${name}`,
+  });
+  const guard = (name: string): MigrationGuard => ({
+    flow: model.flow,
+    fromEnv: "quant_stg",
+    toEnv: "quant_lr",
+    production: true,
+    approvers: approverEmails(model),
+    members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
+    validation: req(name),
+  });
+
+  async function call(as: string, method: string, p: string, body?: Record<string, unknown>) {
+    const r = await fetch(`${dbx.url}/api/2.0/mlflow/${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${TOKEN[as]}`, "Content-Type": "application/json" },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = (await r.json()) as Record<string, any>;
+    assert.strictEqual(r.status, 200, `${p}: ${JSON.stringify(json)}`);
+    return json;
+  }
+  /** A version of `name` from one of the training runs, registered by `author` and moved to Production by the platform. */
+  async function version(name: string, author: string, run: string): Promise<string> {
+    const info = (await call(PLATFORM, "GET", `runs/get?run_id=${run}`)).run.info;
+    await call(author, "POST", "registered-models/create", { name }).catch(() => undefined);
+    const v = (await call(author, "POST", "model-versions/create", { name, source: `${info.artifact_uri}/model`, run_id: run }))
+      .model_version;
+    await call(PLATFORM, "POST", "databricks/model-versions/transition-stage", {
+      name,
+      version: v.version,
+      stage: "Production",
+      archive_existing_versions: false,
+    });
+    return v.version as string;
+  }
+  /** The member's environment for the CLI: their token only; MLflow uses the artifact-credentials API the server serves. */
+  const envOf = (as: string): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABRICKS_TOKEN: TOKEN[as],
+      DATABRICKS_CONFIG_FILE: "/dev/null",
+      MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
+    };
+    for (const k of ["DATABRICKS_CONFIG_PROFILE", "DATABRICKS_HOST", "MIGRATE_FROM_TOKEN"]) delete env[k];
+    return env;
+  };
+  async function validate(as: string, name: string, v: string, data: string): Promise<{ code: number; runId: string }> {
+    let out = "";
+    const code = await validateCli(
+      [
+        "--model",
+        name,
+        "--version",
+        v,
+        "--from",
+        `databricks+${dbx.url}`,
+        "--data",
+        data,
+        "--label",
+        "label",
+        "--experiment",
+        `/v/${name}`,
+        "--json",
+      ],
+      envOf(as),
+      (s) => (out += s),
+    );
+    return { code, runId: JSON.parse(out).run_id };
+  }
+  async function signOff(as: string, name: string, v: string, runId: string): Promise<void> {
+    const args = ["--model", name, "--version", v, "--run", runId, "--from", `databricks+${dbx.url}`, "--to-env", "quant_lr"];
+    assert.strictEqual(await signOffCli(args, envOf(as), () => undefined), 0);
+  }
+  const approve = (name: string, v: string) =>
+    call(DARA, "POST", "transition-requests/create", { name, version: v, stage: "Production", comment: "approved for quant_lr" });
+  const promote = (name: string, v: string) =>
+    migrate({
+      from: resolveEndpoint(`databricks+${dbx.url}`, "from", { DATABRICKS_TOKEN: TOKEN[PLATFORM] }),
+      to: resolveEndpoint(b.url, "to", {}),
+      model: name,
+      select: { version: v },
+      toModel: `${name}-lr`,
+      retry: FAST_RETRY,
+      guard: guard(name),
+    });
+  const refused = async (name: string, v: string) => {
+    const e = await promote(name, v).then(
+      () => assert.fail("the promotion was let through"),
+      (x: Error) => x,
+    );
+    assert.strictEqual(
+      (await mlflowClient(resolveEndpoint(b.url, "to", {})).listVersions(`${name}-lr`)).length,
+      0,
+      "nothing reached quant_lr",
+    );
+    return e.message;
+  };
+
+  before(async () => {
+    ({ a, b } = await liveServers());
+    work = fs.mkdtempSync(path.join(os.tmpdir(), "gate-"));
+    const info = path.join(work, "trained.json");
+    python("transformer_fixture.py", [
+      ...["--tracking-uri", a.url, "--model", "unused", "--experiment", experiment],
+      ...["--size-mb", "0.3", "--shards", "1", "--all-iterations", "--no-register", "--out", info],
+    ]);
+    runs = (JSON.parse(fs.readFileSync(info, "utf8")) as { runs: typeof runs }).runs;
+    good = path.join(work, "ticks-2024.csv");
+    shifted = path.join(work, "ticks-2025.csv");
+    python("historical_sample.py", ["--out", good, "--rows", "300", "--seed", "5"]);
+    python("historical_sample.py", ["--out", shifted, "--rows", "300", "--seed", "5", "--shift", "0.6"]);
+    dbx = new DatabricksTestServer(a.url, TOKEN[PLATFORM], "backend", PLATFORM);
+    for (const [who, token] of Object.entries(TOKEN)) dbx.addUser(token, who);
+    await dbx.start();
+  });
+  after(async () => {
+    await dbx?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("refuses a version with only an approval: no validation and no sign-off, both named with how to provide them", async () => {
+    const name = `gate-none-${stamp}`;
+    const v = await version(name, ANA, runs[1].run_id);
+    await approve(name, v);
+    const m = await refused(name, v);
+    assert.match(
+      m,
+      new RegExp(
+        `refusing to promote model '${name}' version ${v} into production environment quant_lr: no passed validation of model '${name}' version ${v} by a signer \\(${GRACE}, ${HIRO}\\)`,
+      ),
+    );
+    assert.match(m, /quant-platform validate --model/);
+    assert.match(m, /no sign-off: no transition request to Production .* by a signer other than the author ana\.ruiz@quantfirm\.example/);
+    assert.match(m, /quant-platform sign-off --model/);
+    assert.doesNotMatch(m, /by an approving member other than/, "the approval counted");
+    assert.match(m, /2 pieces of evidence missing; nothing was copied/);
+  });
+
+  it("refuses a validation by a non-signer, a failed validation, and one of another version, each by name", async () => {
+    const name = `gate-bad-${stamp}`;
+    const v1 = await version(name, ANA, runs[1].run_id);
+    const v2 = await version(name, ANA, runs[2].run_id);
+    await approve(name, v1);
+    const byBen = await validate(BEN, name, v1, good);
+    assert.strictEqual(byBen.code, 0, "ben's validation passed, but he is no signer");
+    const failed = await validate(GRACE, name, v1, shifted);
+    assert.strictEqual(failed.code, 3, "below the threshold");
+    const other = await validate(GRACE, name, v2, good);
+    assert.strictEqual(other.code, 0);
+    await signOff(GRACE, name, v2, other.runId);
+    const m = await refused(name, v1);
+    assert.match(m, new RegExp(`run ${byBen.runId} \\(by ${BEN}, not a member of a signer role\\)`));
+    assert.match(m, new RegExp(`run ${failed.runId} \\(failed: precision 0\\.\\d+ < 0\\.8\\)`));
+    assert.match(m, new RegExp(`run ${other.runId} \\(of version ${v2}, not ${v1}\\)`));
+  });
+
+  it("a forged validation (tags written by hand by a non-signer) and a forged approval tag are not evidence", async () => {
+    const name = `gate-forged-${stamp}`;
+    const v = await version(name, ANA, runs[1].run_id);
+    await approve(name, v);
+    const exp = await call(ANA, "POST", "experiments/create", { name: `/v/${name}` });
+    const run = (await call(ANA, "POST", "runs/create", { experiment_id: exp.experiment_id, user_id: GRACE, start_time: Date.now() })).run;
+    const claims: Record<string, string> = {
+      [VALIDATION_TAG.model]: name,
+      [VALIDATION_TAG.version]: v,
+      [VALIDATION_TAG.metric]: "precision",
+      [VALIDATION_TAG.threshold]: "0.8",
+      [VALIDATION_TAG.value]: "0.99",
+      [VALIDATION_TAG.verdict]: "passed",
+      [VALIDATION_TAG.manifestDigest]: "0".repeat(64),
+      "mlflow.user": GRACE,
+    };
+    await call(ANA, "POST", "runs/log-batch", {
+      run_id: run.info.run_id,
+      tags: Object.entries(claims).map(([key, value]) => ({ key, value })),
+    });
+    await call(ANA, "POST", "runs/update", { run_id: run.info.run_id, status: "FINISHED", end_time: Date.now() });
+    await call(ANA, "POST", "model-versions/set-tag", { name, version: v, key: "quant.approval.approved_by", value: DARA });
+    const m = await refused(name, v);
+    assert.match(
+      m,
+      new RegExp(`run ${run.info.run_id} \\(by ${ANA}, not a member of a signer role\\)`),
+      "the workspace recorded who created it",
+    );
+    assert.match(m, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
+  });
+
+  it("a sign-off by the version's author does not count, even from a signer; another signer's does", async () => {
+    const name = `gate-author-${stamp}`;
+    const v = await version(name, GRACE, runs[1].run_id);
+    await approve(name, v);
+    const ok = await validate(GRACE, name, v, good);
+    assert.strictEqual(ok.code, 0);
+    await signOff(GRACE, name, v, ok.runId);
+    const m = await refused(name, v);
+    assert.match(m, new RegExp(`no sign-off: .*not counted: ${GRACE} \\(the version's author\\)`));
+    assert.doesNotMatch(m, /no passed validation/, "her validation counts: she validated as a signer");
+    await signOff(HIRO, name, v, ok.runId);
+    const r = await promote(name, v);
+    assert.strictEqual(r.signOff?.signer, HIRO);
+  });
+
+  it("the genuine path passes, and the target version records the validation run, its creator, result and data, the sign-off and the approval", async () => {
+    const name = `gate-genuine-${stamp}`;
+    const v = await version(name, ANA, runs[1].run_id);
+    const ok = await validate(GRACE, name, v, good);
+    assert.strictEqual(ok.code, 0);
+    await signOff(GRACE, name, v, ok.runId);
+    await approve(name, v);
+    const r = await promote(name, v);
+    assert.deepStrictEqual(
+      [r.validation?.runId, r.validation?.by, r.signOff?.signer, r.approval?.approver],
+      [ok.runId, GRACE, GRACE, DARA],
+    );
+    const target = await mlflowClient(resolveEndpoint(b.url, "to", {})).getModelVersion(`${name}-lr`, r.targetVersion!);
+    const t = tagMap(target.tags);
+    assert.strictEqual(t[TAG.validationRun], ok.runId);
+    assert.strictEqual(t[TAG.validatedBy], GRACE);
+    assert.match(t[TAG.validationResult], /^precision 0\.\d+ >= 0\.8$/);
+    assert.match(t[TAG.validationData], /^ticks-2024\.csv sha256:[0-9a-f]{64}$/);
+    assert.strictEqual(t[TAG.signedOffBy], GRACE);
+    assert.strictEqual(t[TAG.approvedBy], DARA);
+    assert.strictEqual(t[TAG.manifestDigest], r.validation?.manifestDigest, "the bytes promoted are the bytes validated");
+  });
+
+  it("a validation of other bytes lets nothing through: the version's files changed after it, and nothing is registered", async () => {
+    const name = `gate-bytes-${stamp}`;
+    const v = await version(name, ANA, runs[0].run_id);
+    const ok = await validate(GRACE, name, v, good);
+    assert.strictEqual(ok.code, 0);
+    await signOff(GRACE, name, v, ok.runId);
+    await approve(name, v);
+    // One byte of the version's files changes after the validation (a re-upload, a corrupted store).
+    const info = (await call(PLATFORM, "GET", `runs/get?run_id=${runs[0].run_id}`)).run.info;
+    const prefix = String(info.artifact_uri).replace(/^dbfs:\/databricks\/mlflow-tracking\//, "");
+    const put = await fetch(`${a.url}/api/2.0/mlflow-artifacts/artifacts/${prefix}/model/requirements.txt`, {
+      method: "PUT",
+      body: "mlflow\n# changed\n",
+    });
+    assert.ok(put.ok, `${put.status}`);
+    const m = await refused(name, v);
+    assert.match(
+      m,
+      new RegExp(
+        `the validation run ${ok.runId} validated other bytes \\(manifest digest [0-9a-f]{64}\\) than the version holds now \\([0-9a-f]{64}\\); validate this version again`,
+      ),
+    );
+  });
+});
