@@ -87,7 +87,7 @@ export function renderSelection(r: SelectionReport): string {
   return [
     `${r.experiment} on ${r.workspace}: ${n} finished run(s) compared by ${s.metric} (${s.mode}${s.minimum !== undefined ? `, minimum ${s.minimum}` : ""})`,
     renderRanking(r.ranking, s),
-    ...(r.ranking.tiedWith.length ? [`tied with ${r.ranking.tiedWith.join(", ")}: the earlier run wins`] : []),
+    ...(r.ranking.tiedWith.length ? [`tied with ${r.ranking.tiedWith.join(", ")}: broken by the earlier end time, then the run id`] : []),
     r.dryRun
       ? r.version
         ? `dry run: ${w.runName} is already registered as ${r.model} version ${r.version}; nothing changed`

@@ -146,6 +146,12 @@ export function copyProject(from: string, to: string, services: Services): void 
     doc.setIn(["config", "quant-platform:git", "url"], gitUrl);
     fs.writeFileSync(file, doc.toString());
   }
+  // The shared Git folders' repository URLs point at the local GitLab too: no outside name in a local stack.
+  const projectFile = path.join(to, "Pulumi.yaml");
+  const project = YAML.parseDocument(fs.readFileSync(projectFile, "utf8"));
+  const folders = project.getIn(["config", "quant-platform:organization", "value", "gitFolders"]) as YAML.YAMLSeq<YAML.YAMLMap> | undefined;
+  for (const f of folders?.items ?? []) f.set("url", `${gitUrl}${new URL(String(f.get("url"))).pathname}`);
+  fs.writeFileSync(projectFile, project.toString());
 }
 
 /**
@@ -187,6 +193,39 @@ export interface Run {
   ms: number;
 }
 
+/** Process groups of running commands: ended with this process (Ctrl-C included), since they are detached from it. */
+const liveGroups = new Set<number>();
+function endGroups(): void {
+  for (const g of liveGroups) {
+    try {
+      process.kill(-g, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+const onSignal = (signal: NodeJS.Signals) => {
+  endGroups();
+  process.exit(signal === "SIGINT" ? 130 : 143);
+};
+function track(pid: number | undefined): () => void {
+  if (pid === undefined) return () => undefined;
+  if (liveGroups.size === 0) {
+    process.on("exit", endGroups);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
+  liveGroups.add(pid);
+  return () => {
+    liveGroups.delete(pid);
+    if (liveGroups.size === 0) {
+      process.off("exit", endGroups);
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+  };
+}
+
 /** Runs commands in the project copy with the test environment, keeping every output for the secrets check. */
 export class Runner {
   readonly outputs: string[] = [];
@@ -201,17 +240,24 @@ export class Runner {
     const timeoutMs = opts.timeoutMs ?? 300000;
     return new Promise((resolve) => {
       const t0 = Date.now();
-      const p = spawn(cmd, args, { cwd: this.cwd, env: { ...this.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+      // Its own process group, so that a timeout ends the command and everything it started (plugins, hosts).
+      const p = spawn(cmd, args, { cwd: this.cwd, env: { ...this.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const untrack = track(p.pid);
       let out = "";
       let stdout = "";
       p.stdout.on("data", (d) => ((out += d), (stdout += d)));
       p.stderr.on("data", (d) => (out += d));
       const timer = setTimeout(() => {
-        out += `\n(killed after ${timeoutMs} ms)`;
-        p.kill("SIGKILL");
+        out += `\n(killed after ${timeoutMs} ms, with its process group)`;
+        try {
+          process.kill(-p.pid!, "SIGKILL");
+        } catch {
+          p.kill("SIGKILL"); // the group is gone already
+        }
       }, timeoutMs);
       p.on("close", (code) => {
         clearTimeout(timer);
+        untrack();
         const ms = Date.now() - t0;
         this.outputs.push(out);
         this.timings.push(`${opts.label ?? [path.basename(cmd), ...args.slice(0, 3)].join(" ")} ${(ms / 1000).toFixed(1)}s`);

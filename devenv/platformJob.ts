@@ -95,8 +95,8 @@ function resourceSummary(out: string): string {
   return (
     block
       .split("\n")
-      .map((l) => l.trim().replace(/^[+~-]\s*/, ""))
-      .filter(Boolean)
+      .map((l) => l.trim().replace(/^[+~=-]\s*/, ""))
+      .filter((l) => l && !/^Duration|changes$/.test(l))
       .join(", ") || "no summary"
   );
 }
@@ -107,6 +107,7 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
   const say = (s: string) => console.log(s);
   say(`quant-platform: the platform team's job on a local platform (pulumi ${o.pulumiVersion})`);
   say("0. starting three Databricks workspaces (HTTPS, each backed by a real MLflow server) and a GitLab server on loopback ...");
+  fs.mkdirSync(path.join(o.local, "services"), { recursive: true });
   const services = await startServices(
     path.join(o.local, "services"),
     model.roster.map((m) => m.gitUsername),

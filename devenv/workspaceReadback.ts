@@ -16,8 +16,8 @@ export interface DirectGrant {
 export interface WorkspaceAccessReadback {
   /** Team groups (display name -> members' user names and entitlements), the built-in ones left out. */
   groups: Record<string, { members: string[]; entitlements: string[] }>;
-  /** Users: user name -> active and their own entitlements. */
-  users: Record<string, { active: boolean; entitlements: string[] }>;
+  /** Users: user name -> display name, active, and their own entitlements. */
+  users: Record<string, { displayName: string; active: boolean; entitlements: string[] }>;
   /** Folders and Git folders by path: object type and the direct ACL (inherited entries left out). */
   objects: Record<string, { type: string; grants: DirectGrant[]; url?: string; branch?: string }>;
   /** Registered models by name: the direct ACL. */
@@ -80,7 +80,7 @@ export async function readWorkspaceAccess(
   const get = <T = Json>(p: string) => httpsGetJson<T>(`${base}${p}`, { Authorization: `Bearer ${token}` }, opts.ca);
   type ScimList<T> = { Resources?: T[] };
   const [users, groups] = await Promise.all([
-    get<ScimList<{ id: string; userName: string; active?: boolean; entitlements?: { value: string }[] }>>(
+    get<ScimList<{ id: string; userName: string; displayName?: string; active?: boolean; entitlements?: { value: string }[] }>>(
       "/api/2.0/preview/scim/v2/Users?count=1000",
     ),
     get<ScimList<{ id: string; displayName: string; members?: { value: string }[]; entitlements?: { value: string }[] }>>(
@@ -91,7 +91,11 @@ export async function readWorkspaceAccess(
   const groupName = new Map((groups.Resources ?? []).map((g) => [g.id, g.displayName]));
   const out: WorkspaceAccessReadback = { groups: {}, users: {}, objects: {}, models: {} };
   for (const u of users.Resources ?? [])
-    out.users[u.userName] = { active: u.active !== false, entitlements: (u.entitlements ?? []).map((e) => e.value).sort() };
+    out.users[u.userName] = {
+      displayName: u.displayName ?? "",
+      active: u.active !== false,
+      entitlements: (u.entitlements ?? []).map((e) => e.value).sort(),
+    };
   for (const g of groups.Resources ?? []) {
     if (BUILTIN_GROUPS.has(g.displayName)) continue;
     out.groups[g.displayName] = {

@@ -4,7 +4,7 @@
  * files, and registers (or adopts) one version: resolve -> rank -> guard -> register -> finish.
  */
 import { sleep } from "../clients/http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, Run, Tag, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Run, Tag, tagMap } from "../clients/mlflow";
 import type { Selection } from "../config/schema";
 import { migrationError } from "./failure";
 import { readyPollDelayMs } from "./modelVersion";
@@ -140,6 +140,12 @@ export async function selectBest(o: SelectOptions): Promise<SelectionReport> {
   const client = mlflowClient(o.from);
   const sub = o.artifactPath ?? "model";
   const where = `experiment '${o.experiment}' on ${o.from.uri}`;
+  // A Unity Catalog version is created pending and its files uploaded by the client before finalize; select
+  // does not do that upload, so it refuses before reading anything rather than leave a pending version.
+  if (registryOf(o.from) === "unity-catalog")
+    throw migrationError(
+      `select registers into a workspace or OSS registry, not Unity Catalog ('${o.from.uri}'): select in the workspace, then migrate the version to Unity Catalog; nothing was registered`,
+    );
   const exp = await client.experimentByName(o.experiment);
   if (!exp) throw migrationError(`there is no ${where}`);
   const runs = await client.allRuns([exp.experiment_id], "attributes.status = 'FINISHED'");
@@ -168,7 +174,11 @@ export async function selectBest(o: SelectOptions): Promise<SelectionReport> {
       `run ${winner.runName} (${winner.runId}) of ${where} has no files under '${sub}': log its model there (or name the path with --artifact-path); nothing was registered`,
     );
   const existing = await registeredFrom(client, o.model, winner.runId);
-  if (o.dryRun || existing) return { ...report, version: existing?.version, adopted: !!existing, dryRun: !!o.dryRun };
+  if (o.dryRun || existing) {
+    // A version adopted while the first select is still waiting for it is READY before it is reported.
+    if (existing && !o.dryRun) await waitReady(client, o.model, existing, o.readyTimeoutMs ?? 300000);
+    return { ...report, version: existing?.version, adopted: !!existing, dryRun: !!o.dryRun };
+  }
 
   const tags: Tag[] = [
     { key: SELECTION_TAG.metric, value: o.selection.metric },

@@ -51,7 +51,7 @@ new databricks.Permissions("shared-acl", {
   accessControls: [{ groupName: developers.displayName, permissionLevel: "CAN_READ" }, { groupName: platform.displayName, permissionLevel: "CAN_MANAGE" }],
 }, { provider, dependsOn: [shared] });
 const research = new databricks.Repo("research", {
-  url: "https://gitlab.quantfirm.example/quant/quant-research.git", gitProvider: "gitLab",
+  url: "https://127.0.0.1:8929/quant/quant-research.git", gitProvider: "gitLab",
   path: "/Teams/quant/shared/quant-research", branch: "quant",
 }, { provider, dependsOn: [shared] });
 new databricks.Permissions("research-acl", {
@@ -275,7 +275,9 @@ describe("e2e: the real Databricks provider against the control-plane test serve
     state().acls.set(key, [...state().acl(key), { kind: "group", name: "users", level: "CAN_READ" }]);
     const r = await pulumi(["preview", "--refresh", "--expect-no-changes", "--diff"]);
     assert.notStrictEqual(r.code, 0, `preview --refresh --expect-no-changes should fail on drift:\n${r.out.slice(-4000)}`);
-    assert.match(r.out, /~ .*databricks:index:Permissions: \(update\)[\s\S]*shared-acl|shared-acl[\s\S]*accessControls/);
+    // The engine names the resource by its type token, databricks:index/permissions:Permissions.
+    assert.match(r.out, /~ databricks:index\/permissions:Permissions: \(update\)\s*\n\s*\[id=[^\]]+\]\s*\n\s*\[urn=[^\]]*::shared-acl\]/);
+    assert.match(r.out, /accessControls/);
     assert.match(r.out, /no changes were expected/i);
     noUnimplemented();
     // A preview changes nothing on the server.

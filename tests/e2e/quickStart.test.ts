@@ -53,7 +53,10 @@ describe("the quick start: npm start runs pulumi up of the three stacks and walk
     for (const s of ["quant", "quant_stg", "quant_lr"]) assert.match(out, new RegExp(`^\\s+${s}:\\n\\s+quant-`, "m"), `access of ${s}`);
     assert.match(out, /quant-consumer \(2\): grace\.lee@quantfirm\.example, hiro\.tanaka@quantfirm\.example/);
     assert.match(out, /CAN_MANAGE on \/Teams\/quant\/git/);
-    assert.match(out, /Git folder \/Teams\/quant\/shared\/quant-research: https:\/\/127\.0\.0\.1:\d+\/quant\/quant-research\.git at quant_lr/);
+    assert.match(
+      out,
+      /Git folder \/Teams\/quant\/shared\/quant-research: https:\/\/127\.0\.0\.1:\d+\/quant\/quant-research\.git at quant_lr/,
+    );
     assert.match(out, /^\s+quant_live: push .*; force push never$/m);
     assert.match(out, /^\s+quant: push .*; force push never$/m);
     assert.match(out, /validated by grace\.lee@quantfirm\.example|grace\.lee@quantfirm\.example.*passed/);

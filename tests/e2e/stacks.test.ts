@@ -19,6 +19,9 @@ import { AccessPlan, buildAccessPlan } from "../../plan/accessPlan";
 import { seedFixture, FixtureInfo } from "../../devenv/localMlflow";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { TAG } from "../../migration/provenance";
+import { driftItems, PreviewDocument } from "../../plan/driftReport";
+import { GIT_ACCESS_LEVELS } from "../../config/schema";
+import { DirectGrant, httpsGetJson, readWorkspaceAccess } from "../../devenv/workspaceReadback";
 import {
   copyProject,
   mlflowCall,
@@ -31,6 +34,7 @@ import {
   StackName,
   startServices,
   storePath,
+  ADMIN,
 } from "../../devenv/localPlatform";
 
 const MODEL = "quant-alpha-transformer";
@@ -164,17 +168,30 @@ describe("e2e: the project's three stacks under the real engine", function () {
     if (tmp && !process.env.E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** The server's view of one stack, in the plan's terms, for a programmatic comparison. */
-  function assertWorkspaceMatchesPlan(s: StackName, p: AccessPlan) {
-    const st = ws(s).state;
-    const nodes = ws(s).mlflowApi.workspace.nodes;
-    const userName = (id: string) => st.users.get(id)?.userName ?? st.groups.get(id)?.displayName ?? id;
+  /** A drift item's text without what differs from run to run: loopback ports, generated ids, digests, times. */
+  const scrubRunValues = (v: string) =>
+    v
+      .replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT")
+      .replace(/\b[0-9a-f]{32,64}\b/g, "HEX")
+      .replace(/\b\d{4,}\b/g, "N");
+
+  /**
+   * The workspace as its documented APIs report it (SCIM, Workspace, Repos, Permissions), never the server's
+   * memory, compared with the plan: the team groups and no other, their members and entitlements, the users,
+   * and every direct ACL entry, user entries included. The one user entry allowed is the deploying admin's own
+   * CAN_MANAGE on the models it created, which Databricks lets nobody lower (the provider leaves it).
+   */
+  async function assertWorkspaceMatchesPlan(s: StackName, p: AccessPlan) {
+    const r = await readWorkspaceAccess(ws(s).url, ws(s).token, {
+      folders: p.directories.map((d) => d.path),
+      models: p.registryAcls.map((a) => a.model),
+      ca: services.cert.cert,
+    });
+    assert.deepStrictEqual(Object.keys(r.groups).sort(), p.groups.map((g) => g.name).sort(), `${s}: the team groups and no other`);
     for (const g of p.groups) {
-      const grp = st.groupByName(g.name);
-      assert.ok(grp, `${s}: group ${g.name} exists`);
-      assert.deepStrictEqual([...grp!.entitlements].sort(), [...g.entitlements].sort(), `${s}: entitlements of ${g.name}`);
+      assert.deepStrictEqual(r.groups[g.name].entitlements, [...g.entitlements].sort(), `${s}: entitlements of ${g.name}`);
       assert.deepStrictEqual(
-        [...grp!.members].map(userName).sort(),
+        r.groups[g.name].members,
         p.memberships
           .filter((m) => m.group === g.name)
           .map((m) => m.email)
@@ -182,35 +199,27 @@ describe("e2e: the project's three stacks under the real engine", function () {
         `${s}: members of ${g.name}`,
       );
     }
-    const managed = [...st.groups.values()].map((g) => g.displayName).filter((n) => n.startsWith("quant-"));
-    assert.deepStrictEqual(managed.sort(), p.groups.map((g) => g.name).sort(), `${s}: no other team groups`);
-    for (const u of p.users) assert.strictEqual(st.userByName(u.email)?.displayName, u.displayName, `${s}: user ${u.email}`);
-    for (const d of p.directories) assert.strictEqual(nodes.get(d.path)?.type, "DIRECTORY", `${s}: folder ${d.path}`);
-    for (const f of p.gitFolders) {
-      const n = nodes.get(f.path);
-      assert.strictEqual(n?.type, "REPO", `${s}: Git folder ${f.path}`);
-      const repo = st.gitFolders.get(n!.id)!;
-      assert.deepStrictEqual([repo.url, repo.provider, repo.branch], [f.url, f.provider, f.branch], `${s}: Git folder ${f.path}`);
-    }
-    const direct = (key: string) =>
-      st
-        .acl(key)
-        .filter((e) => e.kind === "group")
-        .map((e) => `${e.name}:${e.level}`)
-        .sort();
+    for (const u of p.users)
+      assert.deepStrictEqual([r.users[u.email]?.displayName, r.users[u.email]?.active], [u.displayName, true], `${s}: user ${u.email}`);
+    const entries = (grants: DirectGrant[]) => grants.map((g) => `${g.kind}:${g.principal}:${g.level}`).sort();
     for (const a of p.workspaceAcls) {
-      const key = `/${a.objectType === "repo" ? "repos" : "directories"}/${nodes.get(a.path)!.id}`;
-      assert.deepStrictEqual(direct(key), a.grants.map((g) => `${g.group}:${g.level}`).sort(), `${s}: ACL of ${a.path}`);
-    }
-    for (const a of p.registryAcls) {
-      const id = st.workspaceModels.get(a.model)?.id;
-      assert.ok(id, `${s}: registered model ${a.model} has a Databricks id`);
+      assert.strictEqual(r.objects[a.path]?.type, a.objectType === "repo" ? "REPO" : "DIRECTORY", `${s}: ${a.path}`);
       assert.deepStrictEqual(
-        direct(`/registered-models/${id}`),
-        a.grants.map((g) => `${g.group}:${g.level}`).sort(),
-        `${s}: ACL of model ${a.model}`,
+        entries(r.objects[a.path].grants),
+        a.grants.map((g) => `group:${g.group}:${g.level}`).sort(),
+        `${s}: every direct entry of ${a.path}`,
       );
     }
+    for (const d of p.directories.filter((x) => !p.workspaceAcls.some((a) => a.path === x.path)))
+      assert.deepStrictEqual(entries(r.objects[d.path]?.grants ?? []), [], `${s}: no direct entry on ${d.path}`);
+    for (const f of p.gitFolders)
+      assert.deepStrictEqual([r.objects[f.path]?.url, r.objects[f.path]?.branch], [f.url, f.branch], `${s}: Git folder ${f.path}`);
+    for (const a of p.registryAcls)
+      assert.deepStrictEqual(
+        entries(r.models[a.model] ?? []),
+        [...a.grants.map((g) => `group:${g.group}:${g.level}`), `user:${ADMIN}:CAN_MANAGE`].sort(),
+        `${s}: every direct entry of model ${a.model}`,
+      );
   }
 
   it("1. deploy quant, quant_stg, quant_lr: quant adopts its model, promotions copy it byte for byte, each workspace holds exactly its plan", async () => {
@@ -247,7 +256,10 @@ describe("e2e: the project's three stacks under the real engine", function () {
           assert.doesNotMatch(refused.out, /no transition request to Production on \S+ by an approving member/, "the approval counted");
           assert.strictEqual((await migrated("quant_lr")).length, 0, "nothing promoted into quant_lr");
           // A consumer validates the version on a historical sample with their own token, then signs off.
-          const consumer = { DATABRICKS_TOKEN: await asUser("quant_stg", "grace.lee@quantfirm.example"), REQUESTS_CA_BUNDLE: services.certFile };
+          const consumer = {
+            DATABRICKS_TOKEN: await asUser("quant_stg", "grace.lee@quantfirm.example"),
+            REQUESTS_CA_BUNDLE: services.certFile,
+          };
           const from = `databricks+${ws("quant_stg").url}`;
           const data = path.join(tmp, "historical.csv");
           execFileSync(path.join(PROJECT_DIR, ".venv", "bin", "python"), [
@@ -315,12 +327,27 @@ describe("e2e: the project's three stacks under the real engine", function () {
     for (const s of STACKS) {
       const r = await runner.cli(PROJECT_DIR, ["plan", "--stack", s, "--format", "json"]);
       ok(r, `npm run plan -- --stack ${s} --format json`);
-      assertWorkspaceMatchesPlan(s, JSON.parse(r.stdout) as AccessPlan);
+      await assertWorkspaceMatchesPlan(s, JSON.parse(r.stdout) as AccessPlan);
     }
     // GitLab: the declared members and protected branches, no force-push anywhere.
     const proj = services.gitlab.projects[0];
     const p = plan("quant");
-    assert.strictEqual(proj.members.size, p.gitMembers.length);
+    const gitMembers = await httpsGetJson<{ username: string; access_level: number }[]>(
+      `${services.gitlab.url}/projects/${encodeURIComponent(proj.path_with_namespace)}/members?per_page=100`,
+      { "PRIVATE-TOKEN": services.gitlabToken },
+      services.cert.cert,
+    );
+    assert.deepStrictEqual(
+      gitMembers.map((m) => `${m.username}:${m.access_level}`).sort(),
+      p.gitMembers.map((m) => `${m.gitUsername}:${GIT_ACCESS_LEVELS[m.access]}`).sort(),
+      "GitLab members by name and level, as GitLab's API reports them",
+    );
+    const rules = proj.rules.map((r) => r.name).sort();
+    assert.deepStrictEqual(
+      rules.filter((n) => n.startsWith("consumer sign-off")),
+      ["consumer sign-off (quant_live)", "consumer sign-off (quant_lr)"],
+      "the consumer's sign-off on the production branches",
+    );
     assert.deepStrictEqual([...proj.protectedBranches.keys()].sort(), p.branchRules.map((b) => b.branch).sort());
     assert.ok([...proj.protectedBranches.values()].every((b) => !b.allow_force_push));
     // Premium (the server's default tier): the native four-eyes rules.
@@ -424,6 +451,17 @@ describe("e2e: the project's three stacks under the real engine", function () {
         2,
       );
       if (process.env.QUANT_UPDATE_GOLDEN || !fs.existsSync(golden)) fs.writeFileSync(golden, `${elided}\n`);
+      // The golden input must still be what the real engine says about this drift: the same items, leaf by
+      // leaf, once the run's own values (ports, ids, digests) are set aside.
+      const items = (file: string) =>
+        driftItems(JSON.parse(fs.readFileSync(file, "utf8")) as PreviewDocument).map((i) =>
+          Object.fromEntries(Object.entries(i).map(([k, v]) => [k, scrubRunValues(String(v))])),
+        );
+      assert.deepStrictEqual(
+        items(json),
+        items(golden),
+        `the drift of ${s} as ${path.basename(golden)} records it (QUANT_UPDATE_GOLDEN=1 rewrites it)`,
+      );
     }
     assert.match(
       reports.quant,
@@ -473,9 +511,19 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
         "--out-dir",
         path.join(tmp, "mr-bad"),
       ]);
-      assert.notStrictEqual(bad.code, 0, `the violating preview must fail:\n${bad.out.slice(-4000)}`);
+      assert.strictEqual(bad.code, 1, `npm run preview fails on a violation:\n${bad.out.slice(-4000)}`);
+      // The engine's own verdict: pulumi preview with the pack exits 1 ("preview failed") and lists each
+      // mandatory violation by name.
+      const direct = await runner.pulumi(["preview", "-s", "quant", "--policy-pack", "policy"]);
+      assert.strictEqual(direct.code, 1, `pulumi preview --policy-pack exits 1 on a mandatory violation:\n${direct.out.slice(-4000)}`);
+      assert.match(direct.out, /error: preview failed/);
       for (const name of ["no-force-push", "no-can-manage-for-non-admin-groups", "migrations-along-flow"])
-        assert.match(bad.out, new RegExp(name), `names ${name}:\n${bad.out.slice(-4000)}`);
+        for (const out of [bad.out, direct.out])
+          assert.match(
+            out,
+            new RegExp(`\\[mandatory\\][^\\n]*\\b${name}\\b`),
+            `names ${name} as a mandatory violation:\n${out.slice(-4000)}`,
+          );
     } finally {
       fs.writeFileSync(index, original);
     }

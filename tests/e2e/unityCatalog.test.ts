@@ -228,6 +228,7 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
 
     // The Databricks provider's side: every model of the stack in main.quant, with exactly the planned grants.
     for (const m of p.models) assert.ok(lr.state.ucModels.get(m.name), `registered model ${m.name} exists in Unity Catalog`);
+    assert.ok(p.ucGrants.length > 0 && p.ucGrants.every((g) => g.grants.length > 0), "the plan grants something on every model");
     for (const g of p.ucGrants) {
       const held = [...(lr.state.ucGrants.get(`function/${g.model}`) ?? new Map<string, Set<string>>())]
         .filter(([, privs]) => privs.size)

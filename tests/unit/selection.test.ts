@@ -1,7 +1,8 @@
 /** Selection as pure tables: ranking, ties, missing metrics, minimum, min mode, and the compared tag. */
 import * as assert from "assert";
 import fc from "fast-check";
-import { Candidate, comparedTag, rankRuns, renderRanking } from "../../migration/selection";
+import type { Run } from "../../clients/mlflow";
+import { Candidate, candidateOf, comparedTag, rankRuns, renderRanking } from "../../migration/selection";
 
 const c = (runId: string, value: number | undefined, endTime = 1, params: Record<string, string> = {}): Candidate => ({
   runId,
@@ -54,6 +55,58 @@ describe("selection ranking", () => {
         const ranked = values.filter((v): v is number => v !== undefined);
         if (!r.winner) return ranked.every((v) => v < 0.8);
         return r.winner.value! >= 0.8 && ranked.every((v) => v <= r.winner!.value!);
+      }),
+    );
+  });
+  it("property (min mode): the winner is never above any ranked candidate, and is at most the minimum", () => {
+    fc.assert(
+      fc.property(fc.array(fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }), { maxLength: 30 }), (values) => {
+        const sel = { metric: "loss", mode: "min" as const, minimum: 0.3 };
+        const r = rankRuns(
+          values.map((v, i) => c(String(i).padStart(3, "0"), v, i)),
+          sel,
+        );
+        const ranked = values.filter((v): v is number => v !== undefined);
+        assert.strictEqual(r.candidates.length, values.length, "every run is listed, ranked or not");
+        if (!r.winner) return ranked.every((v) => v > 0.3);
+        return r.winner.value! <= 0.3 && ranked.every((v) => v >= r.winner!.value!);
+      }),
+    );
+  });
+  it("a run's value is its metric's latest (highest step, then latest timestamp); a run without it has none", () => {
+    const run = (metrics: { key: string; value: number; step: number; timestamp: number }[]) =>
+      ({
+        info: { run_id: "f".repeat(32), artifact_uri: "x", end_time: 7 },
+        data: { metrics, params: [{ key: "lr", value: "3e-5" }] },
+      }) as unknown as Run;
+    const r = run([
+      { key: "precision", value: 0.9, step: 1, timestamp: 5 },
+      { key: "precision", value: 0.8, step: 2, timestamp: 1 },
+      { key: "precision", value: 0.85, step: 2, timestamp: 2 },
+      { key: "loss", value: 0.1, step: 9, timestamp: 9 },
+    ]);
+    assert.deepStrictEqual(candidateOf(r, "precision"), {
+      runId: "f".repeat(32),
+      runName: "ffffffff",
+      value: 0.85,
+      endTime: 7,
+      params: { lr: "3e-5" },
+    });
+    assert.strictEqual(candidateOf(r, "recall").value, undefined);
+  });
+  it("property: the compared tag never exceeds its limit and accounts for every ranked run", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 60, max: 5000 }), (n, max) => {
+        const r = rankRuns(
+          Array.from({ length: n }, (_, i) => c(`${i}`.padStart(32, "0"), i / 7, i)),
+          { metric: "precision", mode: "max" },
+        );
+        const tag = comparedTag(r, max);
+        assert.ok(tag.length <= max, `${tag.length} > ${max}`);
+        const cut = /,…\+(\d+)$/.exec(tag);
+        const listed = tag === "" ? 0 : tag.split(",").length - (cut ? 1 : 0);
+        assert.strictEqual(listed + (cut ? Number(cut[1]) : 0), n);
+        if (n) assert.ok(tag.startsWith(`${r.winner!.runId}=`), "best first");
       }),
     );
   });
