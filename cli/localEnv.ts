@@ -4,15 +4,20 @@
  * registry on a cloud-store emulator. The environments are devenv's.
  */
 import { LocalEnvironments, startLocalEnvironments } from "../devenv/localEnv";
-import { Command, parseArgs, UsageError } from "./command";
+import { Command, parseArgs, projectDir, UsageError } from "./command";
 
-const USAGE = `usage: quant-platform local-env [--size-mb N] [--unity-catalog [--store azure|s3]]
+const USAGE = `usage: quant-platform local-env [--size-mb N] [--unity-catalog [--store azure|s3]] [--dir <project dir>]
 
 Starts two local environments, each a real MLflow server behind the in-repo Databricks API test server,
 seeds the old one like the team's workspace (an experiment with three runs, the best model registered,
 notebooks, files and a Git folder), prints the export lines for FROM, TO and DATABRICKS_TOKEN, and serves
 until Ctrl-C, which stops both and removes their data.
+Every member of the project's roster gets a token of their own on each environment, in a Databricks config
+file (mode 0600) with a profile per member and environment, e.g. [new-grace.lee]: the export line for
+DATABRICKS_CONFIG_FILE points at it, so that one person can act as author, consumer and approver, each
+recorded as themselves (--from databricks://new-grace.lee).
   --size-mb        size of the seeded transformer model (default 4)
+  --dir            the project whose roster gets tokens (default: the one holding Pulumi.yaml)
   --unity-catalog  also give the new workspace a Unity Catalog model registry (catalog main, schema quant)
                    whose model files live in a local cloud-store emulator, to rehearse a move into Unity
                    Catalog; prints TO_UC (databricks-uc+http://...) and the STORAGE_* endpoint of the emulator
@@ -25,13 +30,14 @@ export function exportLines(envs: LocalEnvironments): string[] {
     ["FROM", envs.old.uri],
     ["TO", envs.new.uri],
     ["DATABRICKS_TOKEN", envs.token],
+    ...(envs.configFile ? ([["DATABRICKS_CONFIG_FILE", envs.configFile]] as [string, string][]) : []),
     ...(envs.uc ? ([["TO_UC", envs.uc.uri], ...Object.entries(envs.uc.env)] as [string, string][]) : []),
   ];
   return vars.map(([k, v]) => `export ${k}=${/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, "'\\''")}'`}`);
 }
 
 async function localEnv(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ["size-mb", "store"], ["unity-catalog"]);
+  const a = parseArgs(argv, ["size-mb", "store", "dir"], ["unity-catalog"]);
   const sizeMb = a["size-mb"] === undefined ? 4 : Number(a["size-mb"]);
   if (!(sizeMb > 0)) throw new UsageError(`--size-mb is a positive number, not '${a["size-mb"]}'`);
   if (a.store !== undefined && !a["unity-catalog"]) throw new UsageError("--store goes with --unity-catalog");
@@ -41,8 +47,14 @@ async function localEnv(argv: string[]): Promise<number> {
   process.stderr.write(
     `starting two local environments (old, new${uc ? `, with a Unity Catalog registry on ${uc === "azure" ? "Azurite" : "moto"}` : ""}) and seeding the old one ...\n`,
   );
-  const envs = await startLocalEnvironments({ sizeMb, unityCatalog: uc });
+  const members = await rosterEmails(typeof a.dir === "string" ? a.dir : projectDir());
+  const envs = await startLocalEnvironments({ sizeMb, unityCatalog: uc, members });
   console.log(exportLines(envs).join("\n"));
+  if (envs.profiles.length)
+    process.stderr.write(
+      `a profile per member and environment in DATABRICKS_CONFIG_FILE: ${envs.profiles.map((p) => p.profile).join(", ")}\n` +
+        `act as one of them with --from databricks://<profile>, e.g. --from databricks://${envs.profiles[envs.profiles.length - 1].profile}\n`,
+    );
   if (envs.uc)
     process.stderr.write(
       `Unity Catalog: models go in as ${envs.uc.schema}.<model>, e.g. migrate --from "$FROM" --to "$TO_UC" --model ${envs.fixture.model} --stage Production --to-model ${envs.uc.schema}.${envs.fixture.model} --map-stage Production=champion\n`,
@@ -54,6 +66,13 @@ async function localEnv(argv: string[]): Promise<number> {
   });
   await envs.stop();
   return 0;
+}
+
+/** The roster's emails from the project's config (validated as every command validates it). */
+export async function rosterEmails(dir: string): Promise<string[]> {
+  const { readConfigSources } = await import("../config/load");
+  const { validate } = await import("../config/validate");
+  return validate(readConfigSources(dir)).roster.map((m) => m.email);
 }
 
 export const command: Command = { name: "local-env", usage: USAGE, run: localEnv };

@@ -11,8 +11,16 @@
  * With `unityCatalog`, the new workspace also has a Unity Catalog model registry (catalog `main`, schema
  * `quant`) whose version files live in a real cloud-store emulator (Azurite or moto), reached as Unity
  * Catalog is: temporary credentials and the store's own API, at the endpoint `uc.env` names.
+ *
+ * With `members` (the roster's emails), every member gets a token of their own on each stand-in, written as a
+ * Databricks config file with a profile per member and workspace (`[new-grace.lee]`), so that one person can
+ * act locally as author, consumer and approver (`--from databricks://new-grace.lee`), each recorded as
+ * themselves.
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
 import { DatabricksTestServer } from "./databricksServer";
 import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "./cloudEmulators";
@@ -54,7 +62,57 @@ export interface LocalEnvironments {
   token: string;
   fixture: FixtureInfo;
   uc?: LocalUnityCatalog;
+  /** One profile per member and stand-in, each with the member's own token there (when members were given). */
+  profiles: MemberProfile[];
+  /** The Databricks config file (INI, mode 0600) holding `profiles`; removed by `stop`. */
+  configFile?: string;
   stop(): Promise<void>;
+}
+
+/** A roster member's own token on one stand-in, as a Databricks config profile (`[new-grace.lee]`). */
+export interface MemberProfile {
+  profile: string;
+  member: string;
+  workspace: string;
+  host: string;
+  token: string;
+}
+
+/**
+ * A profile per member and workspace, named `<workspace>-<local part of the email>` (the whole email where two
+ * members share a local part), each with a fresh token from `newToken`. Pure but for `newToken`.
+ */
+export function memberProfiles(workspaces: { name: string; host: string }[], members: string[], newToken: () => string): MemberProfile[] {
+  const local = (m: string) => m.split("@")[0];
+  const shared = new Set(members.filter((m, i) => members.findIndex((x) => local(x) === local(m)) !== i).map(local));
+  return workspaces.flatMap((w) =>
+    members.map((member) => ({
+      profile: `${w.name}-${shared.has(local(member)) ? member : local(member)}`,
+      member,
+      workspace: w.name,
+      host: w.host,
+      token: newToken(),
+    })),
+  );
+}
+
+/** A Databricks config file as the Databricks CLI and SDKs read it: one `[profile]` section with `host` and `token` each. */
+export const databricksConfigText = (profiles: MemberProfile[]): string =>
+  profiles.map((p) => `; ${p.member} on the ${p.workspace} workspace\n[${p.profile}]\nhost = ${p.host}\ntoken = ${p.token}\n`).join("\n");
+
+/** Gives each member their token on the stand-ins and writes the config file (0600, in a fresh directory). */
+function writeMemberProfiles(envs: LocalEnvironment[], members: string[]): { profiles: MemberProfile[]; configFile: string; dir: string } {
+  const profiles = memberProfiles(
+    envs.map((e) => ({ name: e.name, host: e.api.url })),
+    members,
+    () => `dapi-local-${crypto.randomBytes(12).toString("hex")}`,
+  );
+  for (const p of profiles) envs.find((e) => e.name === p.workspace)!.api.addUser(p.token, p.member);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quant-local-env-"));
+  const configFile = path.join(dir, "databrickscfg");
+  fs.writeFileSync(configFile, databricksConfigText(profiles), { mode: 0o600 });
+  fs.chmodSync(configFile, 0o600);
+  return { profiles, configFile, dir };
 }
 
 /** Notebooks and files of the old workspace: SOURCE text as the Workspace API exports it. */
@@ -126,7 +184,7 @@ async function ucStorage(choice: "azure" | "s3" | UcStorage): Promise<{ storage:
  * (left running).
  */
 export async function startLocalEnvironments(
-  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage } = {},
+  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage; members?: string[] } = {},
 ): Promise<LocalEnvironments> {
   const token = `dapi-local-${crypto.randomBytes(8).toString("hex")}`;
   const settled = await Promise.allSettled([
@@ -136,10 +194,12 @@ export async function startLocalEnvironments(
   ]);
   const value = <T>(r: PromiseSettledResult<T>) => (r.status === "fulfilled" ? r.value : undefined);
   const [o, n, store] = [value(settled[0]), value(settled[1]), value(settled[2])];
+  let written: ReturnType<typeof writeMemberProfiles> | undefined;
   // Whatever started is stopped again, also when another part failed to start.
   const stop = async () => {
     await Promise.all([o?.api.stop(), n?.api.stop()]);
     await Promise.all([o?.mlflow.dispose(), n?.mlflow.dispose(), store?.stop()]);
+    if (written) fs.rmSync(written.dir, { recursive: true, force: true });
   };
   if (!o || !n || settled[2].status === "rejected") {
     await stop();
@@ -167,7 +227,17 @@ export async function startLocalEnvironments(
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
     n.api.workspace.put("/Shared", "DIRECTORY");
     n.api.workspace.put("/Users/alice@quant.example", "DIRECTORY");
-    return { old: o, new: n, token, fixture, ...(uc ? { uc } : {}), stop };
+    if (opts.members?.length) written = writeMemberProfiles([o, n], opts.members);
+    return {
+      old: o,
+      new: n,
+      token,
+      fixture,
+      ...(uc ? { uc } : {}),
+      profiles: written?.profiles ?? [],
+      ...(written ? { configFile: written.configFile } : {}),
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

@@ -6,7 +6,8 @@
  * Who acted is always what the tracking server recorded (a run's `info.user_id`, a transition request's
  * `user_id`), never a tag: on Databricks both are the owner of the token that made the call.
  */
-import { MlflowClient, Run, tagMap } from "../clients/mlflow";
+import { jsonRequest, RetryPolicy, withRetry } from "../clients/http";
+import { Endpoint, MlflowClient, ModelVersion, Run, tagMap } from "../clients/mlflow";
 import type { ValidationRequirement } from "../plan/accessPlan";
 import { runIdsIn, VALIDATION_TAG } from "./provenance";
 
@@ -110,6 +111,13 @@ export interface RequestActivity {
   comment?: string;
 }
 
+/** The gate's approval rule for one transition request: raised by an approving member who is not the version's author. Pure. */
+export function approvalVerdict(user: string | undefined, approvers: string[], authors: string[]): { counted: boolean; reason?: string } {
+  if (user && authors.some((a) => lc(a) === lc(user))) return { counted: false, reason: "the version's author" };
+  if (!user || !approvers.some((a) => lc(a) === lc(user))) return { counted: false, reason: "not an approving member" };
+  return { counted: true };
+}
+
 /** The requests to `stage` among the open ones. */
 export const requestsTo = (requests: RequestActivity[], stage: string) =>
   requests.filter((r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage) === lc(stage));
@@ -141,4 +149,23 @@ export function judgeSignOffRequests(
     );
   }
   return { refused };
+}
+
+/**
+ * The open transition requests of a version (`transition-requests/list`): the one documented read of a
+ * workspace registry's activities, which the gate and `status` both judge.
+ */
+export async function openRequests(from: Endpoint, v: ModelVersion, retry: RetryPolicy): Promise<RequestActivity[]> {
+  const headers: Record<string, string> = from.token ? { Authorization: `Bearer ${from.token}` } : {};
+  const q = new URLSearchParams({ name: v.name, version: v.version }).toString();
+  const listed = await withRetry(retry, () =>
+    jsonRequest<{ requests?: RequestActivity[] }>(
+      "GET",
+      `${from.baseUrl}/api/2.0/mlflow/transition-requests/list?${q}`,
+      headers,
+      undefined,
+      `${from.uri}: transition requests of model '${v.name}' version ${v.version}`,
+    ),
+  );
+  return listed.requests ?? [];
 }

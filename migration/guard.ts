@@ -20,11 +20,20 @@ import * as fs from "fs";
 import * as path from "path";
 import { githubApi } from "../clients/github";
 import { gitlabApi } from "../clients/gitlab";
-import { DEFAULT_RETRY, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
+import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
 import { Endpoint, mlflowClient, ModelVersion, registryOf, Run, tagMap } from "../clients/mlflow";
 import { approvalsFromReviews } from "../plan/fourEyes";
 import { allowedTargets, Edge, isEdge } from "../plan/flow";
-import { judgeSignOffRequests, judgeValidations, readValidations, RequestActivity, requestsTo, ValidationRequirement } from "./evidence";
+import {
+  approvalVerdict,
+  judgeSignOffRequests,
+  judgeValidations,
+  openRequests,
+  readValidations,
+  RequestActivity,
+  requestsTo,
+  ValidationRequirement,
+} from "./evidence";
 import { migrationError } from "./failure";
 import { TAG } from "./provenance";
 import type { VersionSelector } from "./modelVersion";
@@ -181,22 +190,6 @@ const who = (v: ModelVersion) => `model '${v.name}' version ${v.version}`;
 const refusal = (g: MigrationGuard, v: ModelVersion) => `refusing to promote ${who(v)} into production environment ${g.toEnv}`;
 const authorText = (authors: string[]) => (authors.length ? `the author ${authors.join(" / ")}` : "the author (unknown)");
 
-/** The open transition requests of the source version (`transition-requests/list`). */
-async function openRequests(from: Endpoint, v: ModelVersion, retry: RetryPolicy): Promise<RequestActivity[]> {
-  const headers: Record<string, string> = from.token ? { Authorization: `Bearer ${from.token}` } : {};
-  const q = new URLSearchParams({ name: v.name, version: v.version }).toString();
-  const listed = await withRetry(retry, () =>
-    jsonRequest<{ requests?: RequestActivity[] }>(
-      "GET",
-      `${from.baseUrl}/api/2.0/mlflow/transition-requests/list?${q}`,
-      headers,
-      undefined,
-      `${from.uri}: transition requests of ${who(v)}`,
-    ),
-  );
-  return listed.requests ?? [];
-}
-
 /**
  * The consumer's validation: a counted validation run of this version in the validation experiment. The
  * version's manifest digest is its provenance tag where it was migrated here; the migration checks the digest
@@ -249,10 +242,9 @@ function stageApproval(
   toStage: RequestActivity[],
   authors: string[],
 ): Found<ApprovalEvidence> {
-  const approvers = new Set(g.approvers.map(lc));
   const signers = new Set((g.validation?.signers ?? []).map(lc));
   const excluded = new Set(authors.map(lc));
-  const counted = toStage.find((r) => r.user_id && approvers.has(lc(r.user_id)) && !excluded.has(lc(r.user_id)));
+  const counted = toStage.find((r) => approvalVerdict(r.user_id, g.approvers, authors).counted);
   if (counted)
     return {
       ok: {
@@ -261,9 +253,10 @@ function stageApproval(
         approver: counted.user_id!,
       },
     };
+  // A signer's request is their sign-off, judged as such; any other that does not count is named.
   const notCounted = toStage
     .filter((r) => !signers.has(lc(r.user_id ?? "")) || excluded.has(lc(r.user_id ?? "")))
-    .map((r) => `${r.user_id} (${excluded.has(lc(r.user_id ?? "")) ? "the version's author" : "not an approving member"})`);
+    .map((r) => `${r.user_id} (${approvalVerdict(r.user_id, g.approvers, authors).reason})`);
   const others = g.approvers.filter((a) => !excluded.has(lc(a)));
   return {
     missing:

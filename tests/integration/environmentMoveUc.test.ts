@@ -288,7 +288,14 @@ describe("local-env --unity-catalog: a Unity Catalog target to rehearse the move
 
   it("prints FROM, TO, TO_UC and the store endpoint; pasted into a shell, the runbook's Unity Catalog walk-through passes", async () => {
     const vars = parseExports(stdout);
-    assert.deepStrictEqual(Object.keys(vars).sort(), ["DATABRICKS_TOKEN", "FROM", "STORAGE_AZURE_BLOB_ENDPOINT", "TO", "TO_UC"]);
+    assert.deepStrictEqual(Object.keys(vars).sort(), [
+      "DATABRICKS_CONFIG_FILE",
+      "DATABRICKS_TOKEN",
+      "FROM",
+      "STORAGE_AZURE_BLOB_ENDPOINT",
+      "TO",
+      "TO_UC",
+    ]);
     assert.match(vars.TO_UC, /^databricks-uc\+http:\/\/127\.0\.0\.1:\d+$/);
     assert.strictEqual(
       vars.TO_UC,
