@@ -600,7 +600,10 @@ function checkValidation(
   });
   const known = v.signers.filter((name) => roles.some((r) => r.name === name && r.duty === "consume"));
   if (known.length === v.signers.length && !members.some((x) => x.roles.some((r) => known.includes(r))))
-    c.say(`${p}.signers`, `no roster member holds a signer role (${known.join(", ")}): nobody could validate or sign off; expected at least one`);
+    c.say(
+      `${p}.signers`,
+      `no roster member holds a signer role (${known.join(", ")}): nobody could validate or sign off; expected at least one`,
+    );
   const production = m.promotions.filter((pr) => tierOf(pr.to) === "production" && tierOf(pr.from) !== "production");
   const sources = [...new Set(production.map((pr) => pr.from))];
   const before = [...new Set([...m.stacks, ...m.promotions.map((pr) => pr.from)])].filter((st) => tierOf(st) !== "production");

@@ -159,13 +159,14 @@ export async function checkProduction(
   const retry = ctx.retry ?? DEFAULT_RETRY;
   const stages = registryOf(ctx.from) === "workspace";
   const validation = g.validation ? await validationEvidence(g.validation, ctx.from, v, retry) : undefined;
+  const validated = validation && "ok" in validation ? validation.ok : [];
   let approval: Found<ApprovalEvidence>;
-  let signOff: Found<NonNullable<ProductionEvidence["signOff"]>> | undefined;
+  let signOff: Found<NonNullable<ProductionEvidence["signOff"]> & { runId?: string }> | undefined;
   if (stages) {
     const stage = promotedStage(v, ctx.select);
     const requests = requestsTo(await openRequests(ctx.from, v, retry), stage);
     approval = stageApproval(g, ctx.from, v, stage, requests, authors);
-    if (g.validation) signOff = stageSignOff(g, g.validation, ctx.from, v, stage, requests, authors, validation);
+    if (g.validation) signOff = stageSignOff(g, g.validation, ctx.from, v, stage, requests, authors, validated);
   } else {
     const judged = await mergeRequests(g, v, authors);
     approval = mergeRequestApproval(g, v, authors, judged);
@@ -181,8 +182,15 @@ export async function checkProduction(
     );
   }
   const ok = <T>(x: Found<T> | undefined) => (x && "ok" in x ? x.ok : undefined);
-  return { approval: ok(approval)!, ...optionalEvidence("validation", ok(validation)), ...optionalEvidence("signOff", ok(signOff)) };
+  const signed = ok(signOff);
+  // The validation on record is the one the sign-off names (a workspace registry), else the newest counted.
+  const chosen = validated.find((x) => x.runId === signed?.runId) ?? validated[0];
+  const signOffEvidence = signed && { kind: signed.kind, ref: signed.ref, signer: signed.signer };
+  return { approval: ok(approval)!, ...optionalEvidence("validation", chosen), ...optionalEvidence("signOff", signOffEvidence) };
 }
+
+/** A counted validation as the gate records it on the target. */
+type Validated = NonNullable<ProductionEvidence["validation"]>;
 
 const optionalEvidence = <K extends string, T>(k: K, v: T | undefined) => (v === undefined ? {} : ({ [k]: v } as { [P in K]: T }));
 
@@ -200,25 +208,23 @@ async function validationEvidence(
   from: Endpoint,
   v: ModelVersion,
   retry: RetryPolicy,
-): Promise<Found<NonNullable<ProductionEvidence["validation"]>>> {
+): Promise<Found<Validated[]>> {
   const runs = await readValidations(mlflowClient(from, retry), req.experiment, v.name);
   const judged = judgeValidations(runs, req, { version: v.version, digest: tagMap(v.tags)[TAG.manifestDigest] });
-  const counted = judged.filter((j) => j.counted).sort((a, b) => (b.run.endTime ?? 0) - (a.run.endTime ?? 0))[0];
-  if (counted) {
-    const r = counted.run;
-    return {
-      ok: {
-        runId: r.runId,
-        by: r.user!,
-        metric: r.metric!,
-        value: r.value!,
-        threshold: r.threshold!,
-        dataSha256: r.dataSha256 ?? "",
-        ...(r.dataName ? { dataName: r.dataName } : {}),
-        manifestDigest: r.manifestDigest!,
-      },
-    };
-  }
+  const counted = judged
+    .filter((j) => j.counted)
+    .sort((a, b) => (b.run.endTime ?? 0) - (a.run.endTime ?? 0))
+    .map(({ run: r }) => ({
+      runId: r.runId,
+      by: r.user!,
+      metric: r.metric!,
+      value: r.value!,
+      threshold: r.threshold!,
+      dataSha256: r.dataSha256 ?? "",
+      ...(r.dataName ? { dataName: r.dataName } : {}),
+      manifestDigest: r.manifestDigest!,
+    }));
+  if (counted.length) return { ok: counted };
   const notCounted = judged.map((j) => `run ${j.run.runId} (${j.reasons.join(", ")})`);
   return {
     missing:
@@ -276,22 +282,28 @@ function stageSignOff(
   stage: string,
   toStage: RequestActivity[],
   authors: string[],
-  validation: Found<NonNullable<ProductionEvidence["validation"]>> | undefined,
-): Found<NonNullable<ProductionEvidence["signOff"]>> {
-  const runId = validation && "ok" in validation ? validation.ok.runId : undefined;
-  const judged = judgeSignOffRequests(toStage, req, authors, runId ? [runId] : []);
+  validated: Validated[],
+): Found<NonNullable<ProductionEvidence["signOff"]> & { runId: string }> {
+  const judged = judgeSignOffRequests(
+    toStage,
+    req,
+    authors,
+    validated.map((x) => x.runId),
+  );
   if (judged.counted)
     return {
       ok: {
         kind: "transition-request",
         ref: `${from.baseUrl} ${who(v)}: transition request to ${stage} by ${judged.counted.user} naming validation run ${judged.counted.runId}`,
         signer: judged.counted.user,
+        runId: judged.counted.runId,
       },
     };
   const others = req.signers.filter((s) => !authors.map(lc).includes(lc(s)));
+  const runId = validated[0]?.runId;
   return {
     missing:
-      `no sign-off: no transition request to ${stage} on ${from.uri} by a signer other than ${authorText(authors)} naming ${runId ? `the validation run ${runId}` : "a passed validation run"}` +
+      `no sign-off: no transition request to ${stage} on ${from.uri} by a signer other than ${authorText(authors)} naming ${runId ? `a passed validation run (${validated.map((x) => x.runId).join(", ")})` : "a passed validation run"}` +
       `${judged.refused.length ? `; not counted: ${judged.refused.join(", ")}` : ""}` +
       `: a signer (${others.join(", ") || "nobody"}) signs off with their own token, \`quant-platform sign-off --model '${v.name}' --version ${v.version} --run ${runId ?? "<validation run id>"} --from ${from.uri} --to-env ${g.toEnv}\``,
   };

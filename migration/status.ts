@@ -100,6 +100,11 @@ export interface VersionStatus {
   selection?: { metric?: string; mode?: string; value?: string; rank?: string; candidates?: string };
   source?: { host?: string; model?: string; version?: string };
   manifestDigest?: string;
+  /**
+   * What the production gate accepted when it promoted this version here (its provenance tags): a record, not
+   * evidence, since anyone who may tag the version could rewrite it.
+   */
+  accepted?: { validationRun?: string; validatedBy?: string; result?: string; data?: string; signedOffBy?: string; approvedBy?: string };
   /** This version's validation runs; undefined when nothing says where they are (no --stack, or not validated here). */
   validations?: StatusValidation[];
   signOffs: StatusRequest[];
@@ -201,9 +206,8 @@ function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusSco
         { version: v.version, digest: t[TAG.manifestDigest] },
       )
     : undefined;
-  // As the gate (guard.ts validationEvidence): the newest counted validation is the one a sign-off must name.
-  const newest = (judged ?? []).filter((j) => j.counted).sort((a, b) => (b.run.endTime ?? 0) - (a.run.endTime ?? 0))[0];
-  const countedRuns = newest ? [newest.run.runId] : [];
+  // As the gate (guard.ts stageSignOff): a sign-off counts when it names any counted validation.
+  const countedRuns = (judged ?? []).filter((j) => j.counted).map((j) => j.run.runId);
   const stage = promotion ? promotedStage(v, promotion.select) : "Production";
   const toStage = requestsTo(r.requests, stage);
   const signers = new Set((req?.signers ?? []).map(lc));
@@ -235,6 +239,14 @@ function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusSco
     candidates: t[SELECTION_TAG.candidates],
   });
   const source = pick({ host: t[TAG.sourceHost], model: t[TAG.sourceModel], version: t[TAG.sourceVersion] });
+  const accepted = pick({
+    validationRun: t[TAG.validationRun],
+    validatedBy: t[TAG.validatedBy],
+    result: t[TAG.validationResult],
+    data: t[TAG.validationData],
+    signedOffBy: t[TAG.signedOffBy],
+    approvedBy: t[TAG.approvedBy],
+  });
   const status: VersionStatus = {
     version: v.version,
     stage: v.current_stage ?? "None",
@@ -243,6 +255,7 @@ function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusSco
     ...(selection ? { selection } : {}),
     ...(source ? { source } : {}),
     ...(t[TAG.manifestDigest] ? { manifestDigest: t[TAG.manifestDigest] } : {}),
+    ...(accepted ? { accepted } : {}),
     ...(judged
       ? {
           validations: judged.map((j) => ({
@@ -330,6 +343,12 @@ export function renderStatus(r: StatusReport): string {
     }
     if (v.source) lines.push(`  from         ${v.source.host ?? "?"} model '${v.source.model ?? "?"}' version ${v.source.version ?? "?"}`);
     lines.push(`  manifest     ${v.manifestDigest ? `sha256 ${v.manifestDigest}` : "(no digest tag)"}`);
+    if (v.accepted) {
+      const a = v.accepted;
+      lines.push(
+        `  promoted on  ${a.validationRun ? `validation run ${a.validationRun} by ${a.validatedBy ?? "?"} (${a.result ?? "?"}, ${a.data ?? "?"}); ` : ""}${a.signedOffBy ? `signed off by ${a.signedOffBy}; ` : ""}approved by ${a.approvedBy ?? "?"}`,
+      );
+    }
     if (v.validations) {
       if (!v.validations.length) lines.push("  validation   none");
       for (const x of v.validations) {

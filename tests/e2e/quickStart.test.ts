@@ -59,7 +59,12 @@ describe("the quick start: npm start runs pulumi up of the three stacks and walk
     );
     assert.match(out, /^\s+quant_live: push .*; force push never$/m);
     assert.match(out, /^\s+quant: push .*; force push never$/m);
-    assert.match(out, /validated by grace\.lee@quantfirm\.example|grace\.lee@quantfirm\.example.*passed/);
+    assert.match(out, /sign-off {5}grace\.lee@quantfirm\.example to Production naming run [0-9a-f]{32}: counted/);
+    assert.match(out, /next: ready for pulumi up of quant_lr/);
+    assert.match(
+      out,
+      /promoted on {2}validation run [0-9a-f]{32} by grace\.lee@quantfirm\.example \(precision 0\.\d+ >= 0\.8, historical-sample\.csv sha256:[0-9a-f]{64}\); signed off by grace\.lee@quantfirm\.example; approved by \S+@quantfirm\.example/,
+    );
     assert.match(out, /^Done in \d+ s\./m);
   });
 
@@ -78,7 +83,7 @@ describe("the quick start: npm start runs pulumi up of the three stacks and walk
     assert.strictEqual(r.status, 0, r.stderr);
     const resources = (JSON.parse(r.stdout) as { deployment: { resources: { urn: string; outputs?: Record<string, unknown> }[] } })
       .deployment.resources;
-    const promotion = resources.find((x) => /ModelPromotions\$pulumi-nodejs:dynamic:Resource::/.test(x.urn));
+    const promotion = resources.find((x) => /ModelPromotions\$pulumi-nodejs:dynamic\/mlflow:ModelMigration::/.test(x.urn));
     assert.ok(promotion, resources.map((x) => x.urn).join("\n"));
     assert.strictEqual(promotion!.outputs?.toEnv, "quant_lr");
     assert.match(String(promotion!.outputs?.targetVersion), /^\d+$/);

@@ -147,7 +147,7 @@ describe("status: the lifecycle at a glance, judged as the production gate judge
     );
   });
 
-  it("as the gate, a sign-off must name the newest passed validation: one naming an older passed run does not count", () => {
+  it("as the gate, a sign-off counts when it names any passed validation, an older one included", () => {
     const newer = "c".repeat(32);
     const r = judgeStatus(
       records([request(GRACE, signOffComment(RUN, "quant_lr"))], [validation({ endTime: 1 }), validation({ runId: newer, endTime: 2 })]),
@@ -159,9 +159,9 @@ describe("status: the lifecycle at a glance, judged as the production gate judge
     );
     assert.deepStrictEqual(
       r.signOffs.map((x) => [x.counted, x.reason]),
-      [[false, `names run ${RUN}, not a counted validation`]],
+      [[true, undefined]],
     );
-    assert.match(r.next, /^sign-off; /);
+    assert.doesNotMatch(r.next, /sign-off/);
   });
 
   it("without --stack nothing is judged and next says how to judge it; in quant a None version must move to Staging", () => {
