@@ -10,13 +10,14 @@
  * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
  * through REQUESTS_CA_BUNDLE.
  */
-import { spawn } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
 import { AddressInfo } from "net";
 import * as path from "path";
 import * as YAML from "yaml";
+import type { AccessModel } from "../config/schema";
 import { apiError } from "./apiReply";
 import { DatabricksControlApi } from "./databricksControlApi";
 import { DatabricksTestServer } from "./databricksServer";
@@ -155,24 +156,19 @@ export function copyProject(from: string, to: string, services: Services): void 
 }
 
 /**
- * The environment `pulumi` runs with in a test, and a fresh local state under `tmp/state`: nothing of the
- * user's cloud, Pulumi, Git host or MLflow settings (only loopback; the test servers trusted through the
- * certificate), then `extra`. `backend: false` leaves logging in to the caller.
+ * What a command on the local platform runs with: nothing of the user's cloud, Pulumi, Git host or MLflow
+ * settings (only loopback), the platform's certificate trusted by Go (SSL_CERT_FILE), Node
+ * (NODE_EXTRA_CA_CERTS) and Python (REQUESTS_CA_BUNDLE), the toolchain first on PATH, then `pulumi`.
  */
-export function pulumiEnv(tmp: string, binDir: string, certFile: string, extra: NodeJS.ProcessEnv = {}, backend = true): NodeJS.ProcessEnv {
+export function platformEnv(binDir: string, certFile: string, pulumi: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k]) => !/^(DATABRICKS_|ARM_|AWS_|AZURE_|STORAGE_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k),
     ),
   );
-  fs.mkdirSync(path.join(tmp, "state"));
   return {
     ...env,
     PATH: `${binDir}${path.delimiter}${process.env.PATH}`,
-    HOME: tmp,
-    PULUMI_HOME: path.join(tmp, ".pulumi-home"),
-    ...(backend ? { PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}` } : {}),
-    PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     SSL_CERT_FILE: certFile,
@@ -182,8 +178,62 @@ export function pulumiEnv(tmp: string, binDir: string, certFile: string, extra: 
     // MLflow tries first for run artifacts (then falls back, after a 501 the tests would report).
     MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-    ...extra,
+    ...pulumi,
   };
+}
+
+/**
+ * The environment `pulumi` runs with in a test, and a fresh local state under `tmp/state` (see platformEnv),
+ * then `extra`. `backend: false` leaves logging in to the caller.
+ */
+export function pulumiEnv(tmp: string, binDir: string, certFile: string, extra: NodeJS.ProcessEnv = {}, backend = true): NodeJS.ProcessEnv {
+  fs.mkdirSync(path.join(tmp, "state"));
+  return platformEnv(binDir, certFile, {
+    HOME: tmp,
+    PULUMI_HOME: path.join(tmp, ".pulumi-home"),
+    ...(backend ? { PULUMI_BACKEND_URL: `file://${path.join(tmp, "state")}` } : {}),
+    PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+    ...extra,
+  });
+}
+
+/** Makes the project copy a Git repository with one commit: the promotion evidence of Git hosts reads its history. */
+export function commitProject(dir: string, env: NodeJS.ProcessEnv, message: string): (...args: string[]) => Buffer {
+  const git = (...args: string[]) =>
+    execFileSync("git", ["-C", dir, ...args], {
+      stdio: "pipe",
+      env: {
+        ...env,
+        GIT_AUTHOR_NAME: "platform",
+        GIT_AUTHOR_EMAIL: "platform@localhost",
+        GIT_COMMITTER_NAME: "platform",
+        GIT_COMMITTER_EMAIL: "platform@localhost",
+      },
+    });
+  git("init", "-q", "-b", "main");
+  git("add", "-A");
+  git("commit", "-q", "-m", message);
+  return git;
+}
+
+/**
+ * Creates the three stacks and sets their secrets as the program reads them: each workspace's token, the source
+ * workspace's token where a promotion comes from another stack, and the GitLab token on the stack that owns the
+ * Git settings. Throws with pulumi's output when a command fails.
+ */
+export async function initStacks(runner: Runner, services: Services, model: AccessModel): Promise<void> {
+  for (const s of STACKS) {
+    const must = (r: Run, what: string) => {
+      if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.out.slice(-4000)}`);
+    };
+    must(await runner.pulumi(["stack", "init", s]), `pulumi stack init ${s}`);
+    const secret = async (key: string, value: string) =>
+      must(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]), `pulumi config set ${key} -s ${s}`);
+    await secret("databricksToken", services.workspaces[s].token);
+    const from = model.models.flatMap((m) => m.promotions).find((p) => p.to === s)?.from as StackName | undefined;
+    if (from) await secret("migrationSourceToken", services.workspaces[from].token);
+    if (model.stacks.find((x) => x.name === s)?.git.ownsProjectSettings) await secret("gitlabToken", services.gitlabToken);
+  }
 }
 
 export interface Run {

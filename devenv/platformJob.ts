@@ -12,7 +12,19 @@ import { validate } from "../config/validate";
 import { AccessModel } from "../config/schema";
 import { buildAccessPlan } from "../plan/accessPlan";
 import { signOffComment } from "../migration/provenance";
-import { copyProject, mlflowCall, Run, Runner, Services, STACKS, StackName, startServices } from "./localPlatform";
+import {
+  commitProject,
+  copyProject,
+  initStacks,
+  mlflowCall,
+  platformEnv,
+  Run,
+  Runner,
+  Services,
+  STACKS,
+  StackName,
+  startServices,
+} from "./localPlatform";
 import { httpsGetJson, readWorkspaceAccess, renderAccess } from "./workspaceReadback";
 
 export interface PlatformJobOptions {
@@ -62,31 +74,16 @@ function memberTokens(services: Services, model: AccessModel, file: string) {
   };
 }
 
-/** The environment every command runs with: nothing of the user's cloud settings, the state in .local/state. */
+/** The environment every command runs with (platformEnv), the state in .local/state. */
 function jobEnv(o: PlatformJobOptions, certFile: string, cfgFile: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => !/^(DATABRICKS_|ARM_|AWS_|AZURE_|STORAGE_|PULUMI_|GITLAB_|MLFLOW_|MIGRATE_|HTTPS?_PROXY|ALL_PROXY)/i.test(k),
-    ),
-  );
   const state = path.join(o.local, "state");
   fs.mkdirSync(state, { recursive: true });
-  return {
-    ...env,
-    PATH: `${o.binDir}${path.delimiter}${process.env.PATH}`,
+  return platformEnv(o.binDir, certFile, {
     PULUMI_HOME: path.join(o.local, "pulumi-home"),
     PULUMI_BACKEND_URL: `file://${state}`,
     PULUMI_CONFIG_PASSPHRASE_FILE: o.passphrase,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-    SSL_CERT_FILE: certFile,
-    NODE_EXTRA_CA_CERTS: certFile,
-    REQUESTS_CA_BUNDLE: certFile,
-    // The local workspaces serve MLflow's artifact-credentials API (signed URLs), not the Databricks Files API.
-    MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
     DATABRICKS_CONFIG_FILE: cfgFile,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-  };
+  });
 }
 
 /** "Resources: 3 created, 12 unchanged" from `pulumi up`'s summary. */
@@ -121,20 +118,7 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
     const members = memberTokens(services, model, cfgFile);
     const token = members.token;
     const env = jobEnv(o, services.certFile, cfgFile);
-    const git = (...args: string[]) =>
-      execFileSync("git", ["-C", dir, ...args], {
-        stdio: "pipe",
-        env: {
-          ...env,
-          GIT_AUTHOR_NAME: "platform",
-          GIT_AUTHOR_EMAIL: "platform@localhost",
-          GIT_COMMITTER_NAME: "platform",
-          GIT_COMMITTER_EMAIL: "platform@localhost",
-        },
-      });
-    git("init", "-q", "-b", "main");
-    git("add", "-A");
-    git("commit", "-q", "-m", "the project's configuration, pointed at the local platform");
+    commitProject(dir, env, "the project's configuration, pointed at the local platform");
     const runner = new Runner(dir, env);
     const ws = (s: StackName) => services.workspaces[s];
     const must = (r: Run, what: string): Run => {
@@ -152,18 +136,7 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
         .map((l) => `     ${l}`)
         .join("\n");
 
-    for (const s of STACKS) {
-      must(await runner.pulumi(["stack", "init", s]), `pulumi stack init ${s}`);
-      const secret = async (key: string, value: string) =>
-        must(
-          await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]),
-          `pulumi config set ${key} -s ${s}`,
-        );
-      await secret("databricksToken", ws(s).token);
-      const pr = model.models.flatMap((m) => m.promotions).find((p) => p.to === s);
-      if (pr) await secret("migrationSourceToken", ws(pr.from as StackName).token);
-      if (s === owner.name) await secret("gitlabToken", services.gitlabToken);
-    }
+    await initStacks(runner, services, model);
     // quant already holds the team's registered model (existingIn: [quant]); the stack adopts it.
     await wsCall("quant", undefined, "POST", "registered-models/create", { name: o.model });
 

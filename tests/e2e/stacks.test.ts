@@ -34,6 +34,8 @@ import {
   StackName,
   startServices,
   storePath,
+  commitProject,
+  initStacks,
   ADMIN,
 } from "../../devenv/localPlatform";
 
@@ -120,20 +122,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
     copyProject(PROJECT_DIR, dir, services);
     const env = pulumiEnv(tmp, tc.binDir, services.certFile);
     runner = new Runner(dir, env);
-    const git = (...a: string[]) =>
-      execFileSync("git", ["-C", dir, ...a], {
-        stdio: "pipe",
-        env: {
-          ...env,
-          GIT_AUTHOR_NAME: "e2e",
-          GIT_AUTHOR_EMAIL: "e2e@example",
-          GIT_COMMITTER_NAME: "e2e",
-          GIT_COMMITTER_EMAIL: "e2e@example",
-        },
-      });
-    git("init", "-q", "-b", "main");
-    git("add", "-A");
-    git("commit", "-q", "-m", "the shipped configuration, pointed at loopback");
+    commitProject(dir, env, "the shipped configuration, pointed at loopback");
 
     // The model quant adopts: the transformer fixture logged to quant's MLflow, moved to the stage (or
     // alias) the first promotion picks, by an approver through the workspace API.
@@ -150,15 +139,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
       );
     }
 
-    for (const s of STACKS) {
-      ok(await runner.pulumi(["stack", "init", s]), `stack init ${s}`);
-      const set = async (key: string, value: string) =>
-        ok(await runner.pulumi(["config", "set", "--secret", `quant-platform:${key}`, value, "-s", s]), `config set ${key} -s ${s}`);
-      await set("databricksToken", ws(s).token);
-      const from = promotions().find((p) => p.to === s)?.from as StackName | undefined;
-      if (from) await set("migrationSourceToken", ws(from).token);
-      if (model.stacks.find((x) => x.name === s)!.git.ownsProjectSettings) await set("gitlabToken", services.gitlabToken);
-    }
+    await initStacks(runner, services, model);
   });
 
   after(async function () {
