@@ -21,6 +21,7 @@ import { TAG } from "../../migration/provenance";
 import { approverEmails } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
 import { liveServers } from "../fixtures/liveServers";
+import { mlflowAs } from "../fixtures/member";
 
 const FAST_RETRY = { attempts: 3, backoffMs: 20 };
 const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});
@@ -60,16 +61,7 @@ describe("production approvals are evidence recorded by the registry or the Git 
   describe("from a Databricks workspace registry: a transition request by an approving member other than the author", () => {
     let dbx: DatabricksTestServer;
     const stamp = Date.now();
-    async function call(as: string, method: string, p: string, body?: Record<string, unknown>) {
-      const r = await fetch(`${dbx.url}/api/2.0/mlflow/${p}`, {
-        method,
-        headers: { Authorization: `Bearer ${TOKENS[as]}`, "Content-Type": "application/json" },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      const json = (await r.json()) as Record<string, any>;
-      assert.strictEqual(r.status, 200, JSON.stringify(json));
-      return json;
-    }
+    const call = (as: string, method: string, p: string, body?: Record<string, unknown>) => mlflowAs(dbx.url, TOKENS[as], method, p, body);
     /** A model with one version by `author`, moved to Production by a release manager. */
     async function productionVersion(name: string, author: string): Promise<void> {
       const exp = await call(author, "POST", "experiments/create", { name: `/Users/${author}/${name}` });

@@ -21,6 +21,7 @@ import { TAG, VALIDATION_TAG } from "../../migration/provenance";
 import { approverEmails, validationRequirement } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
 import { liveServers } from "../fixtures/liveServers";
+import { memberEnv, mlflowAs } from "../fixtures/member";
 
 const PLATFORM = "platform@quantfirm.example";
 const ANA = "ana.ruiz@quantfirm.example"; // developer: the versions' author
@@ -59,16 +60,7 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     validation: req(name),
   });
 
-  async function call(as: string, method: string, p: string, body?: Record<string, unknown>) {
-    const r = await fetch(`${dbx.url}/api/2.0/mlflow/${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${TOKEN[as]}`, "Content-Type": "application/json" },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await r.json()) as Record<string, any>;
-    assert.strictEqual(r.status, 200, `${p}: ${JSON.stringify(json)}`);
-    return json;
-  }
+  const call = (as: string, method: string, p: string, body?: Record<string, unknown>) => mlflowAs(dbx.url, TOKEN[as], method, p, body);
   /** A version of `name` from one of the training runs, registered by `author` and moved to Production by the platform. */
   async function version(name: string, author: string, run: string): Promise<string> {
     const info = (await call(PLATFORM, "GET", `runs/get?run_id=${run}`)).run.info;
@@ -83,17 +75,7 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     });
     return v.version as string;
   }
-  /** The member's environment for the CLI: their token only; MLflow uses the artifact-credentials API the server serves. */
-  const envOf = (as: string): NodeJS.ProcessEnv => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATABRICKS_TOKEN: TOKEN[as],
-      DATABRICKS_CONFIG_FILE: "/dev/null",
-      MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
-    };
-    for (const k of ["DATABRICKS_CONFIG_PROFILE", "DATABRICKS_HOST", "MIGRATE_FROM_TOKEN"]) delete env[k];
-    return env;
-  };
+  const envOf = (as: string): NodeJS.ProcessEnv => memberEnv(TOKEN[as]);
   async function validate(as: string, name: string, v: string, data: string): Promise<{ code: number; runId: string }> {
     let out = "";
     const code = await validateCli(

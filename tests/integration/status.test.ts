@@ -14,6 +14,7 @@ import { SELECTION_TAG, signOffComment, TAG, VALIDATION_TAG } from "../../migrat
 import { judgeStatus, readStatus, StatusReport, statusScope, StatusScope } from "../../migration/status";
 import { shippedModel } from "../fixtures/config";
 import { liveServers } from "../fixtures/liveServers";
+import { mlflowAs } from "../fixtures/member";
 
 const PLATFORM = "platform@quantfirm.example";
 const ANA = "ana.ruiz@quantfirm.example"; // developer: the version's author
@@ -32,16 +33,7 @@ describe("status: a version's lifecycle read live, judged as the production gate
   let dbx: DatabricksTestServer;
   let scope: StatusScope;
 
-  async function call(as: string, method: string, p: string, body?: Record<string, unknown>) {
-    const r = await fetch(`${dbx.url}/api/2.0/mlflow/${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${TOKEN[as]}`, "Content-Type": "application/json" },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const json = (await r.json()) as Record<string, any>;
-    assert.strictEqual(r.status, 200, `${p}: ${JSON.stringify(json)}`);
-    return json;
-  }
+  const call = (as: string, method: string, p: string, body?: Record<string, unknown>) => mlflowAs(dbx.url, TOKEN[as], method, p, body);
   const from = () => resolveEndpoint(`databricks+${dbx.url}`, "from", { DATABRICKS_TOKEN: TOKEN[PLATFORM] });
   const status = async (): Promise<StatusReport> => judgeStatus(await readStatus(from(), name, scope), scope);
   const only = (r: StatusReport) => {

@@ -20,6 +20,7 @@ import { FixtureInfo, MlflowServer, PROJECT_DIR, python, VENV_BIN } from "../../
 import { manifestDigest } from "../../migration/hashing";
 import { runIdsIn, signOffComment, VALIDATION_TAG } from "../../migration/provenance";
 import { liveServers } from "../fixtures/liveServers";
+import { memberEnv } from "../fixtures/member";
 
 const PLATFORM = "platform@quantfirm.example";
 const ANA = "ana.ruiz@quantfirm.example"; // developer, the version's author
@@ -80,18 +81,7 @@ describe("the consumer validates a version on historical data and signs off, as 
     assert.strictEqual(r.status, 200, `${p} of run ${runId}`);
     return r.text();
   }
-  /** The consumer's environment: her token only (the workspace address is --from). */
-  const asGrace = (): NodeJS.ProcessEnv => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATABRICKS_TOKEN: TOKENS[GRACE],
-      DATABRICKS_CONFIG_FILE: "/dev/null",
-      // MLflow's credential path for run artifacts, not its first try at the Files API (which the test server does not serve).
-      MLFLOW_DISABLE_DATABRICKS_SDK_FOR_RUN_ARTIFACTS: "true",
-    };
-    for (const k of ["DATABRICKS_CONFIG_PROFILE", "DATABRICKS_HOST", "MIGRATE_FROM_TOKEN"]) delete env[k];
-    return env;
-  };
+  const asGrace = (): NodeJS.ProcessEnv => memberEnv(TOKENS[GRACE]);
   async function cli(run: typeof validateCli, args: string[]): Promise<{ code: number; out: string; error?: string }> {
     let out = "";
     try {
