@@ -34,7 +34,7 @@ const registry = new ModelRegistryAccess(`registry-${stack}`, { plan, provider, 
 // Project-wide Git settings are declared by exactly one stack (validated), so stacks never fight over them.
 if (plan.git.ownsProjectSettings) {
   if (plan.git.provider === "gitlab") new GitLabBranchPolicy(`git-${stack}`, { plan });
-  else new GitHubBranchPolicy(`git-${stack}`, { plan, provider: githubProvider(`github-${stack}`, plan.git.project) });
+  else new GitHubBranchPolicy(`git-${stack}`, { plan, provider: githubProvider(`github-${stack}`, plan.git) });
 }
 
 // Versions are migrated into models the registry component declares: created after them, retired before them.

@@ -6,10 +6,16 @@
  * - GET   /repos/{owner}/{repo}/pulls/{n}/reviews    (oldest first)
  * - PATCH /repos/{owner}/{repo}/pulls/{n}            ({state: "closed"})
  * - POST  /repos/{owner}/{repo}/issues/{n}/comments  (201)
- * Listens on loopback only. Faults (a status for the next requests) can be queued.
+ * With an organization (`organization(login)`), also what pulumi-resource-github calls for teams, team
+ * memberships, team repositories, repositories, collaborators and rulesets (./githubOrgApi). Served at the root
+ * and under /api/v3 (GitHub Enterprise Server's path, where the provider's `baseUrl` points). A route it does not
+ * implement answers 501 and is recorded in `unimplemented`, so a test fails loudly instead of passing on a guess.
+ * Listens on loopback only, over HTTPS when given a certificate. Faults (a status for the next requests) can be queued.
  */
 import * as http from "http";
+import * as https from "https";
 import { closeServer, listenLoopback } from "./loopback";
+import { GitHubOrganization } from "./githubOrgApi";
 
 export interface StandInReview {
   user: string;
@@ -43,6 +49,9 @@ export class GitHubTestServer {
   readonly tokens = new Map<string, string>();
   readonly repos = new Map<string, Map<number, StandInPull>>();
   readonly requests: StandInRequest[] = [];
+  /** `METHOD path` of every request no route here serves (answered 501). */
+  readonly unimplemented: string[] = [];
+  org?: GitHubOrganization;
   private faults: { status: number; times: number }[] = [];
   private server?: http.Server;
   url = "";
@@ -54,18 +63,26 @@ export class GitHubTestServer {
     return pulls;
   }
 
+  /** Serves an organization `login` (its teams and repositories) from now on. */
+  organization(login: string): GitHubOrganization {
+    this.org = new GitHubOrganization(login, () => `${this.url}/api/v3`);
+    return this.org;
+  }
+
   /** Answers the next `times` requests with `status` (429 carries Retry-After: 0). */
   fail(status: number, times = 1): void {
     this.faults.push({ status, times });
   }
 
-  async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
+  async start(tls?: { key: string; cert: string }): Promise<string> {
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on("data", (c) => chunks.push(c));
       req.on("end", () => this.handle(req, res, Buffer.concat(chunks).toString("utf8")));
-    });
-    this.url = await listenLoopback(this.server);
+    };
+    this.server = tls ? https.createServer(tls, onRequest) : http.createServer(onRequest);
+    const base = await listenLoopback(this.server);
+    this.url = tls ? base.replace(/^http:/, "https:") : base;
     return this.url;
   }
 
@@ -74,6 +91,11 @@ export class GitHubTestServer {
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (body === undefined) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
     const text = JSON.stringify(body);
     res.writeHead(status, {
       "Content-Type": "application/json; charset=utf-8",
@@ -89,6 +111,7 @@ export class GitHubTestServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
     const url = new URL(req.url ?? "/", this.url);
+    url.pathname = url.pathname.replace(/^\/api\/v3(?=\/)/, "");
     let body: unknown;
     try {
       body = text ? JSON.parse(text) : undefined;
@@ -111,9 +134,16 @@ export class GitHubTestServer {
     const login = this.tokens.get(token);
     if (!login) return this.error(res, 401, "Bad credentials");
 
+    const method0 = req.method ?? "GET";
+    const orgReply = this.org?.handle(method0, url.pathname, url.searchParams, body, login);
+    if (orgReply) return this.send(res, orgReply.status, orgReply.body);
     const m = /^\/repos\/([^/]+\/[^/]+)\/(pulls|issues)(?:\/(\d+)(?:\/(reviews|comments))?)?$/.exec(url.pathname);
-    const pulls = m && this.repos.get(m[1].toLowerCase());
-    if (!m || !pulls) return this.error(res, 404, "Not Found");
+    if (!m) {
+      this.unimplemented.push(`${method0} ${url.pathname}`);
+      return this.error(res, 501, `Not Implemented by the GitHub test server: ${method0} ${url.pathname}`);
+    }
+    const pulls = this.repos.get(m[1].toLowerCase());
+    if (!pulls) return this.error(res, 404, "Not Found");
     const [, repo, kind, num, sub] = m;
     const pull = num ? pulls.get(Number(num)) : undefined;
     if (num && !pull) return this.error(res, 404, "Not Found");

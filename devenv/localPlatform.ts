@@ -21,6 +21,7 @@ import type { AccessModel } from "../config/schema";
 import { apiError } from "./apiReply";
 import { DatabricksControlApi } from "./databricksControlApi";
 import { DatabricksTestServer } from "./databricksServer";
+import { GitHubTestServer } from "./githubServer";
 import { GitLabTestServer } from "./gitlabServer";
 import { MlflowServer } from "./localMlflow";
 import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "./selfSignedCert";
@@ -91,10 +92,16 @@ export interface Services {
   workspaces: Record<StackName, WorkspaceServer>;
   gitlab: GitLabTestServer;
   gitlabToken: string;
+  /** GitHub Enterprise Server's API for the same project (an organization, its repository and users), for stacks on GitHub. */
+  github: GitHubTestServer;
+  githubToken: string;
   stop(): Promise<void>;
 }
 
-/** Starts three MLflow servers, three workspaces and GitLab; `usernames` become GitLab users. */
+/** The login the platform's GitHub token acts as (an organization owner). */
+export const GITHUB_ADMIN = "quant-platform-bot";
+
+/** Starts three MLflow servers, three workspaces, GitLab and GitHub; `usernames` become users of both Git hosts. */
 export async function startServices(dir: string, usernames: string[], project: string): Promise<Services> {
   const cert = makeSelfSignedCert();
   const certFile = writeCertFile(dir, cert);
@@ -102,10 +109,12 @@ export async function startServices(dir: string, usernames: string[], project: s
   const stop = async () => {
     await Promise.all(Object.values(workspaces).map((w) => w.stop()));
     await gitlab.stop();
+    await github.stop();
     await Promise.all(mlflows.map((m) => m.dispose()));
   };
   const workspaces = {} as Record<StackName, WorkspaceServer>;
   const gitlab = new GitLabTestServer();
+  const github = new GitHubTestServer();
   try {
     await Promise.all(mlflows.map((m) => m.start()));
     STACKS.forEach(
@@ -117,7 +126,14 @@ export async function startServices(dir: string, usernames: string[], project: s
     for (const u of usernames) gitlab.addUser(u);
     gitlab.addProject(project);
     await gitlab.start(cert);
-    return { cert, certFile, workspaces, gitlab, gitlabToken, stop };
+    const githubToken = `ghp_e2e${Math.random().toString(36).slice(2, 14)}`;
+    github.tokens.set(githubToken, GITHUB_ADMIN);
+    const org = github.organization(project.split("/")[0]);
+    for (const u of [GITHUB_ADMIN, ...usernames]) org.addUser(u);
+    org.addRepository(project);
+    github.addRepo(project);
+    await github.start(cert);
+    return { cert, certFile, workspaces, gitlab, gitlabToken, github, githubToken, stop };
   } catch (e) {
     await stop().catch(() => undefined);
     throw e;
@@ -131,27 +147,31 @@ const COPIED = ["index.ts", "package.json", "tsconfig.json", "config", "plan", "
  * A temporary copy of the project: the real Pulumi.yaml and stack files, with only the workspace hosts,
  * the Git URL and a low provider retry timeout changed; node_modules symlinked (the policy pack's too).
  */
-export function copyProject(from: string, to: string, services: Services): void {
+export function copyProject(from: string, to: string, services: Services, gitProvider: "gitlab" | "github" = "gitlab"): void {
   fs.mkdirSync(to, { recursive: true });
   for (const f of [...COPIED, ...fs.readdirSync(from).filter((n) => /^Pulumi(\..+)?\.ya?ml$/.test(n))]) {
     fs.cpSync(path.join(from, f), path.join(to, f), { recursive: true, filter: (src) => !/node_modules/.test(path.relative(from, src)) });
   }
   fs.symlinkSync(path.join(from, "node_modules"), path.join(to, "node_modules"));
   fs.symlinkSync(path.join(from, "node_modules"), path.join(to, "policy", "node_modules"));
-  const gitUrl = services.gitlab.url.replace(/\/api\/v4$/, "");
+  const gitUrl = gitProvider === "gitlab" ? services.gitlab.url.replace(/\/api\/v4$/, "") : services.github.url;
   for (const s of STACKS) {
     const file = path.join(to, `Pulumi.${s}.yaml`);
     const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
     doc.setIn(["config", "quant-platform:workspace", "host"], services.workspaces[s].url);
     doc.setIn(["config", "quant-platform:workspace", "retryTimeoutSeconds"], 5);
     doc.setIn(["config", "quant-platform:git", "url"], gitUrl);
+    doc.setIn(["config", "quant-platform:git", "provider"], gitProvider);
     fs.writeFileSync(file, doc.toString());
   }
   // The shared Git folders' repository URLs point at the local GitLab too: no outside name in a local stack.
   const projectFile = path.join(to, "Pulumi.yaml");
   const project = YAML.parseDocument(fs.readFileSync(projectFile, "utf8"));
   const folders = project.getIn(["config", "quant-platform:organization", "value", "gitFolders"]) as YAML.YAMLSeq<YAML.YAMLMap> | undefined;
-  for (const f of folders?.items ?? []) f.set("url", `${gitUrl}${new URL(String(f.get("url"))).pathname}`);
+  for (const f of folders?.items ?? []) {
+    f.set("url", `${gitUrl}${new URL(String(f.get("url"))).pathname}`);
+    if (gitProvider === "github") f.set("provider", "gitHubEnterprise");
+  }
   fs.writeFileSync(projectFile, project.toString());
 }
 
@@ -232,7 +252,9 @@ export async function initStacks(runner: Runner, services: Services, model: Acce
     await secret("databricksToken", services.workspaces[s].token);
     const from = model.models.flatMap((m) => m.promotions).find((p) => p.to === s)?.from as StackName | undefined;
     if (from) await secret("migrationSourceToken", services.workspaces[from].token);
-    if (model.stacks.find((x) => x.name === s)?.git.ownsProjectSettings) await secret("gitlabToken", services.gitlabToken);
+    const git = model.stacks.find((x) => x.name === s)?.git;
+    if (git?.ownsProjectSettings && git.provider === "gitlab") await secret("gitlabToken", services.gitlabToken);
+    if (git?.ownsProjectSettings && git.provider === "github") await secret("githubToken", services.githubToken);
   }
 }
 

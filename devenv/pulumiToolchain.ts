@@ -25,7 +25,7 @@ export type PulumiToolchain =
     }
   | { pulumi?: undefined; reason: string };
 
-const PLUGINS = ["pulumi-language-nodejs", "pulumi-resource-databricks"];
+const PLUGINS = ["pulumi-language-nodejs", "pulumi-resource-databricks", "pulumi-resource-github"];
 
 function onPath(name: string, dirs: string[]): string | undefined {
   for (const d of dirs) {

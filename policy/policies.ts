@@ -4,8 +4,9 @@
  * release groups, the flow) are not written here: they come from the project's configuration through the
  * access plan, by `quantPolicyConfig`, so renaming a group or branch in Pulumi.yaml changes what is enforced.
  */
-import { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import type { AccessPlan } from "../plan/accessPlan";
+import { githubAccess } from "../components/github/rights";
 import { Edge, isEdge } from "../plan/flow";
 import { signOffRuleName } from "../plan/gitTiers";
 
@@ -21,6 +22,11 @@ export interface QuantPolicyConfig {
   flow: Edge[];
   /** Production branches that ask for the consumer's sign-off: the GitLab rule's name and the signers' Git usernames. */
   signOff: { branch: string; ruleName: string; signers: string[] }[];
+  /**
+   * GitHub: per environment branch, the teams that may bypass its rulesets: `always` (direct pushes: the plan's
+   * pushers) and `pull_request` (merging: the plan's mergers). Nobody else bypasses anything.
+   */
+  bypass: { branch: string; always: string[]; pullRequest: string[] }[];
 }
 
 /** The policy config a stack's access plan implies. Pure. */
@@ -45,7 +51,21 @@ export function quantPolicyConfig(plan: AccessPlan): QuantPolicyConfig {
         ruleName: signOffRuleName(b.branch),
         signers: b.signOff!.members.map((id) => plan.gitMembers.find((m) => m.member === id)!.gitUsername).sort(),
       })),
+    bypass: githubBypass(plan),
   };
+}
+
+/** The bypass teams the plan implies per environment branch, by team name (see components/github/rights). */
+function githubBypass(plan: AccessPlan): QuantPolicyConfig["bypass"] {
+  const { teams, rulesets } = githubAccess(plan);
+  const name = (key: string) => teams.find((t) => t.key === key)!.name;
+  const out = new Map<string, { branch: string; always: Set<string>; pullRequest: Set<string> }>();
+  for (const r of rulesets.filter((x) => x.branch !== "*")) {
+    const e = out.get(r.branch) ?? { branch: r.branch, always: new Set<string>(), pullRequest: new Set<string>() };
+    for (const b of r.bypass) (b.mode === "always" ? e.always : e.pullRequest).add(name(b.team));
+    out.set(r.branch, e);
+  }
+  return [...out.values()].map((e) => ({ branch: e.branch, always: [...e.always].sort(), pullRequest: [...e.pullRequest].sort() }));
 }
 
 /** The stack a resource belongs to, from its URN (`urn:pulumi:<stack>::<project>::<type>::<name>`). */
@@ -56,9 +76,10 @@ export function stackOfUrn(urn: string): string {
 }
 
 /** How a policy learns the config of the stack a resource belongs to. */
-export type PolicyConfigSource = (args: ResourceValidationArgs) => QuantPolicyConfig;
+export type PolicyConfigSource = (args: { urn: string }) => QuantPolicyConfig;
 
 const T = {
+  team: "github:index/team:Team",
   protectedBranch: "pulumi-nodejs:dynamic/gitlab:ProtectedBranch",
   approvalSettings: "pulumi-nodejs:dynamic/gitlab:ApprovalSettings",
   approvalRule: "pulumi-nodejs:dynamic/gitlab:ApprovalRule",
@@ -223,5 +244,44 @@ export function quantPolicies(configOf: PolicyConfigSource): ResourceValidationP
         walk(props, "");
       },
     ),
+  ];
+}
+
+/**
+ * Stack policies: judged over the whole stack, where a GitHub ruleset's bypass actors (team ids, known only after
+ * the teams exist) can be named through the teams they depend on.
+ */
+export function quantStackPolicies(configOf: PolicyConfigSource): StackValidationPolicy[] {
+  return [
+    {
+      name: "bypass-only-by-plan",
+      description:
+        "On GitHub, only the plan's pushers bypass a branch's rulesets (always, on the development branch) and only its mergers bypass through pull requests; nobody else bypasses.",
+      enforcementLevel: "mandatory",
+      validateStack: (args, report) => {
+        for (const r of args.resources.filter((x) => x.type === T.ruleset)) {
+          const c = configOf(r);
+          const p = r.props;
+          const teams = (r.propertyDependencies?.bypassActors ?? []).filter((d: PolicyResource) => d.type === T.team);
+          const names = teams.map((d: PolicyResource) => String(d.props.name));
+          const actors = (p.bypassActors ?? []) as { actorType?: string; bypassMode?: string }[];
+          for (const b of branchOfRuleset(p)) {
+            const allowed = c.bypass.find((x) => x.branch === b) ?? { always: [] as string[], pullRequest: [] as string[] };
+            const strangers = names.filter((n: string) => !allowed.always.includes(n) && !allowed.pullRequest.includes(n));
+            if (strangers.length)
+              report(
+                `ruleset ${p.name} lets ${strangers.join(", ")} bypass it on ${b}; only ${[...allowed.always, ...allowed.pullRequest].join(", ") || "nobody"} may`,
+              );
+            if (allowed.always.length === 0 && actors.some((a) => a.bypassMode === "always"))
+              report(`ruleset ${p.name} has an actor that always bypasses it on ${b}; only the development branch's pushers push directly`);
+            const others = actors.filter((a) => a.actorType !== "Team");
+            if (others.length)
+              report(`ruleset ${p.name} lets ${others.map((a) => a.actorType).join(", ")} bypass it on ${b}; only the plan's teams may`);
+          }
+          if (p.conditions?.refName?.includes?.includes("~ALL") && actors.length)
+            report(`ruleset ${p.name} on every other branch has bypass actors; nobody pushes there`);
+        }
+      },
+    },
   ];
 }

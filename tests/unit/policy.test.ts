@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { QuantPolicyConfig, quantPolicies, quantPolicyConfig, stackOfUrn } from "../../policy/policies";
+import { QuantPolicyConfig, quantPolicies, quantPolicyConfig, quantStackPolicies, stackOfUrn } from "../../policy/policies";
 import { projectPolicyConfig } from "../../policy/projectConfig";
 import { buildAccessPlan } from "../../plan/accessPlan";
 import { validate as validateConfig } from "../../config/validate";
@@ -90,6 +90,12 @@ describe("CrossGuard policy pack", () => {
       signOff: [
         { branch: "quant_lr", ruleName: "consumer sign-off (quant_lr)", signers: ["glee", "htanaka"] },
         { branch: "quant_live", ruleName: "consumer sign-off (quant_live)", signers: ["glee", "htanaka"] },
+      ],
+      bypass: [
+        { branch: "quant", always: ["quant-approver", "quant-developer", "quant-release_manager"], pullRequest: [] },
+        { branch: "quant_stg", always: [], pullRequest: ["quant-release_manager"] },
+        { branch: "quant_lr", always: [], pullRequest: ["quant-release_manager"] },
+        { branch: "quant_live", always: [], pullRequest: ["quant-release_manager"] },
       ],
     });
     for (const stack of Object.keys(shipped().stacks))
@@ -334,5 +340,51 @@ describe("CrossGuard policy pack", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("CrossGuard stack policy bypass-only-by-plan (GitHub rulesets, bypass teams named through their dependencies)", () => {
+  const team = (name: string) => ({
+    type: "github:index/team:Team",
+    props: { name },
+    urn: `urn:pulumi:quant::quant-platform::github:index/team:Team::${name}`,
+  });
+  /** Violations of the stack policy over one ruleset on `ref` whose bypass actors are `actors`, each a team by name. */
+  const judge = (ref: string, actors: [string, string][], extra: Record<string, unknown>[] = []): string[] => {
+    const violations: string[] = [];
+    const ruleset = {
+      type: RS,
+      urn: "urn:pulumi:quant::quant-platform::github:index/repositoryRuleset:RepositoryRuleset::r",
+      props: {
+        name: "r",
+        conditions: { refName: { includes: [ref], excludes: [] } },
+        bypassActors: [...actors.map(([, mode], i) => ({ actorId: i + 1, actorType: "Team", bypassMode: mode })), ...extra],
+      },
+      propertyDependencies: { bypassActors: actors.map(([name]) => team(name)) },
+    };
+    const [policy] = quantStackPolicies(() => SHIPPED);
+    (policy.validateStack as (a: unknown, r: (m: string) => void) => void)({ resources: [ruleset] }, (m) => violations.push(m));
+    return violations;
+  };
+  it("passes what the plan declares: pushers always on quant, release managers through pull requests elsewhere", () => {
+    assert.deepStrictEqual(
+      judge("refs/heads/quant", [
+        ["quant-developer", "always"],
+        ["quant-approver", "always"],
+      ]),
+      [],
+    );
+    assert.deepStrictEqual(judge("refs/heads/quant_live", [["quant-release_manager", "pull_request"]]), []);
+  });
+  it("names a team the plan does not let bypass, an always-bypass off the development branch, and non-team actors", () => {
+    assert.match(
+      judge("refs/heads/quant_stg", [["quant-consumer", "pull_request"]])[0],
+      /lets quant-consumer bypass it on quant_stg; only quant-release_manager may/,
+    );
+    assert.match(judge("refs/heads/quant_live", [["quant-release_manager", "always"]])[0], /always bypasses it on quant_live/);
+    assert.match(
+      judge("refs/heads/quant", [], [{ actorId: 1, actorType: "OrganizationAdmin", bypassMode: "always" }])[0],
+      /lets OrganizationAdmin bypass it on quant/,
+    );
   });
 });
