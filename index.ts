@@ -7,6 +7,7 @@ import { ConfigError, validate } from "./config/validate";
 import { buildAccessPlan } from "./plan/accessPlan";
 import { databricksCredentials, databricksProvider } from "./components/databricks/provider";
 import { WorkspaceAccess } from "./components/databricks/workspaceAccess";
+import { WorkspaceGitSettings } from "./components/databricks/workspaceGitSettings";
 import { ModelRegistryAccess } from "./components/databricks/modelRegistryAccess";
 import { GitLabBranchPolicy } from "./components/gitlab/branchPolicy";
 import { GitHubBranchPolicy } from "./components/github/branchPolicy";
@@ -29,6 +30,8 @@ const stackConfig = model.stacks.find((s) => s.name === stack)!;
 
 const provider = databricksProvider(`databricks-${stack}`, stackConfig, databricksCredentials(stackConfig));
 const workspace = new WorkspaceAccess(`workspace-${stack}`, { plan, provider });
+// Git folders enabled, and the Git URL allow list where the stack uses one (workspace.gitFolders).
+new WorkspaceGitSettings(`git-settings-${stack}`, { plan, provider });
 const registry = new ModelRegistryAccess(`registry-${stack}`, { plan, provider, groupNames: workspace.groupNames });
 
 // Project-wide Git settings are declared by exactly one stack (validated), so stacks never fight over them.

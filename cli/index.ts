@@ -33,7 +33,17 @@ export const COMMANDS: { name: string; summary: string; load: () => Command }[] 
   },
   { name: "sign-off", summary: "the consumer's sign-off of a validated version", load: () => require("./signOff").command },
   { name: "status", summary: "a model's lifecycle at a glance, with its evidence", load: () => require("./status").command },
+  {
+    name: "doctor",
+    summary: "why a member cannot clone, pull or push: every check, live, with its fix",
+    load: () => require("./doctor").command,
+  },
   { name: "migrate", summary: "move a model version, an experiment or notebooks, verified", load: () => require("./migrate").command },
+  {
+    name: "move",
+    summary: "move a whole environment: planned, resumable, verified, shardable",
+    load: () => require("./move").command,
+  },
   {
     name: "inventory",
     summary: "list what an environment holds (models, experiments, notebooks)",

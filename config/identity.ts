@@ -19,6 +19,8 @@ export const IDENTITY = {
   branchRule: ["branch"],
   flowEdge: ["from", "to"],
   migration: ["model", "from", "to"],
+  /** A workspace-conf key of one workspace (each stack governs one workspace). */
+  workspaceSetting: ["setting"],
   /** One permission one member holds on one object: the unit of the access diff. */
   memberGrant: ["member", "object", "permission"],
 } as const;

@@ -159,6 +159,12 @@ export type RegistryConfig = { flavour: "workspace" } | { flavour: "unity-catalo
 export type DatabricksAuth =
   { kind: "token"; key: string } | { kind: "oauth-m2m"; clientIdKey: string; clientSecretKey: string } | { kind: "environment" };
 
+export interface GitFolderSettings {
+  enabled: boolean;
+  /** URL prefixes the workspace allows Git folders from; absent, the workspace uses no allow list. */
+  allowList?: string[];
+}
+
 export interface StackConfig {
   name: string;
   host: string;
@@ -171,6 +177,11 @@ export interface StackConfig {
    * default (five minutes) when absent. Test stacks set it low so an unreachable loopback fails fast.
    */
   retryTimeoutSeconds?: number;
+  /**
+   * The workspace's Git folder settings (workspace-conf): Git folders enabled, and, when `allowList` is set, the
+   * workspace accepts only Git URLs that start with one of its prefixes.
+   */
+  gitFolders: GitFolderSettings;
   /** `url` is the Git host's web root (https://gitlab.example.com); `project` is group/name or owner/repo. */
   git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean; tier?: GitTier };
 }

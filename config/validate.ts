@@ -11,6 +11,7 @@ import { validateRoles } from "./sections/roles";
 import { checkApprovers, validateRoster } from "./sections/roster";
 import { checkLifecycleFits, checkPromotions, checkValidation, validateModels } from "./sections/models";
 import { checkBranchUnique, checkProjectSettingsOwner, PROJECT_KEYS, SECRET_KEYS, validateStack } from "./sections/stack";
+import { checkGitFolderSettings } from "./sections/gitFolders";
 
 /** Every problem found in configuration, reported at once. */
 export class ConfigError extends Error {
@@ -63,6 +64,7 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
     const sc = new Ctx(problems, s.name, `Pulumi.${s.name}.yaml`);
     checkBranchUnique(sc, s, stacks);
     checkLifecycleFits(sc, s, models, sources.project.models);
+    checkGitFolderSettings(sc, s, organization);
   }
   checkPromotions(c, models, stacks, flow);
   models.forEach((m, i) => checkValidation(c, `models[${i}].validation`, m, roles, roster, stacks, environments));

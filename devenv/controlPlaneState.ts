@@ -54,6 +54,14 @@ export interface GitFolder {
   creator: string;
 }
 
+/** A user's Git credential (Git credentials API); the token is kept only to tell that one was given, never answered. */
+export interface GitCredential {
+  credentialId: number;
+  gitProvider: string;
+  gitUsername: string;
+  personalAccessToken: string;
+}
+
 /** A workspace-registry model's Databricks id (the model itself lives in the MLflow server behind). */
 export interface WorkspaceModel {
   id: string;
@@ -88,6 +96,10 @@ export class ControlPlaneState {
   /** Direct ACL entries per object (see aclKey); inherited entries are derived, never stored. */
   readonly acls = new Map<string, AclEntry[]>();
   readonly gitFolders = new Map<number, GitFolder>();
+  /** Workspace settings (workspace-conf) that were set, by key; a key never set answers its default. */
+  readonly workspaceConf = new Map<string, string>();
+  /** Git credentials by owner (user id): Databricks keeps one per user. */
+  readonly gitCredentials = new Map<string, GitCredential>();
   /** Workspace-registry model name -> its Databricks id and creator. */
   readonly workspaceModels = new Map<string, WorkspaceModel>();
   /** Unity Catalog schemas that exist, as lower-case `catalog.schema`. */

@@ -15,7 +15,8 @@
  *   databricks.Directory (get-status, mkdirs, list, import, export are the shared WorkspaceApi's);
  * - the workspace registry's Databricks endpoints over a real MLflow server (workspaceRegistryApi.ts):
  *   databricks.MlflowModel, including import by name;
- * - Unity Catalog models and grants (unityCatalogApi.ts): databricks.RegisteredModel, databricks.Grants `model`.
+ * - Unity Catalog models and grants (unityCatalogApi.ts): databricks.RegisteredModel, databricks.Grants `model`;
+ * - workspace settings and the caller's Git credentials (workspaceSettingsApi.ts): databricks.WorkspaceConf.
  *
  * Authentication: `Authorization: Bearer <token>` for a token in `state.tokens`; otherwise 401
  * `{"error_code":"UNAUTHENTICATED","message":...}`. A request under these APIs that is not implemented is
@@ -30,6 +31,7 @@ import { ScimApi } from "./scimApi";
 import { UnityCatalogApi } from "./unityCatalogApi";
 import { WorkspaceApi } from "./workspaceApi";
 import { WorkspaceRegistryApi } from "./workspaceRegistryApi";
+import { WorkspaceSettingsApi } from "./workspaceSettingsApi";
 
 export interface DatabricksControlApiOptions {
   /** The bearer token of the workspace admin the provider authenticates as. */
@@ -49,6 +51,8 @@ const OWNED = [
   /^\/api\/2\.0\/repos(\/|$)/,
   /^\/api\/2\.1\/unity-catalog\//,
   /^\/api\/2\.0\/workspace\/delete$/,
+  /^\/api\/2\.0\/workspace-conf$/,
+  /^\/api\/2\.0\/git-credentials(\/|$)/,
 ];
 const REGISTRY = /^\/api\/2\.0\/mlflow\/(databricks\/registered-models\/get|registered-models\/(create|rename|delete))$/;
 
@@ -60,6 +64,7 @@ export class DatabricksControlApi {
   readonly registry?: WorkspaceRegistryApi;
   readonly unityCatalog: UnityCatalogApi;
   readonly workspace: WorkspaceApi;
+  readonly settings: WorkspaceSettingsApi;
 
   constructor(opts: DatabricksControlApiOptions) {
     this.state = new ControlPlaneState({ token: opts.token, adminUserName: opts.adminUserName, workspaceId: opts.workspaceId });
@@ -70,6 +75,7 @@ export class DatabricksControlApi {
     this.permissions = new PermissionsApi(this.state, this.workspace, this.registry ?? noModels);
     this.repos = new ReposApi(this.state, this.workspace);
     this.unityCatalog = new UnityCatalogApi(this.state);
+    this.settings = new WorkspaceSettingsApi(this.state);
   }
 
   /** Whether a path is served here (the host then need not look further). */
@@ -129,6 +135,7 @@ export class DatabricksControlApi {
       (await this.permissions.handle(r)) ||
       this.repos.handle(r) ||
       this.unityCatalog.handle(r) ||
+      this.settings.handle(r) ||
       (!!this.registry && (await this.registry.handle(r)))
     );
   }

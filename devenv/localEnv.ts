@@ -26,7 +26,10 @@ import { DatabricksTestServer } from "./databricksServer";
 import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "./cloudEmulators";
 import { ControlPlaneState } from "./controlPlaneState";
 import { storeEnv, UcRegistryApi, UcStorage } from "./ucRegistryApi";
+import { Readable } from "stream";
 import { mlflowClient } from "../clients/mlflow";
+import { forEachLimited } from "../migration/concurrency";
+import { transportFor } from "../migration/transports/transportFor";
 
 /** The stage of the old workspace's registered version (a workspace registry has stages, not aliases). */
 export const STAGE = "Production";
@@ -61,6 +64,8 @@ export interface LocalEnvironments {
   new: LocalEnvironment;
   token: string;
   fixture: FixtureInfo;
+  /** What `rehearsal` seeded besides the team's fixture. */
+  rehearsal?: RehearsalInfo;
   uc?: LocalUnityCatalog;
   /** One profile per member and stand-in, each with the member's own token there (when members were given). */
   profiles: MemberProfile[];
@@ -147,6 +152,119 @@ export const SEEDED_NOTEBOOKS: { path: string; type: "NOTEBOOK" | "FILE"; langua
     },
   ];
 
+/** How much more the old environment holds for rehearsing a whole move (`local-env --experiments N --models M --versions K`). */
+export interface RehearsalSeed {
+  /** Experiments `/Users/alice@quant.example/rehearsal-<i>`, each with `runs` runs. */
+  experiments?: number;
+  runs?: number;
+  /** Models `rehearsal-model-<j>`, each with `versions` versions in different stages (newest Production, then Staging, Archived, None). */
+  models?: number;
+  versions?: number;
+}
+
+/** What the rehearsal seed put in the old environment. */
+export interface RehearsalInfo {
+  experiments: string[];
+  models: { name: string; versions: { version: string; stage: string }[] }[];
+  runs: number;
+  bytes: number;
+}
+
+/** Where the rehearsal models' training runs live. */
+export const REHEARSAL_MODELS_EXPERIMENT = "/Users/alice@quant.example/rehearsal-models";
+
+/** The stage of version `v` of `k`: the newest Production, the one before Staging, then Archived, the rest None. */
+export const rehearsalStage = (v: number, k: number): string => ["Production", "Staging", "Archived"][k - v] ?? "None";
+
+/** A small MLmodel with the signature Unity Catalog requires, so the rehearsal models can go there too. */
+const MLMODEL = `artifact_path: model
+flavors:
+  python_function:
+    loader_module: mlflow.pyfunc.model
+    python_version: 3.11.0
+signature:
+  inputs: '[{"type": "double", "name": "close", "required": true}]'
+  outputs: '[{"type": "double", "required": true}]'
+`;
+
+/**
+ * Seeds the old environment's MLflow server through its REST API (fast: no Python): experiments with runs
+ * (params, a metric history, tags, two small artifact files each) and models with versions in different stages,
+ * each version's run holding its model files. Deterministic content, so a move can be compared byte for byte.
+ */
+export async function seedRehearsal(mlflowUrl: string, seed: RehearsalSeed): Promise<RehearsalInfo> {
+  const ep = { uri: mlflowUrl, baseUrl: mlflowUrl, token: undefined, transport: "mlflow-artifacts" as const };
+  const c = mlflowClient(ep);
+  const t = transportFor(c);
+  const info: RehearsalInfo = { experiments: [], models: [], runs: 0, bytes: 0 };
+  const upload = async (runId: string, path: string, data: Buffer) => {
+    await t.upload(await t.runRoot(runId, ""), path, Readable.from([data]), data.length);
+    info.bytes += data.length;
+  };
+  const newRun = async (experimentId: string, name: string, i: number, files: [string, Buffer][]) => {
+    const start = 1767225600000 + i * 60000;
+    const run = await c.createRun(experimentId, name, start, [{ key: "mlflow.user", value: "alice@quant.example" }]);
+    const id = run.info.run_id;
+    await c.logBatch(id, {
+      params: [
+        { key: "lr", value: String(0.001 * (1 + (i % 5))) },
+        { key: "window", value: String(20 + i) },
+      ],
+      metrics: Array.from({ length: 5 }, (_, step) => ({
+        key: "precision",
+        value: 0.5 + ((i * 7 + step) % 40) / 100,
+        timestamp: start + step,
+        step,
+      })),
+      tags: [{ key: "team", value: "quant" }],
+    });
+    for (const [p, data] of files) await upload(id, p, data);
+    await c.updateRun(id, "FINISHED", start + 30000);
+    info.runs++;
+    return run;
+  };
+  const runs = seed.runs ?? 10;
+  await forEachLimited(
+    Array.from({ length: seed.experiments ?? 0 }, (_, i) => i + 1),
+    4,
+    async (e) => {
+      const name = `/Users/alice@quant.example/rehearsal-${String(e).padStart(2, "0")}`;
+      const id = await c.ensureExperiment(name);
+      for (let r = 1; r <= runs; r++) {
+        const text = `experiment ${e} run ${r}\n`.repeat(64 * r);
+        await newRun(id, `run-${r}`, e * 100 + r, [
+          ["metrics/summary.json", Buffer.from(JSON.stringify({ experiment: e, run: r, precision: 0.5 + r / 100 }))],
+          ["reports/log.txt", Buffer.from(text)],
+        ]);
+      }
+      info.experiments.push(name);
+    },
+  );
+  const k = seed.versions ?? 3;
+  if (seed.models) {
+    const id = await c.ensureExperiment(REHEARSAL_MODELS_EXPERIMENT);
+    for (let m = 1; m <= seed.models; m++) {
+      const name = `rehearsal-model-${m}`;
+      await c.ensureRegisteredModel(name);
+      const versions: RehearsalInfo["models"][number]["versions"] = [];
+      for (let v = 1; v <= k; v++) {
+        const weights = Buffer.alloc(16384 * v, `${name} v${v} `);
+        const run = await newRun(id, `${name}-v${v}`, m * 1000 + v, [
+          ["model/MLmodel", Buffer.from(MLMODEL)],
+          ["model/weights.bin", weights],
+        ]);
+        const mv = await c.createModelVersion({ name, source: `${run.info.artifact_uri}/model`, run_id: run.info.run_id, tags: [] });
+        const stage = rehearsalStage(v, k);
+        if (stage !== "None") await c.transitionStage(name, mv.version, stage);
+        versions.push({ version: mv.version, stage });
+      }
+      info.models.push({ name, versions });
+    }
+  }
+  info.experiments.sort();
+  return info;
+}
+
 /**
  * The fixture registers its best version with an alias, as an OSS server allows; a workspace model registry
  * has stages instead. So in the old workspace the version is in stage Production and has no alias.
@@ -159,7 +277,8 @@ async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: st
   await mlflow.deleteAlias(model, alias);
 }
 
-async function environment(name: string, token: string): Promise<LocalEnvironment> {
+/** One stand-in, empty: a real MLflow server behind the Databricks API test server (stop: `api.stop()`, `mlflow.dispose()`). */
+export async function startEnvironment(name: string, token: string): Promise<LocalEnvironment> {
   const mlflow = await MlflowServer.create(name);
   await mlflow.start();
   const api = new DatabricksTestServer(mlflow.url, token, "backend");
@@ -184,12 +303,12 @@ async function ucStorage(choice: "azure" | "s3" | UcStorage): Promise<{ storage:
  * (left running).
  */
 export async function startLocalEnvironments(
-  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage; members?: string[] } = {},
+  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage; members?: string[]; rehearsal?: RehearsalSeed } = {},
 ): Promise<LocalEnvironments> {
   const token = `dapi-local-${crypto.randomBytes(8).toString("hex")}`;
   const settled = await Promise.allSettled([
-    environment("old", token),
-    environment("new", token),
+    startEnvironment("old", token),
+    startEnvironment("new", token),
     opts.unityCatalog ? ucStorage(opts.unityCatalog) : undefined,
   ]);
   const value = <T>(r: PromiseSettledResult<T>) => (r.status === "fulfilled" ? r.value : undefined);
@@ -223,6 +342,7 @@ export async function startLocalEnvironments(
       signature: true,
     });
     await asWorkspaceRegistry(o.mlflow.url, fixture.model, fixture.version, fixture.alias);
+    const rehearsal = opts.rehearsal ? await seedRehearsal(o.mlflow.url, opts.rehearsal) : undefined;
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
     n.api.workspace.put("/Shared", "DIRECTORY");
@@ -233,6 +353,7 @@ export async function startLocalEnvironments(
       new: n,
       token,
       fixture,
+      ...(rehearsal ? { rehearsal } : {}),
       ...(uc ? { uc } : {}),
       profiles: written?.profiles ?? [],
       ...(written ? { configFile: written.configFile } : {}),

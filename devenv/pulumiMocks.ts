@@ -81,6 +81,7 @@ export const DATABRICKS_TYPES: Computed = {
   "pulumi:providers:databricks": none,
   "quant-platform:databricks:WorkspaceAccess": none,
   "quant-platform:databricks:ModelRegistryAccess": none,
+  "quant-platform:databricks:WorkspaceGitSettings": none,
   "databricks:index/group:Group": none,
   "databricks:index/user:User": none,
   "databricks:index/groupMember:GroupMember": none,
@@ -90,6 +91,7 @@ export const DATABRICKS_TYPES: Computed = {
   "databricks:index/mlflowModel:MlflowModel": (name) => ({ registeredModelId: `rm-${name}` }),
   "databricks:index/registeredModel:RegisteredModel": (_n, i) => ({ fullName: `${i.catalogName}.${i.schemaName}.${i.name}` }),
   "databricks:index/grants:Grants": none,
+  "databricks:index/workspaceConf:WorkspaceConf": none,
 };
 
 export const DATABRICKS_CALLS: Computed = {

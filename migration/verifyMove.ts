@@ -52,6 +52,8 @@ export interface VerifyMoveOptions {
   names?: ModelNames;
   /** Stage -> alias, as given to the migrations (`--map-stage`). */
   stageAliases?: Record<string, string>;
+  /** Source model -> the only versions of it to check (what a move selected); other models: every version. */
+  versions?: Record<string, string[]>;
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -367,6 +369,10 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     retry: o.retry,
     storeSettings: o.storeSettings,
   });
+  for (const m of src.models) {
+    const only = o.versions?.[m.name];
+    if (only) m.versions = m.versions.filter((v) => only.includes(v.version));
+  }
   const expected = src.models.map((m) => targetModelName(m.name, names, fromKind, toKind));
   // In the target: the models the source's are named as there (all of them when no names are given; versions
   // are found by provenance), the source's experiments that exist, and the source's workspace paths that

@@ -21,6 +21,8 @@ export interface StackDiff {
   members: MemberChange[];
   flowEdges: { added: string[]; removed: string[] };
   promotions: { added: string[]; removed: string[] };
+  /** Workspace settings (Git folders enabled, the Git URL allow list), as `key = value`. */
+  settings: { added: string[]; removed: string[] };
   /** On the stack that owns the GitLab settings: how each Git rule is enforced at head, and at base where that differs. */
   enforcement?: { tier: string; rules: { rule: string; how: string; before?: string }[] };
 }
@@ -111,11 +113,13 @@ export function accessDiff(
           .map(([k, v]) => `${k} ${v}`)
           .join("")})`,
       }));
+    const settings = (p?: AccessPlan) => (p?.workspaceSettings ?? []).map((w) => ({ key: w.key, label: `${w.setting} = ${w.value}` }));
     return {
       stack,
       members: [...byMember.values()].sort((x, y) => x.member.localeCompare(y.member)),
       flowEdges: keyedDiff(edges(b), edges(h)),
       promotions: keyedDiff(promos(b), promos(h)),
+      settings: keyedDiff(settings(b), settings(h)),
       ...enforcementDiff(b, h),
     };
   });
@@ -126,6 +130,8 @@ export function accessDiff(
       s.flowEdges.removed.length ||
       s.promotions.added.length ||
       s.promotions.removed.length ||
+      s.settings.added.length ||
+      s.settings.removed.length ||
       s.enforcement?.rules.some((r) => r.before !== undefined),
   );
   return { base: base.ref, head: head.ref, changed, stacks };
@@ -149,7 +155,9 @@ export function renderAccessDiffMarkdown(d: AccessDiff): string {
       !s.flowEdges.added.length &&
       !s.flowEdges.removed.length &&
       !s.promotions.added.length &&
-      !s.promotions.removed.length
+      !s.promotions.removed.length &&
+      !s.settings.added.length &&
+      !s.settings.removed.length
     )
       continue;
     lines.push("", `### ${s.stack}`);
@@ -162,6 +170,8 @@ export function renderAccessDiffMarkdown(d: AccessDiff): string {
     for (const e of s.flowEdges.removed) lines.push(`- flow edge removed: ${e}`);
     for (const p of s.promotions.added) lines.push(`- model promotion added: ${p}`);
     for (const p of s.promotions.removed) lines.push(`- model promotion removed: ${p}`);
+    for (const w of s.settings.removed) lines.push(`- workspace setting was: ${w}`);
+    for (const w of s.settings.added) lines.push(`- workspace setting now: ${w}`);
   }
   for (const s of d.stacks.filter((x) => x.enforcement)) {
     const e = s.enforcement!;

@@ -17,6 +17,7 @@ import {
 } from "../config/schema";
 import { keyed } from "./identity";
 import { sourcesOf } from "./flow";
+import { gitFolderSettingEntries, WorkspaceSettingEntry } from "./workspaceSettings";
 
 export interface GroupEntry {
   key: string;
@@ -174,6 +175,8 @@ export interface AccessPlan {
   branchRules: BranchRuleEntry[];
   flowEdges: FlowEdgeEntry[];
   migrations: MigrationEntry[];
+  /** The workspace's Git folder settings (workspace-conf keys). */
+  workspaceSettings: WorkspaceSettingEntry[];
 }
 
 const byGroup = <T extends { group: string }>(a: T, b: T) => a.group.localeCompare(b.group);
@@ -480,6 +483,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     branchRules,
     flowEdges,
     migrations,
+    workspaceSettings: gitFolderSettingEntries(s.gitFolders),
   };
 }
 

@@ -28,6 +28,11 @@ export function planSections(plan: AccessPlan): Section[] {
       rows: plan.gitFolders.map((f) => [f.path, f.url, f.branch]),
     },
     {
+      title: "Workspace Git folder settings (workspace-conf)",
+      columns: ["setting", "value", "meaning"],
+      rows: plan.workspaceSettings.map((w) => [w.setting, w.value, w.purpose]),
+    },
+    {
       title: `Model registry (${plan.registry.flavour})`,
       columns: ["model", "group", "level", "privileges"],
       rows: [

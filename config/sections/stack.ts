@@ -13,6 +13,7 @@ import {
 } from "../schema";
 import { ConfigEntry } from "../load";
 import { bool, Ctx, obj, oneOf, str } from "./check";
+import { validateGitFolderSettings } from "./gitFolders";
 
 export const PROJECT_KEYS = ["organization", "environments", "flow", "roles", "roster", "models"] as const;
 export const SECRET_KEYS = [
@@ -55,7 +56,13 @@ export function validateStack(
     }
   }
   const envNames = envs.map((e) => e.name);
-  const w = obj(c, "workspace", values.workspace?.value, ["host", "branch", "registry"], ["scimProvisioned", "retryTimeoutSeconds"]);
+  const w = obj(
+    c,
+    "workspace",
+    values.workspace?.value,
+    ["host", "branch", "registry"],
+    ["scimProvisioned", "retryTimeoutSeconds", "gitFolders"],
+  );
   const gitV = obj(c, "git", values.git?.value, ["provider", "project"], ["url", "ownsProjectSettings", "tier"]);
   const host = w
     ? str(c, "workspace.host", w.host, "the workspace URL, https://<workspace>.cloud.databricks.com", /^https:\/\/[^\s/]+\/?$/)
@@ -77,6 +84,7 @@ export function validateStack(
     }
   }
   const scimProvisioned = w ? bool(c, "workspace.scimProvisioned", w.scimProvisioned, false) : false;
+  const gitFolders = validateGitFolderSettings(c, w?.gitFolders);
   const retryTimeoutSeconds = w?.retryTimeoutSeconds;
   if (
     retryTimeoutSeconds !== undefined &&
@@ -132,6 +140,7 @@ export function validateStack(
     branch,
     registry,
     scimProvisioned,
+    gitFolders,
     auth,
     ...(typeof retryTimeoutSeconds === "number" && Number.isInteger(retryTimeoutSeconds) && retryTimeoutSeconds > 0
       ? { retryTimeoutSeconds }

@@ -18,7 +18,8 @@ import { validate } from "../../config/validate";
 import { AccessPlan, buildAccessPlan } from "../../plan/accessPlan";
 import { githubAccess } from "../../components/github/rights";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
-import { readGitHubRights } from "../../devenv/githubReadback";
+import { readGitHubRights } from "../../clients/githubRights";
+import { httpsGetJson } from "../../devenv/workspaceReadback";
 import {
   copyProject,
   commitProject,
@@ -50,7 +51,16 @@ describe("e2e: the three stacks on GitHub under the real engine and the real Git
   const ok = (r: Run, what: string) => assert.strictEqual(r.code, 0, `${what} failed (exit ${r.code}):\n${r.out.slice(-8000)}`);
   const plan = (s: string): AccessPlan => buildAccessPlan(validate(readConfigSources(dir), s), s);
   const api = () => `${services.github.url}/api/v3`;
-  const readBack = () => readGitHubRights(api(), services.githubToken, repo, services.cert.cert);
+  const readBack = () =>
+    readGitHubRights(
+      <T>(p: string) =>
+        httpsGetJson<T>(
+          `${api()}${p}`,
+          { Authorization: `Bearer ${services.githubToken}`, Accept: "application/vnd.github+json" },
+          services.cert.cert,
+        ),
+      repo,
+    );
   const org = () => services.github.org!;
   const noUnimplemented = () => {
     assert.deepStrictEqual(services.github.unimplemented, [], "GitHub answered 501 (a route the test server lacks)");

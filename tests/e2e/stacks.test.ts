@@ -462,6 +462,16 @@ describe("e2e: the project's three stacks under the real engine", function () {
     noUnimplemented();
   });
 
+  it("4b. Git folders switched off out of band show as drift on refresh; up --refresh switches them on again", async () => {
+    const conf = ws("quant_stg").state.workspaceConf;
+    conf.set("enableProjectTypeInWorkspace", "false");
+    const r = await runner.pulumi(["preview", "--refresh", "--expect-no-changes", "--diff", "-s", "quant_stg"]);
+    assert.notStrictEqual(r.code, 0, `the drift is a change:\n${r.out.slice(-3000)}`);
+    assert.match(r.out, /enableProjectTypeInWorkspace\W+"false" => "true"/, "the drifted setting and its planned value");
+    ok(await runner.cli(PROJECT_DIR, ["deploy", "--stack", "quant_stg", "--refresh"]), "npm run deploy -- --stack quant_stg --refresh");
+    assert.strictEqual(conf.get("enableProjectTypeInWorkspace"), "true", "Git folders are enabled again");
+  });
+
   it("5. the policy pack passes the shipped configuration and names each policy a violating change breaks", async () => {
     const r = await runner.cli(PROJECT_DIR, ["preview", "--stack", "quant", "--policy-pack", "policy", "--out-dir", path.join(tmp, "mr")]);
     ok(r, "npm run preview -- --stack quant --policy-pack policy");

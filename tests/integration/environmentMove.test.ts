@@ -94,12 +94,19 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     );
     try {
       for (const c of commands) {
-        const r = await bash(c.replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`), {
-          DATABRICKS_CONFIG_FILE: cfg,
-          DATABRICKS_TOKEN: "",
-        });
+        // The files the commands write (the inventory, the move plan) go to the test's folder, not the project's.
+        const r = await bash(
+          c
+            .replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`)
+            .replace(/\bmove-plan\.yaml\b/g, path.join(dir, "move-plan.yaml")),
+          {
+            DATABRICKS_CONFIG_FILE: cfg,
+            DATABRICKS_TOKEN: "",
+          },
+        );
         assert.strictEqual(r.status, 0, `${c}\nexit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-        if (c.startsWith("npm run verify-move")) assert.match(r.stdout, /identical: every model version, run and notebook/);
+        if (c.startsWith("npm run verify-move") || (c.startsWith("npm run move") && !/--dry-run|--plan-out|--shard/.test(c)))
+          assert.match(r.stdout, /identical: every model version, run and notebook/);
       }
       const inv = JSON.parse(fs.readFileSync(path.join(dir, "inventory-old.json"), "utf8").replace(/^[^{]*/, "")) as Inventory;
       assert.strictEqual(inv.experiments.find((e) => e.name === EXPERIMENT)!.runs.length, 3);

@@ -8,7 +8,9 @@
  * - merging, and an approval that counts, need write on the repository; `required_reviewers` counts only the
  *   named team's approvals.
  */
-import { httpsGetJson } from "./workspaceReadback";
+
+/** A GET of an API path (e.g. `/orgs/quant/teams?per_page=100&page=1`) returning its JSON body. */
+export type GitHubGet = <T>(path: string) => Promise<T>;
 
 export interface BranchRights {
   push: boolean;
@@ -21,7 +23,7 @@ interface Ruleset {
   name: string;
   enforcement: string;
   conditions?: { ref_name?: { include?: string[]; exclude?: string[] } };
-  rules?: { type: string; parameters?: Record<string, any> }[];
+  rules?: { type: string; parameters?: { required_reviewers?: { reviewer: { id: number } }[] } & Record<string, unknown> }[];
   bypass_actors?: { actor_id: number | null; actor_type: string; bypass_mode: string }[];
 }
 
@@ -33,10 +35,8 @@ export interface GitHubReadback {
   rights(login: string, branch: string): BranchRights;
 }
 
-/** Reads `owner/repo` on the GitHub API at `api` (e.g. https://127.0.0.1:PORT/api/v3) with `token`. */
-export async function readGitHubRights(api: string, token: string, repo: string, ca?: string): Promise<GitHubReadback> {
-  const get = <T>(p: string) =>
-    httpsGetJson<T>(`${api}${p}`, { Authorization: `Bearer ${token}`, Accept: "application/vnd.github+json" }, ca);
+/** Reads `owner/repo` through `get` (the API root and token are the getter's). */
+export async function readGitHubRights(get: GitHubGet, repo: string): Promise<GitHubReadback> {
   const all = async <T>(p: string): Promise<T[]> => {
     const out: T[] = [];
     for (let page = 1; ; page++) {
@@ -91,8 +91,8 @@ export async function readGitHubRights(api: string, token: string, repo: string,
       write &&
       reviews.length > 0 &&
       reviews.every((x) =>
-        ((x.rules ?? []).find((r) => r.type === "pull_request")!.parameters?.required_reviewers ?? []).every(
-          (rr: { reviewer: { id: number } }) => mine.has(Number(rr.reviewer.id)),
+        ((x.rules ?? []).find((r) => r.type === "pull_request")!.parameters?.required_reviewers ?? []).every((rr) =>
+          mine.has(Number(rr.reviewer.id)),
         ),
       );
     return { push, merge, approve };

@@ -1,0 +1,229 @@
+/**
+ * The move command: a whole environment in one command, planned, resumable and verified, optionally one shard
+ * of several. A thin shell: the plan is movePlan.ts's, the work move.ts's (which composes the engines).
+ */
+import * as fs from "fs";
+import { workspaceClient } from "../clients/databricksWorkspace";
+import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
+import { resolveEndpoint } from "../migration/endpoint";
+import { takeInventory } from "../migration/inventory";
+import { parseStageAliases } from "../migration/lifecycle";
+import { move, MoveProgress, MoveReport, verifyPlan } from "../migration/move";
+import { MovePlan, parsePlan, parseShard, planFromInventory, PlanError, renderPlan, resolveItems } from "../migration/movePlan";
+import { VERIFY_MODES, VerifyMode } from "../migration/treeCopy";
+import { checkModelNames, MoveVerification, parseModelMap, renderVerification } from "../migration/verifyMove";
+import { Command, parseArgs, takeRepeated, UsageError } from "./command";
+import { listOption, storeEndpoints } from "./inventory";
+
+const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path>[,...]] [--plan FILE | --plan-out FILE]
+         [--shard i/N] [--verify-only] [--uc-schema <catalog>.<schema>] [--model-map SRC=DST[,...]]
+         [--map-stage STAGE=ALIAS[,...]] [--verify full|size|store] [--concurrency N] [--claim-timeout S] [--dry-run] [--json]
+
+Moves a whole environment: notebooks and files under --paths, then every experiment with all its runs, then
+every registered model with every version that is not archived (keeping stages, or aliases by --map-stage),
+each streamed, checksummed and verified by the migration engines; then verify-move over exactly what moved.
+Re-runs adopt what is already there, and a killed run resumes.
+  --from, --to   as for migrate (http(s)://<mlflow server>, https://<workspace>, databricks://<profile>,
+                 databricks+http://host:port, databricks-uc://<profile> for a Unity Catalog registry)
+  --paths        workspace folders whose notebooks and files move (Databricks workspaces; default /Shared,/Users
+                 where they exist; Git folders under them move through Git and are skipped)
+  --plan-out     write the plan (every path, experiment and model, versions: all) as editable YAML, move nothing
+  --plan         move what this YAML plan selects: paths, experiments, models with versions all |
+                 latest-per-stage | [1, 3], ucSchema, modelMap and stageAliases; errors name the entry
+  --shard i/N    move only part i of N of the plan, split deterministically and balanced by bytes, so that N
+                 processes or CI jobs (GitLab parallel: N, a GitHub matrix) move disjoint parts at once. A shard of
+                 several does not verify: run 'move --verify-only' with the same plan once all are done
+  --verify-only  move nothing: verify-move over what the plan covers (exit 0 identical, 3 differences)
+  --uc-schema, --model-map, --map-stage
+                 names and stage -> alias mapping, as for verify-move and migrate (without --plan; with it, the
+                 plan's ucSchema, modelMap and stageAliases)
+  --verify       how each file is checked in the target: full (default), size, or store (as for migrate)
+  --concurrency  files in flight across the whole move (default 8, 1 to 64), the one limit that bounds
+                 memory: items move side by side, each with its share of files
+  --claim-timeout
+                 seconds a run or version another migration claimed is waited for before it counts as left by a
+                 killed process (then the run is resumed, the unfinished version removed and migrated again);
+                 default the engines' own, 600 for runs and 300 for versions. Never shorter than a live migration
+                 of one item could take, when another process may be moving the same items
+  --dry-run      print what would move, with counts and bytes, and copy nothing
+  --json         one JSON document on stdout: every item with its outcome, files, bytes and ms, totals
+                 {items, bytes, ms, ...} and the verification
+A progress line (items done of total, bytes, rate, ETA) goes to stderr.
+Tokens come only from the environment (DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN, MIGRATE_TO_TOKEN,
+MLFLOW_TRACKING_TOKEN) or a Databricks config profile, never from the command line.
+Exit 0: moved and identical; 3: moved, and verify-move found differences (listed); 1: an item failed
+(listed; run again to resume); 2: usage error or an invalid plan.`;
+
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+/** items done/total, bytes, rate and time left, for stderr. */
+export function moveProgressLine(p: MoveProgress): string {
+  const rate = p.elapsedMs > 0 ? p.bytesDone / (p.elapsedMs / 1000) : 0;
+  const eta = rate > 0 ? Math.ceil((p.bytesTotal - p.bytesDone) / rate) : undefined;
+  return `move: ${p.itemsDone}/${p.itemsTotal} items  ${mb(p.bytesDone)}/${mb(p.bytesTotal)}  ${mb(rate)}/s  ETA ${p.itemsDone === p.itemsTotal ? "0s" : eta === undefined ? "?" : `${eta}s`}`;
+}
+
+export function renderMove(r: MoveReport): string {
+  const shard = r.shard ? ` (shard ${r.shard.index}/${r.shard.count})` : "";
+  if (r.dryRun) {
+    const kind = (k: string) => r.items.filter((i) => i.kind === k);
+    return [
+      `dry run: would move ${r.totals.items} items, ${r.totals.files} files, ${mb(r.totals.bytes)} from ${r.from} to ${r.to}${shard}; nothing copied`,
+      `  ${kind("notebooks").length} workspace folders (${kind("notebooks").reduce((s, i) => s + i.files, 0)} notebooks and files), ${kind("experiment").length} experiments, ${kind("model-version").length} model versions`,
+      ...r.items.map((i) => `  ${i.subject}: ${i.files} files, ${mb(i.bytes)}`),
+    ].join("\n");
+  }
+  const t = r.totals;
+  return [
+    `move ${r.from} -> ${r.to}${shard}`,
+    ...r.items.map(
+      (i) =>
+        `  ${i.outcome.padEnd(8)} ${i.subject}: ${i.detail ?? ""}${i.detail ? "; " : ""}${i.files} files, ${mb(i.bytes)}, ${(i.ms / 1000).toFixed(1)} s${i.problem ? `\n      ${i.problem.replace(/\n/g, "\n      ")}` : ""}`,
+    ),
+    `${t.items} items: ${t.moved} moved, ${t.adopted} already there, ${t.failed} failed; ${t.files} files, ${mb(t.bytes)}, ${(t.ms / 1000).toFixed(1)} s`,
+    ...(r.verification
+      ? [renderVerification(r.verification)]
+      : r.shard && r.shard.count > 1
+        ? [`not verified here: once every shard is done, run move --verify-only with the same plan (or verify-move)`]
+        : []),
+  ].join("\n");
+}
+
+/** The CLI as a function of its arguments and environment; progress lines go to `err`. */
+export async function moveCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (s: string) => void,
+  err: (s: string) => void,
+  tty: boolean,
+): Promise<number> {
+  const mapStage = takeRepeated(argv, "map-stage");
+  const modelMap = takeRepeated(mapStage.rest, "model-map");
+  const a = parseArgs(
+    modelMap.rest,
+    ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout"],
+    ["dry-run", "json", "verify-only"],
+  );
+  for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
+  if (a.plan !== undefined && a["plan-out"] !== undefined) throw new UsageError("give --plan or --plan-out, not both");
+  if (a.plan !== undefined)
+    for (const k of ["paths", "uc-schema"])
+      if (a[k] !== undefined) throw new UsageError(`--${k} goes in the plan (${a.plan}), not with --plan`);
+  if (a.plan !== undefined && (mapStage.values.length || modelMap.values.length))
+    throw new UsageError(`--map-stage and --model-map go in the plan (stageAliases, modelMap), not with --plan`);
+  if (a["plan-out"] !== undefined && (a.shard !== undefined || a["verify-only"] || a["dry-run"]))
+    throw new UsageError("--plan-out writes the plan and moves nothing: it takes no --shard, --verify-only or --dry-run");
+  if (a["verify-only"] && (a.shard !== undefined || a["dry-run"]))
+    throw new UsageError("--verify-only checks the whole plan: no --shard or --dry-run");
+  const verify = (a.verify ?? "full") as VerifyMode;
+  if (!VERIFY_MODES.includes(verify)) throw new UsageError(`--verify is full, size or store, not '${verify}'`);
+  const concurrency = a.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(a.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError(`--concurrency is a whole number from 1 to 64, not '${a.concurrency}'`);
+  let claimTimeoutMs: number | undefined;
+  if (a["claim-timeout"] !== undefined) {
+    const n = Number(a["claim-timeout"]);
+    if (!Number.isInteger(n) || n < 1)
+      throw new UsageError(`--claim-timeout is a whole number of seconds, at least 1, not '${a["claim-timeout"]}'`);
+    claimTimeoutMs = n * 1000;
+  }
+  let from, to, shard;
+  let given: MovePlan | undefined;
+  let maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases">;
+  try {
+    from = resolveEndpoint(a.from as string, "from", env);
+    to = resolveEndpoint(a.to as string, "to", env);
+    shard = a.shard !== undefined ? parseShard(a.shard as string) : undefined;
+    if (typeof a.plan === "string") {
+      if (!fs.existsSync(a.plan)) throw new Error(`--plan ${a.plan}: no such file (write one with --plan-out)`);
+      given = parsePlan(fs.readFileSync(a.plan, "utf8"), a.plan);
+      maps = {
+        ...(given.ucSchema !== undefined ? { ucSchema: given.ucSchema } : {}),
+        modelMap: given.modelMap,
+        stageAliases: given.stageAliases,
+      };
+    } else {
+      maps = {
+        ...(typeof a["uc-schema"] === "string" ? { ucSchema: a["uc-schema"] } : {}),
+        modelMap: modelMap.values.length ? parseModelMap(modelMap.values) : {},
+        stageAliases: parseStageAliases(mapStage.values),
+      };
+    }
+    checkModelNames({ ucSchema: maps.ucSchema, map: maps.modelMap }, from, to);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const workspaces = from.transport === "databricks" && to.transport === "databricks";
+  let paths = given ? given.paths : listOption(a.paths);
+  if (paths?.length && !workspaces)
+    throw new UsageError("notebooks and files (--paths, the plan's paths) move between Databricks workspaces only");
+  if (paths === undefined && workspaces) {
+    const ws = workspaceClient(from);
+    paths = [];
+    for (const p of ["/Shared", "/Users"]) if (await ws.getStatus(p)) paths.push(p);
+  }
+  const storeSettings = storeEndpoints(env);
+  const inv = await takeInventory({
+    endpoint: from,
+    paths,
+    ...(from.registry === "unity-catalog" && maps.ucSchema !== undefined ? { ucSchema: maps.ucSchema } : {}),
+    storeSettings,
+  });
+  const plan = given ?? planFromInventory(inv, maps);
+  if (typeof a["plan-out"] === "string") {
+    fs.writeFileSync(a["plan-out"], renderPlan(plan, inv));
+    const versions = plan.models.reduce((s, m) => s + (inv.models.find((x) => x.name === m.name)?.versions.length ?? 0), 0);
+    out(
+      `wrote ${a["plan-out"]}: ${plan.paths.length} workspace folders, ${plan.experiments.length} experiments, ${plan.models.length} models (${versions} versions); edit it, then move --plan ${a["plan-out"]}`,
+    );
+    return 0;
+  }
+  let items;
+  try {
+    items = resolveItems(plan, inv);
+  } catch (e) {
+    if (e instanceof PlanError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (a["verify-only"]) {
+    const v: MoveVerification = await verifyPlan({ from, to, plan, items, storeSettings });
+    out(a.json ? JSON.stringify(v, null, 2) : renderVerification(v));
+    return v.differences.length ? 3 : 0;
+  }
+  let last = 0;
+  const report = await move({
+    from,
+    to,
+    plan,
+    items,
+    shard,
+    dryRun: !!a["dry-run"],
+    concurrency,
+    verify,
+    storeSettings,
+    ...(claimTimeoutMs !== undefined ? { claimTimeoutMs } : {}),
+    onProgress: (p) => {
+      const end = p.itemsDone === p.itemsTotal;
+      // On a terminal a line redrawn in place; in CI logs a line every ten seconds and the last.
+      if (Date.now() - last < (tty ? 200 : 10000) && !end) return;
+      last = Date.now();
+      err(tty ? `\r${moveProgressLine(p)}${end ? "\n" : ""}` : `${moveProgressLine(p)}\n`);
+    },
+  });
+  out(a.json ? JSON.stringify(report, null, 2) : renderMove(report));
+  if (report.totals.failed) return 1;
+  return report.verification?.differences.length ? 3 : 0;
+}
+
+export const command: Command = {
+  name: "move",
+  usage: USAGE,
+  run: (argv) =>
+    moveCli(
+      argv,
+      process.env,
+      (s) => console.log(s),
+      (s) => process.stderr.write(s),
+      !!process.stderr.isTTY,
+    ),
+};

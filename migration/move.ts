@@ -1,0 +1,309 @@
+/**
+ * Moves a whole environment by composing the engines: notebooks and files (notebooks.ts), then experiments
+ * with all their runs (experiments.ts), then model versions (modelVersion.ts), then verify-move over exactly
+ * what was moved. The plan (movePlan.ts) says what moves; `shard` takes this process's part of it. Every
+ * engine adopts what is already in the target and resumes from its journal, so a re-run or an overlapping
+ * shard adds nothing.
+ */
+import { Endpoint, mlflowClient, registryOf, tagMap } from "../clients/mlflow";
+import { StoreSettings } from "../clients/objectStore";
+import { workspaceClient } from "../clients/databricksWorkspace";
+import { DEFAULT_CONCURRENCY, forEachLimited } from "./concurrency";
+import { ExperimentMigrationReport, migrateExperiment } from "./experiments";
+import { isIncompleteMigration } from "./failure";
+import { migrate, MigrationReport } from "./modelVersion";
+import { KIND_ORDER, MoveItem, MovePlan, splitShards } from "./movePlan";
+import { migrateNotebooks, NotebookMigrationReport } from "./notebooks";
+import { TAG } from "./provenance";
+import { VerifyMode } from "./treeCopy";
+import { MoveVerification, targetModelName, verifyMove } from "./verifyMove";
+
+export type ItemOutcome = "moved" | "adopted" | "planned" | "failed";
+
+export interface MoveItemResult {
+  kind: MoveItem["kind"];
+  key: string;
+  /** What it is, for people: `notebooks under /Shared`, `experiment '/Users/...'`, `model 'm' version 3 -> 'main.quant.m'`. */
+  subject: string;
+  outcome: ItemOutcome;
+  /** Files (artifact files, or notebooks and files) and their bytes in the source. */
+  files: number;
+  bytes: number;
+  ms: number;
+  /** What the engine reported: run mappings, target version, conflicts. */
+  detail?: string;
+  problem?: string;
+  report?: NotebookMigrationReport | ExperimentMigrationReport | MigrationReport;
+}
+
+export interface MoveReport {
+  from: string;
+  to: string;
+  shard?: { index: number; count: number };
+  dryRun: boolean;
+  items: MoveItemResult[];
+  totals: { items: number; bytes: number; ms: number; moved: number; adopted: number; failed: number; files: number };
+  /** verify-move over what this move covered; absent on a shard of several (the verify step checks them all) and on a dry run. */
+  verification?: MoveVerification;
+}
+
+export interface MoveProgress {
+  itemsDone: number;
+  itemsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  elapsedMs: number;
+}
+
+export interface MoveOptions {
+  from: Endpoint;
+  to: Endpoint;
+  plan: MovePlan;
+  /** The source's inventory the plan's items were resolved against. */
+  items: MoveItem[];
+  shard?: { index: number; count: number };
+  dryRun?: boolean;
+  /**
+   * Files in flight across the whole move, the one limit that bounds memory (each file in flight holds one
+   * stream's buffers): items run side by side, and each gets its share of files.
+   */
+  concurrency?: number;
+  verify?: VerifyMode;
+  /** Run verify-move at the end (default: yes, unless this is one shard of several). */
+  verifyAfter?: boolean;
+  storeSettings?: Partial<StoreSettings>;
+  /**
+   * How long a claim by another migration (a run being copied, a version being registered) is waited for before
+   * it counts as abandoned, left by a process that was killed: then the run is resumed, and the version left
+   * unfinished is removed and migrated again. Default: the engines' own (10 minutes for runs, 5 for versions).
+   */
+  claimTimeoutMs?: number;
+  onProgress?: (p: MoveProgress) => void;
+}
+
+/** Items in flight and files each, so that items x files stays within `concurrency`. */
+export function concurrencySplit(concurrency: number, items: number): { items: number; filesPerItem: number } {
+  const n = Math.max(1, Math.floor(concurrency));
+  const side = Math.max(1, Math.min(items, Math.floor(n / 2) || 1));
+  return { items: side, filesPerItem: Math.max(1, Math.floor(n / side)) };
+}
+
+/** The target name of a source model under the plan's name maps (its own name when none applies). */
+export function targetModel(plan: MovePlan, model: string, from: Endpoint, to: Endpoint): string {
+  return targetModelName(model, { ucSchema: plan.ucSchema, map: plan.modelMap }, registryOf(from), registryOf(to)) ?? model;
+}
+
+function subjectOf(item: MoveItem, plan: MovePlan, from: Endpoint, to: Endpoint): string {
+  if (item.kind === "notebooks") return `notebooks and files under ${item.path}`;
+  if (item.kind === "experiment") return `experiment '${item.name}'`;
+  const target = targetModel(plan, item.model, from, to);
+  return `model '${item.model}' version ${item.version}${target !== item.model ? ` -> '${target}'` : ""}`;
+}
+
+const filesOf = (item: MoveItem) => (item.kind === "notebooks" ? item.objects : item.files);
+
+/** Runs an engine that reports per object and throws IncompleteMigration when some failed: its report either way. */
+async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boolean; message?: string }> {
+  try {
+    return { report: await run, complete: true };
+  } catch (e) {
+    if (isIncompleteMigration<R>(e)) return { report: e.report, complete: false, message: e.message };
+    throw e;
+  }
+}
+
+async function moveItem(
+  o: MoveOptions,
+  item: MoveItem,
+  files: number,
+  onBytes: (bytesDone: number) => void,
+): Promise<Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">> {
+  if (item.kind === "notebooks") {
+    const { report, complete, message } = await settled(
+      migrateNotebooks({ from: o.from, to: o.to, paths: [item.path], concurrency: files }),
+    );
+    const n = (x: string) => report.objects.filter((r) => r.outcome === x).length;
+    return {
+      outcome: !complete ? "failed" : n("created") + n("overwritten") ? "moved" : "adopted",
+      detail: `${n("created")} created, ${n("identical")} already identical, ${n("conflict")} conflicts, ${n("failed")} failed`,
+      ...(message ? { problem: message } : {}),
+      report,
+    };
+  }
+  if (item.kind === "experiment") {
+    // A Databricks experiment lives in a workspace folder: make it here, so no shard waits for the one moving notebooks.
+    if (o.to.transport === "databricks" && item.name.startsWith("/") && item.name.lastIndexOf("/") > 0)
+      await workspaceClient(o.to).mkdirs(item.name.slice(0, item.name.lastIndexOf("/")));
+    const perRun = new Map<string, number>();
+    const { report, complete, message } = await settled(
+      migrateExperiment({
+        from: o.from,
+        to: o.to,
+        experiment: item.name,
+        concurrency: files,
+        verify: o.verify,
+        ...(o.claimTimeoutMs !== undefined ? { claimTimeoutMs: o.claimTimeoutMs } : {}),
+        onProgress: (p) => {
+          perRun.set(p.run, p.bytesDone);
+          onBytes([...perRun.values()].reduce((s, b) => s + b, 0));
+        },
+      }),
+    );
+    const n = (x: string) => report.runs.filter((r) => r.outcome === x).length;
+    return {
+      outcome: !complete ? "failed" : n("migrated") + n("resumed") ? "moved" : "adopted",
+      detail: `${report.runs.length} runs: ${n("migrated")} migrated, ${n("resumed")} resumed, ${n("adopted")} already migrated, ${n("conflict")} conflicts, ${n("failed")} failed`,
+      ...(message ? { problem: message } : {}),
+      report,
+    };
+  }
+  const toModel = targetModel(o.plan, item.model, o.from, o.to);
+  const once = () =>
+    migrate({
+      from: o.from,
+      to: o.to,
+      model: item.model,
+      select: { version: item.version },
+      ...(toModel !== item.model ? { toModel } : {}),
+      concurrency: files,
+      verify: o.verify,
+      stageAliases: o.plan.stageAliases,
+      storeSettings: o.storeSettings,
+      ...(o.claimTimeoutMs !== undefined ? { readyTimeoutMs: o.claimTimeoutMs } : {}),
+      onProgress: (p) => onBytes(p.bytesDone),
+    });
+  let report: MigrationReport;
+  try {
+    report = await once();
+  } catch (e) {
+    // The engine waited out a version registered from this source whose migration never completed: one left by a
+    // killed process. It is removed, and this version migrated again (the engine's own resume takes the files).
+    if (!/did not complete it in time/.test((e as Error).message) || !(await removeAbandoned(o, item.model, item.version, toModel)))
+      throw e;
+    report = await once();
+  }
+  return {
+    outcome: report.adopted ? "adopted" : "moved",
+    detail: `${report.targetModel} version ${report.targetVersion}${report.lifecycle.stage ? `, stage ${report.lifecycle.stage}` : ""}${report.lifecycle.aliases.length ? `, aliases ${report.lifecycle.aliases.join(", ")}` : ""}`,
+    report,
+  };
+}
+
+/** Removes the target versions migrated from this source version whose migration never completed; whether there were any. */
+async function removeAbandoned(o: MoveOptions, model: string, version: string, toModel: string): Promise<boolean> {
+  const dst = mlflowClient(o.to);
+  const left = (await dst.listVersions(toModel)).filter((v) => {
+    const t = tagMap(v.tags);
+    return (
+      t[TAG.sourceHost] === o.from.baseUrl &&
+      t[TAG.sourceModel] === model &&
+      t[TAG.sourceVersion] === version &&
+      t[TAG.state] !== undefined &&
+      t[TAG.state] !== "complete"
+    );
+  });
+  for (const v of left) await dst.deleteModelVersion(toModel, v.version);
+  return left.length > 0;
+}
+
+/**
+ * Moves this shard's items (all of them without `shard`) in the move's order, kind by kind, items of a kind side
+ * by side; a failed item is reported and does not stop the others. Then, unless told otherwise, verify-move over
+ * what the plan covers.
+ */
+export async function move(o: MoveOptions): Promise<MoveReport> {
+  const started = Date.now();
+  const mine = o.shard ? splitShards(o.items, o.shard.count)[o.shard.index - 1] : o.items;
+  const bytesTotal = mine.reduce((s, i) => s + i.bytes, 0);
+  const results: MoveItemResult[] = [];
+  const inFlight = new Map<string, number>();
+  let itemsDone = 0;
+  let bytesFinished = 0;
+  const progress = () =>
+    o.onProgress?.({
+      itemsDone,
+      itemsTotal: mine.length,
+      bytesDone: bytesFinished + [...inFlight.values()].reduce((s, b) => s + b, 0),
+      bytesTotal,
+      elapsedMs: Date.now() - started,
+    });
+  const base = (item: MoveItem) => ({
+    kind: item.kind,
+    key: item.key,
+    subject: subjectOf(item, o.plan, o.from, o.to),
+    files: filesOf(item),
+    bytes: item.bytes,
+  });
+
+  if (o.dryRun) {
+    for (const item of mine) results.push({ ...base(item), outcome: "planned", ms: 0 });
+  } else {
+    progress();
+    for (const kind of KIND_ORDER) {
+      const batch = mine.filter((i) => i.kind === kind);
+      const split = concurrencySplit(o.concurrency ?? DEFAULT_CONCURRENCY, batch.length);
+      await forEachLimited(batch, split.items, async (item) => {
+        const t0 = Date.now();
+        inFlight.set(item.key, 0);
+        let r: Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">;
+        try {
+          r = await moveItem(o, item, split.filesPerItem, (b) => {
+            inFlight.set(item.key, Math.min(b, item.bytes));
+            progress();
+          });
+        } catch (e) {
+          r = { outcome: "failed", problem: (e as Error).message };
+        }
+        inFlight.delete(item.key);
+        itemsDone++;
+        bytesFinished += item.bytes;
+        results.push({ ...base(item), ...r, ms: Date.now() - t0 });
+        progress();
+      });
+    }
+  }
+  const order = new Map(mine.map((i, n) => [i.key, n]));
+  results.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+  const count = (x: ItemOutcome) => results.filter((r) => r.outcome === x).length;
+  const report: MoveReport = {
+    from: o.from.uri,
+    to: o.to.uri,
+    ...(o.shard ? { shard: o.shard } : {}),
+    dryRun: !!o.dryRun,
+    items: results,
+    totals: {
+      items: results.length,
+      files: results.reduce((s, r) => s + r.files, 0),
+      bytes: results.reduce((s, r) => s + r.bytes, 0),
+      ms: 0,
+      moved: count("moved"),
+      adopted: count("adopted"),
+      failed: count("failed"),
+    },
+  };
+  const verifyAfter = o.verifyAfter ?? !(o.shard && o.shard.count > 1);
+  if (!o.dryRun && verifyAfter) report.verification = await verifyPlan(o);
+  report.totals.ms = Date.now() - started;
+  return report;
+}
+
+/** verify-move over exactly what the plan covers: its paths, experiments, models and selected versions. */
+export function verifyPlan(o: Pick<MoveOptions, "from" | "to" | "plan" | "items" | "storeSettings">): Promise<MoveVerification> {
+  const versions: Record<string, string[]> = {};
+  for (const i of o.items) if (i.kind === "model-version") (versions[i.model] ??= []).push(i.version);
+  const workspace = o.from.transport === "databricks" && o.to.transport === "databricks";
+  return verifyMove({
+    from: o.from,
+    to: o.to,
+    paths: workspace ? o.items.flatMap((i) => (i.kind === "notebooks" ? [i.path] : [])) : undefined,
+    models: Object.keys(versions),
+    experiments: o.items.flatMap((i) => (i.kind === "experiment" ? [i.name] : [])),
+    names: {
+      ...(o.plan.ucSchema !== undefined ? { ucSchema: o.plan.ucSchema } : {}),
+      ...(Object.keys(o.plan.modelMap).length ? { map: o.plan.modelMap } : {}),
+    },
+    stageAliases: o.plan.stageAliases,
+    versions,
+    storeSettings: o.storeSettings,
+  });
+}

@@ -1,0 +1,291 @@
+/**
+ * The move plan: what `move` carries from one environment to another, as data. Written from an inventory
+ * (`move --plan-out`), edited by people, read back and validated (`move --plan`), resolved against the
+ * source's inventory into flat, keyed items (notebook paths, experiments, model versions), and split into
+ * shards balanced by bytes. Pure: no I/O but the caller's.
+ */
+import { parse as parseYaml } from "yaml";
+import { Inventory, ModelInventory, VersionInventory } from "./inventory";
+
+/** Which versions of a model move: every non-archived one, the newest per stage, or the listed numbers. */
+export type VersionSelection = "all" | "latest-per-stage" | string[];
+
+export interface PlannedModel {
+  name: string;
+  versions: VersionSelection;
+}
+
+export interface MovePlan {
+  /** Workspace folders whose notebooks and files move (Databricks workspaces only). */
+  paths: string[];
+  /** Experiments that move, each with all its active runs. */
+  experiments: string[];
+  models: PlannedModel[];
+  /** The Unity Catalog side's `catalog.schema` (model m is `<catalog>.<schema>.m` there), as `--uc-schema`. */
+  ucSchema?: string;
+  /** Source model -> target model name, as `--model-map`; wins over ucSchema. */
+  modelMap: Record<string, string>;
+  /** Stage -> alias, as `--map-stage`. */
+  stageAliases: Record<string, string>;
+}
+
+/** One unit of work, with the stable key that identifies it (sorting, sharding, reports). */
+export type MoveItem =
+  | { kind: "notebooks"; key: string; path: string; objects: number; bytes: number }
+  | { kind: "experiment"; key: string; name: string; runs: number; files: number; bytes: number }
+  | { kind: "model-version"; key: string; model: string; version: string; stage: string | undefined; files: number; bytes: number };
+
+/** The order of the move: notebooks and files first (the folders experiments live in), then experiments, then models. */
+export const KIND_ORDER: MoveItem["kind"][] = ["notebooks", "experiment", "model-version"];
+
+/** The experiment the model migration keeps its journals in: never moved as content. */
+export const MIGRATIONS_EXPERIMENT = "quant-platform-migrations";
+
+const SELECTIONS = "expected all, latest-per-stage or a list of version numbers";
+
+/** Every non-archived, registered version: what `versions: all` moves. */
+const movable = (v: VersionInventory) => v.stage !== "Archived" && (!v.status || v.status === "READY");
+
+/**
+ * The versions a selection names, in version order. `latest-per-stage`: the newest version in each stage but
+ * Archived (None counts as a stage), and in a registry without stages every version with an alias and the newest.
+ */
+export function selectVersions(m: ModelInventory, selection: VersionSelection): VersionInventory[] {
+  const live = m.versions.filter(movable).sort((a, b) => Number(a.version) - Number(b.version));
+  if (selection === "all") return live;
+  if (selection === "latest-per-stage") {
+    const keep = new Set<string>();
+    const byStage = new Map<string, VersionInventory>();
+    for (const v of live) {
+      if (v.stage !== undefined) byStage.set(v.stage, v);
+      if (v.aliases.length) keep.add(v.version);
+    }
+    for (const v of byStage.values()) keep.add(v.version);
+    if (live.length && !byStage.size) keep.add(live[live.length - 1].version);
+    return live.filter((v) => keep.has(v.version));
+  }
+  return m.versions.filter((v) => selection.includes(v.version)).sort((a, b) => Number(a.version) - Number(b.version));
+}
+
+/** The plan that moves everything the inventory lists (the default, and what `--plan-out` writes). */
+export function planFromInventory(inv: Inventory, maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases">): MovePlan {
+  return {
+    paths: inv.workspace?.paths ?? [],
+    // Not the engine's journals, nor an MLflow server's empty Default experiment (every server has its own).
+    experiments: inv.experiments
+      .filter((e) => e.name !== MIGRATIONS_EXPERIMENT && !(e.name === "Default" && e.id === "0" && !e.runs.length))
+      .map((e) => e.name),
+    models: inv.models.map((m) => ({ name: m.name, versions: "all" })),
+    ...(maps.ucSchema !== undefined ? { ucSchema: maps.ucSchema } : {}),
+    modelMap: maps.modelMap,
+    stageAliases: maps.stageAliases,
+  };
+}
+
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+const q = (s: string) => JSON.stringify(s);
+
+/** The plan as YAML a person edits: every entry commented with what it holds in the source. */
+export function renderPlan(plan: MovePlan, inv: Inventory): string {
+  const lines = [
+    `# Move plan for quant-platform move, from the inventory of ${inv.source}.`,
+    `# Edit, then: quant-platform move --from <uri> --to <uri> --plan <this file> [--shard i/N]`,
+    `# models[].versions: all (every version not archived), latest-per-stage, or a list such as [1, 3].`,
+    `paths:${plan.paths.length ? "" : " []"}`,
+  ];
+  for (const p of plan.paths) {
+    const under = (inv.workspace?.objects ?? []).filter((o) => o.path.startsWith(`${p.replace(/\/+$/, "")}/`));
+    lines.push(`  - ${q(p)}  # ${under.length} notebooks and files`);
+  }
+  lines.push(`experiments:${plan.experiments.length ? "" : " []"}`);
+  for (const n of plan.experiments) {
+    const e = inv.experiments.find((x) => x.name === n);
+    lines.push(`  - ${q(n)}${e ? `  # ${e.runs.length} runs, ${mb(e.artifactBytes)}` : ""}`);
+  }
+  lines.push(`models:${plan.models.length ? "" : " []"}`);
+  for (const m of plan.models) {
+    const found = inv.models.find((x) => x.name === m.name);
+    const summary = found?.versions.map((v) => `v${v.version} ${v.stage ?? (v.aliases.join(",") || "-")} ${mb(v.bytes)}`).join("; ");
+    lines.push(`  - name: ${q(m.name)}${summary ? `  # ${summary}` : ""}`);
+    lines.push(`    versions: ${Array.isArray(m.versions) ? `[${m.versions.join(", ")}]` : m.versions}`);
+  }
+  lines.push(
+    `# The Unity Catalog side's <catalog>.<schema> (as --uc-schema), a source model's name in the target (as --model-map),`,
+    `# and stage -> alias (as --map-stage).`,
+  );
+  if (plan.ucSchema !== undefined) lines.push(`ucSchema: ${q(plan.ucSchema)}`);
+  const map = (name: string, m: Record<string, string>) =>
+    Object.keys(m).length ? [`${name}:`, ...Object.entries(m).map(([k, v]) => `  ${q(k)}: ${q(v)}`)] : [`${name}: {}`];
+  lines.push(...map("modelMap", plan.modelMap), ...map("stageAliases", plan.stageAliases));
+  return `${lines.join("\n")}\n`;
+}
+
+/** A plan file that does not hold together: every problem, each naming its entry. */
+export class PlanError extends Error {}
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const show = (x: unknown) => (typeof x === "string" ? q(x) : JSON.stringify(x));
+
+/** Reads and validates a plan's YAML; throws a PlanError listing every problem, each naming the entry and what was expected. */
+export function parsePlan(text: string, file = "the plan"): MovePlan {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new PlanError(`${file} is not YAML: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const problems: string[] = [];
+  if (!isRecord(doc)) throw new PlanError(`${file}: expected a mapping with paths, experiments and models, got ${show(doc)}`);
+  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases"];
+  for (const k of Object.keys(doc)) if (!known.includes(k)) problems.push(`${k}: unknown key; expected one of ${known.join(", ")}`);
+  const strings = (key: string): string[] => {
+    const v = doc[key] ?? [];
+    if (!Array.isArray(v)) {
+      problems.push(`${key}: expected a list, got ${show(v)}`);
+      return [];
+    }
+    const out: string[] = [];
+    v.forEach((x, i) => {
+      if (typeof x !== "string" || !x.trim()) problems.push(`${key}[${i}]: expected a name, got ${show(x)}`);
+      else if (out.includes(x)) problems.push(`${key}[${i}]: ${q(x)} is listed twice`);
+      else out.push(x);
+    });
+    return out;
+  };
+  const paths = strings("paths");
+  paths.forEach((p, i) => {
+    if (!p.startsWith("/")) problems.push(`paths[${i}]: expected an absolute workspace path, got ${q(p)}`);
+  });
+  const experiments = strings("experiments");
+  const models: PlannedModel[] = [];
+  const rawModels = doc.models ?? [];
+  if (!Array.isArray(rawModels)) problems.push(`models: expected a list, got ${show(rawModels)}`);
+  else
+    rawModels.forEach((m, i) => {
+      const at = `models[${i}]`;
+      if (!isRecord(m)) {
+        problems.push(`${at}: expected a mapping with name and versions, got ${show(m)}`);
+        return;
+      }
+      for (const k of Object.keys(m))
+        if (k !== "name" && k !== "versions") problems.push(`${at}.${k}: unknown key; expected name, versions`);
+      if (typeof m.name !== "string" || !m.name.trim()) {
+        problems.push(`${at}.name: expected a model name, got ${show(m.name)}`);
+        return;
+      }
+      if (models.some((x) => x.name === m.name)) problems.push(`${at}.name: ${q(m.name)} is listed twice`);
+      const v = m.versions ?? "all";
+      let versions: VersionSelection | undefined;
+      if (v === "all" || v === "latest-per-stage") versions = v;
+      else if (Array.isArray(v) && v.length) {
+        const bad = v.findIndex((x) => !/^[1-9]\d*$/.test(String(x)) || (typeof x !== "number" && typeof x !== "string"));
+        if (bad >= 0) problems.push(`${at}.versions[${bad}]: expected a version number, got ${show(v[bad])}`);
+        else versions = [...new Set(v.map(String))];
+      } else problems.push(`${at}.versions: ${SELECTIONS}, got ${show(v)}`);
+      if (versions) models.push({ name: m.name, versions });
+    });
+  const map = (key: string): Record<string, string> => {
+    const v = doc[key] ?? {};
+    if (!isRecord(v)) {
+      problems.push(`${key}: expected a mapping of names, got ${show(v)}`);
+      return {};
+    }
+    for (const [k, x] of Object.entries(v)) if (typeof x !== "string" || !x) problems.push(`${key}.${k}: expected a name, got ${show(x)}`);
+    return v as Record<string, string>;
+  };
+  const modelMap = map("modelMap");
+  const stageAliases = map("stageAliases");
+  const ucSchema = doc.ucSchema;
+  if (ucSchema !== undefined && (typeof ucSchema !== "string" || !/^[^.\s/]+\.[^.\s/]+$/.test(ucSchema)))
+    problems.push(`ucSchema: expected <catalog>.<schema> (for example main.quant), got ${show(ucSchema)}`);
+  if (problems.length) throw new PlanError(`${file} is not a valid move plan:\n - ${problems.join("\n - ")}`);
+  return { paths, experiments, models, ...(typeof ucSchema === "string" ? { ucSchema } : {}), modelMap, stageAliases };
+}
+
+/**
+ * The plan's items, resolved against the source's inventory (taken with the plan's paths, or all): every
+ * entry the source lacks is an error naming it, all at once.
+ */
+export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
+  const problems: string[] = [];
+  const items: MoveItem[] = [];
+  for (const p of plan.paths) {
+    const prefix = `${p.replace(/\/+$/, "")}/`;
+    const under = (inv.workspace?.objects ?? []).filter((o) => o.path === p || o.path.startsWith(prefix));
+    items.push({
+      kind: "notebooks",
+      key: `notebooks:${p}`,
+      path: p,
+      objects: under.length,
+      bytes: under.reduce((s, o) => s + (o.size ?? 0), 0),
+    });
+  }
+  plan.experiments.forEach((n, i) => {
+    const e = inv.experiments.find((x) => x.name === n);
+    if (!e) {
+      problems.push(`experiments[${i}]: ${q(n)} does not exist in ${inv.source}`);
+      return;
+    }
+    items.push({
+      kind: "experiment",
+      key: `experiment:${n}`,
+      name: n,
+      runs: e.runs.length,
+      files: e.runs.reduce((s, r) => s + r.files, 0),
+      bytes: e.artifactBytes,
+    });
+  });
+  plan.models.forEach((m, i) => {
+    const found = inv.models.find((x) => x.name === m.name);
+    if (!found) {
+      problems.push(`models[${i}].name: ${q(m.name)} does not exist in ${inv.source}`);
+      return;
+    }
+    if (Array.isArray(m.versions))
+      m.versions.forEach((v, j) => {
+        const have = found.versions.find((x) => x.version === v);
+        if (!have) problems.push(`models[${i}].versions[${j}]: ${q(m.name)} has no version ${v} in ${inv.source}`);
+      });
+    for (const v of selectVersions(found, m.versions))
+      items.push({
+        kind: "model-version",
+        key: `model:${m.name}#${v.version.padStart(6, "0")}`,
+        model: m.name,
+        version: v.version,
+        stage: v.stage,
+        files: v.files,
+        bytes: v.bytes,
+      });
+  });
+  if (problems.length) throw new PlanError(`the plan does not fit ${inv.source}:\n - ${problems.join("\n - ")}`);
+  return items;
+}
+
+/** `i/N` with 1 <= i <= N: which shard this process moves. */
+export function parseShard(s: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(s.trim());
+  const [index, count] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+  if (!m || count < 1 || index < 1 || index > count || count > 1000)
+    throw new Error(`--shard is i/N with 1 <= i <= N (for example 2/4, as CI_NODE_INDEX/CI_NODE_TOTAL), not '${s}'`);
+  return { index, count };
+}
+
+/**
+ * Splits items into `count` disjoint shards balanced by bytes, deterministically: largest first (ties by key)
+ * onto the shard with the fewest bytes so far (then the fewest items, then the lowest number). Each shard keeps
+ * the move's order (notebooks, experiments, models; by key within a kind).
+ */
+export function splitShards(items: MoveItem[], count: number): MoveItem[][] {
+  const shards = Array.from({ length: count }, () => ({ bytes: 0, items: [] as MoveItem[] }));
+  const byKey = (a: MoveItem, b: MoveItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  for (const item of [...items].sort((a, b) => b.bytes - a.bytes || byKey(a, b))) {
+    let best = 0;
+    for (let s = 1; s < count; s++) {
+      const [x, y] = [shards[s], shards[best]];
+      if (x.bytes < y.bytes || (x.bytes === y.bytes && x.items.length < y.items.length)) best = s;
+    }
+    shards[best].bytes += item.bytes;
+    shards[best].items.push(item);
+  }
+  return shards.map((s) => s.items.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byKey(a, b)));
+}
