@@ -13,7 +13,7 @@ import { resolveEndpoint } from "../migration/endpoint";
 import type { AccessModel } from "../config/schema";
 import { githubApiRoot } from "../clients/github";
 import type { MigrationGuard } from "../migration/guard";
-import { Command, parseArgs, projectDir, UsageError } from "./command";
+import { Command, parseArgs, projectDir, takeRepeated, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform migrate --from <uri> --to <uri> --model <name> (--version N | --alias A | --stage S)
          [--to-model <name>] [--map-stage STAGE=ALIAS[,...]] [--from-env <env> --to-env <env>] [--verify full|size|store]
@@ -232,18 +232,9 @@ export async function migrateCli(
   tty: boolean,
 ): Promise<number> {
   // --map-stage may be repeated: its values are taken out before the strict parse (which keeps only the last).
-  const mapStage: string[] = [];
-  argv = argv.filter((x, i) => {
-    if (x.startsWith("--map-stage=")) {
-      mapStage.push(x.slice("--map-stage=".length));
-      return false;
-    }
-    if (x === "--map-stage") {
-      mapStage.push(argv[i + 1] ?? "");
-      return false;
-    }
-    return !(i > 0 && argv[i - 1] === "--map-stage");
-  });
+  const taken = takeRepeated(argv, "map-stage");
+  const mapStage = taken.values;
+  argv = taken.rest;
   let stageAliases: Record<string, string>;
   try {
     stageAliases = parseStageAliases(mapStage);

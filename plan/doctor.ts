@@ -79,9 +79,7 @@ export function judgeWorkspace(
 ): Check[] {
   const side = plan.stack;
   const up = `pulumi up --refresh -s ${side}`;
-  const out: Check[] = [];
-  const add = (check: string, ok: boolean, detail: string, fix?: string) =>
-    out.push({ side, check, status: ok ? "pass" : "fail", detail, ...(ok ? {} : { fix }) });
+  const { out, add } = checksOn(side);
 
   // The user, active.
   const u = facts.user;
@@ -244,13 +242,19 @@ function canPush(entries: { accessLevel: number; userId: number | null }[] | und
   return entries.some((e) => (e.userId !== null ? e.userId === uid : e.accessLevel > 0 && level >= e.accessLevel));
 }
 
+/** The checks of one side, and how one is recorded: passed, or failed with its fix. */
+function checksOn(side: string) {
+  const out: Check[] = [];
+  const add = (check: string, ok: boolean, detail: string, fix?: string) =>
+    out.push({ side, check, status: ok ? "pass" : "fail", detail, ...(ok ? {} : { fix }) });
+  return { out, add };
+}
+
 /** The GitLab checks for one member: an active account, enough access to clone and pull, push where the plan says only. */
 export function judgeGitLab(plan: AccessPlan, owner: string, member: Member, facts: GitFacts): Check[] {
   const side = `gitlab ${plan.git.project}`;
   const up = `pulumi up --refresh -s ${owner}`;
-  const out: Check[] = [];
-  const add = (check: string, ok: boolean, detail: string, fix?: string) =>
-    out.push({ side, check, status: ok ? "pass" : "fail", detail, ...(ok ? {} : { fix }) });
+  const { out, add } = checksOn(side);
   const u = facts.user;
   add(
     "account exists",
@@ -308,9 +312,7 @@ export function judgeGitLab(plan: AccessPlan, owner: string, member: Member, fac
 export function judgeGitHub(plan: AccessPlan, owner: string, member: Member, facts: GitHubFacts, teamPermission: string): Check[] {
   const side = `github ${plan.git.project}`;
   const up = `pulumi up --refresh -s ${owner}`;
-  const out: Check[] = [];
-  const add = (check: string, ok: boolean, detail: string, fix?: string) =>
-    out.push({ side, check, status: ok ? "pass" : "fail", detail, ...(ok ? {} : { fix }) });
+  const { out, add } = checksOn(side);
   const u = facts.user;
   add(
     "account exists",
