@@ -12,8 +12,20 @@
  *                            raw SDK copy; --scale 0.03125 makes it 64 MiB and 192 MiB (a smoke run of a few
  *                            minutes); --runs N runs every method N times, interleaved, and reports the median.
  *                            Writes bench/results-emulators.json (results-emulators-scale-F.json below full scale).
+ *   npm run bench -- --workers
+ *                            only the 16 MB fixed cost and the 2,000 small files, on servers with --workers 1 (as
+ *                            devenv starts them) and with MLflow's default workers (as users run `mlflow server`),
+ *                            side by side. The full and --quick runs add the default-worker rows too.
+ *                            Writes bench/results-workers.json.
+ *   npm run bench -- --move [--scale F] [--default-workers]
+ *                            only the environment move (moveCase.ts): a seeded environment moved by `move` (1
+ *                            process, and 2 shards) against export-import's export-all + import-all; --scale 0.25
+ *                            seeds a quarter of the experiments and models; --default-workers runs the servers
+ *                            with MLflow's default workers instead of one. Writes bench/results-move.json
+ *                            (-default-workers, -scale-F before .json where they apply).
  */
 import * as ts from "typescript";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -25,6 +37,8 @@ import { buildAccessPlan } from "../plan/accessPlan";
 import { parseArgs, runCommand, UsageError } from "../cli/command";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { storeBench, storeLines } from "./cloudStoreCases";
+import { BenchServer } from "./benchServer";
+import { FULL_MOVE, moveBench, moveLines, moveScale } from "./moveCase";
 
 const MiB = 1048576;
 const NODE = process.execPath;
@@ -126,7 +140,7 @@ interface Row {
 }
 
 /** The two servers under test: their CPU time is sampled around every method. */
-let servers: MlflowServer[] = [];
+let servers: { pid?: number }[] = [];
 const serverCpu = () => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
 type Measured = RunResult & { serverCpuS: number; lowerBound?: boolean };
 
@@ -240,6 +254,203 @@ async function exportThenImport(from: string, to: string, model: string, toModel
   } as RunResult;
 }
 
+/**
+ * The 16 MB fixed cost and the 2,000 small files on two servers started with `workers` (undefined: MLflow's
+ * default, as users run `mlflow server`), ours full and size beside the raw copy, each `runs` times
+ * interleaved (the median is reported); the cases are named `<case>, <label>`. The servers are stopped after.
+ */
+async function workersRows(
+  work: string,
+  workers: number | undefined,
+  label: string,
+  fixedMb: number,
+  smallFiles: number,
+  runs: number,
+): Promise<Row[]> {
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const tag = workers === undefined ? "wd" : `w${workers}`;
+  const [src, dst] = await Promise.all([BenchServer.create(`${tag}-src`, work, workers), BenchServer.create(`${tag}-dst`, work, workers)]);
+  const rows: Row[] = [];
+  const saved = servers;
+  try {
+    await Promise.all([src.start(), dst.start()]);
+    servers = [src, dst];
+    // Unmeasured warm-up migrations, one per worker at least: each worker process pays its own lazy imports
+    // on first use, and a long-running server's workers are all warm.
+    seedFixture(src, "bench-warmup", { sizeMb: 0.25, shards: 1, dir: work });
+    const warmups = Math.max(2, workers ?? (Number(mlflowDefaultWorkers()) || 4));
+    for (let w = 0; w < warmups; w++)
+      await ours(src.url, dst.url, "bench-warmup", `warmup-${w}`, "full", path.join(work, `s-${tag}-warmup-${w}`));
+    log(`${label}: fixed cost at ${fixedMb} MB and ${smallFiles} small files, ${runs} run(s) ...`);
+    const mid = seedFixture(src, "bench-16", { sizeMb: fixedMb, shards: 1, dir: work });
+    const small = seedFixture(src, "bench-small", { sizeMb: 0.25, shards: 1, smallFiles, dir: work });
+    const cases = [
+      { fixture: mid, model: "bench-16", name: `${fixedMb} MB model, ${label}`, key: "mid" },
+      { fixture: small, model: "bench-small", name: `${small.files.length} small files, ${label}`, key: "small" },
+    ];
+    for (const c of cases) {
+      const got: Record<string, Measured[]> = { "ours (--verify full)": [], "ours (--verify size)": [], "raw HTTP copy": [] };
+      for (let r = 1; r <= runs; r++) {
+        const s = (m: string) => path.join(work, `s-${tag}-${c.key}-${m}-${r}`);
+        got["ours (--verify full)"].push(await ours(src.url, dst.url, c.model, `${c.key}-full-${r}`, "full", s("full")));
+        got["ours (--verify size)"].push(await ours(src.url, dst.url, c.model, `${c.key}-size-${r}`, "size", s("size")));
+        got["raw HTTP copy"].push(await raw(src.url, dst.url, c.model, `raw/${c.key}-${r}`, s("raw")));
+      }
+      const bytes = c.fixture.files.reduce((t, f) => t + f.size, 0);
+      for (const [m, rs] of Object.entries(got)) rows.push(summarize(c.name, m, rs, bytes, c.fixture.files.length));
+    }
+  } finally {
+    servers = saved;
+    await Promise.all([src.dispose(), dst.dispose()]);
+  }
+  return rows;
+}
+
+/** The default-worker ratios and their targets, from rows of workersRows. */
+function workersTargets(rows: Row[], label: string, fixedMb: number) {
+  const get = (c: string, m: string) => rows.find((r) => r.case.startsWith(c) && r.case.endsWith(`, ${label}`) && r.method === m)!;
+  const mid = `${fixedMb} MB model`;
+  const small = rows.find((r) => r.case.endsWith(`small files, ${label}`))!.case.split(",")[0];
+  const ratios = {
+    fixedCostS: (get(mid, "ours (--verify full)").wallMs - get(mid, "raw HTTP copy").wallMs) / 1000,
+    fixedCostSizeS: (get(mid, "ours (--verify size)").wallMs - get(mid, "raw HTTP copy").wallMs) / 1000,
+    smallFilesOursVsRaw: get(small, "ours (--verify full)").filesPerS! / get(small, "raw HTTP copy").filesPerS!,
+    smallFilesOursSizeVsRaw: get(small, "ours (--verify size)").filesPerS! / get(small, "raw HTTP copy").filesPerS!,
+  };
+  const targets = {
+    [`${label}: fixed cost at ${fixedMb} MB (ours full - raw) <= 0.5 s`]: ratios.fixedCostS <= 0.5,
+    [`${label}: ${small}: ours full >= 0.8x raw copy`]: ratios.smallFilesOursVsRaw >= 0.8,
+  };
+  return { ratios, targets };
+}
+
+const DEFAULT_WORKERS = "MLflow's default workers";
+
+/** Lines for the workers rows: the table and the targets. */
+function workersLines(rows: Row[], ratios: Record<string, Record<string, number>>, targets: Record<string, boolean>): string[] {
+  return [
+    "case                                        method                  wall s   files/s  peak RSS MiB  client CPU s  servers CPU s",
+    ...rows.map(
+      (r) =>
+        `${r.case.padEnd(43)} ${r.method.padEnd(22)} ${fmt(r.wallMs / 1000, 2).padStart(7)} ${fmt(r.filesPerS ?? 0).padStart(9)} ${fmt(r.peakRssMiB).padStart(13)} ${fmt(r.clientCpuS).padStart(13)} ${fmt(r.serverCpuS).padStart(14)}`,
+    ),
+    ...Object.entries(ratios).map(
+      ([label, x]) =>
+        `${label}: fixed cost ours full - raw ${fmt(x.fixedCostS, 2)} s (size ${fmt(x.fixedCostSizeS, 2)} s); small files ours/raw ${fmt(x.smallFilesOursVsRaw, 2)}x (size ${fmt(x.smallFilesOursSizeVsRaw, 2)}x)`,
+    ),
+    ...Object.entries(targets).map(([k, ok]) => `target ${ok ? "met   " : "MISSED"}  ${k}`),
+  ];
+}
+
+/**
+ * The one-worker and the default-worker servers side by side, in one run: the fixed cost at 16 MB and the
+ * 2,000 small files on each. Writes bench/results-workers.json.
+ */
+async function workersBench(): Promise<number> {
+  if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
+  compileRawCopy(RAW_JS);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-workers-"));
+  const loadAverage = { atStart: os.loadavg(), atEnd: [] as number[] };
+  try {
+    runtimeDiskBytes = await runtimeDisk(work);
+    const rows: Row[] = [];
+    const ratios: Record<string, Record<string, number>> = {};
+    let targets: Record<string, boolean> = {};
+    for (const [workers, label] of [
+      [1, "--workers 1"],
+      [undefined, DEFAULT_WORKERS],
+    ] as const) {
+      const got = await workersRows(work, workers, label, 16, 2000, 3);
+      rows.push(...got);
+      const t = workersTargets(got, label, 16);
+      ratios[label] = t.ratios;
+      targets = { ...targets, ...t.targets };
+    }
+    loadAverage.atEnd = os.loadavg();
+    const machine = machineInfo();
+    console.log(
+      [
+        `quant-platform benchmarks (--workers) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB; MLflow's default is ${mlflowDefaultWorkers()} workers`,
+        `load average (1/5/15 min) at start ${loadAverage.atStart.map((x) => x.toFixed(1)).join("/")}, at end ${loadAverage.atEnd.map((x) => x.toFixed(1)).join("/")}`,
+        "",
+        ...workersLines(rows, ratios, targets),
+      ].join("\n"),
+    );
+    fs.writeFileSync(
+      path.join(PROJECT_DIR, "bench", "results-workers.json"),
+      JSON.stringify(
+        { date: new Date().toISOString(), machine, loadAverage, mlflowDefaultWorkers: mlflowDefaultWorkers(), rows, ratios, targets },
+        null,
+        2,
+      ) + "\n",
+    );
+    return 0;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** MLflow's own default for `mlflow server --workers`, as its --help states it. */
+function mlflowDefaultWorkers(): string {
+  const help = execFileSync(path.join(VENV_BIN, "mlflow"), ["server", "--help"], { encoding: "utf8" });
+  return /-w, --workers[\s\S]*?\(default:\s*(\d+)\)/.exec(help)?.[1] ?? "unknown";
+}
+
+/** What the Node runtime alone leaves in TMPDIR (ts-node's cache): subtracted so only staged data counts. */
+async function runtimeDisk(work: string): Promise<number> {
+  const idle = await measured(
+    NODE,
+    ["-e", "require('./dist/migration/modelVersion'); require('./dist/cli/migrate')"],
+    {},
+    path.join(work, "s-idle"),
+    PROJECT_DIR,
+  );
+  return idle.peakDiskBytes;
+}
+
+/**
+ * The environment move alone (moveCase.ts), at `scale` of the issue's environment. Writes bench/results-move.json
+ * (results-move-scale-F.json below full scale).
+ */
+async function moveOnly(scale: number, workers: number | undefined): Promise<number> {
+  if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
+  if (!fs.existsSync(path.join(EI_BIN, "export-all"))) throw new Error("run `bash bench/setup.sh` first (mlflow-export-import)");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-move-"));
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const loadAverage = { atStart: os.loadavg(), atEnd: [] as number[] };
+  try {
+    const res = await moveBench({
+      scale: scale >= 1 ? FULL_MOVE : moveScale(scale),
+      work,
+      workers,
+      runtimeDiskBytes: await runtimeDisk(work),
+      log,
+    });
+    loadAverage.atEnd = os.loadavg();
+    const machine = machineInfo();
+    console.log(
+      [
+        `quant-platform environment move (--move --scale ${scale}, servers with ${workers === undefined ? `MLflow's default (${mlflowDefaultWorkers()})` : workers} workers) on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
+        `load average (1/5/15 min) at start ${loadAverage.atStart.map((x) => x.toFixed(1)).join("/")}, at end ${loadAverage.atEnd.map((x) => x.toFixed(1)).join("/")}`,
+        "",
+        ...moveLines(res),
+      ].join("\n"),
+    );
+    fs.writeFileSync(
+      path.join(
+        PROJECT_DIR,
+        "bench",
+        `results-move${workers === undefined ? "-default-workers" : ""}${scale < 1 ? `-scale-${scale}` : ""}.json`,
+      ),
+      JSON.stringify({ date: new Date().toISOString(), scale, workers: workers ?? "default", machine, loadAverage, ...res }, null, 2) +
+        "\n",
+    );
+    return Object.values(res.targets).every(Boolean) ? 0 : 1;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
 function planScale(sizes: number[]) {
   const base = readConfigSources(PROJECT_DIR);
   const roles = ["developer", "developer", "developer", "consumer", "approver", "release_manager"];
@@ -269,7 +480,21 @@ async function mockedProgram(n: number): Promise<{ members: number; perStack: Re
 }
 
 async function bench(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ["scale", "runs"], ["quick", "emulators"]);
+  const a = parseArgs(argv, ["scale", "runs"], ["quick", "emulators", "move", "workers", "default-workers"]);
+  const modes = ["quick", "emulators", "move", "workers"].filter((m) => a[m]);
+  if (modes.length > 1) throw new UsageError(`--${modes.join(" and --")} are separate runs: give one`);
+  if (a["default-workers"] && !a.move) throw new UsageError("--default-workers applies to --move");
+  if (a.move) {
+    if (a.runs !== undefined) throw new UsageError("--runs applies to --emulators");
+    const scale = a.scale === undefined ? 1 : Number(a.scale);
+    if (!(scale > 0 && scale <= 1))
+      throw new UsageError(`--scale is a fraction of the full environment, above 0 and at most 1, not '${a.scale}'`);
+    return moveOnly(scale, a["default-workers"] ? undefined : 1);
+  }
+  if (a.workers) {
+    if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators and --move");
+    return workersBench();
+  }
   if (a.emulators) {
     if (a.quick) throw new UsageError("--quick and --emulators are separate runs: give one");
     const scale = a.scale === undefined ? 1 : Number(a.scale);
@@ -279,7 +504,7 @@ async function bench(argv: string[]): Promise<number> {
     if (!(Number.isInteger(runs) && runs >= 1 && runs <= 9)) throw new UsageError(`--runs is a whole number from 1 to 9, not '${a.runs}'`);
     return emulatorBench(scale, runs);
   }
-  if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators");
+  if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators and --move");
   const quick = !!a.quick;
   const cfg = quick
     ? { bigMb: 64, fixedMb: 16, runs: 1, scaling: [16, 32, 64], smallFiles: 2000, members: [50, 500, 5000], mockMembers: [50, 200] }
@@ -426,6 +651,10 @@ async function bench(argv: string[]): Promise<number> {
   } finally {
     await Promise.all([src.dispose(), dst.dispose()]);
   }
+  // The same fixed cost and small files with the servers as users run them (MLflow's default workers).
+  const defaultRows = await workersRows(work, undefined, DEFAULT_WORKERS, cfg.fixedMb, cfg.smallFiles, 1);
+  rows.push(...defaultRows);
+  const defaults = workersTargets(defaultRows, DEFAULT_WORKERS, cfg.fixedMb);
 
   log("plan scale ...");
   const plan = planScale(cfg.members);
@@ -437,7 +666,7 @@ async function bench(argv: string[]): Promise<number> {
   const full = get(bigCase, "ours (--verify full)");
   const rawRow = get(bigCase, "raw HTTP copy");
   const ei = get(bigCase, "mlflow-export-import");
-  const smallCase = rows.find((r) => r.case.endsWith("small files"))!.case;
+  const smallCase = rows.find((r) => r.case.endsWith(" small files"))!.case;
   const midCase = `${cfg.fixedMb} MB model`;
   const smallFull = get(smallCase, "ours (--verify full)");
   const smallSize = get(smallCase, "ours (--verify size)");
@@ -473,6 +702,7 @@ async function bench(argv: string[]): Promise<number> {
     "0 bytes staged on local disk": ratios.oursPeakDiskMiB < 0.1,
     "5,000 members planned in < 2 s": ratios.planMsAtLargest < 2000,
     "<= 2 resources per added member per stack": Object.values(ratios.resourcesPerAddedMember).every((x) => x <= 2),
+    ...defaults.targets,
   };
 
   const machine = machineInfo();
@@ -509,6 +739,7 @@ async function bench(argv: string[]): Promise<number> {
     "",
     `ratios: ours/raw throughput ${fmt(ratios.oursFullVsRaw, 2)}x; export-import/ours time ${fmt(ratios.oursFullVsExportImport, 2)}x; small files ours/export-import ${fmt(ratios.smallFilesOursVsExportImport, 2)}x (size ${fmt(ratios.smallFilesOursSizeVsExportImport, 2)}x); small files ours/raw ${fmt(ratios.smallFilesOursVsRaw, 2)}x (size ${fmt(ratios.smallFilesOursSizeVsRaw, 2)}x)`,
     `fixed cost at ${cfg.fixedMb} MB: ours full - raw ${fmt(ratios.fixedCostS, 2)} s, ours size - raw ${fmt(ratios.fixedCostSizeS, 2)} s; export-import/ours time at ${cfg.fixedMb} MB ${fmt(ratios.midOursVsExportImport, 2)}x`,
+    `${DEFAULT_WORKERS}: fixed cost ours full - raw ${fmt(defaults.ratios.fixedCostS, 2)} s (size ${fmt(defaults.ratios.fixedCostSizeS, 2)} s); small files ours/raw ${fmt(defaults.ratios.smallFilesOursVsRaw, 2)}x (size ${fmt(defaults.ratios.smallFilesOursSizeVsRaw, 2)}x)`,
     `resources per added member ${JSON.stringify(Object.fromEntries(Object.entries(ratios.resourcesPerAddedMember).map(([k, v]) => [k, Number(v.toFixed(2))])))}`,
     ...Object.entries(targets).map(([k, ok]) => `target ${ok ? "met   " : "MISSED"}  ${k}`),
   ];
@@ -523,7 +754,7 @@ async function bench(argv: string[]): Promise<number> {
         rows,
         plan: plan.map((p) => ({ members: p.members, planMs: p.planMs })),
         mocked,
-        ratios,
+        ratios: { ...ratios, defaultWorkers: defaults.ratios },
         targets,
       },
       null,
@@ -535,7 +766,11 @@ async function bench(argv: string[]): Promise<number> {
 }
 
 void runCommand(
-  { name: "bench", usage: "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N]]", run: bench },
+  {
+    name: "bench",
+    usage: "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N] | --workers | --move [--scale F] [--default-workers]]",
+    run: bench,
+  },
   process.argv.slice(2),
   "npm run",
 ).then((code) => {

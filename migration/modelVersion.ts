@@ -9,7 +9,7 @@
  * Also: retire a migrated version, and re-check one in the target (drift).
  */
 import { DEFAULT_RETRY, isNotFound, orUndefined, RetryPolicy, sleep } from "../clients/http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Tag, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Run, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
 import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "./guard";
@@ -197,24 +197,127 @@ export async function resolveVersion(
  * Migrates one model version. Throws when anything fails, with nothing registered in the target; should
  * the rollback of a half-registered version fail too, the error says which version was left behind
  * (`leftBehind`) so it can be deleted: a re-run would otherwise adopt it.
+ *
+ * The story, one phase a function below: resolve the source version -> guard what the target will not take ->
+ * plan (fingerprint, lifecycle, report) -> claim the target -> copy the files and lineage -> register the
+ * version -> finish its lifecycle.
  */
 export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
-  const started = Date.now();
+  const m = startMigration(o);
+  const source = await resolve(m);
+  const listed = await guard(m, source);
+  const plan = planMigration(m, source, listed);
+  if (o.dryRun) return dryRunReport(m, plan);
+  const target = await claimTarget(m, source, plan);
+  if ("adopted" in target) return target.adopted;
+  const outcome = await rollingBack(m, target, async () => {
+    const copied = await copy(m, source, plan, target);
+    const registered = await register(m, source, plan, target, copied);
+    if ("adopted" in registered) return registered;
+    await finish(m, plan, target, registered.mine);
+    return { copied, mine: registered.mine };
+  });
+  if ("adopted" in outcome) return outcome.adopted;
+  return doneReport(m, plan, target, outcome.copied, outcome.mine);
+}
+
+/** What every phase of one migration shares: its options, both registries and stores, its progress and phase clock. */
+interface Migration {
+  o: MigrateOptions;
+  started: number;
+  retry: RetryPolicy;
+  verify: VerifyMode;
+  toModel: string;
+  src: MlflowClient;
+  dst: MlflowClient;
+  srcT: ArtifactTransport;
+  dstT: ArtifactTransport;
+  ucTarget: boolean;
+  progress: Progress;
+  tell: () => void;
+  phasesMs: Partial<Record<Phase, number>>;
+  timed: ReturnType<typeof phaseClock>;
+}
+
+/** The source version as resolved: its run, the root of its files, and the evidence a production move rests on. */
+interface Source {
+  version: ModelVersion;
+  run: Run | undefined;
+  evidence: ProductionEvidence | undefined;
+  srcRoot: ArtifactRoot;
+}
+
+type ListedFile = { path: string; size: number };
+type ReportBase = Omit<
+  MigrationReport,
+  "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs" | "phasesMs"
+>;
+
+/** What the migration will do, decided before the target is touched. */
+interface Plan {
+  listed: ListedFile[];
+  lifecycle: LifecyclePlan;
+  bytesTotal: number;
+  /** The source version's identity: every target version and run of this migration carries it. */
+  fingerprint: string;
+  provenance: Tag[];
+  base: ReportBase;
+}
+
+/**
+ * The target side once claimed: the target run, where the files go and, once registered (first, in Unity
+ * Catalog), the target version, which a failure rolls back.
+ */
+interface Target {
+  targetRun: Run;
+  targetRunId: string;
+  journalRoot: ArtifactRoot;
+  modelRoot: ArtifactRoot;
+  created: ModelVersion | undefined;
+  /** This migration finalized the Unity Catalog version (another one that resumed it may have instead). */
+  finalizedHere: boolean;
+  /** The tags every target version is registered with: the user's, provenance and approval. */
+  versionTags: Tag[];
+}
+
+/** The files as copied and verified, and the manifest digest written for them. */
+interface Copied {
+  files: ManifestEntry[];
+  skippedFiles: number;
+  warnings: string[];
+  digest: string;
+}
+
+/** Sets up one migration: both clients and transports, defaults, progress reporting and the phase clock. */
+function startMigration(o: MigrateOptions): Migration {
   const retry = o.retry ?? DEFAULT_RETRY;
-  const verify = o.verify ?? "full";
-  const toModel = o.toModel ?? o.model;
   const src = mlflowClient(o.from, retry);
   const dst = mlflowClient(o.to, retry);
-  const srcT = transportFor(src, o.storeSettings);
-  const dstT = transportFor(dst, o.storeSettings);
-  const ucTarget = registryOf(o.to) === "unity-catalog";
   const progress: Progress = { phase: "listing", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
-  const tell = () => o.onProgress?.({ ...progress });
   const phasesMs: Partial<Record<Phase, number>> = {};
-  const timed = phaseClock(phasesMs);
+  return {
+    o,
+    started: Date.now(),
+    retry,
+    verify: o.verify ?? "full",
+    toModel: o.toModel ?? o.model,
+    src,
+    dst,
+    srcT: transportFor(src, o.storeSettings),
+    dstT: transportFor(dst, o.storeSettings),
+    ucTarget: registryOf(o.to) === "unity-catalog",
+    progress,
+    tell: () => o.onProgress?.({ ...progress }),
+    phasesMs,
+    timed: phaseClock(phasesMs),
+  };
+}
 
+/** Which source version moves (refusing a forbidden edge before any call), its run, its files' root, and its production evidence. */
+async function resolve(m: Migration): Promise<Source> {
+  const { o, src, srcT, retry } = m;
   if (o.guard) checkEdge(o.guard);
-  const { version, run, evidence, srcRoot } = await timed("resolve", async () => {
+  const source = await m.timed("resolve", async () => {
     const version = await resolveVersion(src, o.model, o.select, o.stageAliases);
     // The run and the download URI are independent reads: asked for at once.
     const [run, downloadUri] = await Promise.all([
@@ -224,8 +327,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const evidence = o.guard ? await checkProduction(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
     return { version, run, evidence, srcRoot: await srcT.versionRoot(version, downloadUri) };
   });
-  tell();
-  const listed = await timed("listing", () => listTree(srcT, srcRoot));
+  m.tell();
+  return source;
+}
+
+/** Whether the target can take the version's files at all: refused before anything is copied, naming every file it will not take. */
+async function guard(m: Migration, { version, srcRoot }: Source): Promise<ListedFile[]> {
+  const { o, srcT, dstT } = m;
+  const listed = await m.timed("listing", () => listTree(srcT, srcRoot));
   if (listed.length === 0) throw migrationError(`model '${o.model}' version ${version.version} on ${o.from.uri} has no artifact files`);
   const refused = listed.map((f) => ({ f, why: dstT.refuses(f.path) })).filter((x) => x.why);
   if (refused.length) {
@@ -233,9 +342,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       `cannot migrate model '${o.model}' version ${version.version} to ${o.to.uri}: ${refused.map((x) => `'${x.f.path}' (${x.why})`).join("; ")}; nothing was copied`,
     );
   }
-  refuseStoreVerify(dstT, verify, o.to.uri);
-  if (ucTarget)
-    await unityCatalogPreflight(srcT, srcRoot, listed, toModel, `model '${o.model}' version ${version.version} on ${o.from.uri}`);
+  refuseStoreVerify(dstT, m.verify, o.to.uri);
+  if (m.ucTarget)
+    await unityCatalogPreflight(srcT, srcRoot, listed, m.toModel, `model '${o.model}' version ${version.version} on ${o.from.uri}`);
+  return listed;
+}
+
+/** The source's fingerprint (what makes re-runs idempotent), the stage and aliases the target gets, and the report's fixed part. */
+function planMigration(m: Migration, { version, evidence }: Source, listed: ListedFile[]): Plan {
+  const { o } = m;
   const lifecycle = planLifecycle(
     registryOf(o.from),
     registryOf(o.to),
@@ -254,52 +369,6 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
       files: listed.map((f) => [f.path, f.size]),
     }),
   );
-  const base: Omit<
-    MigrationReport,
-    "targetVersion" | "targetRunId" | "manifestDigest" | "adopted" | "skippedFiles" | "warnings" | "durationMs" | "phasesMs"
-  > = {
-    sourceHost: o.from.baseUrl,
-    sourceModel: o.model,
-    sourceVersion: version.version,
-    sourceRunId: version.run_id,
-    targetModel: toModel,
-    files: listed.length,
-    bytes: bytesTotal,
-    fingerprint,
-    lifecycle,
-    dryRun: !!o.dryRun,
-    ...(evidence ?? {}),
-  };
-  if (o.dryRun) {
-    return {
-      ...base,
-      targetVersion: undefined,
-      targetRunId: undefined,
-      manifestDigest: undefined,
-      adopted: false,
-      skippedFiles: 0,
-      plannedFiles: listed,
-      warnings: [],
-      durationMs: Date.now() - started,
-      phasesMs,
-    };
-  }
-
-  // Idempotent, also under concurrency: every version of this fingerprint is a claim, the lowest version
-  // number wins (numbers only grow, so a later claim never wins), and only a complete version is adopted.
-  const claims = () => claimsOf(dst, toModel, fingerprint);
-  const isComplete = (v: ModelVersion) => completeVersion(dst, v);
-  const adopted = (v: ModelVersion, skipped: number, warnings: string[]): MigrationReport => ({
-    ...base,
-    targetVersion: v.version,
-    targetRunId: v.run_id,
-    manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
-    adopted: true,
-    skippedFiles: skipped,
-    warnings,
-    durationMs: Date.now() - started,
-    phasesMs,
-  });
   const provenance: Tag[] = [
     { key: TAG.fingerprint, value: fingerprint },
     { key: TAG.sourceHost, value: o.from.baseUrl },
@@ -307,9 +376,70 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     { key: TAG.sourceVersion, value: version.version },
     { key: TAG.sourceRun, value: version.run_id ?? "" },
   ];
+  const base: ReportBase = {
+    sourceHost: o.from.baseUrl,
+    sourceModel: o.model,
+    sourceVersion: version.version,
+    sourceRunId: version.run_id,
+    targetModel: m.toModel,
+    files: listed.length,
+    bytes: bytesTotal,
+    fingerprint,
+    lifecycle,
+    dryRun: !!o.dryRun,
+    ...(evidence ?? {}),
+  };
+  return { listed, lifecycle, bytesTotal, fingerprint, provenance, base };
+}
+
+/** The report of a dry run: what would be copied, with nothing touched in the target. */
+function dryRunReport(m: Migration, plan: Plan): MigrationReport {
+  return {
+    ...plan.base,
+    targetVersion: undefined,
+    targetRunId: undefined,
+    manifestDigest: undefined,
+    adopted: false,
+    skippedFiles: 0,
+    plannedFiles: plan.listed,
+    warnings: [],
+    durationMs: Date.now() - m.started,
+    phasesMs: m.phasesMs,
+  };
+}
+
+/** The report of a migration that adopted a complete target version of the same source instead of registering its own. */
+function adoptedReport(m: Migration, plan: Plan, v: ModelVersion, skipped: number, warnings: string[]): MigrationReport {
+  return {
+    ...plan.base,
+    targetVersion: v.version,
+    targetRunId: v.run_id,
+    manifestDigest: tagMap(v.tags)[TAG.manifestDigest],
+    adopted: true,
+    skippedFiles: skipped,
+    warnings,
+    durationMs: Date.now() - m.started,
+    phasesMs: m.phasesMs,
+  };
+}
+
+/**
+ * Whether this source is already migrated (then adopted); otherwise the target run to copy into, and, in Unity
+ * Catalog, the pending version whose storage location takes the files.
+ *
+ * Idempotent, also under concurrency: every version of this fingerprint is a claim, the lowest version number
+ * wins (numbers only grow, so a later claim never wins), and only a complete version is adopted.
+ */
+async function claimTarget(
+  m: Migration,
+  { version, run, evidence, srcRoot }: Source,
+  plan: Plan,
+): Promise<Target | { adopted: MigrationReport }> {
+  const { o, dst, dstT, toModel } = m;
+  const { fingerprint, provenance } = plan;
   // The target run: reused when a previous attempt created it and copied its lineage (resume). One whose
   // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
-  // at once collide, so this migration then takes a run of its own (the election below keeps one version).
+  // at once collide, so this migration then takes a run of its own (the election keeps one version).
   const prepareTargetRun = async () => {
     const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
     const quoted = toModel.replace(/'/g, "\\'");
@@ -326,31 +456,36 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     const [modelRoot, journalRoot] = await Promise.all([dstT.runRoot(runId, MODEL_DIR), dstT.runRoot(runId, JOURNAL_DIR)]);
     return { targetRun, modelRoot, journalRoot };
   };
-  const prepared = await timed("prepare", async () => {
-    const first = (await claims())[0];
-    if (first && (await isComplete(first))) return { done: first } as const;
+  const prepared = await m.timed("prepare", async () => {
+    const first = (await claimsOf(dst, toModel, fingerprint))[0];
+    if (first && (await completeVersion(dst, first))) return { done: first } as const;
     return { done: undefined, ...(await prepareTargetRun()) } as const;
   });
   if (prepared.done) {
-    progress.phase = "done";
-    tell();
-    return adopted(prepared.done, listed.length, []);
+    m.progress.phase = "done";
+    m.tell();
+    return { adopted: adoptedReport(m, plan, prepared.done, plan.listed.length, []) };
   }
   const { targetRun, journalRoot } = prepared;
   const targetRunId = targetRun.info.run_id;
   // Approval tags of the source are never copied: the target's record only what this guard verified.
   const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
-  const approvalTags = evidenceTags(evidence);
-
+  const versionTags = [...userTags, ...provenance, ...evidenceTags(evidence)];
+  const target: Target = {
+    targetRun,
+    targetRunId,
+    journalRoot,
+    modelRoot: prepared.modelRoot,
+    created: undefined,
+    finalizedHere: false,
+    versionTags,
+  };
   // Unity Catalog takes files only into a pending version, at the storage location it gives: the version is
   // created first (or a pending one left by an interrupted run of this same source is resumed), written,
   // verified, then finalized. Everywhere else the files go into the target run and the version comes last.
-  let created: ModelVersion | undefined;
-  let finalizedHere = false;
-  let modelRoot = prepared.modelRoot;
-  if (ucTarget) {
-    created = await timed("registration", async () => {
-      const pending = (await claims()).find((v) => v.status === "PENDING_REGISTRATION");
+  if (m.ucTarget) {
+    const created = await m.timed("registration", async () => {
+      const pending = (await claimsOf(dst, toModel, fingerprint)).find((v) => v.status === "PENDING_REGISTRATION");
       if (pending) return pending;
       await dst.ensureRegisteredModel(toModel);
       return dst.createModelVersion({
@@ -358,163 +493,35 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
         source: srcRoot.model ? srcRoot.path : `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
         run_id: targetRunId,
         description: version.description,
-        tags: [...userTags, ...provenance, ...approvalTags, { key: TAG.state, value: "uploading" }],
+        tags: [...versionTags, { key: TAG.state, value: "uploading" }],
       });
     });
+    target.created = created;
     if (!created.storage_location)
       throw migrationError(`${o.to.uri} gave model '${toModel}' version ${created.version} no storage_location to write its files to`);
-    modelRoot = ucVersionRoot(toModel, created.version, created.storage_location, true);
+    target.modelRoot = ucVersionRoot(toModel, created.version, created.storage_location, true);
   }
+  return target;
+}
 
-  const timeoutMs = o.readyTimeoutMs ?? 300000;
-  let skippedFiles = 0;
-  let warnings: string[] = [];
-  let digest = "";
+/**
+ * Runs the copy, register and finish phases; when one of them fails after a target version exists, that version is
+ * rolled back (or, if that fails too, named as left behind), and the failure is thrown.
+ */
+async function rollingBack<T>(m: Migration, target: Target, phases: () => Promise<T>): Promise<T> {
+  const { o, dst, toModel } = m;
   try {
-    // Lineage and files are copied at once; the version is registered (or, in Unity Catalog, finalized) only
-    // after both finished and every file was verified. The lineage tag is set only once the lineage is
-    // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
-    const lineageDone =
-      run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
-        ? timed("lineage", async () => {
-            await copyLineage(src, dst, run, targetRunId);
-            await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
-          })
-        : Promise.resolve();
-    const copied = timed("copy", () =>
-      copyTree({
-        srcT,
-        srcRoot,
-        dstT,
-        dstRoot: modelRoot,
-        journalRoot,
-        listed,
-        fingerprint,
-        verify,
-        retry,
-        concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-        partConcurrency: o.storeSettings?.partConcurrency,
-        what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
-        tree: `model '${o.model}' version ${version.version} in ${created ? `${toModel} version ${created.version}` : `run ${targetRunId}`} on ${o.to.uri}`,
-        progress,
-        tell,
-      }),
-    );
-    // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
-    const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
-    if (copyOutcome.status === "rejected") throw copyOutcome.reason;
-    if (lineageOutcome.status === "rejected") throw lineageOutcome.reason;
-    const { files } = copyOutcome.value;
-    ({ skippedFiles, warnings } = copyOutcome.value);
-
-    // The manifest, verified by reading it back, before anything is registered.
-    digest = manifestDigest(files);
-    // A validation is of bytes: other bytes (changed after it, or never validated) are not let through.
-    if (evidence?.validation && evidence.validation.manifestDigest !== digest)
-      throw migrationError(
-        `refusing to promote model '${o.model}' version ${version.version} into production environment ${o.guard?.toEnv}: the validation run ${evidence.validation.runId} validated other bytes (manifest digest ${evidence.validation.manifestDigest}) than the version holds now (${digest}); validate this version again`,
-      );
-    await timed("manifest", () =>
-      writeManifest(
-        dstT,
-        journalRoot,
-        {
-          fingerprint,
-          manifestDigest: digest,
-          source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
-          ...(created ? { target: { model: toModel, version: created.version, storageLocation: modelRoot.path } } : {}),
-          files,
-        },
-        `the manifest of model '${o.model}' version ${version.version}`,
-        o.to.uri,
-      ),
-    );
-    const recordTags: Tag[] = [
-      { key: TAG.manifestDigest, value: digest },
-      { key: TAG.files, value: String(files.length) },
-      { key: TAG.bytes, value: String(bytesTotal) },
-      { key: TAG.state, value: "registering" },
-    ];
-
-    progress.phase = "registering";
-    tell();
-    if (created) {
-      const pending = created;
-      created = await timed("registration", async () => {
-        for (const t of recordTags) await dst.setModelVersionTag(toModel, pending.version, t.key, t.value);
-        try {
-          const ready = await dst.finalizeModelVersion(toModel, pending.version);
-          finalizedHere = true;
-          return ready;
-        } catch (e) {
-          // A concurrent migration of the same source resumed this pending version and finalized it first.
-          const now = await orUndefined(dst.getModelVersion(toModel, pending.version));
-          if (now?.status === "READY") return now;
-          throw e;
-        }
-      });
-    } else {
-      const registered = await timed("registration", async () => {
-        const raced = (await claims())[0];
-        if (raced && (await isComplete(raced))) return { raced } as const;
-        await dst.ensureRegisteredModel(toModel);
-        const made = await dst.createModelVersion({
-          name: toModel,
-          // The run as created or found carries its artifact URI: it is not read again.
-          source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
-          run_id: targetRunId,
-          description: version.description,
-          tags: [...userTags, ...provenance, ...approvalTags, ...recordTags],
-        });
-        return { raced: undefined, made } as const;
-      });
-      if (registered.raced) return adopted(registered.raced, skippedFiles, warnings);
-      created = registered.made;
-    }
-    const mine = created;
-    const deadline = Date.now() + timeoutMs;
-    await timed("readyWait", async () => {
-      let status = mine.status;
-      for (let attempt = 0; status !== "READY"; attempt++) {
-        if (status === "FAILED_REGISTRATION")
-          throw migrationError(`the target registry failed to register model '${toModel}' version ${mine.version}`);
-        if (Date.now() > deadline)
-          throw migrationError(`model '${toModel}' version ${mine.version} did not become READY in time (status ${status})`);
-        await sleep(readyPollDelayMs(attempt));
-        status = (await dst.getModelVersion(toModel, mine.version)).status;
-      }
-    });
-    const winner = await timed("election", () => electVersion(dst, toModel, fingerprint, mine.version, Date.now() + timeoutMs, o.to.uri));
-    if (winner) {
-      // Another migration of the same source registered first: give this version up and adopt that one.
-      await dst.deleteModelVersion(toModel, mine.version);
-      if (winner.run_id !== targetRunId) {
-        await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
-        await dst.setRunTag(targetRunId, TAG.fingerprint, `${fingerprint}:superseded`);
-        await dst.updateRun(targetRunId, "KILLED", Date.now());
-      }
-      progress.phase = "done";
-      tell();
-      return adopted(winner, skippedFiles, warnings);
-    }
-    await timed("lifecycle", async () => {
-      // The run is finished alongside the aliases and stage (independent writes, both awaited); the state tag
-      // comes last, since it is what makes the version complete for every other migration.
-      const settled = await Promise.allSettled([
-        (async () => {
-          for (const alias of lifecycle.aliases) await dst.setAlias(toModel, alias, mine.version);
-          if (lifecycle.stage) await dst.transitionStage(toModel, mine.version, lifecycle.stage);
-        })(),
-        dst.updateRun(targetRunId, "FINISHED", Date.now()),
-      ]);
-      for (const s of settled) if (s.status === "rejected") throw s.reason;
-      await dst.setModelVersionTag(toModel, mine.version, TAG.state, "complete");
-    });
+    return await phases();
   } catch (e) {
+    const created = target.created;
     if (!created) throw e;
     // Unity Catalog: a version another migration of the same source finalized (it resumed this pending one) is
     // theirs to finish, never deleted from under them; a re-run adopts it once complete.
-    if (ucTarget && !finalizedHere && (await dst.getModelVersion(toModel, created.version).catch(() => undefined))?.status === "READY")
+    if (
+      m.ucTarget &&
+      !target.finalizedHere &&
+      (await dst.getModelVersion(toModel, created.version).catch(() => undefined))?.status === "READY"
+    )
       throw e;
     // Never leave a half-finished version registered (in Unity Catalog: a pending one); when that fails too,
     // say exactly what is left. It is marked failed first, so that no other migration adopts it or waits for it.
@@ -535,18 +542,195 @@ export async function migrate(o: MigrateOptions): Promise<MigrationReport> {
     }
     throw e;
   }
-  progress.phase = "done";
-  tell();
+}
+
+/**
+ * Copies and verifies every file while the run's lineage is copied, then writes the manifest; refuses a
+ * production promotion whose validation was of other bytes. Nothing is registered before this completes.
+ */
+async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, plan: Plan, target: Target): Promise<Copied> {
+  const { o, src, dst, srcT, dstT, toModel, timed } = m;
+  const { targetRun, targetRunId, journalRoot, modelRoot, created } = target;
+  const { listed, fingerprint } = plan;
+  // Lineage and files are copied at once; the version is registered (or, in Unity Catalog, finalized) only
+  // after both finished and every file was verified. The lineage tag is set only once the lineage is
+  // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
+  const lineageDone =
+    run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
+      ? timed("lineage", async () => {
+          await copyLineage(src, dst, run, targetRunId);
+          await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
+        })
+      : Promise.resolve();
+  const copied = timed("copy", () =>
+    copyTree({
+      srcT,
+      srcRoot,
+      dstT,
+      dstRoot: modelRoot,
+      journalRoot,
+      listed,
+      fingerprint,
+      verify: m.verify,
+      retry: m.retry,
+      concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+      partConcurrency: o.storeSettings?.partConcurrency,
+      what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
+      tree: `model '${o.model}' version ${version.version} in ${created ? `${toModel} version ${created.version}` : `run ${targetRunId}`} on ${o.to.uri}`,
+      progress: m.progress,
+      tell: m.tell,
+    }),
+  );
+  // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
+  const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
+  if (copyOutcome.status === "rejected") throw copyOutcome.reason;
+  if (lineageOutcome.status === "rejected") throw lineageOutcome.reason;
+  const { files, skippedFiles, warnings } = copyOutcome.value;
+
+  // The manifest, verified by reading it back, before anything is registered.
+  const digest = manifestDigest(files);
+  // A validation is of bytes: other bytes (changed after it, or never validated) are not let through.
+  if (evidence?.validation && evidence.validation.manifestDigest !== digest)
+    throw migrationError(
+      `refusing to promote model '${o.model}' version ${version.version} into production environment ${o.guard?.toEnv}: the validation run ${evidence.validation.runId} validated other bytes (manifest digest ${evidence.validation.manifestDigest}) than the version holds now (${digest}); validate this version again`,
+    );
+  await timed("manifest", () =>
+    writeManifest(
+      dstT,
+      journalRoot,
+      {
+        fingerprint,
+        manifestDigest: digest,
+        source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
+        ...(created ? { target: { model: toModel, version: created.version, storageLocation: modelRoot.path } } : {}),
+        files,
+      },
+      `the manifest of model '${o.model}' version ${version.version}`,
+      o.to.uri,
+    ),
+  );
+  return { files, skippedFiles, warnings, digest };
+}
+
+/**
+ * Which target version stands for the source: registers (or, in Unity Catalog, finalizes) this one and waits
+ * for READY, unless a concurrent migration of the same source got there first; then that one is adopted.
+ */
+async function register(
+  m: Migration,
+  { version }: Source,
+  plan: Plan,
+  target: Target,
+  { files, skippedFiles, warnings, digest }: Copied,
+): Promise<{ mine: ModelVersion } | { adopted: MigrationReport }> {
+  const { o, dst, toModel, timed } = m;
+  const { fingerprint } = plan;
+  const { targetRun, targetRunId } = target;
+  const recordTags: Tag[] = [
+    { key: TAG.manifestDigest, value: digest },
+    { key: TAG.files, value: String(files.length) },
+    { key: TAG.bytes, value: String(plan.bytesTotal) },
+    { key: TAG.state, value: "registering" },
+  ];
+
+  m.progress.phase = "registering";
+  m.tell();
+  if (target.created) {
+    const pending = target.created;
+    target.created = await timed("registration", async () => {
+      for (const t of recordTags) await dst.setModelVersionTag(toModel, pending.version, t.key, t.value);
+      try {
+        const ready = await dst.finalizeModelVersion(toModel, pending.version);
+        target.finalizedHere = true;
+        return ready;
+      } catch (e) {
+        // A concurrent migration of the same source resumed this pending version and finalized it first.
+        const now = await orUndefined(dst.getModelVersion(toModel, pending.version));
+        if (now?.status === "READY") return now;
+        throw e;
+      }
+    });
+  } else {
+    const registered = await timed("registration", async () => {
+      const raced = (await claimsOf(dst, toModel, fingerprint))[0];
+      if (raced && (await completeVersion(dst, raced))) return { raced } as const;
+      await dst.ensureRegisteredModel(toModel);
+      const made = await dst.createModelVersion({
+        name: toModel,
+        // The run as created or found carries its artifact URI: it is not read again.
+        source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+        run_id: targetRunId,
+        description: version.description,
+        tags: [...target.versionTags, ...recordTags],
+      });
+      return { raced: undefined, made } as const;
+    });
+    if (registered.raced) return { adopted: adoptedReport(m, plan, registered.raced, skippedFiles, warnings) };
+    target.created = registered.made;
+  }
+  const mine = target.created;
+  const timeoutMs = o.readyTimeoutMs ?? 300000;
+  const deadline = Date.now() + timeoutMs;
+  await timed("readyWait", async () => {
+    let status = mine.status;
+    for (let attempt = 0; status !== "READY"; attempt++) {
+      if (status === "FAILED_REGISTRATION")
+        throw migrationError(`the target registry failed to register model '${toModel}' version ${mine.version}`);
+      if (Date.now() > deadline)
+        throw migrationError(`model '${toModel}' version ${mine.version} did not become READY in time (status ${status})`);
+      await sleep(readyPollDelayMs(attempt));
+      status = (await dst.getModelVersion(toModel, mine.version)).status;
+    }
+  });
+  const winner = await timed("election", () => electVersion(dst, toModel, fingerprint, mine.version, Date.now() + timeoutMs, o.to.uri));
+  if (winner) {
+    // Another migration of the same source registered first: give this version up and adopt that one.
+    await dst.deleteModelVersion(toModel, mine.version);
+    if (winner.run_id !== targetRunId) {
+      await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
+      await dst.setRunTag(targetRunId, TAG.fingerprint, `${fingerprint}:superseded`);
+      await dst.updateRun(targetRunId, "KILLED", Date.now());
+    }
+    m.progress.phase = "done";
+    m.tell();
+    return { adopted: adoptedReport(m, plan, winner, skippedFiles, warnings) };
+  }
+  return { mine };
+}
+
+/** Makes the registered version complete: its aliases and stage, the finished run, and last the state tag other migrations wait on. */
+async function finish(m: Migration, plan: Plan, target: Target, mine: ModelVersion): Promise<void> {
+  const { dst, toModel } = m;
+  const { targetRunId } = target;
+  await m.timed("lifecycle", async () => {
+    // The run is finished alongside the aliases and stage (independent writes, both awaited); the state tag
+    // comes last, since it is what makes the version complete for every other migration.
+    const settled = await Promise.allSettled([
+      (async () => {
+        for (const alias of plan.lifecycle.aliases) await dst.setAlias(toModel, alias, mine.version);
+        if (plan.lifecycle.stage) await dst.transitionStage(toModel, mine.version, plan.lifecycle.stage);
+      })(),
+      dst.updateRun(targetRunId, "FINISHED", Date.now()),
+    ]);
+    for (const s of settled) if (s.status === "rejected") throw s.reason;
+    await dst.setModelVersionTag(toModel, mine.version, TAG.state, "complete");
+  });
+}
+
+/** The report of a migration that registered its own version, once that version is complete. */
+function doneReport(m: Migration, plan: Plan, target: Target, copied: Copied, mine: ModelVersion): MigrationReport {
+  m.progress.phase = "done";
+  m.tell();
   return {
-    ...base,
-    targetVersion: created!.version,
-    targetRunId,
-    manifestDigest: digest,
+    ...plan.base,
+    targetVersion: mine.version,
+    targetRunId: target.targetRunId,
+    manifestDigest: copied.digest,
     adopted: false,
-    skippedFiles,
-    warnings,
-    durationMs: Date.now() - started,
-    phasesMs,
+    skippedFiles: copied.skippedFiles,
+    warnings: copied.warnings,
+    durationMs: Date.now() - m.started,
+    phasesMs: m.phasesMs,
   };
 }
 
