@@ -37,7 +37,6 @@ import { buildAccessPlan } from "../plan/accessPlan";
 import { parseArgs, runCommand, UsageError } from "../cli/command";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { storeBench, storeLines } from "./cloudStoreCases";
-import { BenchServer } from "./benchServer";
 import { FULL_MOVE, moveBench, moveLines, moveScale } from "./moveCase";
 
 const MiB = 1048576;
@@ -269,7 +268,10 @@ async function workersRows(
 ): Promise<Row[]> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const tag = workers === undefined ? "wd" : `w${workers}`;
-  const [src, dst] = await Promise.all([BenchServer.create(`${tag}-src`, work, workers), BenchServer.create(`${tag}-dst`, work, workers)]);
+  const [src, dst] = await Promise.all([
+    MlflowServer.create(`${tag}-src`, work, workers ?? null),
+    MlflowServer.create(`${tag}-dst`, work, workers ?? null),
+  ]);
   const rows: Row[] = [];
   const saved = servers;
   try {

@@ -10,8 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { measured, RunResult, treeCpuSeconds } from "./procTree";
-import { BenchServer } from "./benchServer";
-import { PROJECT_DIR, VENV_BIN } from "../devenv/localMlflow";
+import { MlflowServer, PROJECT_DIR, VENV_BIN } from "../devenv/localMlflow";
 
 const MiB = 1048576;
 const EI_BIN = path.join(PROJECT_DIR, ".venv-bench", "bin");
@@ -114,7 +113,7 @@ export async function landedOn(url: string): Promise<Landed> {
   };
 }
 
-const cpuOf = (servers: BenchServer[]) => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
+const cpuOf = (servers: MlflowServer[]) => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
 
 function ours(args: string[], scratch: string): Promise<RunResult> {
   return measured(process.execPath, ["bin/quant-platform.js", "move", ...args], {}, scratch, PROJECT_DIR);
@@ -138,7 +137,7 @@ export async function moveBench(o: {
   log: (s: string) => void;
 }): Promise<{ seeded: Seeded; rows: MoveRow[]; ratios: Record<string, number>; targets: Record<string, boolean>; notes: string[] }> {
   const { work, log } = o;
-  const src = await BenchServer.create("move-src", work, o.workers);
+  const src = await MlflowServer.create("move-src", work, o.workers ?? null);
   const rows: MoveRow[] = [];
   const notes: string[] = [];
   try {
@@ -175,9 +174,9 @@ export async function moveBench(o: {
     /** Runs one method into a fresh target server, measuring it and the servers' CPU, and counts what landed. */
     const method = async (
       name: string,
-      run: (dst: BenchServer) => Promise<Omit<MoveRow, "method" | "serverCpuS" | "sourceServerCpuS" | "targetServerCpuS" | "landed">>,
+      run: (dst: MlflowServer) => Promise<Omit<MoveRow, "method" | "serverCpuS" | "sourceServerCpuS" | "targetServerCpuS" | "landed">>,
     ) => {
-      const dst = await BenchServer.create(`move-${name.replace(/\W+/g, "-")}`, work, o.workers);
+      const dst = await MlflowServer.create(`move-${name.replace(/\W+/g, "-")}`, work, o.workers ?? null);
       try {
         await dst.start();
         log(`${name} ...`);

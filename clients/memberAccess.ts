@@ -5,6 +5,7 @@
  * (never the token); 404 means "absent" where the API uses it so.
  */
 import { parseErrorBody, redact } from "./http";
+import { AclJson, directGrants } from "./permissionsAcl";
 import { GIT_FOLDER_KEYS } from "../plan/workspaceSettings";
 import { GitFacts, GitHubFacts, WorkspaceFacts } from "../plan/doctor";
 import { readGitHubRights } from "./githubRights";
@@ -61,14 +62,6 @@ interface ScimGroupJson {
   members?: { value: string }[];
   entitlements?: { value: string }[];
 }
-interface AclJson {
-  access_control_list?: {
-    user_name?: string;
-    group_name?: string;
-    service_principal_name?: string;
-    all_permissions?: { permission_level: string; inherited?: boolean }[];
-  }[];
-}
 
 const scimFilter = (attr: string, value: string) => encodeURIComponent(`${attr} eq "${value.replace(/"/g, '\\"')}"`);
 
@@ -102,14 +95,7 @@ export async function readWorkspaceFacts(
     }
     const kind = o.type === "repo" ? "repos" : "directories";
     const acl = await dbx<AclJson>(side, `/api/2.0/permissions/${kind}/${status.object_id}`, `permissions of ${o.path}`);
-    acls[o.path] = (acl.access_control_list ?? []).flatMap((e) => {
-      const [principal, kind] = e.group_name
-        ? [e.group_name, "group" as const]
-        : e.user_name
-          ? [e.user_name, "user" as const]
-          : [e.service_principal_name ?? "", "servicePrincipal" as const];
-      return (e.all_permissions ?? []).filter((p) => !p.inherited).map((p) => ({ principal, kind, level: p.permission_level }));
-    });
+    acls[o.path] = directGrants(acl);
   }
   const keys = Object.values(GIT_FOLDER_KEYS).join(",");
   const conf = await dbx<Record<string, string | null>>(side, `/api/2.0/workspace-conf?keys=${keys}`, "workspace Git folder settings");

@@ -99,7 +99,7 @@ export class GitHubOrganization {
   /** The reply to `method path`, or undefined when no route here matches (the caller answers). */
   handle(method: string, path: string, query: URLSearchParams, body: unknown, caller: string): Reply | undefined {
     const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
-    const [a, b, c, d, e, f, g] = parts;
+    const [a, b, c, d, e] = parts;
     if (a === "user" && parts.length === 1 && method === "GET") return { status: 200, body: this.user(caller) };
     if (a === "users" && parts.length === 2 && method === "GET") {
       return this.users.has(b.toLowerCase()) ? { status: 200, body: this.user(b) } : notFound();
@@ -131,8 +131,6 @@ export class GitHubOrganization {
       if (d === "collaborators" && parts.length === 4 && method === "GET") return this.page(query, this.collaborators(repo, query));
       if (d === "rulesets") return this.rulesets(repo, method, e, body, caller);
     }
-    void f;
-    void g;
     return undefined;
   }
 

@@ -5,13 +5,9 @@
  * client of the workspace would see, every direct entry included (users as well as groups).
  */
 import * as https from "https";
+import { AclJson, DirectGrant, directGrants } from "../clients/permissionsAcl";
 
-/** One direct ACL entry: a group or user name and its level. */
-export interface DirectGrant {
-  principal: string;
-  kind: "group" | "user" | "servicePrincipal";
-  level: string;
-}
+export type { DirectGrant };
 
 export interface WorkspaceAccessReadback {
   /** Team groups (display name -> members' user names and entitlements), the built-in ones left out. */
@@ -41,29 +37,6 @@ export function httpsGetJson<T = Json>(url: string, headers: Record<string, stri
     r.on("error", reject);
     r.end();
   });
-}
-
-interface AclJson {
-  access_control_list?: {
-    user_name?: string;
-    group_name?: string;
-    service_principal_name?: string;
-    all_permissions?: { permission_level: string; inherited?: boolean }[];
-  }[];
-}
-
-/** The direct (not inherited) entries of an ObjectPermissions answer. */
-export function directGrants(acl: AclJson): DirectGrant[] {
-  const out: DirectGrant[] = [];
-  for (const e of acl.access_control_list ?? []) {
-    const [principal, kind] = e.group_name
-      ? [e.group_name, "group" as const]
-      : e.user_name
-        ? [e.user_name, "user" as const]
-        : [e.service_principal_name ?? "", "servicePrincipal" as const];
-    for (const p of e.all_permissions ?? []) if (!p.inherited) out.push({ principal, kind, level: p.permission_level });
-  }
-  return out.sort((a, b) => `${a.kind}:${a.principal}`.localeCompare(`${b.kind}:${b.principal}`));
 }
 
 const BUILTIN_GROUPS = new Set(["admins", "users"]);
