@@ -146,14 +146,14 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const progress = o.progress ?? { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   const tell = o.tell ?? (() => undefined);
   const journal = new Map<string, ManifestEntry>();
-  // A journal being rewritten by a concurrent migration into the same run may read back torn: it only saves
-  // work, so an unreadable one counts as none.
+  // A journal being rewritten by a concurrent migration into the same run may read back torn (bad JSON, or a
+  // body the server cut short while the file was replaced): it only saves work, so an unreadable one counts as none.
   const saved = await readJson<{ files: ManifestEntry[]; target?: string; uploads?: Record<string, UploadState> }>(
     dstT,
     journalRoot,
     "progress.json",
-  ).catch((e) => {
-    if (e instanceof SyntaxError) return undefined;
+  ).catch((e: Error & { status?: number; retryable?: boolean }) => {
+    if (e instanceof SyntaxError || (e.status === 0 && e.retryable === true)) return undefined;
     throw e;
   });
   for (const e of saved?.files ?? []) journal.set(e.path, e);

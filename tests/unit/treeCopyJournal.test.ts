@@ -1,0 +1,80 @@
+/**
+ * copyTree's progress journal only saves work: one that reads back torn, because a concurrent migration into the
+ * same run is rewriting it (bad JSON, or a body the server cut short), counts as none and the copy goes on. Any
+ * other failure to read it still fails the copy. An in-memory transport stands for both stores.
+ */
+import * as assert from "assert";
+import { Readable } from "stream";
+import { httpError } from "../../clients/http";
+import { copyTree } from "../../migration/treeCopy";
+import { ArtifactRoot, ArtifactTransport } from "../../migration/transports/transport";
+
+/** Files by path; `journal` decides what reading progress.json gives. */
+function memory(files: Map<string, Buffer>, journal?: () => Readable): ArtifactTransport {
+  return {
+    name: "memory",
+    versionRoot: async () => ({ path: "" }),
+    runRoot: async (_run, sub) => ({ path: sub }),
+    list: async (root: ArtifactRoot) =>
+      [...files.keys()].filter((p) => p.startsWith(root.path)).map((p) => ({ path: p, isDir: false, size: files.get(p)!.length })),
+    download: async (root: ArtifactRoot, p: string) => {
+      const full = [root.path, p].filter(Boolean).join("/");
+      if (journal && p.endsWith("progress.json")) return { body: journal(), length: undefined };
+      const b = files.get(full);
+      if (!b) throw httpError(404, `${full}: not found`, false, "RESOURCE_DOES_NOT_EXIST");
+      return { body: Readable.from([b]), length: b.length };
+    },
+    upload: async (root: ArtifactRoot, p: string, body: Readable) => {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c as Buffer);
+      files.set([root.path, p].filter(Boolean).join("/"), Buffer.concat(chunks));
+    },
+    refuses: () => undefined,
+  };
+}
+
+/** A body that fails after a few bytes with `error`. */
+const cut = (error: Error) => () =>
+  new Readable({
+    read() {
+      this.push(Buffer.from('{"files": ['));
+      this.destroy(error);
+    },
+  });
+
+async function copyWith(journal: () => Readable) {
+  const src = new Map([["model/a.bin", Buffer.from("the model's bytes")]]);
+  const dst = new Map<string, Buffer>();
+  const result = await copyTree({
+    srcT: memory(src),
+    srcRoot: { path: "model" },
+    dstT: memory(dst, journal),
+    dstRoot: { path: "copy" },
+    journalRoot: { path: "_migration" },
+    listed: [{ path: "a.bin", size: src.get("model/a.bin")!.length }],
+    fingerprint: "fp",
+    verify: "full",
+    retry: { attempts: 1, backoffMs: 1 },
+    concurrency: 1,
+    what: (p) => p,
+    tree: "test tree",
+  });
+  return { result, dst };
+}
+
+describe("copyTree: a progress journal torn by a concurrent writer counts as none", () => {
+  it("a body cut short while the journal is rewritten: the copy goes on and copies every file", async () => {
+    const { result, dst } = await copyWith(cut(httpError(0, "GET progress.json was cut short", true)));
+    assert.strictEqual(result.skippedFiles, 0);
+    assert.deepStrictEqual(dst.get("copy/a.bin"), Buffer.from("the model's bytes"));
+  });
+
+  it("half a JSON document: the same", async () => {
+    const { dst } = await copyWith(() => Readable.from([Buffer.from('{"files": [')]));
+    assert.deepStrictEqual(dst.get("copy/a.bin"), Buffer.from("the model's bytes"));
+  });
+
+  it("a refusal (403) is not a torn journal: the copy fails with it", async () => {
+    await assert.rejects(copyWith(cut(httpError(403, "GET progress.json: PERMISSION_DENIED", false))), /PERMISSION_DENIED/);
+  });
+});
