@@ -8,7 +8,7 @@
  */
 import { DEFAULT_RETRY, RetryPolicy, sleep } from "../clients/http";
 import { Endpoint, Metric, mlflowClient, MlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
-import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
+import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { incompleteMigration, ItemFailure, migrationError } from "./failure";
 import { manifestDigest, sha256 } from "./hashing";
 import { copyLineage, metricHistories } from "./lineage";
@@ -118,7 +118,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     durationMs: 0,
   };
   // Every run's listing first: an unsafe path anywhere stops the migration before anything is copied.
-  const listings = await mapLimited(runs, DEFAULT_CONCURRENCY, (r) => runFiles(srcT, r.info.run_id));
+  const listings = await mapLimited(runs, DEFAULT_CONCURRENCY, (r) => runFiles(srcT, r.info.run_id, r.info.artifact_uri));
   const targetExp = await dst.experimentByName(targetName);
   if (targetExp?.lifecycle_stage === "deleted") {
     throw migrationError(
@@ -137,8 +137,27 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     }
   }
   const mapped = new Map<string, string>();
+  // Runs side by side, each with its share of files in flight. A child run waits for its parent's, so that it
+  // points at the parent's target run; parents are taken first, so a waiting child never holds up its parent.
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  const runsAtOnce = Math.max(1, Math.min(runs.length, concurrency));
+  const filesPerRun = Math.max(1, Math.floor(concurrency / runsAtOnce));
+  const parentOf = (r: Run) => tagMap(r.data.tags)["mlflow.parentRunId"];
+  const byId = new Map(runs.map((r, i) => [r.info.run_id, i]));
+  const depth = (r: Run, seen = new Set<string>()): number => {
+    const p = parentOf(r);
+    if (!p || !byId.has(p) || seen.has(p)) return 0;
+    seen.add(p);
+    return 1 + depth(runs[byId.get(p)!], seen);
+  };
+  const order = runs.map((r, i) => ({ i, d: depth(r) })).sort((a, b) => a.d - b.d || a.i - b.i);
+  const entries: RunMapping[] = new Array(runs.length);
+  const finished = new Map<string, Promise<void>>();
+  const done = new Map<string, () => void>();
+  for (const r of runs) finished.set(r.info.run_id, new Promise<void>((resolve) => done.set(r.info.run_id, resolve)));
 
-  for (const [i, run] of runs.entries()) {
+  const migrateRun = async (i: number) => {
+    const run = runs[i];
     const sourceRunId = run.info.run_id;
     const { root: srcRoot, files } = listings[i];
     const bytes = files.reduce((s, f) => s + f.size, 0);
@@ -156,7 +175,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       bytes,
       outcome: "planned",
     };
-    report.runs.push(entry);
+    entries[i] = entry;
     report.files += files.length;
     report.bytes += bytes;
     const adopt = (target: Run) => {
@@ -174,13 +193,14 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     const known = existing.get(sourceRunId);
     if (known && tagMap(known.data.tags)[RUN_TAG.complete]) {
       adopt(known);
-      continue;
+      return;
     }
-    if (o.dryRun) continue;
+    if (o.dryRun) return;
     let claim: Run | undefined;
     let target: Run | undefined;
     try {
-      const parent = tagMap(run.data.tags)["mlflow.parentRunId"];
+      const parent = parentOf(run);
+      if (parent) await finished.get(parent);
       const tags: Tag[] = [
         ...copiedTags(run).filter((t) => t.key !== "mlflow.parentRunId"),
         ...(parent
@@ -209,7 +229,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       );
       if ("adopt" in claimed) {
         adopt(claimed.adopt);
-        continue;
+        return;
       }
       claim = claimed.claim;
       target = claimed.resume;
@@ -223,23 +243,27 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       const targetRunId = target.info.run_id;
       entry.targetRunId = targetRunId;
       mapped.set(sourceRunId, targetRunId);
-      if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true") {
-        await copyLineage(src, dst, run, targetRunId, false, histories);
-        await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
-      }
-      const journalRoot = await dstT.runRoot(targetRunId, JOURNAL_DIR);
+      // The lineage's last batch carries the tag that says it is whole (a batch is one write).
+      if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true")
+        await copyLineage(src, dst, run, targetRunId, false, histories, [{ key: TAG.lineageCopied, value: "true" }]);
+      const [dstRoot, journalRoot] = await Promise.all([
+        dstT.runRoot(targetRunId, "", target.info.artifact_uri),
+        dstT.runRoot(targetRunId, JOURNAL_DIR, target.info.artifact_uri),
+      ]);
       const progress: Progress = { phase: "copying", filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
       const { files: manifestFiles, warnings } = await copyTree({
         srcT,
         srcRoot,
         dstT,
-        dstRoot: await dstT.runRoot(targetRunId, ""),
+        dstRoot,
         journalRoot,
+        // A run this migration has just created holds nothing yet: no journal to read.
+        fresh: entry.outcome === "migrated",
         listed: files,
         fingerprint,
         verify: o.verify ?? "full",
         retry,
-        concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+        concurrency: filesPerRun,
         what: (p) => `'${p}' of run ${sourceRunId} (experiment '${o.experiment}')`,
         tree: `run ${sourceRunId} (target run ${targetRunId})`,
         progress,
@@ -263,8 +287,13 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         o.to.uri,
       );
       await dst.updateRun(targetRunId, run.info.status, run.info.end_time);
-      await dst.setRunTag(targetRunId, TAG.manifestDigest, digest);
-      await dst.setRunTag(targetRunId, RUN_TAG.complete, fingerprint);
+      // Both in one write: the run is complete exactly when it carries its manifest digest.
+      await dst.logBatch(targetRunId, {
+        tags: [
+          { key: TAG.manifestDigest, value: digest },
+          { key: RUN_TAG.complete, value: fingerprint },
+        ],
+      });
       entry.manifestDigest = digest;
       // The claim was only a ticket when an earlier partial run was resumed instead.
       if (claim && claim.info.run_id !== targetRunId) await dst.deleteRun(claim.info.run_id);
@@ -280,7 +309,15 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         );
       }
     }
-  }
+  };
+  await forEachLimited(order, runsAtOnce, async ({ i }) => {
+    try {
+      await migrateRun(i);
+    } finally {
+      done.get(runs[i].info.run_id)!();
+    }
+  });
+  report.runs.push(...entries);
   report.durationMs = Date.now() - started;
   const failures: ItemFailure[] = report.runs
     .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
@@ -326,8 +363,7 @@ async function claimTargetRun(
   const complete = (rs: Run[]) => rs.find((r) => tagMap(r.data.tags)[RUN_TAG.complete]);
   const ticketOf = (r: Run) => tagMap(r.data.tags)[RUN_TAG.claim];
   const numbered = (r: Run) => /^\d+$/.test(ticketOf(r) ?? "");
-  const before = complete(await forSource());
-  if (before) return { adopt: before };
+  // No search first: the caller adopts a complete run it already listed, and one completed since is found below.
   const claim = await create();
   const me = claim.info.run_id;
   const drawn = 1 + Math.max(0, ...(await forSource()).filter(numbered).map((r) => Number(ticketOf(r))));

@@ -13,7 +13,7 @@ import { Endpoint, mlflowClient, MlflowClient, ModelVersion, RegistryKind, regis
 import { StoreSettings } from "../clients/objectStore";
 import { REGISTRY_NAME } from "./lifecycle";
 import { workspaceClient } from "../clients/databricksWorkspace";
-import { DEFAULT_CONCURRENCY, forEachLimited } from "./concurrency";
+import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { hashFiles, ManifestEntry, sha256 } from "./hashing";
 import { metricHistories } from "./lineage";
 import { listTree, runFiles } from "./treeCopy";
@@ -107,6 +107,9 @@ export interface InventoryOptions {
   storeSettings?: Partial<StoreSettings>;
 }
 
+/** Runs or versions read at once, each reading a few of its files at once. */
+const INVENTORY_ITEMS = DEFAULT_CONCURRENCY / 2;
+
 /** `catalog.schema`, as `--uc-schema` takes it. */
 export const UC_SCHEMA = /^[^.\s/]+\.[^.\s/]+$/;
 
@@ -150,7 +153,7 @@ async function versionInventory(
 }
 
 async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, hashes: boolean): Promise<RunInventory> {
-  const { root, files } = await runFiles(t, run.info.run_id);
+  const { root, files } = await runFiles(t, run.info.run_id, run.info.artifact_uri);
   const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
   const out: RunInventory = {
     runId: run.info.run_id,
@@ -202,15 +205,17 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
     );
   for (const { name, aliases } of registered) {
     const versions = (await c.listVersions(name)).sort((a, b) => Number(a.version) - Number(b.version));
-    const vs: VersionInventory[] = [];
-    for (const v of versions) {
-      // Version search results carry no aliases; the registered model lists them.
-      const withAliases = {
-        ...v,
-        aliases: v.aliases?.length ? v.aliases : (aliases ?? []).filter((x) => x.version === v.version).map((x) => x.alias),
-      };
-      vs.push(await versionInventory(c, t, name, withAliases, hashes));
-    }
+    // A few versions at a time (and a few files of each): the reads are independent.
+    const vs = await mapLimited(versions, INVENTORY_ITEMS, (v) =>
+      versionInventory(
+        c,
+        t,
+        name,
+        // Version search results carry no aliases; the registered model lists them.
+        { ...v, aliases: v.aliases?.length ? v.aliases : (aliases ?? []).filter((x) => x.version === v.version).map((x) => x.alias) },
+        hashes,
+      ),
+    );
     inv.models.push({ name, versions: vs });
   }
 
@@ -220,8 +225,7 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
   for (const missing of (o.experiments ?? []).filter((n) => !experiments.some((e) => e.name === n)))
     throw new Error(`experiment '${missing}' does not exist on ${o.endpoint.uri}`);
   for (const e of experiments) {
-    const runs: RunInventory[] = [];
-    for (const r of await c.allRuns([e.experiment_id])) runs.push(await runInventory(c, t, r, hashes));
+    const runs = await mapLimited(await c.allRuns([e.experiment_id]), INVENTORY_ITEMS, (r) => runInventory(c, t, r, hashes));
     inv.experiments.push({ id: e.experiment_id, name: e.name, runs, artifactBytes: runs.reduce((s, r) => s + r.bytes, 0) });
   }
 

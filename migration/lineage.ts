@@ -41,7 +41,7 @@ export function lineageBatches(params: Tag[], metrics: Metric[], tags: Tag[]): {
 /**
  * Params, full metric histories and tags of the source run, copied onto the target run with the batch
  * endpoint (up to 1000 entities a call). `histories`, when the caller has read them already, saves reading
- * them again.
+ * them again. `doneTags` go in the last batch: present only once every batch before them was written.
  */
 export async function copyLineage(
   src: MlflowClient,
@@ -50,12 +50,16 @@ export async function copyLineage(
   targetRunId: string,
   copyTags = true,
   histories?: Map<string, Metric[]>,
+  doneTags: Tag[] = [],
 ): Promise<void> {
   const params = run.data.params ?? [];
   const metrics = [...(histories ?? (await metricHistories(src, run)))].flatMap(([key, history]) =>
     history.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
   );
-  const tags = copyTags ? (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content") : [];
+  const tags = [
+    ...(copyTags ? (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content") : []),
+    ...doneTags,
+  ];
   // One after another: batches of one run written at once contend for the same rows of the tracking store.
   for (const b of lineageBatches(params, metrics, tags)) {
     await dst.logBatch(targetRunId, {

@@ -272,6 +272,8 @@ interface Target {
   targetRun: Run;
   targetRunId: string;
   journalRoot: ArtifactRoot;
+  /** The target run was created by this migration: it holds no journal yet. */
+  fresh: boolean;
   modelRoot: ArtifactRoot;
   created: ModelVersion | undefined;
   /** This migration finalized the Unity Catalog version (another one that resumed it may have instead). */
@@ -443,18 +445,20 @@ async function claimTarget(
   const prepareTargetRun = async () => {
     const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
     const quoted = toModel.replace(/'/g, "\\'");
-    let targetRun = (
+    const found = (
       await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)
     ).find((r) => !run || tagMap(r.data.tags)[TAG.lineageCopied] === "true");
-    targetRun ??= await dst.createRun(
-      expId,
-      `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`,
-      run?.info.start_time ?? Date.now(),
-      [...provenance, { key: TAG.targetModel, value: toModel }],
-    );
-    const runId = targetRun.info.run_id;
-    const [modelRoot, journalRoot] = await Promise.all([dstT.runRoot(runId, MODEL_DIR), dstT.runRoot(runId, JOURNAL_DIR)]);
-    return { targetRun, modelRoot, journalRoot };
+    const targetRun =
+      found ??
+      (await dst.createRun(
+        expId,
+        `${run?.info.run_name ?? "migrated"} (${o.model} v${version.version})`,
+        run?.info.start_time ?? Date.now(),
+        [...provenance, { key: TAG.targetModel, value: toModel }],
+      ));
+    const [runId, uri] = [targetRun.info.run_id, targetRun.info.artifact_uri];
+    const [modelRoot, journalRoot] = await Promise.all([dstT.runRoot(runId, MODEL_DIR, uri), dstT.runRoot(runId, JOURNAL_DIR, uri)]);
+    return { targetRun, modelRoot, journalRoot, fresh: !found };
   };
   const prepared = await m.timed("prepare", async () => {
     const first = (await claimsOf(dst, toModel, fingerprint))[0];
@@ -475,6 +479,7 @@ async function claimTarget(
     targetRun,
     targetRunId,
     journalRoot,
+    fresh: prepared.fresh,
     modelRoot: prepared.modelRoot,
     created: undefined,
     finalizedHere: false,
@@ -550,17 +555,14 @@ async function rollingBack<T>(m: Migration, target: Target, phases: () => Promis
  */
 async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, plan: Plan, target: Target): Promise<Copied> {
   const { o, src, dst, srcT, dstT, toModel, timed } = m;
-  const { targetRun, targetRunId, journalRoot, modelRoot, created } = target;
+  const { targetRun, targetRunId, journalRoot, fresh, modelRoot, created } = target;
   const { listed, fingerprint } = plan;
   // Lineage and files are copied at once; the version is registered (or, in Unity Catalog, finalized) only
   // after both finished and every file was verified. The lineage tag is set only once the lineage is
   // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
   const lineageDone =
     run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
-      ? timed("lineage", async () => {
-          await copyLineage(src, dst, run, targetRunId);
-          await dst.setRunTag(targetRunId, TAG.lineageCopied, "true");
-        })
+      ? timed("lineage", () => copyLineage(src, dst, run, targetRunId, true, undefined, [{ key: TAG.lineageCopied, value: "true" }]))
       : Promise.resolve();
   const copied = timed("copy", () =>
     copyTree({
@@ -569,6 +571,7 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
       dstT,
       dstRoot: modelRoot,
       journalRoot,
+      fresh,
       listed,
       fingerprint,
       verify: m.verify,

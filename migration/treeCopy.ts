@@ -38,6 +38,9 @@ export function refuseStoreVerify(t: ArtifactTransport, verify: VerifyMode, wher
 /** Where the progress journal and manifest of a migrated version or run live: never copied, never compared. */
 export const JOURNAL_DIR = "_migration";
 
+/** A copy this small is not journalled once it completes: copying it again costs about as much as the journal. */
+export const SMALL_TREE = { files: 8, bytes: 16 * 1048576 };
+
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 /**
@@ -45,7 +48,12 @@ const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? 
  * Listings are untrusted: an entry that is not a safe path below the directory listed (absolute, `..`,
  * empty segments, outside the root) stops the walk with an error naming it, before anything is copied.
  */
-export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promise<{ path: string; size: number }[]> {
+export async function listTree(
+  t: ArtifactTransport,
+  root: ArtifactRoot,
+  /** A top-level directory that is neither listed nor returned. */
+  skip?: string,
+): Promise<{ path: string; size: number }[]> {
   const files: { path: string; size: number }[] = [];
   let dirs = [""];
   while (dirs.length) {
@@ -60,6 +68,7 @@ export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promis
         (p) => unsafeArtifactPath(p) ?? `it is not below the directory listed, '${dirs[i]}'`,
       );
       for (const e of entries) {
+        if (e.isDir && e.path === skip) continue;
         if (e.isDir) next.push(e.path);
         else files.push({ path: e.path, size: e.size ?? 0 });
       }
@@ -73,9 +82,12 @@ export async function listTree(t: ArtifactTransport, root: ArtifactRoot): Promis
 export async function runFiles(
   t: ArtifactTransport,
   runId: string,
+  artifactUri?: string,
 ): Promise<{ root: ArtifactRoot; files: { path: string; size: number }[] }> {
-  const root = await t.runRoot(runId, "");
-  return { root, files: (await listTree(t, root)).filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
+  const root = await t.runRoot(runId, "", artifactUri);
+  // Not descended into; and filtered too, for a store that lists recursively.
+  const files = await listTree(t, root, JOURNAL_DIR);
+  return { root, files: files.filter((f) => f.path !== JOURNAL_DIR && !f.path.startsWith(`${JOURNAL_DIR}/`)) };
 }
 
 /** A JSON document of the tree, or undefined when it is not there. */
@@ -105,6 +117,8 @@ export interface TreeCopyOptions {
   dstT: ArtifactTransport;
   dstRoot: ArtifactRoot;
   journalRoot: ArtifactRoot;
+  /** The target tree was created by this migration just now: there is no journal to read and nothing to resume. */
+  fresh?: boolean;
   listed: { path: string; size: number }[];
   fingerprint: string;
   verify: VerifyMode;
@@ -148,14 +162,16 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
   const journal = new Map<string, ManifestEntry>();
   // A journal being rewritten by a concurrent migration into the same run may read back torn (bad JSON, or a
   // body the server cut short while the file was replaced): it only saves work, so an unreadable one counts as none.
-  const saved = await readJson<{ files: ManifestEntry[]; target?: string; uploads?: Record<string, UploadState> }>(
-    dstT,
-    journalRoot,
-    "progress.json",
-  ).catch((e: Error & { status?: number; retryable?: boolean }) => {
-    if (e instanceof SyntaxError || (e.status === 0 && e.retryable === true)) return undefined;
-    throw e;
-  });
+  const saved = o.fresh
+    ? undefined
+    : await readJson<{ files: ManifestEntry[]; target?: string; uploads?: Record<string, UploadState> }>(
+        dstT,
+        journalRoot,
+        "progress.json",
+      ).catch((e: Error & { status?: number; retryable?: boolean }) => {
+        if (e instanceof SyntaxError || (e.status === 0 && e.retryable === true)) return undefined;
+        throw e;
+      });
   for (const e of saved?.files ?? []) journal.set(e.path, e);
   // Uploads in parts still in progress: only for the same target location (a Unity Catalog version created
   // afresh has another one).
@@ -169,12 +185,13 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
     if (j && j.size === f.size && present.get(f.path) === f.size) verified.set(f.path, j);
   }
   const skippedFiles = verified.size;
+  const skippedBytes = [...verified.values()].reduce((s, f) => s + f.size, 0);
 
   progress.phase = "copying";
   progress.filesTotal = listed.length;
   progress.bytesTotal = listed.reduce((s, f) => s + f.size, 0);
   progress.filesDone = verified.size;
-  progress.bytesDone = [...verified.values()].reduce((s, f) => s + f.size, 0);
+  progress.bytesDone = skippedBytes;
   tell();
 
   // The journal is rewritten every 2 s, or after a tenth of the files (at least 8), whichever comes first, in
@@ -314,7 +331,10 @@ export async function copyTree(o: TreeCopyOptions): Promise<TreeCopyResult> {
       e.message = `${e.message}; also, ${journalProblem()}, so a re-run copies those files again`;
     throw e;
   }
-  await saveJournal(true);
+  // The last journal, for a re-run after a failure that comes later (the manifest, the registration): not
+  // written when copying everything again would cost about as much as writing it (a few small files).
+  if (listed.length - skippedFiles >= SMALL_TREE.files || progress.bytesTotal - skippedBytes >= SMALL_TREE.bytes) await saveJournal(true);
+  else await journalWrite;
   const warnings = journalFailures.length
     ? [
         `${journalProblem()}; every file was still copied and verified, but had this run been interrupted, a re-run could not have skipped the files copied since the last saved journal`,

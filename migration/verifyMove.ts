@@ -345,6 +345,14 @@ export function compareInventories(
   return { from: src.source, to: dst.source, checked, differences, notCarried };
 }
 
+/** Both results; when either fails, the other is still awaited (nothing keeps reading behind the caller's back), then the first failure is thrown. */
+async function bothSides<A, B>(a: Promise<A>, b: Promise<B>): Promise<readonly [A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === "rejected") throw x.reason;
+  if (y.status === "rejected") throw y.reason;
+  return [x.value, y.value];
+}
+
 export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification> {
   const names = o.names ?? {};
   checkModelNames(names, o.from, o.to);
@@ -358,7 +366,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
         `model${unnamed.length > 1 ? "s" : ""} ${unnamed.join(", ")} of ${o.from.uri} ha${unnamed.length > 1 ? "ve" : "s"} no name in Unity Catalog: add ${unnamed.length > 1 ? "them" : "it"} to --model-map (<model>=<catalog>.<schema>.<model>), pass --uc-schema <catalog>.<schema>, or leave ${unnamed.length > 1 ? "them" : "it"} out with --model`,
       );
   }
-  const src = await takeInventory({
+  const source = takeInventory({
     endpoint: o.from,
     paths: o.paths,
     models: o.models,
@@ -368,36 +376,54 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     hashes: true,
     retry: o.retry,
     storeSettings: o.storeSettings,
+  }).then((inv) => {
+    for (const m of inv.models) {
+      const only = o.versions?.[m.name];
+      if (only) m.versions = m.versions.filter((v) => only.includes(v.version));
+    }
+    return inv;
   });
-  for (const m of src.models) {
-    const only = o.versions?.[m.name];
-    if (only) m.versions = m.versions.filter((v) => only.includes(v.version));
-  }
-  const expected = src.models.map((m) => targetModelName(m.name, names, fromKind, toKind));
   // In the target: the models the source's are named as there (all of them when no names are given; versions
   // are found by provenance), the source's experiments that exist, and the source's workspace paths that
-  // exist. What is absent shows up as differences, not errors.
-  const dstClient = mlflowClient(o.to, o.retry);
-  let models: string[] | undefined;
-  if (expected.every((n) => n !== undefined)) {
-    models = [];
-    for (const n of new Set(expected as string[])) if (await dstClient.getRegisteredModel(n)) models.push(n);
-  }
-  const experiments = new Set((await dstClient.searchExperiments()).map((e) => e.name));
-  const present: string[] = [];
-  if (o.paths?.length) {
-    const ws = workspaceClient(o.to, o.retry);
-    for (const p of o.paths) if (await ws.getStatus(p)) present.push(p);
-  }
-  const dst = await takeInventory({
-    endpoint: o.to,
-    hashes: true,
-    retry: o.retry,
-    paths: present,
-    models,
-    experiments: src.experiments.map((e) => e.name).filter((n) => experiments.has(n)),
-    storeSettings: o.storeSettings,
-  });
+  // exist. What is absent shows up as differences, not errors. When the models and experiments are named, both
+  // sides are read at once; otherwise the source's inventory names them first.
+  const target = async (models: string[], experiments: string[]) => {
+    const dstClient = mlflowClient(o.to, o.retry);
+    const expected = models.map((n) => targetModelName(n, names, fromKind, toKind));
+    let inTarget: string[] | undefined;
+    if (expected.every((n) => n !== undefined)) {
+      inTarget = [];
+      for (const n of new Set(expected as string[])) if (await dstClient.getRegisteredModel(n)) inTarget.push(n);
+    }
+    const existing = new Set((await dstClient.searchExperiments()).map((e) => e.name));
+    const present: string[] = [];
+    if (o.paths?.length) {
+      const ws = workspaceClient(o.to, o.retry);
+      for (const p of o.paths) if (await ws.getStatus(p)) present.push(p);
+    }
+    return takeInventory({
+      endpoint: o.to,
+      hashes: true,
+      retry: o.retry,
+      paths: present,
+      models: inTarget,
+      experiments: experiments.filter((n) => existing.has(n)),
+      storeSettings: o.storeSettings,
+    });
+  };
+  const [src, dst] =
+    o.models && o.experiments
+      ? await bothSides(source, target(o.models, o.experiments))
+      : await source.then(
+          async (s) =>
+            [
+              s,
+              await target(
+                s.models.map((m) => m.name),
+                s.experiments.map((e) => e.name),
+              ),
+            ] as const,
+        );
   return compareInventories(src, dst, { names, stageAliases: o.stageAliases });
 }
 

@@ -19,7 +19,13 @@ function proxyPath(uri: string): string {
 export function mlflowArtifactsTransport(client: MlflowClient): ArtifactTransport {
   const base = `${client.endpoint.baseUrl}${PROXY}`;
   const what = (p: string) => `${client.endpoint.uri}: artifact '${p}'`;
-  const runArtifactPath = async (runId: string) => proxyPath((await client.getRun(runId)).info.artifact_uri);
+  // A run's artifact URI never changes: read once per run.
+  const known = new Map<string, string>();
+  const runArtifactPath = async (runId: string, artifactUri?: string) => {
+    let p = known.get(runId);
+    if (p === undefined) known.set(runId, (p = proxyPath(artifactUri ?? (await client.getRun(runId)).info.artifact_uri)));
+    return p;
+  };
   return {
     name: "mlflow-artifacts",
     async versionRoot(version, downloadUri) {
@@ -27,8 +33,8 @@ export function mlflowArtifactsTransport(client: MlflowClient): ArtifactTranspor
       if (runs) return { path: joinPath(await runArtifactPath(runs[1]), runs[2].replace(/\/+$/, "")) };
       return { path: proxyPath(downloadUri) };
     },
-    async runRoot(runId, sub) {
-      return { runId, path: joinPath(await runArtifactPath(runId), sub) };
+    async runRoot(runId, sub, artifactUri) {
+      return { runId, path: joinPath(await runArtifactPath(runId, artifactUri), sub) };
     },
     async list(root, dir) {
       const full = joinPath(root.path, dir);

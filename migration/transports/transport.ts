@@ -22,8 +22,11 @@ export interface ArtifactTransport {
   readonly name: string;
   /** The artifact root holding a model version's files. */
   versionRoot(version: ModelVersion, downloadUri: string): Promise<ArtifactRoot>;
-  /** The root `sub` below a run's artifact root (where the engine writes in the target). */
-  runRoot(runId: string, sub: string): Promise<ArtifactRoot>;
+  /**
+   * The root `sub` below a run's artifact root (where the engine writes in the target). `artifactUri`, the
+   * run's as the caller already holds it (a run as searched or created), saves reading the run again.
+   */
+  runRoot(runId: string, sub: string, artifactUri?: string): Promise<ArtifactRoot>;
   list(root: ArtifactRoot, dir: string): Promise<ArtifactEntry[]>;
   download(root: ArtifactRoot, path: string): Promise<{ body: Readable; length: number | undefined }>;
   upload(root: ArtifactRoot, path: string, body: Readable, length: number): Promise<void>;

@@ -44,7 +44,7 @@ export function unityCatalogTransport(client: MlflowClient, settings?: Partial<S
         );
       return ucVersionRoot(version.name, version.version, version.storage_location, false);
     },
-    runRoot: (runId, sub) => runs.runRoot(runId, sub),
+    runRoot: (runId, sub, artifactUri) => runs.runRoot(runId, sub, artifactUri),
     async list(root, dir) {
       if (!root.model) return runs.list(root, dir);
       const store = await storeOf(root);

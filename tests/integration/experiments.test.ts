@@ -39,6 +39,38 @@ describe("experiment migration between two real MLflow servers", function () {
     report = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: EXP, retry: FAST_RETRY });
   });
 
+  it("nested runs, migrated side by side, point at their parents' target runs, whatever order they are listed in", async () => {
+    const src = mlflowClient(oss(a.url, "from"));
+    const dst = mlflowClient(oss(b.url));
+    const exp = await src.ensureExperiment("exp-move-nested");
+    // Children start before their parents, so MLflow lists them first (runs are listed by start time).
+    const t0 = Date.now();
+    const parent = await src.createRun(exp, "sweep", t0 + 2000, []);
+    const child = (name: string, of: string, start: number) => src.createRun(exp, name, start, [{ key: "mlflow.parentRunId", value: of }]);
+    const kids = await Promise.all([0, 1, 2].map((i) => child(`trial-${i}`, parent.info.run_id, t0 + 1000 + i)));
+    const grandchild = await child("trial-0-fold-1", kids[0].info.run_id, t0);
+    const r = await migrateExperiment({
+      from: oss(a.url, "from"),
+      to: oss(b.url),
+      experiment: "exp-move-nested",
+      concurrency: 8,
+      retry: FAST_RETRY,
+    });
+    const target = new Map(r.runs.map((x) => [x.sourceRunId, x.targetRunId!]));
+    assert.strictEqual(target.size, 5);
+    for (const [run, of] of [...kids.map((k) => [k, parent] as const), [grandchild, kids[0]] as const]) {
+      const t = tagMap((await dst.getRun(target.get(run.info.run_id)!)).data.tags);
+      assert.strictEqual(t["mlflow.parentRunId"], target.get(of.info.run_id), `${run.info.run_name} points at its parent's target run`);
+      assert.strictEqual(t[RUN_TAG.sourceParent], of.info.run_id);
+    }
+    assert.strictEqual(tagMap((await dst.getRun(target.get(parent.info.run_id)!)).data.tags)["mlflow.parentRunId"], undefined);
+    // The report keeps the source's order.
+    assert.deepStrictEqual(
+      r.runs.map((x) => x.sourceRunId),
+      (await src.allRuns([exp])).map((x) => x.info.run_id),
+    );
+  });
+
   it("moves all three training runs, mapping each source run to a new target run", async () => {
     assert.deepStrictEqual(
       report.runs.map((r) => r.outcome),

@@ -1,12 +1,13 @@
 /**
  * copyTree's progress journal only saves work: one that reads back torn, because a concurrent migration into the
  * same run is rewriting it (bad JSON, or a body the server cut short), counts as none and the copy goes on. Any
- * other failure to read it still fails the copy. An in-memory transport stands for both stores.
+ * other failure to read it still fails the copy. And the journal is neither read nor written where it cannot
+ * save anything: a target just created, a copy of a few small files. An in-memory transport stands for both stores.
  */
 import * as assert from "assert";
 import { Readable } from "stream";
 import { httpError } from "../../clients/http";
-import { copyTree } from "../../migration/treeCopy";
+import { copyTree, SMALL_TREE } from "../../migration/treeCopy";
 import { ArtifactRoot, ArtifactTransport } from "../../migration/transports/transport";
 
 /** Files by path; `journal` decides what reading progress.json gives. */
@@ -76,5 +77,49 @@ describe("copyTree: a progress journal torn by a concurrent writer counts as non
 
   it("a refusal (403) is not a torn journal: the copy fails with it", async () => {
     await assert.rejects(copyWith(cut(httpError(403, "GET progress.json: PERMISSION_DENIED", false))), /PERMISSION_DENIED/);
+  });
+});
+
+describe("copyTree: the journal costs nothing where it cannot save anything", () => {
+  /** Copies `n` files of `size` bytes into a fresh or an existing target; what was read and written of the journal. */
+  async function counted(n: number, size: number, fresh: boolean) {
+    const src = new Map(Array.from({ length: n }, (_, i) => [`model/f${i}.bin`, Buffer.alloc(size, i)] as const));
+    const dst = new Map<string, Buffer>();
+    const seen = { journalReads: 0 };
+    const dstT = memory(dst);
+    const download = dstT.download;
+    dstT.download = (root, p) => {
+      if (p === "progress.json") seen.journalReads++;
+      return download(root, p);
+    };
+    const result = await copyTree({
+      srcT: memory(src),
+      srcRoot: { path: "model" },
+      dstT,
+      dstRoot: { path: "copy" },
+      journalRoot: { path: "_migration" },
+      fresh,
+      listed: [...src].map(([p, b]) => ({ path: p.slice("model/".length), size: b.length })),
+      fingerprint: "fp",
+      verify: "full",
+      retry: { attempts: 1, backoffMs: 1 },
+      concurrency: 4,
+      what: (p) => p,
+      tree: "test tree",
+    });
+    assert.strictEqual(result.files.length, n);
+    for (const [p, b] of src) assert.deepStrictEqual(dst.get(`copy/${p.slice("model/".length)}`), b);
+    return { journalReads: seen.journalReads, journalWritten: dst.has("_migration/progress.json") };
+  }
+
+  it("a target this migration has just created is not searched for a journal; an existing one is", async () => {
+    assert.strictEqual((await counted(2, 10, true)).journalReads, 0);
+    assert.strictEqual((await counted(2, 10, false)).journalReads, 1);
+  });
+
+  it("a few small files leave no journal once copied; many files, or many bytes, do (a later failure resumes from it)", async () => {
+    assert.strictEqual((await counted(SMALL_TREE.files - 1, 1000, true)).journalWritten, false);
+    assert.strictEqual((await counted(SMALL_TREE.files, 1000, true)).journalWritten, true);
+    assert.strictEqual((await counted(1, SMALL_TREE.bytes, true)).journalWritten, true);
   });
 });
