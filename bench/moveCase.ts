@@ -127,6 +127,62 @@ function totalsOf(r: RunResult): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * What each kind of request costs the tracking server, in its own CPU: `n` of each, one after another, against a
+ * fresh server holding `n` runs. This is the price list the move's request budget is paid from.
+ */
+export async function requestCosts(work: string, workers: number | null, n = 200): Promise<Record<string, number>> {
+  const s = await MlflowServer.create("request-costs", work, workers);
+  try {
+    await s.start();
+    const exp = (await api<{ experiment_id: string }>(s.url, "experiments/create", { name: "costs" })).experiment_id;
+    const runs: { run_id: string; artifact_uri: string }[] = [];
+    for (let i = 0; i < n; i++)
+      runs.push(
+        (
+          await api<{ run: { info: { run_id: string; artifact_uri: string } } }>(s.url, "runs/create", {
+            experiment_id: exp,
+            start_time: Date.now(),
+            tags: [{ key: "quant.migration.sourceRun", value: `src-${i}` }],
+          })
+        ).run.info,
+      );
+    const art = (i: number) => `${s.url}/api/2.0/mlflow-artifacts/artifacts/${runs[i].artifact_uri.replace(/^mlflow-artifacts:\/+/, "")}`;
+    const ok = async (r: Response) => {
+      if (!r.ok) throw new Error(`${r.url}: ${r.status}`);
+      await r.arrayBuffer();
+    };
+    const cases: Record<string, (i: number) => Promise<unknown>> = {
+      "runs/create": () => api(s.url, "runs/create", { experiment_id: exp, start_time: Date.now() }),
+      "runs/get": (i) => api(s.url, `runs/get?run_id=${runs[i].run_id}`),
+      "runs/search (one tag)": (i) =>
+        api(s.url, "runs/search", { experiment_ids: [exp], filter: `tags.\`quant.migration.sourceRun\` = 'src-${i}'`, max_results: 100 }),
+      "runs/set-tag": (i) => api(s.url, "runs/set-tag", { run_id: runs[i].run_id, key: "k", value: "v" }),
+      "runs/log-batch (5 params, 20 metric points)": (i) =>
+        api(s.url, "runs/log-batch", {
+          run_id: runs[i].run_id,
+          params: Array.from({ length: 5 }, (_, k) => ({ key: `p${k}`, value: "v" })),
+          metrics: Array.from({ length: 20 }, (_, k) => ({ key: `m${k % 2}`, value: k, timestamp: 1, step: k })),
+        }),
+      "runs/update": (i) => api(s.url, "runs/update", { run_id: runs[i].run_id, status: "FINISHED", end_time: Date.now() }),
+      "metrics/get-history": (i) => api(s.url, `metrics/get-history?run_id=${runs[i].run_id}&metric_key=m0`),
+      "artifact PUT (4 KiB)": (i) => fetch(`${art(i)}/f.bin`, { method: "PUT", body: Buffer.alloc(4096, i) }).then(ok),
+      "artifact GET (4 KiB)": (i) => fetch(`${art(i)}/f.bin`).then(ok),
+      "artifact list": (i) =>
+        fetch(`${s.url}/api/2.0/mlflow-artifacts/artifacts?path=${encodeURIComponent(art(i).split("/artifacts/").pop()!)}`).then(ok),
+    };
+    const out: Record<string, number> = {};
+    for (const [name, call] of Object.entries(cases)) {
+      const before = cpuOf([s]);
+      for (let i = 0; i < n; i++) await call(i);
+      out[name] = ((cpuOf([s]) - before) * 1000) / n;
+    }
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
 /** Runs the environment move case; `log` narrates progress on stderr. */
 export async function moveBench(o: {
   scale: MoveScale;
@@ -135,7 +191,14 @@ export async function moveBench(o: {
   /** Subtracted from Node methods' scratch: what the runtime itself leaves in TMPDIR. */
   runtimeDiskBytes: number;
   log: (s: string) => void;
-}): Promise<{ seeded: Seeded; rows: MoveRow[]; ratios: Record<string, number>; targets: Record<string, boolean>; notes: string[] }> {
+}): Promise<{
+  seeded: Seeded;
+  rows: MoveRow[];
+  ratios: Record<string, number>;
+  targets: Record<string, boolean>;
+  notes: string[];
+  requestCostsCpuMs: Record<string, number>;
+}> {
   const { work, log } = o;
   const src = await MlflowServer.create("move-src", work, o.workers ?? null);
   const rows: MoveRow[] = [];
@@ -276,6 +339,8 @@ export async function moveBench(o: {
       };
     });
 
+    log("request costs ...");
+    const costs = await requestCosts(work, o.workers ?? null);
     const get = (prefix: string) => rows.find((r) => r.method.startsWith(prefix))!;
     const ei = get("mlflow-export-import");
     const one = get("ours move (1");
@@ -284,6 +349,11 @@ export async function moveBench(o: {
     const ratios = {
       exportImportVsMove: ei.wallMs / one.wallMs,
       twoShardsVsOne: one.wallMs / two.wallMs,
+      /**
+       * Export-import's target-server CPU over ours: the speed-up ours would have if both were bound by the target
+       * server alone (one worker is one core), whatever either client does.
+       */
+      targetServerCpuExportImportVsMove: ei.targetServerCpuS / one.targetServerCpuS,
       // The moving alone (each --json's totals.ms, without process start and the final verify) of the one process
       // against the slower shard.
       twoShardsMovingOnlyVsOne: Number(one.totals?.ms) / Math.max(two.partsMs!["shard 1/2 moving"], two.partsMs!["shard 2/2 moving"]),
@@ -318,7 +388,7 @@ export async function moveBench(o: {
       // After subtracting the runtime's own cache, whose size varies by a few KB between processes.
       "0 bytes staged on local disk (ours)": ratios.oursPeakDiskMiB < 0.1,
     };
-    return { seeded: { ...seeded, ...source }, rows, ratios, targets, notes };
+    return { seeded: { ...seeded, ...source }, rows, ratios, targets, notes, requestCostsCpuMs: costs };
   } finally {
     await src.dispose();
   }
@@ -335,6 +405,10 @@ export function moveLines(res: Awaited<ReturnType<typeof moveBench>>): string[] 
         `${r.method.padEnd(58)} ${f(r.wallMs / 1000).padStart(7)} ${f(r.peakRssMiBPerProcess).padStart(21)} ${f(r.peakDiskMiB).padStart(14)} ${f(r.clientCpuS).padStart(13)} ${f(r.serverCpuS).padStart(14)} (src ${f(r.sourceServerCpuS)}, dst ${f(r.targetServerCpuS)})  ${[r.landed.experiments, r.landed.runs, r.landed.models, r.landed.versions, r.landed.staged].join("/")}${r.partsMs ? `  parts ms ${JSON.stringify(r.partsMs)}` : ""}${r.partsRssMiB ? ` RSS MiB ${JSON.stringify(Object.fromEntries(Object.entries(r.partsRssMiB).map(([k, x]) => [k, Math.round(x)])))}` : ""}`,
     ),
     `ratios: export-import/move time ${f(res.ratios.exportImportVsMove, 2)}x; 1 shard/2 shards time ${f(res.ratios.twoShardsVsOne, 2)}x (moving only ${f(res.ratios.twoShardsMovingOnlyVsOne, 2)}x); cores busy: 1 shard ${f(res.ratios.coresBusyOneShard, 2)}, 2 shards ${f(res.ratios.coresBusyTwoShards, 2)} of ${res.ratios.cores}; target server alone ${f(res.ratios.targetServerBusyOneShard, 2)} and ${f(res.ratios.targetServerBusyTwoShards, 2)}`,
+    `target-server CPU: export-import/move ${f(res.ratios.targetServerCpuExportImportVsMove, 2)}x`,
+    `server CPU ms per request: ${Object.entries(res.requestCostsCpuMs)
+      .map(([k, ms]) => `${k} ${f(ms, 2)}`)
+      .join("; ")}`,
     ...Object.entries(res.targets).map(([k, ok]) => `target ${ok ? "met   " : "MISSED"}  ${k}`),
     ...res.notes.map((n) => `note: ${n}`),
   ];

@@ -41,10 +41,12 @@ Re-runs adopt what is already there, and a killed run resumes.
   --concurrency  files in flight across the whole move (default 8, 1 to 64), the one limit that bounds
                  memory: items move side by side, each with its share of files
   --claim-timeout
-                 seconds a run or version another migration claimed is waited for before it counts as left by a
-                 killed process (then the run is resumed, the unfinished version removed and migrated again);
-                 default the engines' own, 600 for runs and 300 for versions. Never shorter than a live migration
-                 of one item could take, when another process may be moving the same items
+                 seconds another migration of the same experiment may stay silent (its lease beats every tenth
+                 of this), or a version another migration registered may stay unfinished, before it counts as
+                 left by a killed process (then its runs are resumed, the unfinished version removed and
+                 migrated again); default the engines' own, 120 for experiments and 300 for versions. Never
+                 shorter than a live migration of one version could take, when another process may be moving
+                 the same versions
   --dry-run      print what would move, with counts and bytes, and copy nothing
   --json         one JSON document on stdout: every item with its outcome, files, bytes and ms, totals
                  {items, bytes, ms, ...} and the verification

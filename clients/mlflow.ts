@@ -64,6 +64,8 @@ export interface Run {
     run_name?: string;
     /** Who created the run: on Databricks, the token's owner, recorded by the workspace. */
     user_id?: string;
+    /** `active`, or `deleted` (a deleted run is still read by id). */
+    lifecycle_stage?: string;
   };
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
 }

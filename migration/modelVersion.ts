@@ -16,7 +16,7 @@ import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "
 import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
-import { TAG } from "./provenance";
+import { MIGRATIONS_EXPERIMENT, RUN_TAG, RunManifest, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
@@ -53,6 +53,12 @@ export interface MigrateOptions {
   stageAliases?: Record<string, string>;
   /** Cloud stores (Unity Catalog, a workspace's signed URLs): part size, single-request limit, parts in flight, endpoints. */
   storeSettings?: Partial<StoreSettings>;
+  /**
+   * A version whose files are its run's own (`runs:/<run>/<path>`), when that run was migrated already (move:
+   * experiments before models): registered from the migrated run, where its files are, instead of copying them
+   * again into a run of its own. Not into Unity Catalog, which takes files only at the version's own location.
+   */
+  reuseMovedRuns?: boolean;
 }
 
 export interface MigrationReport {
@@ -152,7 +158,6 @@ export interface LeftBehind {
 }
 
 const MODEL_DIR = "model";
-const DEFAULT_EXPERIMENT = "quant-platform-migrations";
 
 /** The source version by number, alias or stage; a missing model, version, alias or stage is named. */
 export async function resolveVersion(
@@ -280,6 +285,11 @@ interface Target {
   finalizedHere: boolean;
   /** The tags every target version is registered with: the user's, provenance and approval. */
   versionTags: Tag[];
+  /**
+   * The target run is the source run's migrated run, which holds the version's files under `path` (verified when
+   * that run was migrated, or read back here): nothing is copied, and the run itself is left as it is.
+   */
+  reused?: { path: string; files: ManifestEntry[] };
 }
 
 /** The files as copied and verified, and the manifest digest written for them. */
@@ -443,7 +453,7 @@ async function claimTarget(
   // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
   // at once collide, so this migration then takes a run of its own (the election keeps one version).
   const prepareTargetRun = async () => {
-    const expId = await dst.ensureExperiment(o.experiment ?? DEFAULT_EXPERIMENT);
+    const expId = await dst.ensureExperiment(o.experiment ?? MIGRATIONS_EXPERIMENT);
     const quoted = toModel.replace(/'/g, "\\'");
     const found = (
       await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)
@@ -463,7 +473,8 @@ async function claimTarget(
   const prepared = await m.timed("prepare", async () => {
     const first = (await claimsOf(dst, toModel, fingerprint))[0];
     if (first && (await completeVersion(dst, first))) return { done: first } as const;
-    return { done: undefined, ...(await prepareTargetRun()) } as const;
+    const moved = o.reuseMovedRuns && !m.ucTarget && run ? await movedRunOf(m, run, srcRoot, plan.listed) : undefined;
+    return { done: undefined, ...(moved ?? { ...(await prepareTargetRun()), reused: undefined }) } as const;
   });
   if (prepared.done) {
     m.progress.phase = "done";
@@ -483,7 +494,8 @@ async function claimTarget(
     modelRoot: prepared.modelRoot,
     created: undefined,
     finalizedHere: false,
-    versionTags,
+    versionTags: prepared.reused ? [...versionTags, { key: TAG.runPath, value: prepared.reused.path }] : versionTags,
+    ...(prepared.reused ? { reused: prepared.reused } : {}),
   };
   // Unity Catalog takes files only into a pending version, at the storage location it gives: the version is
   // created first (or a pending one left by an interrupted run of this same source is resumed), written,
@@ -507,6 +519,69 @@ async function claimTarget(
     target.modelRoot = ucVersionRoot(toModel, created.version, created.storage_location, true);
   }
   return target;
+}
+
+/**
+ * The source run's migrated run in the target, when it holds exactly the version's files: complete, migrated from
+ * this host, and its manifest lists the version's files (the source's, under the version's path in its run) at
+ * their sizes, as the target still lists them. Their digests are the manifest's when that run was migrated with
+ * the verification asked for now (or stronger), else the files are read back and hashed here. Undefined when
+ * any of that does not hold: the files are then copied as usual.
+ */
+async function movedRunOf(
+  m: Migration,
+  run: Run,
+  srcRoot: ArtifactRoot,
+  listed: ListedFile[],
+): Promise<
+  | { targetRun: Run; modelRoot: ArtifactRoot; journalRoot: ArtifactRoot; fresh: false; reused: { path: string; files: ManifestEntry[] } }
+  | undefined
+> {
+  const { o, src, dst, srcT, dstT } = m;
+  const runId = run.info.run_id;
+  const srcRunRoot = await srcT.runRoot(runId, "", run.info.artifact_uri);
+  if (srcRoot.model || (srcRoot.runId !== undefined && srcRoot.runId !== runId)) return undefined;
+  const base = srcRunRoot.path;
+  const path =
+    base === ""
+      ? srcRoot.path
+      : srcRoot.path === base
+        ? ""
+        : srcRoot.path.startsWith(`${base}/`)
+          ? srcRoot.path.slice(base.length + 1)
+          : undefined;
+  if (path === undefined || path === JOURNAL_DIR || path.startsWith(`${JOURNAL_DIR}/`)) return undefined;
+  const experiment = (await src.searchExperiments()).find((e) => e.experiment_id === run.info.experiment_id);
+  const targetExp = experiment && (await dst.experimentByName(experiment.name));
+  if (!targetExp) return undefined;
+  const quotedHost = o.from.baseUrl.replace(/'/g, "\\'");
+  const targetRun = (
+    await dst.searchRuns(
+      [targetExp.experiment_id],
+      `tags.\`${RUN_TAG.sourceRun}\` = '${runId}' and tags.\`${RUN_TAG.sourceHost}\` = '${quotedHost}'`,
+    )
+  ).find((r) => tagMap(r.data.tags)[RUN_TAG.complete]);
+  if (!targetRun) return undefined;
+  const uri = targetRun.info.artifact_uri;
+  const [modelRoot, journalRoot] = await Promise.all([
+    dstT.runRoot(targetRun.info.run_id, path, uri),
+    dstT.runRoot(targetRun.info.run_id, JOURNAL_DIR, uri),
+  ]);
+  const manifest = await readJson<RunManifest>(dstT, journalRoot, "manifest.json");
+  if (!manifest) return undefined;
+  const prefix = path ? `${path}/` : "";
+  const under = new Map(manifest.files.filter((f) => f.path.startsWith(prefix)).map((f) => [f.path.slice(prefix.length), f]));
+  const there = new Map((await listTree(dstT, modelRoot)).map((f) => [f.path, f.size]));
+  if (under.size !== listed.length || there.size !== listed.length) return undefined;
+  if (!listed.every((f) => under.get(f.path)?.size === f.size && there.get(f.path) === f.size)) return undefined;
+  const files = listed.map((f) => ({ path: f.path, size: f.size, sha256: under.get(f.path)!.sha256 }));
+  // Verified as strongly as asked when the run was migrated; otherwise read back now, and it must match.
+  const strength: Record<string, number> = { size: 0, store: 1, full: 2 };
+  if ((strength[manifest.verify ?? "size"] ?? 0) < strength[m.verify]) {
+    const back = new Map((await hashFiles(dstT, modelRoot, listed, o.concurrency ?? DEFAULT_CONCURRENCY)).map((h) => [h.path, h]));
+    if (!files.every((f) => back.get(f.path)?.sha256 === f.sha256 && back.get(f.path)?.size === f.size)) return undefined;
+  }
+  return { targetRun, modelRoot, journalRoot, fresh: false, reused: { path, files } };
 }
 
 /**
@@ -555,8 +630,17 @@ async function rollingBack<T>(m: Migration, target: Target, phases: () => Promis
  */
 async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, plan: Plan, target: Target): Promise<Copied> {
   const { o, src, dst, srcT, dstT, toModel, timed } = m;
-  const { targetRun, targetRunId, journalRoot, fresh, modelRoot, created } = target;
+  const { targetRun, targetRunId, journalRoot, fresh, modelRoot, created, reused } = target;
   const { listed, fingerprint } = plan;
+  if (reused) {
+    // Already in the target with its run, and verified there: the version is registered from it as it is.
+    m.progress.filesTotal = m.progress.filesDone = reused.files.length;
+    m.progress.bytesTotal = m.progress.bytesDone = plan.bytesTotal;
+    m.tell();
+    const digest = manifestDigest(reused.files);
+    refuseOtherBytes(m, version, evidence, digest);
+    return { files: reused.files, skippedFiles: reused.files.length, warnings: [], digest };
+  }
   // Lineage and files are copied at once; the version is registered (or, in Unity Catalog, finalized) only
   // after both finished and every file was verified. The lineage tag is set only once the lineage is
   // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
@@ -592,11 +676,7 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
 
   // The manifest, verified by reading it back, before anything is registered.
   const digest = manifestDigest(files);
-  // A validation is of bytes: other bytes (changed after it, or never validated) are not let through.
-  if (evidence?.validation && evidence.validation.manifestDigest !== digest)
-    throw migrationError(
-      `refusing to promote model '${o.model}' version ${version.version} into production environment ${o.guard?.toEnv}: the validation run ${evidence.validation.runId} validated other bytes (manifest digest ${evidence.validation.manifestDigest}) than the version holds now (${digest}); validate this version again`,
-    );
+  refuseOtherBytes(m, version, evidence, digest);
   await timed("manifest", () =>
     writeManifest(
       dstT,
@@ -613,6 +693,14 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
     ),
   );
   return { files, skippedFiles, warnings, digest };
+}
+
+/** A validation is of bytes: other bytes (changed after it, or never validated) are not let through. */
+function refuseOtherBytes(m: Migration, version: ModelVersion, evidence: ProductionEvidence | undefined, digest: string): void {
+  if (evidence?.validation && evidence.validation.manifestDigest !== digest)
+    throw migrationError(
+      `refusing to promote model '${m.o.model}' version ${version.version} into production environment ${m.o.guard?.toEnv}: the validation run ${evidence.validation.runId} validated other bytes (manifest digest ${evidence.validation.manifestDigest}) than the version holds now (${digest}); validate this version again`,
+    );
 }
 
 /**
@@ -661,7 +749,7 @@ async function register(
       const made = await dst.createModelVersion({
         name: toModel,
         // The run as created or found carries its artifact URI: it is not read again.
-        source: `${targetRun.info.artifact_uri.replace(/\/+$/, "")}/${MODEL_DIR}`,
+        source: [targetRun.info.artifact_uri.replace(/\/+$/, ""), target.reused ? target.reused.path : MODEL_DIR].filter(Boolean).join("/"),
         run_id: targetRunId,
         description: version.description,
         tags: [...target.versionTags, ...recordTags],
@@ -689,7 +777,8 @@ async function register(
   if (winner) {
     // Another migration of the same source registered first: give this version up and adopt that one.
     await dst.deleteModelVersion(toModel, mine.version);
-    if (winner.run_id !== targetRunId) {
+    // A run of its own is marked superseded; a migrated run the version was registered from is the team's, untouched.
+    if (winner.run_id !== targetRunId && !target.reused) {
       await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
       await dst.setRunTag(targetRunId, TAG.fingerprint, `${fingerprint}:superseded`);
       await dst.updateRun(targetRunId, "KILLED", Date.now());
@@ -713,7 +802,8 @@ async function finish(m: Migration, plan: Plan, target: Target, mine: ModelVersi
         for (const alias of plan.lifecycle.aliases) await dst.setAlias(toModel, alias, mine.version);
         if (plan.lifecycle.stage) await dst.transitionStage(toModel, mine.version, plan.lifecycle.stage);
       })(),
-      dst.updateRun(targetRunId, "FINISHED", Date.now()),
+      // A migrated run the version was registered from keeps the status its source run has.
+      target.reused ? Promise.resolve() : dst.updateRun(targetRunId, "FINISHED", Date.now()),
     ]);
     for (const s of settled) if (s.status === "rejected") throw s.reason;
     await dst.setModelVersionTag(toModel, mine.version, TAG.state, "complete");
@@ -886,14 +976,21 @@ export async function checkTarget(
   const problems: string[] = [];
   const recorded = tagMap(v.tags)[TAG.manifestDigest];
   if (v.run_id) {
-    const manifest = await readJson<{ files: ManifestEntry[] }>(t, await t.runRoot(v.run_id, JOURNAL_DIR), "manifest.json");
+    // Registered from a migrated run (move): the run's manifest, under the version's path in it.
+    const runPath = tagMap(v.tags)[TAG.runPath];
+    const read = await readJson<{ files: ManifestEntry[] }>(t, await t.runRoot(v.run_id, JOURNAL_DIR), "manifest.json");
+    const prefix = runPath ? `${runPath}/` : "";
+    const manifest =
+      read && runPath !== undefined
+        ? { files: read.files.filter((f) => f.path.startsWith(prefix)).map((f) => ({ ...f, path: f.path.slice(prefix.length) })) }
+        : read;
     if (!manifest) problems.push(`the manifest of model '${model}' version ${version} is missing`);
     else {
       // Unity Catalog keeps the files at the version's storage location; elsewhere they are in the run.
       const root =
         registryOf(to) === "unity-catalog" && v.storage_location
           ? ucVersionRoot(model, version, v.storage_location, false)
-          : await t.runRoot(v.run_id, MODEL_DIR);
+          : await t.runRoot(v.run_id, runPath ?? MODEL_DIR);
       const actual = new Map((await listTree(t, root)).map((f) => [f.path, f.size]));
       const sized = manifest.files.filter((f) => actual.get(f.path) === f.size);
       const hashed = new Map(verify === "full" ? (await hashFiles(t, root, sized)).map((h) => [h.path, h.sha256]) : []);

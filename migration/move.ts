@@ -73,9 +73,10 @@ export interface MoveOptions {
   verifyAfter?: boolean;
   storeSettings?: Partial<StoreSettings>;
   /**
-   * How long a claim by another migration (a run being copied, a version being registered) is waited for before
-   * it counts as abandoned, left by a process that was killed: then the run is resumed, and the version left
-   * unfinished is removed and migrated again. Default: the engines' own (10 minutes for runs, 5 for versions).
+   * How long another migration's hold (an experiment's lease that stopped beating, a version registered but not
+   * finished) is waited for before it counts as abandoned, left by a process that was killed: then the runs are
+   * resumed, and the version left unfinished is removed and migrated again. Default: the engines' own (2 minutes
+   * of silence for an experiment, 5 for a version).
    */
   claimTimeoutMs?: number;
   onProgress?: (p: MoveProgress) => void;
@@ -169,6 +170,8 @@ async function moveItem(
       verify: o.verify,
       stageAliases: o.plan.stageAliases,
       storeSettings: o.storeSettings,
+      // Its run moved with its experiment just before: registered from there, its files not copied twice.
+      reuseMovedRuns: true,
       ...(o.claimTimeoutMs !== undefined ? { readyTimeoutMs: o.claimTimeoutMs } : {}),
       onProgress: (p) => onBytes(p.bytesDone),
     });

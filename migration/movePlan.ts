@@ -6,6 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { Inventory, ModelInventory, VersionInventory } from "./inventory";
+import { MIGRATIONS_EXPERIMENT } from "./provenance";
 
 /** Which versions of a model move: every non-archived one, the newest per stage, or the listed numbers. */
 export type VersionSelection = "all" | "latest-per-stage" | string[];
@@ -33,13 +34,20 @@ export interface MovePlan {
 export type MoveItem =
   | { kind: "notebooks"; key: string; path: string; objects: number; bytes: number }
   | { kind: "experiment"; key: string; name: string; runs: number; files: number; bytes: number }
-  | { kind: "model-version"; key: string; model: string; version: string; stage: string | undefined; files: number; bytes: number };
+  | {
+      kind: "model-version";
+      key: string;
+      model: string;
+      version: string;
+      stage: string | undefined;
+      files: number;
+      bytes: number;
+      /** The experiment item's key that holds the version's run, when the plan moves that experiment. */
+      withRun?: string;
+    };
 
 /** The order of the move: notebooks and files first (the folders experiments live in), then experiments, then models. */
 export const KIND_ORDER: MoveItem["kind"][] = ["notebooks", "experiment", "model-version"];
-
-/** The experiment the model migration keeps its journals in: never moved as content. */
-export const MIGRATIONS_EXPERIMENT = "quant-platform-migrations";
 
 const SELECTIONS = "expected all, latest-per-stage or a list of version numbers";
 
@@ -235,6 +243,11 @@ export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
       bytes: e.artifactBytes,
     });
   });
+  // A version moves after the experiment that holds its run (when the plan moves it), and in the same shard: it is
+  // then registered from the moved run, its files crossing once.
+  const experimentOfRun = new Map<string, string>();
+  for (const e of inv.experiments)
+    if (plan.experiments.includes(e.name)) for (const r of e.runs) experimentOfRun.set(r.runId, `experiment:${e.name}`);
   plan.models.forEach((m, i) => {
     const found = inv.models.find((x) => x.name === m.name);
     if (!found) {
@@ -255,6 +268,7 @@ export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
         stage: v.stage,
         files: v.files,
         bytes: v.bytes,
+        ...(v.runId && experimentOfRun.has(v.runId) ? { withRun: experimentOfRun.get(v.runId) } : {}),
       });
   });
   if (problems.length) throw new PlanError(`the plan does not fit ${inv.source}:\n - ${problems.join("\n - ")}`);
@@ -271,21 +285,31 @@ export function parseShard(s: string): { index: number; count: number } {
 }
 
 /**
- * Splits items into `count` disjoint shards balanced by bytes, deterministically: largest first (ties by key)
- * onto the shard with the fewest bytes so far (then the fewest items, then the lowest number). Each shard keeps
- * the move's order (notebooks, experiments, models; by key within a kind).
+ * Splits items into `count` disjoint shards balanced by bytes, deterministically. A version goes with the
+ * experiment that holds its run (one unit); units go largest first (ties by key) onto the shard with the fewest
+ * bytes so far (then the fewest items, then the lowest number). Each shard keeps the move's order (notebooks,
+ * experiments, models; by key within a kind).
  */
 export function splitShards(items: MoveItem[], count: number): MoveItem[][] {
   const shards = Array.from({ length: count }, () => ({ bytes: 0, items: [] as MoveItem[] }));
-  const byKey = (a: MoveItem, b: MoveItem) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  for (const item of [...items].sort((a, b) => b.bytes - a.bytes || byKey(a, b))) {
+  const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const keys = new Set(items.map((i) => i.key));
+  const units = new Map<string, { key: string; bytes: number; items: MoveItem[] }>();
+  for (const item of items) {
+    const key = item.kind === "model-version" && item.withRun && keys.has(item.withRun) ? item.withRun : item.key;
+    const unit = units.get(key) ?? { key, bytes: 0, items: [] };
+    unit.bytes += item.bytes;
+    unit.items.push(item);
+    units.set(key, unit);
+  }
+  for (const unit of [...units.values()].sort((a, b) => b.bytes - a.bytes || byKey(a, b))) {
     let best = 0;
     for (let s = 1; s < count; s++) {
       const [x, y] = [shards[s], shards[best]];
       if (x.bytes < y.bytes || (x.bytes === y.bytes && x.items.length < y.items.length)) best = s;
     }
-    shards[best].bytes += item.bytes;
-    shards[best].items.push(item);
+    shards[best].bytes += unit.bytes;
+    shards[best].items.push(...unit.items);
   }
   return shards.map((s) => s.items.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || byKey(a, b)));
 }

@@ -3,6 +3,9 @@
  * the approval a production promotion needs. verify-move and the inventory read them back.
  */
 
+/** The experiment that holds the runs of migrated model versions (their files and journals): never moved as content. */
+export const MIGRATIONS_EXPERIMENT = "quant-platform-migrations";
+
 /** Tags of a migrated model version and its target run. */
 export const TAG = {
   fingerprint: "quant.migration.fingerprint",
@@ -15,6 +18,11 @@ export const TAG = {
   files: "quant.migration.files",
   bytes: "quant.migration.bytes",
   lineageCopied: "quant.migration.lineage_copied",
+  /**
+   * On a version registered from a run that was migrated with its experiment (move): where in that run its files
+   * are. Such a version has no run of its own; its manifest is the run's, under this path.
+   */
+  runPath: "quant.migration.run_path",
   /**
    * A migrated version's state: `registering` until its stage and aliases are set, then `complete` (only
    * a complete version is adopted); `failed` when its migration failed and could not remove it. Versions
@@ -46,11 +54,12 @@ export const RUN_TAG = {
   sourceHost: "quant.migration.source_host",
   sourceExperiment: "quant.migration.source_experiment_id",
   sourceParent: "quant.migration.source_parent_run_id",
-  /**
-   * A concurrent migration's claim on the source run: `choosing`, then its ticket number; `failed` when its
-   * migration failed (the run is then resumable). See claimTargetRun in experiments.ts.
-   */
-  claim: "quant.migration.claim_ticket",
+  /** On a lease run (leaseExperiment in experiments.ts): which source experiment's migration it is for. */
+  lease: "quant.migration.lease",
+  /** The lease run's ticket: `choosing`, then its number. */
+  leaseTicket: "quant.migration.lease_ticket",
+  /** Rewritten by the lease's holder while it works: a lease whose beat stops changing is abandoned. */
+  leaseBeat: "quant.migration.lease_beat",
   /** Set last, to the run's fingerprint: the run is complete only when this tag is present. */
   complete: "quant.migration.run_complete",
 } as const;
@@ -102,3 +111,13 @@ export const VALIDATION_TAG = {
 export const signOffComment = (runId: string, toEnv: string) => `validated: run ${runId}; signed off for ${toEnv}`;
 /** The validation run ids a sign-off comment names. */
 export const runIdsIn = (comment: string | undefined) => [...(comment ?? "").matchAll(/\brun ([0-9a-f]{32})\b/g)].map((m) => m[1]);
+
+/** A migrated run's manifest (`_migration/manifest.json` in the target run), as the experiment engine writes it. */
+export interface RunManifest {
+  fingerprint: string;
+  manifestDigest: string;
+  source: { host: string; experiment: string; run: string };
+  files: { path: string; size: number; sha256: string }[];
+  /** How the files were verified in the target (absent in manifests written before it was recorded). */
+  verify?: "full" | "size" | "store";
+}

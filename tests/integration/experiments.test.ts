@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ExperimentMigrationReport, migrateExperiment } from "../../migration/experiments";
+import { ExperimentMigrationReport, leaseExperiment, leaseKey, migrateExperiment } from "../../migration/experiments";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { verifyMove } from "../../migration/verifyMove";
@@ -8,6 +8,7 @@ import { isIncompleteMigration } from "../../migration/failure";
 import { liveServers } from "../fixtures/liveServers";
 import { FixtureInfo, MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
+import { sleep } from "../../clients/http";
 import { migrateCli } from "../../cli/migrate";
 import { verifyMoveCli } from "../../cli/verifyMove";
 
@@ -240,5 +241,75 @@ describe("experiment migration between two real MLflow servers", function () {
     assert.strictEqual((await dst.allRuns([resumed.targetExperimentId!])).length, 3, "no duplicate run");
     assert.deepStrictEqual(downloadedRun(b, best.targetRunId!), downloadedRun(a, fixture.best_run_id));
     assert.strictEqual(tagMap((await dst.getRun(best.targetRunId!)).data.tags)[TAG.manifestDigest], best.manifestDigest);
+  });
+
+  describe("one migration of an experiment at a time: the lease", () => {
+    const LEASE_RUN = "quant-platform migration lease (deleted when the migration ends)";
+    const setup = async (target: string) => {
+      const dst = mlflowClient(oss(b.url));
+      const srcExp = (await mlflowClient(oss(a.url, "from")).experimentByName(EXP))!.experiment_id;
+      const expId = await dst.ensureExperiment(target);
+      const leases = async () => (await dst.allRuns([expId])).filter((r) => r.info.run_name === LEASE_RUN);
+      return { dst, expId, key: leaseKey(a.url, srcExp), leases };
+    };
+    const migrateInto = (target: string, claimTimeoutMs: number) =>
+      migrateExperiment({
+        from: oss(a.url, "from"),
+        to: oss(b.url),
+        experiment: EXP,
+        toExperiment: target,
+        claimTimeoutMs,
+        retry: FAST_RETRY,
+      });
+
+    it("a lease left by a killed migration (it never beats) is taken over after the timeout of silence, and removed", async () => {
+      const { dst, expId, key, leases } = await setup("exp-lease-abandoned");
+      await dst.createRun(expId, LEASE_RUN, Date.now(), [
+        { key: RUN_TAG.lease, value: key },
+        { key: RUN_TAG.leaseTicket, value: "1" },
+      ]);
+      const t0 = Date.now();
+      const r = await migrateInto("exp-lease-abandoned", 1500);
+      assert.ok(Date.now() - t0 >= 1500, `waited ${Date.now() - t0} ms for the silent lease`);
+      assert.deepStrictEqual(
+        r.runs.map((x) => x.outcome),
+        ["migrated", "migrated", "migrated"],
+      );
+      assert.deepStrictEqual(await leases(), [], "no lease run is left");
+      assert.strictEqual((await dst.allRuns([expId])).length, 3);
+    });
+
+    it("a live holder beats: it is waited for past the timeout, and the runs it completed are then adopted", async () => {
+      const { dst, expId, key, leases } = await setup("exp-lease-live");
+      const holder = await leaseExperiment(dst, expId, key, { timeoutMs: 800, where: "test" });
+      let finished = false;
+      const waiting = migrateInto("exp-lease-live", 800).finally(() => (finished = true));
+      await sleep(4000);
+      assert.strictEqual(finished, false, "the migration still waits for the live holder after 5 timeouts");
+      // The holder ends its lease: the waiting migration takes it and moves the runs; a later one adopts them.
+      await holder.release();
+      const first = await waiting;
+      assert.deepStrictEqual(
+        first.runs.map((x) => x.outcome),
+        ["migrated", "migrated", "migrated"],
+      );
+      const again = await migrateInto("exp-lease-live", 800);
+      assert.deepStrictEqual(
+        again.runs.map((x) => x.outcome),
+        ["adopted", "adopted", "adopted"],
+      );
+      assert.deepStrictEqual(await leases(), []);
+    });
+
+    it("a holder whose lease was taken over finds out at its next beat and stops before it writes again", async () => {
+      const { dst, expId, key } = await setup("exp-lease-lost");
+      const holder = await leaseExperiment(dst, expId, key, { timeoutMs: 500, where: "experiment 'exp-lease-lost'" });
+      holder.check();
+      const mine = (await dst.allRuns([expId], `tags.\`${RUN_TAG.lease}\` = '${key}'`))[0];
+      await dst.deleteRun(mine.info.run_id);
+      await sleep(600);
+      assert.throws(() => holder.check(), /lease of this migration on experiment 'exp-lease-lost' was taken over/);
+      await holder.release();
+    });
   });
 });

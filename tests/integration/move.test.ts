@@ -12,11 +12,12 @@ import * as os from "os";
 import * as path from "path";
 import { LocalEnvironment, LocalEnvironments, startEnvironment, startLocalEnvironments } from "../../devenv/localEnv";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
-import { mlflowClient } from "../../clients/mlflow";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { takeInventory } from "../../migration/inventory";
 import { MoveReport } from "../../migration/move";
-import { TAG } from "../../migration/provenance";
+import { RUN_TAG, TAG } from "../../migration/provenance";
+import { checkTarget } from "../../migration/modelVersion";
 import { Ran, runAsync } from "../fixtures/process";
 
 const CLI = [process.execPath, "-r", "ts-node/register/transpile-only", "cli/index.ts", "move"];
@@ -126,6 +127,24 @@ describe("move: a whole environment in one command, planned, resumable, verified
     for (const [k, vs] of versions) assert.strictEqual(vs.length, 1, `${k}: ${vs.join(", ")}`);
     assert.match(versions.get("rehearsal-model-1#3")![0], /#Production$/);
     assert.match(versions.get("rehearsal-model-1#2")![0], /#Staging$/);
+    // Each version's files are its run's, and that run moved with its experiment first: the version is registered
+    // from the moved run, its files not copied a second time, and the target check reads them there.
+    const to = resolveEndpoint(envs.new.uri, "to", env());
+    const dst = mlflowClient(to);
+    for (const m of await dst.searchRegisteredModels())
+      for (const v of await dst.listVersions(m.name)) {
+        const t = tagMap(v.tags);
+        if (t[TAG.sourceModel] === undefined) continue;
+        const run = await dst.getRun(v.run_id!);
+        assert.strictEqual(
+          tagMap(run.data.tags)[RUN_TAG.sourceRun],
+          t[TAG.sourceRun],
+          `${m.name} v${v.version} is registered from its moved run`,
+        );
+        assert.ok(t[TAG.runPath] !== undefined, `${m.name} v${v.version} records where in the run its files are`);
+        assert.deepStrictEqual((await checkTarget(to, m.name, v.version, "full")).problems, []);
+      }
+    assert.strictEqual(await dst.experimentByName("quant-platform-migrations"), undefined, "no run of its own was made for any version");
 
     const again = await move(args);
     assert.strictEqual(again.status, 0, again.stderr);

@@ -175,6 +175,28 @@ describe("move plan: written, validated, resolved and split", () => {
     );
   });
 
+  it("shards: a version goes with the experiment that holds its run, so its files cross once", () => {
+    const inv: Inventory = {
+      ...INV,
+      experiments: INV.experiments.map((e) =>
+        e.id === "7" ? { ...e, runs: [{ runId: "r2" } as Inventory["experiments"][number]["runs"][number]] } : e,
+      ),
+    };
+    const items = resolveItems(planFromInventory(inv, { modelMap: {}, stageAliases: {} }), inv);
+    const v2 = items.find((i) => i.key === "model:alpha#000002");
+    assert.strictEqual(v2?.kind === "model-version" ? v2.withRun : undefined, "experiment:/Users/a@x/exp");
+    const [a, b] = splitShards(items, 2);
+    // The experiment and alpha v2 are one unit (14000) -> 1; 7000 -> 2; 100, 100 and 30 -> 2 (7230).
+    assert.deepStrictEqual(
+      a.map((i) => i.key),
+      ["experiment:/Users/a@x/exp", "model:alpha#000002"],
+    );
+    assert.deepStrictEqual(
+      b.map((i) => i.key),
+      ["notebooks:/Shared", "model:alpha#000003", "model:alpha#000004", "model:beta#000001"],
+    );
+  });
+
   const arbItems = fc
     .uniqueArray(
       fc.tuple(fc.string({ minLength: 1, maxLength: 6 }), fc.nat(1_000_000), fc.constantFrom("notebooks", "experiment", "model-version")),
