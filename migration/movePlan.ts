@@ -286,7 +286,7 @@ export function parseShard(s: string): { index: number; count: number } {
 
 /**
  * Splits items into `count` disjoint shards balanced by bytes, deterministically. A version goes with the
- * experiment that holds its run (one unit); units go largest first (ties by key) onto the shard with the fewest
+ * experiment that holds its run (one unit, weighing the experiment's bytes, which hold the version's files); units go largest first (ties by key) onto the shard with the fewest
  * bytes so far (then the fewest items, then the lowest number). Each shard keeps the move's order (notebooks,
  * experiments, models; by key within a kind).
  */
@@ -296,9 +296,11 @@ export function splitShards(items: MoveItem[], count: number): MoveItem[][] {
   const keys = new Set(items.map((i) => i.key));
   const units = new Map<string, { key: string; bytes: number; items: MoveItem[] }>();
   for (const item of items) {
-    const key = item.kind === "model-version" && item.withRun && keys.has(item.withRun) ? item.withRun : item.key;
+    const withRun = item.kind === "model-version" && item.withRun && keys.has(item.withRun) ? item.withRun : undefined;
+    const key = withRun ?? item.key;
     const unit = units.get(key) ?? { key, bytes: 0, items: [] };
-    unit.bytes += item.bytes;
+    // Its files are its run's, moved with the experiment: they weigh once.
+    if (!withRun) unit.bytes += item.bytes;
     unit.items.push(item);
     units.set(key, unit);
   }

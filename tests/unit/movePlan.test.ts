@@ -186,7 +186,7 @@ describe("move plan: written, validated, resolved and split", () => {
     const v2 = items.find((i) => i.key === "model:alpha#000002");
     assert.strictEqual(v2?.kind === "model-version" ? v2.withRun : undefined, "experiment:/Users/a@x/exp");
     const [a, b] = splitShards(items, 2);
-    // The experiment and alpha v2 are one unit (14000) -> 1; 7000 -> 2; 100, 100 and 30 -> 2 (7230).
+    // The experiment and alpha v2 are one unit (9000: v2's files are the run's) -> 1; 7000, 100, 100 and 30 -> 2 (7230).
     assert.deepStrictEqual(
       a.map((i) => i.key),
       ["experiment:/Users/a@x/exp", "model:alpha#000002"],
