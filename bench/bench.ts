@@ -29,7 +29,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { measured, RunResult, treeCpuSeconds } from "./procTree";
+import { ensureBuilt, measured, RunResult, treeCpuSeconds } from "./procTree";
 import { MlflowServer, PROJECT_DIR, seedFixture, VENV_BIN } from "../devenv/localMlflow";
 import { readConfigSources } from "../config/load";
 import { validate } from "../config/validate";
@@ -187,6 +187,7 @@ function summarize(caseName: string, method: string, runs: Measured[], bytes: nu
 }
 
 async function ours(from: string, to: string, model: string, toModel: string, verify: "full" | "size", scratch: string) {
+  ensureBuilt(PROJECT_DIR);
   return profiled(() =>
     measured(
       NODE,

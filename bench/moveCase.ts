@@ -9,7 +9,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { measured, RunResult, treeCpuSeconds } from "./procTree";
+import { ensureBuilt, measured, RunResult, treeCpuSeconds } from "./procTree";
 import { MlflowServer, PROJECT_DIR, VENV_BIN } from "../devenv/localMlflow";
 
 const MiB = 1048576;
@@ -116,6 +116,7 @@ export async function landedOn(url: string): Promise<Landed> {
 const cpuOf = (servers: MlflowServer[]) => servers.reduce((s, x) => s + (x.pid ? treeCpuSeconds(x.pid) : 0), 0);
 
 function ours(args: string[], scratch: string): Promise<RunResult> {
+  ensureBuilt(PROJECT_DIR);
   return measured(process.execPath, ["bin/quant-platform.js", "move", ...args], {}, scratch, PROJECT_DIR);
 }
 
