@@ -43,23 +43,29 @@ const cut = (error: Error) => () =>
     },
   });
 
-async function copyWith(journal: () => Readable) {
-  const src = new Map([["model/a.bin", Buffer.from("the model's bytes")]]);
-  const dst = new Map<string, Buffer>();
-  const result = await copyTree({
+/** Copies every `model/...` file of `src` into `copy/` of the target, verified in full, journalled in `_migration/`. */
+function copyAll(src: Map<string, Buffer>, dstT: ArtifactTransport, o: { fresh?: boolean; concurrency?: number } = {}) {
+  return copyTree({
     srcT: memory(src),
     srcRoot: { path: "model" },
-    dstT: memory(dst, journal),
+    dstT,
     dstRoot: { path: "copy" },
     journalRoot: { path: "_migration" },
-    listed: [{ path: "a.bin", size: src.get("model/a.bin")!.length }],
+    ...(o.fresh !== undefined ? { fresh: o.fresh } : {}),
+    listed: [...src].map(([p, b]) => ({ path: p.slice("model/".length), size: b.length })),
     fingerprint: "fp",
     verify: "full",
     retry: { attempts: 1, backoffMs: 1 },
-    concurrency: 1,
+    concurrency: o.concurrency ?? 1,
     what: (p) => p,
     tree: "test tree",
   });
+}
+
+async function copyWith(journal: () => Readable) {
+  const src = new Map([["model/a.bin", Buffer.from("the model's bytes")]]);
+  const dst = new Map<string, Buffer>();
+  const result = await copyAll(src, memory(dst, journal));
   return { result, dst };
 }
 
@@ -92,21 +98,7 @@ describe("copyTree: the journal costs nothing where it cannot save anything", ()
       if (p === "progress.json") seen.journalReads++;
       return download(root, p);
     };
-    const result = await copyTree({
-      srcT: memory(src),
-      srcRoot: { path: "model" },
-      dstT,
-      dstRoot: { path: "copy" },
-      journalRoot: { path: "_migration" },
-      fresh,
-      listed: [...src].map(([p, b]) => ({ path: p.slice("model/".length), size: b.length })),
-      fingerprint: "fp",
-      verify: "full",
-      retry: { attempts: 1, backoffMs: 1 },
-      concurrency: 4,
-      what: (p) => p,
-      tree: "test tree",
-    });
+    const result = await copyAll(src, dstT, { fresh, concurrency: 4 });
     assert.strictEqual(result.files.length, n);
     for (const [p, b] of src) assert.deepStrictEqual(dst.get(`copy/${p.slice("model/".length)}`), b);
     return { journalReads: seen.journalReads, journalWritten: dst.has("_migration/progress.json") };
