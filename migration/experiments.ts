@@ -165,9 +165,8 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
     };
     const order = runs.map((r, i) => ({ i, d: depth(r) })).sort((a, b) => a.d - b.d || a.i - b.i);
     const entries: RunMapping[] = new Array(runs.length);
-    const finished = new Map<string, Promise<void>>();
-    const done = new Map<string, () => void>();
-    for (const r of runs) finished.set(r.info.run_id, new Promise<void>((resolve) => done.set(r.info.run_id, resolve)));
+    // Each run's migration once started (a parent's starts before its child's: they are taken in that order).
+    const tasks = new Map<string, Promise<unknown>>();
 
     const migrateRun = async (i: number) => {
       const run = runs[i];
@@ -212,7 +211,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       if (o.dryRun) return;
       try {
         const parent = parentOf(run);
-        if (parent) await finished.get(parent);
+        if (parent) await tasks.get(parent);
         lease?.check();
         const tags: Tag[] = [
           ...copiedTags(run).filter((t) => t.key !== "mlflow.parentRunId"),
@@ -295,12 +294,13 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         entry.problem = `${(e as Error).message}; run the migration again to resume`;
       }
     };
-    await forEachLimited(order, runsAtOnce, async ({ i }) => {
-      try {
-        await migrateRun(i);
-      } finally {
-        done.get(runs[i].info.run_id)!();
-      }
+    await forEachLimited(order, runsAtOnce, ({ i }) => {
+      const task = migrateRun(i);
+      tasks.set(
+        runs[i].info.run_id,
+        task.catch(() => undefined),
+      );
+      return task;
     });
     report.runs.push(...entries);
   } finally {

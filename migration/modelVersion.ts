@@ -539,9 +539,8 @@ async function movedRunOf(
 > {
   const { o, src, dst, srcT, dstT } = m;
   const runId = run.info.run_id;
-  const srcRunRoot = await srcT.runRoot(runId, "", run.info.artifact_uri);
   if (srcRoot.model || (srcRoot.runId !== undefined && srcRoot.runId !== runId)) return undefined;
-  const base = srcRunRoot.path;
+  const base = (await srcT.runRoot(runId, "", run.info.artifact_uri)).path;
   const path =
     base === ""
       ? srcRoot.path
