@@ -25,6 +25,7 @@ function validated() {
   }
 }
 const model = validated();
+for (const w of model.warnings ?? []) void pulumi.log.warn(w);
 const plan = buildAccessPlan(model, stack);
 const stackConfig = model.stacks.find((s) => s.name === stack)!;
 

@@ -121,7 +121,28 @@ export function guardFrom(model: AccessModel, fromEnv: string, toEnv: string, gi
         }
       : {}),
     ...validationOf(model, git?.model, stackOf(fromEnv)?.name, toEnv),
+    ...(git ? { origins: originEndpoints(model, git.env) } : {}),
   };
+}
+
+/**
+ * The workspaces a version's origin may live in, as the CLI reaches them: each stack's Databricks profile named
+ * after the stack (`[quant]` in ~/.databrickscfg), in the stack's registry flavour. A stack without a profile is
+ * left out, and a chain that leads there is refused, saying so.
+ */
+export function originEndpoints(model: AccessModel, env: NodeJS.ProcessEnv) {
+  const plain = { ...env };
+  delete plain.MIGRATE_FROM_TOKEN;
+  return model.stacks.flatMap((s) => {
+    try {
+      const scheme = s.registry.flavour === "unity-catalog" ? "databricks-uc" : "databricks";
+      return [resolveEndpoint(`${scheme}://${s.name}`, "from", plain)];
+    } catch (e) {
+      // No such profile (or no config file): that workspace is not readable from here.
+      if (/not found in|does not exist/.test((e as Error).message)) return [];
+      throw e;
+    }
+  });
 }
 
 /** The consumer's validation and sign-off the promotion needs, where the project validates the model. */

@@ -27,6 +27,7 @@ function plan(argv: string[]): number {
   if (stack !== undefined && !names.includes(stack)) throw new UsageError(`unknown stack '${stack}'; valid stacks: ${names.join(", ")}`);
   const model = validate(sources, stack);
   const plans = (stack ? [stack] : names).map((s) => buildAccessPlan(model, s));
+  for (const w of model.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (format === "json") {
     process.stdout.write(JSON.stringify(stack ? plans[0] : { stacks: plans }, null, 2) + "\n");
   } else {

@@ -11,7 +11,8 @@ import { resolveEndpoint } from "../migration/endpoint";
 import { Command, parseArgs, projectDir, UsageError } from "./command";
 
 const USAGE = `usage: quant-platform validate --model <name> --version <n> --from <workspace> --data <file> --label <column>
-         [--predictions <file>] [--metric precision] [--threshold 0.8] [--experiment <name>] [--json] [--dir <project>]
+         [--predictions <file>] [--data-table <table>@<version>] [--metric precision] [--threshold 0.8] [--experiment <name>]
+         [--json] [--dir <project>]
 
 Scores a registered model version on a historical sample and records the consumer's validation as one MLflow
 run in the validation workspace: the sample as a dataset input with the SHA-256 of its bytes, the version's
@@ -23,6 +24,8 @@ records who created the run, and that is who validated.
                  databricks+http://host:port, databricks-uc://<profile> for Unity Catalog, or
                  http://<mlflow server> (MLFLOW_TRACKING_TOKEN)
   --data         the historical sample, a .csv or .parquet file (a table export is one of these)
+  --data-table   the Delta table and version the sample was exported from, <catalog.schema.table>@<version>
+                 (where the model's validation.data pins a table version; the file's SHA-256 is recorded too)
   --label        its label column
   --predictions  predictions made elsewhere (same rows, same order, column 'prediction'): the model is not loaded
   --metric       precision, recall, f1 or accuracy;  --threshold  the value it must reach
@@ -158,7 +161,7 @@ export function renderValidation(r: ValidationResult): string {
 export async function validateCli(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void): Promise<number> {
   const a = parseArgs(
     argv,
-    ["model", "version", "from", "data", "label", "predictions", "metric", "threshold", "experiment", "dir"],
+    ["model", "version", "from", "data", "label", "predictions", "metric", "threshold", "experiment", "dir", "data-table"],
     ["json"],
   );
   for (const k of ["model", "version", "from", "data", "label"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
@@ -181,6 +184,7 @@ export async function validateCli(argv: string[], env: NodeJS.ProcessEnv, out: (
     ...["--model", a.model, "--version", a.version, "--data", path.resolve(a.data as string), "--label", a.label],
     ...["--metric", metric, "--threshold", threshold, "--registry-uri", pyEnv.MLFLOW_REGISTRY_URI!],
     ...(typeof a.predictions === "string" ? ["--predictions", path.resolve(a.predictions)] : []),
+    ...(typeof a["data-table"] === "string" ? ["--data-table", a["data-table"]] : []),
     ...(experiment ? ["--experiment", experiment] : []),
   ] as string[];
   const { code, result, stderr } = await runLifecycle(args, pyEnv);

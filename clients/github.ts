@@ -84,6 +84,8 @@ export interface GitHubPullRequestSimple {
   base: { ref: string };
   updated_at: string;
   merged_at: string | null;
+  /** The description: where a consumer's sign-off may name the version and its validation run. */
+  body?: string | null;
 }
 /** A pull request in full: also who merged it. */
 export interface GitHubPullRequest extends GitHubPullRequestSimple {
@@ -95,6 +97,7 @@ export interface GitHubReview {
   user: GitHubUser | null;
   state: string;
   submitted_at?: string;
+  body?: string | null;
 }
 
 /** The REST API root for a GitHub web root: api.github.com for github.com, `<root>/api/v3` for GitHub Enterprise Server. */

@@ -140,6 +140,8 @@ export interface Validation {
   threshold: number;
   /** Roles (duty `consume`) whose members may validate and sign off. */
   signers: string[];
+  /** The historical sample a validation must score: its SHA-256, or a Delta table at a version. */
+  data?: { sha256: string } | { table: string; version: number };
 }
 
 export interface ManagedModel {
@@ -184,6 +186,8 @@ export interface StackConfig {
   gitFolders: GitFolderSettings;
   /** `url` is the Git host's web root (https://gitlab.example.com); `project` is group/name or owner/repo. */
   git: { provider: GitProvider; url: string; project: string; ownsProjectSettings: boolean; tier?: GitTier };
+  /** The upstream stacks this stack holds a registry read token for (`originTokens`): the gate reads origins there. */
+  originTokenStacks?: string[];
 }
 
 export interface AccessModel {
@@ -194,4 +198,6 @@ export interface AccessModel {
   roster: Member[];
   models: ManagedModel[];
   stacks: StackConfig[];
+  /** What is allowed but worth knowing (a member in both an approving and a signer role): shown, never fatal. */
+  warnings?: string[];
 }

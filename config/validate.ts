@@ -9,8 +9,15 @@ import { validateOrganization } from "./sections/organization";
 import { validateEnvironments, validateFlow } from "./sections/environments";
 import { validateRoles } from "./sections/roles";
 import { checkApprovers, validateRoster } from "./sections/roster";
-import { checkLifecycleFits, checkPromotions, checkValidation, validateModels } from "./sections/models";
-import { checkBranchUnique, checkProjectSettingsOwner, PROJECT_KEYS, SECRET_KEYS, validateStack } from "./sections/stack";
+import { checkLifecycleFits, checkPromotions, checkValidation, fourEyesWarnings, validateModels } from "./sections/models";
+import {
+  checkBranchUnique,
+  checkOriginTokens,
+  checkProjectSettingsOwner,
+  PROJECT_KEYS,
+  SECRET_KEYS,
+  validateStack,
+} from "./sections/stack";
 import { checkGitFolderSettings } from "./sections/gitFolders";
 
 /** Every problem found in configuration, reported at once. */
@@ -65,10 +72,12 @@ export function validate(sources: ConfigSources, stack?: string): AccessModel {
     checkBranchUnique(sc, s, stacks);
     checkLifecycleFits(sc, s, models, sources.project.models);
     checkGitFolderSettings(sc, s, organization);
+    checkOriginTokens(sc, s, stackNames);
   }
   checkPromotions(c, models, stacks, flow);
   models.forEach((m, i) => checkValidation(c, `models[${i}].validation`, m, roles, roster, stacks, environments));
   if (stacks.length === stackNames.length) checkProjectSettingsOwner(problems, stacks, stackNames);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { organization: organization!, environments, flow, roles, roster, models, stacks };
+  const warnings = fourEyesWarnings(models, roles, roster);
+  return { organization: organization!, environments, flow, roles, roster, models, stacks, ...(warnings.length ? { warnings } : {}) };
 }

@@ -21,6 +21,8 @@ export interface StandInReview {
   user: string;
   state: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED" | "PENDING";
   submitted_at: string;
+  /** The review's text (a consumer's sign-off names the version and its validation run there). */
+  body?: string;
 }
 export interface StandInPull {
   number: number;
@@ -34,6 +36,8 @@ export interface StandInPull {
   merged_by?: string;
   reviews: StandInReview[];
   comments: { user: string; body: string }[];
+  /** The description. */
+  body?: string;
 }
 export interface StandInRequest {
   method: string;
@@ -157,7 +161,7 @@ export class GitHubTestServer {
         user: { login: r.user, type: "User" },
         state: r.state,
         submitted_at: r.submitted_at,
-        body: "",
+        body: r.body ?? "",
       }));
       return this.page(res, url, reviews);
     }
@@ -198,6 +202,7 @@ export class GitHubTestServer {
       updated_at: p.updated_at,
       closed_at: p.state === "closed" ? p.updated_at : null,
       merged_at: p.merged_at ?? null,
+      body: p.body ?? null,
     };
   }
 

@@ -24,6 +24,9 @@ export interface ValidationRun {
   manifestDigest: string | undefined;
   dataSha256: string | undefined;
   dataName: string | undefined;
+  /** The Delta table (and its version) the sample was read from, where the validator names one. */
+  dataTable?: string;
+  dataTableVersion?: string;
   metric: string | undefined;
   threshold: number | undefined;
   value: number | undefined;
@@ -55,6 +58,8 @@ export function validationOf(run: Run): ValidationRun | undefined {
     manifestDigest: t[VALIDATION_TAG.manifestDigest],
     dataSha256: t[VALIDATION_TAG.dataSha256],
     dataName: t[VALIDATION_TAG.dataName],
+    dataTable: t[VALIDATION_TAG.dataTable],
+    dataTableVersion: t[VALIDATION_TAG.dataTableVersion],
     metric: t[VALIDATION_TAG.metric],
     threshold: numberOr(t[VALIDATION_TAG.threshold]),
     value: numberOr(t[VALIDATION_TAG.value]),
@@ -75,21 +80,26 @@ export async function readValidations(client: MlflowClient, experiment: string, 
 
 /**
  * Judges validation runs for one version: a run counts when it is of this version, finished, created by a
- * member of a signer role, measured the configured metric against at least the configured threshold, passed
- * (its value reaching the configured threshold, whatever its verdict tag says), and names the version's
- * manifest digest (`digest`, when known: the bytes being promoted). Pure.
+ * member of a signer role who is not one of the version's `authors` (resolved through its provenance), measured
+ * the configured metric against at least the configured threshold, passed (its value reaching the configured
+ * threshold, whatever its verdict tag says), names the version's manifest digest (`digest`, when known: the bytes
+ * being promoted), and records the SHA-256 of the data it scored, the pinned data where `req.data` pins it. Pure.
  */
 export function judgeValidations(
   runs: ValidationRun[],
   req: ValidationRequirement,
   target: { version: string; digest?: string },
+  authors: string[] = [],
 ): JudgedValidation[] {
   const signers = new Set(req.signers.map(lc));
+  const excluded = new Set(authors.map(lc));
   return runs.map((run) => {
     const reasons: string[] = [];
     if (run.version !== target.version) reasons.push(`of version ${run.version || "(none)"}, not ${target.version}`);
     if (run.status !== "FINISHED") reasons.push(`not finished (${run.status})`);
     if (!run.user || !signers.has(lc(run.user))) reasons.push(`by ${run.user ?? "(unknown)"}, not a member of a signer role`);
+    else if (excluded.has(lc(run.user))) reasons.push(`by ${run.user}, the version's author (an author never validates their own model)`);
+    reasons.push(...dataReasons(run, req.data));
     if (run.metric !== req.metric) reasons.push(`measured ${run.metric ?? "nothing"}, not ${req.metric}`);
     else if (run.threshold === undefined || run.threshold < req.threshold)
       reasons.push(`against threshold ${run.threshold ?? "(none)"}, below the configured ${req.threshold}`);
@@ -100,6 +110,23 @@ export function judgeValidations(
       reasons.push(`of other bytes (manifest digest ${run.manifestDigest.slice(0, 12)}, the version's is ${target.digest.slice(0, 12)})`);
     return { run, counted: reasons.length === 0, reasons };
   });
+}
+
+/**
+ * Why a validation's data does not count: it records no hash of what it scored (a validation must name its data),
+ * or the configuration pins the historical sample (by SHA-256, or by a Delta table and version) and this is other
+ * data; both hashes, or both tables, are named.
+ */
+function dataReasons(run: ValidationRun, pin: ValidationRequirement["data"]): string[] {
+  if (!run.dataSha256)
+    return [`records no hash of its data (${VALIDATION_TAG.dataSha256}): a validation counts only on data it names by SHA-256`];
+  if (pin && "sha256" in pin && lc(run.dataSha256) !== lc(pin.sha256))
+    return [`on other data than the pinned sample (sha256 ${run.dataSha256}; validation.data pins sha256 ${pin.sha256})`];
+  if (pin && "table" in pin && (lc(run.dataTable) !== lc(pin.table) || run.dataTableVersion !== String(pin.version)))
+    return [
+      `on other data than the pinned table (${run.dataTable ? `${run.dataTable} version ${run.dataTableVersion ?? "(none)"}` : "no table named"}; validation.data pins ${pin.table} version ${pin.version})`,
+    ];
+  return [];
 }
 
 /** A transition request as `transition-requests/list` returns it. */
@@ -113,7 +140,8 @@ export interface RequestActivity {
 
 /** The gate's approval rule for one transition request: raised by an approving member who is not the version's author. Pure. */
 export function approvalVerdict(user: string | undefined, approvers: string[], authors: string[]): { counted: boolean; reason?: string } {
-  if (user && authors.some((a) => lc(a) === lc(user))) return { counted: false, reason: "the version's author" };
+  if (user && authors.some((a) => lc(a) === lc(user)))
+    return { counted: false, reason: "the version's author: an author never approves their own model" };
   if (!user || !approvers.some((a) => lc(a) === lc(user))) return { counted: false, reason: "not an approving member" };
   return { counted: true };
 }
@@ -122,33 +150,59 @@ export function approvalVerdict(user: string | undefined, approvers: string[], a
 export const requestsTo = (requests: RequestActivity[], stage: string) =>
   requests.filter((r) => (r.activity_type ?? "REQUESTED_TRANSITION") === "REQUESTED_TRANSITION" && lc(r.to_stage) === lc(stage));
 
+/** A sign-off that counts: who raised it, the validation run it names, and the request itself. */
+export interface SignOffCandidate {
+  user: string;
+  runId: string;
+  request: RequestActivity;
+}
+
 /**
- * The consumer's sign-off on a workspace registry: an open transition request to `stage`, raised by a signer
- * who is not the version's author, whose comment names a counted validation run. Pure.
+ * The consumer's sign-offs on a workspace registry: open transition requests to `stage`, each raised by a signer
+ * who is not one of the version's authors, whose comment names a counted validation run, and raised after that
+ * run ended (a sign-off of a validation nobody could have seen the result of yet is no sign-off). Every request
+ * that counts, in order, and why each other signer's does not. Pure.
  */
 export function judgeSignOffRequests(
   requests: RequestActivity[],
   req: ValidationRequirement,
   authors: string[],
-  countedRuns: string[],
-): { counted?: { user: string; runId: string; request: RequestActivity }; refused: string[] } {
+  counted: { runId: string; endTime?: number }[],
+): { counted: SignOffCandidate[]; refused: string[] } {
   const signers = new Set(req.signers.map(lc));
   const excluded = new Set(authors.map(lc));
+  const out: SignOffCandidate[] = [];
   const refused: string[] = [];
   for (const r of requests) {
     const named = runIdsIn(r.comment);
     if (!r.user_id || !signers.has(lc(r.user_id))) continue; // an approver's request: judged as the approval
     if (excluded.has(lc(r.user_id))) {
-      refused.push(`${r.user_id} (the version's author)`);
+      refused.push(`${r.user_id} (the version's author: an author never signs off their own model)`);
       continue;
     }
-    const run = named.find((id) => countedRuns.includes(id));
-    if (run) return { counted: { user: r.user_id, runId: run, request: r }, refused };
-    refused.push(
-      `${r.user_id} (${named.length ? `names run ${named.join(", ")}, not a counted validation` : "names no validation run in its comment"})`,
-    );
+    const runs = counted.filter((c) => named.includes(c.runId));
+    const after = runs.find((c) => (r.creation_timestamp ?? 0) > (c.endTime ?? Infinity));
+    if (after) out.push({ user: r.user_id, runId: after.runId, request: r });
+    else if (runs.length)
+      refused.push(
+        `${r.user_id} (raised at ${iso(r.creation_timestamp)}, before validation run ${runs[0].runId} ended at ${iso(runs[0].endTime)}: a sign-off counts only once the validation it names has ended)`,
+      );
+    else
+      refused.push(
+        `${r.user_id} (${named.length ? `names run ${named.join(", ")}, not a counted validation` : "names no validation run in its comment"})`,
+      );
   }
-  return { refused };
+  return { counted: out, refused };
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? "(unknown)" : new Date(ms).toISOString());
+
+/**
+ * What a sign-off on the merge-request path names: the model versions (`version N`) and the validation runs
+ * (`run <id>`) of its text, a merge request's description or a signer's note (see `mergeRequestSignOffText`).
+ */
+export function signOffNames(text: string | undefined): { versions: string[]; runs: string[] } {
+  return { versions: [...(text ?? "").matchAll(/\bversion (\d+)\b/g)].map((m) => m[1]), runs: runIdsIn(text) };
 }
 
 /**

@@ -12,7 +12,7 @@ import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { incompleteMigration, ItemFailure, migrationError } from "./failure";
 import { manifestDigest, sha256 } from "./hashing";
 import { copyLineage, metricHistories } from "./lineage";
-import { RUN_TAG, RunManifest, TAG } from "./provenance";
+import { RUN_TAG, runOriginTags, RunManifest, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, Progress, runFiles, VerifyMode, writeManifest } from "./treeCopy";
 import { transportFor } from "./transports/transportFor";
 
@@ -225,6 +225,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
           { key: RUN_TAG.sourceHost, value: o.from.baseUrl },
           { key: RUN_TAG.sourceExperiment, value: exp.experiment_id },
           { key: TAG.fingerprint, value: fingerprint },
+          ...runOriginTags(o.from.baseUrl, run),
         ];
         // Partial runs of this source, left by migrations that stopped: the first of this source state is resumed,
         // the others (of an older state, or spare) removed.

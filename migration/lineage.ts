@@ -4,6 +4,7 @@
  */
 import { Metric, MlflowClient, Run, Tag } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
+import { originKey, SYSTEM_LINEAGE } from "./provenance";
 
 /** Every metric's full history of a run, by key (sorted); the histories are read a few at a time. */
 export async function metricHistories(src: MlflowClient, run: Run): Promise<Map<string, Metric[]>> {
@@ -56,16 +57,40 @@ export async function copyLineage(
   const metrics = [...(histories ?? (await metricHistories(src, run)))].flatMap(([key, history]) =>
     history.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
   );
-  const tags = [
-    ...(copyTags ? (run.data.tags ?? []).filter((t) => !t.key.startsWith("mlflow.") || t.key === "mlflow.note.content") : []),
-    ...doneTags,
-  ];
+  const tags = [...(copyTags ? keptTags(run) : []), ...doneTags];
   // One after another: batches of one run written at once contend for the same rows of the tracking store.
   for (const b of lineageBatches(params, metrics, tags)) {
-    await dst.logBatch(targetRunId, {
+    const body = (t: Tag[]) => ({
       ...(b.params.length ? { params: b.params } : {}),
       ...(b.metrics.length ? { metrics: b.metrics } : {}),
-      ...(b.tags.length ? { tags: b.tags } : {}),
+      ...(t.length ? { tags: t } : {}),
     });
+    try {
+      await dst.logBatch(targetRunId, body(b.tags));
+    } catch (e) {
+      // A target that reserves a system key refuses the batch: the origin keys hold the same values, so the
+      // batch is written again without the `mlflow.*` keys (nothing of it was applied: a batch is one write).
+      const reserved = b.tags.filter((t) => t.key.startsWith("mlflow."));
+      if ((e as { code?: string }).code !== "INVALID_PARAMETER_VALUE" || !reserved.length) throw e;
+      await dst.logBatch(targetRunId, body(b.tags.filter((t) => !t.key.startsWith("mlflow."))));
+    }
   }
+}
+
+/**
+ * The tags a copy of `run` keeps: the team's own, the note, and the system lineage (who trained it, from which
+ * notebook and commit: `SYSTEM_LINEAGE`), the latter also under its origin key; other `mlflow.*` keys describe the
+ * source run itself (its parent, its logged models) and are not carried, nor is the source run's own migration
+ * record (`quant.migration.*`: a copy of a copy has its own). The origin keys the run already carries
+ * (a copy of a copy) are kept as they are.
+ */
+export function keptTags(run: Run): Tag[] {
+  const all = run.data.tags ?? [];
+  const has = new Set(all.map((t) => t.key));
+  const system = all.filter((t) => (SYSTEM_LINEAGE as readonly string[]).includes(t.key));
+  return [
+    ...all.filter((t) => (!t.key.startsWith("mlflow.") && !t.key.startsWith("quant.migration.")) || t.key === "mlflow.note.content"),
+    ...system,
+    ...system.filter((t) => !has.has(originKey(t.key))).map((t) => ({ key: originKey(t.key), value: t.value })),
+  ];
 }

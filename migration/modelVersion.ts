@@ -9,14 +9,14 @@
  * Also: retire a migrated version, and re-check one in the target (drift).
  */
 import { DEFAULT_RETRY, isNotFound, orUndefined, RetryPolicy, sleep } from "../clients/http";
-import { Endpoint, mlflowClient, MlflowClient, ModelVersion, registryOf, Run, Tag, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, MlflowClient, ModelVersion, RegisteredModel, registryOf, Run, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { migrationError } from "./failure";
 import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "./guard";
-import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
+import { hashFiles, ManifestEntry, manifestDigest } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
-import { MIGRATIONS_EXPERIMENT, RUN_TAG, RunManifest, TAG } from "./provenance";
+import { MIGRATIONS_EXPERIMENT, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
@@ -336,8 +336,14 @@ async function resolve(m: Migration): Promise<Source> {
       version.run_id ? src.getRun(version.run_id) : undefined,
       src.getDownloadUri(o.model, version.version),
     ]);
-    const evidence = o.guard ? await checkProduction(o.guard, { from: o.from, version, run, select: o.select, retry }) : undefined;
-    return { version, run, evidence, srcRoot: await srcT.versionRoot(version, downloadUri) };
+    const srcRoot = await srcT.versionRoot(version, downloadUri);
+    // The digest of the bytes being promoted, read and hashed only when a validation must be compared with them:
+    // a validation of other bytes is refused before anything is written to the target.
+    const sourceDigest = async () => manifestDigest(await hashFiles(srcT, srcRoot, await listTree(srcT, srcRoot), o.concurrency));
+    const evidence = o.guard
+      ? await checkProduction(o.guard, { from: o.from, version, run, select: o.select, retry, sourceDigest })
+      : undefined;
+    return { version, run, evidence, srcRoot };
   });
   m.tell();
   return source;
@@ -361,7 +367,7 @@ async function guard(m: Migration, { version, srcRoot }: Source): Promise<Listed
 }
 
 /** The source's fingerprint (what makes re-runs idempotent), the stage and aliases the target gets, and the report's fixed part. */
-function planMigration(m: Migration, { version, evidence }: Source, listed: ListedFile[]): Plan {
+function planMigration(m: Migration, { version, run, evidence }: Source, listed: ListedFile[]): Plan {
   const { o } = m;
   const lifecycle = planLifecycle(
     registryOf(o.from),
@@ -371,22 +377,15 @@ function planMigration(m: Migration, { version, evidence }: Source, listed: List
     o.stageAliases,
   );
   const bytesTotal = listed.reduce((s, f) => s + f.size, 0);
-  const fingerprint = sha256(
-    JSON.stringify({
-      host: o.from.baseUrl,
-      model: o.model,
-      version: version.version,
-      run: version.run_id ?? null,
-      created: version.creation_timestamp ?? null,
-      files: listed.map((f) => [f.path, f.size]),
-    }),
-  );
+  const fingerprint = versionFingerprint(o.from.baseUrl, o.model, version, listed);
+  // The immediate source, and the origin every hop carries (who registered and trained it, from which code).
   const provenance: Tag[] = [
     { key: TAG.fingerprint, value: fingerprint },
     { key: TAG.sourceHost, value: o.from.baseUrl },
     { key: TAG.sourceModel, value: o.model },
     { key: TAG.sourceVersion, value: version.version },
     { key: TAG.sourceRun, value: version.run_id ?? "" },
+    ...originTags(o.from.baseUrl, version, run?.data.tags),
   ];
   const base: ReportBase = {
     sourceHost: o.from.baseUrl,
@@ -484,7 +483,8 @@ async function claimTarget(
   const { targetRun, journalRoot } = prepared;
   const targetRunId = targetRun.info.run_id;
   // Approval tags of the source are never copied: the target's record only what this guard verified.
-  const userTags = (version.tags ?? []).filter((t) => !t.key.startsWith("quant.migration.") && !t.key.startsWith("quant.approval."));
+  // The origin tags come with the provenance (taken from the source's own where it is a copy).
+  const userTags = (version.tags ?? []).filter((t) => !/^quant\.(migration|approval|origin)\./.test(t.key));
   const versionTags = [...userTags, ...provenance, ...evidenceTags(evidence)];
   const target: Target = {
     targetRun,
@@ -917,7 +917,8 @@ async function electVersion(
 
 /**
  * Retires a migrated version: archived (aliases removed, stage Archived where the registry has stages,
- * its fingerprint retired so a later migration copies afresh), or deleted when `hardDelete`.
+ * its fingerprint retired so a later migration copies afresh), or deleted when `hardDelete`. Idempotent: a
+ * version already retired (by the replacement that superseded it) is written to no further.
  */
 export async function retireVersion(
   to: Endpoint,
@@ -928,15 +929,168 @@ export async function retireVersion(
 ): Promise<void> {
   const dst = mlflowClient(to, retry);
   const v = await orUndefined(dst.getModelVersion(model, version));
-  if (!v) return;
+  if (v) await retire(dst, v, hardDelete);
+}
+
+async function retire(dst: MlflowClient, v: ModelVersion, hardDelete: boolean): Promise<void> {
+  const { name: model, version } = v;
   if (hardDelete) return void (await dst.deleteModelVersion(model, version));
-  if (HOLDS[registryOf(to)].aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
-  if (HOLDS[registryOf(to)].stages) await dst.transitionStage(model, version, "Archived");
+  const holds = HOLDS[registryOf(dst.endpoint)];
+  if (holds.aliases) for (const alias of v.aliases ?? []) await dst.deleteAlias(model, alias);
+  if (holds.stages && v.current_stage !== "Archived") await dst.transitionStage(model, version, "Archived");
+  await retireFingerprint(dst, v);
+}
+
+/** Marks a version's fingerprint (and its run's) retired: no migration adopts it or resumes into its run again. */
+async function retireFingerprint(dst: MlflowClient, v: ModelVersion): Promise<void> {
   const fp = tagMap(v.tags)[TAG.fingerprint];
-  if (fp && !fp.endsWith(":retired")) {
-    await dst.setModelVersionTag(model, version, TAG.fingerprint, `${fp}:retired`);
-    if (v.run_id) await dst.setRunTag(v.run_id, TAG.fingerprint, `${fp}:retired`);
+  if (!fp || fp.endsWith(":retired")) return;
+  await dst.setModelVersionTag(v.name, v.version, TAG.fingerprint, `${fp}:retired`);
+  if (v.run_id) await dst.setRunTag(v.run_id, TAG.fingerprint, `${fp}:retired`);
+}
+
+/**
+ * On a promoted version: the deployment that holds it (a ModelMigration resource's `deployment`), or
+ * `released:<model> version <n>` once a later deployment let it go. A replaced resource's delete retires its
+ * version only while this still names that resource, so a replacement that adopted the same version, or left a
+ * version that had moved on in place, is not undone by the delete that follows it. Bookkeeping, never evidence.
+ */
+export const DEPLOYMENT_TAG = "quant.migration.deployment";
+
+/** A promotion's version once it is registered and complete, and what the promotion gives it. */
+export interface Deployment {
+  /** The target model, and the version this deployment holds. */
+  model: string;
+  version: string;
+  /** The promotion's source, as the provenance tags of every version it placed name it. */
+  sourceHost: string;
+  sourceModel: string;
+  /** The stage and aliases the promotion gives its version (the migration's lifecycle plan). */
+  lifecycle: Pick<LifecyclePlan, "stage" | "aliases">;
+  /** Written to the version as DEPLOYMENT_TAG. */
+  id: string;
+}
+
+/** The places a version holds in its registry: its stage (None and Archived are none) and its aliases. */
+const placesOf = (stage: string | undefined, aliases: string[]) => [
+  ...(stage && stage !== "None" && stage !== "Archived" ? [`stage ${stage}`] : []),
+  ...aliases.map((a) => `alias ${a}`),
+];
+
+/**
+ * Makes a complete version the promotion's deployed one, and only then lets its predecessors go. An adopted
+ * version (a replacement that did not change the content) gets the aliases the promotion gives that it lacks, and
+ * its stage if it has none; a stage it was moved to since is left as it is. Every other version this promotion
+ * placed (same source, by its provenance tags) that holds no place but the ones the promotion gives is
+ * superseded: retired (archived, never deleted here). One that was moved elsewhere since (into Production by a
+ * release manager, another alias) is someone's decision: it is released, tagged so, and left where it is.
+ * Versions of the same source still being migrated (not complete) are left alone. Idempotent.
+ */
+export async function takeOver(
+  to: Endpoint,
+  d: Deployment,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<{ retired: string[]; released: string[] }> {
+  const dst = mlflowClient(to, retry);
+  const holds = HOLDS[registryOf(to)];
+  const mine = await dst.getModelVersion(d.model, d.version);
+  if (holds.aliases)
+    for (const alias of d.lifecycle.aliases) if (!(mine.aliases ?? []).includes(alias)) await dst.setAlias(d.model, alias, d.version);
+  if (holds.stages && d.lifecycle.stage && (!mine.current_stage || mine.current_stage === "None"))
+    await dst.transitionStage(d.model, d.version, d.lifecycle.stage);
+  const given = new Set(placesOf(d.lifecycle.stage, d.lifecycle.aliases));
+  const retired: string[] = [];
+  const released: string[] = [];
+  for (const found of await dst.listVersions(d.model)) {
+    const f = tagMap(found.tags);
+    if (found.version === d.version || f[TAG.sourceHost] !== d.sourceHost || f[TAG.sourceModel] !== d.sourceModel) continue;
+    // Read whole: a search of versions leaves their aliases out on an OSS server.
+    const v = await dst.getModelVersion(d.model, found.version);
+    const t = tagMap(v.tags);
+    if (t[TAG.state] !== undefined && t[TAG.state] !== "complete") continue;
+    const held = placesOf(v.current_stage, v.aliases ?? []);
+    const live = !!t[TAG.fingerprint] && !t[TAG.fingerprint].endsWith(":retired");
+    if (!held.length && !live) continue;
+    if (held.every((p) => given.has(p))) {
+      await retire(dst, v, false);
+      retired.push(v.version);
+    } else if (!t[DEPLOYMENT_TAG]?.startsWith("released:")) {
+      await dst.setModelVersionTag(d.model, v.version, DEPLOYMENT_TAG, `released:${d.model} version ${d.version}`);
+      released.push(v.version);
+    }
   }
+  await dst.setModelVersionTag(d.model, d.version, DEPLOYMENT_TAG, d.id);
+  return { retired, released };
+}
+
+/**
+ * What a deployment's delete does: retires its version (retireVersion) while the version is still the
+ * deployment's (DEPLOYMENT_TAG names it, or names nobody: versions deployed before the tag existed). A version a
+ * later deployment took over (adopted, or released after it moved on) is left as it is.
+ */
+export async function retireDeployed(
+  to: Endpoint,
+  model: string,
+  version: string,
+  deployment: string | undefined,
+  hardDelete: boolean,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<"retired" | "gone" | "taken over"> {
+  const dst = mlflowClient(to, retry);
+  const v = await orUndefined(dst.getModelVersion(model, version));
+  if (!v) return "gone";
+  const holder = tagMap(v.tags)[DEPLOYMENT_TAG];
+  if (holder !== undefined && holder !== deployment) return "taken over";
+  await retire(dst, v, hardDelete);
+  return "retired";
+}
+
+/** Where each alias of a target model points: what a create that fails must leave as it found it (restoreAliases). */
+export async function aliasHolders(to: Endpoint, model: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<Record<string, string>> {
+  if (!HOLDS[registryOf(to)].aliases) return {};
+  // The registered model lists its aliases (a search of its versions leaves them out on an OSS server).
+  const found = (await mlflowClient(to, retry).getRegisteredModel(model)) as { registered_model?: RegisteredModel } | undefined;
+  return Object.fromEntries((found?.registered_model?.aliases ?? []).map((a) => [a.alias, String(a.version)]));
+}
+
+/**
+ * After a failed migration: the aliases it had moved onto its own version (finish sets them before the version is
+ * complete), which the rollback deleted or left incomplete, point at the versions they pointed at before again. An
+ * alias that now points at another complete version, or at a version not migrated by the engine, was moved by
+ * someone else meanwhile and is left. Returns the aliases put back.
+ */
+export async function restoreAliases(
+  to: Endpoint,
+  model: string,
+  before: Record<string, string>,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<string[]> {
+  if (!Object.keys(before).length) return [];
+  const dst = mlflowClient(to, retry);
+  const now = await aliasHolders(to, model, retry);
+  const restored: string[] = [];
+  for (const [alias, version] of Object.entries(before)) {
+    const at = now[alias];
+    if (at === version) continue;
+    if (at !== undefined) {
+      const state = tagMap((await orUndefined(dst.getModelVersion(model, at)))?.tags)[TAG.state];
+      if (state === undefined || state === "complete") continue;
+    }
+    if (!(await orUndefined(dst.getModelVersion(model, version)))) continue;
+    await dst.setAlias(model, alias, version);
+    restored.push(alias);
+  }
+  return restored;
+}
+
+/**
+ * Sets a damaged version aside: its fingerprint retired, so that the next migration of its source copies afresh
+ * instead of adopting it, while it keeps its stage and aliases until that copy is complete (takeOver retires it).
+ */
+export async function setAsideVersion(to: Endpoint, model: string, version: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+  const dst = mlflowClient(to, retry);
+  const v = await orUndefined(dst.getModelVersion(model, version));
+  if (v) await retireFingerprint(dst, v);
 }
 
 /** What checkTarget found: the version's state, and every way its files differ from its manifest. */

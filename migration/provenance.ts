@@ -2,6 +2,7 @@
  * The tags a migration reads and writes in the target: provenance of a migrated model version or run, and
  * the approval a production promotion needs. verify-move and the inventory read them back.
  */
+import { sha256 } from "./hashing";
 
 /** The experiment that holds the runs of migrated model versions (their files and journals): never moved as content. */
 export const MIGRATIONS_EXPERIMENT = "quant-platform-migrations";
@@ -47,6 +48,105 @@ export const TAG = {
   signedOffBy: "quant.approval.signed_off_by",
   signOffRef: "quant.approval.sign_off_ref",
 } as const;
+
+/**
+ * The origin of a copied version or run: where it was first registered (or logged) and by whom, carried
+ * unchanged across every hop (quant -> quant_stg -> quant_lr, or a move to a new environment). The immediate
+ * source is `TAG.source*`; the origin is the first link of the chain.
+ *
+ * A record for people, `status` and the gate's path; never evidence of authorship: the gate reads the origin
+ * version and run where they live (guard.ts `provenanceChain`), because anyone who may tag a copy could write these.
+ */
+export const ORIGIN_TAG = {
+  workspace: "quant.origin.workspace",
+  model: "quant.origin.model",
+  version: "quant.origin.version",
+  runId: "quant.origin.run_id",
+  /** The origin version's `user_id`: who registered it. */
+  author: "quant.origin.author",
+  /** The origin run's `mlflow.user`: who trained it. */
+  runUser: "quant.origin.run_user",
+} as const;
+
+/**
+ * The system lineage of a run that copies keep: who trained it, from which notebook or file, and which commit.
+ * Copied under their own keys, and also under `quant.origin.<key without "mlflow.">` (`originKey`), which a
+ * target that reserves an `mlflow.*` key cannot refuse.
+ */
+export const SYSTEM_LINEAGE = [
+  "mlflow.user",
+  "mlflow.source.name",
+  "mlflow.source.type",
+  "mlflow.source.git.commit",
+  "mlflow.source.git.repoURL",
+  "mlflow.source.git.branch",
+  "mlflow.databricks.notebookPath",
+  "mlflow.databricks.notebookID",
+  "mlflow.databricks.notebookRevisionID",
+  "mlflow.databricks.gitRepoUrl",
+  "mlflow.databricks.gitRepoCommit",
+] as const;
+
+/** Where a copy keeps the origin's system tag `key` (`mlflow.source.git.commit` -> `quant.origin.source.git.commit`). */
+export const originKey = (key: string) => `quant.origin.${key.replace(/^mlflow\./, "")}`;
+
+/**
+ * The origin of a version about to be copied: the origin tags it carries when it is itself a copy, or else the
+ * version and its run themselves. The tags every copy (version and run) is given.
+ */
+export function originTags(
+  host: string,
+  version: { name: string; version: string; run_id?: string; user_id?: string; tags?: { key: string; value: string }[] },
+  runTags: { key: string; value: string }[] | undefined,
+): { key: string; value: string }[] {
+  const carried = (version.tags ?? []).filter((t) => t.key.startsWith("quant.origin."));
+  if (carried.some((t) => t.key === ORIGIN_TAG.workspace)) return carried;
+  const run = Object.fromEntries((runTags ?? []).map((t) => [t.key, t.value]));
+  return [
+    { key: ORIGIN_TAG.workspace, value: host },
+    { key: ORIGIN_TAG.model, value: version.name },
+    { key: ORIGIN_TAG.version, value: version.version },
+    { key: ORIGIN_TAG.runId, value: version.run_id ?? "" },
+    { key: ORIGIN_TAG.author, value: version.user_id ?? "" },
+    { key: ORIGIN_TAG.runUser, value: run["mlflow.user"] ?? "" },
+    ...SYSTEM_LINEAGE.filter((k) => k !== "mlflow.user" && run[k]).map((k) => ({ key: originKey(k), value: run[k] })),
+  ];
+}
+
+/** The origin of a run about to be copied with its experiment: the one it carries (a copy of a copy), or itself. */
+export function runOriginTags(host: string, run: { info: { run_id: string }; data: { tags?: { key: string; value: string }[] } }) {
+  const tags = run.data.tags ?? [];
+  if (tags.some((t) => t.key === ORIGIN_TAG.workspace)) return [];
+  const t = Object.fromEntries(tags.map((x) => [x.key, x.value]));
+  return [
+    { key: ORIGIN_TAG.workspace, value: host },
+    { key: ORIGIN_TAG.runId, value: run.info.run_id },
+    { key: ORIGIN_TAG.runUser, value: t["mlflow.user"] ?? "" },
+    ...SYSTEM_LINEAGE.filter((k) => k !== "mlflow.user" && t[k]).map((k) => ({ key: originKey(k), value: t[k] })),
+  ];
+}
+
+/**
+ * A source version's fingerprint: what makes re-runs idempotent, and what binds a copy to the version it names
+ * as its source (the gate recomputes it where the source lives).
+ */
+export function versionFingerprint(
+  host: string,
+  model: string,
+  version: { version: string; run_id?: string; creation_timestamp?: number },
+  files: { path: string; size: number }[],
+): string {
+  return sha256(
+    JSON.stringify({
+      host,
+      model,
+      version: version.version,
+      run: version.run_id ?? null,
+      created: version.creation_timestamp ?? null,
+      files: files.map((f) => [f.path, f.size]),
+    }),
+  );
+}
 
 /** Tags that tie a target run to its source run (experiment migration). */
 export const RUN_TAG = {
@@ -97,6 +197,9 @@ export const VALIDATION_TAG = {
   /** SHA-256 of the historical sample file's bytes (MLflow's own dataset digest samples rows). */
   dataSha256: "quant.validation.data_sha256",
   dataName: "quant.validation.data_name",
+  /** Where the sample was read from a Delta table: the table's full name and the version read (time travel). */
+  dataTable: "quant.validation.data_table",
+  dataTableVersion: "quant.validation.data_table_version",
   labelColumn: "quant.validation.label_column",
   metric: "quant.validation.metric",
   threshold: "quant.validation.threshold",
@@ -109,6 +212,12 @@ export const VALIDATION_TAG = {
 
 /** How a consumer's sign-off (a transition request's comment, a merge request note) names its validation run. */
 export const signOffComment = (runId: string, toEnv: string) => `validated: run ${runId}; signed off for ${toEnv}`;
+/**
+ * A consumer's sign-off on the merge-request path, in the merge request's description or the signer's approval
+ * note: it names the version and its validation run, and counts for that version only.
+ */
+export const mergeRequestSignOffText = (model: string, version: string, runId: string, toEnv: string) =>
+  `sign-off: model '${model}' version ${version}; validated: run ${runId}; signed off for ${toEnv}`;
 /** The validation run ids a sign-off comment names. */
 export const runIdsIn = (comment: string | undefined) => [...(comment ?? "").matchAll(/\brun ([0-9a-f]{32})\b/g)].map((m) => m[1]);
 

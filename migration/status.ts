@@ -21,7 +21,7 @@ import {
   ValidationRun,
 } from "./evidence";
 import { authorsOf, promotedStage } from "./guard";
-import { runIdsIn, SELECTION_TAG, TAG } from "./provenance";
+import { ORIGIN_TAG, runIdsIn, SELECTION_TAG, TAG } from "./provenance";
 
 /** One promotion that leaves the workspace's stack, and what it needs. */
 export interface ScopePromotion {
@@ -195,7 +195,13 @@ export function judgeStatus(records: StatusRecords, scope?: StatusScope): Status
 function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusScope | undefined): VersionStatus {
   const v = r.version;
   const t = tagMap(v.tags);
-  const authors = authorsOf(v, r.run);
+  // As the gate, the origin's authors too; here as the copy's origin tags say (status reads one workspace: the
+  // gate reads the origin itself, with authority).
+  const authors = [
+    ...new Map(
+      [...authorsOf(v, r.run), t[ORIGIN_TAG.author], t[ORIGIN_TAG.runUser]].filter((x): x is string => !!x).map((x) => [lc(x), x]),
+    ).values(),
+  ];
   const promotion =
     scope && (scope.promotions.find((p) => picks(p, v)) ?? (scope.promotions.length === 1 ? scope.promotions[0] : undefined));
   const req = promotion?.validation;
@@ -204,10 +210,11 @@ function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusSco
         records.validations.filter((x) => x.version === v.version),
         req,
         { version: v.version, digest: t[TAG.manifestDigest] },
+        authors,
       )
     : undefined;
-  // As the gate (guard.ts stageSignOff): a sign-off counts when it names any counted validation.
-  const countedRuns = (judged ?? []).filter((j) => j.counted).map((j) => j.run.runId);
+  // As the gate (guard.ts stageEvidence): a sign-off counts when it names any counted validation, raised after it ended.
+  const countedRuns = (judged ?? []).filter((j) => j.counted).map((j) => ({ runId: j.run.runId, endTime: j.run.endTime }));
   const stage = promotion ? promotedStage(v, promotion.select) : "Production";
   const toStage = requestsTo(r.requests, stage);
   const signers = new Set((req?.signers ?? []).map(lc));
@@ -221,7 +228,7 @@ function judgeVersion(r: VersionRecord, records: StatusRecords, scope: StatusSco
             user: x.user_id!,
             toStage: x.to_stage ?? stage,
             runIds: runIdsIn(x.comment),
-            counted: !!one.counted,
+            counted: one.counted.length > 0,
             ...(reason ? { reason } : {}),
           };
         })

@@ -146,6 +146,12 @@ export interface MigrationEntry {
   /** Into production from the model's validation stack: the consumer's validation and sign-off it needs. */
   validation?: ValidationRequirement;
   /**
+   * The stacks the source's copies may come from (every stack a promotion of this model leads from, before the
+   * source): where the production gate reads a version's origin and its authors. Credentials per stack come from
+   * `quant-platform:originTokens` of the target stack.
+   */
+  origins: { stack: string; uri: string }[];
+  /**
    * Where a promotion from a registry without stages proves its approval: the merge request that added this
    * entry to Pulumi.yaml, on the target stack's Git project (the source and target stacks as the file names them).
    */
@@ -206,6 +212,25 @@ export interface ValidationRequirement {
   threshold: number;
   /** The experiment, in the source workspace, that holds the validation runs. */
   experiment: string;
+  /** The historical data a validation must have scored, where the model pins it (`validation.data`). */
+  data?: DataPin;
+}
+
+/** A pinned historical sample: the SHA-256 of its bytes, or a Delta table at a version. */
+export type DataPin = { sha256: string } | { table: string; version: number };
+
+/** Every stack a chain of `promotions` leads from into `stack`, nearest first (sorted per hop). */
+export function upstreamOf(promotions: { from: string; to: string }[], stack: string): string[] {
+  const out: string[] = [];
+  let frontier = [stack];
+  while (frontier.length) {
+    const next = [...new Set(promotions.filter((p) => frontier.includes(p.to)).map((p) => p.from))]
+      .filter((s) => s !== stack && !out.includes(s))
+      .sort();
+    out.push(...next);
+    frontier = next;
+  }
+  return out;
 }
 
 /** The experiment a model's validation runs are logged in, under the organization's experiment folder. */
@@ -235,6 +260,7 @@ export function validationRequirement(
     metric: v.metric,
     threshold: v.threshold,
     experiment: validationExperiment(model.organization.experimentFolder, modelName),
+    ...(v.data ? { data: v.data } : {}),
   };
 }
 
@@ -446,6 +472,9 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
           select: { ...p.select },
           stageAliases: p.setAlias && "stage" in p.select ? { [p.select.stage]: p.setAlias } : {},
           production: env.tier === "production",
+          origins: upstreamOf(m.promotions, p.from)
+            .filter((x) => x !== stack)
+            .map((x) => ({ stack: x, uri: workspaceTrackingUri(stackOf(x).host, stackOf(x).registry) })),
           approvers,
           members,
           ...withValidation(validationRequirement(model, m.name, p.from, s.branch)),

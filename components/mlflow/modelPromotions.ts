@@ -36,6 +36,7 @@ export class ModelPromotions extends pulumi.ComponentResource {
           readVerify: "size",
           concurrency: args.concurrency ?? DEFAULT_CONCURRENCY,
           production: m.production,
+          ...(m.origins.length ? { origins: m.origins } : {}),
           approvers: m.approvers,
           members: m.members,
           ...(m.validation ? { validation: m.validation } : {}),

@@ -98,14 +98,40 @@ function validateSelection(c: Ctx, p: string, v: unknown): Selection | undefined
 
 /** Structure only: which stacks and roles it may name is checked against the whole model in `validate`. */
 function validateValidation(c: Ctx, p: string, v: unknown, stacks: string[]): Validation | undefined {
-  const s = obj(c, p, v, ["in", "metric", "threshold", "signers"]);
+  const s = obj(c, p, v, ["in", "metric", "threshold", "signers"], ["data"]);
   if (!s) return undefined;
   const inStack = oneOf(c, `${p}.in`, s.in, stacks);
   const metric = str(c, `${p}.metric`, s.metric, "the name of the metric the consumer's evaluation reports (e.g. precision)", METRIC);
   const threshold = num(c, `${p}.threshold`, s.threshold, "a number the metric must reach (e.g. 0.8)");
   const signers = list<string>(c, `${p}.signers`, s.signers, (x, q) => str(c, q, x, "a role name"), false);
+  const data = s.data === undefined ? undefined : validateDataPin(c, `${p}.data`, s.data);
   if (!inStack || !metric || threshold === undefined || signers.length === 0) return undefined;
-  return { in: inStack, metric, threshold, signers };
+  return { in: inStack, metric, threshold, signers, ...(data ? { data } : {}) };
+}
+
+/**
+ * `validation.data`: the historical sample a validation must score, pinned by the SHA-256 of its bytes
+ * (`{ sha256: <64 hex> }`) or by a Delta table at a version (`{ table: catalog.schema.table, version: N }`).
+ */
+function validateDataPin(c: Ctx, p: string, v: unknown): Validation["data"] {
+  const d = obj(c, p, v, [], ["sha256", "table", "version"]);
+  if (!d) return undefined;
+  if ((d.sha256 === undefined) === (d.table === undefined)) {
+    c.bad(p, v, "either { sha256: <the sample's SHA-256> } or { table: <catalog.schema.table>, version: <Delta version> }");
+    return undefined;
+  }
+  if (d.sha256 !== undefined) {
+    if (d.version !== undefined) c.say(`${p}.version`, "only applies with table; a sha256 pins the bytes themselves");
+    const sha = str(c, `${p}.sha256`, d.sha256, "the SHA-256 of the sample file's bytes (64 hex digits)", /^[0-9a-fA-F]{64}$/);
+    return sha ? { sha256: sha.toLowerCase() } : undefined;
+  }
+  const table = str(c, `${p}.table`, d.table, "a Delta table's full name, catalog.schema.table", /^[\w-]+(\.[\w-]+){1,2}$/);
+  const version = d.version;
+  if (!(typeof version === "number" && Number.isInteger(version) && version >= 0)) {
+    c.bad(`${p}.version`, version, "the Delta table version the sample is read at (a whole number, see DESCRIBE HISTORY)");
+    return undefined;
+  }
+  return table ? { table, version } : undefined;
 }
 
 /**
@@ -232,4 +258,24 @@ export function checkPromotions(c: Ctx, models: ManagedModel[], stacks: StackCon
       }
     }),
   );
+}
+
+/**
+ * Warnings, not errors: a member who holds both an approving role (duty approve or release) and a signer role of
+ * a validated model. Allowed, since small teams need it, but that member counts once per promotion: the gate
+ * takes their approval or their sign-off, never both, so a second person is always needed.
+ */
+export function fourEyesWarnings(models: ManagedModel[], roles: Role[], roster: Member[]): string[] {
+  const approving = new Set(roles.filter((r) => r.duty === "approve" || r.duty === "release").map((r) => r.name));
+  return models.flatMap((m) => {
+    const signers = new Set(m.validation?.signers ?? []);
+    return roster.flatMap((x, i) => {
+      const a = x.roles.filter((r) => approving.has(r));
+      const sg = x.roles.filter((r) => signers.has(r));
+      if (!a.length || !sg.length) return [];
+      return [
+        `${PROJECT}:roster[${i}] (${x.id}) holds an approving role (${a.join(", ")}) and a signer role (${sg.join(", ")}) of model '${m.name}': within one promotion the approval and the sign-off come from two different people, so ${x.id} counts as one of them only`,
+      ];
+    });
+  });
 }

@@ -11,7 +11,7 @@ import {
   StackConfig,
   PROJECT,
 } from "../schema";
-import { ConfigEntry } from "../load";
+import { ConfigEntry, SECRET_PLACEHOLDER } from "../load";
 import { bool, Ctx, obj, oneOf, str } from "./check";
 import { validateGitFolderSettings } from "./gitFolders";
 
@@ -23,6 +23,7 @@ export const SECRET_KEYS = [
   "gitlabToken",
   "githubToken",
   "migrationSourceToken",
+  "originTokens",
 ] as const;
 const STACK_KEYS = ["workspace", "git", ...SECRET_KEYS] as const;
 
@@ -113,6 +114,7 @@ export function validateStack(
   secretKey(c, values, "gitlabToken");
   secretKey(c, values, "githubToken");
   secretKey(c, values, "migrationSourceToken");
+  const originTokenStacks = originTokens(c, values.originTokens);
 
   const hasToken = secretKey(c, values, "databricksToken");
   const hasId = secretKey(c, values, "databricksClientId");
@@ -146,7 +148,50 @@ export function validateStack(
       ? { retryTimeoutSeconds }
       : {}),
     git: { provider, url: gitUrl.replace(/\/$/, ""), project, ownsProjectSettings, ...(tier ? { tier } : {}) },
+    ...(originTokenStacks.length ? { originTokenStacks } : {}),
   };
+}
+
+/**
+ * `originTokens`: per upstream stack, a token that may read its model registry (a read-only identity is enough),
+ * each a secret: `pulumi config set --secret --path 'quant-platform:originTokens.quant' <token> -s quant_lr`. The
+ * production gate reads a version's origin with it. Returns the stacks named; which stacks may be named is
+ * checked once every stack is known (`checkOriginTokens`).
+ */
+function originTokens(c: Ctx, e: ConfigEntry | undefined): string[] {
+  if (e === undefined) return [];
+  const v = e.value;
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    c.bad(
+      "originTokens",
+      e.secret ? "[secret]" : "(a plaintext value)",
+      "an object of secret tokens by stack name, e.g. originTokens.quant",
+    );
+    return [];
+  }
+  const out: string[] = [];
+  for (const [stack, token] of Object.entries(v as Record<string, unknown>)) {
+    if (token !== SECRET_PLACEHOLDER)
+      c.say(
+        `originTokens.${stack}`,
+        `is plaintext; expected a secret: run \`pulumi config set --secret --path '${PROJECT}:originTokens.${stack}' <token> -s ${c.stack}\` (the value is not shown here)`,
+      );
+    out.push(stack);
+  }
+  return out;
+}
+
+/** The stacks `originTokens` names exist, and are not the stack itself. */
+export function checkOriginTokens(c: Ctx, s: StackConfig, stacks: string[]): void {
+  for (const o of s.originTokenStacks ?? []) {
+    if (o === s.name) c.say(`originTokens.${o}`, "names this stack itself; its own registry is read with databricksToken");
+    else if (!stacks.includes(o))
+      c.bad(
+        `originTokens.${o}`,
+        o,
+        `a stack whose registry holds origins of this stack's models; one of: ${stacks.filter((x) => x !== s.name).join(", ")}`,
+      );
+  }
 }
 
 /** Each stack checks out a branch of its own. */

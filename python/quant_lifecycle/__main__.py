@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--predictions", help="predictions made elsewhere (same rows, same order); the model is not loaded")
     v.add_argument("--prediction-column", default="prediction")
     v.add_argument("--registry-uri", help="databricks (workspace registry) or databricks-uc; default MLflow's")
+    v.add_argument("--data-table", help="the Delta table and version the sample was exported from, <catalog.schema.table>@<version>")
     s = sub.add_parser("sign-off", help="request the transition to production, naming the validation run")
     s.add_argument("--model", required=True)
     s.add_argument("--version", required=True)
@@ -44,7 +45,8 @@ def run(a: argparse.Namespace) -> tuple:
 
     if a.command == "validate":
         r = validate(a.model, a.version, a.data, a.label, metric=a.metric, threshold=a.threshold, experiment=a.experiment,
-                     predictions=a.predictions, prediction_column=a.prediction_column, registry_uri=a.registry_uri)
+                     predictions=a.predictions, prediction_column=a.prediction_column, registry_uri=a.registry_uri,
+                     data_table=a.data_table)
         return r, PASSED if r["verdict"] == "passed" else BELOW_THRESHOLD
     return sign_off(a.model, a.version, a.run, a.to_env, a.stage), PASSED
 

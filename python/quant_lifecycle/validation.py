@@ -64,6 +64,24 @@ class ValidationInputError(ValueError):
     """The inputs cannot be validated (a missing file or column, an unknown metric): nothing was recorded."""
 
 
+# Where the sample is an export of a Delta table at a version (time travel): which, so that a model whose
+# validation.data pins a table version can be judged (migration/evidence.ts). The file's SHA-256 is recorded too.
+TABLE_TAG = {
+    "data_table": "quant.validation.data_table",
+    "data_table_version": "quant.validation.data_table_version",
+}
+
+
+def parse_data_table(spec) -> dict:
+    """`catalog.schema.table@version` -> the facts recorded for it; {} when not given."""
+    if spec is None:
+        return {}
+    name, sep, ver = spec.rpartition("@")
+    if not sep or not name or not ver.isdigit():
+        raise ValidationInputError(f"--data-table '{spec}' is not <catalog.schema.table>@<version> (a Delta table version, e.g. main.quant.ticks@42)")
+    return {"data_table": name, "data_table_version": int(ver)}
+
+
 def default_experiment(model: str) -> str:
     """The team's convention for where a model's validation runs live."""
     return f"/Teams/quant/experiments/validation/{model}"
@@ -245,6 +263,7 @@ def validate(
     prediction_column: str = "prediction",
     registry_uri: str = None,
     pos_label=None,
+    data_table: str = None,
 ) -> dict:
     """Validates `model` version `version` on the sample `data` and records one run in `experiment` (default
     /Teams/quant/experiments/validation/<model>). Returns run_id, verdict (`passed` or `failed`), value,
@@ -253,6 +272,7 @@ def validate(
     import mlflow
 
     version = str(version)
+    table = parse_data_table(data_table)
     checked = check_inputs(data, label_column, metric, threshold, predictions, prediction_column)
     experiment = experiment or default_experiment(model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,6 +296,7 @@ def validate(
         "threshold": checked["threshold"],
         "predictions": "model" if predictions is None else "file",
         "predictions_file": None if predictions is None else os.path.basename(predictions),
+        **table,
     }
     return record(facts, scored, os.path.abspath(data), checked["metric_key"], experiment, prediction_column, pos_label)
 
@@ -310,6 +331,7 @@ def record(facts: dict, scored: pd.DataFrame, source: str, key: str, experiment:
         mlflow.log_text(render_markdown(report, label, prediction_column), REPORT_MD)
         mlflow.log_text(json.dumps(report, indent=2, ensure_ascii=False), REPORT_JSON)
         mlflow.set_tags({TAG[k]: str(facts[k]) for k in TAG})
+        mlflow.set_tags({TABLE_TAG[k]: str(facts[k]) for k in TABLE_TAG if k in facts})
         report_uri = f"{run.info.artifact_uri.rstrip('/')}/{REPORT_MD}"
     return {
         "run_id": facts["run_id"],

@@ -172,40 +172,88 @@ describe("which validation runs count for a version", () => {
 
 describe("which sign-offs count", () => {
   const RUN = "f".repeat(32);
-  const req = (user: string, comment: string) => ({
+  const ENDED = Date.UTC(2026, 11, 1, 12);
+  const req = (user: string, comment: string, at = ENDED + 60000) => ({
     activity_type: "REQUESTED_TRANSITION",
     to_stage: "Production",
     user_id: user,
     comment,
+    creation_timestamp: at,
   });
-  it("a signer's request naming the counted validation run counts", () => {
-    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"))], REQ, ["ana@x"], [RUN]);
-    assert.strictEqual(r.counted?.user, "grace@x");
-    assert.strictEqual(r.counted?.runId, RUN);
+  const counted = [{ runId: RUN, endTime: ENDED }];
+  it("a signer's request naming the counted validation run, raised after it ended, counts", () => {
+    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"))], REQ, ["ana@x"], counted);
+    assert.deepStrictEqual(
+      r.counted.map((c) => [c.user, c.runId]),
+      [["grace@x", RUN]],
+    );
   });
-  it("a sign-off by the version's author does not count", () => {
-    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"))], REQ, ["grace@x"], [RUN]);
-    assert.strictEqual(r.counted, undefined);
-    assert.deepStrictEqual(r.refused, ["grace@x (the version's author)"]);
+  it("a sign-off by the version's author does not count, and says the rule", () => {
+    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"))], REQ, ["grace@x"], counted);
+    assert.deepStrictEqual(r.counted, []);
+    assert.deepStrictEqual(r.refused, ["grace@x (the version's author: an author never signs off their own model)"]);
+  });
+  it("a sign-off raised before its validation run ended does not count, naming both times", () => {
+    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"), ENDED - 1000)], REQ, [], counted);
+    assert.deepStrictEqual(r.counted, []);
+    assert.match(
+      r.refused[0],
+      /^grace@x \(raised at 2026-12-01T11:59:59\.000Z, before validation run f{32} ended at 2026-12-01T12:00:00\.000Z: a sign-off counts only once the validation it names has ended\)$/,
+    );
+  });
+  it("a sign-off of a validation whose end is unknown (still running) does not count", () => {
+    const r = judgeSignOffRequests([req("grace@x", signOffComment(RUN, "quant_lr"))], REQ, [], [{ runId: RUN }]);
+    assert.deepStrictEqual(r.counted, []);
   });
   it("a sign-off naming no run, or a run that does not count, does not count", () => {
     const r = judgeSignOffRequests(
       [req("grace@x", "looks good"), req("hiro@x", signOffComment("e".repeat(32), "quant_lr"))],
       REQ,
       [],
-      [RUN],
+      counted,
     );
-    assert.strictEqual(r.counted, undefined);
+    assert.deepStrictEqual(r.counted, []);
     assert.match(
       r.refused.join("; "),
       /grace@x \(names no validation run in its comment\); hiro@x \(names run e{32}, not a counted validation\)/,
     );
   });
   it("an approver's request is not a sign-off", () => {
-    const r = judgeSignOffRequests([req("dara@x", signOffComment(RUN, "quant_lr"))], REQ, [], [RUN]);
-    assert.strictEqual(r.counted, undefined);
+    const r = judgeSignOffRequests([req("dara@x", signOffComment(RUN, "quant_lr"))], REQ, [], counted);
+    assert.deepStrictEqual(r.counted, []);
   });
   it("the sign-off comment names its run and is read back", () => {
     assert.deepStrictEqual(runIdsIn(signOffComment(RUN, "quant_lr")), [RUN]);
+  });
+});
+
+describe("four eyes and the data in validations", () => {
+  it("the author's own validation never counts, even when the author holds a signer role", () => {
+    const [j] = judgeValidations([run({ user: "grace@x" })], REQ, { version: "3", digest: DIGEST }, ["Grace@x"]);
+    assert.strictEqual(j.counted, false);
+    assert.match(j.reasons.join(", "), /by grace@x, the version's author \(an author never validates their own model\)/);
+  });
+  it("a validation that records no hash of its data never counts", () => {
+    const [j] = judgeValidations([run({ dataSha256: undefined })], REQ, { version: "3", digest: DIGEST });
+    assert.strictEqual(j.counted, false);
+    assert.match(j.reasons.join(", "), /records no hash of its data \(quant\.validation\.data_sha256\)/);
+  });
+  it("pinned by SHA-256: a validation on other data does not count, and both hashes are named", () => {
+    const pinned = { ...REQ, data: { sha256: "c".repeat(64) } };
+    const [j] = judgeValidations([run()], pinned, { version: "3", digest: DIGEST });
+    assert.strictEqual(j.counted, false);
+    assert.match(j.reasons.join(", "), new RegExp(`sha256 ${"d".repeat(64)}; validation.data pins sha256 ${"c".repeat(64)}`));
+    const [ok] = judgeValidations([run({ dataSha256: "C".repeat(64) })], pinned, { version: "3", digest: DIGEST });
+    assert.strictEqual(ok.counted, true, ok.reasons.join(", "));
+  });
+  it("pinned by a Delta table version: only a validation that read that table at that version counts", () => {
+    const pinned = { ...REQ, data: { table: "main.quant.ticks", version: 42 } };
+    const judge = (over: Partial<ValidationRun>) => judgeValidations([run(over)], pinned, { version: "3", digest: DIGEST })[0];
+    assert.strictEqual(judge({ dataTable: "main.quant.ticks", dataTableVersion: "42" }).counted, true);
+    assert.match(
+      judge({ dataTable: "main.quant.ticks", dataTableVersion: "41" }).reasons.join(),
+      /main\.quant\.ticks version 41; validation\.data pins main\.quant\.ticks version 42/,
+    );
+    assert.match(judge({}).reasons.join(), /no table named; validation\.data pins main\.quant\.ticks version 42/);
   });
 });

@@ -60,7 +60,7 @@ const request = (user: string, comment?: string): RequestActivity => ({
   activity_type: "REQUESTED_TRANSITION",
   to_stage: "Production",
   user_id: user,
-  creation_timestamp: 1,
+  creation_timestamp: 10,
   ...(comment ? { comment } : {}),
 });
 
@@ -120,12 +120,12 @@ describe("status: the lifecycle at a glance, judged as the production gate judge
       r.validations!.map((x) => [x.runId.slice(0, 1), x.counted, x.reasons]),
       [
         ["b", false, [`by ${BEN}, not a member of a signer role`]],
-        ["c", false, ["failed: precision 0.6 < 0.8"]],
+        ["c", false, [`by ${GRACE}, the version's author (an author never validates their own model)`, "failed: precision 0.6 < 0.8"]],
       ],
     );
     assert.deepStrictEqual(
       r.signOffs.map((x) => [x.user, x.counted, x.reason]),
-      [[GRACE, false, "the version's author"]],
+      [[GRACE, false, "the version's author: an author never signs off their own model"]],
     );
     assert.deepStrictEqual(
       r.approvals.map((x) => [x.user, x.counted, x.reason]),
