@@ -5,6 +5,8 @@
 import * as assert from "assert";
 import fc from "fast-check";
 import { problemsOf, proj, shipped, shippedModel } from "../fixtures/config";
+import { SECRET_PLACEHOLDER } from "../../config/load";
+import { validate } from "../../config/validate";
 import { buildAccessPlan, validationRequirement } from "../../plan/accessPlan";
 import { judgeSignOffRequests, judgeValidations, ValidationRun } from "../../migration/evidence";
 import { runIdsIn, signOffComment } from "../../migration/provenance";
@@ -255,5 +257,62 @@ describe("four eyes and the data in validations", () => {
       /main\.quant\.ticks version 41; validation\.data pins main\.quant\.ticks version 42/,
     );
     assert.match(judge({}).reasons.join(), /no table named; validation\.data pins main\.quant\.ticks version 42/);
+  });
+});
+
+describe("four-eyes configuration: pinned validation data, origin tokens, and a member in two roles", () => {
+  const origin = (s: ReturnType<typeof shipped>, value: unknown, secret = true) => {
+    s.stacks.quant_lr.originTokens = { value, secret };
+  };
+  it("validation.data pins the sample by SHA-256 or by a Delta table version; anything else is named", () => {
+    const s = shipped();
+    model0(s).validation.data = { sha256: "A".repeat(64) };
+    assert.deepStrictEqual(validate(s).models[0].validation?.data, { sha256: "a".repeat(64) });
+    model0(s).validation.data = { table: "main.quant.ticks", version: 42 };
+    assert.deepStrictEqual(buildAccessPlan(validate(s), "quant_lr").migrations[0].validation?.data, {
+      table: "main.quant.ticks",
+      version: 42,
+    });
+    model0(s).validation.data = { sha256: "abc" };
+    expectOne(problemsOf(s), /models\[0\]\.validation\.data\.sha256 = "abc": expected the SHA-256 of the sample file's bytes/);
+    model0(s).validation.data = { table: "main.quant.ticks", version: "latest" };
+    expectOne(problemsOf(s), /models\[0\]\.validation\.data\.version = "latest": expected the Delta table version/);
+    model0(s).validation.data = { sha256: "a".repeat(64), table: "main.quant.ticks" };
+    expectOne(problemsOf(s), /models\[0\]\.validation\.data = .*expected either \{ sha256/);
+  });
+  it("quant_lr: the production promotion reads origins in quant, with the token originTokens.quant holds as a secret", () => {
+    const lr = buildAccessPlan(shippedModel(), "quant_lr").migrations.find((x) => x.model === "quant-alpha-transformer")!;
+    assert.deepStrictEqual(
+      lr.origins.map((o) => o.stack),
+      ["quant"],
+    );
+    const stg = buildAccessPlan(shippedModel(), "quant_stg").migrations.find((x) => x.model === "quant-alpha-transformer")!;
+    assert.deepStrictEqual(stg.origins, [], "quant's versions are origins themselves");
+    const s = shipped();
+    origin(s, { quant: SECRET_PLACEHOLDER });
+    assert.deepStrictEqual(validate(s, "quant_lr").stacks.find((x) => x.name === "quant_lr")!.originTokenStacks, ["quant"]);
+  });
+  it("rejects a plaintext origin token, an unknown stack, and the stack itself, without showing the value", () => {
+    const s = shipped();
+    origin(s, { quant: "dapi-plain", quant_dev: SECRET_PLACEHOLDER, quant_lr: SECRET_PLACEHOLDER });
+    const p = problemsOf(s, "quant_lr");
+    expectOne(
+      p,
+      /^stack quant_lr: Pulumi\.quant_lr\.yaml quant-platform:originTokens\.quant: is plaintext; expected a secret: run `pulumi config set --secret --path 'quant-platform:originTokens\.quant'/,
+    );
+    expectOne(p, /originTokens\.quant_dev = "quant_dev": expected a stack whose registry holds origins/);
+    expectOne(p, /originTokens\.quant_lr: names this stack itself/);
+    assert.ok(!p.join("\n").includes("dapi-plain"), "the plaintext value is not shown");
+  });
+  it("warns, without failing, of a member who holds an approving role and a signer role of a validated model", () => {
+    assert.deepStrictEqual(shippedModel().warnings, undefined, "the shipped roster gives nobody both");
+    const s = shipped();
+    proj(s, "roster").find((m: { id: string }) => m.id === "hiro.tanaka").roles = ["consumer", "approver"];
+    const w = validate(s).warnings ?? [];
+    assert.strictEqual(w.length, 1, w.join("\n"));
+    assert.match(
+      w[0],
+      /quant-platform:roster\[8\] \(hiro\.tanaka\) holds an approving role \(approver\) and a signer role \(consumer\) of model 'quant-alpha-transformer': within one promotion the approval and the sign-off come from two different people/,
+    );
   });
 });
