@@ -68,15 +68,23 @@ export function dirBytes(dir: string): number {
   return total;
 }
 
-/** Our own child processes whose command line matches `pattern` (an emulator we started, found to sample it). */
+/**
+ * Our own child processes whose command line matches `pattern` (an emulator we started, found to sample it). A
+ * service runs under a watchdog (devenv/processGroup.ts): the service is found, not the watchdog, so that the
+ * watchdog's own memory is not counted as the emulator's.
+ */
 export function ownChildren(pattern: RegExp): number[] {
-  return (children().get(process.pid) ?? []).filter((pid) => {
+  const kids = children();
+  const commandLine = (pid: number) => {
     try {
-      return pattern.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
     } catch {
-      return false;
+      return "";
     }
-  });
+  };
+  return (kids.get(process.pid) ?? [])
+    .flatMap((pid) => (/group_watchdog\.py/.test(commandLine(pid)) ? (kids.get(pid) ?? []) : [pid]))
+    .filter((pid) => pattern.test(commandLine(pid)));
 }
 
 export interface RunResult {

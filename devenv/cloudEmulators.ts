@@ -2,10 +2,10 @@
  * Real cloud-store emulators for tests and the demo, on free loopback ports: Azurite's blob service (the
  * `azurite` npm package) and moto's S3 in server mode (`moto[server]` in the project venv). Each runs as its
  * own process group with its data in a temp dir, waits until it answers, and is always torn down (also when
- * the test process exits).
+ * the process that started it is killed: processGroup.ts).
  */
-import { killGroupNow, stopGroup } from "./processGroup";
-import { ChildProcess, spawn } from "child_process";
+import { spawnGroup, stopGroup } from "./processGroup";
+import { ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -39,11 +39,6 @@ export interface MotoHandle {
   stop(): Promise<void>;
 }
 
-const running = new Set<EmulatorProcess>();
-process.on("exit", () => {
-  for (const p of running) p.killNow();
-});
-
 /** One emulator process in its own process group, logging to a file in its temp dir. */
 class EmulatorProcess {
   private proc?: ChildProcess;
@@ -59,9 +54,8 @@ class EmulatorProcess {
 
   spawn(cmd: string, args: string[], env: NodeJS.ProcessEnv): void {
     const log = fs.openSync(this.logFile, "a");
-    this.proc = spawn(cmd, args, { detached: true, stdio: ["ignore", log, log], env, cwd: this.dir });
+    this.proc = spawnGroup(cmd, args, { stdout: log, stderr: log, env, cwd: this.dir });
     fs.closeSync(log);
-    running.add(this);
   }
 
   log(): string {
@@ -90,14 +84,9 @@ class EmulatorProcess {
     throw new Error(`${this.name} did not answer at ${url} within ${timeoutMs} ms:\n${tail}`);
   }
 
-  killNow(): void {
-    killGroupNow(this.proc);
-  }
-
-  /** Stops the whole process group (SIGTERM, then SIGKILL after 5 s) and removes the temp dir it owns. */
+  /** Stops the whole process group (SIGTERM, then SIGKILL after 3 s) and removes the temp dir it owns. */
   async stop(): Promise<void> {
     await stopGroup(this.proc);
-    running.delete(this);
     if (this.ownsDir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

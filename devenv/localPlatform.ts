@@ -10,7 +10,7 @@
  * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
  * through REQUESTS_CA_BUNDLE.
  */
-import { execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
@@ -18,12 +18,14 @@ import { AddressInfo } from "net";
 import * as path from "path";
 import * as YAML from "yaml";
 import type { AccessModel } from "../config/schema";
+import { upstreamOf } from "../plan/accessPlan";
 import { apiError } from "./apiReply";
 import { DatabricksControlApi } from "./databricksControlApi";
 import { DatabricksTestServer } from "./databricksServer";
 import { GitHubTestServer } from "./githubServer";
 import { GitLabTestServer } from "./gitlabServer";
 import { MlflowServer } from "./localMlflow";
+import { killGroupNow, spawnGroup } from "./processGroup";
 import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "./selfSignedCert";
 
 export const STACKS = ["quant", "quant_stg", "quant_lr"] as const;
@@ -252,6 +254,21 @@ export async function initStacks(runner: Runner, services: Services, model: Acce
     await secret("databricksToken", services.workspaces[s].token);
     const from = model.models.flatMap((m) => m.promotions).find((p) => p.to === s)?.from as StackName | undefined;
     if (from) await secret("migrationSourceToken", services.workspaces[from].token);
+    // The workspaces a promoted version's origin lives in, beyond its source: the production gate reads its authors there.
+    for (const o of new Set(model.models.flatMap((m) => upstreamOf(m.promotions, s).filter((x) => x !== from && x !== s))))
+      must(
+        await runner.pulumi([
+          "config",
+          "set",
+          "--secret",
+          "--path",
+          `quant-platform:originTokens.${o}`,
+          services.workspaces[o as StackName].token,
+          "-s",
+          s,
+        ]),
+        `pulumi config set originTokens.${o} -s ${s}`,
+      );
     const git = model.stacks.find((x) => x.name === s)?.git;
     if (git?.ownsProjectSettings && git.provider === "gitlab") await secret("gitlabToken", services.gitlabToken);
     if (git?.ownsProjectSettings && git.provider === "github") await secret("githubToken", services.githubToken);
@@ -263,39 +280,6 @@ export interface Run {
   out: string;
   stdout: string;
   ms: number;
-}
-
-/** Process groups of running commands: ended with this process (Ctrl-C included), since they are detached from it. */
-const liveGroups = new Set<number>();
-function endGroups(): void {
-  for (const g of liveGroups) {
-    try {
-      process.kill(-g, "SIGKILL");
-    } catch {
-      /* already gone */
-    }
-  }
-}
-const onSignal = (signal: NodeJS.Signals) => {
-  endGroups();
-  process.exit(signal === "SIGINT" ? 130 : 143);
-};
-function track(pid: number | undefined): () => void {
-  if (pid === undefined) return () => undefined;
-  if (liveGroups.size === 0) {
-    process.on("exit", endGroups);
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  }
-  liveGroups.add(pid);
-  return () => {
-    liveGroups.delete(pid);
-    if (liveGroups.size === 0) {
-      process.off("exit", endGroups);
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
-  };
 }
 
 /** Runs commands in the project copy with the test environment, keeping every output for the secrets check. */
@@ -312,24 +296,19 @@ export class Runner {
     const timeoutMs = opts.timeoutMs ?? 300000;
     return new Promise((resolve) => {
       const t0 = Date.now();
-      // Its own process group, so that a timeout ends the command and everything it started (plugins, hosts).
-      const p = spawn(cmd, args, { cwd: this.cwd, env: { ...this.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-      const untrack = track(p.pid);
+      // Its own process group, so that a timeout ends the command and everything it started (plugins, hosts),
+      // and so does the end of this process, however it ends.
+      const p = spawnGroup(cmd, args, { cwd: this.cwd, env: { ...this.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
       let out = "";
       let stdout = "";
-      p.stdout.on("data", (d) => ((out += d), (stdout += d)));
-      p.stderr.on("data", (d) => (out += d));
+      p.stdout!.on("data", (d) => ((out += d), (stdout += d)));
+      p.stderr!.on("data", (d) => (out += d));
       const timer = setTimeout(() => {
         out += `\n(killed after ${timeoutMs} ms, with its process group)`;
-        try {
-          process.kill(-p.pid!, "SIGKILL");
-        } catch {
-          p.kill("SIGKILL"); // the group is gone already
-        }
+        killGroupNow(p);
       }, timeoutMs);
       p.on("close", (code) => {
         clearTimeout(timer);
-        untrack();
         const ms = Date.now() - t0;
         this.outputs.push(out);
         this.timings.push(`${opts.label ?? [path.basename(cmd), ...args.slice(0, 3)].join(" ")} ${(ms / 1000).toFixed(1)}s`);

@@ -27,7 +27,8 @@ def check_validation_run(model: str, version: str, run_id: str) -> None:
 
     if not re.fullmatch(r"[0-9a-f]{32}", run_id):
         raise SignOffError(f"'{run_id}' is not an MLflow run id (32 hex digits)")
-    tags = MlflowClient().get_run(run_id).data.tags
+    run = MlflowClient().get_run(run_id)
+    tags = run.data.tags
     named = (tags.get(TAG["model"]), tags.get(TAG["version"]))
     if named != (model, version):
         raise SignOffError(f"run {run_id} is not a validation of '{model}' version {version} (it names {named[0]!r} version {named[1]!r})")
@@ -36,6 +37,12 @@ def check_validation_run(model: str, version: str, run_id: str) -> None:
             f"run {run_id} did not pass ({TAG['verdict']}={tags.get(TAG['verdict'])!r}, {tags.get(TAG['metric'])} "
             f"{tags.get(TAG['value'])} against {tags.get(TAG['threshold'])}); only a passed validation can be signed off"
         )
+    # As the production gate counts them (migration/evidence.ts): a sign-off follows the end of the validation it
+    # names, and a validation names the data it scored.
+    if run.info.status != "FINISHED" or not run.info.end_time:
+        raise SignOffError(f"run {run_id} has not ended ({run.info.status}); sign off once the validation has finished")
+    if not tags.get(TAG["data_sha256"]):
+        raise SignOffError(f"run {run_id} records no hash of its data ({TAG['data_sha256']}); a validation counts only on data it names")
 
 
 def sign_off(model: str, version, run_id: str, to_env: str, stage: str = "Production") -> dict:
