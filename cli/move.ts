@@ -17,26 +17,34 @@ import { listOption, storeEndpoints } from "./inventory";
 
 const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path>[,...]] [--plan FILE | --plan-out FILE]
          [--shard i/N] [--verify-only] [--uc-schema <catalog>.<schema>] [--model-map SRC=DST[,...]]
-         [--map-stage STAGE=ALIAS[,...]] [--verify full|size|store] [--concurrency N] [--claim-timeout S] [--dry-run] [--json]
+         [--map-stage STAGE=ALIAS[,...]] [--include-archived] [--verify full|size|store] [--concurrency N]
+         [--claim-timeout S] [--dry-run] [--json]
 
 Moves a whole environment: notebooks and files under --paths, then every experiment with all its runs, then
 every registered model with every version that is not archived (keeping stages, or aliases by --map-stage),
 each streamed, checksummed and verified by the migration engines; then verify-move over exactly what moved.
-Re-runs adopt what is already there, and a killed run resumes.
+Re-runs adopt what is already there, and a killed or cut-off run resumes: a target run it left half-moved is
+finished, or replaced (the partial one deleted), and spare copies of a run it left are deleted.
   --from, --to   as for migrate (http(s)://<mlflow server>, https://<workspace>, databricks://<profile>,
                  databricks+http://host:port, databricks-uc://<profile> for a Unity Catalog registry)
   --paths        workspace folders whose notebooks and files move (Databricks workspaces; default /Shared,/Users
                  where they exist; Git folders under them move through Git and are skipped)
   --plan-out     write the plan (every path, experiment and model, versions: all) as editable YAML, move nothing
   --plan         move what this YAML plan selects: paths, experiments, models with versions all |
-                 latest-per-stage | [1, 3], ucSchema, modelMap and stageAliases; errors name the entry
+                 latest-per-stage | [1, 3], ucSchema, modelMap, stageAliases and includeArchived; errors name
+                 the entry
   --shard i/N    move only part i of N of the plan, split deterministically and balanced by bytes, so that N
                  processes or CI jobs (GitLab parallel: N, a GitHub matrix) move disjoint parts at once. A shard of
                  several does not verify: run 'move --verify-only' with the same plan once all are done
-  --verify-only  move nothing: verify-move over what the plan covers (exit 0 identical, 3 differences)
+  --verify-only  move nothing: verify-move over what the plan covers (exit 0 identical, 3 differences); like
+                 verify-move it names target runs, versions and notebooks no source object maps to (extra,
+                 duplicate, orphaned-lease) and lists what move skips
   --uc-schema, --model-map, --map-stage
                  names and stage -> alias mapping, as for verify-move and migrate (without --plan; with it, the
                  plan's ucSchema, modelMap and stageAliases)
+  --include-archived
+                 move archived versions too (versions: all), with stage Archived in the target; verify-move then
+                 needs the same flag (with --plan: the plan's includeArchived: true)
   --verify       how each file is checked in the target: full (default), size, or store (as for migrate)
   --concurrency  files in flight across the whole move (default 8, 1 to 64), the one limit that bounds
                  memory: items move side by side, each with its share of files
@@ -104,7 +112,7 @@ export async function moveCli(
   const a = parseArgs(
     modelMap.rest,
     ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout"],
-    ["dry-run", "json", "verify-only"],
+    ["dry-run", "json", "verify-only", "include-archived"],
   );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   if (a.plan !== undefined && a["plan-out"] !== undefined) throw new UsageError("give --plan or --plan-out, not both");
@@ -113,6 +121,8 @@ export async function moveCli(
       if (a[k] !== undefined) throw new UsageError(`--${k} goes in the plan (${a.plan}), not with --plan`);
   if (a.plan !== undefined && (mapStage.values.length || modelMap.values.length))
     throw new UsageError(`--map-stage and --model-map go in the plan (stageAliases, modelMap), not with --plan`);
+  if (a.plan !== undefined && a["include-archived"])
+    throw new UsageError(`--include-archived goes in the plan (includeArchived: true), not with --plan`);
   if (a["plan-out"] !== undefined && (a.shard !== undefined || a["verify-only"] || a["dry-run"]))
     throw new UsageError("--plan-out writes the plan and moves nothing: it takes no --shard, --verify-only or --dry-run");
   if (a["verify-only"] && (a.shard !== undefined || a["dry-run"]))
@@ -131,7 +141,7 @@ export async function moveCli(
   }
   let from, to, shard;
   let given: MovePlan | undefined;
-  let maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases">;
+  let maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases" | "includeArchived">;
   try {
     from = resolveEndpoint(a.from as string, "from", env);
     to = resolveEndpoint(a.to as string, "to", env);
@@ -149,6 +159,7 @@ export async function moveCli(
         ...(typeof a["uc-schema"] === "string" ? { ucSchema: a["uc-schema"] } : {}),
         modelMap: modelMap.values.length ? parseModelMap(modelMap.values) : {},
         stageAliases: parseStageAliases(mapStage.values),
+        ...(a["include-archived"] ? { includeArchived: true } : {}),
       };
     }
     checkModelNames({ ucSchema: maps.ucSchema, map: maps.modelMap }, from, to);

@@ -32,6 +32,8 @@ export interface RunMapping {
   problem?: string;
   /** Problems that did not stop this run's migration (a progress journal that could not be saved). */
   warnings?: string[];
+  /** Target runs of this source run removed as leftovers of an interrupted migration (partial or spare copies). */
+  removed?: string[];
 }
 
 export interface ExperimentMigrationReport {
@@ -203,9 +205,24 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         }
       };
       const found = existing.get(sourceRunId) ?? [];
-      const complete = found.find((r) => tagMap(r.data.tags)[RUN_TAG.complete]);
+      // The complete run of this source state first; then any complete one (its source changed since: a conflict).
+      const completeTag = (r: Run) => tagMap(r.data.tags)[RUN_TAG.complete];
+      const complete = found.find((r) => completeTag(r) === fingerprint) ?? found.find(completeTag);
       if (complete) {
         adopt(complete);
+        if (o.dryRun) return;
+        // Spare runs beside it (a runs/create applied whose answer was lost, sent again; a migration stopped part way)
+        // are leftovers of this engine: within the lease nothing else writes them, so they go, or verify-move would
+        // find two target runs for one source run however often the move ran again.
+        const spare = found.filter((r) => r !== complete);
+        if (!spare.length) return;
+        try {
+          lease?.check();
+          entry.removed = await removeRuns(dst, spare);
+        } catch (e) {
+          entry.outcome = "failed";
+          entry.problem = `spare target runs of this source run could not be removed: ${(e as Error).message}; run the migration again`;
+        }
         return;
       }
       if (o.dryRun) return;
@@ -230,7 +247,11 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         // Partial runs of this source, left by migrations that stopped: the first of this source state is resumed,
         // the others (of an older state, or spare) removed.
         let target = found.find((r) => tagMap(r.data.tags)[TAG.fingerprint] === fingerprint);
-        for (const r of found) if (r !== target) await dst.deleteRun(r.info.run_id);
+        const spare = await removeRuns(
+          dst,
+          found.filter((r) => r !== target),
+        );
+        if (spare.length) entry.removed = spare;
         entry.outcome = target ? "resumed" : "migrated";
         target ??= await dst.createRun(targetExpId!, run.info.run_name ?? sourceRunId, run.info.start_time ?? Date.now(), tags);
         const targetRunId = target.info.run_id;
@@ -323,6 +344,22 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       failures,
     );
   return report;
+}
+
+/**
+ * Deletes target runs left by an interrupted migration; their ids. A delete whose answer was lost and that was
+ * sent again finds the run deleted already: that is the outcome wanted, not a failure.
+ */
+async function removeRuns(dst: MlflowClient, runs: Run[]): Promise<string[]> {
+  for (const r of runs) {
+    try {
+      await dst.deleteRun(r.info.run_id);
+    } catch (e) {
+      const now = await dst.getRun(r.info.run_id).catch((g: Error) => (isNotFound(g) ? undefined : Promise.reject(e)));
+      if (now && now.info.lifecycle_stage !== "deleted") throw e;
+    }
+  }
+  return runs.map((r) => r.info.run_id);
 }
 
 /** What a lease is for: one source experiment (of one host). */

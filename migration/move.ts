@@ -151,9 +151,10 @@ async function moveItem(
       }),
     );
     const n = (x: string) => report.runs.filter((r) => r.outcome === x).length;
+    const removed = report.runs.reduce((s, r) => s + (r.removed?.length ?? 0), 0);
     return {
-      outcome: !complete ? "failed" : n("migrated") + n("resumed") ? "moved" : "adopted",
-      detail: `${report.runs.length} runs: ${n("migrated")} migrated, ${n("resumed")} resumed, ${n("adopted")} already migrated, ${n("conflict")} conflicts, ${n("failed")} failed`,
+      outcome: !complete ? "failed" : n("migrated") + n("resumed") || removed ? "moved" : "adopted",
+      detail: `${report.runs.length} runs: ${n("migrated")} migrated, ${n("resumed")} resumed, ${n("adopted")} already migrated, ${n("conflict")} conflicts, ${n("failed")} failed${removed ? `; ${removed} partial or spare target runs left by an interrupted migration removed` : ""}`,
       ...(message ? { problem: message } : {}),
       report,
     };
@@ -307,6 +308,7 @@ export function verifyPlan(o: Pick<MoveOptions, "from" | "to" | "plan" | "items"
     },
     stageAliases: o.plan.stageAliases,
     versions,
+    ...(o.plan.includeArchived ? { includeArchived: true } : {}),
     storeSettings: o.storeSettings,
   });
 }

@@ -5,10 +5,10 @@
  * shards balanced by bytes. Pure: no I/O but the caller's.
  */
 import { parse as parseYaml } from "yaml";
-import { Inventory, ModelInventory, VersionInventory } from "./inventory";
-import { MIGRATIONS_EXPERIMENT } from "./provenance";
+import { ExperimentInventory, Inventory, ModelInventory, VersionInventory } from "./inventory";
+import { MIGRATIONS_EXPERIMENT, RUN_TAG } from "./provenance";
 
-/** Which versions of a model move: every non-archived one, the newest per stage, or the listed numbers. */
+/** Which versions of a model move: every non-archived one (archived too by includeArchived), the newest per stage, or the listed numbers. */
 export type VersionSelection = "all" | "latest-per-stage" | string[];
 
 export interface PlannedModel {
@@ -28,6 +28,8 @@ export interface MovePlan {
   modelMap: Record<string, string>;
   /** Stage -> alias, as `--map-stage`. */
   stageAliases: Record<string, string>;
+  /** `versions: all` takes archived versions too (they keep stage Archived in the target), as `--include-archived`. */
+  includeArchived?: boolean;
 }
 
 /** One unit of work, with the stable key that identifies it (sorting, sharding, reports). */
@@ -51,20 +53,42 @@ export const KIND_ORDER: MoveItem["kind"][] = ["notebooks", "experiment", "model
 
 const SELECTIONS = "expected all, latest-per-stage or a list of version numbers";
 
-/** Every non-archived, registered version: what `versions: all` moves. */
-const movable = (v: VersionInventory) => v.stage !== "Archived" && (!v.status || v.status === "READY");
+/**
+ * What `move` leaves out of a source, and why: the one rule `move` plans by and verify-move checks by, so that
+ * verify-move run alone checks what `move` moves. Each returns the reason, or undefined for what moves.
+ */
+export const SKIP = {
+  /** A version `versions: all` does not take: not registered (pending or failed), or archived unless includeArchived. */
+  version(v: Pick<VersionInventory, "stage" | "status">, o: { includeArchived?: boolean } = {}): string | undefined {
+    if (v.status && v.status !== "READY") return "not READY in the source (its registration did not finish)";
+    if (v.stage === "Archived" && !o.includeArchived) return "archived (move takes archived versions with --include-archived)";
+    return undefined;
+  },
+  /** The engine's own journals, and an MLflow server's empty Default experiment (every server has its own). */
+  experiment(e: Pick<ExperimentInventory, "id" | "name" | "runs">): string | undefined {
+    if (e.name === MIGRATIONS_EXPERIMENT) return "the migration engine's journals, not the team's";
+    if (e.name === "Default" && e.id === "0" && !e.runs.length) return "the empty Default experiment every MLflow server has";
+    return undefined;
+  },
+  /** A lease left in the source by a migration into it that was stopped: no run of the team's. */
+  run(r: { tags: Record<string, string> }): string | undefined {
+    return r.tags[RUN_TAG.lease] ? "a migration's lease run (left by a migration into the source), not a run of the team's" : undefined;
+  },
+};
 
 /**
- * The versions a selection names, in version order. `latest-per-stage`: the newest version in each stage but
- * Archived (None counts as a stage), and in a registry without stages every version with an alias and the newest.
+ * The versions a selection names, in version order. `all`: every registered one but archived ones (those too
+ * with `includeArchived`). `latest-per-stage`: the newest version in each stage but Archived (None counts as a
+ * stage), and in a registry without stages every version with an alias and the newest.
  */
-export function selectVersions(m: ModelInventory, selection: VersionSelection): VersionInventory[] {
-  const live = m.versions.filter(movable).sort((a, b) => Number(a.version) - Number(b.version));
+export function selectVersions(m: ModelInventory, selection: VersionSelection, o: { includeArchived?: boolean } = {}): VersionInventory[] {
+  const live = m.versions.filter((v) => !SKIP.version(v, o)).sort((a, b) => Number(a.version) - Number(b.version));
   if (selection === "all") return live;
   if (selection === "latest-per-stage") {
     const keep = new Set<string>();
     const byStage = new Map<string, VersionInventory>();
     for (const v of live) {
+      if (v.stage === "Archived") continue;
       if (v.stage !== undefined) byStage.set(v.stage, v);
       if (v.aliases.length) keep.add(v.version);
     }
@@ -76,17 +100,18 @@ export function selectVersions(m: ModelInventory, selection: VersionSelection): 
 }
 
 /** The plan that moves everything the inventory lists (the default, and what `--plan-out` writes). */
-export function planFromInventory(inv: Inventory, maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases">): MovePlan {
+export function planFromInventory(
+  inv: Inventory,
+  maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases" | "includeArchived">,
+): MovePlan {
   return {
     paths: inv.workspace?.paths ?? [],
-    // Not the engine's journals, nor an MLflow server's empty Default experiment (every server has its own).
-    experiments: inv.experiments
-      .filter((e) => e.name !== MIGRATIONS_EXPERIMENT && !(e.name === "Default" && e.id === "0" && !e.runs.length))
-      .map((e) => e.name),
+    experiments: inv.experiments.filter((e) => !SKIP.experiment(e)).map((e) => e.name),
     models: inv.models.map((m) => ({ name: m.name, versions: "all" })),
     ...(maps.ucSchema !== undefined ? { ucSchema: maps.ucSchema } : {}),
     modelMap: maps.modelMap,
     stageAliases: maps.stageAliases,
+    ...(maps.includeArchived ? { includeArchived: true } : {}),
   };
 }
 
@@ -98,7 +123,8 @@ export function renderPlan(plan: MovePlan, inv: Inventory): string {
   const lines = [
     `# Move plan for quant-platform move, from the inventory of ${inv.source}.`,
     `# Edit, then: quant-platform move --from <uri> --to <uri> --plan <this file> [--shard i/N]`,
-    `# models[].versions: all (every version not archived), latest-per-stage, or a list such as [1, 3].`,
+    `# models[].versions: all (every version not archived; archived too with includeArchived: true), latest-per-stage,`,
+    `# or a list such as [1, 3].`,
     `paths:${plan.paths.length ? "" : " []"}`,
   ];
   for (const p of plan.paths) {
@@ -125,6 +151,8 @@ export function renderPlan(plan: MovePlan, inv: Inventory): string {
   const map = (name: string, m: Record<string, string>) =>
     Object.keys(m).length ? [`${name}:`, ...Object.entries(m).map(([k, v]) => `  ${q(k)}: ${q(v)}`)] : [`${name}: {}`];
   lines.push(...map("modelMap", plan.modelMap), ...map("stageAliases", plan.stageAliases));
+  lines.push(`# true: versions: all takes archived versions too (as --include-archived); they keep stage Archived.`);
+  lines.push(`includeArchived: ${plan.includeArchived ? "true" : "false"}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -144,7 +172,7 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   }
   const problems: string[] = [];
   if (!isRecord(doc)) throw new PlanError(`${file}: expected a mapping with paths, experiments and models, got ${show(doc)}`);
-  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases"];
+  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases", "includeArchived"];
   for (const k of Object.keys(doc)) if (!known.includes(k)) problems.push(`${k}: unknown key; expected one of ${known.join(", ")}`);
   const strings = (key: string): string[] => {
     const v = doc[key] ?? [];
@@ -206,8 +234,18 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   const ucSchema = doc.ucSchema;
   if (ucSchema !== undefined && (typeof ucSchema !== "string" || !/^[^.\s/]+\.[^.\s/]+$/.test(ucSchema)))
     problems.push(`ucSchema: expected <catalog>.<schema> (for example main.quant), got ${show(ucSchema)}`);
+  const includeArchived = doc.includeArchived ?? false;
+  if (typeof includeArchived !== "boolean") problems.push(`includeArchived: expected true or false, got ${show(includeArchived)}`);
   if (problems.length) throw new PlanError(`${file} is not a valid move plan:\n - ${problems.join("\n - ")}`);
-  return { paths, experiments, models, ...(typeof ucSchema === "string" ? { ucSchema } : {}), modelMap, stageAliases };
+  return {
+    paths,
+    experiments,
+    models,
+    ...(typeof ucSchema === "string" ? { ucSchema } : {}),
+    modelMap,
+    stageAliases,
+    ...(includeArchived === true ? { includeArchived: true } : {}),
+  };
 }
 
 /**
@@ -259,7 +297,7 @@ export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
         const have = found.versions.find((x) => x.version === v);
         if (!have) problems.push(`models[${i}].versions[${j}]: ${q(m.name)} has no version ${v} in ${inv.source}`);
       });
-    for (const v of selectVersions(found, m.versions))
+    for (const v of selectVersions(found, m.versions, { includeArchived: plan.includeArchived }))
       items.push({
         kind: "model-version",
         key: `model:${m.name}#${v.version.padStart(6, "0")}`,

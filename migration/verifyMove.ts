@@ -2,7 +2,11 @@
  * Proves a move: both inventories are taken with every file, notebook and metric history hashed, and every
  * model version, run and notebook of the source must be in the target with the same content. Target
  * objects are found by the provenance the migrations record (source host, model and version; source run),
- * notebooks by path. The target may hold more than the source; that is not a difference.
+ * notebooks by path. Inside what the move covered (its experiments, the target models of its models, its
+ * folders), a target object that is no source object's copy is a difference too, named one by one: the team's
+ * own work in the target (`extra`, never removed), a second copy of a source object (`duplicate`), a
+ * migration's lease run (`orphaned-lease`). What `move` leaves out (movePlan.ts SKIP) is not checked, and is
+ * listed as skipped with the reason.
  *
  * Between a workspace registry and Unity Catalog the model names differ (`m` and `catalog.schema.m`): the
  * names each source model must have in the target are given (`ModelNames`), and a migrated version counts
@@ -15,6 +19,7 @@ import { workspaceClient } from "../clients/databricksWorkspace";
 import { StoreSettings } from "../clients/objectStore";
 import { ManifestEntry } from "./hashing";
 import { LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
+import { SKIP } from "./movePlan";
 import { RUN_TAG, TAG } from "./provenance";
 import { Inventory, isProvenanceTag, sameModelName, takeInventory, UC_SCHEMA, VersionInventory, RunInventory } from "./inventory";
 import { RetryPolicy } from "../clients/http";
@@ -23,6 +28,25 @@ export interface Difference {
   kind: "model-version" | "experiment" | "run" | "notebook" | "git-folder";
   subject: string;
   detail: string;
+  /**
+   * Set on a target object that no source object maps to: `extra` (no provenance of the source: the team's own work
+   * in the target, never removed), `duplicate` (a second copy of a source object that has its copy), `orphaned-lease`
+   * (a migration's lease run).
+   */
+  finding?: Finding;
+  /** The target object's id (run id, version number, path) and name, on a finding. */
+  id?: string;
+  name?: string;
+}
+
+export type Finding = "extra" | "duplicate" | "orphaned-lease";
+
+/** Source objects not checked because `move` does not move them (movePlan.ts SKIP), by kind and reason. */
+export interface Skipped {
+  kind: "model-version" | "experiment" | "run";
+  why: string;
+  count: number;
+  names: string[];
 }
 
 export interface MoveVerification {
@@ -32,6 +56,8 @@ export interface MoveVerification {
   differences: Difference[];
   /** Stages and aliases of the source that the target cannot hold and no stage -> alias mapping carries. */
   notCarried: { subject: string; detail: string }[];
+  /** What was not checked because `move` does not move it, and why. */
+  skipped: Skipped[];
 }
 
 /** The name each source model has in the target (see targetModelName). */
@@ -52,8 +78,10 @@ export interface VerifyMoveOptions {
   names?: ModelNames;
   /** Stage -> alias, as given to the migrations (`--map-stage`). */
   stageAliases?: Record<string, string>;
-  /** Source model -> the only versions of it to check (what a move selected); other models: every version. */
+  /** Source model -> the only versions of it to check (what a move selected); other models: every version `move` takes. */
   versions?: Record<string, string[]>;
+  /** Check archived versions too, as `move --include-archived` moves them (without it they are skipped, as by move). */
+  includeArchived?: boolean;
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -198,19 +226,31 @@ function compareRun(s: RunInventory, t: RunInventory): string[] {
   return out;
 }
 
+/** What compareInventories checks: the target names, the stage -> alias mapping, and the move's scope. */
+export interface CompareOptions {
+  names?: ModelNames;
+  stageAliases?: Record<string, string>;
+  /** Source model -> the only versions of it to check (a move's selection); other models: what `move` takes. */
+  versions?: Record<string, string[]>;
+  /** Archived versions are checked too (`--include-archived`). */
+  includeArchived?: boolean;
+}
+
 /**
  * Compares two inventories taken with hashes. `names` gives each source model's name in the target (a
  * migrated version elsewhere does not count); `stageAliases` is the migrations' stage -> alias mapping.
  */
-export function compareInventories(
-  src: Inventory,
-  dst: Inventory,
-  opts: { names?: ModelNames; stageAliases?: Record<string, string> } = {},
-): MoveVerification {
+export function compareInventories(src: Inventory, dst: Inventory, opts: CompareOptions = {}): MoveVerification {
   const differences: Difference[] = [];
   const notCarried: MoveVerification["notCarried"] = [];
   const checked = { modelVersions: 0, runs: 0, notebooks: 0, files: 0, bytes: 0 };
   const names = opts.names ?? {};
+  const skipped: Skipped[] = [];
+  const skip = (kind: Skipped["kind"], why: string, name: string) => {
+    const s = skipped.find((x) => x.kind === kind && x.why === why) ?? skipped[skipped.push({ kind, why, count: 0, names: [] }) - 1];
+    s.count++;
+    s.names.push(name);
+  };
 
   // Model versions, by the provenance the model migration records: every target version migrated from each
   // source version, in whichever model it is. A Unity Catalog source's names are compared in lower case, as
@@ -224,14 +264,29 @@ export function compareInventories(
       migrated.set(key, [...(migrated.get(key) ?? []), { model: m.name, v }]);
     }
   }
+  // The copy each source version in scope has (the complete one), and the target models the move covers.
+  const copies = new Set<VersionInventory>();
+  const copied = new Set<string>();
+  const inScope = new Set<string>();
+  const coveredModels: string[] = [];
   for (const m of src.models) {
     const expected = targetModelName(m.name, names, src.registry, dst.registry);
+    coveredModels.push(expected ?? m.name);
     const by =
       names.map && Object.keys(names.map).some((k) => sameModelName(k, m.name, src.registry))
         ? "--model-map"
         : `--uc-schema ${names.ucSchema}`;
+    const only = opts.versions?.[m.name];
     for (const v of m.versions) {
-      if (v.status && v.status !== "READY") continue;
+      // Not registered in the source: never moved. Otherwise the move's selection, or what `move` takes.
+      const why =
+        SKIP.version(v, { includeArchived: true }) ??
+        (only ? (only.includes(v.version) ? undefined : "not selected by the move's plan") : SKIP.version(v, opts));
+      if (why) {
+        skip("model-version", why, `${m.name} version ${v.version}`);
+        continue;
+      }
+      inScope.add(sourceKey(m.name, v.version));
       checked.modelVersions++;
       checked.files += v.files;
       checked.bytes += v.bytes;
@@ -255,6 +310,8 @@ export function compareInventories(
         continue;
       }
       const done = found.filter((c) => isComplete(c.v)).sort((a, b) => Number(a.v.version) - Number(b.v.version));
+      copies.add((done[0] ?? found[0]).v);
+      copied.add(sourceKey(m.name, v.version));
       if (!done.length) {
         const c = found[0];
         const state = c.v.tags[TAG.state];
@@ -277,30 +334,69 @@ export function compareInventories(
     }
   }
 
+  // Versions in the target models the move covers that are no source version's copy.
+  const sourceVersions = new Set(src.models.flatMap((m) => m.versions.map((v) => sourceKey(m.name, v.version))));
+  for (const m of dst.models) {
+    if (!coveredModels.some((n) => sameModelName(n, m.name, dst.registry))) continue;
+    for (const v of m.versions) {
+      if (copies.has(v) || (v.tags[TAG.fingerprint] ?? "").endsWith(":retired")) continue;
+      const key = sourceKey(v.tags[TAG.sourceModel] ?? "", v.tags[TAG.sourceVersion] ?? "");
+      const mine = v.tags[TAG.sourceHost] === src.host;
+      // A copy of a source version this verification does not check (skipped, or out of the plan) is not a finding,
+      // nor one in another model than its name there says (reported above, by the source version).
+      if (mine && sourceVersions.has(key) && (!inScope.has(key) || !copied.has(key))) continue;
+      const subject = `model '${m.name}' version ${v.version}`;
+      const of = `version ${v.tags[TAG.sourceVersion]} of '${v.tags[TAG.sourceModel]}'`;
+      const at = { kind: "model-version" as const, subject, id: v.version, name: m.name };
+      if (mine && copied.has(key))
+        differences.push({
+          ...at,
+          finding: "duplicate",
+          detail: `duplicate: a second copy of the source's ${of}, which has its copy; left by an interrupted migration (delete it)`,
+        });
+      else differences.push({ ...at, finding: "extra", detail: `extra: ${provenanceOf(v.tags, src.host, of)}` });
+    }
+  }
+
   // Runs, by the source run each target run records.
   for (const e of src.experiments) {
+    const skipE = SKIP.experiment(e);
+    if (skipE) {
+      skip("experiment", skipE, e.name);
+      continue;
+    }
+    const runs = e.runs.filter((r) => {
+      const why = SKIP.run(r);
+      if (why) skip("run", why, `${r.runId} of experiment '${e.name}'`);
+      return !why;
+    });
     const te = dst.experiments.find((x) => x.name === e.name);
-    if (!te && e.runs.length) {
+    if (!te && runs.length) {
       differences.push({
         kind: "experiment",
         subject: `experiment '${e.name}'`,
-        detail: `missing in ${dst.source} (${e.runs.length} runs)`,
+        detail: `missing in ${dst.source} (${runs.length} runs)`,
       });
     }
-    const byRun = new Map<string, RunInventory>();
+    // Every target run tied to each source run: the complete one is the copy, the others are findings below.
+    const byRun = new Map<string, RunInventory[]>();
     for (const r of te?.runs ?? [])
-      if (r.tags[RUN_TAG.sourceHost] === src.host && r.tags[RUN_TAG.sourceRun]) byRun.set(r.tags[RUN_TAG.sourceRun], r);
-    for (const r of e.runs) {
+      if (r.tags[RUN_TAG.sourceHost] === src.host && r.tags[RUN_TAG.sourceRun])
+        byRun.set(r.tags[RUN_TAG.sourceRun], [...(byRun.get(r.tags[RUN_TAG.sourceRun]) ?? []), r]);
+    const runCopies = new Map<RunInventory, string>();
+    for (const r of runs) {
       checked.runs++;
       checked.files += r.files;
       checked.bytes += r.bytes;
       if (!te) continue;
       const subject = `run ${r.runId} ('${r.name ?? ""}') of experiment '${e.name}'`;
-      const t = byRun.get(r.runId);
+      const all = byRun.get(r.runId) ?? [];
+      const t = all.find((x) => x.tags[RUN_TAG.complete]) ?? all[0];
       if (!t) {
         differences.push({ kind: "run", subject, detail: `no run in ${dst.source} was migrated from it` });
         continue;
       }
+      runCopies.set(t, r.runId);
       if (!t.tags[RUN_TAG.complete]) {
         differences.push({
           kind: "run",
@@ -310,6 +406,36 @@ export function compareInventories(
         continue;
       }
       for (const d of compareRun(r, t)) differences.push({ kind: "run", subject: `${subject} -> ${t.runId}`, detail: d });
+    }
+    // Runs of the target experiment that are no source run's copy.
+    const sourceRuns = new Set(runs.map((r) => r.runId));
+    for (const t of te?.runs ?? []) {
+      if (runCopies.has(t)) continue;
+      const at = {
+        kind: "run" as const,
+        subject: `run ${t.runId} ('${t.name ?? ""}') of experiment '${e.name}'`,
+        id: t.runId,
+        name: t.name ?? "",
+      };
+      const of = t.tags[RUN_TAG.sourceRun];
+      if (t.tags[RUN_TAG.lease])
+        differences.push({
+          ...at,
+          finding: "orphaned-lease",
+          detail: `orphaned lease: a migration's lease run (tag ${RUN_TAG.lease}), left by a migration that stopped (or one still running); the next migration of this experiment removes it once it is silent`,
+        });
+      else if (t.tags[RUN_TAG.sourceHost] === src.host && sourceRuns.has(of))
+        differences.push({
+          ...at,
+          finding: "duplicate",
+          detail: `duplicate: a second copy of source run ${of}, which has its copy; left by an interrupted migration (a re-run of the move removes it)`,
+        });
+      else
+        differences.push({
+          ...at,
+          finding: "extra",
+          detail: `extra: ${provenanceOf(t.tags, src.host, `run ${of} (as an active run of this experiment)`, RUN_TAG.sourceHost)}`,
+        });
     }
   }
 
@@ -332,6 +458,17 @@ export function compareInventories(
       else if (g.sha256 !== o.sha256)
         differences.push({ kind: "notebook", subject, detail: `content differs (${g.size} bytes, the source's ${o.size})` });
     }
+    const s = new Set(src.workspace.objects.map((o) => o.path));
+    for (const g of dst.workspace?.objects ?? [])
+      if (!s.has(g.path))
+        differences.push({
+          kind: "notebook",
+          subject: `${g.type === "NOTEBOOK" ? "notebook" : "file"} '${g.path}'`,
+          id: g.path,
+          name: g.path.slice(g.path.lastIndexOf("/") + 1),
+          finding: "extra",
+          detail: "extra: in the target only, under a folder the move covers (made there; move never removes it)",
+        });
     const gits = new Set(dst.workspace?.gitFolders ?? []);
     for (const g of src.workspace.gitFolders) {
       if (!gits.has(g))
@@ -342,7 +479,15 @@ export function compareInventories(
         });
     }
   }
-  return { from: src.source, to: dst.source, checked, differences, notCarried };
+  return { from: src.source, to: dst.source, checked, differences, notCarried, skipped };
+}
+
+/** Why a target object with these tags is no copy of a source object: which provenance it has, if any. */
+function provenanceOf(tags: Record<string, string>, host: string, of: string, hostTag: string = TAG.sourceHost): string {
+  const from = tags[hostTag];
+  if (!from) return "no provenance tags: made in the target (the team's own work there), reported and never removed by move";
+  if (from !== host) return `migrated from another host (${from}), not from the source`;
+  return `migrated from the source's ${of}, which is not there (any more)`;
 }
 
 /** Both results; when either fails, the other is still awaited (nothing keeps reading behind the caller's back), then the first failure is thrown. */
@@ -376,12 +521,6 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     hashes: true,
     retry: o.retry,
     storeSettings: o.storeSettings,
-  }).then((inv) => {
-    for (const m of inv.models) {
-      const only = o.versions?.[m.name];
-      if (only) m.versions = m.versions.filter((v) => only.includes(v.version));
-    }
-    return inv;
   });
   // In the target: the models the source's are named as there (all of them when no names are given; versions
   // are found by provenance), the source's experiments that exist, and the source's workspace paths that
@@ -424,11 +563,22 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
               ),
             ] as const,
         );
-  return compareInventories(src, dst, { names, stageAliases: o.stageAliases });
+  return compareInventories(src, dst, {
+    names,
+    stageAliases: o.stageAliases,
+    ...(o.versions ? { versions: o.versions } : {}),
+    ...(o.includeArchived ? { includeArchived: true } : {}),
+  });
 }
 
+const KIND_WORDS: Record<Skipped["kind"], string> = { "model-version": "model versions", experiment: "experiments", run: "runs" };
+
 export function renderVerification(v: MoveVerification): string {
-  const head = `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`;
+  const head = [
+    `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`,
+    // One line per kind and reason; the names are in --json.
+    ...(v.skipped ?? []).map((s) => `skipped, as move does: ${KIND_WORDS[s.kind]} (${s.count}): ${s.why}`),
+  ].join("\n");
   const notCarried = v.notCarried.length
     ? [
         `not carried (the target cannot hold them, as the migration reported; --map-stage checks a stage as an alias):`,

@@ -4,6 +4,7 @@ import { Inventory, VersionInventory } from "../../migration/inventory";
 import { concurrencySplit } from "../../migration/move";
 import {
   MoveItem,
+  MovePlan,
   parsePlan,
   parseShard,
   planFromInventory,
@@ -132,6 +133,26 @@ describe("move plan: written, validated, resolved and split", () => {
       ["1", "3"],
       "a list may name an archived version",
     );
+    assert.deepStrictEqual(
+      selectVersions(alpha, "all", { includeArchived: true }).map((v) => v.version),
+      ["1", "2", "3", "4"],
+      "includeArchived: all takes archived versions too",
+    );
+    assert.deepStrictEqual(
+      selectVersions(many, "latest-per-stage", { includeArchived: true }).map((v) => v.version),
+      ["2", "3"],
+      "latest-per-stage never takes an archived one",
+    );
+  });
+
+  it("includeArchived: --include-archived as plan data, written, read back and resolved; anything but a boolean is refused", () => {
+    const plan = planFromInventory(INV, { modelMap: {}, stageAliases: {}, includeArchived: true });
+    assert.deepStrictEqual(parsePlan(renderPlan(plan, INV)), plan);
+    assert.strictEqual(parsePlan(renderPlan(planFromInventory(INV, { modelMap: {}, stageAliases: {} }), INV)).includeArchived, undefined);
+    const keys = (p: MovePlan) => resolveItems(p, INV).flatMap((i) => (i.kind === "model-version" ? [i.version] : []));
+    assert.deepStrictEqual(keys(parsePlan("models: [{name: alpha}]")), ["2", "3", "4"]);
+    assert.deepStrictEqual(keys(parsePlan("models: [{name: alpha}]\nincludeArchived: true")), ["1", "2", "3", "4"]);
+    assert.throws(() => parsePlan("includeArchived: yes please"), /includeArchived: expected true or false, got "yes please"/);
   });
 
   it("items resolved against the source name every entry it lacks", () => {

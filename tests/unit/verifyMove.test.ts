@@ -276,3 +276,146 @@ describe("verify-move between a workspace registry and Unity Catalog", () => {
     );
   });
 });
+
+describe("verify-move sees what the target holds beyond the copies (issue 33)", () => {
+  const findings = (v: ReturnType<typeof compareInventories>) =>
+    v.differences.filter((d) => d.finding).map((d) => [d.kind, d.finding, d.id, d.name, d.detail.split(":")[0]]);
+  const copyOf = (sourceRun: string, over: Partial<RunInventory> = {}) =>
+    run({
+      runId: `t-${sourceRun}`,
+      tags: { team: "quant", [RUN_TAG.sourceHost]: SRC, [RUN_TAG.sourceRun]: sourceRun, [RUN_TAG.complete]: "fp" },
+      ...over,
+    });
+  const rows: { what: string; add: (t: Inventory) => void; expect: unknown[][] }[] = [
+    {
+      what: "the team's own run in the target: extra",
+      add: (t) => t.experiments[0].runs.push(run({ runId: "own", name: "tuning", tags: { team: "quant" } })),
+      expect: [["run", "extra", "own", "tuning", "extra"]],
+    },
+    {
+      what: "a second, unfinished copy of a source run that has its copy: duplicate",
+      add: (t) =>
+        t.experiments[0].runs.unshift(copyOf("s1", { runId: "spare", tags: { [RUN_TAG.sourceHost]: SRC, [RUN_TAG.sourceRun]: "s1" } })),
+      expect: [["run", "duplicate", "spare", "iter-1", "duplicate"]],
+    },
+    {
+      what: "a migration's lease run: orphaned lease",
+      add: (t) =>
+        t.experiments[0].runs.push(run({ runId: "lease", name: "lease", tags: { [RUN_TAG.lease]: "k", [RUN_TAG.leaseTicket]: "3" } })),
+      expect: [["run", "orphaned-lease", "lease", "lease", "orphaned lease"]],
+    },
+    {
+      what: "a copy from another host: extra",
+      add: (t) =>
+        t.experiments[0].runs.push(
+          copyOf("s9", { runId: "other", tags: { [RUN_TAG.sourceHost]: "https://elsewhere", [RUN_TAG.sourceRun]: "s9" } }),
+        ),
+      expect: [["run", "extra", "other", "iter-1", "extra"]],
+    },
+    {
+      what: "a version the team registered in the target model, and a second copy of the source's version",
+      add: (t) => {
+        const copy = t.models[0].versions[0];
+        t.models[0].versions.push(version({ version: "4", tags: { task: "cls" } }), { ...copy, version: "5", tags: { ...copy.tags } });
+      },
+      expect: [
+        ["model-version", "extra", "4", "alpha", "extra"],
+        ["model-version", "duplicate", "5", "alpha", "duplicate"],
+      ],
+    },
+    {
+      what: "a notebook made in the target under a covered folder",
+      add: (t) => t.workspace!.objects.push({ path: "/Shared/new", type: "NOTEBOOK", language: "PYTHON", size: 1, sha256: "x" }),
+      expect: [["notebook", "extra", "/Shared/new", "new", "extra"]],
+    },
+  ];
+  for (const row of rows)
+    it(`${row.what}: a difference (exit 3), named with kind, id and name`, () => {
+      const t = target();
+      row.add(t);
+      const v = compareInventories(source(), t);
+      assert.deepStrictEqual(findings(v), row.expect);
+      assert.strictEqual(v.differences.length, row.expect.length, "nothing else differs: the copy is still found and identical");
+    });
+
+  it("the copy is the complete one whatever order the target lists them in; without extras there are none", () => {
+    const t = target();
+    t.experiments[0].runs.push(copyOf("s1", { runId: "spare", tags: { [RUN_TAG.sourceHost]: SRC, [RUN_TAG.sourceRun]: "s1" } }));
+    assert.deepStrictEqual(findings(compareInventories(source(), t)), [["run", "duplicate", "spare", "iter-1", "duplicate"]]);
+    assert.deepStrictEqual(compareInventories(source(), target()).differences, []);
+  });
+
+  it("a retired version, a copy of a version out of scope, and copies in models the move does not cover are no findings", () => {
+    const src = source();
+    src.models[0].versions.push(version({ version: "2", stage: "Archived" }));
+    const t = target();
+    const copy = t.models[0].versions[0];
+    t.models[0].versions.push(
+      { ...copy, version: "6", tags: { ...copy.tags, [TAG.fingerprint]: "fp:retired" } },
+      { ...copy, version: "7", tags: { ...copy.tags, [TAG.sourceVersion]: "2" } },
+    );
+    t.models.push({ name: "not-moved", versions: [version({ version: "1", tags: {} })] });
+    assert.deepStrictEqual(compareInventories(src, t).differences, []);
+  });
+});
+
+describe("verify-move checks what move moves, and says what it skipped (issue 33)", () => {
+  it("archived versions, the engine's journals, the empty Default experiment and source lease runs are skipped, by kind with a count and names", () => {
+    const src = source();
+    src.models[0].versions.push(version({ version: "2", stage: "Archived" }), version({ version: "3", status: "FAILED_REGISTRATION" }));
+    src.experiments.push(
+      { id: "0", name: "Default", runs: [], artifactBytes: 0 },
+      { id: "9", name: "quant-platform-migrations", runs: [run({ runId: "j" })], artifactBytes: 10 },
+    );
+    src.experiments[0].runs.push(run({ runId: "l", tags: { [RUN_TAG.lease]: "k" } }));
+    const v = compareInventories(src, target());
+    assert.deepStrictEqual(v.differences, [], "none of them is reported as not migrated");
+    assert.deepStrictEqual(
+      v.skipped.map((s) => [s.kind, s.count, s.names]),
+      [
+        ["model-version", 1, ["alpha version 2"]],
+        ["model-version", 1, ["alpha version 3"]],
+        ["run", 1, ["l of experiment 'quant-alpha'"]],
+        ["experiment", 1, ["Default"]],
+        ["experiment", 1, ["quant-platform-migrations"]],
+      ],
+    );
+    assert.deepStrictEqual(
+      renderVerification(v)
+        .split("\n")
+        .filter((l) => l.startsWith("skipped")),
+      [
+        "skipped, as move does: model versions (1): archived (move takes archived versions with --include-archived)",
+        "skipped, as move does: model versions (1): not READY in the source (its registration did not finish)",
+        "skipped, as move does: runs (1): a migration's lease run (left by a migration into the source), not a run of the team's",
+        "skipped, as move does: experiments (1): the empty Default experiment every MLflow server has",
+        "skipped, as move does: experiments (1): the migration engine's journals, not the team's",
+      ],
+    );
+  });
+
+  it("with --include-archived an archived version is checked (its copy keeps stage Archived); a plan's selection checks exactly those versions", () => {
+    const src = source();
+    src.models[0].versions.push(version({ version: "2", stage: "Archived" }));
+    const withArchived = compareInventories(src, target(), { includeArchived: true });
+    assert.deepStrictEqual(
+      withArchived.differences.map((d) => [d.subject, d.detail]),
+      [["model 'alpha' version 2", "no version in databricks://new was migrated from it"]],
+    );
+    const t = target();
+    t.models[0].versions.push(
+      version({ version: "4", stage: "Archived", tags: { ...t.models[0].versions[0].tags, [TAG.sourceVersion]: "2" } }),
+    );
+    assert.deepStrictEqual(compareInventories(src, t, { includeArchived: true }).differences, []);
+    t.models[0].versions[1].stage = "None";
+    assert.deepStrictEqual(
+      compareInventories(src, t, { includeArchived: true }).differences.map((d) => d.detail),
+      ["stage is None, the source's Archived"],
+    );
+    const selected = compareInventories(src, target(), { versions: { alpha: ["2"] } });
+    assert.deepStrictEqual(
+      [selected.checked.modelVersions, selected.skipped.map((s) => [s.why, s.names])],
+      [1, [["not selected by the move's plan", ["alpha version 1"]]]],
+    );
+  });
+});
