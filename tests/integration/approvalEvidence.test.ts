@@ -22,6 +22,7 @@ import { approverEmails } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
 import { liveServers } from "../fixtures/liveServers";
 import { mlflowAs } from "../fixtures/member";
+import { rejectsWithoutWrites } from "../fixtures/targetSnapshot";
 
 const FAST_RETRY = { attempts: 3, backoffMs: 20 };
 const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});
@@ -57,6 +58,9 @@ describe("production approvals are evidence recorded by the registry or the Git 
   before(async () => {
     ({ a, b } = await liveServers());
   });
+  /** The promotion is refused as `expected` says, and quant_lr is left exactly as it was. */
+  const refuses = (promotion: () => Promise<unknown>, expected: assert.AssertPredicate) =>
+    rejectsWithoutWrites(oss(b.url), promotion, expected, "quant_lr");
 
   describe("from a Databricks workspace registry: a transition request by an approving member other than the author", () => {
     let dbx: DatabricksTestServer;
@@ -125,48 +129,53 @@ describe("production approvals are evidence recorded by the registry or the Git 
       const name = `evidence-self-${stamp}`;
       await productionVersion(name, CHEN);
       await call(CHEN, "POST", "transition-requests/create", { name, version: "1", stage: "Production" });
-      await assert.rejects(run(name), (e: Error) => {
-        assert.match(
-          e.message,
-          /refusing to promote model '.*' version 1 into production environment quant_lr: no transition request to Production on .* by an approving member other than the author chen\.wei@quantfirm\.example/,
-        );
-        assert.match(e.message, /not counted: chen\.wei@quantfirm\.example \(the version's author\)/);
-        return true;
-      });
-      assert.strictEqual(await mlflowClient(oss(b.url)).getRegisteredModel(`${name}-lr`), undefined, "nothing registered");
+      await refuses(
+        () => run(name),
+        (e: Error) => {
+          assert.match(
+            e.message,
+            /refusing to promote model '.*' version 1 into production environment quant_lr: no transition request to Production on .* by an approving member other than the author chen\.wei@quantfirm\.example/,
+          );
+          assert.match(e.message, /not counted: chen\.wei@quantfirm\.example \(the version's author\)/);
+          return true;
+        },
+      );
     });
 
     it("refuses a forged tag alone, saying what evidence is missing and how to give it", async () => {
       const name = `evidence-forged-${stamp}`;
       await productionVersion(name, ANA);
       await call(ANA, "POST", "model-versions/set-tag", { name, version: "1", key: TAG.approvedBy, value: DARA });
-      await assert.rejects(run(name), (e: Error) => {
-        assert.match(
-          e.message,
-          /no transition request to Production on .* by an approving member other than the author ana\.ruiz@quantfirm\.example/,
-        );
-        assert.match(e.message, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
-        assert.match(e.message, /databricks model-registry create-transition-request '.*' 1 Production/);
-        assert.match(
-          e.message,
-          /an approving member \(chen\.wei@quantfirm\.example, dara\.singh@quantfirm\.example, elena\.petrova@quantfirm\.example, farid\.haddad@quantfirm\.example\)/,
-        );
-        return true;
-      });
+      await refuses(
+        () => run(name),
+        (e: Error) => {
+          assert.match(
+            e.message,
+            /no transition request to Production on .* by an approving member other than the author ana\.ruiz@quantfirm\.example/,
+          );
+          assert.match(e.message, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
+          assert.match(e.message, /databricks model-registry create-transition-request '.*' 1 Production/);
+          assert.match(
+            e.message,
+            /an approving member \(chen\.wei@quantfirm\.example, dara\.singh@quantfirm\.example, elena\.petrova@quantfirm\.example, farid\.haddad@quantfirm\.example\)/,
+          );
+          return true;
+        },
+      );
     });
 
     it("refuses a request by a member without an approving role", async () => {
       const name = `evidence-consumer-${stamp}`;
       await productionVersion(name, ANA);
       await call(GRACE, "POST", "transition-requests/create", { name, version: "1", stage: "Production" });
-      await assert.rejects(run(name), /not counted: grace\.lee@quantfirm\.example \(not an approving member\)/);
+      await refuses(() => run(name), /not counted: grace\.lee@quantfirm\.example \(not an approving member\)/);
     });
 
     it("a request to another stage does not count; an approval that closed its request leaves nothing Databricks documents a read for", async () => {
       const name = `evidence-closed-${stamp}`;
       await productionVersion(name, ANA);
       await call(DARA, "POST", "transition-requests/create", { name, version: "1", stage: "Staging" });
-      await assert.rejects(run(name), /no transition request to Production/);
+      await refuses(() => run(name), /no transition request to Production/);
       await call(ANA, "POST", "transition-requests/create", { name, version: "1", stage: "Production" });
       await call(DARA, "POST", "transition-requests/approve", {
         name,
@@ -178,7 +187,7 @@ describe("production approvals are evidence recorded by the registry or the Git 
         dbx.registry.history(name, "1").some((x) => x.activity_type === "APPROVED_REQUEST" && x.user_id === DARA),
         "recorded by the registry",
       );
-      await assert.rejects(run(name), /Databricks documents no read of past approvals/);
+      await refuses(() => run(name), /Databricks documents no read of past approvals/);
     });
 
     it("below production no evidence is asked for (quant -> quant_stg)", async () => {
@@ -280,35 +289,38 @@ describe("production approvals are evidence recorded by the registry or the Git 
 
     it("refuses a merge request approved only by its own author", async () => {
       mr().approved_by = [ids.aruiz];
-      await assert.rejects(
-        run(),
+      await refuses(
+        () => run(),
         /merged without an approval by an approving member other than the merge request's author.*quant\/quant-research!1 by aruiz: not counted aruiz \(the author of quant\/quant-research!1\)/,
       );
     });
 
     it("refuses an approval by a member without an approving role", async () => {
       mr().approved_by = [ids.glee];
-      await assert.rejects(run(), /not counted glee \(not an approving member\)/);
+      await refuses(() => run(), /not counted glee \(not an approving member\)/);
     });
 
     it("refuses a forged tag alone: the merge request was not approved", async () => {
       mr().approved_by = [];
       await mlflowClient(oss(a.url)).setModelVersionTag(name, src.version, TAG.approvedBy, DARA);
-      await assert.rejects(run(), (e: Error) => {
-        assert.match(e.message, /quant\/quant-research!1 by aruiz: nobody approved it/);
-        assert.match(e.message, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
-        assert.match(e.message, /an approving member \(cwei, dsingh, epetrova, fhaddad\) must approve a merge request that declares it/);
-        return true;
-      });
-      await assert.rejects(run({ git: undefined }), /no Git context was given to check it.*is not evidence/);
+      await refuses(
+        () => run(),
+        (e: Error) => {
+          assert.match(e.message, /quant\/quant-research!1 by aruiz: nobody approved it/);
+          assert.match(e.message, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
+          assert.match(e.message, /an approving member \(cwei, dsingh, epetrova, fhaddad\) must approve a merge request that declares it/);
+          return true;
+        },
+      );
+      await refuses(() => run({ git: undefined }), /no Git context was given to check it.*is not evidence/);
     });
 
     it("refuses a promotion whose commit reached the branch without a merge request", async () => {
       mr().commits = [];
       mr().approved_by = [ids.dsingh];
       try {
-        await assert.rejects(
-          run(),
+        await refuses(
+          () => run(),
           new RegExp(
             `commit ${sha.slice(0, 12)}, which introduced the promotion of '${name}' quant_stg -> quant_lr in Pulumi\\.yaml \\(line 12\\), was not merged through a merge request`,
           ),
@@ -325,7 +337,7 @@ describe("production approvals are evidence recorded by the registry or the Git 
       await c.setRunTag(runId, "mlflow.user", CHEN);
       mr().approved_by = [ids.cwei];
       try {
-        await assert.rejects(run(), /not counted cwei \(the version's author\)/);
+        await refuses(() => run(), /not counted cwei \(the version's author\)/);
       } finally {
         await c.setRunTag(runId, "mlflow.user", was);
       }
@@ -452,21 +464,21 @@ describe("production approvals are evidence recorded by the registry or the Git 
 
     it("refuses a self-approval, a non-approver's, and an approval withdrawn by a later request for changes", async () => {
       pr.reviews = [{ user: "aruiz", state: "APPROVED" }];
-      await assert.rejects(run(), /quantfirm\/quant-research#3 by aruiz: not counted aruiz \(the author of quantfirm\/quant-research#3\)/);
+      await refuses(() => run(), /quantfirm\/quant-research#3 by aruiz: not counted aruiz \(the author of quantfirm\/quant-research#3\)/);
       pr.reviews = [{ user: "glee", state: "APPROVED" }];
-      await assert.rejects(run(), /not counted glee \(not an approving member\)/);
+      await refuses(() => run(), /not counted glee \(not an approving member\)/);
       pr.reviews = [
         { user: "dsingh", state: "APPROVED" },
         { user: "dsingh", state: "CHANGES_REQUESTED" },
       ];
-      await assert.rejects(run(), /quantfirm\/quant-research#3 by aruiz: nobody approved it.*must approve a pull request that declares it/);
+      await refuses(() => run(), /quantfirm\/quant-research#3 by aruiz: nobody approved it.*must approve a pull request that declares it/);
     });
 
     it("refuses a pull request that was closed without merging", async () => {
       pr.reviews = [{ user: "dsingh", state: "APPROVED" }];
       pr.merged_at = null;
       try {
-        await assert.rejects(run(), /was not merged through a pull request of quantfirm\/quant-research/);
+        await refuses(() => run(), /was not merged through a pull request of quantfirm\/quant-research/);
       } finally {
         pr.merged_at = "2026-11-02T10:00:00Z";
       }

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import { ExperimentMigrationReport, leaseExperiment, leaseKey, migrateExperiment } from "../../migration/experiments";
 import { resolveEndpoint } from "../../migration/endpoint";
-import { mlflowClient, tagMap } from "../../clients/mlflow";
+import { mlflowClient, Run, tagMap } from "../../clients/mlflow";
 import { verifyMove } from "../../migration/verifyMove";
 import { RUN_TAG, TAG } from "../../migration/provenance";
 import { isIncompleteMigration } from "../../migration/failure";
@@ -245,6 +245,35 @@ describe("experiment migration between two real MLflow servers", function () {
 
   describe("one migration of an experiment at a time: the lease", () => {
     const LEASE_RUN = "quant-platform migration lease (deleted when the migration ends)";
+    const ticketOf = (r: Run) => tagMap(r.data.tags)[RUN_TAG.leaseTicket] ?? "";
+    /**
+     * Polls the lease runs until another migration holds a numbered ticket behind `holder` and the holder's beat
+     * has since advanced `beats` times; returns the beats read. Fails when the holder's lease run is gone (taken
+     * over though it beat), when `done()` (the waiter gave up waiting), or after a minute.
+     */
+    async function queuedBehind(leases: () => Promise<Run[]>, holder: string, beats: number, done: () => boolean): Promise<string[]> {
+      const deadline = Date.now() + 60000;
+      const heard: string[] = [];
+      let first: number | undefined;
+      for (;;) {
+        const rs = await leases();
+        const mine = rs.find((r) => r.info.run_id === holder);
+        assert.ok(mine, `the live holder's lease run ${holder} was taken over (beats read: ${heard.join(", ")})`);
+        const beat = tagMap(mine.data.tags)[RUN_TAG.leaseBeat];
+        const queued = rs.some((r) => r.info.run_id !== holder && /^\d+$/.test(ticketOf(r)));
+        if (queued && beat !== undefined) {
+          if (heard.at(-1) !== beat) heard.push(beat);
+          first ??= Number(beat);
+          if (Number(beat) - first >= beats) return heard;
+        }
+        assert.ok(!done(), "the waiting migration ended while the holder still beat");
+        assert.ok(
+          Date.now() < deadline,
+          `within a minute, no migration queued behind the holder for ${beats} of its beats (queued: ${queued}, beats read: ${heard.join(", ")})`,
+        );
+        await sleep(100);
+      }
+    }
     const setup = async (target: string) => {
       const dst = mlflowClient(oss(b.url));
       const srcExp = (await mlflowClient(oss(a.url, "from")).experimentByName(EXP))!.experiment_id;
@@ -282,10 +311,13 @@ describe("experiment migration between two real MLflow servers", function () {
     it("a live holder beats: it is waited for past the timeout, and the runs it completed are then adopted", async () => {
       const { dst, expId, key, leases } = await setup("exp-lease-live");
       const holder = await leaseExperiment(dst, expId, key, { timeoutMs: 800, where: "test" });
+      const [held] = await leases();
       let finished = false;
       const waiting = migrateInto("exp-lease-live", 800).finally(() => (finished = true));
-      await sleep(4000);
-      assert.strictEqual(finished, false, "the migration still waits for the live holder after 5 timeouts");
+      // Waited for on the target, not by the clock: the migration has drawn its ticket behind the holder, and the
+      // holder's beat counter has since gone up by 30 (it beats every tenth of the timeout: 3 timeouts of 800 ms).
+      const beats = await queuedBehind(leases, held.info.run_id, 30, () => finished);
+      assert.strictEqual(finished, false, `the migration still waits for the live holder after its beats ${beats.join(", ")}`);
       // The holder ends its lease: the waiting migration takes it and moves the runs; a later one adopts them.
       await holder.release();
       const first = await waiting;

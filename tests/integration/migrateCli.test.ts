@@ -4,6 +4,8 @@ import { migrateCli, progressLine } from "../../cli/migrate";
 import { UsageError } from "../../cli/command";
 import { liveServers } from "../fixtures/liveServers";
 import { MlflowServer, PROJECT_DIR, seedFixture } from "../../devenv/localMlflow";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { rejectsWithoutWrites } from "../fixtures/targetSnapshot";
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -26,6 +28,7 @@ describe("npm run migrate (CLI)", function () {
     ({ a, b } = await liveServers());
     seedFixture(a, "cli-model", { sizeMb: 1, shards: 2 });
   });
+  const target = () => resolveEndpoint(b.url, "to", {});
 
   it("--json prints the report with the documented fields, exit 0; a second run adopts", async () => {
     const r = await cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--json"]);
@@ -78,14 +81,13 @@ describe("npm run migrate (CLI)", function () {
   });
 
   it("--from-env/--to-env apply the flow guard from the project config", async () => {
-    await assert.rejects(
-      cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant", "--to-env", "quant_live"]),
+    const fromQuant = ["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant"];
+    await rejectsWithoutWrites(
+      target(),
+      () => cli([...fromQuant, "--to-env", "quant_live"]),
       /refusing to migrate from quant to quant_live: not an edge/,
     );
-    await assert.rejects(
-      cli(["--from", a.url, "--to", b.url, "--model", "cli-model", "--alias", "champion", "--from-env", "quant"]),
-      (e) => e instanceof UsageError,
-    );
+    await assert.rejects(cli(fromQuant), (e) => e instanceof UsageError);
   });
 
   it("into production, the guard asks the Git host for the merge request that declared the promotion; a tag or a missing token is refused", async () => {
@@ -103,12 +105,14 @@ describe("npm run migrate (CLI)", function () {
       "--to-env",
       "quant_lr",
     ];
-    await assert.rejects(
-      cli(prod),
+    await rejectsWithoutWrites(
+      target(),
+      () => cli(prod),
       /refusing to promote model 'cli-model' version 1 into production environment quant_lr: no approval evidence: .*set GITLAB_TOKEN/,
     );
-    await assert.rejects(
-      cli(prod, { GITLAB_TOKEN: "glpat-x" }),
+    await rejectsWithoutWrites(
+      target(),
+      () => cli(prod, { GITLAB_TOKEN: "glpat-x" }),
       /Pulumi\.yaml in .* declares no promotion of 'cli-model' from quant_stg to quant_lr/,
     );
     await assert.rejects(

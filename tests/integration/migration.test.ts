@@ -13,6 +13,7 @@ import { FaultProxy } from "../fixtures/faultProxy";
 import { DatabricksTestServer } from "../../devenv/databricksServer";
 import { downloadWithDatabricksClient } from "../../devenv/databricksClientCheck";
 import { shippedModel } from "../fixtures/config";
+import { assertUnchanged, rejectsWithoutWrites, targetSnapshot } from "../fixtures/targetSnapshot";
 
 const FAST_RETRY = { attempts: 4, backoffMs: 50 };
 const oss = (url: string, side: "from" | "to" = "to") => resolveEndpoint(url, side, {});
@@ -166,13 +167,14 @@ describe("model migration between two real MLflow servers", function () {
       assert.strictEqual(r.manifestDigest, report.manifestDigest);
     });
 
-    it("a dry run lists the files and sizes and registers nothing", async () => {
+    it("a dry run lists the files and sizes and writes nothing", async () => {
+      const before = await targetSnapshot(oss(b.url));
       const r = await migrate(base({ toModel: "alpha-dry", dryRun: true }));
       assert.deepStrictEqual(
         r.plannedFiles,
         alpha.files.map((f) => ({ path: f.path, size: f.size })),
       );
-      assert.deepStrictEqual(await versionsOf(b, "alpha-dry"), []);
+      assertUnchanged(before, await targetSnapshot(oss(b.url)));
     });
   });
 
@@ -182,11 +184,11 @@ describe("model migration between two real MLflow servers", function () {
     const guard = (fromEnv: string, toEnv: string, production = false) => ({ flow: model.flow, fromEnv, toEnv, production, approvers });
 
     it("refuses quant -> quant_live (not a flow edge) before touching either server", async () => {
-      await assert.rejects(
-        migrate(base({ toModel: "alpha-guarded", guard: guard("quant", "quant_live") })),
+      await rejectsWithoutWrites(
+        oss(b.url),
+        () => migrate(base({ toModel: "alpha-guarded", guard: guard("quant", "quant_live") })),
         /refusing to migrate from quant to quant_live: not an edge of the promotion flow \(allowed from quant: quant_stg\)/,
       );
-      assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
 
     // Genuine, self-, forged and non-approver approvals against the registry and Git host: approvalEvidence.test.ts.
@@ -201,11 +203,11 @@ describe("model migration between two real MLflow servers", function () {
           value: "dara.singh@quantfirm.example",
         }),
       });
-      await assert.rejects(
-        migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })),
+      await rejectsWithoutWrites(
+        oss(b.url),
+        () => migrate(base({ toModel: "alpha-guarded", guard: guard("quant_stg", "quant_lr", true) })),
         /refusing to promote model 'quant-alpha-transformer' version \d+ into production environment quant_lr: no approval evidence: .*the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/,
       );
-      assert.deepStrictEqual(await versionsOf(b, "alpha-guarded"), []);
     });
   });
 
@@ -403,11 +405,11 @@ describe("model migration between two real MLflow servers", function () {
 
       it("Databricks -> OSS refuses before copying, naming the file the OSS server cannot hold", async () => {
         const from = { ...dbxEp, uri: `databricks+${dbx.url}` };
-        await assert.rejects(
-          migrate(base({ from, to: oss(a.url), model, select: { version: "1" }, toModel: "hash-copy" })),
+        await rejectsWithoutWrites(
+          oss(a.url),
+          () => migrate(base({ from, to: oss(a.url), model, select: { version: "1" }, toModel: "hash-copy" })),
           /'model\/run #7 summary\.txt'|'notes\/run #7 summary\.txt' \(an mlflow-artifacts server refuses '#' in artifact paths/,
         );
-        assert.deepStrictEqual(await versionsOf(a, "hash-copy"), []);
       });
 
       it("Databricks -> Databricks keeps the '#' name, paging through listings and reading with signed URLs", async () => {

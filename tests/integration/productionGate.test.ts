@@ -22,6 +22,7 @@ import { approverEmails, validationRequirement } from "../../plan/accessPlan";
 import { shippedModel } from "../fixtures/config";
 import { liveServers } from "../fixtures/liveServers";
 import { memberEnv, mlflowAs } from "../fixtures/member";
+import { refusedWithoutWrites } from "../fixtures/targetSnapshot";
 
 const PLATFORM = "platform@quantfirm.example";
 const ANA = "ana.ruiz@quantfirm.example"; // developer: the versions' author
@@ -115,18 +116,9 @@ describe("the production gate: a passed validation of these bytes by a signer, t
       retry: FAST_RETRY,
       guard: guard(name),
     });
-  const refused = async (name: string, v: string) => {
-    const e = await promote(name, v).then(
-      () => assert.fail("the promotion was let through"),
-      (x: Error) => x,
-    );
-    assert.strictEqual(
-      (await mlflowClient(resolveEndpoint(b.url, "to", {})).listVersions(`${name}-lr`)).length,
-      0,
-      "nothing reached quant_lr",
-    );
-    return e.message;
-  };
+  /** The refusal's message; quant_lr is left exactly as it was (no run, artifact, migration entry or version). */
+  const refused = async (name: string, v: string) =>
+    (await refusedWithoutWrites(resolveEndpoint(b.url, "to", {}), () => promote(name, v), "quant_lr")).message;
 
   before(async () => {
     ({ a, b } = await liveServers());

@@ -14,6 +14,7 @@ import { StoreSettings } from "../../clients/objectStore";
 import { FaultProxy } from "../fixtures/faultProxy";
 import { databricksClient, DownloadedFile } from "../../devenv/databricksClientCheck";
 import { liveServers } from "../fixtures/liveServers";
+import { rejectsWithoutWrites } from "../fixtures/targetSnapshot";
 import { expected, LIMIT, modelFiles, PART, SIGNED_MLMODEL, TOKEN, UcWorld } from "../fixtures/unityCatalog";
 
 describe("models into Unity Catalog, through Azurite and moto, in parts", function () {
@@ -161,19 +162,23 @@ describe("models into Unity Catalog, through Azurite and moto, in parts", functi
     const model = `unsigned-${suffix}`;
     const src = await w.workspaceSource("s3", model, modelFiles("flavors:\n  python_function: {}\n"), a);
     const uc = await w.ucTarget("s3", b);
-    await assert.rejects(
-      migrate({
-        from: src.endpoint,
-        to: uc.endpoint("to"),
-        model,
-        select: { version: "1" },
-        toModel: `main.quant.${model}`,
-        storeSettings: uc.settings,
-      }),
+    await rejectsWithoutWrites(
+      uc.endpoint("to"),
+      () =>
+        migrate({
+          from: src.endpoint,
+          to: uc.endpoint("to"),
+          model,
+          select: { version: "1" },
+          toModel: `main.quant.${model}`,
+          storeSettings: uc.settings,
+        }),
       /has no signature.*infer_signature/,
     );
-    await assert.rejects(
-      migrate({ from: src.endpoint, to: uc.endpoint("to"), model, select: { version: "1" }, toModel: model, storeSettings: uc.settings }),
+    await rejectsWithoutWrites(
+      uc.endpoint("to"),
+      () =>
+        migrate({ from: src.endpoint, to: uc.endpoint("to"), model, select: { version: "1" }, toModel: model, storeSettings: uc.settings }),
       /<catalog>\.<schema>\.<model>; pass --to-model <catalog>\.<schema>\./,
     );
     assert.strictEqual(uc.dbx.ucRegistry!.entry(`main.quant.${model}`), undefined);
@@ -184,14 +189,10 @@ describe("models into Unity Catalog, through Azurite and moto, in parts", functi
     const files = modelFiles();
     const model = `oss-${suffix}`;
     const src = await w.workspaceSource("s3", model, files, a);
-    await assert.rejects(
-      migrate({
-        from: src.endpoint,
-        to: { uri: b.url, baseUrl: b.url, transport: "mlflow-artifacts" },
-        model,
-        select: { version: "1" },
-        verify: "store",
-      }),
+    const to: Endpoint = { uri: b.url, baseUrl: b.url, transport: "mlflow-artifacts" };
+    await rejectsWithoutWrites(
+      to,
+      () => migrate({ from: src.endpoint, to, model, select: { version: "1" }, verify: "store" }),
       /--verify store is not offered .*does not verify checksums on write; use --verify full/,
     );
   });

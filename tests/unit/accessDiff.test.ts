@@ -9,8 +9,7 @@ import { accessDiff, renderAccessDiffMarkdown } from "../../plan/accessDiff";
 import { PROJECT_DIR, proj, shippedModel } from "../fixtures/config";
 import { validate } from "../../config/validate";
 import { shipped } from "../fixtures/config";
-
-const GOLDEN = path.join(PROJECT_DIR, "tests/fixtures/golden");
+import { assertGolden as golden } from "../fixtures/goldenFiles";
 
 /** A Git repository holding the shipped config, then `change` applied to Pulumi.yaml as a second commit. */
 function repoWith(change: (yaml: string) => string): string {
@@ -30,13 +29,6 @@ function run(argv: string[], dir: string): { code: number; out: string } {
   let out = "";
   const code = accessDiffCli(argv, (s) => (out += s), dir);
   return { code, out };
-}
-
-/** Compares with a golden file; QUANT_UPDATE_GOLDEN=1 rewrites it (then review the diff). */
-function golden(name: string, actual: string): void {
-  const file = path.join(GOLDEN, name);
-  if (process.env.QUANT_UPDATE_GOLDEN) fs.writeFileSync(file, actual);
-  assert.strictEqual(actual, fs.readFileSync(file, "utf8"));
 }
 
 const addKai = (y: string) =>

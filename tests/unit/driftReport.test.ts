@@ -5,17 +5,13 @@ import * as path from "path";
 import { driftReportCli } from "../../cli/driftReport";
 import { driftItems, valueAt } from "../../plan/driftReport";
 import { PROJECT_DIR } from "../fixtures/config";
+import { assertGolden as golden } from "../fixtures/goldenFiles";
 
 const doc = (n: string) => path.join(PROJECT_DIR, "tests/fixtures/drift", n);
 function report(name: string, stack = "quant") {
   let out = "";
   const code = driftReportCli(["--stack", stack, "--input", doc(name)], (s) => (out += s));
   return { code, out };
-}
-function golden(name: string, actual: string) {
-  const file = path.join(PROJECT_DIR, "tests/fixtures/golden", name);
-  if (process.env.QUANT_UPDATE_GOLDEN) fs.writeFileSync(file, actual);
-  assert.strictEqual(actual, fs.readFileSync(file, "utf8"));
 }
 
 describe("drift report (npm run drift-report)", () => {
