@@ -141,7 +141,7 @@ export interface RequestActivity {
 /** The gate's approval rule for one transition request: raised by an approving member who is not the version's author. Pure. */
 export function approvalVerdict(user: string | undefined, approvers: string[], authors: string[]): { counted: boolean; reason?: string } {
   if (user && authors.some((a) => lc(a) === lc(user)))
-    return { counted: false, reason: "the version's author: an author never approves their own model" };
+    return { counted: false, reason: "the version's author" };
   if (!user || !approvers.some((a) => lc(a) === lc(user))) return { counted: false, reason: "not an approving member" };
   return { counted: true };
 }
@@ -177,7 +177,7 @@ export function judgeSignOffRequests(
     const named = runIdsIn(r.comment);
     if (!r.user_id || !signers.has(lc(r.user_id))) continue; // an approver's request: judged as the approval
     if (excluded.has(lc(r.user_id))) {
-      refused.push(`${r.user_id} (the version's author: an author never signs off their own model)`);
+      refused.push(`${r.user_id} (the version's author)`);
       continue;
     }
     const runs = counted.filter((c) => named.includes(c.runId));

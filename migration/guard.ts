@@ -271,8 +271,9 @@ export async function checkProduction(
   if (missing.length) {
     const forged = tagMap(v.tags)["quant.approval.approved_by"];
     throw migrationError(
-      `${refusal(g, v)}${"ok" in chain ? ` (${originText(chain.ok)})` : ""}: ${missing.join("; ")}` +
+      `${refusal(g, v)}: ${missing.join("; ")}` +
         `${forged ? `; the tag quant.approval.approved_by=${forged} is not evidence (anyone who may tag the version can write it)` : ""}` +
+        `${"ok" in chain ? `; ${originText(chain.ok)}: an author never approves, validates or signs off their own model` : ""}` +
         `${missing.length > 1 ? ` (${missing.length} pieces of evidence missing; nothing was copied)` : ""}`,
     );
   }
@@ -297,9 +298,10 @@ const authorText = (authors: string[]) => (authors.length ? `the author ${author
 /** Where a copy came from and who its authors are, for the refusal. */
 const originText = (c: ProvenanceChain) => {
   const o = c.links[c.links.length - 1];
+  const by = c.authors.join(" / ") || "(unknown)";
   return c.links.length > 1
-    ? `origin: model '${o.model}' version ${o.version} on ${o.where}, by ${c.authors.join(" / ") || "(unknown)"}`
-    : `author: ${c.authors.join(" / ") || "(unknown)"}`;
+    ? `the version's authors, read at its origin (model '${o.model}' version ${o.version} on ${o.where}): ${by}`
+    : `the version's authors: ${by}`;
 };
 const lcEq = (a: string | undefined, b: string | undefined) => lc(a ?? "") === lc(b ?? "");
 
@@ -340,7 +342,7 @@ async function validationEvidence(
   const signers = req.signers.filter((s) => !authors.some((a) => lcEq(a, s)));
   return {
     missing:
-      `no passed validation of ${who(v)} by a signer other than ${authorText(authors)} (${signers.join(", ") || "nobody"}) in experiment '${req.experiment}' on ${from.uri}` +
+      `no passed validation of ${who(v)} by a signer (${signers.join(", ") || "nobody"}) in experiment '${req.experiment}' on ${from.uri}` +
       `${notCounted.length ? `; not counted: ${notCounted.join("; ")}` : ""}` +
       `: a signer validates it on historical data with their own token, \`quant-platform validate --model '${v.name}' --version ${v.version} --from ${from.uri} --data FILE --label COLUMN\`` +
       ` (${req.metric} must reach ${req.threshold}${req.data ? `, on ${"sha256" in req.data ? `the sample with sha256 ${req.data.sha256}` : `${req.data.table} version ${req.data.version}`}` : ""})`,
@@ -564,8 +566,7 @@ export function judgeChange(
     seen.add(lc(u));
     const email = byUser.get(lc(u));
     if (lc(u) === lc(change.author)) refused.push(`${u} (the author of ${change.ref})`);
-    else if ((email && authorEmails.has(email)) || authorEmails.has(lc(u)))
-      refused.push(`${u} (the version's author: an author never approves their own model)`);
+    else if ((email && authorEmails.has(email)) || authorEmails.has(lc(u))) refused.push(`${u} (the version's author)`);
     else if (!email || !approving.has(email)) refused.push(`${u} (not ${role})`);
     else counted.push(u);
   }

@@ -8,7 +8,17 @@
  * MLFLOW_TRACKING_TOKEN). None is captured in the serialized provider or written to state.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { checkTarget, migrate, retireVersion, VersionSelector } from "../../migration/modelVersion";
+import { randomUUID } from "crypto";
+import {
+  aliasHolders,
+  checkTarget,
+  migrate,
+  restoreAliases,
+  retireDeployed,
+  setAsideVersion,
+  takeOver,
+  VersionSelector,
+} from "../../migration/modelVersion";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { isEdge } from "../../plan/flow";
 import { canonicalJson } from "../../config/identity";
@@ -42,6 +52,11 @@ export interface ModelMigrationInputs {
    */
   git?: { provider: string; apiUrl: string; project: string; configPath: string; repoDir: string; fromStack: string; toStack: string };
   flow: { from: string; to: string }[];
+  /**
+   * Where the source's copies may come from (stack and tracking URI): the gate reads a version's origin there.
+   * Their read tokens come at run time from `quant-platform:originTokens.<stack>` (or QUANT_PLATFORM_ORIGIN_TOKEN_<STACK>).
+   */
+  origins?: { stack: string; uri: string }[];
   /** Into production from the model's validation stack: the consumer's validation and sign-off it needs. */
   validation?: ValidationRequirement;
   /** Delete the target version on destroy instead of archiving it. */
@@ -60,6 +75,11 @@ export interface ModelMigrationOutputs extends ModelMigrationInputs {
   aliases?: string[];
   /** What `read` found wrong with the target: empty when it matches the manifest. */
   problems: string[];
+  /**
+   * This deployment, as tagged on its target version (DEPLOYMENT_TAG): `delete` retires the version only while
+   * the tag still names it. Absent in state written before it existed.
+   */
+  deployment?: string;
 }
 
 const IDENTITY: (keyof ModelMigrationInputs)[] = ["fromUri", "toUri", "model", "version", "alias", "stage", "toModel", "stageAliases"];
@@ -73,10 +93,20 @@ function makeProvider() {
     sourceToken: undefined as string | undefined,
     targetToken: undefined as string | undefined,
     gitToken: undefined as string | undefined,
+    originTokens: {} as Record<string, string>,
     async configure(req: pulumi.dynamic.ConfigureRequest) {
       provider.sourceToken = req.config.get("quant-platform:migrationSourceToken") || undefined;
       provider.targetToken = req.config.get("quant-platform:databricksToken") || undefined;
       provider.gitToken = req.config.get(TOKEN_CONFIG_KEY) || undefined;
+      const origins = req.config.get("quant-platform:originTokens");
+      provider.originTokens = origins ? (JSON.parse(origins) as Record<string, string>) : {};
+    },
+    /** The origin workspaces the gate may read, each with its read token; one without a token is left out (the gate says so). */
+    origins(i: ModelMigrationInputs) {
+      return (i.origins ?? []).flatMap((o) => {
+        const token = provider.originTokens[o.stack] || process.env[`QUANT_PLATFORM_ORIGIN_TOKEN_${o.stack.toUpperCase()}`];
+        return token ? [resolveEndpoint(o.uri, "from", { ...process.env, MIGRATE_FROM_TOKEN: token })] : [];
+      });
     },
     guard(i: ModelMigrationInputs) {
       const g = i.git;
@@ -88,6 +118,7 @@ function makeProvider() {
         production: i.production,
         approvers: i.approvers,
         members: i.members ?? [],
+        origins: provider.origins(i),
         ...(i.validation ? { validation: i.validation } : {}),
         ...(g && token
           ? { git: { ...g, provider: g.provider === "github" ? ("github" as const) : ("gitlab" as const), token, model: i.model } }
@@ -103,7 +134,7 @@ function makeProvider() {
     selector(i: ModelMigrationInputs): VersionSelector {
       return i.version ? { version: i.version } : i.alias ? { alias: i.alias } : { stage: i.stage! };
     },
-    async run(i: ModelMigrationInputs, dryRun: boolean) {
+    async run(i: ModelMigrationInputs, dryRun: boolean, gated = !dryRun) {
       const { from, to } = provider.endpoints(i);
       return migrate({
         from,
@@ -115,12 +146,57 @@ function makeProvider() {
         dryRun,
         verify: i.verify,
         concurrency: i.concurrency,
-        // A dry run (diff) only fingerprints the source: the approval is checked when a version is copied, so a
-        // deployed promotion does not fail every later preview once its sign-off request is closed.
-        guard: dryRun ? { ...provider.guard(i), production: false } : provider.guard(i),
+        // The dry run that fingerprints a deployed promotion's source (diff) skips the production gate, so that a
+        // deployed promotion does not fail every later preview once its sign-off request is closed. The gate runs
+        // whenever a version is to be copied: in create, and before it, when check or diff sees one coming (`gate`).
+        guard: gated ? provider.guard(i) : { ...provider.guard(i), production: false },
       });
     },
-    async check(_olds: ModelMigrationInputs, news: ModelMigrationInputs) {
+    /**
+     * The gate before anything is copied, replaced or deleted: a dry run with the real guard, refusing (throwing)
+     * exactly what create would refuse.
+     */
+    async gate(i: ModelMigrationInputs) {
+      await provider.run(i, true, true);
+    },
+    /**
+     * An expected failure (a refusal, an API's answer) as the engine should show it. The dynamic-provider host
+     * prints a failed check or diff to stderr as `${e}: ${e.stack}`, and the engine shows that line after the
+     * resource's error: here it reads as one sentence, with no stack trace. Anything else is thrown as it is.
+     */
+    plain(e: unknown, when: string): unknown {
+      if (!provider.expected(e)) return e;
+      return Object.assign(new Error(e.message), { stack: e.message, toString: () => when });
+    },
+    /**
+     * Runs a migration so that, should it fail, the aliases of the target model point where they did before: the
+     * engine moves them onto the new version before it is complete, and its rollback deletes that version.
+     */
+    async leavingAliases<T>(i: ModelMigrationInputs, migration: () => Promise<T>): Promise<T> {
+      const { to } = provider.endpoints(i);
+      const before = await aliasHolders(to, i.toModel);
+      try {
+        return await migration();
+      } catch (e) {
+        const restoring = await restoreAliases(to, i.toModel, before).then(
+          () => undefined,
+          (r: unknown) => r as Error,
+        );
+        if (restoring && e instanceof Error)
+          e.message += `; putting back the aliases of '${i.toModel}' it had moved failed too (${restoring.message}): they were ${JSON.stringify(before)}`;
+        throw e;
+      }
+    },
+    /** The guard's refusal (guard.ts: the flow edge, the production evidence), as opposed to a source it could not read. */
+    refused(e: unknown): e is Error {
+      return provider.expected(e) && /^refusing to /.test(e.message);
+    },
+    /** A refusal or a failure the engine names (migration/failure.ts), or an API's answer: not a bug. */
+    expected(e: unknown): e is Error {
+      const x = e as { migration?: boolean; status?: unknown };
+      return e instanceof Error && (x.migration === true || typeof x.status === "number");
+    },
+    async check(olds: Partial<ModelMigrationInputs> | undefined, news: ModelMigrationInputs) {
       const failures: { property: string; reason: string }[] = [];
       const selectors = (["version", "alias", "stage"] as const).filter((k) => news[k]);
       if (selectors.length !== 1) failures.push({ property: "version", reason: "give exactly one of version, alias or stage" });
@@ -134,23 +210,64 @@ function makeProvider() {
       if (Array.isArray(news.flow) && !isEdge(news.flow, news.fromEnv, news.toEnv)) {
         failures.push({ property: "toEnv", reason: `${news.fromEnv} -> ${news.toEnv} is not an edge of the promotion flow` });
       }
+      // A first deployment into production (nothing deployed under this name yet): the gate runs now, so that
+      // preview shows its refusal and up refuses before anything is created. A deployed one is judged by diff.
+      // Only the gate's refusal fails check: a source this stack cannot read yet (no credentials, no version in
+      // the stage) is create's to report, as it was before the gate ran here.
+      if (!failures.length && news.production && !olds?.toUri) {
+        try {
+          await provider.gate(news);
+        } catch (e) {
+          if (provider.refused(e)) failures.push({ property: "", reason: e.message });
+          else if (!provider.expected(e)) throw e;
+        }
+      }
       return { inputs: news, failures };
     },
     async diff(_id: string, olds: ModelMigrationOutputs, news: ModelMigrationInputs) {
       // An empty stage -> alias map is the same as none (state written before the map existed has none).
       const norm = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0 ? null : (v ?? null));
       const replaces: string[] = IDENTITY.filter((k) => canonicalJson(norm(olds[k])) !== canonicalJson(norm(news[k])));
-      if (olds.problems?.length) replaces.push("problems");
-      if (replaces.length === 0 && olds.fingerprint) {
-        // The source identity is unchanged; has its content (or the version an alias points to) changed?
-        const now = await provider.run(news, true);
-        if (now.fingerprint !== olds.fingerprint) replaces.push("fingerprint");
+      try {
+        if (replaces.length === 0 && olds.fingerprint) {
+          // The source identity is unchanged; has its content (or the version an alias points to) changed?
+          const now = await provider.run(news, true, false);
+          if (now.fingerprint !== olds.fingerprint) replaces.push("fingerprint");
+        }
+        // Another version is to be promoted into production (or none was deployed yet): the gate runs now, before
+        // the engine replaces or deletes anything, so preview shows its refusal and up stops at it. A repair of the
+        // same version ("problems") is gated by create alone: that version was let through when it was deployed.
+        if ((replaces.length > 0 || !olds.targetVersion) && news.production) await provider.gate(news);
+      } catch (e) {
+        throw provider.plain(e, "stopped before anything was replaced or deleted");
       }
+      if (olds.problems?.length) replaces.push("problems");
       const other = (["verify", "readVerify", "concurrency", "deleteOnDestroy"] as const).some((k) => olds[k] !== news[k]);
-      return { changes: replaces.length > 0 || other, replaces, deleteBeforeReplace: true };
+      // Create before delete: the deployed version stays live until its successor is registered and complete;
+      // create then retires it (takeOver), and the replaced resource's delete leaves what create took over.
+      return { changes: replaces.length > 0 || other, replaces, deleteBeforeReplace: false };
     },
     async create(inputs: ModelMigrationInputs) {
-      const r = await provider.run(inputs, false);
+      const { to } = provider.endpoints(inputs);
+      const r = await provider.leavingAliases(inputs, async () => {
+        const first = await provider.run(inputs, false);
+        // An adopted version (a replacement that did not change the content, a re-run) that is damaged, which is
+        // why a refresh asked for the replacement, is set aside and its source copied afresh; it stays live until then.
+        if (!first.adopted || !(await checkTarget(to, inputs.toModel, first.targetVersion!, inputs.readVerify)).problems.length)
+          return first;
+        await setAsideVersion(to, inputs.toModel, first.targetVersion!);
+        return provider.run(inputs, false);
+      });
+      // Only now, with this version complete, do the promotion's earlier versions leave their place.
+      const deployment = randomUUID();
+      await takeOver(to, {
+        model: inputs.toModel,
+        version: r.targetVersion!,
+        sourceHost: r.sourceHost,
+        sourceModel: r.sourceModel,
+        lifecycle: r.lifecycle,
+        id: deployment,
+      });
       const outs: ModelMigrationOutputs = {
         ...inputs,
         sourceVersion: r.sourceVersion,
@@ -162,6 +279,7 @@ function makeProvider() {
         bytes: r.bytes,
         aliases: r.lifecycle.aliases,
         problems: [],
+        deployment,
       };
       return { id: `${inputs.toModel}/${r.targetVersion}`, outs };
     },
@@ -181,7 +299,9 @@ function makeProvider() {
     },
     async delete(_id: string, props: ModelMigrationOutputs) {
       const { to } = provider.endpoints(props);
-      await retireVersion(to, props.toModel, props.targetVersion, props.deleteOnDestroy);
+      // A replaced resource's version was already dealt with by its successor's create (retired, or adopted or
+      // released and so no longer this deployment's): only a version still this deployment's is retired.
+      await retireDeployed(to, props.toModel, props.targetVersion, props.deployment, props.deleteOnDestroy);
     },
   };
   return provider;
@@ -211,6 +331,7 @@ export class ModelMigration extends pulumi.dynamic.Resource {
         bytes: undefined,
         aliases: undefined,
         problems: undefined,
+        deployment: undefined,
       },
       opts,
       "mlflow",

@@ -38,6 +38,10 @@ import {
   initStacks,
   ADMIN,
 } from "../../devenv/localPlatform";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { memberEnv } from "../fixtures/member";
+import { assertUnchanged, targetSnapshot } from "../fixtures/targetSnapshot";
+import { readGolden } from "../fixtures/goldenFiles";
 
 const MODEL = "quant-alpha-transformer";
 const NEW_MEMBER = {
@@ -431,7 +435,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
         (k, v) => (k === "__provider" ? "(serialized dynamic provider, elided)" : v),
         2,
       );
-      if (process.env.QUANT_UPDATE_GOLDEN || !fs.existsSync(golden)) fs.writeFileSync(golden, `${elided}\n`);
+      readGolden(golden, `${elided}\n`);
       // The golden input must still be what the real engine says about this drift: the same items, leaf by
       // leaf, once the run's own values (ports, ids, digests) are set aside.
       const items = (file: string) =>
@@ -552,6 +556,133 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     } finally {
       fs.writeFileSync(file, original);
     }
+  });
+
+  it("7b. a refusal changes nothing: chen.wei approves his own version's production promotion; preview and up -s quant_lr refuse it, naming him as its author, and quant_lr's registry is exactly as it was, its Production version live", async () => {
+    // Chen Wei is a developer and an approver. He trains three iterations in quant and `quant-platform select`
+    // registers the best with his own token (the workspace records him as the version's creator); an approver moves it
+    // to Staging; `pulumi up -s quant_stg` copies it; a consumer validates it there and signs off; then Chen raises
+    // its production approval himself and a release manager moves it to Production in quant_stg.
+    const CHEN = "chen.wei@quantfirm.example";
+    const python = path.join(PROJECT_DIR, ".venv", "bin", "python");
+    const chen = { quant: await asUser("quant", CHEN), quant_stg: await asUser("quant_stg", CHEN) };
+    const experiment = `${validate(readConfigSources(dir)).organization.experimentFolder}/quant-alpha-${CHEN.split("@")[0]}`;
+    // A member's CLI environment (tests/fixtures/member.ts) over the runner's: what it sets for the member (their
+    // token, no config file to fall back on), not the rest of this process's environment (its CA bundles).
+    const memberCli = (token: string) => ({
+      ...Object.fromEntries(Object.entries(memberEnv(token)).filter(([k, x]) => process.env[k] !== x)),
+      REQUESTS_CA_BUNDLE: services.certFile,
+    });
+    // The training runs are logged to quant's tracking server as the platform job logs them (devenv/platformJob.ts);
+    // the version is registered through the workspace with Chen's own token.
+    ok(
+      await runner.run(python, [
+        path.join(PROJECT_DIR, "devenv", "python", "transformer_fixture.py"),
+        ...["--tracking-uri", ws("quant").mlflow.url, "--model", MODEL, "--experiment", experiment],
+        ...["--size-mb", "0.5", "--shards", "1", "--all-iterations", "--no-register"],
+      ]),
+      "three training iterations logged in quant",
+    );
+    const selected = await runner.cli(
+      PROJECT_DIR,
+      ["select", "--model", MODEL, "--experiment", experiment, "--from", `databricks+${ws("quant").url}`, "--json"],
+      { env: memberCli(chen.quant) },
+    );
+    ok(selected, "quant-platform select as chen.wei");
+    const registered = (JSON.parse(selected.stdout) as { version: string }).version;
+    await wsCall(
+      "quant",
+      "POST",
+      "model-versions/transition-stage",
+      { name: MODEL, version: registered, stage: "Staging", archive_existing_versions: false },
+      await asUser("quant", "dara.singh@quantfirm.example"),
+    );
+    const stgBefore = (await migrated("quant_stg")).map((v) => v.version);
+    ok(await runner.pulumi(["up", "--yes", "--skip-preview", "-s", "quant_stg"]), "pulumi up -s quant_stg");
+    const v = (await migrated("quant_stg")).find((x) => !stgBefore.includes(x.version))!;
+    assert.ok(v, "quant_stg holds a copy of chen's version");
+    const tag = (x: { tags?: { key: string; value: string }[] }, k: string) => (x.tags ?? []).find((t) => t.key === k)?.value;
+    assert.deepStrictEqual([tag(v, TAG.sourceVersion), v.current_stage], [registered, "Staging"]);
+    // Create before delete: quant_stg's earlier copy, in Production there since, stays live (released, not archived).
+    for (const earlier of stgBefore)
+      assert.strictEqual((await versions("quant_stg")).find((x) => x.version === earlier)?.current_stage, "Production");
+
+    const consumer = memberCli(await asUser("quant_stg", "grace.lee@quantfirm.example"));
+    const from = `databricks+${ws("quant_stg").url}`;
+    const data = path.join(tmp, "historical-7b.csv");
+    execFileSync(python, [
+      path.join(PROJECT_DIR, "devenv", "python", "historical_sample.py"),
+      "--out",
+      data,
+      "--rows",
+      "400",
+      "--seed",
+      "11",
+    ]);
+    const validated = await runner.cli(
+      PROJECT_DIR,
+      ["validate", "--model", MODEL, "--version", v.version, "--from", from, "--data", data, "--label", "label", "--json"],
+      { env: consumer },
+    );
+    ok(validated, "quant-platform validate as grace.lee");
+    const verdict = JSON.parse(validated.stdout) as { run_id: string; verdict: string };
+    assert.strictEqual(verdict.verdict, "passed");
+    ok(
+      await runner.cli(
+        PROJECT_DIR,
+        ["sign-off", "--model", MODEL, "--version", v.version, "--run", verdict.run_id, "--from", from, "--to-env", "quant_lr"],
+        { env: consumer },
+      ),
+      "quant-platform sign-off as grace.lee",
+    );
+    await wsCall(
+      "quant_stg",
+      "POST",
+      "transition-requests/create",
+      { name: MODEL, version: v.version, stage: "Production", comment: "approved for quant_lr" },
+      chen.quant_stg,
+    );
+    await wsCall(
+      "quant_stg",
+      "POST",
+      "databricks/model-versions/transition-stage",
+      { name: MODEL, version: v.version, stage: "Production", archive_existing_versions: false, comment: "released" },
+      await asUser("quant_stg", "elena.petrova@quantfirm.example"),
+    );
+
+    // quant_lr as it stands: every experiment, run, registered model and version (stage, tags, aliases) and the
+    // migrations' files, and the registry's activities on its Production version.
+    const lr = resolveEndpoint(ws("quant_lr").mlflow.url, "to", {});
+    const [live] = await migrated("quant_lr");
+    assert.strictEqual(live?.current_stage, "Production", "quant_lr's Production version before");
+    const before = await targetSnapshot(lr);
+    const activities = () => JSON.stringify(ws("quant_lr").mlflowApi.registry.history(MODEL, live.version));
+    const activitiesBefore = activities();
+
+    const refusal = (r: Run, what: string) => {
+      assert.notStrictEqual(r.code, 0, `${what} let chen's self-approved version through:\n${r.out.slice(-6000)}`);
+      const m = new RegExp(`refusing to promote model '${MODEL}' version ${v.version} into production environment quant_lr[^\\n]*`).exec(
+        r.out,
+      );
+      assert.ok(m, `${what} fails with the gate's refusal:\n${r.out.slice(-6000)}`);
+      assert.doesNotMatch(r.out, /^\s+at .+:\d+:\d+\)?$/m, `${what}: the refusal alone, no stack trace:\n${r.out.slice(-6000)}`);
+      return m[0];
+    };
+    const previewed = refusal(await runner.pulumi(["preview", "-s", "quant_lr"]), "pulumi preview -s quant_lr");
+    const up = refusal(await runner.pulumi(["up", "--yes", "--skip-preview", "-s", "quant_lr"]), "pulumi up -s quant_lr");
+    assert.strictEqual(up, previewed, "up is refused as preview showed");
+    assertUnchanged(before, await targetSnapshot(lr), "quant_lr");
+    assert.strictEqual(activities(), activitiesBefore, "no registry activity on quant_lr's Production version");
+    const [still] = await migrated("quant_lr");
+    assert.deepStrictEqual([still?.version, still?.current_stage], [live.version, "Production"], "quant_lr's Production version is live");
+    noUnimplemented();
+    // The author is the person who registered the version in quant, through its whole provenance: the copy in
+    // quant_stg was registered by the deploying admin, and Chen's approval does not count.
+    assert.match(
+      up,
+      /not counted: [^;]*chen\.wei@quantfirm\.example \(the version's author/,
+      "the refusal names chen.wei as the version's author",
+    );
   });
 
   it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {

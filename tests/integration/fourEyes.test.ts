@@ -249,9 +249,11 @@ describe("four eyes across every hop: the author is known at every gate, and no 
     const m = await refused(name, stg);
     assert.match(
       m,
-      new RegExp(`\\(origin: model '${name}' version 1 on databricks\\+${ws.quant.url.replace(/[.+]/g, "\\$&")}, by ${CHEN}`),
+      new RegExp(
+        `the version's authors, read at its origin \\(model '${name}' version 1 on databricks\\+${ws.quant.url.replace(/[.+]/g, "\\$&")}\\): ${CHEN}.*: an author never approves, validates or signs off their own model`,
+      ),
     );
-    assert.match(m, new RegExp(`not counted: ${CHEN} \\(the version's author: an author never approves their own model\\)`));
+    assert.match(m, new RegExp(`not counted: ${CHEN} \\(the version's author\\)`));
     // Without credentials for quant the chain cannot be followed: refused as such, never "no author".
     const blind = await refused(name, stg, { origins: [] });
     assert.match(
@@ -281,8 +283,11 @@ describe("four eyes across every hop: the author is known at every gate, and no 
         guard: guard(name, "quant_lr", "quant_live"),
       });
     const m = (await refusedWithoutWrites(oss(b), live, "quant_live")).message;
-    assert.match(m, new RegExp(`\\(origin: model '${name}' version 1 on databricks\\+.*, by ${CHEN}`));
-    assert.match(m, new RegExp(`not counted: ${CHEN} \\(the version's author: an author never approves their own model\\)`));
+    assert.match(
+      m,
+      new RegExp(`read at its origin \\(model '${name}' version 1 on databricks\\+${ws.quant.url.replace(/[.+]/g, "\\$&")}\\): ${CHEN}`),
+    );
+    assert.match(m, new RegExp(`not counted: ${CHEN} \\(the version's author\\)`));
   });
 
   it("refused: one member who is both approver and signer counts once: one request is never both the approval and the sign-off", async () => {

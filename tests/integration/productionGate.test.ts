@@ -2,8 +2,9 @@
  * The production gate on a Databricks workspace registry (the Databricks test server over a real MLflow server),
  * with a token per member: the consumer's validation is written by MLflow's own Python client through
  * `quant-platform validate`, as a consumer would write it, and the sign-off and the approval are transition
- * requests raised with the signer's and the approver's own tokens. The genuine path passes; every other is
- * refused by name, listing what is missing, and nothing reaches the target.
+ * requests raised with the signer's and the approver's own tokens. Each version reaches quant_stg as the shipped
+ * flow brings it there: registered in quant by its author, copied by the promotion with the platform's token. The
+ * genuine path passes; every other is refused by name, listing what is missing, and nothing reaches the target.
  */
 import * as assert from "assert";
 import * as fs from "fs";
@@ -41,7 +42,9 @@ describe("the production gate: a passed validation of these bytes by a signer, t
   const model = shippedModel();
   let a: MlflowServer;
   let b: MlflowServer;
+  /** quant_stg, over server a; quant (where members train and register), over server b. */
   let dbx: DatabricksTestServer;
+  let quant: DatabricksTestServer;
   let work: string;
   let good: string;
   let shifted: string;
@@ -59,22 +62,43 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     approvers: approverEmails(model),
     members: model.roster.map((m) => ({ email: m.email, gitUsername: m.gitUsername })),
     validation: req(name),
+    origins: [resolveEndpoint(`databricks+${quant.url}`, "from", { DATABRICKS_TOKEN: TOKEN[PLATFORM] })],
   });
 
   const call = (as: string, method: string, p: string, body?: Record<string, unknown>) => mlflowAs(dbx.url, TOKEN[as], method, p, body);
-  /** A version of `name` from one of the training runs, registered by `author` and moved to Production by the platform. */
+  /**
+   * A version of `name` in quant_stg as the shipped flow makes it: `author` registers one of the training runs in
+   * quant with their own token, an approver moves it to Staging, the promotion (the engine, with the platform's
+   * token) copies it to quant_stg, and a release manager moves the copy to Production there.
+   */
   async function version(name: string, author: string, run: string): Promise<string> {
-    const info = (await call(PLATFORM, "GET", `runs/get?run_id=${run}`)).run.info;
-    await call(author, "POST", "registered-models/create", { name }).catch(() => undefined);
-    const v = (await call(author, "POST", "model-versions/create", { name, source: `${info.artifact_uri}/model`, run_id: run }))
-      .model_version;
+    const inQuant = (as: string, method: string, p: string, body?: Record<string, unknown>) =>
+      mlflowAs(quant.url, TOKEN[as], method, p, body);
+    const info = (await inQuant(PLATFORM, "GET", `runs/get?run_id=${run}`)).run.info;
+    await inQuant(author, "POST", "registered-models/create", { name }).catch(() => undefined);
+    const v = (await inQuant(author, "POST", "model-versions/create", { name, source: `${info.artifact_uri}/model`, run_id: run }))
+      .model_version.version as string;
+    await inQuant(DARA, "POST", "databricks/model-versions/transition-stage", {
+      name,
+      version: v,
+      stage: "Staging",
+      archive_existing_versions: false,
+    });
+    const copied = await migrate({
+      from: resolveEndpoint(`databricks+${quant.url}`, "from", { DATABRICKS_TOKEN: TOKEN[PLATFORM] }),
+      to: resolveEndpoint(`databricks+${dbx.url}`, "to", { DATABRICKS_TOKEN: TOKEN[PLATFORM] }),
+      model: name,
+      select: { version: v },
+      retry: FAST_RETRY,
+      guard: { ...guard(name), fromEnv: "quant", toEnv: "quant_stg", production: false },
+    });
     await call(PLATFORM, "POST", "databricks/model-versions/transition-stage", {
       name,
-      version: v.version,
+      version: copied.targetVersion!,
       stage: "Production",
       archive_existing_versions: false,
     });
-    return v.version as string;
+    return copied.targetVersion!;
   }
   const envOf = (as: string): NodeJS.ProcessEnv => memberEnv(TOKEN[as]);
   async function validate(as: string, name: string, v: string, data: string): Promise<{ code: number; runId: string }> {
@@ -125,7 +149,7 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     work = fs.mkdtempSync(path.join(os.tmpdir(), "gate-"));
     const info = path.join(work, "trained.json");
     python("transformer_fixture.py", [
-      ...["--tracking-uri", a.url, "--model", "unused", "--experiment", experiment],
+      ...["--tracking-uri", b.url, "--model", "unused", "--experiment", experiment],
       ...["--size-mb", "0.3", "--shards", "1", "--all-iterations", "--no-register", "--out", info],
     ]);
     runs = (JSON.parse(fs.readFileSync(info, "utf8")) as { runs: typeof runs }).runs;
@@ -134,11 +158,15 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     python("historical_sample.py", ["--out", good, "--rows", "300", "--seed", "5"]);
     python("historical_sample.py", ["--out", shifted, "--rows", "300", "--seed", "5", "--shift", "0.6"]);
     dbx = new DatabricksTestServer(a.url, TOKEN[PLATFORM], "backend", PLATFORM);
-    for (const [who, token] of Object.entries(TOKEN)) dbx.addUser(token, who);
-    await dbx.start();
+    quant = new DatabricksTestServer(b.url, TOKEN[PLATFORM], "backend", PLATFORM);
+    for (const w of [dbx, quant]) {
+      for (const [who, token] of Object.entries(TOKEN)) w.addUser(token, who);
+      await w.start();
+    }
   });
   after(async () => {
     await dbx?.stop();
+    await quant?.stop();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
@@ -175,7 +203,7 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     const m = await refused(name, v1);
     assert.match(m, new RegExp(`run ${byBen.runId} \\(by ${BEN}, not a member of a signer role\\)`));
     assert.match(m, new RegExp(`run ${failed.runId} \\(failed: precision 0\\.\\d+ < 0\\.8\\)`));
-    assert.match(m, new RegExp(`run ${other.runId} \\(of version ${v2}, not ${v1}\\)`));
+    assert.match(m, new RegExp(`run ${other.runId} \\(of version ${v2}, not ${v1}, of other bytes`));
   });
 
   it("a forged validation (tags written by hand by a non-signer) and a forged approval tag are not evidence", async () => {
@@ -203,25 +231,30 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     const m = await refused(name, v);
     assert.match(
       m,
-      new RegExp(`run ${run.info.run_id} \\(by ${ANA}, not a member of a signer role\\)`),
+      new RegExp(`run ${run.info.run_id} \\(by ${ANA}, not a member of a signer role, records no hash of its data`),
       "the workspace recorded who created it",
     );
     assert.match(m, /the tag quant\.approval\.approved_by=dara\.singh@quantfirm\.example is not evidence/);
   });
 
-  it("a sign-off by the version's author does not count, even from a signer; another signer's does", async () => {
+  it("the version's author neither validates nor signs off, even from a signer role; another signer does both", async () => {
     const name = `gate-author-${stamp}`;
     const v = await version(name, GRACE, runs[1].run_id);
     await approve(name, v);
-    const ok = await validate(GRACE, name, v, good);
-    assert.strictEqual(ok.code, 0);
-    await signOff(GRACE, name, v, ok.runId);
+    const own = await validate(GRACE, name, v, good);
+    assert.strictEqual(own.code, 0);
+    await signOff(GRACE, name, v, own.runId);
     const m = await refused(name, v);
+    assert.match(
+      m,
+      new RegExp(`not counted: run ${own.runId} \\(by ${GRACE}, the version's author \\(an author never validates their own model\\)\\)`),
+    );
     assert.match(m, new RegExp(`no sign-off: .*not counted: ${GRACE} \\(the version's author\\)`));
-    assert.doesNotMatch(m, /no passed validation/, "her validation counts: she validated as a signer");
-    await signOff(HIRO, name, v, ok.runId);
+    const hiros = await validate(HIRO, name, v, good);
+    assert.strictEqual(hiros.code, 0);
+    await signOff(HIRO, name, v, hiros.runId);
     const r = await promote(name, v);
-    assert.strictEqual(r.signOff?.signer, HIRO);
+    assert.deepStrictEqual([r.validation?.runId, r.signOff?.signer], [hiros.runId, HIRO]);
   });
 
   it("the genuine path passes, and the target version records the validation run, its creator, result and data, the sign-off and the approval", async () => {
@@ -255,7 +288,8 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     await signOff(GRACE, name, v, ok.runId);
     await approve(name, v);
     // One byte of the version's files changes after the validation (a re-upload, a corrupted store).
-    const info = (await call(PLATFORM, "GET", `runs/get?run_id=${runs[0].run_id}`)).run.info;
+    const copyRun = (await call(PLATFORM, "GET", `model-versions/get?name=${name}&version=${v}`)).model_version.run_id as string;
+    const info = (await call(PLATFORM, "GET", `runs/get?run_id=${copyRun}`)).run.info;
     const prefix = String(info.artifact_uri).replace(/^dbfs:\/databricks\/mlflow-tracking\//, "");
     const put = await fetch(`${a.url}/api/2.0/mlflow-artifacts/artifacts/${prefix}/model/requirements.txt`, {
       method: "PUT",
@@ -263,11 +297,6 @@ describe("the production gate: a passed validation of these bytes by a signer, t
     });
     assert.ok(put.ok, `${put.status}`);
     const m = await refused(name, v);
-    assert.match(
-      m,
-      new RegExp(
-        `the validation run ${ok.runId} validated other bytes \\(manifest digest [0-9a-f]{64}\\) than the version holds now \\([0-9a-f]{64}\\); validate this version again`,
-      ),
-    );
+    assert.match(m, new RegExp(`run ${ok.runId} \\(of other bytes \\(manifest digest [0-9a-f]{12}, the version's is [0-9a-f]{12}\\)\\)`));
   });
 });

@@ -117,6 +117,26 @@ export class ProviderHost {
     return { changes: res.getChanges() === providerPb.DiffResponse.DiffChanges.DIFF_SOME, replaces: res.getReplacesList() };
   }
 
+  /** As `diff`, with the order the engine is told to replace in: `deleteBeforeReplace` false is create before delete. */
+  async diffWithOrder(
+    name: string,
+    id: string,
+    olds: Record<string, unknown>,
+    news: Record<string, unknown>,
+  ): Promise<{ changes: boolean; replaces: string[]; deleteBeforeReplace: boolean }> {
+    const req = new providerPb.DiffRequest();
+    req.setId(id);
+    req.setUrn(this.urn(name));
+    req.setOlds(this.struct(olds));
+    req.setNews(this.struct(news));
+    const res: any = await this.call("diff", req);
+    return {
+      changes: res.getChanges() === providerPb.DiffResponse.DiffChanges.DIFF_SOME,
+      replaces: res.getReplacesList(),
+      deleteBeforeReplace: res.getDeletebeforereplace(),
+    };
+  }
+
   async create(name: string, props: Record<string, unknown>): Promise<{ id: string; props: Record<string, any> }> {
     const req = new providerPb.CreateRequest();
     req.setUrn(this.urn(name));

@@ -125,7 +125,7 @@ describe("status: the lifecycle at a glance, judged as the production gate judge
     );
     assert.deepStrictEqual(
       r.signOffs.map((x) => [x.user, x.counted, x.reason]),
-      [[GRACE, false, "the version's author: an author never signs off their own model"]],
+      [[GRACE, false, "the version's author"]],
     );
     assert.deepStrictEqual(
       r.approvals.map((x) => [x.user, x.counted, x.reason]),
