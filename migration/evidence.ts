@@ -140,8 +140,7 @@ export interface RequestActivity {
 
 /** The gate's approval rule for one transition request: raised by an approving member who is not the version's author. Pure. */
 export function approvalVerdict(user: string | undefined, approvers: string[], authors: string[]): { counted: boolean; reason?: string } {
-  if (user && authors.some((a) => lc(a) === lc(user)))
-    return { counted: false, reason: "the version's author" };
+  if (user && authors.some((a) => lc(a) === lc(user))) return { counted: false, reason: "the version's author" };
   if (!user || !approvers.some((a) => lc(a) === lc(user))) return { counted: false, reason: "not an approving member" };
   return { counted: true };
 }
