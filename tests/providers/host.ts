@@ -108,13 +108,8 @@ export class ProviderHost {
     olds: Record<string, unknown>,
     news: Record<string, unknown>,
   ): Promise<{ changes: boolean; replaces: string[] }> {
-    const req = new providerPb.DiffRequest();
-    req.setId(id);
-    req.setUrn(this.urn(name));
-    req.setOlds(this.struct(olds));
-    req.setNews(this.struct(news));
-    const res: any = await this.call("diff", req);
-    return { changes: res.getChanges() === providerPb.DiffResponse.DiffChanges.DIFF_SOME, replaces: res.getReplacesList() };
+    const { changes, replaces } = await this.diffWithOrder(name, id, olds, news);
+    return { changes, replaces };
   }
 
   /** As `diff`, with the order the engine is told to replace in: `deleteBeforeReplace` false is create before delete. */
