@@ -112,6 +112,35 @@ describe("e2e: the project's three stacks under the real engine", function () {
   const migrated = async (s: StackName) =>
     (await versions(s)).filter((v) => (v.tags ?? []).some((t) => t.key === TAG.fingerprint && !t.value.endsWith(":retired")));
 
+  /**
+   * A consumer validates `version` of quant_stg on a historical sample (`sample`, written in the test folder) and
+   * signs it off, with their own token (`env`), through the CLI; the validation must pass.
+   */
+  async function validateAndSignOff(version: string, env: NodeJS.ProcessEnv, sample: string, who: string): Promise<void> {
+    const from = `databricks+${ws("quant_stg").url}`;
+    const data = path.join(tmp, sample);
+    execFileSync(path.join(PROJECT_DIR, ".venv", "bin", "python"), [
+      path.join(PROJECT_DIR, "devenv", "python", "historical_sample.py"),
+      ...["--out", data, "--rows", "400", "--seed", "11"],
+    ]);
+    const validated = await runner.cli(
+      PROJECT_DIR,
+      ["validate", "--model", MODEL, "--version", version, "--from", from, "--data", data, "--label", "label", "--json"],
+      { env },
+    );
+    ok(validated, `quant-platform validate as ${who}`);
+    const verdict = JSON.parse(validated.stdout) as { run_id: string; verdict: string };
+    assert.strictEqual(verdict.verdict, "passed");
+    ok(
+      await runner.cli(
+        PROJECT_DIR,
+        ["sign-off", "--model", MODEL, "--version", version, "--run", verdict.run_id, "--from", from, "--to-env", "quant_lr"],
+        { env },
+      ),
+      `quant-platform sign-off as ${who}`,
+    );
+  }
+
   before(async function () {
     const tc = findPulumiToolchain();
     if (!tc.pulumi) {
@@ -245,33 +274,7 @@ describe("e2e: the project's three stacks under the real engine", function () {
             DATABRICKS_TOKEN: await asUser("quant_stg", "grace.lee@quantfirm.example"),
             REQUESTS_CA_BUNDLE: services.certFile,
           };
-          const from = `databricks+${ws("quant_stg").url}`;
-          const data = path.join(tmp, "historical.csv");
-          execFileSync(path.join(PROJECT_DIR, ".venv", "bin", "python"), [
-            path.join(PROJECT_DIR, "devenv", "python", "historical_sample.py"),
-            "--out",
-            data,
-            "--rows",
-            "400",
-            "--seed",
-            "11",
-          ]);
-          const validated = await runner.cli(
-            PROJECT_DIR,
-            ["validate", "--model", MODEL, "--version", v.version, "--from", from, "--data", data, "--label", "label", "--json"],
-            { env: consumer },
-          );
-          ok(validated, "quant-platform validate as the consumer");
-          const verdict = JSON.parse(validated.stdout) as { run_id: string; verdict: string };
-          assert.strictEqual(verdict.verdict, "passed");
-          ok(
-            await runner.cli(
-              PROJECT_DIR,
-              ["sign-off", "--model", MODEL, "--version", v.version, "--run", verdict.run_id, "--from", from, "--to-env", "quant_lr"],
-              { env: consumer },
-            ),
-            "quant-platform sign-off as the consumer",
-          );
+          await validateAndSignOff(v.version, consumer, "historical.csv", "the consumer");
         }
       }
       const r = await runner.cli(PROJECT_DIR, ["deploy", "--stack", s]);
@@ -608,33 +611,7 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       assert.strictEqual((await versions("quant_stg")).find((x) => x.version === earlier)?.current_stage, "Production");
 
     const consumer = memberCli(await asUser("quant_stg", "grace.lee@quantfirm.example"));
-    const from = `databricks+${ws("quant_stg").url}`;
-    const data = path.join(tmp, "historical-7b.csv");
-    execFileSync(python, [
-      path.join(PROJECT_DIR, "devenv", "python", "historical_sample.py"),
-      "--out",
-      data,
-      "--rows",
-      "400",
-      "--seed",
-      "11",
-    ]);
-    const validated = await runner.cli(
-      PROJECT_DIR,
-      ["validate", "--model", MODEL, "--version", v.version, "--from", from, "--data", data, "--label", "label", "--json"],
-      { env: consumer },
-    );
-    ok(validated, "quant-platform validate as grace.lee");
-    const verdict = JSON.parse(validated.stdout) as { run_id: string; verdict: string };
-    assert.strictEqual(verdict.verdict, "passed");
-    ok(
-      await runner.cli(
-        PROJECT_DIR,
-        ["sign-off", "--model", MODEL, "--version", v.version, "--run", verdict.run_id, "--from", from, "--to-env", "quant_lr"],
-        { env: consumer },
-      ),
-      "quant-platform sign-off as grace.lee",
-    );
+    await validateAndSignOff(v.version, consumer, "historical-7b.csv", "grace.lee");
     await wsCall(
       "quant_stg",
       "POST",
