@@ -4,7 +4,7 @@
  * file is never turned into a notebook. Errors are `{error_code, message}`; retries and error parsing are
  * the shared ones of ./http.
  */
-import { DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
+import { createOnce, DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
 import { Endpoint } from "./mlflow";
 
 export interface WorkspaceObject {
@@ -30,8 +30,9 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
       `${ep.uri} is not a Databricks workspace; notebooks move between workspaces (https://<workspace>, databricks://<profile> or databricks+http://host:port)`,
     );
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
-  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
-    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/workspace/${path}`, headers, body, `${ep.uri}: ${what}`));
+  const once = <T>(method: string, path: string, what: string, body?: unknown) =>
+    jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/workspace/${path}`, headers, body, `${ep.uri}: ${what}`);
+  const call = <T>(method: string, path: string, what: string, body?: unknown) => withRetry(retry, () => once<T>(method, path, what, body));
   const q = (o: Record<string, string>) =>
     Object.entries(o)
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
@@ -53,15 +54,31 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
       );
       return Buffer.from(r.content ?? "", "base64");
     },
+    /**
+     * Safe to send twice: a replacing import is idempotent as it is; before a new object's import is sent again
+     * after an unanswered attempt, the path is read, and an object there that exports exactly `content` is the
+     * earlier attempt's, adopted (anything else there is left to the import's RESOURCE_ALREADY_EXISTS).
+     */
     async import(o: WorkspaceObject, content: Buffer, overwrite: boolean): Promise<void> {
       const notebook = o.object_type === "NOTEBOOK";
-      await call("POST", "import", `import of ${o.object_type.toLowerCase()} '${o.path}'`, {
-        path: o.path,
-        format: notebook ? "SOURCE" : "RAW",
-        ...(notebook ? { language: o.language } : {}),
-        content: content.toString("base64"),
-        overwrite,
-      });
+      const send = async () => {
+        await once("POST", "import", `import of ${o.object_type.toLowerCase()} '${o.path}'`, {
+          path: o.path,
+          format: notebook ? "SOURCE" : "RAW",
+          ...(notebook ? { language: o.language } : {}),
+          content: content.toString("base64"),
+          overwrite,
+        });
+        return true;
+      };
+      if (overwrite) await withRetry(retry, send);
+      else
+        await createOnce(retry, send, async () => {
+          const there = await this.getStatus(o.path);
+          return there && there.object_type === o.object_type && (await this.export({ ...there, path: o.path })).equals(content)
+            ? true
+            : undefined;
+        });
     },
     mkdirs: (path: string) => call("POST", "mkdirs", `workspace folder '${path}'`, { path }),
   };

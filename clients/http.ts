@@ -93,6 +93,23 @@ export async function withRetry<T>(
   }
 }
 
+/**
+ * A request that creates something, safe to send twice. An attempt that failed retryably may still have been
+ * applied: the connection dropped after the server wrote it, a gateway timed out while it worked, an answer
+ * was cut short. So before each further attempt `lookup` looks for what an earlier one may have made (by the
+ * unique tag or content it carries) and what it finds is adopted; only when nothing is found is the create
+ * sent again. A create refused outright (4xx) is thrown as it is.
+ */
+export async function createOnce<T>(policy: RetryPolicy, attempt: () => Promise<T>, lookup: () => Promise<T | undefined>): Promise<T> {
+  return withRetry(policy, async (n) => {
+    if (n > 1) {
+      const made = await withRetry(policy, lookup);
+      if (made !== undefined) return made;
+    }
+    return attempt();
+  });
+}
+
 const retryableStatus = (s: number) => s === 429 || s >= 500;
 
 /** Retry-After in seconds (a number, or an HTTP date), or undefined when absent or unreadable. */
@@ -281,6 +298,8 @@ function requestOnce(
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", reject);
         res.on("end", () => {
+          // An answer cut short (the connection closed before all its declared bytes) is no answer.
+          if (!res.complete) return reject(new Error("the answer was cut short by the connection closing"));
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
           const status = res.statusCode ?? 0;

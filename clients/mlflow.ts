@@ -3,7 +3,8 @@
  * serve an OSS tracking server and a Databricks workspace.
  */
 import type { UcTemporaryCredentials } from "./cloudStores";
-import { DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
+import { randomUUID } from "crypto";
+import { createOnce, DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "./http";
 
 /** A tracking server: where it is, how to authenticate, and which artifact transport reaches its store. */
 export interface Endpoint {
@@ -84,6 +85,13 @@ export interface RegisteredModel {
   aliases?: { alias: string; version: string }[];
 }
 
+/**
+ * Written on every run and model version this client creates, a fresh id per create: an attempt whose answer was
+ * lost is found by it and adopted rather than made twice (createOnce in ./http). Under `quant.migration.`, so a
+ * copy never carries its source's.
+ */
+export const CREATE_TAG = "quant.migration.create_id";
+
 /** A create that lost a race: the object exists (MLflow answers 400 RESOURCE_ALREADY_EXISTS). */
 export const alreadyExists = (e: unknown) => (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS";
 
@@ -100,13 +108,14 @@ function normalizeVersion(v: ModelVersion): ModelVersion {
 
 export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
-  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
-    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`));
+  const once = <T>(method: string, path: string, what: string, body?: unknown) =>
+    jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/mlflow/${path}`, headers, body, `${ep.uri}: ${what}`);
+  const call = <T>(method: string, path: string, what: string, body?: unknown) => withRetry(retry, () => once<T>(method, path, what, body));
   // Registry calls of a Unity Catalog endpoint go to MLflow's Unity Catalog registry API (what the
   // `databricks-uc` registry URI uses); tracking calls (runs, experiments, metrics) stay where they are.
   const uc = registryOf(ep) === "unity-catalog";
-  const reg = <T>(method: string, path: string, what: string, body?: unknown) =>
-    call<T>(method, uc ? `unity-catalog/${path}` : path, what, body);
+  const regPath = (path: string) => (uc ? `unity-catalog/${path}` : path);
+  const reg = <T>(method: string, path: string, what: string, body?: unknown) => call<T>(method, regPath(path), what, body);
   const q = (o: Record<string, string | number | undefined>) =>
     Object.entries(o)
       .filter(([, v]) => v !== undefined)
@@ -125,6 +134,38 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       token = r.next_page_token || undefined;
     } while (token);
     return out;
+  };
+  /** Every version of a model, following page tokens. */
+  const listVersions = async (name: string): Promise<ModelVersion[]> => {
+    const found = await paged<ModelVersion, "model_versions">("model_versions", (token) =>
+      reg(
+        "GET",
+        `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`,
+        `versions of model '${name}'`,
+      ),
+    );
+    // Unity Catalog's search answers versions without their tags and aliases: each is read whole.
+    if (!uc) return found.map(normalizeVersion);
+    const whole: ModelVersion[] = [];
+    for (let i = 0; i < found.length; i += 8)
+      whole.push(
+        ...(await Promise.all(
+          found
+            .slice(i, i + 8)
+            .map(async (v) =>
+              normalizeVersion(
+                (
+                  await reg<{ model_version: ModelVersion }>(
+                    "GET",
+                    `model-versions/get?${q({ name, version: v.version })}`,
+                    `model '${name}' version ${v.version}`,
+                  )
+                ).model_version,
+              ),
+            ),
+        )),
+      );
+    return whole;
   };
   const experimentByName = async (name: string) =>
     (
@@ -178,43 +219,24 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     getRegisteredModel,
     createRegisteredModel: (name: string, description?: string) =>
       reg("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
-    /** Every version of a model, following page tokens. */
-    listVersions: async (name: string) => {
-      const found = await paged<ModelVersion, "model_versions">("model_versions", (token) =>
-        reg(
-          "GET",
-          `model-versions/search?${q({ filter: `name='${name.replace(/'/g, "\\'")}'`, max_results: 200, page_token: token })}`,
-          `versions of model '${name}'`,
-        ),
+    listVersions,
+    /** Safe to send twice (createOnce): a version an attempt made whose answer was lost is found by its create tag. */
+    createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) => {
+      const id = randomUUID();
+      const what = `new version of model '${body.name}'`;
+      const made = await createOnce(
+        retry,
+        async () =>
+          (
+            await once<{ model_version: ModelVersion }>("POST", regPath("model-versions/create"), what, {
+              ...body,
+              tags: [...body.tags, { key: CREATE_TAG, value: id }],
+            })
+          ).model_version,
+        async () => (await listVersions(body.name)).find((v) => tagMap(v.tags)[CREATE_TAG] === id),
       );
-      // Unity Catalog's search answers versions without their tags and aliases: each is read whole.
-      if (!uc) return found.map(normalizeVersion);
-      const whole: ModelVersion[] = [];
-      for (let i = 0; i < found.length; i += 8)
-        whole.push(
-          ...(await Promise.all(
-            found
-              .slice(i, i + 8)
-              .map(async (v) =>
-                normalizeVersion(
-                  (
-                    await reg<{ model_version: ModelVersion }>(
-                      "GET",
-                      `model-versions/get?${q({ name, version: v.version })}`,
-                      `model '${name}' version ${v.version}`,
-                    )
-                  ).model_version,
-                ),
-              ),
-          )),
-        );
-      return whole;
+      return normalizeVersion(made);
     },
-    createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) =>
-      normalizeVersion(
-        (await reg<{ model_version: ModelVersion }>("POST", "model-versions/create", `new version of model '${body.name}'`, body))
-          .model_version,
-      ),
     /** Unity Catalog: temporary credentials for a version's storage location (READ_WRITE only while it is pending). */
     temporaryCredentials: async (name: string, version: string, operation: "read" | "write") =>
       (
@@ -291,15 +313,31 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
         if (!alreadyExists(e)) throw e;
       }
     },
-    createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) =>
-      (
-        await call<{ run: Run }>("POST", "runs/create", `new run in experiment ${experimentId}`, {
-          experiment_id: experimentId,
-          run_name: runName,
-          start_time: startTime,
-          tags,
-        })
-      ).run,
+    /** Safe to send twice (createOnce): a run an attempt made whose answer was lost is found by its create tag. */
+    createRun: async (experimentId: string, runName: string, startTime: number, tags: Tag[]) => {
+      const id = randomUUID();
+      const what = `new run in experiment ${experimentId}`;
+      return createOnce(
+        retry,
+        async () =>
+          (
+            await once<{ run: Run }>("POST", "runs/create", what, {
+              experiment_id: experimentId,
+              run_name: runName,
+              start_time: startTime,
+              tags: [...tags, { key: CREATE_TAG, value: id }],
+            })
+          ).run,
+        async () =>
+          (
+            await once<{ runs?: Run[] }>("POST", "runs/search", `${what} (looking for it after an unanswered create)`, {
+              experiment_ids: [experimentId],
+              filter: `tags.\`${CREATE_TAG}\` = '${id}'`,
+              max_results: 1,
+            })
+          ).runs?.[0],
+      );
+    },
     /** Every registered model, following page tokens. */
     searchRegisteredModels: () =>
       paged<RegisteredModel, "registered_models">("registered_models", (token) =>

@@ -4,7 +4,7 @@
  */
 import { createHash } from "crypto";
 import { Readable, Transform } from "stream";
-import { httpError } from "../clients/http";
+import { DEFAULT_RETRY, httpError, withRetry } from "../clients/http";
 import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
 import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
 
@@ -63,7 +63,8 @@ export function hashFiles(
   concurrency = DEFAULT_CONCURRENCY,
 ): Promise<ManifestEntry[]> {
   return mapLimited(files, concurrency, async (f) => {
-    const h = await hashStream((await t.download(root, f.path)).body);
+    // Read again from the start while the read fails retryably: a GET is safe to send twice.
+    const h = await withRetry(DEFAULT_RETRY, async () => hashStream((await t.download(root, f.path)).body));
     return { path: f.path, size: h.size, sha256: h.sha256 };
   });
 }

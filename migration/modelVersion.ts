@@ -19,7 +19,7 @@ import { copyLineage } from "./lineage";
 import { MIGRATIONS_EXPERIMENT, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
-import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+import { ArtifactRoot, ArtifactTransport, readWhole } from "./transports/transport";
 import { StoreSettings } from "../clients/objectStore";
 import { parse as parseYaml } from "yaml";
 import { transportFor } from "./transports/transportFor";
@@ -742,8 +742,16 @@ async function register(
     });
   } else {
     const registered = await timed("registration", async () => {
-      const raced = (await claimsOf(dst, toModel, fingerprint))[0];
+      const claims = await claimsOf(dst, toModel, fingerprint);
+      const raced = claims[0];
       if (raced && (await completeVersion(dst, raced))) return { raced } as const;
+      // A version an earlier attempt registered from this same run with these same files and then left before it
+      // was complete (the registration's answer lost, the attempt stopped): it is this migration's to finish.
+      const left = claims.find((v) => {
+        const t = tagMap(v.tags);
+        return v.run_id === targetRunId && t[TAG.state] === "registering" && t[TAG.manifestDigest] === digest;
+      });
+      if (left) return { raced: undefined, made: left } as const;
       await dst.ensureRegisteredModel(toModel);
       const made = await dst.createModelVersion({
         name: toModel,
@@ -862,9 +870,7 @@ export async function unityCatalogPreflight(
 }
 
 async function readText(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of (await t.download(root, path)).body) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return (await readWhole(t, root, path)).toString("utf8");
 }
 
 /** Versions of `model` claiming this fingerprint (not failed), lowest version number first. */

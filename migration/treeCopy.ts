@@ -4,13 +4,13 @@
  * anything is registered). Shared by model version and experiment migration.
  */
 import { Readable } from "stream";
-import { httpError, isNotFound, RetryPolicy, withRetry } from "../clients/http";
+import { DEFAULT_RETRY, httpError, isNotFound, RetryPolicy, withRetry } from "../clients/http";
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { migrationError } from "./failure";
 import { hashStream, hashTap, ManifestEntry, sha256 } from "./hashing";
 import { PartedUploadResult, storeMismatch, uploadParted, UploadState } from "./partedUpload";
 import { refuseUnsafePaths, unsafeArtifactPath } from "./safePaths";
-import { ArtifactRoot, ArtifactTransport } from "./transports/transport";
+import { ArtifactRoot, ArtifactTransport, readWhole } from "./transports/transport";
 
 /**
  * `full`: every file read back and hashed. `size`: the target lists every file at its size. `store`: every
@@ -93,20 +93,17 @@ export async function runFiles(
 /** A JSON document of the tree, or undefined when it is not there. */
 export async function readJson<T>(t: ArtifactTransport, root: ArtifactRoot, path: string): Promise<T | undefined> {
   try {
-    const { body } = await t.download(root, path);
-    const chunks: Buffer[] = [];
-    for await (const c of body) chunks.push(c as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+    return JSON.parse((await readWhole(t, root, path)).toString("utf8")) as T;
   } catch (e) {
     if (isNotFound(e)) return undefined;
     throw e;
   }
 }
 
-/** Writes a JSON document into the tree; returns the sha256 of the bytes written. */
+/** Writes a JSON document into the tree, sent again while it fails retryably (the same bytes again); returns their sha256. */
 export async function writeJson(t: ArtifactTransport, root: ArtifactRoot, path: string, value: unknown): Promise<string> {
   const buf = Buffer.from(JSON.stringify(value, null, 2));
-  await t.upload(root, path, Readable.from([buf]), buf.length);
+  await withRetry(DEFAULT_RETRY, () => t.upload(root, path, Readable.from([buf]), buf.length));
   return sha256(buf);
 }
 

@@ -1,4 +1,5 @@
 import { Readable } from "stream";
+import { DEFAULT_RETRY, RetryPolicy, withRetry } from "../../clients/http";
 import { ModelVersion } from "../../clients/mlflow";
 import { ObjectSink, StoredObject } from "../../clients/objectStore";
 
@@ -52,3 +53,15 @@ export const joinPath = (...parts: string[]) => parts.filter((p) => p !== "").jo
 
 /** Percent-encodes each segment of a path (MLflow's own client does not, and loses names at '#'). */
 export const encodePath = (p: string) => p.split("/").map(encodeURIComponent).join("/");
+
+/**
+ * One file of a tree, read whole, read again from the start while the read fails retryably (an answer refused
+ * with 429 or 5xx, a connection dropped, a body cut short): a GET is safe to send twice.
+ */
+export function readWhole(t: ArtifactTransport, root: ArtifactRoot, path: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
+  return withRetry(retry, async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of (await t.download(root, path)).body) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  });
+}

@@ -126,6 +126,52 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
     assert.match(tagMap(v.tags)["quant.migration.fingerprint"], /:retired$/);
   });
 
+  it("a model-versions/create whose answer is lost leaves one version, the one create outputs", async () => {
+    gates[1].add({ method: "POST", path: /model-versions\/create/, action: { kind: "drop-after" }, times: 1 });
+    try {
+      const { inputs: i, state } = await migrated();
+      assert.strictEqual(gates[1].rules[0].fired, 1);
+      assert.deepStrictEqual(
+        (await target().listVersions(i.toModel as string)).map((v) => v.version),
+        ["1"],
+      );
+      assert.strictEqual(state.id, `${i.toModel}/1`);
+    } finally {
+      gates[1].clear();
+    }
+  });
+
+  it("a create that failed after its version was registered (the answer lost, every look for it refused): the next create adopts it", async () => {
+    const toModel = `prov-lost-${process.pid}-${Date.now()}`;
+    const i = { ...inputs, toModel };
+    gates[1].add({ method: "POST", path: /model-versions\/create/, action: { kind: "drop-after" }, times: 1 });
+    const first = host.create("m", i).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // Once the registration was applied and its answer lost, every listing of the model's versions is refused.
+    while (gates[1].rules[0].fired === 0) await new Promise((r) => setTimeout(r, 2));
+    gates[1].add({ method: "GET", path: /model-versions\/search/, action: { kind: "status", status: 503, retryAfter: 0 }, times: Infinity });
+    const failed = await first;
+    gates[1].clear();
+    assert.ok(failed, "the first create failed");
+    assert.deepStrictEqual(
+      (await target().listVersions(toModel)).map((v) => v.version),
+      ["1"],
+      "the registration was applied",
+    );
+    const state: { id: string; props: Record<string, any> } = await host.create("m", i);
+    everything.push(state);
+    assert.strictEqual(state.id, `${toModel}/1`);
+    assert.deepStrictEqual(
+      (await target().listVersions(toModel)).map((v) => v.version),
+      ["1"],
+      "adopted, not registered again",
+    );
+    const r = await host.read("m", state.id, state.props);
+    assert.deepStrictEqual(r.props.problems, []);
+  });
+
   it("read reports a target version deleted outside Pulumi as gone", async () => {
     const { inputs: i, state } = await migrated();
     await target().deleteModelVersion(i.toModel as string, "1");

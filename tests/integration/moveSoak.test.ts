@@ -1,0 +1,149 @@
+/**
+ * Issue 33 (4): `move` under a seeded random mix of network faults on the target, its API and its artifact
+ * transport alike: 503 and 429 with Retry-After, connections dropped before the request reaches the server and
+ * after the server applied it (the answer lost), answers cut short, slow answers. Each seed moves its own slice
+ * of the old environment (one experiment, one model; notebooks with the first two) into the same new one. After
+ * the move, and plain re-runs if it failed, the target holds exactly one active run per source run, one version
+ * per source version and no lease, and verification passes. What is counted is read from the target directly,
+ * never through the proxy, and compared with the source, never with the move's own report.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LocalEnvironments, REHEARSAL_MODELS_EXPERIMENT, startLocalEnvironments } from "../../devenv/localEnv";
+import { PROJECT_DIR } from "../../devenv/localMlflow";
+import { mlflowClient, tagMap } from "../../clients/mlflow";
+import { resolveEndpoint } from "../../migration/endpoint";
+import { MIGRATIONS_EXPERIMENT, RUN_TAG, TAG } from "../../migration/provenance";
+import { FaultAction, FaultProxy } from "../fixtures/faultProxy";
+import { Ran, runAsync } from "../fixtures/process";
+
+const CLI = [process.execPath, "-r", "ts-node/register/transpile-only", "cli/index.ts", "move"];
+const SEEDS = [1, 2, 3];
+const MIN_FAULTS = 50;
+/** The mix the issue names, each kind equally likely. */
+const KINDS: FaultAction[] = [
+  { kind: "status", status: 503, retryAfter: 1 },
+  { kind: "status", status: 429, retryAfter: 1 },
+  { kind: "drop" },
+  { kind: "drop-after" },
+  { kind: "truncate-response" },
+  { kind: "delay", ms: 1500 },
+];
+/** A plain re-run after a failed move, as the runbook says; more than this is a failure of the test. */
+const RERUNS = 3;
+
+describe("a move under random network faults leaves exactly one copy of everything and verifies (seeded soak)", function () {
+  this.timeout(900000);
+  let envs: LocalEnvironments;
+  let proxy: FaultProxy;
+  let dir: string;
+  const env = () => ({ ...process.env, DATABRICKS_TOKEN: envs.token });
+  const move = (args: string[]): Promise<Ran> => runAsync(CLI[0], [...CLI.slice(1), ...args], { cwd: PROJECT_DIR, env: env() });
+
+  before(async () => {
+    envs = await startLocalEnvironments({
+      sizeMb: 1,
+      rehearsal: { experiments: SEEDS.length, runs: 6, models: SEEDS.length, versions: 2 },
+    });
+    proxy = new FaultProxy(() => Number(new URL(envs.new.api.url).port));
+    await proxy.start();
+    // Signed URLs lead through the proxy too: the artifact transport sees the same network.
+    envs.new.api.blobUrl = proxy.url;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "move-soak-"));
+  });
+  after(async () => {
+    await proxy?.stop();
+    await envs?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  SEEDS.forEach((seed, k) => {
+    const experiment = `/Users/alice@quant.example/rehearsal-${String(k + 1).padStart(2, "0")}`;
+    const model = `rehearsal-model-${k + 1}`;
+    const paths = ["/Shared", "/Users"].slice(k, k + 1);
+
+    it(`seed ${seed}: ${experiment.split("/").pop()}, ${model}${paths.length ? ` and ${paths[0]}` : ""}, with at least ${MIN_FAULTS} faults`, async () => {
+      assert.ok(envs.rehearsal!.experiments.includes(experiment), `the seed made ${experiment}`);
+      const plan = path.join(dir, `plan-${seed}.yaml`);
+      fs.writeFileSync(
+        plan,
+        [
+          `paths: [${paths.map((p) => JSON.stringify(p)).join(", ")}]`,
+          `experiments: [${JSON.stringify(experiment)}]`,
+          `models:`,
+          `  - name: ${JSON.stringify(model)}`,
+          `    versions: all`,
+          "",
+        ].join("\n"),
+      );
+      proxy.seen.length = 0;
+      proxy.randomFaults({ seed, rate: 0.3, max: 80, kinds: KINDS });
+      const through = `databricks+${proxy.url}`;
+      const attempts: Ran[] = [];
+      for (let i = 0; i <= RERUNS; i++) {
+        const r = await move(["--from", envs.old.uri, "--to", through, "--plan", plan, "--concurrency", "4", "--claim-timeout", "5"]);
+        attempts.push(r);
+        if (r.status === 0) break;
+        // Only a named failure of some items (exit 3) is to be re-run; anything else is a defect.
+        assert.strictEqual(r.status, 3, `seed ${seed}, attempt ${i + 1}: ${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+      }
+      const faults = proxy.faultCounts();
+      proxy.clear();
+      const total = Object.values(faults).reduce((a, b) => a + b, 0);
+      const story = `seed ${seed}: ${attempts.length} attempt(s), exits ${attempts.map((a) => a.status).join(", ")}; faults ${JSON.stringify(faults)} among ${proxy.seen.length} requests`;
+      assert.strictEqual(attempts[attempts.length - 1].status, 0, `${story}\n${attempts[attempts.length - 1].stderr.slice(-3000)}`);
+      assert.ok(total >= MIN_FAULTS, `${story}: fewer than ${MIN_FAULTS} faults`);
+      for (const kind of ["status-503", "status-429", "drop", "drop-after", "truncate-response", "delay"])
+        assert.ok(faults[kind] > 0, `${story}: no ${kind} fault was drawn`);
+
+      // The source, read directly: the runs of the experiment and the versions of the model.
+      const src = mlflowClient(resolveEndpoint(envs.old.uri, "from", env()));
+      const dst = mlflowClient(resolveEndpoint(envs.new.uri, "to", env()));
+      const srcExp = (await src.experimentByName(experiment))!;
+      const srcRuns = (await src.allRuns([srcExp.experiment_id])).map((r) => r.info.run_id).sort();
+      const srcVersions = (await src.listVersions(model)).map((v) => v.version).sort();
+      assert.strictEqual(srcRuns.length, 6);
+      assert.strictEqual(srcVersions.length, 2);
+
+      // Exactly one active target run per source run, and nothing else: no duplicate, no lease.
+      const dstExp = (await dst.experimentByName(experiment))!;
+      const dstRuns = await dst.allRuns([dstExp.experiment_id]);
+      assert.deepStrictEqual(
+        dstRuns.map((r) => tagMap(r.data.tags)[RUN_TAG.sourceRun] ?? `(no source: ${r.info.run_id}, ${r.info.run_name})`).sort(),
+        srcRuns,
+        `${story}: the target experiment's active runs, by the source run each was moved from`,
+      );
+      assert.ok(
+        dstRuns.every((r) => tagMap(r.data.tags)[RUN_TAG.complete]),
+        `${story}: every target run is complete`,
+      );
+
+      // Exactly one target version per source version; the runs that hold their files, one each, none spare.
+      const versions = await dst.listVersions(model);
+      assert.deepStrictEqual(
+        versions.map((v) => tagMap(v.tags)[TAG.sourceVersion]).sort(),
+        srcVersions,
+        `${story}: the target versions, by source version`,
+      );
+      const migrations = (await dst.experimentByName(MIGRATIONS_EXPERIMENT))!;
+      const copies = (await dst.allRuns([migrations.experiment_id])).filter((r) => tagMap(r.data.tags)[TAG.sourceModel] === model);
+      assert.deepStrictEqual(
+        copies.map((r) => tagMap(r.data.tags)[TAG.sourceVersion]).sort(),
+        srcVersions,
+        `${story}: the target runs holding the versions' files (in ${MIGRATIONS_EXPERIMENT}), by source version`,
+      );
+      assert.deepStrictEqual(
+        versions.map((v) => v.run_id).sort(),
+        copies.map((r) => r.info.run_id).sort(),
+        `${story}: each version is registered from its own copy run`,
+      );
+      assert.ok(!(await dst.experimentByName(REHEARSAL_MODELS_EXPERIMENT)), "the models' training experiment was not in the plan");
+
+      // Verification, without faults, of what the plan covers: every object identical, no extra anywhere.
+      const v = await move(["--from", envs.old.uri, "--to", envs.new.uri, "--plan", plan, "--verify-only"]);
+      assert.strictEqual(v.status, 0, `${story}\n${v.stdout.slice(-3000)}\n${v.stderr.slice(-2000)}`);
+    });
+  });
+});
