@@ -151,7 +151,12 @@ describe("ModelMigration dynamic provider, through the real dynamic-provider hos
     );
     // Once the registration was applied and its answer lost, every listing of the model's versions is refused.
     while (gates[1].rules[0].fired === 0) await new Promise((r) => setTimeout(r, 2));
-    gates[1].add({ method: "GET", path: /model-versions\/search/, action: { kind: "status", status: 503, retryAfter: 0 }, times: Infinity });
+    gates[1].add({
+      method: "GET",
+      path: /model-versions\/search/,
+      action: { kind: "status", status: 503, retryAfter: 0 },
+      times: Infinity,
+    });
     const failed = await first;
     gates[1].clear();
     assert.ok(failed, "the first create failed");
