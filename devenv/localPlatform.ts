@@ -10,6 +10,7 @@
  * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
  * through REQUESTS_CA_BUNDLE.
  */
+import { refusal, registryLevel, registryNeed } from "./registryAcl";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -45,10 +46,13 @@ export class WorkspaceServer {
     readonly stack: string,
     readonly token: string,
     readonly mlflow: MlflowServer,
-    private readonly cert: SelfSignedCert,
+    readonly cert: SelfSignedCert,
   ) {
     this.mlflowApi = new DatabricksTestServer(mlflow.url, token, "backend", ADMIN);
     this.control = new DatabricksControlApi({ token, workspace: this.mlflowApi.workspace, mlflowUrl: mlflow.url, adminUserName: ADMIN });
+    // The registry's permission model, on the state the control plane holds (registryAcl.ts; refusals in serve).
+    this.mlflowApi.readable = (caller, model) => registryLevel(this.state, caller, model) !== undefined;
+    this.mlflowApi.registry.levelOf = (caller, model) => registryLevel(this.state, caller, model);
   }
 
   get state() {
@@ -73,6 +77,7 @@ export class WorkspaceServer {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     try {
+      if (await this.refusedByRegistry(req, res, body)) return;
       if (await this.control.handle(req, res, body)) return;
       await this.mlflowApi.handle(req, res, body);
     } catch (e) {
@@ -80,6 +85,33 @@ export class WorkspaceServer {
       if (!res.headersSent) apiError(res, 500, "INTERNAL_ERROR", String(e));
       else res.end();
     }
+  }
+
+  /**
+   * The registry's permission model (registryAcl.ts) on every model-registry call, before either API answers it:
+   * a call the caller's level on the model does not allow is refused 403 PERMISSION_DENIED, and nothing changes.
+   */
+  private async refusedByRegistry(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const route = /^\/api\/2\.0\/mlflow\/(.+)$/.exec(url.pathname)?.[1];
+    const caller = route ? this.mlflowApi.callerOf(req) : undefined;
+    if (!route || !caller) return false;
+    let b: Record<string, unknown> = {};
+    try {
+      b = JSON.parse(body.toString() || "{}");
+    } catch {
+      /* not JSON: the API answers it */
+    }
+    const need = await registryNeed(route, { ...Object.fromEntries(url.searchParams), ...b }, async (name, version) => {
+      const r = await fetch(
+        `${this.mlflow.url}/api/2.0/mlflow/model-versions/get?name=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}`,
+      );
+      return r.ok ? ((await r.json()) as { model_version?: { current_stage?: string } }).model_version?.current_stage : undefined;
+    });
+    const no = need && refusal(this.state, caller, need);
+    if (!no) return false;
+    apiError(res, 403, "PERMISSION_DENIED", no);
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -14,6 +14,7 @@
  * (a level the object type does not have, a principal that does not exist, not exactly one of
  * user_name / group_name / service_principal_name, or the root left without `admins` CAN_MANAGE).
  */
+import { principalsOf } from "./registryAcl";
 import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiReply";
 import { AclEntry, aclKey, ControlPlaneState, PrincipalKind } from "./controlPlaneState";
 import { WorkspaceApi } from "./workspaceApi";
@@ -70,6 +71,16 @@ export class PermissionsApi {
     if (!resolved) return apiError(req.res, 404, "RESOURCE_DOES_NOT_EXIST", `${type.replace(/s$/, "")} ${id} does not exist.`);
     if (req.method === "GET") return sendJson(req.res, 200, this.render(resolved));
     if (req.method !== "PUT" && req.method !== "PATCH") return notImplemented(req.res, req.method, req.url);
+    // Changing permissions needs CAN_MANAGE on the object, inherited or direct; admins have it everywhere
+    // (https://docs.databricks.com/en/security/auth/access-control/index.html, and for models
+    // https://docs.databricks.com/en/mlflow/models-acl.html: "Modify permissions": Can Manage).
+    if (this.levelOf(resolved, req.caller) !== "CAN_MANAGE")
+      return apiError(
+        req.res,
+        403,
+        "PERMISSION_DENIED",
+        `User '${req.caller}' does not have CAN_MANAGE permission on ${resolved.objectType} ${type}/${id}, which is needed to change its permissions.`,
+      );
     const b = jsonBody(req);
     if (!b) return true;
     const list = b.access_control_list ?? [];
@@ -116,6 +127,19 @@ export class PermissionsApi {
       next.filter((e, i) => next.findIndex((o) => same(o, e) && o.level === e.level) === i),
     );
     return sendJson(req.res, 200, this.render(resolved));
+  }
+
+  /** The caller's own level on an object: the highest of its direct and inherited entries naming them or a group of theirs. */
+  private levelOf(r: Resolved, caller: string): string | undefined {
+    const who = principalsOf(this.state, caller);
+    if (who.groups.has("admins")) return "CAN_MANAGE";
+    let best = -1;
+    for (const key of [r.key, ...r.inheritedFrom.map((f) => f.key)])
+      for (const e of this.state.acl(key)) {
+        const mine = e.kind === "group" ? who.groups.has(e.name) : e.name.toLowerCase() === who.user.toLowerCase();
+        if (mine) best = Math.max(best, r.levels.indexOf(e.level));
+      }
+    return best < 0 ? undefined : r.levels[best];
   }
 
   private async resolve(type: string, id: string): Promise<Resolved | undefined | "unsupported"> {

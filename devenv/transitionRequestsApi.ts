@@ -93,6 +93,8 @@ export class TransitionRequestsApi {
   /** Who created each model version (`name\nversion` -> user), as the model-versions/create caller. */
   readonly authors = new Map<string, string>();
   private nextId = 1;
+  /** The caller's own level on a model, as `permission_level` answers it: CAN_MANAGE unless a workspace's ACLs say otherwise (registryAcl.ts). */
+  levelOf: (caller: string, model: string) => string | undefined = () => "CAN_MANAGE";
 
   /**
    * @param backend the MLflow server behind.
@@ -157,7 +159,7 @@ export class TransitionRequestsApi {
           registered_model_databricks: {
             ...rest,
             id: crypto.createHash("sha256").update(String(rm.name)).digest("hex").slice(0, 32),
-            permission_level: "CAN_MANAGE",
+            permission_level: this.levelOf(req.caller, String(rm.name)),
             latest_versions: ((rm.latest_versions as Record<string, unknown>[] | undefined) ?? []).map((v) => this.withAuthor(v)),
           },
         });
@@ -301,7 +303,7 @@ export class TransitionRequestsApi {
           model_version_databricks: {
             ...mv,
             open_requests: (this.open.get(k) ?? []).map((o) => this.requestJson(o, req.caller)),
-            permission_level: "CAN_MANAGE",
+            permission_level: this.levelOf(req.caller, name),
           },
         });
       }

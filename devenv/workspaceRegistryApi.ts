@@ -20,6 +20,7 @@ import * as crypto from "crypto";
 import { apiError, ApiRequest, jsonBody, sendJson } from "./apiReply";
 import { aclKey, ControlPlaneState } from "./controlPlaneState";
 import { RegisteredModelLookup } from "./permissionsApi";
+import { registryLevel } from "./registryAcl";
 
 const M = "/api/2.0/mlflow/";
 const ROUTE = /^\/api\/2\.0\/mlflow\/(databricks\/registered-models\/get|registered-models\/(?:create|rename|delete))$/;
@@ -117,7 +118,8 @@ export class WorkspaceRegistryApi implements RegisteredModelLookup {
           ...(model.description ? { description: model.description } : {}),
           ...(Array.isArray(model.tags) && model.tags.length ? { tags: model.tags } : {}),
           ...(Array.isArray(model.latest_versions) && model.latest_versions.length ? { latest_versions: model.latest_versions } : {}),
-          permission_level: "CAN_MANAGE",
+          // The caller's own level (registryAcl.ts), as the registry answers it.
+          permission_level: registryLevel(this.state, req.caller, model.name as string),
         },
       });
     }

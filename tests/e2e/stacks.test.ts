@@ -158,18 +158,18 @@ describe("e2e: the project's three stacks under the real engine", function () {
     commitProject(dir, env, "the shipped configuration, pointed at loopback");
 
     // The model quant adopts: the transformer fixture logged to quant's MLflow, moved to the stage (or
-    // alias) the first promotion picks, by an approver through the workspace API.
+    // alias) the first promotion picks through the workspace API, by the workspace admin: before the first
+    // deploy the model's ACL gives no team member any level on it, and the registry refuses them.
     seeded = seedFixture(ws("quant").mlflow, MODEL, { sizeMb: 2, shards: 2, dir: tmp });
     const first = promotions().find((p) => p.from === "quant")!;
     if (first.alias) for (const s of STACKS) ws(s).mlflowApi.aliases = "forwarded";
     if (first.stage) {
-      await wsCall(
-        "quant",
-        "POST",
-        "model-versions/transition-stage",
-        { name: MODEL, version: seeded.version, stage: first.stage, archive_existing_versions: false },
-        await asUser("quant", "chen.wei@quantfirm.example"),
-      );
+      await wsCall("quant", "POST", "model-versions/transition-stage", {
+        name: MODEL,
+        version: seeded.version,
+        stage: first.stage,
+        archive_existing_versions: false,
+      });
     }
 
     await initStacks(runner, services, model);

@@ -31,11 +31,11 @@ const UC_MODEL = `${LOCAL_UC_SCHEMA}.${MODEL}`;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /**
- * The runbook's `npm run <command> -- <args>` as the CLI run from source, arguments as written: `npm run` would
- * first rebuild the whole project (bin/quant-platform.js), which environmentMove.test.ts already proves.
+ * The runbook's `npm run <command> -- <args>` as the built CLI, arguments as written (what `npm run` runs:
+ * bin/quant-platform.js, which rebuilds first only when a source is newer than the build).
  */
-const fromSource = (script: string) =>
-  script.replace(/\bnpm run (?:--silent )?([\w-]+) --/g, `'${process.execPath}' -r ts-node/register/transpile-only cli/index.ts $1`);
+const asBuilt = (script: string) =>
+  script.replace(/\bnpm run (?:--silent )?([\w-]+) --/g, `'${process.execPath}' bin/quant-platform.js $1`);
 
 /** Runs a CLI function, collecting what it prints. */
 async function cli(
@@ -185,7 +185,7 @@ describe("moving a workspace registry's model into Unity Catalog: inventory and 
     );
     try {
       for (const c of commands) {
-        const r = await runAsync("bash", ["-c", fromSource(c)], {
+        const r = await runAsync("bash", ["-c", asBuilt(c)], {
           cwd: PROJECT_DIR,
           env: { ...process.env, ...envs.uc!.env, DATABRICKS_CONFIG_FILE: cfg, DATABRICKS_TOKEN: "" },
         });
@@ -249,14 +249,11 @@ describe("local-env --unity-catalog: a Unity Catalog target to rehearse the move
   let stdout = "";
   let stderr = "";
   let exited: Promise<number | null>;
-  /** The CLI from source (a build of the whole project would compete with other work for the CPU). */
-  const tsNode = (args: string[]): [string, string[]] => [
-    process.execPath,
-    ["-r", "ts-node/register/transpile-only", "cli/index.ts", ...args],
-  ];
+  /** The built CLI (rebuilt first only when a source is newer than the build). */
+  const builtCli = (args: string[]): [string, string[]] => [process.execPath, ["bin/quant-platform.js", ...args]];
 
   before(async () => {
-    const [cmd, args] = tsNode(["local-env", "--unity-catalog", "--size-mb", "1"]);
+    const [cmd, args] = builtCli(["local-env", "--unity-catalog", "--size-mb", "1"]);
     child = spawn(cmd, args, { cwd: PROJECT_DIR, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } });
     child.stdout!.on("data", (d) => (stdout += d));
     child.stderr!.on("data", (d) => (stderr += d));
@@ -279,7 +276,7 @@ describe("local-env --unity-catalog: a Unity Catalog target to rehearse the move
   });
 
   it("--help documents the option", async () => {
-    const [cmd, args] = tsNode(["local-env", "--help"]);
+    const [cmd, args] = builtCli(["local-env", "--help"]);
     const r = await runAsync(cmd, args, { cwd: PROJECT_DIR });
     assert.strictEqual(r.status, 0, r.stderr);
     assert.match(r.stdout, /--unity-catalog .*Unity Catalog model registry \(catalog main, schema quant\)/s);
@@ -306,7 +303,7 @@ describe("local-env --unity-catalog: a Unity Catalog target to rehearse the move
     assert.match(stderr, /models go in as main\.quant\.<model>/);
 
     // The exports pasted into a shell, then the runbook's Unity Catalog walk-through as written.
-    const script = [stdout.trim(), fromSource(walkthrough(fs.readFileSync(RUNBOOK, "utf8"), "uc-walkthrough"))].join("\n");
+    const script = [stdout.trim(), asBuilt(walkthrough(fs.readFileSync(RUNBOOK, "utf8"), "uc-walkthrough"))].join("\n");
     const r = await runAsync("bash", ["-c", script], {
       cwd: PROJECT_DIR,
       env: { ...process.env, DATABRICKS_TOKEN: "", STORAGE_AZURE_BLOB_ENDPOINT: "" },

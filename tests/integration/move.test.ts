@@ -21,7 +21,7 @@ import { checkTarget } from "../../migration/modelVersion";
 import { Ran, runAsync } from "../fixtures/process";
 import { writesIn } from "../fixtures/targetWrites";
 
-const CLI = [process.execPath, "-r", "ts-node/register/transpile-only", "cli/index.ts", "move"];
+const CLI = [process.execPath, "bin/quant-platform.js", "move"];
 
 describe("move: a whole environment in one command, planned, resumable, verified, in shards", function () {
   this.timeout(600000);

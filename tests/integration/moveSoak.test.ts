@@ -19,7 +19,7 @@ import { MIGRATIONS_EXPERIMENT, RUN_TAG, TAG } from "../../migration/provenance"
 import { FaultAction, FaultProxy } from "../fixtures/faultProxy";
 import { Ran, runAsync } from "../fixtures/process";
 
-const CLI = [process.execPath, "-r", "ts-node/register/transpile-only", "cli/index.ts", "move"];
+const CLI = [process.execPath, "bin/quant-platform.js", "move"];
 const SEEDS = [1, 2, 3];
 const MIN_FAULTS = 50;
 /** The mix the issue names, each kind equally likely. */

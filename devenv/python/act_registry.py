@@ -1,0 +1,69 @@
+"""Acts on a Databricks workspace's model registry (and its SCIM and Permissions APIs) as given people, with
+the official Databricks SDK for Python, and says what the workspace answered to each act.
+
+stdin: {"host": "https://127.0.0.1:PORT", "acts": [{"token": ..., "op": ..., ...}, ...]}
+stdout: one JSON list, an entry per act: {"ok": true, "value": ...} or {"ok": false, "refused": <a 403>, "error_code": ..., "message": ...}
+
+The CA of a loopback workspace comes as REQUESTS_CA_BUNDLE, which the SDK's requests session honours.
+"""
+import json
+import sys
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.errors import DatabricksError, PermissionDenied
+from databricks.sdk.service import iam, ml
+
+
+def act(w: WorkspaceClient, a: dict):
+    op = a["op"]
+    r = w.model_registry
+    if op == "get-model":
+        level = r.get_model(a["name"]).registered_model_databricks.permission_level
+        return level.value if level else None
+    if op == "search-versions":
+        return sorted(v.version for v in r.search_model_versions(filter=f"name='{a['name']}'"))
+    if op == "transition":
+        r.transition_stage(a["name"], a["version"], a["stage"], archive_existing_versions=False)
+        return a["stage"]
+    if op == "request":
+        return r.create_transition_request(a["name"], a["version"], a["stage"]).request.to_stage
+    if op == "approve":
+        r.approve_transition_request(a["name"], a["version"], a["stage"], archive_existing_versions=False)
+        return a["stage"]
+    if op == "set-tag":
+        r.set_model_version_tag(a["name"], a["version"], a["key"], a["value"])
+        return a["value"]
+    if op == "delete-version":
+        r.delete_model_version(a["name"], a["version"])
+        return a["version"]
+    if op == "set-permissions":
+        acl = [ml.RegisteredModelAccessControlRequest(group_name=g, permission_level=ml.RegisteredModelPermissionLevel(l)) for g, l in a["grants"]]
+        w.model_registry.update_permissions(a["id"], access_control_list=acl)
+        return "updated"
+    if op == "join-group":
+        g = next(iter(w.groups.list(filter=f'displayName eq "{a["group"]}"')))
+        me = w.current_user.me()
+        w.groups.patch(g.id, operations=[iam.Patch(op=iam.PatchOp.ADD, path="members", value=[{"value": me.id}])], schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP])
+        return "joined"
+    raise ValueError(f"unknown act {op}")
+
+
+def main():
+    req = json.load(sys.stdin)
+    out = []
+    clients = {}
+    for a in req["acts"]:
+        w = clients.get(a["token"])
+        if w is None:
+            w = clients[a["token"]] = WorkspaceClient(config=Config(host=req["host"], token=a["token"], auth_type="pat", retry_timeout_seconds=20))
+        try:
+            out.append({"ok": True, "value": act(w, a)})
+        except DatabricksError as e:  # a refusal or another answer of the API; anything else is a defect and stops
+            # 403, whatever the body's shape (MLflow's PERMISSION_DENIED, SCIM's error schema): the SDK's PermissionDenied.
+            out.append({"ok": False, "refused": isinstance(e, PermissionDenied), "error_code": e.error_code, "message": str(e).split(" Config: ")[0]})
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+/**
+ * Issue 34 (1, 4): the workspace test server refuses in its model registry what Databricks refuses, judged by the
+ * official Databricks SDK for Python acting as each person with their own token. The expected outcome of every
+ * act is written here from Databricks' documented table ("Share MLflow Models", MLflow Model permissions:
+ * https://docs.databricks.com/en/mlflow/models-acl.html), not computed by the code under test. A refusal changes
+ * nothing: the stages, the ACL and the admins group are read back after the acts.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { PROJECT_DIR } from "../../devenv/localMlflow";
+import { mlflowCall, WorkspaceServer } from "../../devenv/localPlatform";
+import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
+import { liveServers } from "../fixtures/liveServers";
+import { runAsync } from "../fixtures/process";
+
+const ADMIN_TOKEN = "dapi-registry-acl-admin";
+const MODEL = `acl-model-${process.pid}`;
+/** The people, each acting with their own token, and the level the model's ACL gives them (by a group or directly). */
+const PEOPLE = {
+  outsider: { email: "olga.outsider@quantfirm.example", grant: undefined },
+  reader: { email: "rita.reader@quantfirm.example", grant: "CAN_READ" },
+  editor: { email: "eddie.editor@quantfirm.example", grant: "CAN_EDIT" },
+  staging: { email: "sam.staging@quantfirm.example", grant: "CAN_MANAGE_STAGING_VERSIONS" },
+  production: { email: "pia.production@quantfirm.example", grant: "CAN_MANAGE_PRODUCTION_VERSIONS" },
+} as const;
+type Who = keyof typeof PEOPLE | "admin";
+
+interface Act {
+  who: Who;
+  op: string;
+  version?: string;
+  stage?: string;
+  key?: string;
+  value?: string;
+  grants?: [string, string][];
+  group?: string;
+  /** The documented outcome: the value the call answers, or "refused" (403 PERMISSION_DENIED). */
+  expect: unknown;
+}
+
+/**
+ * In order: each row acts on the model as it is after the rows before it (version 1 starts in None, version 2
+ * too). Each refusal is of an ability the person's level lacks in the documented table.
+ */
+const ACTS: Act[] = [
+  { who: "outsider", op: "get-model", expect: "refused" },
+  { who: "outsider", op: "search-versions", expect: [] }, // a search answers only what the caller may read
+  { who: "reader", op: "get-model", expect: "CAN_READ" }, // permission_level is the caller's own
+  { who: "reader", op: "search-versions", expect: ["1", "2"] },
+  { who: "reader", op: "request", version: "1", stage: "Archived", expect: "Archived" }, // Can Read may request a transition
+  { who: "reader", op: "set-tag", version: "1", key: "k", value: "r", expect: "refused" },
+  { who: "reader", op: "transition", version: "1", stage: "Staging", expect: "refused" },
+  { who: "editor", op: "get-model", expect: "CAN_EDIT" },
+  { who: "editor", op: "set-tag", version: "1", key: "k", value: "e", expect: "e" },
+  { who: "editor", op: "transition", version: "1", stage: "Staging", expect: "refused" },
+  { who: "editor", op: "transition", version: "1", stage: "Production", expect: "refused" },
+  { who: "staging", op: "transition", version: "1", stage: "Staging", expect: "Staging" },
+  { who: "staging", op: "transition", version: "1", stage: "Production", expect: "refused" },
+  { who: "staging", op: "request", version: "1", stage: "Production", expect: "Production" },
+  { who: "staging", op: "approve", version: "1", stage: "Production", expect: "refused" }, // approving into Production needs Can Manage Production Versions
+  { who: "production", op: "approve", version: "1", stage: "Production", expect: "Production" },
+  { who: "staging", op: "transition", version: "1", stage: "Archived", expect: "refused" }, // out of Production
+  { who: "production", op: "delete-version", version: "2", expect: "refused" }, // deleting needs Can Manage
+  { who: "editor", op: "set-permissions", grants: [["quant-acl-editors", "CAN_MANAGE"]], expect: "refused" },
+  { who: "editor", op: "join-group", group: "admins", expect: "refused" }, // SCIM writes are for admins
+  { who: "admin", op: "get-model", expect: "CAN_MANAGE" },
+  { who: "admin", op: "delete-version", version: "2", expect: "2" },
+];
+
+describe("the workspace model registry refuses what Databricks refuses, acted out with the Databricks SDK as each person", function () {
+  this.timeout(300000);
+  let ws: WorkspaceServer;
+  let dir: string;
+  let certFile: string;
+  const tokens = new Map<Who, string>([["admin", ADMIN_TOKEN]]);
+  const admin = (method: string, api: string, params: Record<string, unknown>) =>
+    mlflowCall<Record<string, any>>(ws.url, method, api, params, ADMIN_TOKEN, ws.cert.cert);
+
+  before(async () => {
+    const { a } = await liveServers();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-acl-"));
+    const cert = makeSelfSignedCert();
+    certFile = writeCertFile(dir, cert);
+    ws = new WorkspaceServer("quant_lr", ADMIN_TOKEN, a, cert);
+    await ws.start();
+    // The people and their groups, as SCIM holds them once the platform deployed them.
+    for (const [who, p] of Object.entries(PEOPLE)) {
+      const u = ws.state.addUser(p.email);
+      const token = `dapi-${who}-${process.pid}`;
+      tokens.set(who as Who, token);
+      ws.mlflowApi.addUser(token, p.email);
+      ws.state.tokens.set(token, u.id);
+    }
+    // The editor's level comes through a nested group, the others' directly or through a group of their own.
+    const inner = ws.state.addGroup("quant-acl-editors-inner", { members: [ws.state.userByName(PEOPLE.editor.email)!.id] });
+    ws.state.addGroup("quant-acl-editors", { members: [inner.id] });
+    ws.state.addGroup("quant-acl-production", { members: [ws.state.userByName(PEOPLE.production.email)!.id] });
+
+    // The model and two versions, made by the admin through the workspace API; then its ACL, through the Permissions API.
+    await admin("POST", "registered-models/create", { name: MODEL });
+    const exp = await admin("POST", "experiments/create", { name: `/Shared/acl-${process.pid}` });
+    const run = (await admin("POST", "runs/create", { experiment_id: exp.experiment_id, start_time: Date.now() })).run;
+    for (let i = 0; i < 2; i++)
+      await admin("POST", "model-versions/create", { name: MODEL, source: `${run.info.artifact_uri}/model`, run_id: run.info.run_id });
+    const id = (await admin("GET", "databricks/registered-models/get", { name: MODEL })).registered_model_databricks.id;
+    const acl = [
+      { user_name: PEOPLE.reader.email, permission_level: "CAN_READ" },
+      { group_name: "quant-acl-editors", permission_level: "CAN_EDIT" },
+      { user_name: PEOPLE.staging.email, permission_level: "CAN_MANAGE_STAGING_VERSIONS" },
+      { group_name: "quant-acl-production", permission_level: "CAN_MANAGE_PRODUCTION_VERSIONS" },
+    ];
+    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/registered-models/${id}`, { access_control_list: acl });
+    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+  });
+  after(async () => {
+    await ws?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One request with the admin token and the workspace's CA (the Permissions API is no MLflow route). */
+  async function fetchJson(method: string, url: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const https = await import("https");
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const r = https.request(
+        url,
+        {
+          method,
+          ca: ws.cert.cert,
+          headers: {
+            Authorization: `Bearer ${ADMIN_TOKEN}`,
+            ...(payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}),
+          },
+        },
+        (res) => {
+          let d = "";
+          res.on("data", (c) => (d += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(d || "{}") }));
+        },
+      );
+      r.on("error", reject);
+      r.end(payload);
+    });
+  }
+
+  it("every act is allowed or refused as the documented table says, and each refusal changed nothing", async () => {
+    const id = (await admin("GET", "databricks/registered-models/get", { name: MODEL })).registered_model_databricks.id;
+    const aclBefore = JSON.stringify((await fetchJson("GET", `${ws.url}/api/2.0/permissions/registered-models/${id}`, undefined)).body);
+    const acts = ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, name: MODEL, id, token: tokens.get(who)! }));
+    const ran = await runAsync(
+      path.join(PROJECT_DIR, ".venv", "bin", "python"),
+      [path.join(PROJECT_DIR, "devenv", "python", "act_registry.py")],
+      {
+        input: JSON.stringify({ host: ws.url, acts }),
+        env: { ...process.env, REQUESTS_CA_BUNDLE: certFile, DATABRICKS_CONFIG_FILE: path.join(dir, "none.cfg") },
+      },
+    );
+    assert.strictEqual(ran.status, 0, ran.stderr);
+    const out = JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
+    const differs: string[] = [];
+    ACTS.forEach((a, i) => {
+      const got = out[i].ok ? out[i].value : out[i].refused ? "refused" : `error ${out[i].error_code}: ${out[i].message}`;
+      if (JSON.stringify(got) !== JSON.stringify(a.expect))
+        differs.push(
+          `${a.who} ${a.op}${a.version ? ` v${a.version}` : ""}${a.stage ? ` ${a.stage}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}`,
+        );
+    });
+    assert.deepStrictEqual(differs, [], "acts whose outcome differs from the documented table");
+
+    // What the refusals would have changed is as the allowed acts left it.
+    const v1 = (await admin("GET", "model-versions/get", { name: MODEL, version: "1" })).model_version;
+    assert.strictEqual(v1.current_stage, "Production", "version 1: moved only by the allowed transitions");
+    assert.deepStrictEqual(
+      (v1.tags ?? []).filter((t: { key: string }) => t.key === "k"),
+      [{ key: "k", value: "e" }],
+      "version 1's tag: the editor's, not the reader's",
+    );
+    assert.strictEqual(
+      JSON.stringify((await fetchJson("GET", `${ws.url}/api/2.0/permissions/registered-models/${id}`, undefined)).body),
+      aclBefore,
+      "the model's ACL is as it was",
+    );
+    const admins = ws.state.groupByName("admins")!;
+    assert.ok(!admins.members.has(ws.state.userByName(PEOPLE.editor.email)!.id), "the editor is not in admins");
+  });
+});
