@@ -77,7 +77,7 @@ export class WorkspaceServer {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     try {
-      if (await this.refusedByRegistry(req, res, body)) return;
+      if ((await this.refusedByRegistry(req, res, body)) || this.refusedInWorkspace(req, res, body)) return;
       if (await this.control.handle(req, res, body)) return;
       await this.mlflowApi.handle(req, res, body);
     } catch (e) {
@@ -112,6 +112,51 @@ export class WorkspaceServer {
     if (!no) return false;
     apiError(res, 403, "PERMISSION_DENIED", no);
     return true;
+  }
+
+  /**
+   * Workspace objects' permission model on writes (Databricks, "Folder ACLs" and "Notebook ACLs",
+   * https://docs.databricks.com/en/security/auth/access-control/index.html): creating, importing or deleting an
+   * item, and creating a Git folder, need CAN_MANAGE on the folder it goes in (the nearest existing one);
+   * replacing a notebook's or file's content needs CAN_EDIT on it; exporting one needs CAN_READ. Refused: 403
+   * PERMISSION_DENIED, nothing changed.
+   */
+  private refusedInWorkspace(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): boolean {
+    const url = new URL(req.url ?? "/", "http://x");
+    const route = `${req.method} ${url.pathname}`;
+    const caller = this.mlflowApi.callerOf(req);
+    if (!caller) return false;
+    let b: Record<string, unknown> = {};
+    try {
+      b = JSON.parse(body.toString() || "{}");
+    } catch {
+      /* not JSON: the API answers it */
+    }
+    const path = String(b.path ?? url.searchParams.get("path") ?? "");
+    const levels = ["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"];
+    const need = (p: string, level: string, ability: string): boolean => {
+      const has = this.control.permissions.workspaceLevel(p, caller);
+      if (levels.indexOf(has ?? "") >= levels.indexOf(level)) return false;
+      apiError(
+        res,
+        403,
+        "PERMISSION_DENIED",
+        `User '${caller}' does not have ${level} permission on '${p}' (it has ${has ?? "no permission"}), which is needed to ${ability}.`,
+      );
+      return true;
+    };
+    const parent = (p: string) => p.replace(/\/[^/]*\/?$/, "") || "/";
+    const exists = (p: string) => this.mlflowApi.workspace.nodes.has(p);
+    if (!path) return false;
+    if (route === "POST /api/2.0/workspace/mkdirs") return !exists(path) && need(path, "CAN_MANAGE", "create folders there");
+    if (route === "POST /api/2.0/workspace/import")
+      return exists(path) && b.overwrite
+        ? need(path, "CAN_EDIT", "replace its content")
+        : need(parent(path), "CAN_MANAGE", "create items in that folder");
+    if (route === "POST /api/2.0/workspace/delete") return need(parent(path), "CAN_MANAGE", "delete items in that folder");
+    if (route === "POST /api/2.0/repos") return need(parent(path), "CAN_MANAGE", "create a Git folder in that folder");
+    if (route === "GET /api/2.0/workspace/export") return exists(path) && need(path, "CAN_READ", "export it");
+    return false;
   }
 
   async stop(): Promise<void> {

@@ -37,7 +37,12 @@ const FIELD_OF: Record<PrincipalKind, string> = { user: "user_name", group: "gro
 /** The workspace-registry side: whether a model id names an existing model. */
 export interface RegisteredModelLookup {
   modelExists(id: string): Promise<boolean>;
+  /** Whether an MLflow experiment id names an active experiment (`/permissions/experiments/{id}`). */
+  experimentExists?(id: string): Promise<boolean>;
 }
+
+/** An experiment's levels ("MLflow experiment ACLs", https://docs.databricks.com/en/security/auth/access-control/index.html). */
+const EXPERIMENT_LEVELS = ["CAN_READ", "CAN_EDIT", "CAN_MANAGE"];
 
 interface Resolved {
   key: string;
@@ -129,6 +134,30 @@ export class PermissionsApi {
     return sendJson(req.res, 200, this.render(resolved));
   }
 
+  /**
+   * The caller's level on the workspace object at `path`, or on its nearest existing folder when there is none
+   * there (what creating it needs): its direct and inherited entries, admins CAN_MANAGE everywhere, and every
+   * user CAN_MANAGE in their own home folder (https://docs.databricks.com/en/security/auth/access-control/index.html,
+   * "Folder ACLs"; "users have Can Manage permission on their home folder").
+   */
+  workspaceLevel(path: string, caller: string): string | undefined {
+    let at = path.replace(/\/+$/, "") || "/";
+    // A user's home folder always exists on Databricks (here it may not yet): its user manages all of it.
+    const home = `/Users/${caller}`.toLowerCase();
+    if (at.toLowerCase() === home || at.toLowerCase().startsWith(`${home}/`)) return "CAN_MANAGE";
+    while (!this.workspace.nodes.has(at)) at = parentOf(at);
+    const n = this.workspace.nodes.get(at)!;
+    const type = Object.entries(WORKSPACE_TYPES).find(([, t]) => t.node === n.type)?.[0] ?? "directories";
+    const inheritedFrom: { key: string; name: string }[] = [];
+    for (let q = at; q !== "/";) {
+      q = parentOf(q);
+      const a = this.workspace.nodes.get(q);
+      if (a && q !== "/") inheritedFrom.push({ key: aclKey(a.type === "REPO" ? "repos" : "directories", a.id), name: q });
+    }
+    inheritedFrom.push({ key: aclKey("directories", 0), name: "/" });
+    return this.levelOf({ key: aclKey(type, n.id), objectType: type, levels: WORKSPACE_LEVELS, inheritedFrom, isRoot: at === "/" }, caller);
+  }
+
   /** The caller's own level on an object: the highest of its direct and inherited entries naming them or a group of theirs. */
   private levelOf(r: Resolved, caller: string): string | undefined {
     const who = principalsOf(this.state, caller);
@@ -151,6 +180,18 @@ export class PermissionsApi {
         objectType: "registered-model",
         levels: MODEL_LEVELS,
         inheritedFrom: [{ key: aclKey(type, "root"), name: aclKey(type, "root") }],
+        isRoot: false,
+      };
+    }
+    if (type === "experiments") {
+      if (!this.models.experimentExists) return "unsupported";
+      if (!(await this.models.experimentExists(id))) return undefined;
+      // Admins' CAN_MANAGE comes from the workspace root, as for every workspace object.
+      return {
+        key: aclKey(type, id),
+        objectType: "mlflowExperiment",
+        levels: EXPERIMENT_LEVELS,
+        inheritedFrom: [{ key: aclKey("directories", 0), name: "/directories/" }],
         isRoot: false,
       };
     }

@@ -204,7 +204,14 @@ export class ScimApi {
       return scimError(req.res, 400, "Request is unparsable, syntactically incorrect, or violates schema: Operations is required.");
     // Validate every operation before applying any, so a refused PATCH changes nothing.
     const apply: (() => void)[] = [];
-    for (const o of ops as Json[]) {
+    // An operation without `path` carries the attributes to change as the keys of its value (RFC 7644 3.5.2.1 and
+    // 3.5.2.3): one operation per attribute.
+    const expanded = (ops as Json[]).flatMap((o) =>
+      typeof o.path !== "string" && o.value && typeof o.value === "object" && !Array.isArray(o.value)
+        ? Object.entries(o.value as Json).map(([path, value]) => ({ op: o.op, path, value }) as Json)
+        : [o],
+    );
+    for (const o of expanded) {
       const op = String(o.op ?? "").toLowerCase();
       const path = typeof o.path === "string" ? o.path : "";
       const filter = /^(members|entitlements)\[value eq "([^"]*)"\]$/.exec(path);

@@ -80,6 +80,11 @@ export class WorkspaceRegistryApi implements RegisteredModelLookup {
   }
 
   /** Whether a Databricks model id names a model that still exists in the registry. */
+  async experimentExists(id: string): Promise<boolean> {
+    const r = await this.mlflow("GET", `${M}experiments/get?experiment_id=${encodeURIComponent(id)}`);
+    return r.status === 200 && (r.json.experiment as { lifecycle_stage?: string } | undefined)?.lifecycle_stage === "active";
+  }
+
   async modelExists(id: string): Promise<boolean> {
     const entry = [...this.state.workspaceModels].find(([, m]) => m.id === id);
     if (!entry) return false;

@@ -36,6 +36,11 @@ interface Act {
   value?: string;
   grants?: [string, string][];
   group?: string;
+  path?: string;
+  content?: string;
+  overwrite?: boolean;
+  url?: string;
+  user?: string;
   /** The documented outcome: the value the call answers, or "refused" (403 PERMISSION_DENIED). */
   expect: unknown;
 }
@@ -69,7 +74,27 @@ const ACTS: Act[] = [
   { who: "admin", op: "delete-version", version: "2", expect: "2" },
 ];
 
-describe("the workspace model registry refuses what Databricks refuses, acted out with the Databricks SDK as each person", function () {
+const TEAM = "/Shared/acl-team";
+/**
+ * Workspace objects ("Folder ACLs" and "Notebook ACLs", https://docs.databricks.com/en/security/auth/access-control/index.html):
+ * creating, importing and deleting items and creating Git folders need Can Manage on the folder; a notebook's
+ * content is replaced with Can Edit on it and exported with Can Read; a home folder is its user's to manage.
+ * The team folder's ACL: the editors' group CAN_MANAGE, the reader CAN_READ.
+ */
+const WORKSPACE_ACTS: Act[] = [
+  { who: "reader", op: "mkdirs", path: `${TEAM}/reader-dir`, expect: "refused" },
+  { who: "reader", op: "import", path: `${TEAM}/reader-nb`, content: "print('r')\n", expect: "refused" },
+  { who: "editor", op: "import", path: `${TEAM}/nb`, content: "# Databricks notebook source\nprint('e')\n", expect: "imported" },
+  { who: "reader", op: "export", path: `${TEAM}/nb`, expect: "# Databricks notebook source\nprint('e')\n" },
+  { who: "outsider", op: "export", path: `${TEAM}/nb`, expect: "refused" },
+  { who: "reader", op: "import", path: `${TEAM}/nb`, content: "print('r')\n", overwrite: true, expect: "refused" },
+  { who: "outsider", op: "mkdirs", path: `/Users/${PEOPLE.outsider.email}/scratch`, expect: "created" },
+  { who: "reader", op: "clone", path: `${TEAM}/reader-repo`, url: "https://gitlab.example/quant/quant-research.git", expect: "refused" },
+  { who: "editor", op: "clone", path: `${TEAM}/repo`, url: "https://gitlab.example/quant/quant-research.git", expect: `${TEAM}/repo` },
+  { who: "reader", op: "set-folder-permissions", path: TEAM, grants: [["users", "CAN_MANAGE"]], expect: "refused" },
+];
+
+describe("the workspace test server refuses what Databricks refuses, acted out with the Databricks SDK as each person", function () {
   this.timeout(300000);
   let ws: WorkspaceServer;
   let dir: string;
@@ -145,28 +170,41 @@ describe("the workspace model registry refuses what Databricks refuses, acted ou
     });
   }
 
-  it("every act is allowed or refused as the documented table says, and each refusal changed nothing", async () => {
-    const id = (await admin("GET", "databricks/registered-models/get", { name: MODEL })).registered_model_databricks.id;
-    const aclBefore = JSON.stringify((await fetchJson("GET", `${ws.url}/api/2.0/permissions/registered-models/${id}`, undefined)).body);
-    const acts = ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, name: MODEL, id, token: tokens.get(who)! }));
+  /** Runs the acts with the Databricks SDK, each as the person whose token it carries; what the workspace answered to each. */
+  async function actAll(
+    acts: Record<string, unknown>[],
+  ): Promise<{ ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[]> {
     const ran = await runAsync(
       path.join(PROJECT_DIR, ".venv", "bin", "python"),
-      [path.join(PROJECT_DIR, "devenv", "python", "act_registry.py")],
+      [path.join(PROJECT_DIR, "devenv", "python", "act_as.py")],
       {
         input: JSON.stringify({ host: ws.url, acts }),
         env: { ...process.env, REQUESTS_CA_BUNDLE: certFile, DATABRICKS_CONFIG_FILE: path.join(dir, "none.cfg") },
       },
     );
     assert.strictEqual(ran.status, 0, ran.stderr);
-    const out = JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
+    return JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
+  }
+
+  /** Each act's outcome that differs from its expected one, in words. */
+  function differences(expected: Act[], out: Awaited<ReturnType<typeof actAll>>): string[] {
     const differs: string[] = [];
-    ACTS.forEach((a, i) => {
+    expected.forEach((a, i) => {
       const got = out[i].ok ? out[i].value : out[i].refused ? "refused" : `error ${out[i].error_code}: ${out[i].message}`;
       if (JSON.stringify(got) !== JSON.stringify(a.expect))
         differs.push(
-          `${a.who} ${a.op}${a.version ? ` v${a.version}` : ""}${a.stage ? ` ${a.stage}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}`,
+          `${a.who} ${a.op}${a.version ? ` v${a.version}` : ""}${a.stage ? ` ${a.stage}` : ""}${a.path ? ` ${a.path}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}`,
         );
     });
+    return differs;
+  }
+
+  it("every act is allowed or refused as the documented table says, and each refusal changed nothing", async () => {
+    const id = (await admin("GET", "databricks/registered-models/get", { name: MODEL })).registered_model_databricks.id;
+    const aclBefore = JSON.stringify((await fetchJson("GET", `${ws.url}/api/2.0/permissions/registered-models/${id}`, undefined)).body);
+    const acts = ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, name: MODEL, id, token: tokens.get(who)! }));
+    const out = await actAll(acts);
+    const differs = differences(ACTS, out);
     assert.deepStrictEqual(differs, [], "acts whose outcome differs from the documented table");
 
     // What the refusals would have changed is as the allowed acts left it.
@@ -184,5 +222,57 @@ describe("the workspace model registry refuses what Databricks refuses, acted ou
     );
     const admins = ws.state.groupByName("admins")!;
     assert.ok(!admins.members.has(ws.state.userByName(PEOPLE.editor.email)!.id), "the editor is not in admins");
+  });
+  it("workspace objects and Git folders: every act is allowed or refused as the documented table says, and a refusal changes nothing", async () => {
+    const admin = await actAll([{ token: ADMIN_TOKEN, op: "mkdirs", path: TEAM }]);
+    assert.ok(admin[0].ok, JSON.stringify(admin));
+    const folderId = (await fetchJson("GET", `${ws.url}/api/2.0/workspace/get-status?path=${encodeURIComponent(TEAM)}`, undefined))
+      .body as { object_id: number };
+    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/directories/${folderId.object_id}`, {
+      access_control_list: [
+        { group_name: "quant-acl-editors", permission_level: "CAN_MANAGE" },
+        { user_name: PEOPLE.reader.email, permission_level: "CAN_READ" },
+      ],
+    });
+    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+    const out = await actAll(WORKSPACE_ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, token: tokens.get(who)! })));
+    assert.deepStrictEqual(differences(WORKSPACE_ACTS, out), [], "acts whose outcome differs from the documented table");
+    const nodes = ws.mlflowApi.workspace.nodes;
+    assert.deepStrictEqual(
+      [...nodes.keys()].filter((p) => p.startsWith(`${TEAM}/`)).sort(),
+      [`${TEAM}/nb`, `${TEAM}/repo`],
+      "the team folder holds what the allowed acts made, nothing the refused ones tried",
+    );
+    assert.strictEqual(nodes.get(`${TEAM}/nb`)?.content?.toString("utf8"), "# Databricks notebook source\nprint('e')\n");
+  });
+  it("the SDK's ordinary calls the stand-in answered off the documentation are answered as documented", async () => {
+    const exp = await admin("POST", "experiments/create", { name: `/Shared/acl-sdk-${process.pid}` });
+    const id = String(exp.experiment_id);
+    const acts: Act[] = [
+      // GET/PATCH /api/2.0/permissions/experiments/{id}: admins' CAN_MANAGE inherited; a reader may not change it.
+      { who: "admin", op: "set-experiment-permissions", grants: [["quant-acl-editors", "CAN_EDIT"]], expect: "updated" },
+      { who: "reader", op: "set-experiment-permissions", grants: [["users", "CAN_MANAGE"]], expect: "refused" },
+      { who: "admin", op: "experiment-permissions", expect: ["admins:CAN_MANAGE", "quant-acl-editors:CAN_EDIT"] },
+      // GET experiments/list and POST experiments/search with {}.
+      { who: "admin", op: "list-experiments", expect: "listed" },
+      { who: "admin", op: "search-experiments", expect: "listed" },
+      // workspace.upload: /api/2.0/workspace/import as multipart/form-data.
+      { who: "admin", op: "upload", path: `${TEAM}-upload`, content: "# Databricks notebook source\nprint('u')\n", expect: "uploaded" },
+      { who: "admin", op: "export", path: `${TEAM}-upload`, expect: "# Databricks notebook source\nprint('u')\n" },
+      // A SCIM PatchOp add without path: the attributes are the value's keys.
+      {
+        who: "admin",
+        op: "add-member-no-path",
+        group: "quant-acl-production",
+        user: PEOPLE.reader.email,
+        expect: [PEOPLE.production.email, PEOPLE.reader.email].sort(),
+      },
+    ];
+    const out = await actAll(acts.map(({ who, expect: _e, ...a }) => ({ ...a, id, token: tokens.get(who)! })));
+    // The listings are long (every experiment of the shared server): what counts is that they name this one.
+    for (const i of [3, 4])
+      if (out[i].ok)
+        out[i] = { ok: true, value: (out[i].value as string[]).includes(`/Shared/acl-sdk-${process.pid}`) ? "listed" : out[i].value };
+    assert.deepStrictEqual(differences(acts, out), [], "calls answered otherwise than documented");
   });
 });

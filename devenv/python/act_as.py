@@ -1,18 +1,19 @@
-"""Acts on a Databricks workspace's model registry (and its SCIM and Permissions APIs) as given people, with
-the official Databricks SDK for Python, and says what the workspace answered to each act.
+"""Acts on a Databricks workspace (its model registry, workspace objects, Git folders, SCIM and Permissions APIs)
+as given people, with the official Databricks SDK for Python, and says what the workspace answered to each act.
 
 stdin: {"host": "https://127.0.0.1:PORT", "acts": [{"token": ..., "op": ..., ...}, ...]}
 stdout: one JSON list, an entry per act: {"ok": true, "value": ...} or {"ok": false, "refused": <a 403>, "error_code": ..., "message": ...}
 
 The CA of a loopback workspace comes as REQUESTS_CA_BUNDLE, which the SDK's requests session honours.
 """
+import base64
 import json
 import sys
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.errors import DatabricksError, PermissionDenied
-from databricks.sdk.service import iam, ml
+from databricks.sdk.service import iam, ml, workspace
 
 
 def act(w: WorkspaceClient, a: dict):
@@ -46,6 +47,41 @@ def act(w: WorkspaceClient, a: dict):
         me = w.current_user.me()
         w.groups.patch(g.id, operations=[iam.Patch(op=iam.PatchOp.ADD, path="members", value=[{"value": me.id}])], schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP])
         return "joined"
+    if op == "mkdirs":
+        w.workspace.mkdirs(a["path"])
+        return "created"
+    if op == "import":
+        content = base64.b64encode(a["content"].encode()).decode()
+        w.workspace.import_(a["path"], content=content, format=workspace.ImportFormat.SOURCE, language=workspace.Language.PYTHON, overwrite=a.get("overwrite", False))
+        return "imported"
+    if op == "export":
+        return base64.b64decode(w.workspace.export(a["path"], format=workspace.ExportFormat.SOURCE).content).decode()
+    if op == "clone":
+        return w.repos.create(a["url"], "gitLab", path=a["path"]).path
+    if op == "set-folder-permissions":
+        oid = str(w.workspace.get_status(a["path"]).object_id)
+        acl = [workspace.WorkspaceObjectAccessControlRequest(group_name=g, permission_level=workspace.WorkspaceObjectPermissionLevel(l)) for g, l in a["grants"]]
+        w.workspace.update_permissions("directories", oid, access_control_list=acl)
+        return "updated"
+    if op == "experiment-permissions":
+        acl = w.experiments.get_permissions(a["id"]).access_control_list or []
+        return sorted(f"{e.group_name or e.user_name}:{p.permission_level.value}" for e in acl for p in (e.all_permissions or []))
+    if op == "set-experiment-permissions":
+        acl = [ml.ExperimentAccessControlRequest(group_name=g, permission_level=ml.ExperimentPermissionLevel(l)) for g, l in a["grants"]]
+        w.experiments.update_permissions(a["id"], access_control_list=acl)
+        return "updated"
+    if op == "list-experiments":
+        return sorted(e.name for e in w.experiments.list_experiments())
+    if op == "search-experiments":
+        return sorted(e.name for e in w.experiments.search_experiments())
+    if op == "upload":
+        w.workspace.upload(a["path"], a["content"].encode(), format=workspace.ImportFormat.SOURCE, language=workspace.Language.PYTHON)
+        return "uploaded"
+    if op == "add-member-no-path":
+        g = next(iter(w.groups.list(filter=f'displayName eq "{a["group"]}"')))
+        user = next(iter(w.users.list(filter=f'userName eq "{a["user"]}"')))
+        w.groups.patch(g.id, operations=[iam.Patch(op=iam.PatchOp.ADD, value={"members": [{"value": user.id}]})], schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP])
+        return sorted(m.display for m in (w.groups.get(g.id).members or []))
     raise ValueError(f"unknown act {op}")
 
 
