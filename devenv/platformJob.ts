@@ -52,7 +52,14 @@ function memberWith(model: AccessModel, role: string, not: string[] = []): Acces
  */
 function memberTokens(services: Services, model: AccessModel, file: string) {
   const tokens = new Map<string, string>();
-  const lines: string[] = [];
+  // The workspace admins' own profiles first, named after the stacks as the README's commands use them
+  // (doctor, status, drift, deploy read [quant], [quant_stg], [quant_lr]); then one per member and workspace.
+  const lines: string[] = STACKS.flatMap((s) => [
+    `[${s}]`,
+    `host = ${services.workspaces[s].url}`,
+    `token = ${services.workspaces[s].token}`,
+    "",
+  ]);
   for (const s of STACKS)
     for (const m of model.roster) {
       const token = `dapi-${s}-${m.id}-${crypto.randomBytes(6).toString("hex")}`;
@@ -284,6 +291,12 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
         "DATABRICKS_CONFIG_FILE",
       ])
         say(`  export ${k}=${JSON.stringify(env[k])}`);
+      // The Git host's token goes in a file of its own (mode 600), never on the terminal: `source` it.
+      const gitEnv = path.join(o.local, "git.env");
+      fs.writeFileSync(gitEnv, `export GITLAB_TOKEN=${JSON.stringify(services.gitlabToken)}\n`, { mode: 0o600 });
+      say(`  source ${JSON.stringify(gitEnv)}   # GITLAB_TOKEN, the local GitLab's admin token`);
+      say(`  # profiles [quant] [quant_stg] [quant_lr] (admin) and [<stack>-<member id>] in DATABRICKS_CONFIG_FILE`);
+      say(`  # the shared Git folders clone ${services.gitlab.url.replace(/\/api\/v4$/, "")}/${owner.git.project}.git`);
       say(`  cd ${dir}`);
       say("  pulumi stack ls; pulumi preview --diff -s quant_stg; pulumi refresh -s quant_lr");
       say(`  npm --prefix ${o.root} run -s status -- --model ${o.model} --from databricks://quant_lr-${release.id}`);

@@ -94,7 +94,13 @@ describe("e2e: the project's three stacks under the real engine", function () {
   const versions = async (s: StackName) =>
     (
       await mlflowCall<{
-        model_versions?: { version: string; current_stage: string; source: string; tags?: { key: string; value: string }[] }[];
+        model_versions?: {
+          version: string;
+          current_stage: string;
+          source: string;
+          run_id?: string;
+          tags?: { key: string; value: string }[];
+        }[];
       }>(ws(s).mlflow.url, "GET", "model-versions/search", { filter: `name='${MODEL}'` })
     ).model_versions ?? [];
   /** A version's files as its MLflow server stores them (read there, not through the API under test). */
@@ -660,6 +666,63 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       /not counted: [^;]*chen\.wei@quantfirm\.example \(the version's author/,
       "the refusal names chen.wei as the version's author",
     );
+  });
+
+  it("7c. the registry's rules acted out, not read back: every roster member, with their own token, moves a version to Staging and to Production in each workspace, allowed or refused as the team's rules say", async () => {
+    // The team's rules (the meeting notes, as the roles' descriptions in Pulumi.yaml word them), written here by
+    // hand: developers build in quant and move nothing; approvers manage staging versions in quant and quant_stg;
+    // release managers manage production versions in quant_stg and quant_lr (staging ones with them); consumers
+    // validate and sign off, and move nothing; admins manage everything. Each cell: [Staging, Production].
+    const RULES: Record<string, Record<StackName, [boolean, boolean]>> = {
+      developer: { quant: [false, false], quant_stg: [false, false], quant_lr: [false, false] },
+      approver: { quant: [true, false], quant_stg: [true, false], quant_lr: [false, false] },
+      release_manager: { quant: [false, false], quant_stg: [true, true], quant_lr: [true, true] },
+      consumer: { quant: [false, false], quant_stg: [false, false], quant_lr: [false, false] },
+      admin: { quant: [true, true], quant_stg: [true, true], quant_lr: [true, true] },
+    };
+    const roster = validate(readConfigSources(dir)).roster;
+    const differs: string[] = [];
+    for (const s of STACKS) {
+      // A version of the team's model for the acting out (the admin registers it from a version's files), so the
+      // promotions' own versions are left as they are; it is deleted again at the end.
+      const [some] = await versions(s);
+      const made = await wsCall(s, "POST", "model-versions/create", {
+        name: MODEL,
+        source: some.source,
+        ...(some.run_id ? { run_id: some.run_id } : {}),
+      });
+      const version = (made as { model_version: { version: string } }).model_version.version;
+      const toNone = () =>
+        wsCall(s, "POST", "model-versions/transition-stage", { name: MODEL, version, stage: "None", archive_existing_versions: false });
+      for (const m of roster) {
+        const token = await asUser(s, m.email);
+        const expected = (["Staging", "Production"] as const).map((_, i) => m.roles.some((r) => RULES[r]?.[s][i]));
+        for (const [i, stage] of (["Staging", "Production"] as const).entries()) {
+          await toNone();
+          const got = await wsCall(
+            s,
+            "POST",
+            "model-versions/transition-stage",
+            { name: MODEL, version, stage, archive_existing_versions: false },
+            token,
+          ).then(
+            () => true,
+            (e: Error) => {
+              if (!/\b403\b.*PERMISSION_DENIED/.test(e.message)) throw e;
+              return false;
+            },
+          );
+          if (got !== expected[i])
+            differs.push(
+              `${m.id} (${m.roles.join(", ")}) in ${s} to ${stage}: expected ${expected[i] ? "allowed" : "refused"}, got ${got ? "allowed" : "refused"}`,
+            );
+        }
+      }
+      await toNone();
+      await wsCall(s, "DELETE", "model-versions/delete", { name: MODEL, version });
+    }
+    assert.deepStrictEqual(differs, [], "cells that differ from the team's rules");
+    noUnimplemented();
   });
 
   it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {
