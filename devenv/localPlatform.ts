@@ -18,7 +18,7 @@ import * as https from "https";
 import { AddressInfo } from "net";
 import * as path from "path";
 import * as YAML from "yaml";
-import type { AccessModel } from "../config/schema";
+import { WORKSPACE_LEVELS, type AccessModel, type WorkspaceLevel } from "../config/schema";
 import { upstreamOf } from "../plan/accessPlan";
 import { apiError } from "./apiReply";
 import { DatabricksControlApi } from "./databricksControlApi";
@@ -133,10 +133,9 @@ export class WorkspaceServer {
       /* not JSON: the API answers it */
     }
     const path = String(b.path ?? url.searchParams.get("path") ?? "");
-    const levels = ["CAN_READ", "CAN_RUN", "CAN_EDIT", "CAN_MANAGE"];
     const need = (p: string, level: string, ability: string): boolean => {
       const has = this.control.permissions.workspaceLevel(p, caller);
-      if (levels.indexOf(has ?? "") >= levels.indexOf(level)) return false;
+      if (WORKSPACE_LEVELS.indexOf((has ?? "") as WorkspaceLevel) >= WORKSPACE_LEVELS.indexOf(level as WorkspaceLevel)) return false;
       apiError(
         res,
         403,

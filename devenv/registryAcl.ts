@@ -16,16 +16,11 @@
  * Searches answer only the models the caller may read (no refusal); every other call on a model the caller
  * may not perform is refused 403 PERMISSION_DENIED, with nothing changed.
  */
+import { REGISTRY_LEVELS, RegistryLevel } from "../config/schema";
 import { aclKey, ControlPlaneState } from "./controlPlaneState";
 
-export const REGISTRY_LEVELS = [
-  "CAN_READ",
-  "CAN_EDIT",
-  "CAN_MANAGE_STAGING_VERSIONS",
-  "CAN_MANAGE_PRODUCTION_VERSIONS",
-  "CAN_MANAGE",
-] as const;
-export type RegistryLevel = (typeof REGISTRY_LEVELS)[number];
+/** The levels' names are Databricks' own, as the configuration names them too. */
+export { REGISTRY_LEVELS, type RegistryLevel };
 
 const rank = (l: string | undefined) => (l === undefined ? -1 : REGISTRY_LEVELS.indexOf(l as RegistryLevel));
 
