@@ -230,7 +230,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
           (
             await once<{ model_version: ModelVersion }>("POST", regPath("model-versions/create"), what, {
               ...body,
-              tags: [...body.tags, { key: CREATE_TAG, value: id }],
+              tags: [...body.tags.filter((t) => t.key !== CREATE_TAG), { key: CREATE_TAG, value: id }],
             })
           ).model_version,
         async () => (await listVersions(body.name)).find((v) => tagMap(v.tags)[CREATE_TAG] === id),
@@ -325,7 +325,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
               experiment_id: experimentId,
               run_name: runName,
               start_time: startTime,
-              tags: [...tags, { key: CREATE_TAG, value: id }],
+              tags: [...tags.filter((t) => t.key !== CREATE_TAG), { key: CREATE_TAG, value: id }],
             })
           ).run,
         async () =>

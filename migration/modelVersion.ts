@@ -283,6 +283,8 @@ interface Target {
   created: ModelVersion | undefined;
   /** This migration finalized the Unity Catalog version (another one that resumed it may have instead). */
   finalizedHere: boolean;
+  /** The version was registered by an earlier or concurrent attempt and is finished here: it is reported as adopted. */
+  finishesLeft?: boolean;
   /** The tags every target version is registered with: the user's, provenance and approval. */
   versionTags: Tag[];
   /**
@@ -751,7 +753,7 @@ async function register(
         const t = tagMap(v.tags);
         return v.run_id === targetRunId && t[TAG.state] === "registering" && t[TAG.manifestDigest] === digest;
       });
-      if (left) return { raced: undefined, made: left } as const;
+      if (left) return { raced: undefined, made: left, left: true } as const;
       await dst.ensureRegisteredModel(toModel);
       const made = await dst.createModelVersion({
         name: toModel,
@@ -761,10 +763,11 @@ async function register(
         description: version.description,
         tags: [...target.versionTags, ...recordTags],
       });
-      return { raced: undefined, made } as const;
+      return { raced: undefined, made, left: false } as const;
     });
     if (registered.raced) return { adopted: adoptedReport(m, plan, registered.raced, skippedFiles, warnings) };
     target.created = registered.made;
+    target.finishesLeft = registered.left;
   }
   const mine = target.created;
   const timeoutMs = o.readyTimeoutMs ?? 300000;
@@ -826,7 +829,7 @@ function doneReport(m: Migration, plan: Plan, target: Target, copied: Copied, mi
     targetVersion: mine.version,
     targetRunId: target.targetRunId,
     manifestDigest: copied.digest,
-    adopted: false,
+    adopted: !!target.finishesLeft,
     skippedFiles: copied.skippedFiles,
     warnings: copied.warnings,
     durationMs: Date.now() - m.started,

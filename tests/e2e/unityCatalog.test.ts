@@ -22,6 +22,7 @@ import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { startStoreGate, StoreGate } from "../../devenv/storeGate";
 import { storeEnv, UcRegistryApi, UcRegistryEntry, UcStorage } from "../../devenv/ucRegistryApi";
 import { TAG } from "../../migration/provenance";
+import { aclKey } from "../../devenv/controlPlaneState";
 import { emulators } from "../fixtures/cloudEmulators";
 import { LIMIT, PART, readBack, sha } from "../fixtures/unityCatalog";
 import {
@@ -188,6 +189,20 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
     assert.ok(
       seeded.files.some((f) => f.size > LIMIT),
       `a model file above the ${LIMIT}-byte limit: ${JSON.stringify(seeded.files.map((f) => f.size))}`,
+    );
+    // quant_stg's registry as its own deploy leaves it for these two (the team's rules: release managers manage
+    // production versions in quant_stg). This suite deploys quant_lr alone, so the entries are put there directly,
+    // out of band; the workspace refuses anyone without them (devenv/registryAcl.ts).
+    const sourceId = (
+      await wsCall<{ registered_model_databricks: { id: string } }>(SOURCE, "GET", "databricks/registered-models/get", { name: MODEL })
+    ).registered_model_databricks.id;
+    ws(SOURCE).state.acls.set(
+      aclKey("registered-models", sourceId),
+      ["elena.petrova@quantfirm.example", "farid.haddad@quantfirm.example"].map((name) => ({
+        kind: "user" as const,
+        name,
+        level: "CAN_MANAGE_PRODUCTION_VERSIONS",
+      })),
     );
     await wsCall(
       SOURCE,
