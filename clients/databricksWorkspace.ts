@@ -37,7 +37,7 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
     Object.entries(o)
       .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
       .join("&");
-  return {
+  const client = {
     endpoint: ep,
     getStatus: (path: string): Promise<WorkspaceObject | undefined> =>
       orUndefined(call<WorkspaceObject>("GET", `get-status?${q({ path })}`, `workspace object '${path}'`)),
@@ -74,13 +74,14 @@ export function workspaceClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY
       if (overwrite) await withRetry(retry, send);
       else
         await createOnce(retry, send, async () => {
-          const there = await this.getStatus(o.path);
-          return there && there.object_type === o.object_type && (await this.export({ ...there, path: o.path })).equals(content)
+          const there = await client.getStatus(o.path);
+          return there && there.object_type === o.object_type && (await client.export({ ...there, path: o.path })).equals(content)
             ? true
             : undefined;
         });
     },
     mkdirs: (path: string) => call("POST", "mkdirs", `workspace folder '${path}'`, { path }),
   };
+  return client;
 }
 export type WorkspaceClient = ReturnType<typeof workspaceClient>;
