@@ -33,6 +33,14 @@ export const STACKS = ["quant", "quant_stg", "quant_lr"] as const;
 export type StackName = (typeof STACKS)[number];
 export const ADMIN = "platform-admin@quantfirm.example";
 
+/** A request as the permission gates read it: its query and JSON body merged, and who sent it. */
+interface Asked {
+  method: string;
+  url: URL;
+  params: Record<string, unknown>;
+  caller: string;
+}
+
 /** A Databricks workspace for the real provider and the migration engine: both APIs, one HTTPS port. */
 export class WorkspaceServer {
   readonly mlflowApi: DatabricksTestServer;
@@ -77,7 +85,19 @@ export class WorkspaceServer {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     try {
-      if ((await this.refusedByRegistry(req, res, body)) || this.refusedInWorkspace(req, res, body)) return;
+      const caller = this.mlflowApi.callerOf(req);
+      if (caller) {
+        // One reading of the request for both permission gates (an unauthenticated one is the APIs' to answer).
+        const url = new URL(req.url ?? "/", "http://x");
+        let b: Record<string, unknown> = {};
+        try {
+          b = JSON.parse(body.toString() || "{}");
+        } catch {
+          /* not JSON (a multipart import): the API reads it */
+        }
+        const asked: Asked = { method: req.method ?? "GET", url, params: { ...Object.fromEntries(url.searchParams), ...b }, caller };
+        if ((await this.refusedByRegistry(asked, res)) || this.refusedInWorkspace(asked, res)) return;
+      }
       if (await this.control.handle(req, res, body)) return;
       await this.mlflowApi.handle(req, res, body);
     } catch (e) {
@@ -91,18 +111,10 @@ export class WorkspaceServer {
    * The registry's permission model (registryAcl.ts) on every model-registry call, before either API answers it:
    * a call the caller's level on the model does not allow is refused 403 PERMISSION_DENIED, and nothing changes.
    */
-  private async refusedByRegistry(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<boolean> {
-    const url = new URL(req.url ?? "/", "http://x");
+  private async refusedByRegistry({ url, params, caller }: Asked, res: http.ServerResponse): Promise<boolean> {
     const route = /^\/api\/2\.0\/mlflow\/(.+)$/.exec(url.pathname)?.[1];
-    const caller = route ? this.mlflowApi.callerOf(req) : undefined;
-    if (!route || !caller) return false;
-    let b: Record<string, unknown> = {};
-    try {
-      b = JSON.parse(body.toString() || "{}");
-    } catch {
-      /* not JSON: the API answers it */
-    }
-    const need = await registryNeed(route, { ...Object.fromEntries(url.searchParams), ...b }, async (name, version) => {
+    if (!route) return false;
+    const need = await registryNeed(route, params, async (name, version) => {
       const r = await fetch(
         `${this.mlflow.url}/api/2.0/mlflow/model-versions/get?name=${encodeURIComponent(name)}&version=${encodeURIComponent(version)}`,
       );
@@ -121,18 +133,9 @@ export class WorkspaceServer {
    * replacing a notebook's or file's content needs CAN_EDIT on it; exporting one needs CAN_READ. Refused: 403
    * PERMISSION_DENIED, nothing changed.
    */
-  private refusedInWorkspace(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): boolean {
-    const url = new URL(req.url ?? "/", "http://x");
-    const route = `${req.method} ${url.pathname}`;
-    const caller = this.mlflowApi.callerOf(req);
-    if (!caller) return false;
-    let b: Record<string, unknown> = {};
-    try {
-      b = JSON.parse(body.toString() || "{}");
-    } catch {
-      /* not JSON: the API answers it */
-    }
-    const path = String(b.path ?? url.searchParams.get("path") ?? "");
+  private refusedInWorkspace({ method, url, params: b, caller }: Asked, res: http.ServerResponse): boolean {
+    const route = `${method} ${url.pathname}`;
+    const path = String(b.path ?? "");
     const need = (p: string, level: string, ability: string): boolean => {
       const has = this.control.permissions.workspaceLevel(p, caller);
       if (WORKSPACE_LEVELS.indexOf((has ?? "") as WorkspaceLevel) >= WORKSPACE_LEVELS.indexOf(level as WorkspaceLevel)) return false;
