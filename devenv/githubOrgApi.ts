@@ -71,6 +71,8 @@ class RulesetRefused extends Error {
 export class GitHubOrganization {
   readonly id = 4100 + Math.floor(Math.random() * 900);
   readonly users = new Map<string, { id: number; suspended: boolean }>();
+  /** Organization owners (lower case): admin on every repository. */
+  readonly owners = new Set<string>();
   readonly teams = new Map<number, OrgTeam>();
   readonly repos = new Map<string, OrgRepo>();
   private nextId = 1000;

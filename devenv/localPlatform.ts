@@ -211,6 +211,7 @@ export async function startServices(dir: string, usernames: string[], project: s
     github.tokens.set(githubToken, GITHUB_ADMIN);
     const org = github.organization(project.split("/")[0]);
     for (const u of [GITHUB_ADMIN, ...usernames]) org.addUser(u);
+    org.owners.add(GITHUB_ADMIN.toLowerCase());
     org.addRepository(project);
     github.addRepo(project);
     await github.start(cert);

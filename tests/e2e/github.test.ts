@@ -19,6 +19,9 @@ import { githubAccess } from "../../components/github/rights";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { readGitHubRights } from "../../clients/githubRights";
 import { httpsGetJson } from "../../devenv/workspaceReadback";
+import { productChecks } from "../../devenv/gitCi";
+import { actOnGitHub } from "../fixtures/gitActs";
+import { BRANCHES, cellsThatDiffer, gitTable } from "../fixtures/gitTable";
 import {
   copyProject,
   commitProject,
@@ -140,6 +143,22 @@ describe("e2e: the three stacks on GitHub under the real engine and the real Git
   it("2. a second preview of every stack expects no changes (no perpetual diff)", async () => {
     const runs = await Promise.all(STACKS.map((s) => runner.pulumi(["preview", "--expect-no-changes", "--diff", "-s", s])));
     runs.forEach((r, i) => ok(r, `pulumi preview --expect-no-changes -s ${STACKS[i]}`));
+    noUnimplemented();
+  });
+
+  it("2b. the Git rules acted out, not read back: every roster member, with their own GitHub token and PyGithub, pushes to each branch, opens a pull request on each of the 12 pairs, and merges their own with only their own approval, then with others'", async () => {
+    for (const b of BRANCHES) services.github.commit(repo, b, `history of ${b}`);
+    // The required check is the product's branch-flow guard, as .github/workflows/branch-flow.yml reports it.
+    services.github.ci = productChecks(dir);
+    const roster = validate(readConfigSources(dir)).roster;
+    const tokens = new Map(roster.map((m) => [m.id, `ghp_${m.gitUsername}_${Math.random().toString(36).slice(2, 10)}`]));
+    for (const m of roster) services.github.tokens.set(tokens.get(m.id)!, m.gitUsername);
+    // GitHub: no branch but the environments' takes pushes ("other branches: no pushes"), so nobody has a branch of
+    // their own to merge into quant from; developers push to quant directly.
+    const { acts, cells } = gitTable(roster, (m) => tokens.get(m.id)!, false);
+    const answers = await actOnGitHub(api(), repo, acts, services.certFile);
+    assert.deepStrictEqual(cellsThatDiffer(cells, answers), [], "cells that differ from the team's rules");
+    assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 3 * 3), "every member acted every cell");
     noUnimplemented();
   });
 

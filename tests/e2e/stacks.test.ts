@@ -42,6 +42,9 @@ import { resolveEndpoint } from "../../migration/endpoint";
 import { memberEnv } from "../fixtures/member";
 import { assertUnchanged, targetSnapshot } from "../fixtures/targetSnapshot";
 import { readGolden } from "../fixtures/goldenFiles";
+import { actOnGitLab } from "../fixtures/gitActs";
+import { BRANCHES, cellsThatDiffer, gitTable } from "../fixtures/gitTable";
+import { productCi } from "../../devenv/gitCi";
 
 const MODEL = "quant-alpha-transformer";
 const NEW_MEMBER = {
@@ -723,6 +726,20 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     }
     assert.deepStrictEqual(differs, [], "cells that differ from the team's rules");
     noUnimplemented();
+  });
+
+  it("7d. the Git rules acted out, not read back: every roster member, with their own GitLab token and python-gitlab, pushes to each branch, opens a merge request on each of the 12 pairs, and merges their own with only their own approval, then with others'", async () => {
+    const gl = services.gitlab;
+    const proj = gl.projects[0];
+    for (const b of BRANCHES) if (!proj.branches.has(b)) gl.commit(proj, b, `history of ${b}`);
+    // The merge request pipeline runs the product's branch-flow guard, as ci/gitlab/branch-flow.yml does.
+    gl.ci = productCi(dir);
+    const roster = validate(readConfigSources(dir)).roster;
+    const tokens = new Map(roster.map((m) => [m.id, gl.tokenFor(m.gitUsername)]));
+    const { acts, cells } = gitTable(roster, (m) => tokens.get(m.id)!, true);
+    const answers = await actOnGitLab(gl.url, proj.path_with_namespace, acts, services.certFile);
+    assert.deepStrictEqual(cellsThatDiffer(cells, answers), [], "cells that differ from the team's rules");
+    assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 4 * 3), "every member acted every cell");
   });
 
   it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {
