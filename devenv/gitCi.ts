@@ -9,7 +9,12 @@ import { MergeRequestCi } from "./gitlabServer";
 import { PullRequestCi } from "./githubServer";
 
 /** The guard's verdict on source -> target, and what it printed. */
-async function guard(projectDir: string, source: string, target: string, env: Record<string, string>): Promise<{ passed: boolean; log: string }> {
+async function guard(
+  projectDir: string,
+  source: string,
+  target: string,
+  env: Record<string, string>,
+): Promise<{ passed: boolean; log: string }> {
   const log: string[] = [];
   const code = await branchFlow(["--source", source, "--target", target], { ...env }, (l) => log.push(l), projectDir).catch(
     (e: Error) => (log.push(e.message), 2),

@@ -35,7 +35,7 @@ const KINDS: FaultAction[] = [
 const failedItems = (stdout: string): string[] => {
   const lines = stdout.split("\n");
   return lines.flatMap((l, i) => {
-    if (!/^  failed /.test(l)) return [];
+    if (!/^ {2}failed /.test(l)) return [];
     const end = lines.findIndex((x, j) => j > i && !/^ {6}/.test(x));
     return [[l, ...lines.slice(i + 1, end < 0 ? undefined : end)].map((x) => x.trim()).join(" | ")];
   });
@@ -97,7 +97,8 @@ describe("a move under random network faults leaves exactly one copy of everythi
         if (r.status === 0) break;
         // The runbook re-runs a move that names what is left: exit 1 (items failed, each listed with its problem)
         // or exit 3 (moved, and verify-move found differences). A crash, or an exit 1 naming no failed item, is a defect.
-        const named = r.status === 3 || (r.status === 1 && failedItems(r.stdout).length > 0 && /\d+ items: .* [1-9]\d* failed/.test(r.stdout));
+        const named =
+          r.status === 3 || (r.status === 1 && failedItems(r.stdout).length > 0 && /\d+ items: .* [1-9]\d* failed/.test(r.stdout));
         assert.ok(named, `seed ${seed}, attempt ${i + 1}: exit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
       }
       const faults = proxy.faultCounts();
