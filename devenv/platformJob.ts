@@ -26,6 +26,8 @@ import {
   startServices,
 } from "./localPlatform";
 import { httpsGetJson, readWorkspaceAccess, renderAccess } from "./workspaceReadback";
+import { actOnGitLab, BRANCHES, gitTableActs, renderGitTable } from "./gitActs";
+import { productCi } from "./gitCi";
 
 export interface PlatformJobOptions {
   root: string;
@@ -263,6 +265,8 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
     }
     say("\nBranch rules, read back from GitLab:");
     say(indent(await renderBranchRules(services, owner.git.project)));
+    say("\nThe Git rules acted out, not read back (each member with their own GitLab token, through python-gitlab):");
+    for (const line of await actOutGitRules(services, model, owner.git.project, dir)) say(indent(line));
     say(`\nThe model's journey (quant-platform status):`);
     for (const s of ["quant_stg", "quant_lr"] as const) {
       const st = must(
@@ -310,6 +314,22 @@ export async function walkLifecycle(o: PlatformJobOptions): Promise<number> {
 }
 
 /** Protected branches and approval rules of the project, as GitLab's API reports them. */
+/**
+ * Each roster member pushes (and force-pushes) to each branch, opens a merge request on each of the 12 pairs (the
+ * pipeline runs the product's branch-flow guard) and merges their own into each branch, alone and then with
+ * everyone else's approvals: what went through, per member.
+ */
+async function actOutGitRules(services: Services, model: AccessModel, project: string, dir: string): Promise<string[]> {
+  const gl = services.gitlab;
+  const p = gl.projects.find((x) => x.path_with_namespace === project)!;
+  for (const b of BRANCHES) if (!p.branches.has(b)) gl.commit(p, b, `the team repository's ${b}`);
+  gl.ci = productCi(dir);
+  const tokens = new Map(model.roster.map((m) => [m.id, gl.tokenFor(m.gitUsername)]));
+  const { acts, cells } = gitTableActs(model.roster, (m) => tokens.get(m.id)!, true);
+  const answers = await actOnGitLab(gl.url, project, acts, services.certFile);
+  return renderGitTable(model.roster, cells, answers);
+}
+
 async function renderBranchRules(services: Services, project: string): Promise<string> {
   const api = `${services.gitlab.url}/projects/${encodeURIComponent(project)}`;
   const get = <T>(p: string) => httpsGetJson<T>(`${api}${p}`, { "PRIVATE-TOKEN": services.gitlabToken }, services.cert.cert);

@@ -10,6 +10,9 @@ class SpecWithSummary extends Mocha.reporters.Spec {
     super(runner, options);
     const failedTitles = [];
     const files = new Map();
+    // In parallel mode the workers time each file (tests/hooks.ts) and this process only replays their events.
+    const fileTimes = path.resolve(__dirname, "..", "test-results", "file-times.jsonl");
+    fs.rmSync(fileTimes, { force: true });
     runner.on("fail", (test) => failedTitles.push(test.fullTitle()));
     // A file's time: from its first top-level suite starting to its last one ending (hooks included).
     runner.on("suite", (suite) => {
@@ -33,7 +36,15 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       fs.mkdirSync(dir, { recursive: true });
       const { passes, failures, pending, tests, duration } = runner.stats;
       const root = path.resolve(__dirname, "..");
-      const perFile = [...files]
+      const timed = fs.existsSync(fileTimes)
+        ? fs
+            .readFileSync(fileTimes, "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => JSON.parse(l))
+            .map((f) => [f.file, { ms: f.ms, tests: f.tests }])
+        : [];
+      const perFile = [...files, ...timed]
         .map(([file, f]) => ({ file: path.relative(root, file), seconds: Math.round(f.ms / 100) / 10, tests: f.tests }))
         .sort((a, b) => b.seconds - a.seconds);
       fs.writeFileSync(

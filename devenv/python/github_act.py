@@ -10,13 +10,13 @@ stdout: one JSON list, an entry per act: {"ok": true, "value": ...} or {"ok": fa
 
 The CA of the loopback server comes as REQUESTS_CA_BUNDLE.
 """
-import base64
 import json
 import os
-import sys
 import time
 
 from github import Auth, Github, GithubException
+
+from act_runner import run
 
 
 def act(gh: Github, name: str, a: dict, opened: list):
@@ -56,25 +56,20 @@ def act(gh: Github, name: str, a: dict, opened: list):
     raise ValueError(f"unknown op {op}")
 
 
+def refusal(e: GithubException):
+    data = e.data if isinstance(e.data, dict) else {}
+    errors = data.get("errors") or []
+    detail = "; ".join(x if isinstance(x, str) else x.get("message", json.dumps(x)) for x in errors)
+    return e.status, (data.get("message") or str(e)) + (f" ({detail})" if detail else "")
+
+
 def main():
-    req = json.load(sys.stdin)
-    out = []
-    clients = {}
-    opened = []
-    for a in req["acts"]:
-        gh = clients.get(a["token"])
-        if gh is None:
-            gh = clients[a["token"]] = Github(
-                base_url=req["url"], auth=Auth.Token(a["token"]), verify=os.environ.get("REQUESTS_CA_BUNDLE", True), retry=None
-            )
-        try:
-            out.append({"ok": True, "value": act(gh, req["repo"], a, opened)})
-        except GithubException as e:
-            data = e.data if isinstance(e.data, dict) else {}
-            errors = data.get("errors") or []
-            detail = "; ".join(x if isinstance(x, str) else x.get("message", json.dumps(x)) for x in errors)
-            out.append({"ok": False, "status": e.status, "message": (data.get("message") or str(e)) + (f" ({detail})" if detail else "")})
-    json.dump(out, sys.stdout)
+    run(
+        lambda req, token: Github(base_url=req["url"], auth=Auth.Token(token), verify=os.environ.get("REQUESTS_CA_BUNDLE", True), retry=None),
+        lambda gh, req, a, opened: act(gh, req["repo"], a, opened),
+        GithubException,
+        refusal,
+    )
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ stdout: one JSON list, an entry per act: {"ok": true, "value": ...} or {"ok": fa
 
 The CA of the loopback server comes as REQUESTS_CA_BUNDLE.
 """
-import json
 import os
-import sys
 import time
 
 import gitlab
 from gitlab import exceptions as exc
+
+from act_runner import run
 
 
 def act(gl: gitlab.Gitlab, project: str, a: dict, opened: list):
@@ -66,21 +66,14 @@ def act(gl: gitlab.Gitlab, project: str, a: dict, opened: list):
 
 
 def main():
-    req = json.load(sys.stdin)
-    out = []
-    clients = {}
-    opened = []
-    for a in req["acts"]:
-        gl = clients.get(a["token"])
-        if gl is None:
-            gl = clients[a["token"]] = gitlab.Gitlab(
-                req["url"], private_token=a["token"], ssl_verify=os.environ.get("REQUESTS_CA_BUNDLE", True), retry_transient_errors=False
-            )
-        try:
-            out.append({"ok": True, "value": act(gl, req["project"], a, opened)})
-        except exc.GitlabError as e:
-            out.append({"ok": False, "status": e.response_code, "message": str(e.error_message)})
-    json.dump(out, sys.stdout)
+    run(
+        lambda req, token: gitlab.Gitlab(
+            req["url"], private_token=token, ssl_verify=os.environ.get("REQUESTS_CA_BUNDLE", True), retry_transient_errors=False
+        ),
+        lambda gl, req, a, opened: act(gl, req["project"], a, opened),
+        exc.GitlabError,
+        lambda e: (e.response_code, str(e.error_message)),
+    )
 
 
 if __name__ == "__main__":

@@ -68,6 +68,28 @@ describe("the quick start: npm start runs pulumi up of the three stacks and walk
     assert.match(out, /^Done in \d+ s\./m);
   });
 
+  it("acts the Git rules out, not read back: a line per member, each showing what went through with their own token", () => {
+    const section = out.slice(out.indexOf("The Git rules acted out, not read back"));
+    assert.ok(section.length > 40, out.slice(-4000));
+    // Two rows of the seed's table, as the team's rules say: a developer pushes to quant only and merges into quant;
+    // a consumer pushes nowhere and merges nowhere. Everyone: only the flow's pairs pass the guard, own approval refused.
+    const flow = "guard passes quant->quant_stg, quant_stg->quant_lr, quant_stg->quant_live, quant_lr->quant_live;";
+    assert.match(
+      section,
+      new RegExp(
+        `ana\\.ruiz \\(developer\\): push quant; force-push nowhere; ${flow} own approval refused, merged alone nowhere; merges with others' approvals into quant$`,
+        "m",
+      ),
+    );
+    assert.match(
+      section,
+      new RegExp(
+        `grace\\.lee \\(consumer\\): push nowhere; force-push nowhere; ${flow} own approval refused, merged alone nowhere; merges with others' approvals into nowhere$`,
+        "m",
+      ),
+    );
+  });
+
   it("leaves the state in .local/state: pulumi stack export -s quant_lr shows the production promotion, and no token in plaintext", async () => {
     const tc = findPulumiToolchain();
     if (!tc.pulumi) throw new Error(tc.reason);

@@ -42,8 +42,9 @@ import { resolveEndpoint } from "../../migration/endpoint";
 import { memberEnv } from "../fixtures/member";
 import { assertUnchanged, targetSnapshot } from "../fixtures/targetSnapshot";
 import { readGolden } from "../fixtures/goldenFiles";
-import { actOnGitLab } from "../fixtures/gitActs";
-import { BRANCHES, cellsThatDiffer, gitTable } from "../fixtures/gitTable";
+import { actOnGitLab, BRANCHES, gitTableActs } from "../../devenv/gitActs";
+import { cellsThatDiffer } from "../fixtures/gitTable";
+import { Check } from "../../plan/doctor";
 import { productCi } from "../../devenv/gitCi";
 
 const MODEL = "quant-alpha-transformer";
@@ -736,9 +737,28 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     gl.ci = productCi(dir);
     const roster = validate(readConfigSources(dir)).roster;
     const tokens = new Map(roster.map((m) => [m.id, gl.tokenFor(m.gitUsername)]));
-    const { acts, cells } = gitTable(roster, (m) => tokens.get(m.id)!, true);
+    const { acts, cells } = gitTableActs(roster, (m) => tokens.get(m.id)!, true);
     const answers = await actOnGitLab(gl.url, proj.path_with_namespace, acts, services.certFile);
-    assert.deepStrictEqual(cellsThatDiffer(cells, answers), [], "cells that differ from the team's rules");
+    assert.deepStrictEqual(cellsThatDiffer(roster, cells, answers), [], "cells that differ from the team's rules");
+    // The doctor, reading GitLab with the platform's token, tells each member what they just did or were refused.
+    const cfg = path.join(tmp, "doctor.databrickscfg");
+    fs.writeFileSync(cfg, STACKS.map((s) => `[${s}]\nhost = ${ws(s).url}\ntoken = ${ws(s).token}\n`).join("\n"), { mode: 0o600 });
+    const doctorSays: string[] = [];
+    const actedSays: string[] = [];
+    for (const m of roster) {
+      const r = await runner.cli(dir, ["doctor", "--member", m.id, "--json"], {
+        env: { DATABRICKS_CONFIG_FILE: cfg, GITLAB_TOKEN: services.gitlabToken },
+      });
+      const checks = (JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as { checks: Check[] }).checks;
+      for (const b of BRANCHES) {
+        const said = checks.find((c) => c.side.startsWith("gitlab") && / push to /.test(c.check) && c.check.endsWith(` ${b}`));
+        assert.ok(said, `the doctor judges ${m.id}'s pushes to ${b}:\n${r.out.slice(-3000)}`);
+        doctorSays.push(`${m.id} ${/^can push/.test(said!.detail) ? "can" : "cannot"} push to ${b}`);
+        const i = cells.findIndex((c) => c?.who === m.id && c.kind === "push" && c.branch === b);
+        actedSays.push(`${m.id} ${cells[i]!.passed(answers[i]) ? "can" : "cannot"} push to ${b}`);
+      }
+    }
+    assert.deepStrictEqual(doctorSays, actedSays, "the doctor's verdicts on pushes equal what each member's pushes met");
     assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 4 * 3), "every member acted every cell");
   });
 

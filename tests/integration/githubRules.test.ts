@@ -9,7 +9,7 @@ import * as assert from "assert";
 import { GitHubTestServer } from "../../devenv/githubServer";
 import { GitHubOrganization } from "../../devenv/githubOrgApi";
 import { productChecks } from "../../devenv/gitCi";
-import { actOnGitHub, GitAct, said } from "../fixtures/gitActs";
+import { actOnGitHub, GitAct, said } from "../../devenv/gitActs";
 import { PROJECT_DIR } from "../fixtures/config";
 
 const REPO = "quantfirm/quant-research";

@@ -7,7 +7,7 @@
 import * as assert from "assert";
 import { GitLabTestServer, Project } from "../../devenv/gitlabServer";
 import { productCi } from "../../devenv/gitCi";
-import { actOnGitLab, GitAct, said } from "../fixtures/gitActs";
+import { actOnGitLab, GitAct, said } from "../../devenv/gitActs";
 import { PROJECT_DIR } from "../fixtures/config";
 
 const PROJECT = "quant/quant-research";
@@ -74,6 +74,17 @@ describe("the GitLab test server enforces protected branches, approval rules and
   after(() => gitlab.stop());
 
   const act = (project: string, acts: GitAct[]) => actOnGitLab(gitlab.url, project, acts);
+  /** Acts each step and compares every answer with the one written beside it. */
+  const expectAnswers = async (project: string, steps: [string, GitAct][]) =>
+    assert.deepStrictEqual(
+      (
+        await act(
+          project,
+          steps.map(([, a]) => a),
+        )
+      ).map(said),
+      steps.map(([e]) => e),
+    );
 
   it("a push is checked against the branch's protection: per-user entries, roles, and force pushes", async () => {
     const project = configure("premium");
@@ -99,14 +110,7 @@ describe("the GitLab test server enforces protected branches, approval rules and
         { token: token.reader, op: "commit", branch: "feature/dev", file: "f.py" },
       ],
     ];
-    const got = await act(
-      project,
-      acts.map(([, a]) => a),
-    );
-    assert.deepStrictEqual(
-      got.map(said),
-      acts.map(([e]) => e),
-    );
+    await expectAnswers(project, acts);
     // A refused push changes nothing: quant moved once (dev's commit), the other branches not at all.
     assert.notStrictEqual(p.branches.get("quant"), head);
     assert.strictEqual(p.commits.get(p.branches.get("quant")!)?.message, "change a.py");
@@ -137,14 +141,7 @@ describe("the GitLab test server enforces protected branches, approval rules and
     ];
     const stgBefore = p.branches.get("quant_stg");
     const liveBefore = p.branches.get("quant_live");
-    const got = await act(
-      project,
-      steps.map(([, s]) => s),
-    );
-    assert.deepStrictEqual(
-      got.map(said),
-      steps.map(([e]) => e),
-    );
+    await expectAnswers(project, steps);
     assert.notStrictEqual(p.branches.get("quant_stg"), stgBefore, "the approved, guarded merge landed");
     assert.strictEqual(p.branches.get("quant_live"), liveBefore, "the refused merge left quant_live as it was");
     assert.strictEqual(p.mergeRequests.get(b)?.state, "opened");
@@ -167,14 +164,7 @@ describe("the GitLab test server enforces protected branches, approval rules and
       ["allowed", { token: token.lead, op: "approve", iid }],
       ["allowed", { token: token.dev2, op: "merge", iid }],
     ];
-    const got = await act(
-      project,
-      steps.map(([, s]) => s),
-    );
-    assert.deepStrictEqual(
-      got.map(said),
-      steps.map(([e]) => e),
-    );
+    await expectAnswers(project, steps);
   });
 
   it("on Free approvals do not block a merge, so the pipeline is what blocks it: a failed guard refuses, a passed one allows", async () => {
