@@ -28,12 +28,12 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { measured, ownChildren, RunResult, treeCpuSeconds, treeRssBytes } from "./procTree";
-import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "../devenv/cloudEmulators";
-import { DatabricksTestServer } from "../devenv/databricksServer";
-import { ControlPlaneState } from "../devenv/controlPlaneState";
-import { ArtifactStorage } from "../devenv/emulatorArtifactStore";
+import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "../devenv/stores/cloudEmulators";
+import { DatabricksTestServer } from "../devenv/databricks/databricksServer";
+import { ControlPlaneState } from "../devenv/databricks/controlPlaneState";
+import { ArtifactStorage } from "../devenv/stores/emulatorArtifactStore";
 import { MlflowServer, PROJECT_DIR } from "../devenv/localMlflow";
-import { SIGNED_MLMODEL, storeEnv, UcRegistryApi, UcStorage } from "../devenv/ucRegistryApi";
+import { SIGNED_MLMODEL, storeEnv, UcRegistryApi, UcStorage } from "../devenv/databricks/ucRegistryApi";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { DEFAULT_PART_CONCURRENCY, DEFAULT_PART_SIZE } from "../clients/objectStore";
 

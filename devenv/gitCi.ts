@@ -5,8 +5,8 @@
  * that "pipelines must succeed" and required status checks block what the guard fails.
  */
 import { branchFlow } from "../cli/branchFlow";
-import { MergeRequestCi } from "./gitlabServer";
-import { PullRequestCi } from "./githubServer";
+import { MergeRequestCi } from "./gitlab/gitlabServer";
+import { PullRequestCi } from "./github/githubServer";
 
 /** The guard's verdict on source -> target, and what it printed. */
 async function guard(

@@ -10,7 +10,7 @@
  * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
  * through REQUESTS_CA_BUNDLE.
  */
-import { refusal, registryLevel, registryNeed } from "./registryAcl";
+import { refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -20,11 +20,11 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { WORKSPACE_LEVELS, type AccessModel, type WorkspaceLevel } from "../config/schema";
 import { upstreamOf } from "../plan/accessPlan";
-import { apiError } from "./apiReply";
-import { DatabricksControlApi } from "./databricksControlApi";
-import { DatabricksTestServer } from "./databricksServer";
-import { GitHubTestServer } from "./githubServer";
-import { GitLabTestServer } from "./gitlabServer";
+import { apiError } from "./databricks/apiReply";
+import { DatabricksControlApi } from "./databricks/databricksControlApi";
+import { DatabricksTestServer } from "./databricks/databricksServer";
+import { GitHubTestServer } from "./github/githubServer";
+import { GitLabTestServer } from "./gitlab/gitlabServer";
 import { MlflowServer } from "./localMlflow";
 import { killGroupNow, spawnGroup } from "./processGroup";
 import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "./selfSignedCert";
@@ -130,7 +130,8 @@ export class WorkspaceServer {
    * Workspace objects' permission model on writes (Databricks, "Folder ACLs" and "Notebook ACLs",
    * https://docs.databricks.com/en/security/auth/access-control/index.html): creating, importing or deleting an
    * item, and creating a Git folder, need CAN_MANAGE on the folder it goes in (the nearest existing one);
-   * replacing a notebook's or file's content needs CAN_EDIT on it; exporting one needs CAN_READ. Refused: 403
+   * replacing a notebook's or file's content needs CAN_EDIT on it, and so does a Git folder's checkout or pull;
+   * exporting one needs CAN_READ. Refused: 403
    * PERMISSION_DENIED, nothing changed.
    */
   private refusedInWorkspace({ method, url, params: b, caller }: Asked, res: http.ServerResponse): boolean {
@@ -149,6 +150,12 @@ export class WorkspaceServer {
     };
     const parent = (p: string) => p.replace(/\/[^/]*\/?$/, "") || "/";
     const exists = (p: string) => this.mlflowApi.workspace.nodes.has(p);
+    const repo = /^PATCH \/api\/2\.0\/repos\/(\d+)$/.exec(route);
+    if (repo) {
+      // Switching a Git folder's branch and pulling ("Git folder ACLs": Git operations need CAN_EDIT on the Git folder).
+      const at = [...this.mlflowApi.workspace.nodes].find(([, n]) => n.id === Number(repo[1]) && n.type === "REPO")?.[0];
+      return at !== undefined && need(at, "CAN_EDIT", "check out a branch or pull in that Git folder");
+    }
     if (!path) return false;
     if (route === "POST /api/2.0/workspace/mkdirs") return !exists(path) && need(path, "CAN_MANAGE", "create folders there");
     if (route === "POST /api/2.0/workspace/import")

@@ -58,6 +58,10 @@ def act(w: WorkspaceClient, a: dict):
         return base64.b64decode(w.workspace.export(a["path"], format=workspace.ExportFormat.SOURCE).content).decode()
     if op == "clone":
         return w.repos.create(a["url"], "gitLab", path=a["path"]).path
+    if op == "pull":
+        # Switch the Git folder at `path` to `branch` and update it (PATCH /api/2.0/repos/{id}), as "Pull" does.
+        repo = next(r for r in w.repos.list(path_prefix=a["path"]) if r.path == a["path"])
+        return w.repos.update(repo.id, branch=a["branch"]) and a["branch"] or a["branch"]
     if op == "set-folder-permissions":
         oid = str(w.workspace.get_status(a["path"]).object_id)
         acl = [workspace.WorkspaceObjectAccessControlRequest(group_name=g, permission_level=workspace.WorkspaceObjectPermissionLevel(l)) for g, l in a["grants"]]

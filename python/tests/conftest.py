@@ -1,6 +1,6 @@
 """Real servers for the lifecycle tests, started once and stopped when the session ends, whatever failed: an
 `mlflow server` (without its job runner), and the repository's Databricks test workspace in front of it
-(devenv/databricksServer.ts, run with Node), which records who raised a transition request from the token, as a
+(devenv/databricks/databricksServer.ts, run with Node), which records who raised a transition request from the token, as a
 workspace does. The tests act as a notebook of the consumer does: MLflow's tracking URI `databricks`, the
 workspace's host and the consumer's own token in the environment.
 

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
-import { DatabricksControlServer } from "../../devenv/databricksControlServer";
+import { DatabricksControlServer } from "../../devenv/databricks/databricksControlServer";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
 import { liveServers } from "../fixtures/liveServers";
 import { pulumiEnv, Run, Runner } from "../../devenv/localPlatform";

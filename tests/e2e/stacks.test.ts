@@ -40,6 +40,7 @@ import {
 } from "../../devenv/localPlatform";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { memberEnv } from "../fixtures/member";
+import { runAsync } from "../fixtures/process";
 import { assertUnchanged, targetSnapshot } from "../fixtures/targetSnapshot";
 import { readGolden } from "../fixtures/goldenFiles";
 import { actOnGitLab, BRANCHES, gitTableActs } from "../../devenv/gitActs";
@@ -760,6 +761,51 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     }
     assert.deepStrictEqual(doctorSays, actedSays, "the doctor's verdicts on pushes equal what each member's pushes met");
     assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 4 * 3), "every member acted every cell");
+  });
+
+  it("7e. the workspace rules acted out, not read back: every roster member, with their own token and databricks-sdk, clones the team repository into a Git folder, pulls it, and creates a notebook in the team folder, in each workspace", async () => {
+    // The team's rule (the meeting notes): every member can clone, create and pull Git folders in all three
+    // workspaces. Written here, not computed from the plan: every cell is allowed.
+    const model = validate(readConfigSources(dir));
+    const root = model.organization.gitFolderRoot;
+    const repoUrl = `${services.gitlab.url.replace(/\/api\/v4$/, "")}/${model.stacks[0].git.project}.git`;
+    const differs: string[] = [];
+    for (const s of STACKS) {
+      const acts: Record<string, unknown>[] = [];
+      const cells: string[] = [];
+      for (const m of model.roster) {
+        const token = await asUser(s, m.email);
+        const folder = `${root}/${m.id}/quant-research`;
+        acts.push(
+          { token, op: "mkdirs", path: `${root}/${m.id}` },
+          { token, op: "clone", url: repoUrl, path: folder },
+          { token, op: "pull", path: folder, branch: s },
+          { token, op: "import", path: `${root}/${m.id}/scratch`, content: `# ${m.id} in ${s}\n` },
+        );
+        cells.push(
+          `${m.id} creates a folder of their own in ${root}`,
+          `${m.id} clones`,
+          `${m.id} pulls ${s}`,
+          `${m.id} creates a notebook`,
+        );
+      }
+      const ran = await runAsync(
+        path.join(PROJECT_DIR, ".venv", "bin", "python"),
+        [path.join(PROJECT_DIR, "devenv", "python", "act_as.py")],
+        {
+          input: JSON.stringify({ host: ws(s).url, acts }),
+          env: { ...process.env, REQUESTS_CA_BUNDLE: services.certFile, DATABRICKS_CONFIG_FILE: path.join(tmp, "none.cfg") },
+        },
+      );
+      assert.strictEqual(ran.status, 0, ran.stderr);
+      const answers = JSON.parse(ran.stdout) as { ok: boolean; message?: string }[];
+      answers.forEach((a, i) => {
+        if (!a.ok) differs.push(`${s}: ${cells[i]}: expected allowed, got ${a.message}`);
+      });
+      assert.strictEqual(answers.length, model.roster.length * 4);
+    }
+    assert.deepStrictEqual(differs, [], "cells that differ from the team's rules");
+    noUnimplemented();
   });
 
   it("8. destroy archives the migrated versions, restores GitLab's defaults, removes the declared objects; stack rm leaves nothing", async () => {

@@ -17,12 +17,12 @@ import { readConfigSources } from "../../config/load";
 import { validate } from "../../config/validate";
 import { AccessPlan, buildAccessPlan } from "../../plan/accessPlan";
 import { FixtureInfo, seedFixture } from "../../devenv/localMlflow";
-import type { AzuriteHandle, MotoHandle } from "../../devenv/cloudEmulators";
+import type { AzuriteHandle, MotoHandle } from "../../devenv/stores/cloudEmulators";
 import { findPulumiToolchain, PROJECT_DIR } from "../../devenv/pulumiToolchain";
-import { startStoreGate, StoreGate } from "../../devenv/storeGate";
-import { storeEnv, UcRegistryApi, UcRegistryEntry, UcStorage } from "../../devenv/ucRegistryApi";
+import { startStoreGate, StoreGate } from "../../devenv/stores/storeGate";
+import { storeEnv, UcRegistryApi, UcRegistryEntry, UcStorage } from "../../devenv/databricks/ucRegistryApi";
 import { TAG } from "../../migration/provenance";
-import { aclKey } from "../../devenv/controlPlaneState";
+import { aclKey } from "../../devenv/databricks/controlPlaneState";
 import { emulators } from "../fixtures/cloudEmulators";
 import { LIMIT, PART, readBack, sha } from "../fixtures/unityCatalog";
 import {
@@ -192,7 +192,7 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
     );
     // quant_stg's registry as its own deploy leaves it for these two (the team's rules: release managers manage
     // production versions in quant_stg). This suite deploys quant_lr alone, so the entries are put there directly,
-    // out of band; the workspace refuses anyone without them (devenv/registryAcl.ts).
+    // out of band; the workspace refuses anyone without them (devenv/databricks/registryAcl.ts).
     const sourceId = (
       await wsCall<{ registered_model_databricks: { id: string } }>(SOURCE, "GET", "databricks/registered-models/get", { name: MODEL })
     ).registered_model_databricks.id;

@@ -10,8 +10,8 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
 import { FixtureInfo, MlflowServer, seedFixture } from "../../devenv/localMlflow";
 import { closeServer, listenLoopback } from "../../devenv/loopback";
 import { resolveEndpoint } from "../../migration/endpoint";
@@ -364,7 +364,7 @@ describe("production approvals are evidence recorded by the registry or the Git 
   });
 
   describe("the same on GitHub: the pull request of the commit (GET /repos/{o}/{r}/commits/{sha}/pulls) and its reviews", () => {
-    // The two documented endpoints, served on loopback with GitHub's fields (devenv/githubServer.ts has no commit route yet).
+    // The two documented endpoints, served on loopback with GitHub's fields (devenv/github/githubServer.ts has no commit route yet).
     let server: http.Server;
     let api = "";
     let repo: string;

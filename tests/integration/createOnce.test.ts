@@ -7,7 +7,7 @@
 import * as assert from "assert";
 import { workspaceClient } from "../../clients/databricksWorkspace";
 import { mlflowClient, MlflowClient, tagMap } from "../../clients/mlflow";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { migrateExperiment } from "../../migration/experiments";
 import { RUN_TAG } from "../../migration/provenance";

@@ -4,7 +4,7 @@
  * is refused 400 InvalidBlockList and commits nothing.
  */
 import * as assert from "assert";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 
 const TOKEN = "dapi-blob-list";
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
-import { databricksClient } from "../../devenv/databricksClientCheck";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
+import { databricksClient } from "../../devenv/databricks/databricksClientCheck";
 import { MlflowServer } from "../../devenv/localMlflow";
 import { liveServers } from "../fixtures/liveServers";
 

@@ -15,7 +15,7 @@ import { inventoryCli } from "../../cli/inventory";
 import { verifyMoveCli } from "../../cli/verifyMove";
 import { UsageError } from "../../cli/command";
 import { parseStorageLocation } from "../../clients/cloudStores";
-import { MotoHandle } from "../../devenv/cloudEmulators";
+import { MotoHandle } from "../../devenv/stores/cloudEmulators";
 import { EXPERIMENT, LOCAL_UC_SCHEMA, LocalEnvironments, startLocalEnvironments } from "../../devenv/localEnv";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { migrateExperiment } from "../../migration/experiments";

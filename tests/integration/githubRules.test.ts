@@ -6,8 +6,8 @@
  * PyGithub, which judges the server; the expected answers are GitHub's documented ones, written by hand.
  */
 import * as assert from "assert";
-import { GitHubTestServer } from "../../devenv/githubServer";
-import { GitHubOrganization } from "../../devenv/githubOrgApi";
+import { GitHubTestServer } from "../../devenv/github/githubServer";
+import { GitHubOrganization } from "../../devenv/github/githubOrgApi";
 import { productChecks } from "../../devenv/gitCi";
 import { actOnGitHub, GitAct, said } from "../../devenv/gitActs";
 import { PROJECT_DIR } from "../fixtures/config";

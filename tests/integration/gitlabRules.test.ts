@@ -5,7 +5,7 @@
  * the expected answers here are GitLab's documented ones, written by hand.
  */
 import * as assert from "assert";
-import { GitLabTestServer, Project } from "../../devenv/gitlabServer";
+import { GitLabTestServer, Project } from "../../devenv/gitlab/gitlabServer";
 import { productCi } from "../../devenv/gitCi";
 import { actOnGitLab, GitAct, said } from "../../devenv/gitActs";
 import { PROJECT_DIR } from "../fixtures/config";

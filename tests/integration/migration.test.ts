@@ -10,8 +10,8 @@ import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { liveServers } from "../fixtures/liveServers";
 import { FixtureInfo, MlflowServer, python, seedFixture } from "../../devenv/localMlflow";
 import { FaultProxy } from "../fixtures/faultProxy";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
-import { downloadWithDatabricksClient } from "../../devenv/databricksClientCheck";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
+import { downloadWithDatabricksClient } from "../../devenv/databricks/databricksClientCheck";
 import { shippedModel } from "../fixtures/config";
 import { assertUnchanged, rejectsWithoutWrites, targetSnapshot } from "../fixtures/targetSnapshot";
 

@@ -4,7 +4,7 @@ import { workspaceClient, WORKSPACE_CONTENT_LIMIT } from "../../clients/databric
 import { resolveEndpoint } from "../../migration/endpoint";
 import { sha256 } from "../../migration/hashing";
 import { isIncompleteMigration } from "../../migration/failure";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { SEEDED_NOTEBOOKS } from "../../devenv/localEnv";
 import { migrateCli } from "../../cli/migrate";
 import { UsageError } from "../../cli/command";

@@ -13,7 +13,7 @@ import * as path from "path";
 import { signOffCli } from "../../cli/signOff";
 import { validateCli } from "../../cli/validate";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { MlflowServer, python } from "../../devenv/localMlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { MigrationGuard } from "../../migration/guard";

@@ -5,7 +5,7 @@ import { mlflowClient } from "../../clients/mlflow";
 import { migrateCli } from "../../cli/migrate";
 import { liveServers } from "../fixtures/liveServers";
 import { FixtureInfo, MlflowServer, seedFixture } from "../../devenv/localMlflow";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 
 const FAST_RETRY = { attempts: 4, backoffMs: 50 };
 const TOKEN = "dapi-lifecycle";

@@ -41,6 +41,7 @@ interface Act {
   overwrite?: boolean;
   url?: string;
   user?: string;
+  branch?: string;
   /** The documented outcome: the value the call answers, or "refused" (403 PERMISSION_DENIED). */
   expect: unknown;
 }
@@ -91,6 +92,9 @@ const WORKSPACE_ACTS: Act[] = [
   { who: "outsider", op: "mkdirs", path: `/Users/${PEOPLE.outsider.email}/scratch`, expect: "created" },
   { who: "reader", op: "clone", path: `${TEAM}/reader-repo`, url: "https://gitlab.example/quant/quant-research.git", expect: "refused" },
   { who: "editor", op: "clone", path: `${TEAM}/repo`, url: "https://gitlab.example/quant/quant-research.git", expect: `${TEAM}/repo` },
+  // Checking out a branch and pulling in a Git folder needs Can Edit on it: the reader's inherited Can Read is not enough.
+  { who: "reader", op: "pull", path: `${TEAM}/repo`, branch: "quant_stg", expect: "refused" },
+  { who: "editor", op: "pull", path: `${TEAM}/repo`, branch: "quant_stg", expect: "quant_stg" },
   { who: "reader", op: "set-folder-permissions", path: TEAM, grants: [["users", "CAN_MANAGE"]], expect: "refused" },
 ];
 

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { mlflowClient, MlflowClient, tagMap } from "../../clients/mlflow";
 import { Command, runCommand } from "../../cli/command";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { MlflowServer, python } from "../../devenv/localMlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { SELECTION_TAG } from "../../migration/provenance";

@@ -8,7 +8,7 @@ import * as assert from "assert";
 import { statusCli } from "../../cli/status";
 import { runCommand } from "../../cli/command";
 import { command as statusCommand } from "../../cli/status";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { SELECTION_TAG, signOffComment, TAG, VALIDATION_TAG } from "../../migration/provenance";
 import { judgeStatus, readStatus, StatusReport, statusScope, StatusScope } from "../../migration/status";

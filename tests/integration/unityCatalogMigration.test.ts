@@ -12,7 +12,7 @@ import { Endpoint, mlflowClient } from "../../clients/mlflow";
 import { checkTarget, migrate, MigrateOptions } from "../../migration/modelVersion";
 import { StoreSettings } from "../../clients/objectStore";
 import { FaultProxy } from "../fixtures/faultProxy";
-import { databricksClient, DownloadedFile } from "../../devenv/databricksClientCheck";
+import { databricksClient, DownloadedFile } from "../../devenv/databricks/databricksClientCheck";
 import { liveServers } from "../fixtures/liveServers";
 import { rejectsWithoutWrites } from "../fixtures/targetSnapshot";
 import { expected, LIMIT, modelFiles, PART, SIGNED_MLMODEL, TOKEN, UcWorld } from "../fixtures/unityCatalog";

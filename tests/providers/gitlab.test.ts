@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { ProviderHost } from "./host";
 import { providers } from "../../components/gitlab/provider";
 import { gitlabApi, GitLabApiError } from "../../clients/gitlab";
-import { GitLabTestServer, Project } from "../../devenv/gitlabServer";
+import { GitLabTestServer, Project } from "../../devenv/gitlab/gitlabServer";
 
 const TOKEN = "glpat-TEST-7f3a9c1e5b";
 const PROJECT = "quant/quant-research";

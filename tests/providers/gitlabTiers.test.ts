@@ -3,7 +3,7 @@ import { ProviderHost } from "./host";
 import { providers } from "../../components/gitlab/provider";
 import { GitLabBranchPolicy } from "../../components/gitlab/branchPolicy";
 import { buildAccessPlan } from "../../plan/accessPlan";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
 import { GIT_TYPES, installMocks, Recorded, settle } from "../../devenv/pulumiMocks";
 import { shippedModel } from "../fixtures/config";
 

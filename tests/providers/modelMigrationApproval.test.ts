@@ -10,7 +10,7 @@ import * as path from "path";
 import { ProviderHost } from "./host";
 import { modelMigrationProvider } from "../../components/mlflow/modelMigration";
 import { liveServers } from "../fixtures/liveServers";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
 import { MlflowServer, seedFixture } from "../../devenv/localMlflow";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";

@@ -16,7 +16,7 @@ import * as path from "path";
 import { ProviderHost } from "./host";
 import { modelMigrationProvider } from "../../components/mlflow/modelMigration";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
-import { DatabricksTestServer } from "../../devenv/databricksServer";
+import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { MlflowServer, python } from "../../devenv/localMlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { DEPLOYMENT_TAG } from "../../migration/modelVersion";

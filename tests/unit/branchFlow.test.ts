@@ -5,8 +5,8 @@ import { spawnSync } from "child_process";
 import * as YAML from "yaml";
 import { branchFlow, judge } from "../../cli/branchFlow";
 import { PROJECT_DIR, shippedModel } from "../fixtures/config";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
-import { GitHubTestServer } from "../../devenv/githubServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
+import { GitHubTestServer } from "../../devenv/github/githubServer";
 import { UsageError } from "../../cli/command";
 
 const BRANCHES = ["quant", "quant_stg", "quant_lr", "quant_live"];

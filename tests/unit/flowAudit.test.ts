@@ -2,8 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
-import { GitHubTestServer, StandInPull, StandInReview } from "../../devenv/githubServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
+import { GitHubTestServer, StandInPull, StandInReview } from "../../devenv/github/githubServer";
 import { flowAudit } from "../../cli/flowAudit";
 import { PROJECT_DIR } from "../fixtures/config";
 

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
 import { gitlabApi } from "../../clients/gitlab";
 import { probeTier, resolveTier } from "../../components/gitlab/tier";
 import { gitlabTier } from "../../components/gitlab/branchPolicy";

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { PROJECT_DIR } from "../fixtures/config";
-import { GitLabTestServer } from "../../devenv/gitlabServer";
+import { GitLabTestServer } from "../../devenv/gitlab/gitlabServer";
 import { marker, mrNote } from "../../cli/mrNote";
 
 const read = (f: string) => fs.readFileSync(path.join(PROJECT_DIR, f), "utf8");

@@ -13,7 +13,7 @@
  */
 import { randomUUID } from "crypto";
 import * as http from "http";
-import { closeServer, listenLoopback } from "./loopback";
+import { closeServer, listenLoopback } from "../loopback";
 
 export type StoreKind = "azure" | "s3";
 

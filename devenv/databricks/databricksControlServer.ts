@@ -13,7 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import { apiError, notImplemented } from "./apiReply";
 import { DatabricksControlApi } from "./databricksControlApi";
-import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "./selfSignedCert";
+import { makeSelfSignedCert, SelfSignedCert, writeCertFile } from "../selfSignedCert";
 import { WorkspaceApi } from "./workspaceApi";
 
 export class DatabricksControlServer {

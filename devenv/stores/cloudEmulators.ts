@@ -4,12 +4,12 @@
  * own process group with its data in a temp dir, waits until it answers, and is always torn down (also when
  * the process that started it is killed: processGroup.ts).
  */
-import { spawnGroup, stopGroup } from "./processGroup";
+import { spawnGroup, stopGroup } from "../processGroup";
 import { ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { freePort, PROJECT_DIR, VENV_BIN } from "./localMlflow";
+import { freePort, PROJECT_DIR, VENV_BIN } from "../localMlflow";
 
 /** Azurite's well-known development account and its published key (not a secret). */
 export const AZURITE_ACCOUNT = "devstoreaccount1";

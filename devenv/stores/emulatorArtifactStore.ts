@@ -1,7 +1,7 @@
 /**
  * Run artifacts of the Databricks test server kept in a real store emulator (Azurite or moto) instead of in
  * memory, handed out as the workspace does: Azure blob SAS URLs (`AZURE_SAS_URI`) or S3 presigned URLs
- * (`AWS_PRESIGNED_URL`), optionally through a store gate (devenv/storeGate.ts) that enforces the
+ * (`AWS_PRESIGNED_URL`), optionally through a store gate (devenv/stores/storeGate.ts) that enforces the
  * single-request limit. For S3 it also backs MLflow's multipart artifact endpoints with a real multipart
  * upload, whose parts go up through presigned UploadPart URLs.
  */

@@ -44,7 +44,7 @@
  * enforced: every caller may do everything.
  */
 import * as crypto from "crypto";
-import type { AzuriteHandle, MotoHandle } from "./cloudEmulators";
+import type { AzuriteHandle, MotoHandle } from "../stores/cloudEmulators";
 import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiReply";
 import { ControlPlaneState, UcModel } from "./controlPlaneState";
 

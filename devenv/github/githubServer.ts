@@ -14,7 +14,7 @@
  */
 import * as http from "http";
 import * as https from "https";
-import { closeServer, listenLoopback } from "./loopback";
+import { closeServer, listenLoopback } from "../loopback";
 import { GitHubOrganization } from "./githubOrgApi";
 import { atLeast, mayMerge, mayPush, permissionOf } from "./githubRules";
 

@@ -6,7 +6,7 @@
  */
 import { spawn } from "child_process";
 import * as path from "path";
-import { PROJECT_DIR, VENV_BIN } from "./localMlflow";
+import { PROJECT_DIR, VENV_BIN } from "../localMlflow";
 
 export interface DownloadedFile {
   path: string;
@@ -20,7 +20,7 @@ export function databricksClient(
   token: string,
   args: string[],
   timeoutMs = 600000,
-  /** More environment, e.g. MLFLOW_S3_ENDPOINT_URL for a Unity Catalog version's store (devenv/ucRegistryApi storeEnv). */
+  /** More environment, e.g. MLFLOW_S3_ENDPOINT_URL for a Unity Catalog version's store (devenv/databricks/ucRegistryApi storeEnv). */
   env: Record<string, string> = {},
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {

@@ -16,7 +16,7 @@
  * Searches answer only the models the caller may read (no refusal); every other call on a model the caller
  * may not perform is refused 403 PERMISSION_DENIED, with nothing changed.
  */
-import { REGISTRY_LEVELS, RegistryLevel } from "../config/schema";
+import { REGISTRY_LEVELS, RegistryLevel } from "../../config/schema";
 import { aclKey, ControlPlaneState } from "./controlPlaneState";
 
 /** The levels' names are Databricks' own, as the configuration names them too. */
