@@ -58,6 +58,9 @@ def act(w: WorkspaceClient, a: dict):
         return base64.b64decode(w.workspace.export(a["path"], format=workspace.ExportFormat.SOURCE).content).decode()
     if op == "clone":
         return w.repos.create(a["url"], "gitLab", path=a["path"]).path
+    if op == "delete":
+        w.workspace.delete(a["path"], recursive=True)
+        return "deleted"
     if op == "pull":
         # Switch the Git folder at `path` to `branch` and update it (PATCH /api/2.0/repos/{id}), as "Pull" does.
         repo = next(r for r in w.repos.list(path_prefix=a["path"]) if r.path == a["path"])
