@@ -14,7 +14,7 @@
  */
 import * as http from "http";
 import * as https from "https";
-import { closeServer, listenLoopback } from "../loopback";
+import { closeServer, listenLoopback, randomSha } from "../loopback";
 import { GitHubOrganization } from "./githubOrgApi";
 import { atLeast, mayMerge, mayPush, permissionOf } from "./githubRules";
 
@@ -99,7 +99,7 @@ export class GitHubTestServer {
   /** A commit made directly on `branch` (history that was there before the test). */
   commit(fullName: string, branch: string, message: string, pusher = "history"): string {
     const g = this.git.get(fullName.toLowerCase())!;
-    const sha = [...Array(40)].map(() => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
+    const sha = randomSha();
     g.commits.set(sha, { pusher, message });
     g.branches.set(branch, sha);
     return sha;
@@ -252,7 +252,7 @@ export class GitHubTestServer {
       body: { message, ...(errors ? { errors } : {}), documentation_url: DOCS, status: String(status) },
     });
     const [, , what] = m;
-    const sha = () => [...Array(40)].map(() => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
+    const sha = randomSha;
     const pushTo = (branch: string, message: string): string => {
       const next = sha();
       g.commits.set(next, { pusher: login, message });
