@@ -785,8 +785,9 @@ async function register(
   });
   const winner = await timed("election", () => electVersion(dst, toModel, fingerprint, mine.version, Date.now() + timeoutMs, o.to.uri));
   if (winner) {
-    // Another migration of the same source registered first: give this version up and adopt that one.
-    await dst.deleteModelVersion(toModel, mine.version);
+    // Another migration of the same source registered first: give this version up and adopt that one. A version
+    // already gone was given up by a concurrent migration that took it over as an earlier attempt's leftover.
+    await orUndefined(dst.deleteModelVersion(toModel, mine.version));
     // A run of its own is marked superseded; a migrated run the version was registered from is the team's, untouched.
     if (winner.run_id !== targetRunId && !target.reused) {
       await dst.setRunTag(targetRunId, TAG.supersededBy, `${toModel} version ${winner.version}`);
