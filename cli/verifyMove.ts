@@ -33,7 +33,7 @@ byte-identical, and the target holds nothing else in what the move covered.
                 check archived versions too, as 'move --include-archived' moves them (with stage Archived)
   --json        JSON instead of text (the skipped objects by name, each finding with kind, id and name)
 What move skips is not checked, and is listed with a count and why: archived versions (unless
---include-archived), versions not READY in the source, the engine's journals (quant-platform-migrations),
+--include-archived), versions not READY in the source, the engine's journals (quant-platform-migrations; /Shared/... on Databricks),
 the empty Default experiment, and lease runs a stopped migration left in the source.
 Inside the experiments, the target models of the models and the folders checked, a target object that is no
 source object's copy is a difference too, named with its id: extra (no provenance of the source: the team's own

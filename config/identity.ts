@@ -10,6 +10,8 @@ export const IDENTITY = {
   user: ["email"],
   membership: ["group", "email"],
   directory: ["path"],
+  /** A workspace experiment the platform creates, by its absolute path. */
+  experiment: ["name"],
   gitFolder: ["path"],
   workspaceAcl: ["objectType", "path"],
   model: ["name"],

@@ -10,7 +10,8 @@
  * SSL_CERT_FILE, Node (dynamic providers, the CLI) through NODE_EXTRA_CA_CERTS, Python (MLflow's client)
  * through REQUESTS_CA_BUNDLE.
  */
-import { refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
+import { createRefusal, experimentNeed, experimentRefusal } from "./databricks/experimentAcl";
+import { principalsOf, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -21,6 +22,7 @@ import * as YAML from "yaml";
 import { WORKSPACE_LEVELS, type AccessModel, type WorkspaceLevel } from "../config/schema";
 import { upstreamOf } from "../plan/accessPlan";
 import { apiError } from "./databricks/apiReply";
+import { aclKey } from "./databricks/controlPlaneState";
 import { DatabricksControlApi } from "./databricks/databricksControlApi";
 import { DatabricksTestServer } from "./databricks/databricksServer";
 import { GitHubTestServer } from "./github/githubServer";
@@ -61,6 +63,13 @@ export class WorkspaceServer {
     // The registry's permission model, on the state the control plane holds (registryAcl.ts; refusals in serve).
     this.mlflowApi.readable = (caller, model) => registryLevel(this.state, caller, model) !== undefined;
     this.mlflowApi.registry.levelOf = (caller, model) => registryLevel(this.state, caller, model);
+    // The experiments' permission model (experimentAcl.ts): searches filtered here, refusals in serve.
+    this.mlflowApi.experimentReadable = (caller, e) =>
+      this.control.permissions.experimentLevel(e.experiment_id, e.name, caller) !== undefined;
+    this.mlflowApi.experimentCreated = (id, caller) => {
+      if (principalsOf(this.state, caller).groups.has("admins")) return;
+      this.state.acls.set(aclKey("experiments", id), [{ kind: "user", name: caller, level: "CAN_MANAGE" }]);
+    };
   }
 
   get state() {
@@ -96,7 +105,12 @@ export class WorkspaceServer {
           /* not JSON (a multipart import): the API reads it */
         }
         const asked: Asked = { method: req.method ?? "GET", url, params: { ...Object.fromEntries(url.searchParams), ...b }, caller };
-        if ((await this.refusedByRegistry(asked, res)) || this.refusedInWorkspace(asked, res)) return;
+        if (
+          (await this.refusedByRegistry(asked, res)) ||
+          (await this.refusedByExperiment(asked, res)) ||
+          this.refusedInWorkspace(asked, res)
+        )
+          return;
       }
       if (await this.control.handle(req, res, body)) return;
       await this.mlflowApi.handle(req, res, body);
@@ -124,6 +138,62 @@ export class WorkspaceServer {
     if (!no) return false;
     apiError(res, 403, "PERMISSION_DENIED", no);
     return true;
+  }
+
+  /**
+   * The experiments' permission model (experimentAcl.ts) on every tracking call, before the API answers it: a
+   * create needs an absolute name in an existing folder the caller manages; any other call on an experiment, or
+   * on a run of one, needs the caller's level on the experiment (inherited from its folders too).
+   */
+  private async refusedByExperiment({ url, params, caller }: Asked, res: http.ServerResponse): Promise<boolean> {
+    const route = /^\/api\/2\.0\/mlflow\/(.+)$/.exec(url.pathname)?.[1];
+    if (!route || principalsOf(this.state, caller).groups.has("admins")) return false;
+    if (route === "experiments/create" && typeof params.name === "string") {
+      const no = createRefusal(
+        caller,
+        params.name,
+        (p) => this.mlflowApi.workspace.nodes.has(p) || p === "/Shared" || /^\/Users\/[^/]+$/.test(p),
+        (p) => this.control.permissions.workspaceLevel(p, caller),
+      );
+      if (no) apiError(res, no.status, no.code, no.message);
+      return no !== undefined;
+    }
+    const need = experimentNeed(route, params);
+    if (!need) return false;
+    const ids = "ids" in need.on ? need.on.ids : [await this.experimentIdOf(need.on)];
+    for (const id of ids) {
+      const name = id === undefined ? undefined : await this.control.registry?.experimentNamed(id);
+      // An experiment or run that does not exist is the API's to answer (404).
+      if (id === undefined || name === undefined) continue;
+      const no = experimentRefusal(caller, id, this.control.permissions.experimentLevel(id, name, caller), need.level);
+      if (no) {
+        apiError(res, 403, "PERMISSION_DENIED", no);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The runs' experiments, once read (a run never changes experiment). */
+  private readonly runExperiments = new Map<string, string>();
+
+  /** The id of the experiment a call names by id, by name or through a run; undefined when there is none. */
+  private async experimentIdOf(on: { id: string } | { name: string } | { runId: string }): Promise<string | undefined> {
+    if ("id" in on) return on.id;
+    const get = async <T>(api: string): Promise<T | undefined> => {
+      const r = await fetch(`${this.mlflow.url}/api/2.0/mlflow/${api}`);
+      return r.ok ? ((await r.json()) as T) : undefined;
+    };
+    if ("name" in on)
+      return (
+        await get<{ experiment: { experiment_id: string } }>(`experiments/get-by-name?experiment_name=${encodeURIComponent(on.name)}`)
+      )?.experiment.experiment_id;
+    const known = this.runExperiments.get(on.runId);
+    if (known) return known;
+    const id = (await get<{ run: { info: { experiment_id: string } } }>(`runs/get?run_id=${encodeURIComponent(on.runId)}`))?.run.info
+      .experiment_id;
+    if (id) this.runExperiments.set(on.runId, id);
+    return id;
   }
 
   /**

@@ -89,6 +89,7 @@ export const DATABRICKS_TYPES: Computed = {
   "databricks:index/repo:Repo": none,
   "databricks:index/permissions:Permissions": none,
   "databricks:index/mlflowModel:MlflowModel": (name) => ({ registeredModelId: `rm-${name}` }),
+  "databricks:index/mlflowExperiment:MlflowExperiment": none,
   "databricks:index/registeredModel:RegisteredModel": (_n, i) => ({ fullName: `${i.catalogName}.${i.schemaName}.${i.name}` }),
   "databricks:index/grants:Grants": none,
   "databricks:index/workspaceConf:WorkspaceConf": none,

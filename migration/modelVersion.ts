@@ -16,7 +16,7 @@ import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "
 import { hashFiles, ManifestEntry, manifestDigest } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyLineage } from "./lineage";
-import { MIGRATIONS_EXPERIMENT, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
+import { migrationsExperimentFor, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
 import { ArtifactRoot, ArtifactTransport, readWhole } from "./transports/transport";
@@ -454,7 +454,7 @@ async function claimTarget(
   // lineage is not copied yet may be another migration's, copying it right now: two copies of the same params
   // at once collide, so this migration then takes a run of its own (the election keeps one version).
   const prepareTargetRun = async () => {
-    const expId = await dst.ensureExperiment(o.experiment ?? MIGRATIONS_EXPERIMENT);
+    const expId = await dst.ensureExperiment(o.experiment ?? migrationsExperimentFor(o.to.transport));
     const quoted = toModel.replace(/'/g, "\\'");
     const found = (
       await dst.searchRuns([expId], `tags.\`${TAG.fingerprint}\` = '${fingerprint}' and tags.\`${TAG.targetModel}\` = '${quoted}'`)

@@ -6,7 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { ExperimentInventory, Inventory, ModelInventory, VersionInventory } from "./inventory";
-import { MIGRATIONS_EXPERIMENT, RUN_TAG } from "./provenance";
+import { isMigrationsExperiment, RUN_TAG } from "./provenance";
 
 /** Which versions of a model move: every non-archived one (archived too by includeArchived), the newest per stage, or the listed numbers. */
 export type VersionSelection = "all" | "latest-per-stage" | string[];
@@ -66,7 +66,7 @@ export const SKIP = {
   },
   /** The engine's own journals, and an MLflow server's empty Default experiment (every server has its own). */
   experiment(e: Pick<ExperimentInventory, "id" | "name" | "runs">): string | undefined {
-    if (e.name === MIGRATIONS_EXPERIMENT) return "the migration engine's journals, not the team's";
+    if (isMigrationsExperiment(e.name)) return "the migration engine's journals, not the team's";
     if (e.name === "Default" && e.id === "0" && !e.runs.length) return "the empty Default experiment every MLflow server has";
     return undefined;
   },

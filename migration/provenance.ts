@@ -7,6 +7,16 @@ import { sha256 } from "./hashing";
 /** The experiment that holds the runs of migrated model versions (their files and journals): never moved as content. */
 export const MIGRATIONS_EXPERIMENT = "quant-platform-migrations";
 
+/**
+ * Where that experiment lives in a target: a Databricks workspace names an experiment by its absolute workspace
+ * path and refuses a bare name (400 INVALID_PARAMETER_VALUE), so there it is in /Shared, which every workspace has.
+ */
+export const migrationsExperimentFor = (transport: "mlflow-artifacts" | "databricks") =>
+  transport === "databricks" ? `/Shared/${MIGRATIONS_EXPERIMENT}` : MIGRATIONS_EXPERIMENT;
+
+/** Whether an experiment is the migration engine's own, by either name. */
+export const isMigrationsExperiment = (name: string) => name === MIGRATIONS_EXPERIMENT || name === `/Shared/${MIGRATIONS_EXPERIMENT}`;
+
 /** Tags of a migrated model version and its target run. */
 export const TAG = {
   fingerprint: "quant.migration.fingerprint",

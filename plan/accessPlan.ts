@@ -43,7 +43,13 @@ export interface MembershipEntry {
 export interface DirectoryEntry {
   key: string;
   path: string;
-  purpose: "git-folder-root" | "shared-git-folders" | "experiments";
+  purpose: "git-folder-root" | "shared-git-folders" | "experiments" | "validation-experiments";
+}
+/** A workspace experiment the platform creates: a model's validation experiment in its validation stack. */
+export interface ExperimentEntry {
+  key: string;
+  name: string;
+  model: string;
 }
 export interface GitFolderEntry {
   key: string;
@@ -172,6 +178,12 @@ export interface AccessPlan {
   users: UserEntry[];
   memberships: MembershipEntry[];
   directories: DirectoryEntry[];
+  /**
+   * The validation experiments of the models validated in this stack. The platform creates them, since the
+   * consumers who log validations there hold CAN_EDIT on the experiment folder, and creating an item in a folder
+   * takes CAN_MANAGE.
+   */
+  experiments: ExperimentEntry[];
   gitFolders: GitFolderEntry[];
   workspaceAcls: WorkspaceAclEntry[];
   models: ModelEntry[];
@@ -235,6 +247,7 @@ export function upstreamOf(promotions: { from: string; to: string }[], stack: st
 
 /** The experiment a model's validation runs are logged in, under the organization's experiment folder. */
 export const validationExperiment = (experimentFolder: string, model: string) => `${experimentFolder}/validation/${model}`;
+const experimentFolderOf = (name: string) => name.replace(/\/[^/]*$/, "");
 
 const withValidation = (v: ValidationRequirement | undefined) => (v ? { validation: v } : {});
 
@@ -334,10 +347,17 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     model.roster.flatMap((m) => m.roles.map((r) => ({ group: groupName(model, r), role: r, member: m.id, email: m.email }))),
   );
 
+  const experiments = keyed(
+    "experiment",
+    model.models
+      .filter((m) => m.validation?.in === stack)
+      .map((m) => ({ name: validationExperiment(org.experimentFolder, m.name), model: m.name })),
+  );
   const directories = keyed("directory", [
     { path: org.gitFolderRoot, purpose: "git-folder-root" as const },
     { path: org.sharedGitFolderRoot, purpose: "shared-git-folders" as const },
     { path: org.experimentFolder, purpose: "experiments" as const },
+    ...(experiments.length ? [{ path: experimentFolderOf(experiments[0].name), purpose: "validation-experiments" as const }] : []),
   ]);
   const gitFolders = keyed(
     "gitFolder",
@@ -503,6 +523,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     users,
     memberships,
     directories,
+    experiments,
     gitFolders,
     workspaceAcls,
     models,

@@ -11,8 +11,8 @@ export interface ModelRegistryAccessArgs {
 
 /**
  * Who can touch which model: the managed registered models (created, or adopted where they exist),
- * one Permissions per workspace-registry model or one Grants per Unity Catalog model, and the team's
- * experiment folder where runs are logged.
+ * one Permissions per workspace-registry model or one Grants per Unity Catalog model, the team's
+ * experiment folder where runs are logged, and the validation experiments of the models validated in the stack.
  */
 export class ModelRegistryAccess extends pulumi.ComponentResource {
   constructor(name: string, args: ModelRegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -27,8 +27,10 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
       ...(adopt ? { import: adopt, retainOnDelete: true } : {}),
     });
 
+    const experimentDirs: databricks.Directory[] = [];
     for (const d of plan.directories.filter((x) => x.purpose === "experiments")) {
       const dir = new databricks.Directory(rn(d.key), { path: d.path }, child());
+      experimentDirs.push(dir);
       const acl = plan.workspaceAcls.find((a) => a.objectType === "directory" && a.path === d.path);
       if (acl) {
         new databricks.Permissions(
@@ -41,6 +43,11 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
         );
       }
     }
+
+    // The validation experiments, in a folder of their own under the experiment folder (whose ACL they inherit).
+    const v = plan.directories.find((x) => x.purpose === "validation-experiments");
+    const validationDir = v ? [new databricks.Directory(rn(v.key), { path: v.path }, child(experimentDirs))] : experimentDirs;
+    for (const e of plan.experiments) new databricks.MlflowExperiment(rn(e.key), { name: e.name }, child(validationDir));
 
     for (const m of plan.models) {
       if (m.flavour === "workspace") {

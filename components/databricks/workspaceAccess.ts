@@ -53,7 +53,7 @@ export class WorkspaceAccess extends pulumi.ComponentResource {
     }
 
     const dirs = new Map<string, databricks.Directory>();
-    for (const d of plan.directories.filter((x) => x.purpose !== "experiments")) {
+    for (const d of plan.directories.filter((x) => x.purpose === "git-folder-root" || x.purpose === "shared-git-folders")) {
       dirs.set(d.path, new databricks.Directory(rn(d.key), { path: d.path }, child()));
     }
     const sharedRoot = plan.directories.find((x) => x.purpose === "shared-git-folders");

@@ -14,6 +14,7 @@
  * (a level the object type does not have, a principal that does not exist, not exactly one of
  * user_name / group_name / service_principal_name, or the root left without `admins` CAN_MANAGE).
  */
+import { EXPERIMENT_LEVELS as EXPERIMENT_LEVEL_NAMES, experimentFolder } from "./experimentAcl";
 import { principalsOf } from "./registryAcl";
 import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiReply";
 import { AclEntry, aclKey, ControlPlaneState, PrincipalKind } from "./controlPlaneState";
@@ -37,17 +38,19 @@ const FIELD_OF: Record<PrincipalKind, string> = { user: "user_name", group: "gro
 /** The workspace-registry side: whether a model id names an existing model. */
 export interface RegisteredModelLookup {
   modelExists(id: string): Promise<boolean>;
-  /** Whether an MLflow experiment id names an active experiment (`/permissions/experiments/{id}`). */
-  experimentExists?(id: string): Promise<boolean>;
+  /** The name of the active experiment an MLflow experiment id names, if any (`/permissions/experiments/{id}`). */
+  experimentNamed?(id: string): Promise<string | undefined>;
 }
 
-/** An experiment's levels ("MLflow experiment ACLs", https://docs.databricks.com/en/security/auth/access-control/index.html). */
-const EXPERIMENT_LEVELS = ["CAN_READ", "CAN_EDIT", "CAN_MANAGE"];
+/** An experiment's levels ("MLflow experiment ACLs", experimentAcl.ts); a folder's CAN_RUN reads as CAN_READ on it. */
+const EXPERIMENT_LEVELS: string[] = [...EXPERIMENT_LEVEL_NAMES];
 
 interface Resolved {
   key: string;
   objectType: string;
   levels: string[];
+  /** Inherited levels read as another of `levels` (a folder's CAN_RUN on an experiment in it). */
+  alias?: Record<string, string>;
   /** Inherited direct ACLs, closest first: the ACL key they come from and how the response names it. */
   inheritedFrom: { key: string; name: string }[];
   isRoot: boolean;
@@ -142,20 +145,54 @@ export class PermissionsApi {
    */
   workspaceLevel(path: string, caller: string): string | undefined {
     let at = path.replace(/\/+$/, "") || "/";
-    // A user's home folder always exists on Databricks (here it may not yet): its user manages all of it.
-    const home = `/Users/${caller}`.toLowerCase();
-    if (at.toLowerCase() === home || at.toLowerCase().startsWith(`${home}/`)) return "CAN_MANAGE";
+    if (this.inHome(at, caller)) return "CAN_MANAGE";
     while (!this.workspace.nodes.has(at)) at = parentOf(at);
     const n = this.workspace.nodes.get(at)!;
     const type = Object.entries(WORKSPACE_TYPES).find(([, t]) => t.node === n.type)?.[0] ?? "directories";
-    const inheritedFrom: { key: string; name: string }[] = [];
-    for (let q = at; q !== "/";) {
-      q = parentOf(q);
-      const a = this.workspace.nodes.get(q);
-      if (a && q !== "/") inheritedFrom.push({ key: aclKey(a.type === "REPO" ? "repos" : "directories", a.id), name: q });
-    }
-    inheritedFrom.push({ key: aclKey("directories", 0), name: "/" });
+    const inheritedFrom = at === "/" ? [] : this.folderChain(parentOf(at));
     return this.levelOf({ key: aclKey(type, n.id), objectType: type, levels: WORKSPACE_LEVELS, inheritedFrom, isRoot: at === "/" }, caller);
+  }
+
+  /**
+   * The caller's level on the workspace experiment `id` named `name`: its direct entries (its creator's CAN_MANAGE
+   * among them), the folders' it lies in, admins CAN_MANAGE, and CAN_MANAGE in the caller's own home folder.
+   */
+  experimentLevel(id: string, name: string, caller: string): string | undefined {
+    if (this.inHome(name, caller)) return "CAN_MANAGE";
+    return this.levelOf(this.experimentResolved(id, name), caller);
+  }
+
+  /** A user's home folder always exists on Databricks (here it may not yet): its user manages all of it. */
+  private inHome(path: string, caller: string): boolean {
+    const home = `/Users/${caller}`.toLowerCase();
+    return path.toLowerCase() === home || path.toLowerCase().startsWith(`${home}/`);
+  }
+
+  /** The ACLs an object in `folder` inherits: its nearest existing folder's and every one above, closest first, the root last. */
+  private folderChain(folder: string): { key: string; name: string }[] {
+    let at = folder.replace(/\/+$/, "") || "/";
+    while (!this.workspace.nodes.has(at)) at = parentOf(at);
+    const chain: { key: string; name: string }[] = [];
+    for (let q = at; q !== "/"; q = parentOf(q)) {
+      const n = this.workspace.nodes.get(q);
+      if (n) {
+        const key = aclKey(n.type === "REPO" ? "repos" : "directories", n.id);
+        chain.push({ key, name: key });
+      }
+    }
+    chain.push({ key: aclKey("directories", 0), name: "/directories/" });
+    return chain;
+  }
+
+  private experimentResolved(id: string, name: string): Resolved {
+    return {
+      key: aclKey("experiments", id),
+      objectType: "mlflowExperiment",
+      levels: EXPERIMENT_LEVELS,
+      alias: { CAN_RUN: "CAN_READ" },
+      inheritedFrom: this.folderChain(experimentFolder(name)),
+      isRoot: false,
+    };
   }
 
   /** The caller's own level on an object: the highest of its direct and inherited entries naming them or a group of theirs. */
@@ -166,7 +203,7 @@ export class PermissionsApi {
     for (const key of [r.key, ...r.inheritedFrom.map((f) => f.key)])
       for (const e of this.state.acl(key)) {
         const mine = e.kind === "group" ? who.groups.has(e.name) : e.name.toLowerCase() === who.user.toLowerCase();
-        if (mine) best = Math.max(best, r.levels.indexOf(e.level));
+        if (mine) best = Math.max(best, r.levels.indexOf(r.alias?.[e.level] ?? e.level));
       }
     return best < 0 ? undefined : r.levels[best];
   }
@@ -184,16 +221,9 @@ export class PermissionsApi {
       };
     }
     if (type === "experiments") {
-      if (!this.models.experimentExists) return "unsupported";
-      if (!(await this.models.experimentExists(id))) return undefined;
-      // Admins' CAN_MANAGE comes from the workspace root, as for every workspace object.
-      return {
-        key: aclKey(type, id),
-        objectType: "mlflowExperiment",
-        levels: EXPERIMENT_LEVELS,
-        inheritedFrom: [{ key: aclKey("directories", 0), name: "/directories/" }],
-        isRoot: false,
-      };
+      if (!this.models.experimentNamed) return "unsupported";
+      const name = await this.models.experimentNamed(id);
+      return name === undefined ? undefined : this.experimentResolved(id, name);
     }
     const t = WORKSPACE_TYPES[type];
     if (!t) return "unsupported";

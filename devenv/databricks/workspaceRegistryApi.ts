@@ -79,12 +79,14 @@ export class WorkspaceRegistryApi implements RegisteredModelLookup {
     this.state.workspaceModels.delete(name);
   }
 
-  /** Whether a Databricks model id names a model that still exists in the registry. */
-  async experimentExists(id: string): Promise<boolean> {
+  /** The name of the active experiment an id names, if any. */
+  async experimentNamed(id: string): Promise<string | undefined> {
     const r = await this.mlflow("GET", `${M}experiments/get?experiment_id=${encodeURIComponent(id)}`);
-    return r.status === 200 && (r.json.experiment as { lifecycle_stage?: string } | undefined)?.lifecycle_stage === "active";
+    const e = r.json.experiment as { lifecycle_stage?: string; name?: string } | undefined;
+    return r.status === 200 && e?.lifecycle_stage === "active" ? e.name : undefined;
   }
 
+  /** Whether a Databricks model id names a model that still exists in the registry. */
   async modelExists(id: string): Promise<boolean> {
     const entry = [...this.state.workspaceModels].find(([, m]) => m.id === id);
     if (!entry) return false;

@@ -89,7 +89,33 @@ def act(w: WorkspaceClient, a: dict):
         user = next(iter(w.users.list(filter=f'userName eq "{a["user"]}"')))
         w.groups.patch(g.id, operations=[iam.Patch(op=iam.PatchOp.ADD, value={"members": [{"value": user.id}]})], schemas=[iam.PatchSchema.URN_IETF_PARAMS_SCIM_API_MESSAGES_2_0_PATCH_OP])
         return sorted(m.display for m in (w.groups.get(g.id).members or []))
+    if op == "create-experiment":
+        w.experiments.create_experiment(a["path"])
+        return "created"
+    if op == "create-run":
+        eid = w.experiments.get_by_name(a["path"]).experiment.experiment_id
+        RUNS[a["path"]] = w.experiments.create_run(experiment_id=eid).run.info.run_id
+        return "created"
+    if op == "log-metric":
+        w.experiments.log_metric(a["key"], float(a["value"]), timestamp=0, run_id=RUNS[a["path"]])
+        return "logged"
+    if op == "count-runs":
+        eid = w.experiments.get_by_name(a["path"]).experiment.experiment_id
+        return len(list(w.experiments.search_runs(experiment_ids=[eid])))
+    if op == "sees-experiment":
+        return any(e.name == a["path"] for e in w.experiments.search_experiments())
+    if op == "delete-experiment":
+        w.experiments.delete_experiment(w.experiments.get_by_name(a["path"]).experiment.experiment_id)
+        return "deleted"
+    if op == "experiment-acl":
+        eid = w.experiments.get_by_name(a["path"]).experiment.experiment_id
+        acl = w.experiments.get_permissions(eid).access_control_list or []
+        return sorted(f"{e.group_name or e.user_name}:{p.permission_level.value}" for e in acl for p in (e.all_permissions or []) if not p.inherited)
     raise ValueError(f"unknown act {op}")
+
+
+# The run each experiment's last create-run made, by the experiment's path (log-metric logs to it).
+RUNS = {}
 
 
 def main():

@@ -43,6 +43,15 @@ for (const flavour of ["workspace", "unity-catalog"] as Flavour[]) {
         recorded = await declare(stack, plan);
       });
 
+      // The team's rule (Pulumi.yaml): quant-alpha-transformer is validated by the consumers in quant_stg, who
+      // hold CAN_EDIT on the experiment folder there, which lets them log runs but not create the experiment.
+      it(`${stack}: the platform creates the validation experiment where the consumers validate, and only there`, () => {
+        const experiments = ofType(recorded, "mlflowExperiment:MlflowExperiment").map((e) => e.inputs.name);
+        assert.deepStrictEqual(experiments, stack === "quant_stg" ? ["/Teams/quant/experiments/validation/quant-alpha-transformer"] : []);
+        const dirs = ofType(recorded, "directory:Directory").map((d) => d.inputs.path);
+        assert.strictEqual(dirs.includes("/Teams/quant/experiments/validation"), stack === "quant_stg", dirs.join(", "));
+      });
+
       if (flavour === "workspace") {
         it(`${stack}: one MlflowModel and one Permissions (registeredModelId) per managed model`, () => {
           const models = ofType(recorded, "mlflowModel:MlflowModel");

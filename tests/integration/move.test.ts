@@ -16,7 +16,7 @@ import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
 import { takeInventory } from "../../migration/inventory";
 import { MoveReport } from "../../migration/move";
-import { RUN_TAG, TAG } from "../../migration/provenance";
+import { isMigrationsExperiment, migrationsExperimentFor, RUN_TAG, TAG } from "../../migration/provenance";
 import { checkTarget } from "../../migration/modelVersion";
 import { Ran, runAsync } from "../fixtures/process";
 import { writesIn } from "../fixtures/targetWrites";
@@ -53,9 +53,7 @@ describe("move: a whole environment in one command, planned, resumable, verified
       models: inv.models
         .map((m) => [m.name, m.versions.map((v) => `${v.tags[TAG.sourceVersion]}:${v.stage}:${v.files}:${v.bytes}`).sort()])
         .sort(),
-      experiments: inv.experiments
-        .filter((e) => e.name !== "quant-platform-migrations")
-        .map((e) => [e.name, e.runs.length, e.artifactBytes]),
+      experiments: inv.experiments.filter((e) => !isMigrationsExperiment(e.name)).map((e) => [e.name, e.runs.length, e.artifactBytes]),
       notebooks: inv.workspace!.objects.map((o) => `${o.path}:${o.size}`),
     };
   }
@@ -147,7 +145,11 @@ describe("move: a whole environment in one command, planned, resumable, verified
         assert.ok(t[TAG.runPath] !== undefined, `${m.name} v${v.version} records where in the run its files are`);
         assert.deepStrictEqual((await checkTarget(to, m.name, v.version, "full")).problems, []);
       }
-    assert.strictEqual(await dst.experimentByName("quant-platform-migrations"), undefined, "no run of its own was made for any version");
+    assert.strictEqual(
+      await dst.experimentByName(migrationsExperimentFor(to.transport)),
+      undefined,
+      "no run of its own was made for any version",
+    );
 
     const again = await move(args);
     assert.strictEqual(again.status, 0, again.stderr);

@@ -15,7 +15,7 @@ import { LocalEnvironments, REHEARSAL_MODELS_EXPERIMENT, startLocalEnvironments 
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
-import { MIGRATIONS_EXPERIMENT, RUN_TAG, TAG } from "../../migration/provenance";
+import { migrationsExperimentFor, RUN_TAG, TAG } from "../../migration/provenance";
 import { FaultAction, FaultProxy } from "../fixtures/faultProxy";
 import { Ran, runAsync } from "../fixtures/process";
 
@@ -141,12 +141,12 @@ describe("a move under random network faults leaves exactly one copy of everythi
         srcVersions,
         `${story}: the target versions, by source version`,
       );
-      const migrations = (await dst.experimentByName(MIGRATIONS_EXPERIMENT))!;
+      const migrations = (await dst.experimentByName(migrationsExperimentFor(resolveEndpoint(envs.new.uri, "to", env()).transport)))!;
       const copies = (await dst.allRuns([migrations.experiment_id])).filter((r) => tagMap(r.data.tags)[TAG.sourceModel] === model);
       assert.deepStrictEqual(
         copies.map((r) => tagMap(r.data.tags)[TAG.sourceVersion]).sort(),
         srcVersions,
-        `${story}: the target runs holding the versions' files (in ${MIGRATIONS_EXPERIMENT}), by source version`,
+        `${story}: the target runs holding the versions' files (in ${migrations.name}), by source version`,
       );
       assert.deepStrictEqual(
         versions.map((v) => v.run_id).sort(),

@@ -98,6 +98,35 @@ const WORKSPACE_ACTS: Act[] = [
   { who: "reader", op: "set-folder-permissions", path: TEAM, grants: [["users", "CAN_MANAGE"]], expect: "refused" },
 ];
 
+const EXPERIMENTS = `${TEAM}-experiments`;
+const TEAM_EXPERIMENT = `${EXPERIMENTS}/team`;
+/**
+ * Experiments ("MLflow experiment ACLs" and "Folder permissions", experimentAcl.ts): an experiment inherits its
+ * folder's levels (CAN_RUN reads as CAN_READ); creating one needs CAN_MANAGE on the folder, an absolute name and
+ * an existing folder; runs are created and logged to with CAN_EDIT, read with CAN_READ; deleting the experiment
+ * needs CAN_MANAGE; its creator gets CAN_MANAGE on it; a search shows only what the caller may read. The folder's
+ * ACL: the editors' group CAN_EDIT, the reader CAN_RUN, the staging manager CAN_MANAGE.
+ */
+const EXPERIMENT_ACTS: Act[] = [
+  { who: "editor", op: "create-experiment", path: `${EXPERIMENTS}/by-editor`, expect: "refused" },
+  { who: "staging", op: "create-experiment", path: TEAM_EXPERIMENT, expect: "created" },
+  { who: "staging", op: "create-experiment", path: "team-experiment", expect: "error INVALID_PARAMETER_VALUE" },
+  { who: "staging", op: "create-experiment", path: `${EXPERIMENTS}/missing/team`, expect: "error RESOURCE_DOES_NOT_EXIST" },
+  { who: "admin", op: "experiment-acl", path: TEAM_EXPERIMENT, expect: [`${PEOPLE.staging.email}:CAN_MANAGE`] },
+  { who: "outsider", op: "create-run", path: TEAM_EXPERIMENT, expect: "refused" },
+  { who: "reader", op: "create-run", path: TEAM_EXPERIMENT, expect: "refused" },
+  { who: "editor", op: "create-run", path: TEAM_EXPERIMENT, expect: "created" },
+  { who: "editor", op: "log-metric", path: TEAM_EXPERIMENT, key: "precision", value: "0.91", expect: "logged" },
+  { who: "reader", op: "log-metric", path: TEAM_EXPERIMENT, key: "precision", value: "0.99", expect: "refused" },
+  { who: "reader", op: "count-runs", path: TEAM_EXPERIMENT, expect: 1 },
+  { who: "outsider", op: "count-runs", path: TEAM_EXPERIMENT, expect: "refused" },
+  { who: "outsider", op: "sees-experiment", path: TEAM_EXPERIMENT, expect: false },
+  { who: "reader", op: "sees-experiment", path: TEAM_EXPERIMENT, expect: true },
+  { who: "editor", op: "delete-experiment", path: TEAM_EXPERIMENT, expect: "refused" },
+  { who: "outsider", op: "create-experiment", path: `/Users/${PEOPLE.outsider.email}/scratch-experiment`, expect: "created" },
+  { who: "outsider", op: "create-run", path: `/Users/${PEOPLE.outsider.email}/scratch-experiment`, expect: "created" },
+];
+
 describe("the workspace test server refuses what Databricks refuses, acted out with the Databricks SDK as each person", function () {
   this.timeout(300000);
   let ws: WorkspaceServer;
@@ -194,10 +223,11 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
   function differences(expected: Act[], out: Awaited<ReturnType<typeof actAll>>): string[] {
     const differs: string[] = [];
     expected.forEach((a, i) => {
-      const got = out[i].ok ? out[i].value : out[i].refused ? "refused" : `error ${out[i].error_code}: ${out[i].message}`;
+      // Any other answer is its error code (the expected one is written as `error <CODE>`), its message shown.
+      const got = out[i].ok ? out[i].value : out[i].refused ? "refused" : `error ${out[i].error_code}`;
       if (JSON.stringify(got) !== JSON.stringify(a.expect))
         differs.push(
-          `${a.who} ${a.op}${a.version ? ` v${a.version}` : ""}${a.stage ? ` ${a.stage}` : ""}${a.path ? ` ${a.path}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}`,
+          `${a.who} ${a.op}${a.version ? ` v${a.version}` : ""}${a.stage ? ` ${a.stage}` : ""}${a.path ? ` ${a.path}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}${out[i].ok ? "" : ` (${out[i].message})`}`,
         );
     });
     return differs;
@@ -248,6 +278,36 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
       "the team folder holds what the allowed acts made, nothing the refused ones tried",
     );
     assert.strictEqual(nodes.get(`${TEAM}/nb`)?.content?.toString("utf8"), "# Databricks notebook source\nprint('e')\n");
+  });
+  it("experiments and their runs: every act is allowed or refused as the documented table says, and a refusal changes nothing", async () => {
+    const made = await actAll([{ token: ADMIN_TOKEN, op: "mkdirs", path: EXPERIMENTS }]);
+    assert.ok(made[0].ok, JSON.stringify(made));
+    const folder = (await fetchJson("GET", `${ws.url}/api/2.0/workspace/get-status?path=${encodeURIComponent(EXPERIMENTS)}`, undefined))
+      .body as { object_id: number };
+    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/directories/${folder.object_id}`, {
+      access_control_list: [
+        { group_name: "quant-acl-editors", permission_level: "CAN_EDIT" },
+        { user_name: PEOPLE.reader.email, permission_level: "CAN_RUN" },
+        { user_name: PEOPLE.staging.email, permission_level: "CAN_MANAGE" },
+      ],
+    });
+    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+    const out = await actAll(EXPERIMENT_ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, token: tokens.get(who)! })));
+    assert.deepStrictEqual(differences(EXPERIMENT_ACTS, out), [], "acts whose outcome differs from the documented table");
+
+    // The refused acts left nothing: one experiment in the folder, still active, with the editor's one run and metric.
+    const found = await admin("POST", "experiments/search", { max_results: 1000, filter: `name LIKE '${EXPERIMENTS}/%'` });
+    assert.deepStrictEqual(
+      (found.experiments ?? []).map((e: { name: string }) => e.name),
+      [TEAM_EXPERIMENT],
+      "the folder holds the experiment the staging manager made, nothing the refused creates tried",
+    );
+    const runs = await admin("POST", "runs/search", { experiment_ids: [found.experiments[0].experiment_id] });
+    assert.deepStrictEqual(
+      runs.runs.map((r: { data: { metrics?: { key: string; value: number }[] } }) => r.data.metrics),
+      [[{ key: "precision", value: 0.91, timestamp: 0, step: 0 }]],
+      "one run, with the editor's metric only",
+    );
   });
   it("the SDK's ordinary calls the stand-in answered off the documentation are answered as documented", async () => {
     const exp = await admin("POST", "experiments/create", { name: `/Shared/acl-sdk-${process.pid}` });
