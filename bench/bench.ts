@@ -23,6 +23,11 @@
  *                            seeds a quarter of the experiments and models; --default-workers runs the servers
  *                            with MLflow's default workers instead of one. Writes bench/results-move.json
  *                            (-default-workers, -scale-F before .json where they apply).
+ *   npm run bench -- --move-scale [--sizes 200,1000,5000]
+ *                            the move's cost curve (moveScaleCase.ts): environments of about 200, 1,000 and 5,000
+ *                            runs (versions in proportion), each moved by one process; seconds, requests and peak
+ *                            RSS per size, export-import at the two smaller sizes. Writes bench/results-move-scale.json
+ *                            and draws docs/move-scale.png (bench/plot_move_scale.py, matplotlib from the venv).
  */
 import * as ts from "typescript";
 import { execFileSync } from "child_process";
@@ -38,6 +43,7 @@ import { parseArgs, runCommand, UsageError } from "../cli/command";
 import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { storeBench, storeLines } from "./cloudStoreCases";
 import { FULL_MOVE, moveBench, moveLines, moveScale } from "./moveCase";
+import { moveScaleBench, moveScaleLines } from "./moveScaleCase";
 
 const MiB = 1048576;
 const NODE = process.execPath;
@@ -454,6 +460,38 @@ async function moveOnly(scale: number, workers: number | undefined): Promise<num
   }
 }
 
+/** The move's cost curve: bench/results-move-scale.json, and its chart in docs/move-scale.png. */
+async function moveScaleOnly(sizes: number[]): Promise<number> {
+  if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "quant-bench-move-scale-"));
+  try {
+    const sorted = [...sizes].sort((x, y) => x - y);
+    // export-import at the two smaller sizes, as the issue asks: at the largest it takes too long to be worth it.
+    const exportImportUpTo = sorted.length > 2 ? sorted[sorted.length - 2] : sorted[sorted.length - 1];
+    const points = await moveScaleBench({ sizes: sorted, exportImportUpTo, work, log: (s) => process.stderr.write(`${s}\n`) });
+    const machine = machineInfo();
+    console.log(
+      [
+        `quant-platform move cost curve on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
+        "",
+        ...moveScaleLines(points),
+      ].join("\n"),
+    );
+    const out = path.join(PROJECT_DIR, "bench", "results-move-scale.json");
+    fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine, points }, null, 2) + "\n");
+    execFileSync(
+      path.join(VENV_BIN, "python"),
+      [path.join(PROJECT_DIR, "bench", "plot_move_scale.py"), out, path.join(PROJECT_DIR, "docs", "move-scale.png")],
+      {
+        stdio: "inherit",
+      },
+    );
+    return points.every((p) => p.move.exit === 0) ? 0 : 1;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
 function planScale(sizes: number[]) {
   const base = readConfigSources(PROJECT_DIR);
   const roles = ["developer", "developer", "developer", "consumer", "approver", "release_manager"];
@@ -483,10 +521,20 @@ async function mockedProgram(n: number): Promise<{ members: number; perStack: Re
 }
 
 async function bench(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ["scale", "runs"], ["quick", "emulators", "move", "workers", "default-workers"]);
-  const modes = ["quick", "emulators", "move", "workers"].filter((m) => a[m]);
+  const a = parseArgs(argv, ["scale", "runs", "sizes"], ["quick", "emulators", "move", "workers", "default-workers", "move-scale"]);
+  const modes = ["quick", "emulators", "move", "workers", "move-scale"].filter((m) => a[m]);
   if (modes.length > 1) throw new UsageError(`--${modes.join(" and --")} are separate runs: give one`);
   if (a["default-workers"] && !a.move) throw new UsageError("--default-workers applies to --move");
+  if (a.sizes !== undefined && !a["move-scale"]) throw new UsageError("--sizes applies to --move-scale");
+  if (a["move-scale"]) {
+    if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators and --move");
+    const sizes = String(a.sizes ?? "200,1000,5000")
+      .split(",")
+      .map(Number);
+    if (!sizes.every((n) => Number.isInteger(n) && n >= 10))
+      throw new UsageError(`--sizes is a comma-separated list of run counts, each a whole number of at least 10, not '${a.sizes}'`);
+    return moveScaleOnly(sizes);
+  }
   if (a.move) {
     if (a.runs !== undefined) throw new UsageError("--runs applies to --emulators");
     const scale = a.scale === undefined ? 1 : Number(a.scale);
@@ -771,7 +819,8 @@ async function bench(argv: string[]): Promise<number> {
 void runCommand(
   {
     name: "bench",
-    usage: "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N] | --workers | --move [--scale F] [--default-workers]]",
+    usage:
+      "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N] | --workers | --move [--scale F] [--default-workers] | --move-scale [--sizes N,N,N]]",
     run: bench,
   },
   process.argv.slice(2),

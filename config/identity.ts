@@ -17,6 +17,8 @@ export const IDENTITY = {
   model: ["name"],
   registryAcl: ["model"],
   ucGrant: ["model"],
+  /** USE CATALOG or USE SCHEMA for a group on the Unity Catalog registry's catalog or schema. */
+  ucUsage: ["securable", "name", "principal"],
   gitMember: ["gitUsername"],
   branchRule: ["branch"],
   flowEdge: ["from", "to"],

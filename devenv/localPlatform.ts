@@ -12,6 +12,7 @@
  */
 import { createRefusal, experimentNeed, experimentRefusal } from "./databricks/experimentAcl";
 import { principalsOf, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
+import { ucNeed, ucRefusal } from "./databricks/ucPrivileges";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
@@ -108,6 +109,7 @@ export class WorkspaceServer {
         if (
           (await this.refusedByRegistry(asked, res)) ||
           (await this.refusedByExperiment(asked, res)) ||
+          this.refusedInUnityCatalog(asked, res) ||
           this.refusedInWorkspace(asked, res)
         )
           return;
@@ -172,6 +174,15 @@ export class WorkspaceServer {
       }
     }
     return false;
+  }
+
+  /** Unity Catalog's privileges (ucPrivileges.ts) on every call of its registry and on its grants, before the API answers. */
+  private refusedInUnityCatalog({ method, url, params, caller }: Asked, res: http.ServerResponse): boolean {
+    const need = ucNeed(method, url.pathname, params);
+    const no = need && ucRefusal(this.state, caller, need);
+    if (!no) return false;
+    apiError(res, 403, "PERMISSION_DENIED", no);
+    return true;
   }
 
   /** The runs' experiments, once read (a run never changes experiment). */

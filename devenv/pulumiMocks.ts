@@ -92,6 +92,7 @@ export const DATABRICKS_TYPES: Computed = {
   "databricks:index/mlflowExperiment:MlflowExperiment": none,
   "databricks:index/registeredModel:RegisteredModel": (_n, i) => ({ fullName: `${i.catalogName}.${i.schemaName}.${i.name}` }),
   "databricks:index/grants:Grants": none,
+  "databricks:index/grant:Grant": none,
   "databricks:index/workspaceConf:WorkspaceConf": none,
 };
 

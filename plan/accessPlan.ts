@@ -86,6 +86,17 @@ export interface UcGrantEntry {
   model: string;
   grants: { principal: string; level: RegistryLevel; privileges: UcModelPrivilege[] }[];
 }
+/**
+ * USE CATALOG on the registry's catalog and USE SCHEMA on its schema, for every group with a registry level:
+ * Unity Catalog lets nobody reach a model without both, whatever they hold on the model itself.
+ */
+export interface UcUsageEntry {
+  key: string;
+  securable: "catalog" | "schema";
+  name: string;
+  principal: string;
+  privilege: "USE_CATALOG" | "USE_SCHEMA";
+}
 export interface GitMemberEntry {
   key: string;
   member: string;
@@ -189,6 +200,7 @@ export interface AccessPlan {
   models: ModelEntry[];
   registryAcls: RegistryAclEntry[];
   ucGrants: UcGrantEntry[];
+  ucUsage: UcUsageEntry[];
   gitMembers: GitMemberEntry[];
   branchRules: BranchRuleEntry[];
   flowEdges: FlowEdgeEntry[];
@@ -408,6 +420,23 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
           })),
         )
       : [];
+  const ucUsage =
+    s.registry.flavour === "unity-catalog" && ucGrants.length
+      ? keyed("ucUsage", [
+          ...registryGrants.map((g) => ({
+            securable: "catalog" as const,
+            name: (s.registry as { catalog: string }).catalog,
+            principal: g.group,
+            privilege: "USE_CATALOG" as const,
+          })),
+          ...registryGrants.map((g) => ({
+            securable: "schema" as const,
+            name: `${(s.registry as { catalog: string }).catalog}.${(s.registry as { schema: string }).schema}`,
+            principal: g.group,
+            privilege: "USE_SCHEMA" as const,
+          })),
+        ])
+      : [];
 
   const gitMembers = keyed(
     "gitMember",
@@ -529,6 +558,7 @@ export function buildAccessPlan(model: AccessModel, stack: string): AccessPlan {
     models,
     registryAcls,
     ucGrants,
+    ucUsage,
     gitMembers,
     branchRules,
     flowEdges,

@@ -49,6 +49,11 @@ export class ModelRegistryAccess extends pulumi.ComponentResource {
     const validationDir = v ? [new databricks.Directory(rn(v.key), { path: v.path }, child(experimentDirs))] : experimentDirs;
     for (const e of plan.experiments) new databricks.MlflowExperiment(rn(e.key), { name: e.name }, child(validationDir));
 
+    // Without USE CATALOG and USE SCHEMA no grant on a Unity Catalog model reaches anyone: one Grant each (not
+    // Grants, which owns a securable's whole ACL: the catalog and schema are shared with whatever else lives there).
+    for (const u of plan.ucUsage)
+      new databricks.Grant(rn(u.key), { [u.securable]: u.name, principal: groupNames[u.principal], privileges: [u.privilege] }, child());
+
     for (const m of plan.models) {
       if (m.flavour === "workspace") {
         const model = new databricks.MlflowModel(rn(m.key), { name: m.name }, child([], m.adopt ? m.name : undefined));

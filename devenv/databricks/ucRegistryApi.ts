@@ -40,8 +40,8 @@
  * RESOURCE_DOES_NOT_EXIST (model, version, alias), CATALOG_DOES_NOT_EXIST, SCHEMA_DOES_NOT_EXIST, 409
  * RESOURCE_ALREADY_EXISTS, 400 INVALID_PARAMETER_VALUE, 403 PERMISSION_DENIED; a wrong method 404
  * ENDPOINT_NOT_FOUND; any other route under the prefix 501 (logged). The model signature MLflow requires is
- * checked by MLflow's client only: the service never sees the files before they are written. Grants are not
- * enforced: every caller may do everything.
+ * checked by MLflow's client only: the service never sees the files before they are written. Grants are
+ * enforced by the local platform's workspaces (localPlatform.ts, with the rules of ucPrivileges.ts), not here.
  */
 import * as crypto from "crypto";
 import type { AzuriteHandle, MotoHandle } from "../stores/cloudEmulators";

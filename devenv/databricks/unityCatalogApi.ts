@@ -7,8 +7,11 @@
  * - `GET /api/2.1/unity-catalog/permissions/function/{full_name}` -> `{privilege_assignments:
  *   [{principal, privileges}]}` (direct grants only; the provider's `model` grants use securable type
  *   `function`), and `PATCH` the same with `{changes: [{principal, add, remove}]}`, answering the result.
+ * - The same for `catalog/{name}` and `schema/{catalog.schema}` (a catalog exists when a schema of it does), whose
+ *   grants every model inside inherits (ucPrivileges.ts reads them).
  * Names compare case-insensitively; privileges are upper-cased with spaces as underscores. Registered
- * models take ALL_PRIVILEGES, APPLY_TAG, EXECUTE, MANAGE, BROWSE. Errors `{error_code, message}`: 404
+ * models take ALL_PRIVILEGES, APPLY_TAG, EXECUTE, MANAGE, BROWSE, CREATE_MODEL_VERSION; schemas and catalogs
+ * besides the USE and CREATE privileges of their kind. Errors `{error_code, message}`: 404
  * SCHEMA_DOES_NOT_EXIST, 404 RESOURCE_DOES_NOT_EXIST (model), 409 RESOURCE_ALREADY_EXISTS, 404
  * PRINCIPAL_DOES_NOT_EXIST, 400 INVALID_PARAMETER_VALUE (privilege not applicable, missing field).
  * Other securable types answer 501.
@@ -17,7 +20,20 @@ import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiR
 import { ControlPlaneState, UcModel } from "./controlPlaneState";
 
 const UC = "/api/2.1/unity-catalog/";
-const MODEL_PRIVILEGES = ["ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE", "BROWSE"];
+const MODEL_PRIVILEGES = ["ALL_PRIVILEGES", "APPLY_TAG", "EXECUTE", "MANAGE", "BROWSE", "CREATE_MODEL_VERSION"];
+const SCHEMA_PRIVILEGES = [
+  ...MODEL_PRIVILEGES,
+  "USE_SCHEMA",
+  "CREATE_MODEL",
+  "CREATE_FUNCTION",
+  "CREATE_TABLE",
+  "CREATE_VOLUME",
+  "SELECT",
+  "MODIFY",
+  "READ_VOLUME",
+  "WRITE_VOLUME",
+];
+const CATALOG_PRIVILEGES = [...SCHEMA_PRIVILEGES, "USE_CATALOG", "CREATE_SCHEMA"];
 const normalize = (p: string) => p.replace(/ /g, "_").toUpperCase();
 
 export class UnityCatalogApi {
@@ -30,7 +46,7 @@ export class UnityCatalogApi {
     const model = /^\/api\/2\.1\/unity-catalog\/models\/([^/]+)$/.exec(p);
     if (model) return this.model(req, decodeURIComponent(model[1]));
     const perms = /^\/api\/2\.1\/unity-catalog\/permissions\/([^/]+)\/([^/]+)$/.exec(p);
-    if (perms && perms[1] === "function") return this.grants(req, decodeURIComponent(perms[2]));
+    if (perms && ["function", "catalog", "schema"].includes(perms[1])) return this.grants(req, perms[1], decodeURIComponent(perms[2]));
     return notImplemented(req.res, req.method, req.url);
   }
 
@@ -117,10 +133,31 @@ export class UnityCatalogApi {
       .map(([principal, privs]) => ({ principal, privileges: [...privs].sort() }));
   }
 
-  private grants(req: ApiRequest, fullName: string): boolean {
-    const m = this.state.ucModels.get(fullName.toLowerCase());
-    if (!m) return apiError(req.res, 404, "RESOURCE_DOES_NOT_EXIST", `Function '${fullName}' does not exist.`);
-    const key = `function/${m.fullName}`;
+  /** The securable a grants call is on: its ACL key, its privileges, and how errors name it; or the 404 to answer. */
+  private securable(
+    type: string,
+    fullName: string,
+  ): { key: string; privileges: string[]; entity: string } | { code: string; message: string } {
+    const name = fullName.toLowerCase();
+    if (type === "function") {
+      const m = this.state.ucModels.get(name);
+      return m
+        ? { key: `function/${m.fullName}`, privileges: MODEL_PRIVILEGES, entity: `${m.fullName}:REGISTERED_MODEL` }
+        : { code: "RESOURCE_DOES_NOT_EXIST", message: `Function '${fullName}' does not exist.` };
+    }
+    if (type === "schema")
+      return this.state.ucSchemas.has(name)
+        ? { key: `schema/${name}`, privileges: SCHEMA_PRIVILEGES, entity: `${name}:SCHEMA` }
+        : { code: "SCHEMA_DOES_NOT_EXIST", message: `Schema '${fullName}' does not exist.` };
+    return [...this.state.ucSchemas].some((s) => s.startsWith(`${name}.`))
+      ? { key: `catalog/${name}`, privileges: CATALOG_PRIVILEGES, entity: `${name}:CATALOG` }
+      : { code: "CATALOG_DOES_NOT_EXIST", message: `Catalog '${fullName}' does not exist.` };
+  }
+
+  private grants(req: ApiRequest, type: string, fullName: string): boolean {
+    const on = this.securable(type, fullName);
+    if ("code" in on) return apiError(req.res, 404, on.code, on.message);
+    const key = on.key;
     if (req.method === "GET") {
       const principal = req.url.searchParams.get("principal");
       const all = this.assignments(key);
@@ -137,14 +174,9 @@ export class UnityCatalogApi {
       if (!this.state.principalExists("group", c.principal) && !this.state.principalExists("user", c.principal)) {
         return apiError(req.res, 404, "PRINCIPAL_DOES_NOT_EXIST", `Could not find principal with name ${c.principal}.`);
       }
-      const bad = (c.add ?? []).map(normalize).find((p) => !MODEL_PRIVILEGES.includes(p));
+      const bad = (c.add ?? []).map(normalize).find((p) => !on.privileges.includes(p));
       if (bad)
-        return apiError(
-          req.res,
-          400,
-          "INVALID_PARAMETER_VALUE",
-          `Privilege ${bad} is not applicable to this entity [${m.fullName}:REGISTERED_MODEL].`,
-        );
+        return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", `Privilege ${bad} is not applicable to this entity [${on.entity}].`);
     }
     const grants = this.state.ucGrants.get(key) ?? new Map<string, Set<string>>();
     for (const c of changes) {

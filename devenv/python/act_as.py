@@ -111,6 +111,17 @@ def act(w: WorkspaceClient, a: dict):
         eid = w.experiments.get_by_name(a["path"]).experiment.experiment_id
         acl = w.experiments.get_permissions(eid).access_control_list or []
         return sorted(f"{e.group_name or e.user_name}:{p.permission_level.value}" for e in acl for p in (e.all_permissions or []) if not p.inherited)
+    # Unity Catalog's registry: the SDK's registered_models API, and MLflow's UC registry routes through the SDK's
+    # own API client (the SDK has no method for them: MLflow's client calls them so).
+    if op == "uc-get-model":
+        return w.registered_models.get(a["name"]).full_name
+    if op == "uc-get-version":
+        q = {"name": a["name"], "version": a["version"]}
+        return w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/get", query=q)["model_version"]["status"]
+    if op == "uc-set-alias":
+        body = {"name": a["name"], "alias": a["alias"], "version": a["version"]}
+        w.api_client.do("POST", "/api/2.0/mlflow/unity-catalog/registered-models/alias", body=body)
+        return "set"
     raise ValueError(f"unknown act {op}")
 
 

@@ -108,6 +108,19 @@ for (const flavour of ["workspace", "unity-catalog"] as Flavour[]) {
             }
           }
         });
+        it(`${stack}: every principal granted on a model also gets USE CATALOG on its catalog and USE SCHEMA on its schema, one Grant each`, () => {
+          const onModels = new Set(
+            ofType(recorded, "grants:Grants").flatMap((g) => g.inputs.grants.map((x: { principal: string }) => x.principal)),
+          );
+          assert.ok(onModels.size > 0);
+          const usage = ofType(recorded, "grant:Grant").map(
+            (g) => `${g.inputs.catalog ?? g.inputs.schema} ${g.inputs.principal} ${g.inputs.privileges}`,
+          );
+          assert.deepStrictEqual(
+            usage.sort(),
+            [...onModels].flatMap((p) => [`${stack} ${p} USE_CATALOG`, `${stack}.models ${p} USE_SCHEMA`]).sort(),
+          );
+        });
         it(`${stack}: consumers get EXECUTE only`, () => {
           for (const g of ofType(recorded, "grants:Grants")) {
             const c = g.inputs.grants.find((x: { principal: string }) => x.principal === "quant-consumer");

@@ -25,6 +25,7 @@ import { TAG } from "../../migration/provenance";
 import { aclKey } from "../../devenv/databricks/controlPlaneState";
 import { emulators } from "../fixtures/cloudEmulators";
 import { LIMIT, PART, readBack, sha } from "../fixtures/unityCatalog";
+import { runAsync } from "../fixtures/process";
 import {
   copyProject,
   mlflowCall,
@@ -79,10 +80,12 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
     params: Record<string, unknown>,
     token = ws(s).token,
   ) => mlflowCall<T>(ws(s).url, method, api, params, token, services.cert.cert);
-  /** A person's own token on a workspace, so the registry records them as the one who acted. */
+  /** A person's own token on a workspace, so the registry records them as the one who acted (the control plane knows it too, once they are a user there). */
   const asUser = (s: StackName, user: string) => {
     const token = `dapi-${user.split("@")[0]}-${s}`;
     ws(s).mlflowApi.addUser(token, user);
+    const known = ws(s).state.userByName(user);
+    if (known) ws(s).state.tokens.set(token, known.id);
     return token;
   };
   /** The Unity Catalog versions of the model, each as `model-versions/get` answers it (with tags and aliases). */
@@ -299,6 +302,57 @@ describe("e2e: a Unity Catalog stack promotes a model under the real engine", fu
     assert.ok(
       writes.every((c) => c.name === UC_MODEL && c.location === v.storage_location),
       "only for that version's location",
+    );
+  });
+
+  it("1b. each person reaches the Unity Catalog model as the team's rules say, acting with the Databricks SDK and their own token", async () => {
+    // From Pulumi.yaml: in quant_lr every role but admin holds CAN_READ on the registry (EXECUTE in Unity Catalog),
+    // reading needs USE CATALOG and USE SCHEMA too (the platform grants them), and only the model's owner (the
+    // platform) sets an alias. Someone in none of the team's groups reaches nothing.
+    const lr = ws(UC_STACK);
+    const [v] = await ucVersions();
+    const outsider = "olga.outsider@quantfirm.example";
+    lr.state.addUser(outsider);
+    const people = { grace: "grace.lee@quantfirm.example", ana: "ana.ruiz@quantfirm.example", olga: outsider };
+    const acts = [
+      { who: "grace", op: "uc-get-model", expect: UC_MODEL },
+      { who: "grace", op: "uc-get-version", expect: "READY" },
+      { who: "ana", op: "uc-get-version", expect: "READY" },
+      { who: "grace", op: "uc-set-alias", alias: "grace-pick", expect: "refused" },
+      { who: "ana", op: "uc-set-alias", alias: "champion", expect: "refused" },
+      { who: "olga", op: "uc-get-model", expect: "refused" },
+      { who: "olga", op: "uc-get-version", expect: "refused" },
+    ];
+    const ran = await runAsync(
+      path.join(PROJECT_DIR, ".venv", "bin", "python"),
+      [path.join(PROJECT_DIR, "devenv", "python", "act_as.py")],
+      {
+        input: JSON.stringify({
+          host: lr.url,
+          acts: acts.map(({ who, expect: _e, ...a }) => ({
+            ...a,
+            name: UC_MODEL,
+            version: v.version,
+            token: asUser(UC_STACK, people[who as keyof typeof people]),
+          })),
+        }),
+        env: { ...process.env, REQUESTS_CA_BUNDLE: services.certFile, DATABRICKS_CONFIG_FILE: path.join(tmp, "none.cfg") },
+      },
+    );
+    assert.strictEqual(ran.status, 0, ran.stderr);
+    const out = JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
+    const differs = acts
+      .map((a, i) => ({ a, got: out[i].ok ? out[i].value : out[i].refused ? "refused" : `error ${out[i].error_code}: ${out[i].message}` }))
+      .filter(({ a, got }) => got !== a.expect)
+      .map(
+        ({ a, got }) => `${a.who} ${a.op}${a.alias ? ` ${a.alias}` : ""}: expected ${JSON.stringify(a.expect)}, got ${JSON.stringify(got)}`,
+      );
+    assert.deepStrictEqual(differs, [], "acts whose outcome differs from the team's rules");
+    // The refusals changed nothing: the alias is where the promotion put it.
+    const [after] = await ucVersions();
+    assert.deepStrictEqual(
+      (after.aliases ?? []).map((a) => [a.alias, a.version]),
+      [["champion", v.version]],
     );
   });
 
