@@ -4,28 +4,28 @@
 // The whole suite is the default; files named on the command line (`npx mocha tests/unit/plan.test.ts`, or with
 // `--spec`) run alone, instead of being added to it as mocha does with a spec from its config.
 //
-// The whole suite runs its files in MOCHA_JOBS worker processes (default 2, the CI machine's cores; 1 runs them
-// in this process, one after the other). Much of a file's time is spent waiting on the servers, Python clients
-// and Pulumi engines it starts, so two workers finish the suite in about 60% of the serial time. The longest
-// file (the stacks e2e) is handed out first, then the rest by layer, so that both workers end together.
+// The whole suite runs its files in MOCHA_JOBS worker processes (default 3 on the CI machine's 2 cores; 1 runs
+// them in this process, one after the other). Much of a file's time is spent waiting on the servers, Python
+// clients and Pulumi engines it starts, so a worker more than the cores keeps them busy. Files are handed out
+// longest first, by their seconds in a recorded run (tests/file-seconds.json; a file not in it counts as a
+// minute), so that the workers end together rather than one starting a long file near the end.
 const fs = require("fs");
 const path = require("path");
 
 const named = process.argv.slice(2).some((a) => /\.test\.ts$/.test(a) || a === "--spec" || a.startsWith("--spec="));
-const jobs = Number(process.env.MOCHA_JOBS ?? 2);
+const jobs = Number(process.env.MOCHA_JOBS ?? 3);
 if (!Number.isInteger(jobs) || jobs < 1)
   throw new Error(`MOCHA_JOBS is a number of worker processes (1 or more), not '${process.env.MOCHA_JOBS}'`);
 
-/** Every test file under tests/, the longest first, then by layer (end to end, integration, providers, ...). */
+/** Every test file under tests/, the longest first (as recorded), then by name. */
 function suite() {
   const walk = (d) =>
     fs
       .readdirSync(d, { withFileTypes: true })
       .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith(".test.ts") ? [path.join(d, e.name)] : []));
-  const layers = ["e2e", "integration", "providers", "components", "unit"];
-  const rank = (f) =>
-    f === path.join("tests", "e2e", "stacks.test.ts") ? -1 : layers.findIndex((l) => f.startsWith(path.join("tests", l) + path.sep)) >>> 0;
-  return walk("tests").sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const recorded = JSON.parse(fs.readFileSync(path.join("tests", "file-seconds.json"), "utf8")).seconds;
+  const seconds = (f) => recorded[f.split(path.sep).join("/")] ?? 60;
+  return walk("tests").sort((a, b) => seconds(b) - seconds(a) || a.localeCompare(b));
 }
 
 module.exports = {

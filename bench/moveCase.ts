@@ -82,6 +82,16 @@ async function api<T>(base: string, pathAndQuery: string, body?: unknown): Promi
   return (await r.json()) as T;
 }
 
+/** mlflow-export-import's export-all, then (when it succeeded) import-all, between two servers, each measured. */
+export async function exportImportAll(srcUrl: string, dstUrl: string, scratch: string): Promise<{ a: RunResult; b?: RunResult }> {
+  const dir = path.join(scratch, "export");
+  const run = (cmd: string, args: string[], uri: string) =>
+    measured(path.join(EI_BIN, cmd), args, { MLFLOW_TRACKING_URI: uri }, scratch, scratch);
+  const a = await run("export-all", ["--output-dir", dir, "--use-threads", "True"], srcUrl);
+  const b = a.code === 0 ? await run("import-all", ["--input-dir", dir, "--use-threads", "True"], dstUrl) : undefined;
+  return { a, b };
+}
+
 /** Counts what a server holds, through its REST API. */
 export async function landedOn(url: string): Promise<Landed> {
   const exps = (
@@ -264,24 +274,7 @@ export async function moveBench(o: {
 
     await method("mlflow-export-import export-all + import-all (--use-threads)", async (dst) => {
       const scratch = path.join(work, "s-ei");
-      const dir = path.join(scratch, "export");
-      const a = await measured(
-        path.join(EI_BIN, "export-all"),
-        ["--output-dir", dir, "--use-threads", "True"],
-        { MLFLOW_TRACKING_URI: src.url },
-        scratch,
-        scratch,
-      );
-      const b =
-        a.code === 0
-          ? await measured(
-              path.join(EI_BIN, "import-all"),
-              ["--input-dir", dir, "--use-threads", "True"],
-              { MLFLOW_TRACKING_URI: dst.url },
-              scratch,
-              scratch,
-            )
-          : undefined;
+      const { a, b } = await exportImportAll(src.url, dst.url, scratch);
       if (a.code !== 0) notes.push(`export-all failed (exit ${a.code}): ${a.stderr.slice(-600)}`);
       if (b && b.code !== 0) notes.push(`import-all failed (exit ${b.code}): ${b.stderr.slice(-600)}`);
       fs.rmSync(scratch, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import * as fs from "fs";
 import * as http from "http";
 import { AddressInfo } from "net";
 import * as path from "path";
+import { exportImportAll } from "./moveCase";
 import { ensureBuilt, measured } from "./procTree";
 import { MlflowServer, PROJECT_DIR, VENV_BIN } from "../devenv/localMlflow";
 
@@ -129,28 +130,13 @@ export async function moveScaleBench(o: {
         servers.push(eiDst);
         await eiDst.start();
         o.log(`${size} runs: export-all + import-all ...`);
-        const scratch = path.join(dir, "s-ei");
-        const exported = path.join(scratch, "export");
-        const a = await measured(
-          path.join(EI_BIN, "export-all"),
-          ["--output-dir", exported, "--use-threads", "True"],
-          { MLFLOW_TRACKING_URI: src.url },
-          scratch,
-          scratch,
-        );
-        const b = await measured(
-          path.join(EI_BIN, "import-all"),
-          ["--input-dir", exported, "--use-threads", "True"],
-          { MLFLOW_TRACKING_URI: eiDst.url },
-          scratch,
-          scratch,
-        );
-        const wallS = (a.wallMs + b.wallMs) / 1000;
+        const { a, b } = await exportImportAll(src.url, eiDst.url, path.join(dir, "s-ei"));
+        const wallS = (a.wallMs + (b?.wallMs ?? 0)) / 1000;
         point.exportImport = {
           wallS,
           sPerRun: wallS / seeded.runs,
-          peakRssMiB: Math.max(a.peakRssBytes, b.peakRssBytes) / MiB,
-          exit: a.code || b.code,
+          peakRssMiB: Math.max(a.peakRssBytes, b?.peakRssBytes ?? 0) / MiB,
+          exit: a.code || (b?.code ?? 1),
         };
       }
       o.log(`${size} runs: ${JSON.stringify(point)}`);

@@ -219,6 +219,16 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
     return JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
   }
 
+  /** A folder the admin makes (with the SDK) and whose ACL it sets (with the Permissions API). */
+  async function folderWithAcl(folder: string, acl: Record<string, string>[]): Promise<void> {
+    const made = await actAll([{ token: ADMIN_TOKEN, op: "mkdirs", path: folder }]);
+    assert.ok(made[0].ok, JSON.stringify(made));
+    const { object_id } = (await fetchJson("GET", `${ws.url}/api/2.0/workspace/get-status?path=${encodeURIComponent(folder)}`, undefined))
+      .body as { object_id: number };
+    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/directories/${object_id}`, { access_control_list: acl });
+    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+  }
+
   /** Each act's outcome that differs from its expected one, in words. */
   function differences(expected: Act[], out: Awaited<ReturnType<typeof actAll>>): string[] {
     const differs: string[] = [];
@@ -258,17 +268,10 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
     assert.ok(!admins.members.has(ws.state.userByName(PEOPLE.editor.email)!.id), "the editor is not in admins");
   });
   it("workspace objects and Git folders: every act is allowed or refused as the documented table says, and a refusal changes nothing", async () => {
-    const admin = await actAll([{ token: ADMIN_TOKEN, op: "mkdirs", path: TEAM }]);
-    assert.ok(admin[0].ok, JSON.stringify(admin));
-    const folderId = (await fetchJson("GET", `${ws.url}/api/2.0/workspace/get-status?path=${encodeURIComponent(TEAM)}`, undefined))
-      .body as { object_id: number };
-    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/directories/${folderId.object_id}`, {
-      access_control_list: [
-        { group_name: "quant-acl-editors", permission_level: "CAN_MANAGE" },
-        { user_name: PEOPLE.reader.email, permission_level: "CAN_READ" },
-      ],
-    });
-    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+    await folderWithAcl(TEAM, [
+      { group_name: "quant-acl-editors", permission_level: "CAN_MANAGE" },
+      { user_name: PEOPLE.reader.email, permission_level: "CAN_READ" },
+    ]);
     const out = await actAll(WORKSPACE_ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, token: tokens.get(who)! })));
     assert.deepStrictEqual(differences(WORKSPACE_ACTS, out), [], "acts whose outcome differs from the documented table");
     const nodes = ws.mlflowApi.workspace.nodes;
@@ -280,18 +283,11 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
     assert.strictEqual(nodes.get(`${TEAM}/nb`)?.content?.toString("utf8"), "# Databricks notebook source\nprint('e')\n");
   });
   it("experiments and their runs: every act is allowed or refused as the documented table says, and a refusal changes nothing", async () => {
-    const made = await actAll([{ token: ADMIN_TOKEN, op: "mkdirs", path: EXPERIMENTS }]);
-    assert.ok(made[0].ok, JSON.stringify(made));
-    const folder = (await fetchJson("GET", `${ws.url}/api/2.0/workspace/get-status?path=${encodeURIComponent(EXPERIMENTS)}`, undefined))
-      .body as { object_id: number };
-    const put = await fetchJson("PUT", `${ws.url}/api/2.0/permissions/directories/${folder.object_id}`, {
-      access_control_list: [
-        { group_name: "quant-acl-editors", permission_level: "CAN_EDIT" },
-        { user_name: PEOPLE.reader.email, permission_level: "CAN_RUN" },
-        { user_name: PEOPLE.staging.email, permission_level: "CAN_MANAGE" },
-      ],
-    });
-    assert.strictEqual(put.status, 200, JSON.stringify(put.body));
+    await folderWithAcl(EXPERIMENTS, [
+      { group_name: "quant-acl-editors", permission_level: "CAN_EDIT" },
+      { user_name: PEOPLE.reader.email, permission_level: "CAN_RUN" },
+      { user_name: PEOPLE.staging.email, permission_level: "CAN_MANAGE" },
+    ]);
     const out = await actAll(EXPERIMENT_ACTS.map(({ who, expect: _e, ...a }) => ({ ...a, token: tokens.get(who)! })));
     assert.deepStrictEqual(differences(EXPERIMENT_ACTS, out), [], "acts whose outcome differs from the documented table");
 
