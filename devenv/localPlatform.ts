@@ -11,7 +11,7 @@
  * through REQUESTS_CA_BUNDLE.
  */
 import { createRefusal, experimentNeed, experimentRefusal } from "./databricks/experimentAcl";
-import { principalsOf, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
+import { isAdmin, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
 import { ucNeed, ucRefusal } from "./databricks/ucPrivileges";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -68,7 +68,7 @@ export class WorkspaceServer {
     this.mlflowApi.experimentReadable = (caller, e) =>
       this.control.permissions.experimentLevel(e.experiment_id, e.name, caller) !== undefined;
     this.mlflowApi.experimentCreated = (id, caller) => {
-      if (principalsOf(this.state, caller).groups.has("admins")) return;
+      if (isAdmin(this.state, caller)) return;
       this.state.acls.set(aclKey("experiments", id), [{ kind: "user", name: caller, level: "CAN_MANAGE" }]);
     };
   }
@@ -149,7 +149,7 @@ export class WorkspaceServer {
    */
   private async refusedByExperiment({ url, params, caller }: Asked, res: http.ServerResponse): Promise<boolean> {
     const route = /^\/api\/2\.0\/mlflow\/(.+)$/.exec(url.pathname)?.[1];
-    if (!route || principalsOf(this.state, caller).groups.has("admins")) return false;
+    if (!route || isAdmin(this.state, caller)) return false;
     if (route === "experiments/create" && typeof params.name === "string") {
       const no = createRefusal(
         caller,

@@ -42,6 +42,9 @@ export function principalsOf(state: ControlPlaneState, userName: string): { user
   return { user: u.userName, groups };
 }
 
+/** Whether a user is a workspace admin (in `admins`, directly or through a group): they may do everything. */
+export const isAdmin = (state: ControlPlaneState, userName: string) => principalsOf(state, userName).groups.has("admins");
+
 /** The caller's own level on a workspace-registry model (undefined: no permission), as the registry answers `permission_level`. */
 export function registryLevel(state: ControlPlaneState, caller: string, model: string): RegistryLevel | undefined {
   const who = principalsOf(state, caller);

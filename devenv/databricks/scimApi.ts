@@ -13,7 +13,7 @@
  * four (plus workspace-consume); `[{}]`, which the provider sends for "no entitlements", means none.
  * The built-in groups `admins` and `users` exist and cannot be created, renamed or deleted.
  */
-import { principalsOf } from "./registryAcl";
+import { isAdmin } from "./registryAcl";
 import { ApiRequest, notImplemented, scimError, sendJson } from "./apiReply";
 import { ControlPlaneState, ENTITLEMENTS, ScimGroup, ScimUser } from "./controlPlaneState";
 
@@ -46,7 +46,7 @@ export class ScimApi {
     if ((kind !== "Users" && kind !== "Groups") || extra !== undefined) return notImplemented(res, method, url);
     // Workspace-level SCIM writes are for workspace admins only
     // (https://docs.databricks.com/api/workspace/users and .../groups: "workspace admin" for create, update, delete).
-    if (method !== "GET" && !principalsOf(this.state, req.caller).groups.has("admins"))
+    if (method !== "GET" && !isAdmin(this.state, req.caller))
       return scimError(res, 403, `Only workspace admins can change users and groups; '${req.caller}' is not one.`);
     const isUser = kind === "Users";
     if (id === undefined || id === "") {
