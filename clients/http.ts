@@ -25,6 +25,14 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, backoffMs: 250 };
 
 /**
+ * The User-Agent of every request the product sends (Databricks asks partners to name themselves so; the test
+ * workspaces tell the product's calls from the official clients' by it, tests/contract/databricksSdk.test.ts).
+ */
+export const USER_AGENT = "quant-platform/0.1.0";
+const withAgent = (headers: Record<string, string>) =>
+  Object.keys(headers).some((k) => k.toLowerCase() === "user-agent") ? headers : { ...headers, "User-Agent": USER_AGENT };
+
+/**
  * A failed call: status 0 when no response came; `code` is the API's error code (MLflow's error_code) when
  * there was one. A plain Error rather than a subclass: the GitLab and model-migration providers run from
  * Pulumi's serialized closure, where a serialized subclass of Error loses its message.
@@ -292,7 +300,11 @@ function requestOnce(
   return new Promise((resolve, reject) => {
     const req = client(u).request(
       u,
-      { method, headers: { ...headers, ...(payload ? { "Content-Length": String(payload.length) } : {}) }, agent: agentFor(u.protocol) },
+      {
+        method,
+        headers: { ...withAgent(headers), ...(payload ? { "Content-Length": String(payload.length) } : {}) },
+        agent: agentFor(u.protocol),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -374,7 +386,7 @@ export function streamGet(
   const u = new URL(url);
   const secrets = secretsOf(headers);
   return new Promise((resolve, reject) => {
-    const req = client(u).request(u, { method: "GET", headers, agent: agentFor(u.protocol) }, (res) => {
+    const req = client(u).request(u, { method: "GET", headers: withAgent(headers), agent: agentFor(u.protocol) }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) {
         const len = res.headers["content-length"];

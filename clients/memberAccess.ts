@@ -4,7 +4,7 @@
  * protected branches). Facts only: plan/doctor.ts judges them. A failed read throws an Error naming the call
  * (never the token); 404 means "absent" where the API uses it so.
  */
-import { parseErrorBody, redact } from "./http";
+import { parseErrorBody, redact, USER_AGENT } from "./http";
 import { AclJson, directGrants } from "./permissionsAcl";
 import { GIT_FOLDER_KEYS } from "../plan/workspaceSettings";
 import { GitFacts, GitHubFacts, WorkspaceFacts } from "../plan/doctor";
@@ -22,27 +22,35 @@ export interface CredentialFacts {
   credentials: { id: number; provider: string; username: string }[];
 }
 
-class NotFound extends Error {}
+/** A refusal or absence the caller may take as "none" (orAbsent), with its status. */
+class Unanswered extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 async function getJson<T>(side: ApiSide, path: string, what: string, headers: Record<string, string>): Promise<T> {
   const url = `${side.baseUrl.replace(/\/+$/, "")}${path}`;
   let r: Response;
   try {
-    r = await fetch(url, { headers, signal: AbortSignal.timeout(30_000) });
+    r = await fetch(url, { headers: { ...headers, "User-Agent": USER_AGENT }, signal: AbortSignal.timeout(30_000) });
   } catch (e) {
     throw new Error(`${what}: GET ${redact(url)} failed: ${(e as Error).message}`);
   }
   const text = await r.text();
-  if (r.status === 404) throw new NotFound(`${what}: not found`);
-  if (!r.ok) throw new Error(`${what}: GET ${redact(url)} answered ${r.status}: ${parseErrorBody(text).message}`);
+  if (!r.ok) throw new Unanswered(r.status, `${what}: GET ${redact(url)} answered ${r.status}: ${parseErrorBody(text).message}`);
   return JSON.parse(text || "{}") as T;
 }
 
-const orAbsent = async <T>(p: Promise<T>): Promise<T | undefined> => {
+/** What `p` reads, or undefined when the answer was one of `statuses` (404: not found). */
+const orAbsent = async <T>(p: Promise<T>, statuses = [404]): Promise<T | undefined> => {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof NotFound) return undefined;
+    if (e instanceof Unanswered && statuses.includes(e.status)) return undefined;
     throw e;
   }
 };
@@ -131,16 +139,46 @@ export async function readGitLabFacts(side: ApiSide, q: { project: string; usern
   const member = u
     ? await orAbsent(gl<{ access_level: number }>(`/projects/${project}/members/${u.id}`, `membership of ${q.username}`))
     : undefined;
-  const branches = await gl<{ name: string; push_access_levels?: { access_level: number; user_id?: number | null }[] }[]>(
+  type Entry = { access_level: number; user_id?: number | null };
+  const branches = await gl<{ name: string; push_access_levels?: Entry[]; merge_access_levels?: Entry[] }[]>(
     `/projects/${project}/protected_branches?per_page=100`,
     `protected branches of ${q.project}`,
   );
+  const entries = (l: Entry[] | undefined) => (l ?? []).map((e) => ({ accessLevel: e.access_level, userId: e.user_id ?? null }));
+  // Premium's approval settings and rules; GitLab Free answers 403 (EE) or 404 (CE): none.
+  const settings = await orAbsent(
+    gl<{ merge_requests_author_approval?: boolean }>(`/projects/${project}/approvals`, `approval settings of ${q.project}`),
+    [403, 404],
+  );
+  const rules = settings
+    ? await gl<
+        {
+          name: string;
+          approvals_required: number;
+          eligible_approvers?: { id: number }[];
+          protected_branches?: { name: string }[];
+          applies_to_all_protected_branches?: boolean;
+        }[]
+      >(`/projects/${project}/approval_rules?per_page=100`, `approval rules of ${q.project}`)
+    : [];
   return {
     ...(u ? { user: { id: u.id, username: u.username, state: u.state ?? "active" } } : {}),
     ...(member ? { accessLevel: member.access_level } : {}),
-    protectedBranches: Object.fromEntries(
-      branches.map((b) => [b.name, (b.push_access_levels ?? []).map((e) => ({ accessLevel: e.access_level, userId: e.user_id ?? null }))]),
-    ),
+    protectedBranches: Object.fromEntries(branches.map((b) => [b.name, entries(b.push_access_levels)])),
+    mergeBranches: Object.fromEntries(branches.map((b) => [b.name, entries(b.merge_access_levels)])),
+    ...(settings
+      ? {
+          approvals: {
+            authorApproval: settings.merge_requests_author_approval !== false,
+            rules: rules.map((r) => ({
+              name: r.name,
+              required: r.approvals_required,
+              eligible: (r.eligible_approvers ?? []).map((e) => e.id),
+              branches: r.applies_to_all_protected_branches ? ("all" as const) : (r.protected_branches ?? []).map((b) => b.name),
+            })),
+          },
+        }
+      : {}),
   };
 }
 

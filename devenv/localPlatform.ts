@@ -26,6 +26,7 @@ import { apiError } from "./databricks/apiReply";
 import { aclKey } from "./databricks/controlPlaneState";
 import { DatabricksControlApi } from "./databricks/databricksControlApi";
 import { DatabricksTestServer } from "./databricks/databricksServer";
+import { outsideContract } from "./databricks/sdkContract";
 import { GitHubTestServer } from "./github/githubServer";
 import { GitLabTestServer } from "./gitlab/gitlabServer";
 import { MlflowServer } from "./localMlflow";
@@ -67,6 +68,12 @@ export class WorkspaceServer {
     // The experiments' permission model (experimentAcl.ts): searches filtered here, refusals in serve.
     this.mlflowApi.experimentReadable = (caller, e) =>
       this.control.permissions.experimentLevel(e.experiment_id, e.name, caller) !== undefined;
+    // "All users have Can Manage permission for items in the Shared folder" (Databricks, "Folder permissions"): the
+    // workspace's /Shared folder, with the `users` group's CAN_MANAGE that everything in it inherits.
+    this.mlflowApi.workspace.put("/Shared", "DIRECTORY");
+    this.state.acls.set(aclKey("directories", this.mlflowApi.workspace.nodes.get("/Shared")!.id), [
+      { kind: "group", name: "users", level: "CAN_MANAGE" },
+    ]);
     this.mlflowApi.experimentCreated = (id, caller) => {
       if (isAdmin(this.state, caller)) return;
       this.state.acls.set(aclKey("experiments", id), [{ kind: "user", name: caller, level: "CAN_MANAGE" }]);
@@ -95,6 +102,7 @@ export class WorkspaceServer {
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
     try {
+      if (outsideContract(req, res)) return;
       const caller = this.mlflowApi.callerOf(req);
       if (caller) {
         // One reading of the request for both permission gates (an unauthenticated one is the APIs' to answer).
@@ -154,7 +162,7 @@ export class WorkspaceServer {
       const no = createRefusal(
         caller,
         params.name,
-        (p) => this.mlflowApi.workspace.nodes.has(p) || p === "/Shared" || /^\/Users\/[^/]+$/.test(p),
+        (p) => this.mlflowApi.workspace.nodes.has(p) || /^\/Users\/[^/]+$/.test(p),
         (p) => this.control.permissions.workspaceLevel(p, caller),
       );
       if (no) apiError(res, no.status, no.code, no.message);
@@ -178,6 +186,9 @@ export class WorkspaceServer {
 
   /** Unity Catalog's privileges (ucPrivileges.ts) on every call of its registry and on its grants, before the API answers. */
   private refusedInUnityCatalog({ method, url, params, caller }: Asked, res: http.ServerResponse): boolean {
+    // Searches list only what the caller may read (a registry attached after construction is given the rule here).
+    const uc = this.mlflowApi.ucRegistry;
+    if (uc) uc.visible = (who, model) => ucRefusal(this.state, who, { model: model.toLowerCase(), privilege: "EXECUTE" }) === undefined;
     const need = ucNeed(method, url.pathname, params);
     const no = need && ucRefusal(this.state, caller, need);
     if (!no) return false;

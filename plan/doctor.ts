@@ -18,6 +18,13 @@ export interface GitFacts {
   user?: { id: number; username: string; state: string };
   accessLevel?: number;
   protectedBranches: Record<string, { accessLevel: number; userId: number | null }[]>;
+  /** Who may merge into each protected branch (its merge_access_levels), as the push entries. */
+  mergeBranches: Record<string, { accessLevel: number; userId: number | null }[]>;
+  /** The project's approval settings and rules (Premium); undefined where GitLab has none (Free). */
+  approvals?: {
+    authorApproval: boolean;
+    rules: { name: string; required: number; eligible: number[]; branches: string[] | "all" }[];
+  };
 }
 
 /** A member on a GitHub repository, as its API reports them (clients/memberAccess.ts readGitHubFacts). */
@@ -302,7 +309,64 @@ export function judgeGitLab(plan: AccessPlan, owner: string, member: Member, fac
       `${up} restores the protected branch ${rule.branch} (roles.<role>.git.push in Pulumi.yaml)`,
     );
   }
+  for (const rule of plan.branchRules.filter((b) => b.branch !== "*" && b.merge.length)) {
+    const expected = rule.mergeMembers.includes(member.id);
+    const can = canPush(facts.mergeBranches[rule.branch], u.id, level ?? 0);
+    if (!expected && plan.git.tier === "free") continue;
+    add(
+      expected ? `can merge into ${rule.branch}` : `cannot merge into ${rule.branch}`,
+      can === expected,
+      `${can ? "can" : "cannot"} merge into ${rule.branch}${facts.mergeBranches[rule.branch] ? "" : " (not protected)"}; the plan says ${expected ? "merge" : "no merge"}`,
+      `${up} restores the protected branch ${rule.branch} (roles.<role>.git.merge in Pulumi.yaml)`,
+    );
+    if (can && rule.approvals > 0) out.push(fourEyesOn(plan, up, member, u.id, rule.branch, rule.approvals, facts.approvals));
+  }
   return out;
+}
+
+/**
+ * Whether the member's own merge request into `branch` needs another person's approval, as GitLab decides it: the
+ * author's approval must not count (merge_requests_author_approval false), and the rules that apply to the branch
+ * must require at least the plan's approvals, each from people other than the author. On Free there are no
+ * approval rules: the approval-check job enforces it, which this reading cannot see.
+ */
+function fourEyesOn(
+  plan: AccessPlan,
+  up: string,
+  member: Member,
+  uid: number,
+  branch: string,
+  approvals: number,
+  facts: GitFacts["approvals"],
+): Check {
+  const check = `own merge requests into ${branch} need another approver`;
+  const side = `gitlab ${plan.git.project}`;
+  if (!facts)
+    return {
+      side,
+      check,
+      status: "unchecked",
+      detail: `GitLab ${plan.git.tier} has no approval rules: the approval-check job of the merge request pipeline enforces it`,
+      fix: `a merge request's pipeline shows it (ci/gitlab/approval-check.yml)`,
+    };
+  const rules = facts.rules.filter((r) => r.branches === "all" || r.branches.includes(branch));
+  const required = rules.reduce((n, r) => n + r.required, 0);
+  const short = rules.filter((r) => r.eligible.filter((id) => id !== uid).length < r.required).map((r) => r.name);
+  const ok = !facts.authorApproval && required >= approvals && short.length === 0;
+  const detail = [
+    facts.authorApproval
+      ? "the author's own approval counts (merge_requests_author_approval is on)"
+      : "the author's own approval does not count",
+    `${required} approval(s) required by ${rules.map((r) => r.name).join(", ") || "no rule"}; the plan says ${approvals}`,
+    ...(short.length ? [`without ${member.gitUsername}, too few eligible approvers in ${short.join(", ")}`] : []),
+  ].join("; ");
+  return {
+    side,
+    check,
+    status: ok ? "pass" : "fail",
+    detail,
+    ...(ok ? {} : { fix: `${up} restores the approval settings and rules of ${branch}` }),
+  };
 }
 
 /**
@@ -351,6 +415,16 @@ export function judgeGitHub(plan: AccessPlan, owner: string, member: Member, fac
       can === expected,
       `${can ? "can" : "cannot"} push to ${rule.branch}; the plan says ${expected ? "push" : "no push"}`,
       `${up} restores the rulesets of ${rule.branch} and their bypass actors (roles.<role>.git.push in Pulumi.yaml)`,
+    );
+  }
+  for (const rule of plan.branchRules.filter((b) => b.branch !== "*" && b.merge.length)) {
+    const expected = rule.mergeMembers.includes(member.id);
+    const can = facts.rights[rule.branch]?.merge ?? false;
+    add(
+      expected ? `can merge into ${rule.branch}` : `cannot merge into ${rule.branch}`,
+      can === expected,
+      `${can ? "can" : "cannot"} merge a pull request into ${rule.branch}; the plan says ${expected ? "merge" : "no merge"}`,
+      `${up} restores the rulesets of ${rule.branch} and their bypass actors (roles.<role>.git.merge in Pulumi.yaml)`,
     );
   }
   return out;

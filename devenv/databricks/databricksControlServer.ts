@@ -7,6 +7,7 @@
  */
 import * as fs from "fs";
 import * as http from "http";
+import { outsideContract } from "./sdkContract";
 import * as https from "https";
 import { AddressInfo } from "net";
 import * as os from "os";
@@ -73,6 +74,7 @@ export class DatabricksControlServer {
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): Promise<void> {
+    if (outsideContract(req, res)) return;
     if (await this.api.handle(req, res, body)) return;
     const url = new URL(req.url ?? "/", "http://x");
     this.state.calls.push(`${req.method} ${url.pathname}${url.search}`);

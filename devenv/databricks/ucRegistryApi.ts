@@ -663,10 +663,19 @@ export class UcRegistryApi {
     };
   }
 
+  /**
+   * Whether the caller may see a model in a search: everyone, unless the host enforces Unity Catalog's privileges
+   * (devenv/localPlatform.ts: USE CATALOG, USE SCHEMA and EXECUTE or ownership, as Databricks lists only the models
+   * the caller can read).
+   */
+  visible: (caller: string, fullName: string) => boolean = () => true;
+
   private searchModels(req: ApiRequest, p: Params): boolean {
     const pg = this.page(req, p, 100);
     if (!pg) return true;
-    const all = [...this.state.ucModels.values()].sort((a, b) => a.fullName.localeCompare(b.fullName));
+    const all = [...this.state.ucModels.values()]
+      .filter((m) => this.visible(req.caller, m.fullName))
+      .sort((a, b) => a.fullName.localeCompare(b.fullName));
     const { items, ...rest } = this.paged(all, pg);
     return sendJson(req.res, 200, { registered_models: items.map((m) => this.modelJson(m, false)), ...rest });
   }
@@ -683,7 +692,7 @@ export class UcRegistryApi {
       );
     const pg = this.page(req, p, 10000);
     if (!pg) return true;
-    let models = [...this.state.ucModels.values()];
+    let models = [...this.state.ucModels.values()].filter((m) => this.visible(req.caller, m.fullName));
     if (f[1] === "name") {
       const parts = this.levels(req, f[3]);
       if (!parts) return true;

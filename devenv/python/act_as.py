@@ -13,7 +13,7 @@ import sys
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 from databricks.sdk.errors import DatabricksError, PermissionDenied
-from databricks.sdk.service import iam, ml, workspace
+from databricks.sdk.service import catalog, iam, ml, workspace
 
 
 def act(w: WorkspaceClient, a: dict):
@@ -122,6 +122,23 @@ def act(w: WorkspaceClient, a: dict):
         body = {"name": a["name"], "alias": a["alias"], "version": a["version"]}
         w.api_client.do("POST", "/api/2.0/mlflow/unity-catalog/registered-models/alias", body=body)
         return "set"
+    if op == "uc-create-model":
+        w.api_client.do("POST", "/api/2.0/mlflow/unity-catalog/registered-models/create", body={"name": a["name"]})
+        return "created"
+    if op == "uc-create-version":
+        v = w.api_client.do("POST", "/api/2.0/mlflow/unity-catalog/model-versions/create", body={"name": a["name"], "source": a["source"]})
+        w.api_client.do("POST", "/api/2.0/mlflow/unity-catalog/model-versions/finalize", body={"name": a["name"], "version": v["model_version"]["version"]})
+        return v["model_version"]["version"]
+    if op == "uc-search-models":
+        got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/registered-models/search", query={"max_results": 1000})
+        return sorted(m["name"] for m in got.get("registered_models", []))
+    if op == "uc-search-versions":
+        got = w.api_client.do("GET", "/api/2.0/mlflow/unity-catalog/model-versions/search", query={"filter": f"name='{a['name']}'"})
+        return len(got.get("model_versions", []))
+    if op == "uc-grant":
+        changes = [catalog.PermissionsChange(principal=a["principal"], add=[catalog.Privilege(p) for p in a["privileges"]])]
+        w.grants.update(a["securable"], a["name"], changes=changes)
+        return "granted"
     raise ValueError(f"unknown act {op}")
 
 

@@ -21,7 +21,7 @@ import { readGitHubRights } from "../../clients/githubRights";
 import { httpsGetJson } from "../../devenv/workspaceReadback";
 import { productChecks } from "../../devenv/gitCi";
 import { actOnGitHub, BRANCHES, gitTableActs } from "../../devenv/gitActs";
-import { cellsThatDiffer } from "../fixtures/gitTable";
+import { cellsThatDiffer, doctorBesideActs } from "../fixtures/gitTable";
 import {
   copyProject,
   commitProject,
@@ -159,6 +159,27 @@ describe("e2e: the three stacks on GitHub under the real engine and the real Git
     const answers = await actOnGitHub(api(), repo, acts, services.certFile);
     assert.deepStrictEqual(cellsThatDiffer(roster, cells, answers), [], "cells that differ from the team's rules");
     assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 3 * 3), "every member acted every cell");
+    // The doctor, reading GitHub with the platform's token, tells each member what they just did or were refused.
+    const cfg = path.join(tmp, "doctor.databrickscfg");
+    fs.writeFileSync(
+      cfg,
+      STACKS.map((s) => `[${s}]\nhost = ${services.workspaces[s].url}\ntoken = ${services.workspaces[s].token}\n`).join("\n"),
+      {
+        mode: 0o600,
+      },
+    );
+    const doctorSays: string[] = [];
+    const actedSays: string[] = [];
+    for (const m of roster) {
+      const r = await runner.cli(PROJECT_DIR, ["doctor", "--member", m.id, "--json"], {
+        env: { DATABRICKS_CONFIG_FILE: cfg, GITHUB_TOKEN: services.githubToken },
+      });
+      assert.ok(r.stdout.includes("{"), `doctor --member ${m.id} --json printed no report (exit ${r.code}):\n${r.out.slice(-3000)}`);
+      const said = doctorBesideActs(m, JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))).checks, cells, answers, "github", false);
+      doctorSays.push(...said.doctor);
+      actedSays.push(...said.acted);
+    }
+    assert.deepStrictEqual(doctorSays, actedSays, "the doctor's verdicts on pushes and merges equal what each member's acts met");
     noUnimplemented();
   });
 

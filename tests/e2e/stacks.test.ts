@@ -44,7 +44,7 @@ import { runAsync } from "../fixtures/process";
 import { assertUnchanged, targetSnapshot } from "../fixtures/targetSnapshot";
 import { readGolden } from "../fixtures/goldenFiles";
 import { actOnGitLab, BRANCHES, gitTableActs } from "../../devenv/gitActs";
-import { cellsThatDiffer } from "../fixtures/gitTable";
+import { cellsThatDiffer, doctorBesideActs } from "../fixtures/gitTable";
 import { Check } from "../../plan/doctor";
 import { productCi } from "../../devenv/gitCi";
 
@@ -755,15 +755,11 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       });
       assert.ok(r.stdout.includes("{"), `doctor --member ${m.id} --json printed no report (exit ${r.code}):\n${r.out.slice(-3000)}`);
       const checks = (JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as { checks: Check[] }).checks;
-      for (const b of BRANCHES) {
-        const said = checks.find((c) => c.side.startsWith("gitlab") && / push to /.test(c.check) && c.check.endsWith(` ${b}`));
-        assert.ok(said, `the doctor judges ${m.id}'s pushes to ${b}:\n${r.out.slice(-3000)}`);
-        doctorSays.push(`${m.id} ${/^can push/.test(said!.detail) ? "can" : "cannot"} push to ${b}`);
-        const i = cells.findIndex((c) => c?.who === m.id && c.kind === "push" && c.branch === b);
-        actedSays.push(`${m.id} ${cells[i]!.passed(answers[i]) ? "can" : "cannot"} push to ${b}`);
-      }
+      const said = doctorBesideActs(m, checks, cells, answers, "gitlab", true);
+      doctorSays.push(...said.doctor);
+      actedSays.push(...said.acted);
     }
-    assert.deepStrictEqual(doctorSays, actedSays, "the doctor's verdicts on pushes equal what each member's pushes met");
+    assert.deepStrictEqual(doctorSays, actedSays, "the doctor's verdicts on pushes and merges equal what each member's acts met");
     assert.strictEqual(cells.filter(Boolean).length, roster.length * (8 + 12 + 4 * 3), "every member acted every cell");
   });
 

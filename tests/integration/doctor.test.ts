@@ -116,20 +116,26 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
     const project = gitlab.addProject(owner.git.project);
     for (const m of model.roster) gitlab.addUser(m.gitUsername);
     for (const m of owner.gitMembers) project.members.set(gitUser(m.gitUsername).id, GIT_ACCESS_LEVELS[m.access]);
-    // Protected as the Premium branch policy does: no role may push, named users may.
+    // Protected as the Premium branch policy does: no role may push or merge, named users may; the author's
+    // approval does not count, and each branch's rule names its approvers.
+    const userEntry = (id: string, offset: number) => {
+      const u = gitUser(model.roster.find((m) => m.id === id)!.gitUsername);
+      return { id: u.id + offset, access_level: 40, access_level_description: u.name, user_id: u.id, group_id: null, deploy_key_id: null };
+    };
+    project.approvals.merge_requests_author_approval = false;
     for (const b of owner.branchRules.filter((x) => x.branch !== "*")) {
-      const pb = gitlab.protect(project, b.branch, 0, 40, false);
-      for (const id of b.pushMembers) {
-        const u = gitUser(model.roster.find((m) => m.id === id)!.gitUsername);
-        pb.push_access_levels.push({
-          id: u.id + 50000,
-          access_level: 40,
-          access_level_description: u.name,
-          user_id: u.id,
-          group_id: null,
-          deploy_key_id: null,
+      const pb = gitlab.protect(project, b.branch, 0, 0, false);
+      pb.push_access_levels.push(...b.pushMembers.map((id) => userEntry(id, 50000)));
+      pb.merge_access_levels.push(...b.mergeMembers.map((id) => userEntry(id, 60000)));
+      if (b.approveMembers.length)
+        project.rules.push({
+          id: 70000 + project.rules.length,
+          name: `${b.branch} approvers`,
+          rule_type: "regular",
+          approvals_required: b.approvals,
+          user_ids: b.approveMembers.map((id) => gitUser(model.roster.find((m) => m.id === id)!.gitUsername).id),
+          protected_branch_ids: [pb.id],
         });
-      }
     }
     await gitlab.start();
     env = { DATABRICKS_CONFIG_FILE: configFile, GITLAB_TOKEN };
@@ -238,7 +244,7 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
     assert.match(f.detail, /not on the allow list \(https:\/\/github\.com\/quantfirm\/\)/);
   });
 
-  it("a GitLab Guest cannot clone or pull, nor push to quant despite the branch naming her", async () => {
+  it("a GitLab Guest cannot clone or pull, nor push to or merge into quant despite the branch naming her", async () => {
     gitlab.projects[0].members.set(gitUser("aruiz").id, 10);
     const f = failed(await doctor());
     assert.deepStrictEqual(
@@ -246,10 +252,46 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
       [
         ["gitlab quant/quant-research", "can clone and pull"],
         ["gitlab quant/quant-research", "can push to quant"],
+        ["gitlab quant/quant-research", "can merge into quant"],
       ],
     );
     assert.match(f[0].detail, /Guest cannot clone or pull/);
     assert.match(f[0].fix!, /pulumi up --refresh -s quant restores aruiz's access \(roles\.<role>\.git\.access/);
+  });
+
+  it("four eyes: with the author's own approval counting, each merge she may make is one she could make alone", async () => {
+    gitlab.projects[0].approvals.merge_requests_author_approval = true;
+    const f = failed(await doctor());
+    const merges = buildAccessPlan(model, "quant").branchRules.filter(
+      (b) => b.branch !== "*" && b.mergeMembers.includes(ANA) && b.approvals > 0,
+    );
+    assert.ok(merges.length > 0, "ana merges somewhere");
+    assert.deepStrictEqual(
+      f.map((c) => c.check),
+      merges.map((b) => `own merge requests into ${b.branch} need another approver`),
+    );
+    assert.match(f[0].detail, /the author's own approval counts \(merge_requests_author_approval is on\)/);
+    assert.match(f[0].fix!, /pulumi up --refresh -s quant restores the approval settings and rules of /);
+  });
+
+  it("four eyes: a rule whose only eligible approver is the author cannot be met by anyone else", async () => {
+    const p = gitlab.projects[0];
+    const rule = p.rules.find((r) => r.name === "quant approvers")!;
+    rule.user_ids = [gitUser("aruiz").id];
+    onlyFailure(
+      await doctor(),
+      "gitlab quant/quant-research",
+      /^own merge requests into quant need another approver$/,
+      /approval settings and rules of quant/,
+    );
+    assert.match(failed(await doctor())[0].detail, /without aruiz, too few eligible approvers in quant approvers/);
+  });
+
+  it("a merge entry for her dropped from quant: she cannot merge there, which the plan gives her", async () => {
+    const pb = [...gitlab.projects[0].protectedBranches.values()].find((b) => b.name === "quant")!;
+    pb.merge_access_levels = pb.merge_access_levels.filter((e) => e.user_id !== gitUser("aruiz").id);
+    const f = onlyFailure(await doctor(), "gitlab quant/quant-research", /^can merge into quant$/, /roles\.<role>\.git\.merge/);
+    assert.strictEqual(f.detail, "cannot merge into quant; the plan says merge");
   });
 
   it("a blocked Git account", async () => {

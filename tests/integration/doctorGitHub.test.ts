@@ -104,7 +104,7 @@ describe("doctor on GitHub: the account, the repository permission and push righ
   });
   afterEach(() => github.stop());
 
-  it("all in place: account, permission and push rights on every branch pass", async () => {
+  it("all in place: account, permission, and push and merge rights on every branch pass", async () => {
     const checks = await doctor();
     assert.deepStrictEqual(failed(checks), []);
     assert.deepStrictEqual(
@@ -117,6 +117,9 @@ describe("doctor on GitHub: the account, the repository permission and push righ
         ...plan.branchRules
           .filter((b) => b.branch !== "*")
           .map((b) => `${b.pushMembers.includes(ana.id) ? "can" : "cannot"} push to ${b.branch}`),
+        ...plan.branchRules
+          .filter((b) => b.branch !== "*" && b.merge.length)
+          .map((b) => `${b.mergeMembers.includes(ana.id) ? "can" : "cannot"} merge into ${b.branch}`),
       ],
     );
     assert.ok(checks.some((c) => c.check === "can push to quant") && checks.some((c) => c.check === "cannot push to quant_stg"));
@@ -132,17 +135,17 @@ describe("doctor on GitHub: the account, the repository permission and push righ
     assert.match(f.fix!, /site administrator unsuspends aruiz/);
   });
 
-  it("dropped from her team out of band: no access to clone or pull, nor to push to quant; the fix is the owning stack", async () => {
+  it("dropped from her team out of band: no access to clone or pull, nor to push to or merge into quant; the fix is the owning stack", async () => {
     for (const t of org.teams.values()) t.members.delete(ana.gitUsername.toLowerCase());
     const f = failed(await doctor());
     assert.deepStrictEqual(
       f.map((c) => c.check),
-      ["can clone and pull", "can push to quant"],
+      ["can clone and pull", "can push to quant", "can merge into quant"],
     );
     assert.match(f[0].fix!, /pulumi up --refresh -s quant restores aruiz's team memberships/);
   });
 
-  it("a developers' bypass added to quant_stg's update ruleset lets her push there: a finding", async () => {
+  it("a developers' bypass added to quant_stg's rulesets lets her push there and merge there alone: two findings", async () => {
     const repo = org.repos.get(REPO.toLowerCase())!;
     const dev = [...org.teams.values()].find((t) => t.name === plan.groups.find((g) => g.role === "developer")!.name)!;
     for (const r of repo.rulesets.values())
@@ -151,7 +154,10 @@ describe("doctor on GitHub: the account, the repository permission and push righ
     const f = failed(await doctor());
     assert.deepStrictEqual(
       f.map((c) => [c.check, c.detail]),
-      [["cannot push to quant_stg", "can push to quant_stg; the plan says no push"]],
+      [
+        ["cannot push to quant_stg", "can push to quant_stg; the plan says no push"],
+        ["cannot merge into quant_stg", "can merge a pull request into quant_stg; the plan says no merge"],
+      ],
     );
     assert.match(f[0].fix!, /restores the rulesets of quant_stg/);
   });

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
-import { mlflowCall, WorkspaceServer } from "../../devenv/localPlatform";
+import { ADMIN, mlflowCall, WorkspaceServer } from "../../devenv/localPlatform";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { liveServers } from "../fixtures/liveServers";
 import { runAsync } from "../fixtures/process";
@@ -75,12 +75,12 @@ const ACTS: Act[] = [
   { who: "admin", op: "delete-version", version: "2", expect: "2" },
 ];
 
-const TEAM = "/Shared/acl-team";
+const TEAM = "/Teams/acl-team";
 /**
  * Workspace objects ("Folder ACLs" and "Notebook ACLs", https://docs.databricks.com/en/security/auth/access-control/index.html):
  * creating, importing and deleting items and creating Git folders need Can Manage on the folder; a notebook's
  * content is replaced with Can Edit on it and exported with Can Read; a home folder is its user's to manage.
- * The team folder's ACL: the editors' group CAN_MANAGE, the reader CAN_READ.
+ * The team folder's ACL: the editors' group CAN_MANAGE, the reader CAN_READ. /Shared gives every user CAN_MANAGE.
  */
 const WORKSPACE_ACTS: Act[] = [
   { who: "reader", op: "mkdirs", path: `${TEAM}/reader-dir`, expect: "refused" },
@@ -90,6 +90,9 @@ const WORKSPACE_ACTS: Act[] = [
   { who: "outsider", op: "export", path: `${TEAM}/nb`, expect: "refused" },
   { who: "reader", op: "import", path: `${TEAM}/nb`, content: "print('r')\n", overwrite: true, expect: "refused" },
   { who: "outsider", op: "mkdirs", path: `/Users/${PEOPLE.outsider.email}/scratch`, expect: "created" },
+  // "All users have Can Manage permission for items in the Shared folder": anyone creates and deletes there.
+  { who: "outsider", op: "import", path: "/Shared/outsider-nb", content: "print('o')\n", expect: "imported" },
+  { who: "reader", op: "delete", path: "/Shared/outsider-nb", expect: "deleted" },
   { who: "reader", op: "clone", path: `${TEAM}/reader-repo`, url: "https://gitlab.example/quant/quant-research.git", expect: "refused" },
   { who: "editor", op: "clone", path: `${TEAM}/repo`, url: "https://gitlab.example/quant/quant-research.git", expect: `${TEAM}/repo` },
   // Checking out a branch and pulling in a Git folder needs Can Edit on it: the reader's inherited Can Read is not enough.
@@ -306,7 +309,7 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
     );
   });
   it("the SDK's ordinary calls the stand-in answered off the documentation are answered as documented", async () => {
-    const exp = await admin("POST", "experiments/create", { name: `/Shared/acl-sdk-${process.pid}` });
+    const exp = await admin("POST", "experiments/create", { name: `/Users/${ADMIN}/acl-sdk-${process.pid}` });
     const id = String(exp.experiment_id);
     const acts: Act[] = [
       // GET/PATCH /api/2.0/permissions/experiments/{id}: admins' CAN_MANAGE inherited; a reader may not change it.
@@ -332,7 +335,10 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
     // The listings are long (every experiment of the shared server): what counts is that they name this one.
     for (const i of [3, 4])
       if (out[i].ok)
-        out[i] = { ok: true, value: (out[i].value as string[]).includes(`/Shared/acl-sdk-${process.pid}`) ? "listed" : out[i].value };
+        out[i] = {
+          ok: true,
+          value: (out[i].value as string[]).includes(`/Users/${ADMIN}/acl-sdk-${process.pid}`) ? "listed" : out[i].value,
+        };
     assert.deepStrictEqual(differences(acts, out), [], "calls answered otherwise than documented");
   });
 });
