@@ -91,6 +91,14 @@ export function renderMove(r: MoveReport): string {
         `  ${i.outcome.padEnd(8)} ${i.subject}: ${i.detail ?? ""}${i.detail ? "; " : ""}${i.files} files, ${mb(i.bytes)}, ${(i.ms / 1000).toFixed(1)} s${i.problem ? `\n      ${i.problem.replace(/\n/g, "\n      ")}` : ""}`,
     ),
     `${t.items} items: ${t.moved} moved, ${t.adopted} already there, ${t.failed} failed; ${t.files} files, ${mb(t.bytes)}, ${(t.ms / 1000).toFixed(1)} s`,
+    ...(r.renumbered ?? []).map(
+      (n) =>
+        `  renumbered: model '${n.model}' -> '${n.targetModel}': ${Object.entries(n.versions)
+          .map(([a, b]) => `version ${a} is ${b}`)
+          .join(
+            ", ",
+          )} (${n.why})${n.placeholdersLeft ? `; placeholder versions ${n.placeholdersLeft.join(", ")} are left: move again to delete them` : ""}`,
+    ),
     ...(r.verification
       ? [renderVerification(r.verification)]
       : r.shard && r.shard.count > 1

@@ -69,6 +69,14 @@ export interface Run {
     lifecycle_stage?: string;
   };
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
+  /** The datasets the run read (MLflow's `RunInputs`; model inputs are MLflow 3 logged models, not carried). */
+  inputs?: { dataset_inputs?: DatasetInput[] };
+}
+
+/** A dataset a run logged as an input, with the input's own tags (e.g. `mlflow.data.context`: training, eval). */
+export interface DatasetInput {
+  tags?: Tag[];
+  dataset: { name: string; digest: string; source_type: string; source: string; schema?: string; profile?: string };
 }
 
 export interface Experiment {
@@ -221,7 +229,7 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       reg("POST", "registered-models/create", `registered model '${name}'`, { name, description }),
     listVersions,
     /** Safe to send twice (createOnce): a version an attempt made whose answer was lost is found by its create tag. */
-    createModelVersion: async (body: { name: string; source: string; run_id: string; tags: Tag[]; description?: string }) => {
+    createModelVersion: async (body: { name: string; source: string; run_id?: string; tags: Tag[]; description?: string }) => {
       const id = randomUUID();
       const what = `new version of model '${body.name}'`;
       const made = await createOnce(
@@ -370,6 +378,9 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
       ).runs ?? [],
     logBatch: (runId: string, batch: { metrics?: Metric[]; params?: Tag[]; tags?: Tag[] }) =>
       call("POST", "runs/log-batch", `run ${runId} log-batch`, { run_id: runId, ...batch }),
+    /** Logs dataset inputs (`runs/log-inputs`); MLflow keeps one input per dataset and context, so sending it again adds none. */
+    logInputs: (runId: string, datasets: DatasetInput[]) =>
+      call("POST", "runs/log-inputs", `run ${runId} log-inputs`, { run_id: runId, datasets }),
     updateRun: (runId: string, status: string, endTime?: number) =>
       call("POST", "runs/update", `run ${runId}`, { run_id: runId, status, end_time: endTime }),
     deleteRun: (runId: string) => call("POST", "runs/delete", `run ${runId}`, { run_id: runId }),

@@ -11,7 +11,7 @@ import { Endpoint, Metric, mlflowClient, MlflowClient, Run, Tag, tagMap } from "
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { incompleteMigration, ItemFailure, migrationError } from "./failure";
 import { manifestDigest, sha256 } from "./hashing";
-import { copyLineage, metricHistories } from "./lineage";
+import { copyInputs, copyLineage, metricHistories } from "./lineage";
 import { RUN_TAG, runOriginTags, RunManifest, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, Progress, runFiles, VerifyMode, writeManifest } from "./treeCopy";
 import { transportFor } from "./transports/transportFor";
@@ -258,8 +258,10 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         entry.targetRunId = targetRunId;
         mapped.set(sourceRunId, targetRunId);
         // The lineage's last batch carries the tag that says it is whole (a batch is one write).
-        if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true")
+        if (tagMap(target.data.tags)[TAG.lineageCopied] !== "true") {
+          await copyInputs(dst, run, targetRunId);
           await copyLineage(src, dst, run, targetRunId, false, histories, [{ key: TAG.lineageCopied, value: "true" }]);
+        }
         const [dstRoot, journalRoot] = await Promise.all([
           dstT.runRoot(targetRunId, "", target.info.artifact_uri),
           dstT.runRoot(targetRunId, JOURNAL_DIR, target.info.artifact_uri),

@@ -51,6 +51,8 @@ export interface RunInventory {
   endTime: number | undefined;
   params: Record<string, string>;
   tags: Record<string, string>;
+  /** Each dataset input, as `name@digest (source_type source) [context]` plus its schema's and profile's lengths: sorted. */
+  datasets?: string[];
   /** Metric key -> full history as [step, timestamp, value], only when hashed. */
   metrics?: Record<string, [number, number, number][]>;
   metricKeys: string[];
@@ -152,6 +154,21 @@ async function versionInventory(
   return out;
 }
 
+/** A run's dataset inputs, one line each, comparable across workspaces (the schema and profile by content hash). */
+export function datasetsOf(run: Run): string[] {
+  const h = (x: string | undefined) => (x ? sha256(x).slice(0, 12) : "-");
+  return (run.inputs?.dataset_inputs ?? [])
+    .map((d) => {
+      const context = (d.tags ?? [])
+        .map((t) => `${t.key}=${t.value}`)
+        .sort()
+        .join(",");
+      const ds = d.dataset;
+      return `${ds.name}@${ds.digest} (${ds.source_type} ${ds.source}) [${context}] schema ${h(ds.schema)} profile ${h(ds.profile)}`;
+    })
+    .sort();
+}
+
 async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, hashes: boolean): Promise<RunInventory> {
   const { root, files } = await runFiles(t, run.info.run_id, run.info.artifact_uri);
   const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
@@ -163,6 +180,7 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
     endTime: run.info.end_time,
     params: tagMap(run.data.params),
     tags: tagMap(run.data.tags),
+    datasets: datasetsOf(run),
     metricKeys,
     files: files.length,
     bytes: files.reduce((s, f) => s + f.size, 0),

@@ -2,7 +2,7 @@
  * Lineage: a source run's params, full metric histories and tags, copied onto a target run, so the
  * precision history a model was chosen by survives the move.
  */
-import { Metric, MlflowClient, Run, Tag } from "../clients/mlflow";
+import { DatasetInput, Metric, MlflowClient, Run, Tag } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
 import { originKey, SYSTEM_LINEAGE } from "./provenance";
 
@@ -75,6 +75,27 @@ export async function copyLineage(
       await dst.logBatch(targetRunId, body(b.tags.filter((t) => !t.key.startsWith("mlflow."))));
     }
   }
+}
+
+/**
+ * The run's dataset inputs (name, digest, source, schema, profile and the input's tags, such as its context),
+ * logged on the target run, so that a validation run keeps its record of the data it read. Sent before the
+ * lineage is marked whole: a resumed copy sends them again, which MLflow takes as the same inputs (one per dataset
+ * and context). A few a call, as MLflow's client logs them.
+ */
+export async function copyInputs(dst: MlflowClient, run: Run, targetRunId: string): Promise<void> {
+  const datasets: DatasetInput[] = (run.inputs?.dataset_inputs ?? []).map((d) => ({
+    tags: d.tags ?? [],
+    dataset: {
+      name: d.dataset.name,
+      digest: d.dataset.digest,
+      source_type: d.dataset.source_type,
+      source: d.dataset.source,
+      ...(d.dataset.schema !== undefined ? { schema: d.dataset.schema } : {}),
+      ...(d.dataset.profile !== undefined ? { profile: d.dataset.profile } : {}),
+    },
+  }));
+  for (let i = 0; i < datasets.length; i += 100) await dst.logInputs(targetRunId, datasets.slice(i, i + 100));
 }
 
 /**

@@ -15,7 +15,7 @@ import { migrationError } from "./failure";
 import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "./guard";
 import { hashFiles, ManifestEntry, manifestDigest } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
-import { copyLineage } from "./lineage";
+import { copyInputs, copyLineage } from "./lineage";
 import { migrationsExperimentFor, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
@@ -647,7 +647,10 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
   // complete, so a re-run reuses this run (and resumes its files from the journal) only when it is whole.
   const lineageDone =
     run && tagMap(targetRun.data.tags)[TAG.lineageCopied] !== "true"
-      ? timed("lineage", () => copyLineage(src, dst, run, targetRunId, true, undefined, [{ key: TAG.lineageCopied, value: "true" }]))
+      ? timed("lineage", async () => {
+          await copyInputs(dst, run, targetRunId);
+          await copyLineage(src, dst, run, targetRunId, true, undefined, [{ key: TAG.lineageCopied, value: "true" }]);
+        })
       : Promise.resolve();
   const copied = timed("copy", () =>
     copyTree({

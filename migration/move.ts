@@ -5,7 +5,7 @@
  * engine adopts what is already in the target and resumes from its journal, so a re-run or an overlapping
  * shard adds nothing.
  */
-import { Endpoint, mlflowClient, registryOf, tagMap } from "../clients/mlflow";
+import { Endpoint, mlflowClient, registryOf, Run, tagMap } from "../clients/mlflow";
 import { StoreSettings } from "../clients/objectStore";
 import { workspaceClient } from "../clients/databricksWorkspace";
 import { DEFAULT_CONCURRENCY, forEachLimited } from "./concurrency";
@@ -14,7 +14,7 @@ import { isIncompleteMigration } from "./failure";
 import { migrate, MigrationReport } from "./modelVersion";
 import { KIND_ORDER, MoveItem, MovePlan, splitShards } from "./movePlan";
 import { migrateNotebooks, NotebookMigrationReport } from "./notebooks";
-import { TAG } from "./provenance";
+import { migrationsExperimentFor, TAG } from "./provenance";
 import { VerifyMode } from "./treeCopy";
 import { MoveVerification, targetModelName, verifyMove } from "./verifyMove";
 
@@ -45,6 +45,123 @@ export interface MoveReport {
   totals: { items: number; bytes: number; ms: number; moved: number; adopted: number; failed: number; files: number };
   /** verify-move over what this move covered; absent on a shard of several (the verify step checks them all) and on a dry run. */
   verification?: MoveVerification;
+  /** Per model whose versions did not keep their numbers: source -> target number, and why. */
+  renumbered?: Renumbering[];
+}
+
+export interface Renumbering {
+  model: string;
+  targetModel: string;
+  /** Source version -> target version, for each version whose number differs. */
+  versions: Record<string, string>;
+  why: string;
+  /** Placeholder versions that could not be deleted (a re-run of the move deletes them). */
+  placeholdersLeft?: string[];
+}
+
+type ModelVersionItem = Extract<MoveItem, { kind: "model-version" }>;
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of xs) out.set(key(x), [...(out.get(key(x)) ?? []), x]);
+  return out;
+}
+
+/** The tag on a placeholder version that holds a number the source does not use (a deleted version's). */
+export const FILLER_TAG = "quant.migration.number_filler";
+
+/**
+ * Keeps a model's version numbers in the target. A registry numbers a model's versions one after another and never
+ * gives a number again (MLflow and Databricks count deleted versions too). So, when the target model holds nothing
+ * but this source's copies and placeholders, the next version gets the next number: before source version N is
+ * registered, a placeholder takes each number below N that the source no longer has (a deleted version's), and
+ * the placeholders are deleted once the model's versions are in. A target model with versions of its own (the
+ * team's work there) keeps its numbering: the versions get the next free numbers, reported old -> new.
+ * Placeholders left by an interrupted move are reused by the next one, and deleted at its end.
+ */
+async function versionNumbering(o: MoveOptions, model: string, toModel: string) {
+  const dst = mlflowClient(o.to);
+  let placeholderRun: Run | undefined;
+  const existing = await dst.listVersions(toModel).catch((e: { status?: number }) => {
+    if (e.status === 404) return [];
+    throw e;
+  });
+  const ours = (t: Record<string, string>) =>
+    t[FILLER_TAG] !== undefined || (t[TAG.sourceHost] === o.from.baseUrl && t[TAG.sourceModel] === model);
+  const foreign = existing.filter((v) => !ours(tagMap(v.tags)));
+  const fillers = existing.filter((v) => tagMap(v.tags)[FILLER_TAG] !== undefined).map((v) => v.version);
+  let next = existing.reduce((m, v) => Math.max(m, Number(v.version)), 0) + 1;
+  let why: string | undefined = foreign.length
+    ? `the target model already held ${foreign.length} version(s) of its own (${foreign.map((v) => v.version).join(", ")})`
+    : undefined;
+  const moved: Record<string, string> = {};
+  return {
+    /** Fills the numbers below `n` that the target has not reached yet with placeholders. */
+    async before(n: number) {
+      if (why || n <= next) return;
+      await dst.ensureRegisteredModel(toModel);
+      // A placeholder's files: an empty run of the engine's own experiment (a registry takes a version's source from a run).
+      placeholderRun ??= await dst.createRun(
+        await dst.ensureExperiment(migrationsExperimentFor(o.to.transport)),
+        `version number placeholders of ${toModel}`,
+        Date.now(),
+        [{ key: FILLER_TAG, value: model }],
+      );
+      const { run_id, artifact_uri } = placeholderRun.info;
+      while (next < n) {
+        const v = await dst.createModelVersion({
+          name: toModel,
+          source: `${artifact_uri}/placeholder`,
+          run_id,
+          tags: [{ key: FILLER_TAG, value: `${model} ${next}` }],
+        });
+        fillers.push(v.version);
+        if (Number(v.version) !== next) {
+          why = `the target gave number ${v.version} where ${next} was next (a number taken by a version deleted there)`;
+          return;
+        }
+        next++;
+      }
+    },
+    placed(sourceVersion: string, targetVersion: string) {
+      moved[sourceVersion] = targetVersion;
+      next = Math.max(next, Number(targetVersion) + 1);
+    },
+    giveUp(reason: string) {
+      why ??= `placeholders could not be made: ${reason}`;
+    },
+    /** Deletes the placeholders; the renumbering, when any version's number differs or a placeholder is left. */
+    async finish(): Promise<Renumbering | undefined> {
+      const left: string[] = [];
+      for (const v of fillers) await dst.deleteModelVersion(toModel, v).catch(() => left.push(v));
+      if (placeholderRun) await dst.deleteRun(placeholderRun.info.run_id).catch(() => undefined);
+      const differ = Object.entries(moved).filter(([a, b]) => a !== b);
+      if (!differ.length && !left.length) return undefined;
+      return {
+        model,
+        targetModel: toModel,
+        versions: Object.fromEntries(differ),
+        why: why ?? "the target had already given those numbers (to versions deleted there)",
+        ...(left.length ? { placeholdersLeft: left } : {}),
+      };
+    },
+  };
+}
+
+/** The numbering of a model whose target could not be read: nothing kept, the versions numbered as they come. */
+function keptNothing(model: string, toModel: string, reason: string): Awaited<ReturnType<typeof versionNumbering>> {
+  const moved: Record<string, string> = {};
+  return {
+    before: async () => undefined,
+    placed: (a: string, b: string) => void (moved[a] = b),
+    giveUp: () => undefined,
+    finish: async () => {
+      const differ = Object.entries(moved).filter(([a, b]) => a !== b);
+      return differ.length
+        ? { model, targetModel: toModel, versions: Object.fromEntries(differ), why: `the target model could not be read: ${reason}` }
+        : undefined;
+    },
+  };
 }
 
 export interface MoveProgress {
@@ -220,6 +337,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
   const mine = o.shard ? splitShards(o.items, o.shard.count)[o.shard.index - 1] : o.items;
   const bytesTotal = mine.reduce((s, i) => s + i.bytes, 0);
   const results: MoveItemResult[] = [];
+  const renumbering: Renumbering[] = [];
   const inFlight = new Map<string, number>();
   let itemsDone = 0;
   let bytesFinished = 0;
@@ -243,26 +361,47 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     for (const item of mine) results.push({ ...base(item), outcome: "planned", ms: 0 });
   } else {
     progress();
+    const moveOne = async (item: MoveItem, split: { filesPerItem: number }) => {
+      const t0 = Date.now();
+      inFlight.set(item.key, 0);
+      let r: Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">;
+      try {
+        r = await moveItem(o, item, split.filesPerItem, (b) => {
+          inFlight.set(item.key, Math.min(b, item.bytes));
+          progress();
+        });
+      } catch (e) {
+        r = { outcome: "failed", problem: (e as Error).message };
+      }
+      inFlight.delete(item.key);
+      itemsDone++;
+      bytesFinished += item.bytes;
+      results.push({ ...base(item), ...r, ms: Date.now() - t0 });
+      progress();
+      return r;
+    };
     for (const kind of KIND_ORDER) {
       const batch = mine.filter((i) => i.kind === kind);
-      const split = concurrencySplit(o.concurrency ?? DEFAULT_CONCURRENCY, batch.length);
-      await forEachLimited(batch, split.items, async (item) => {
-        const t0 = Date.now();
-        inFlight.set(item.key, 0);
-        let r: Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">;
-        try {
-          r = await moveItem(o, item, split.filesPerItem, (b) => {
-            inFlight.set(item.key, Math.min(b, item.bytes));
-            progress();
-          });
-        } catch (e) {
-          r = { outcome: "failed", problem: (e as Error).message };
+      if (kind !== "model-version") {
+        const split = concurrencySplit(o.concurrency ?? DEFAULT_CONCURRENCY, batch.length);
+        await forEachLimited(batch, split.items, (item) => moveOne(item, split).then(() => undefined));
+        continue;
+      }
+      // A model's versions one after another, oldest first, so that they keep their numbers; models side by side.
+      const byModel = [...groupBy(batch as ModelVersionItem[], (i) => i.model)];
+      const split = concurrencySplit(o.concurrency ?? DEFAULT_CONCURRENCY, byModel.length);
+      await forEachLimited(byModel, split.items, async ([model, items]) => {
+        // Best effort: keeping the numbers never fails a version's move (what it could not keep, the report says).
+        const toModel = targetModel(o.plan, model, o.from, o.to);
+        const numbers = await versionNumbering(o, model, toModel).catch((e: Error) => keptNothing(model, toModel, e.message));
+        for (const item of items.sort((a, b) => Number(a.version) - Number(b.version))) {
+          await numbers.before(Number(item.version)).catch((e: Error) => numbers.giveUp(e.message));
+          const r = await moveOne(item, split);
+          const placed = (r.report as MigrationReport | undefined)?.targetVersion;
+          if (placed !== undefined) numbers.placed(item.version, placed);
         }
-        inFlight.delete(item.key);
-        itemsDone++;
-        bytesFinished += item.bytes;
-        results.push({ ...base(item), ...r, ms: Date.now() - t0 });
-        progress();
+        const left = await numbers.finish();
+        if (left) renumbering.push(left);
       });
     }
   }
@@ -275,6 +414,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     ...(o.shard ? { shard: o.shard } : {}),
     dryRun: !!o.dryRun,
     items: results,
+    ...(renumbering.length ? { renumbered: renumbering } : {}),
     totals: {
       items: results.length,
       files: results.reduce((s, r) => s + r.files, 0),

@@ -222,6 +222,10 @@ function compareRun(s: RunInventory, t: RunInventory): string[] {
     else if (JSON.stringify(g) !== JSON.stringify(h))
       out.push(`metric '${k}' history differs (${g.length} points, the source's ${h.length})`);
   }
+  const targetSets = new Set(t.datasets ?? []);
+  const sourceSets = new Set(s.datasets ?? []);
+  for (const d of sourceSets) if (!targetSets.has(d)) out.push(`dataset input ${d} is missing`);
+  for (const d of targetSets) if (!sourceSets.has(d)) out.push(`dataset input ${d} is in the target only`);
   out.push(...manifestDifferences(s.manifest ?? [], t.manifest ?? []).map((x) => `artifact ${x}`));
   return out;
 }

@@ -49,6 +49,7 @@ export const PRODUCT_ROUTES = [
   "POST /api/2.0/mlflow/runs/delete",
   "GET /api/2.0/mlflow/runs/get",
   "POST /api/2.0/mlflow/runs/log-batch",
+  "POST /api/2.0/mlflow/runs/log-inputs",
   "POST /api/2.0/mlflow/runs/search",
   "POST /api/2.0/mlflow/runs/set-tag",
   "POST /api/2.0/mlflow/runs/update",

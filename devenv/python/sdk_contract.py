@@ -200,6 +200,16 @@ def log_batch(x):
     return "logged"
 
 
+@case("POST /api/2.0/mlflow/runs/log-inputs")
+def log_inputs(x):
+    ds = ml.Dataset(name="history", digest="5f1c2a9e", source_type="local", source='{"uri": "s3://q/h.parquet"}', schema="{}", profile='{"num_rows": 3}')
+    for _ in range(2):  # sent twice, as a resumed copy does: one input
+        x.w.experiments.log_inputs(x.run_id, datasets=[ml.DatasetInput(dataset=ds, tags=[ml.InputTag(key="mlflow.data.context", value="validation")])])
+    got = x.w.experiments.get_run(x.run_id).run.inputs.dataset_inputs
+    need([(d.dataset.name, d.dataset.digest, d.dataset.profile, [(t.key, t.value) for t in d.tags]) for d in got] == [("history", "5f1c2a9e", '{"num_rows": 3}', [("mlflow.data.context", "validation")])], f"the run's inputs: {got}")
+    return "logged"
+
+
 @case("POST /api/2.0/mlflow/runs/set-tag")
 def set_tag(x):
     x.w.experiments.set_tag("quant.stage", "contract", run_id=x.run_id)

@@ -3,6 +3,7 @@ import { ExperimentMigrationReport, leaseExperiment, leaseKey, migrateExperiment
 import { resolveEndpoint } from "../../migration/endpoint";
 import { mlflowClient, Run, tagMap } from "../../clients/mlflow";
 import { verifyMove } from "../../migration/verifyMove";
+import { datasetsOf } from "../../migration/inventory";
 import { RUN_TAG, TAG } from "../../migration/provenance";
 import { isIncompleteMigration } from "../../migration/failure";
 import { liveServers } from "../fixtures/liveServers";
@@ -70,6 +71,35 @@ describe("experiment migration between two real MLflow servers", function () {
       r.runs.map((x) => x.sourceRunId),
       (await src.allRuns([exp])).map((x) => x.info.run_id),
     );
+  });
+
+  it("a run's dataset inputs move with it (name, digest, source, schema, profile, context), once, and verify-move compares them", async () => {
+    const src = mlflowClient(oss(a.url, "from"));
+    const dst = mlflowClient(oss(b.url));
+    const exp = await src.ensureExperiment("exp-move-inputs");
+    const run = await src.createRun(exp, "validation", Date.now(), []);
+    const sample = {
+      name: "history-2019-2024",
+      digest: "5f1c2a9e",
+      source_type: "local",
+      source: JSON.stringify({ uri: "s3://quant-data/history/2019-2024.parquet" }),
+      schema: JSON.stringify({ mlflow_colspec: [{ type: "double", name: "ret_1d" }] }),
+      profile: JSON.stringify({ num_rows: 12000 }),
+    };
+    await src.logInputs(run.info.run_id, [
+      { tags: [{ key: "mlflow.data.context", value: "validation" }], dataset: sample },
+      { tags: [{ key: "mlflow.data.context", value: "training" }], dataset: { ...sample, name: "train-2015-2018", digest: "0a0b0c0d" } },
+    ]);
+    await src.updateRun(run.info.run_id, "FINISHED", Date.now());
+    const source = datasetsOf(await src.getRun(run.info.run_id));
+    assert.strictEqual(source.length, 2);
+    for (let i = 0; i < 2; i++) {
+      const r = await migrateExperiment({ from: oss(a.url, "from"), to: oss(b.url), experiment: "exp-move-inputs", retry: FAST_RETRY });
+      const target = await dst.getRun(r.runs[0].targetRunId!);
+      assert.deepStrictEqual(datasetsOf(target), source, `attempt ${i + 1}: the target run's inputs are the source's, each once`);
+    }
+    const v = await verifyMove({ from: oss(a.url, "from"), to: oss(b.url), experiments: ["exp-move-inputs"], models: [] });
+    assert.deepStrictEqual(v.differences, []);
   });
 
   it("moves all three training runs, mapping each source run to a new target run", async () => {

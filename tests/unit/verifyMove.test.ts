@@ -122,6 +122,20 @@ describe("verify-move comparison", () => {
     ]);
   });
 
+  it("a run's dataset inputs: one missing in the target, one there only, each named", () => {
+    const s = source();
+    const t = target();
+    s.experiments[0].runs[0].datasets = ["history@ab12 (local s3://q/h.parquet) [mlflow.data.context=eval] schema - profile -"];
+    t.experiments[0].runs[0].datasets = ["history@ff00 (local s3://q/h.parquet) [mlflow.data.context=eval] schema - profile -"];
+    assert.deepStrictEqual(
+      compareInventories(s, t).differences.map((x) => x.detail),
+      [
+        "dataset input history@ab12 (local s3://q/h.parquet) [mlflow.data.context=eval] schema - profile - is missing",
+        "dataset input history@ff00 (local s3://q/h.parquet) [mlflow.data.context=eval] schema - profile - is in the target only",
+      ],
+    );
+  });
+
   it("a run whose migration did not finish, a retired version, and another host's copies do not count as migrated", () => {
     const t = target();
     delete t.experiments[0].runs[0].tags[RUN_TAG.complete];
