@@ -13,12 +13,21 @@ import { MovePlan, parsePlan, parseShard, planFromInventory, PlanError, renderPl
 import { VERIFY_MODES, VerifyMode } from "../migration/treeCopy";
 import { checkModelNames, MoveVerification, parseModelMap, renderVerification } from "../migration/verifyMove";
 import { Command, parseArgs, takeRepeated, UsageError } from "./command";
+import { setRequestBudget } from "../clients/http";
 import { listOption, storeEndpoints } from "./inventory";
+
+/**
+ * Requests a second to a workspace when --max-rps is not given: under the lowest of Databricks' documented
+ * per-workspace limits a move leans on (experiment and run searches), leaving room for the team's own traffic.
+ */
+export const DEFAULT_MAX_RPS = 20;
+const defaultMaxRps = (baseUrl: string) =>
+  /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:|\/|$)/.test(baseUrl) ? 0 : DEFAULT_MAX_RPS;
 
 const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path>[,...]] [--plan FILE | --plan-out FILE]
          [--shard i/N] [--verify-only] [--uc-schema <catalog>.<schema>] [--model-map SRC=DST[,...]]
          [--map-stage STAGE=ALIAS[,...]] [--include-archived] [--verify full|size|store] [--concurrency N]
-         [--claim-timeout S] [--dry-run] [--json]
+         [--claim-timeout S] [--max-rps N] [--dry-run] [--json]
 
 Moves a whole environment: notebooks and files under --paths, then every experiment with all its runs, then
 every registered model with every version that is not archived (keeping stages, or aliases by --map-stage),
@@ -55,6 +64,11 @@ finished, or replaced (the partial one deleted), and spare copies of a run it le
                  migrated again); default the engines' own, 120 for experiments and 300 for versions. Never
                  shorter than a live migration of one version could take, when another process may be moving
                  the same versions
+  --max-rps      requests a second this process sends to each workspace (source and target each), spaced
+                 evenly across everything the move does; default ${DEFAULT_MAX_RPS} for a workspace on another host,
+                 none for one on this machine (127.0.0.1, localhost); 0: none. A 429 that still comes is retried
+                 after its Retry-After, losing nothing. Split a budget between shards: N shards at --max-rps R
+                 send up to N x R
   --dry-run      print what would move, with counts and bytes, and copy nothing
   --json         one JSON document on stdout: every item with its outcome, files, bytes and ms, totals
                  {items, bytes, ms, ...} and the verification
@@ -119,7 +133,7 @@ export async function moveCli(
   const modelMap = takeRepeated(mapStage.rest, "model-map");
   const a = parseArgs(
     modelMap.rest,
-    ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout"],
+    ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout", "max-rps"],
     ["dry-run", "json", "verify-only", "include-archived"],
   );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
@@ -146,6 +160,12 @@ export async function moveCli(
     if (!Number.isInteger(n) || n < 1)
       throw new UsageError(`--claim-timeout is a whole number of seconds, at least 1, not '${a["claim-timeout"]}'`);
     claimTimeoutMs = n * 1000;
+  }
+  let maxRps: number | undefined;
+  if (a["max-rps"] !== undefined) {
+    maxRps = Number(a["max-rps"]);
+    if (!Number.isFinite(maxRps) || maxRps < 0)
+      throw new UsageError(`--max-rps is a number of requests a second, 0 or more, not '${a["max-rps"]}'`);
   }
   let from, to, shard;
   let given: MovePlan | undefined;
@@ -174,6 +194,7 @@ export async function moveCli(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  for (const ep of [from, to]) setRequestBudget(ep.baseUrl, maxRps ?? defaultMaxRps(ep.baseUrl));
   const workspaces = from.transport === "databricks" && to.transport === "databricks";
   let paths = given ? given.paths : listOption(a.paths);
   if (paths?.length && !workspaces)

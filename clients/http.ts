@@ -71,6 +71,30 @@ export async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * One request budget per workspace (origin), shared by every request this process sends there: JSON calls and
+ * streams alike. `setRequestBudget(origin, rps)` sets it (0 or undefined: none); each request then waits for its
+ * turn, so that requests leave at most `rps` a second, evenly. A 429 that still comes (another process, a lower
+ * limit on one API) is retried after its Retry-After like any other. Kept on the global object, as the agents
+ * are, so that every copy of this module in the process (the CLI, a serialized provider) shares it.
+ */
+export function setRequestBudget(origin: string, rps: number | undefined): void {
+  const g = globalThis as { __quantRequestBudgets?: Map<string, { gapMs: number; next: number }> };
+  g.__quantRequestBudgets ??= new Map();
+  if (!rps) g.__quantRequestBudgets.delete(new URL(origin).origin);
+  else g.__quantRequestBudgets.set(new URL(origin).origin, { gapMs: 1000 / rps, next: 0 });
+}
+
+/** Waits for the request's turn under its origin's budget (at once when the origin has none). */
+async function spend(u: URL): Promise<void> {
+  const b = (globalThis as { __quantRequestBudgets?: Map<string, { gapMs: number; next: number }> }).__quantRequestBudgets?.get(u.origin);
+  if (!b) return;
+  const now = Date.now();
+  const at = Math.max(now, b.next);
+  b.next = at + b.gapMs;
+  if (at > now) await sleep(at - now);
+}
+
+/**
  * Runs `fn` again on retryable failures, with exponential backoff and jitter, or as long as the server's
  * Retry-After asks (capped). The error of the last attempt is thrown, saying how many attempts were made.
  */
@@ -274,6 +298,7 @@ async function request(
   body: string | undefined,
 ): Promise<{ status: number; ok: boolean; headers: Headers; text: string }> {
   for (let hops = 0; ; hops++) {
+    await spend(new URL(url));
     const r = await requestOnce(method, url, headers, body);
     const location = r.headers.get("location");
     if (![301, 302, 303, 307, 308].includes(r.status) || !location || hops >= 20) return r;
@@ -378,13 +403,14 @@ function rejectWithBody(
 }
 
 /** A streaming GET: resolves with the response stream and its declared length once headers arrive. */
-export function streamGet(
+export async function streamGet(
   url: string,
   headers: Record<string, string>,
   what: string,
 ): Promise<{ body: Readable; length: number | undefined }> {
   const u = new URL(url);
   const secrets = secretsOf(headers);
+  await spend(u);
   return new Promise((resolve, reject) => {
     const req = client(u).request(u, { method: "GET", headers: withAgent(headers), agent: agentFor(u.protocol) }, (res) => {
       const status = res.statusCode ?? 0;
@@ -415,9 +441,10 @@ export function streamGet(
 }
 
 /** A streaming PUT of exactly `length` bytes from `body`, with backpressure. */
-export function streamPut(url: string, headers: Record<string, string>, body: Readable, length: number, what: string): Promise<void> {
+export async function streamPut(url: string, headers: Record<string, string>, body: Readable, length: number, what: string): Promise<void> {
   const u = new URL(url);
   const secrets = secretsOf(headers);
+  await spend(u);
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (e?: Error) => {

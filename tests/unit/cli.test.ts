@@ -92,3 +92,14 @@ describe("argument parsing", () => {
     );
   });
 });
+
+describe("move --max-rps", () => {
+  it("takes a number of requests a second, 0 or more; anything else is a usage error naming it", async () => {
+    const { command } = await import("../../cli/move");
+    for (const bad of ["-1", "fast", "Infinity"])
+      await assert.rejects(
+        async () => command.run(["--from", "http://127.0.0.1:1", "--to", "http://127.0.0.1:2", `--max-rps=${bad}`]),
+        (e: Error) => e instanceof UsageError && /--max-rps is a number of requests a second, 0 or more, not '/.test(e.message),
+      );
+  });
+});
