@@ -14,6 +14,7 @@ import { VERIFY_MODES, VerifyMode } from "../migration/treeCopy";
 import { checkModelNames, MoveVerification, parseModelMap, renderVerification } from "../migration/verifyMove";
 import { Command, parseArgs, takeRepeated, UsageError } from "./command";
 import { setRequestBudget } from "../clients/http";
+import { parseSecretValues, SecretValues } from "../migration/secrets";
 import { listOption, storeEndpoints } from "./inventory";
 
 /**
@@ -27,9 +28,9 @@ const defaultMaxRps = (baseUrl: string) =>
 const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path>[,...]] [--plan FILE | --plan-out FILE]
          [--shard i/N] [--verify-only] [--uc-schema <catalog>.<schema>] [--model-map SRC=DST[,...]]
          [--map-stage STAGE=ALIAS[,...]] [--include-archived] [--verify full|size|store] [--concurrency N]
-         [--claim-timeout S] [--max-rps N] [--dry-run] [--json]
+         [--claim-timeout S] [--max-rps N] [--secret-values FILE|env:VAR] [--dry-run] [--json]
 
-Moves a whole environment: notebooks and files under --paths, then every experiment with all its runs, then
+Moves a whole environment: secret scopes (keys and ACLs), notebooks and files under --paths, then every experiment with all its runs, then
 every registered model with every version that is not archived (keeping stages, or aliases by --map-stage),
 each streamed, checksummed and verified by the migration engines; then verify-move over exactly what moved.
 Re-runs adopt what is already there, and a killed or cut-off run resumes: a target run it left half-moved is
@@ -64,6 +65,12 @@ finished, or replaced (the partial one deleted), and spare copies of a run it le
                  migrated again); default the engines' own, 120 for experiments and 300 for versions. Never
                  shorter than a live migration of one version could take, when another process may be moving
                  the same versions
+  --secret-values
+                 the values of the secret scopes' keys, as JSON {"<scope>": {"<key>": "<value>"}}, from a file or an
+                 environment variable (env:VAR), e.g. an export of your vault: the Secrets API never gives the tools
+                 a value. Scopes move with their keys and ACLs (every scope, or the plan's secretScopes); a value is
+                 written to the new workspace only, never to disk, a log or the report. A key with no value (and
+                 none in the target yet) is a to-do, and the move exits 3 until it is given
   --max-rps      requests a second this process sends to each workspace (source and target each), spaced
                  evenly across everything the move does; default ${DEFAULT_MAX_RPS} for a workspace on another host,
                  none for one on this machine (127.0.0.1, localhost); 0: none. A 429 that still comes is retried
@@ -75,7 +82,7 @@ finished, or replaced (the partial one deleted), and spare copies of a run it le
 A progress line (items done of total, bytes, rate, ETA) goes to stderr.
 Tokens come only from the environment (DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN, MIGRATE_TO_TOKEN,
 MLFLOW_TRACKING_TOKEN) or a Databricks config profile, never from the command line.
-Exit 0: moved and identical; 3: moved, and verify-move found differences (listed); 1: an item failed
+Exit 0: moved and identical; 3: moved, and verify-move found differences or secret values are to do (listed); 1: an item failed
 (listed; run again to resume); 2: usage error or an invalid plan.`;
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
@@ -105,6 +112,9 @@ export function renderMove(r: MoveReport): string {
         `  ${i.outcome.padEnd(8)} ${i.subject}: ${i.detail ?? ""}${i.detail ? "; " : ""}${i.files} files, ${mb(i.bytes)}, ${(i.ms / 1000).toFixed(1)} s${i.problem ? `\n      ${i.problem.replace(/\n/g, "\n      ")}` : ""}`,
     ),
     `${t.items} items: ${t.moved} moved, ${t.adopted} already there, ${t.failed} failed; ${t.files} files, ${mb(t.bytes)}, ${(t.ms / 1000).toFixed(1)} s`,
+    ...(r.secretsToDo?.length
+      ? [`  to do: give the values of secret keys ${r.secretsToDo.join(", ")} with --secret-values, then move again (exit 3 until then)`]
+      : []),
     ...(r.renumbered ?? []).map(
       (n) =>
         `  renumbered: model '${n.model}' -> '${n.targetModel}': ${Object.entries(n.versions)
@@ -133,7 +143,7 @@ export async function moveCli(
   const modelMap = takeRepeated(mapStage.rest, "model-map");
   const a = parseArgs(
     modelMap.rest,
-    ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout", "max-rps"],
+    ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout", "max-rps", "secret-values"],
     ["dry-run", "json", "verify-only", "include-archived"],
   );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
@@ -160,6 +170,18 @@ export async function moveCli(
     if (!Number.isInteger(n) || n < 1)
       throw new UsageError(`--claim-timeout is a whole number of seconds, at least 1, not '${a["claim-timeout"]}'`);
     claimTimeoutMs = n * 1000;
+  }
+  let secretValues: SecretValues | undefined;
+  if (typeof a["secret-values"] === "string") {
+    const where = a["secret-values"];
+    const env_ = /^env:(\w+)$/.exec(where);
+    const text = env_ ? env[env_[1]] : fs.existsSync(where) ? fs.readFileSync(where, "utf8") : undefined;
+    if (text === undefined) throw new UsageError(`--secret-values ${where}: ${env_ ? `${env_[1]} is not set` : "no such file"}`);
+    try {
+      secretValues = parseSecretValues(text, `--secret-values ${where}`);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
   }
   let maxRps: number | undefined;
   if (a["max-rps"] !== undefined) {
@@ -210,6 +232,7 @@ export async function moveCli(
     paths,
     ...(from.registry === "unity-catalog" && maps.ucSchema !== undefined ? { ucSchema: maps.ucSchema } : {}),
     storeSettings,
+    ...(workspaces ? { secretScopes: given ? (given.secretScopes ?? []) : ("all" as const) } : {}),
   });
   const plan = given ?? planFromInventory(inv, maps);
   if (typeof a["plan-out"] === "string") {
@@ -244,6 +267,7 @@ export async function moveCli(
     verify,
     storeSettings,
     ...(claimTimeoutMs !== undefined ? { claimTimeoutMs } : {}),
+    ...(secretValues ? { secretValues } : {}),
     onProgress: (p) => {
       const end = p.itemsDone === p.itemsTotal;
       // On a terminal a line redrawn in place; in CI logs a line every ten seconds and the last.
@@ -254,7 +278,7 @@ export async function moveCli(
   });
   out(a.json ? JSON.stringify(report, null, 2) : renderMove(report));
   if (report.totals.failed) return 1;
-  return report.verification?.differences.length ? 3 : 0;
+  return report.verification?.differences.length || report.secretsToDo?.length ? 3 : 0;
 }
 
 export const command: Command = {

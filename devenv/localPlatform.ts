@@ -11,7 +11,7 @@
  * through REQUESTS_CA_BUNDLE.
  */
 import { createRefusal, experimentNeed, experimentRefusal } from "./databricks/experimentAcl";
-import { isAdmin, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
+import { isAdmin, principalsOf, refusal, registryLevel, registryNeed } from "./databricks/registryAcl";
 import { ucNeed, ucRefusal } from "./databricks/ucPrivileges";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -74,6 +74,9 @@ export class WorkspaceServer {
     this.state.acls.set(aclKey("directories", this.mlflowApi.workspace.nodes.get("/Shared")!.id), [
       { kind: "group", name: "users", level: "CAN_MANAGE" },
     ]);
+    // Secret scopes: admins as SCIM holds them, and each caller's groups.
+    this.mlflowApi.secrets.isAdmin = (caller) => isAdmin(this.state, caller);
+    this.mlflowApi.secrets.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
     this.mlflowApi.experimentCreated = (id, caller) => {
       if (isAdmin(this.state, caller)) return;
       this.state.acls.set(aclKey("experiments", id), [{ kind: "user", name: caller, level: "CAN_MANAGE" }]);

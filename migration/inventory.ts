@@ -20,6 +20,7 @@ import { listTree, runFiles } from "./treeCopy";
 import { ArtifactTransport } from "./transports/transport";
 import { transportFor } from "./transports/transportFor";
 import { walkWorkspace } from "./notebooks";
+import { noSecretsApi, SecretScopeInventory, secretScopeInventory } from "./secrets";
 
 export interface VersionInventory {
   version: string;
@@ -91,6 +92,8 @@ export interface Inventory {
   models: ModelInventory[];
   experiments: ExperimentInventory[];
   workspace?: WorkspaceInventory;
+  /** A workspace's secret scopes with their keys and ACLs (never values); absent elsewhere. */
+  secretScopes?: SecretScopeInventory[];
 }
 
 export interface InventoryOptions {
@@ -104,6 +107,8 @@ export interface InventoryOptions {
   ucSchema?: string;
   /** Read and hash every file, notebook and metric history (for verify-move). */
   hashes?: boolean;
+  /** Secret scopes to read (keys and ACLs, never values): these, or all; none when absent. Databricks workspaces only. */
+  secretScopes?: string[] | "all";
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -276,6 +281,11 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
       other: tree.other.map((x) => ({ path: x.path, type: x.object_type })),
     };
   }
+  if (o.endpoint.transport === "databricks" && o.secretScopes !== undefined)
+    inv.secretScopes = await secretScopeInventory(o.endpoint, o.secretScopes === "all" ? undefined : o.secretScopes, retry).catch((e) => {
+      if (noSecretsApi(e)) return [];
+      throw e;
+    });
   return inv;
 }
 

@@ -14,7 +14,8 @@ import { isIncompleteMigration } from "./failure";
 import { migrate, MigrationReport } from "./modelVersion";
 import { KIND_ORDER, MoveItem, MovePlan, splitShards } from "./movePlan";
 import { migrateNotebooks, NotebookMigrationReport } from "./notebooks";
-import { migrationsExperimentFor, TAG } from "./provenance";
+import { moveSecretScope, SecretScopeReport, SecretValues } from "./secrets";
+import { migrationsExperimentFor, RUN_TAG, TAG } from "./provenance";
 import { VerifyMode } from "./treeCopy";
 import { MoveVerification, targetModelName, verifyMove } from "./verifyMove";
 
@@ -33,7 +34,7 @@ export interface MoveItemResult {
   /** What the engine reported: run mappings, target version, conflicts. */
   detail?: string;
   problem?: string;
-  report?: NotebookMigrationReport | ExperimentMigrationReport | MigrationReport;
+  report?: NotebookMigrationReport | ExperimentMigrationReport | MigrationReport | SecretScopeReport;
 }
 
 export interface MoveReport {
@@ -47,6 +48,8 @@ export interface MoveReport {
   verification?: MoveVerification;
   /** Per model whose versions did not keep their numbers: source -> target number, and why. */
   renumbered?: Renumbering[];
+  /** Secret keys whose values were not given (`scope/key`): the move is not done until they are (exit 3). */
+  secretsToDo?: string[];
 }
 
 export interface Renumbering {
@@ -67,6 +70,15 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   return out;
 }
 
+function secretsToDo(results: MoveItemResult[]): { secretsToDo?: string[] } {
+  const todo = results.flatMap((r) =>
+    r.kind === "secret-scope" && r.report
+      ? (r.report as SecretScopeReport).todo.map((k) => `${(r.report as SecretScopeReport).scope}/${k}`)
+      : [],
+  );
+  return todo.length ? { secretsToDo: todo } : {};
+}
+
 /** The tag on a placeholder version that holds a number the source does not use (a deleted version's). */
 export const FILLER_TAG = "quant.migration.number_filler";
 
@@ -82,6 +94,7 @@ export const FILLER_TAG = "quant.migration.number_filler";
 async function versionNumbering(o: MoveOptions, model: string, toModel: string) {
   const dst = mlflowClient(o.to);
   let placeholderRun: Run | undefined;
+  let madeRun: Run | undefined;
   const existing = await dst.listVersions(toModel).catch((e: { status?: number }) => {
     if (e.status === 404) return [];
     throw e;
@@ -100,13 +113,9 @@ async function versionNumbering(o: MoveOptions, model: string, toModel: string) 
     async before(n: number) {
       if (why || n <= next) return;
       await dst.ensureRegisteredModel(toModel);
-      // A placeholder's files: an empty run of the engine's own experiment (a registry takes a version's source from a run).
-      placeholderRun ??= await dst.createRun(
-        await dst.ensureExperiment(migrationsExperimentFor(o.to.transport)),
-        `version number placeholders of ${toModel}`,
-        Date.now(),
-        [{ key: FILLER_TAG, value: model }],
-      );
+      // A registry takes a version's source from a run: the placeholder's names an empty path of the run this move
+      // made of version n's run; when that run did not move, an empty run of the engine's own experiment.
+      placeholderRun ??= (await movedRunOf(o, model, String(n))) ?? (madeRun = await placeholderRunIn(o, toModel, model));
       const { run_id, artifact_uri } = placeholderRun.info;
       while (next < n) {
         const v = await dst.createModelVersion({
@@ -134,7 +143,7 @@ async function versionNumbering(o: MoveOptions, model: string, toModel: string) 
     async finish(): Promise<Renumbering | undefined> {
       const left: string[] = [];
       for (const v of fillers) await dst.deleteModelVersion(toModel, v).catch(() => left.push(v));
-      if (placeholderRun) await dst.deleteRun(placeholderRun.info.run_id).catch(() => undefined);
+      if (madeRun) await dst.deleteRun(madeRun.info.run_id).catch(() => undefined);
       const differ = Object.entries(moved).filter(([a, b]) => a !== b);
       if (!differ.length && !left.length) return undefined;
       return {
@@ -146,6 +155,26 @@ async function versionNumbering(o: MoveOptions, model: string, toModel: string) 
       };
     },
   };
+}
+
+/** The target run this move made of a source version's run (found by its provenance), if its experiment moved. */
+async function movedRunOf(o: MoveOptions, model: string, version: string): Promise<Run | undefined> {
+  const src = mlflowClient(o.from);
+  const dst = mlflowClient(o.to);
+  const runId = (await src.getModelVersion(model, version)).run_id;
+  if (!runId) return undefined;
+  const id = (await src.getRun(runId)).info.experiment_id;
+  const experiment = (await src.searchExperiments()).find((e) => e.experiment_id === id);
+  const there = experiment && (await dst.experimentByName(experiment.name));
+  if (!there) return undefined;
+  return (await dst.searchRuns([there.experiment_id], `tags.\`${RUN_TAG.sourceRun}\` = '${runId}'`))[0];
+}
+
+/** An empty run in the engine's own experiment, to name placeholders' files when no moved run is at hand. */
+async function placeholderRunIn(o: MoveOptions, toModel: string, model: string): Promise<Run> {
+  const dst = mlflowClient(o.to);
+  const exp = await dst.ensureExperiment(migrationsExperimentFor(o.to.transport));
+  return dst.createRun(exp, `version number placeholders of ${toModel}`, Date.now(), [{ key: FILLER_TAG, value: model }]);
 }
 
 /** The numbering of a model whose target could not be read: nothing kept, the versions numbered as they come. */
@@ -196,6 +225,8 @@ export interface MoveOptions {
    * of silence for an experiment, 5 for a version).
    */
   claimTimeoutMs?: number;
+  /** Secret values by scope and key, from the operator (`--secret-values`); never written anywhere but the target. */
+  secretValues?: SecretValues;
   onProgress?: (p: MoveProgress) => void;
 }
 
@@ -212,13 +243,14 @@ export function targetModel(plan: MovePlan, model: string, from: Endpoint, to: E
 }
 
 function subjectOf(item: MoveItem, plan: MovePlan, from: Endpoint, to: Endpoint): string {
+  if (item.kind === "secret-scope") return `secret scope '${item.scope}'`;
   if (item.kind === "notebooks") return `notebooks and files under ${item.path}`;
   if (item.kind === "experiment") return `experiment '${item.name}'`;
   const target = targetModel(plan, item.model, from, to);
   return `model '${item.model}' version ${item.version}${target !== item.model ? ` -> '${target}'` : ""}`;
 }
 
-const filesOf = (item: MoveItem) => (item.kind === "notebooks" ? item.objects : item.files);
+const filesOf = (item: MoveItem) => (item.kind === "secret-scope" ? item.keys : item.kind === "notebooks" ? item.objects : item.files);
 
 /** Runs an engine that reports per object and throws IncompleteMigration when some failed: its report either way. */
 async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boolean; message?: string }> {
@@ -273,6 +305,14 @@ async function moveItem(
       outcome: !complete ? "failed" : n("migrated") + n("resumed") || removed ? "moved" : "adopted",
       detail: `${report.runs.length} runs: ${n("migrated")} migrated, ${n("resumed")} resumed, ${n("adopted")} already migrated, ${n("conflict")} conflicts, ${n("failed")} failed${removed ? `; ${removed} partial or spare target runs left by an interrupted migration removed` : ""}`,
       ...(message ? { problem: message } : {}),
+      report,
+    };
+  }
+  if (item.kind === "secret-scope") {
+    const report = await moveSecretScope({ from: o.from, to: o.to, scope: item.scope, values: o.secretValues ?? {} });
+    return {
+      outcome: report.outcome === "created" || report.written.length ? "moved" : "adopted",
+      detail: `${report.written.length} values written, ${report.kept.length} already there, ${report.acls} ACL entries${report.todo.length ? `; to do: give the values of ${report.todo.map((k) => `'${k}'`).join(", ")} (--secret-values)` : ""}`,
       report,
     };
   }
@@ -415,6 +455,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     dryRun: !!o.dryRun,
     items: results,
     ...(renumbering.length ? { renumbered: renumbering } : {}),
+    ...secretsToDo(results),
     totals: {
       items: results.length,
       files: results.reduce((s, r) => s + r.files, 0),
@@ -442,6 +483,7 @@ export function verifyPlan(o: Pick<MoveOptions, "from" | "to" | "plan" | "items"
     paths: workspace ? o.items.flatMap((i) => (i.kind === "notebooks" ? [i.path] : [])) : undefined,
     models: Object.keys(versions),
     experiments: o.items.flatMap((i) => (i.kind === "experiment" ? [i.name] : [])),
+    secretScopes: o.items.flatMap((i) => (i.kind === "secret-scope" ? [i.scope] : [])),
     names: {
       ...(o.plan.ucSchema !== undefined ? { ucSchema: o.plan.ucSchema } : {}),
       ...(Object.keys(o.plan.modelMap).length ? { map: o.plan.modelMap } : {}),

@@ -30,10 +30,13 @@ export interface MovePlan {
   stageAliases: Record<string, string>;
   /** `versions: all` takes archived versions too (they keep stage Archived in the target), as `--include-archived`. */
   includeArchived?: boolean;
+  /** Secret scopes that move, with their keys and ACLs (values from `--secret-values`); Databricks workspaces only. */
+  secretScopes?: string[];
 }
 
 /** One unit of work, with the stable key that identifies it (sorting, sharding, reports). */
 export type MoveItem =
+  | { kind: "secret-scope"; key: string; scope: string; keys: number; bytes: number }
   | { kind: "notebooks"; key: string; path: string; objects: number; bytes: number }
   | { kind: "experiment"; key: string; name: string; runs: number; files: number; bytes: number }
   | {
@@ -48,8 +51,11 @@ export type MoveItem =
       withRun?: string;
     };
 
-/** The order of the move: notebooks and files first (the folders experiments live in), then experiments, then models. */
-export const KIND_ORDER: MoveItem["kind"][] = ["notebooks", "experiment", "model-version"];
+/**
+ * The order of the move: secret scopes (the jobs that read them come later), notebooks and files (the folders
+ * experiments live in), then experiments, then models.
+ */
+export const KIND_ORDER: MoveItem["kind"][] = ["secret-scope", "notebooks", "experiment", "model-version"];
 
 const SELECTIONS = "expected all, latest-per-stage or a list of version numbers";
 
@@ -112,6 +118,7 @@ export function planFromInventory(
     modelMap: maps.modelMap,
     stageAliases: maps.stageAliases,
     ...(maps.includeArchived ? { includeArchived: true } : {}),
+    ...(inv.secretScopes?.length ? { secretScopes: inv.secretScopes.map((x) => x.name) } : {}),
   };
 }
 
@@ -153,6 +160,12 @@ export function renderPlan(plan: MovePlan, inv: Inventory): string {
   lines.push(...map("modelMap", plan.modelMap), ...map("stageAliases", plan.stageAliases));
   lines.push(`# true: versions: all takes archived versions too (as --include-archived); they keep stage Archived.`);
   lines.push(`includeArchived: ${plan.includeArchived ? "true" : "false"}`);
+  lines.push(`# Secret scopes with their keys and ACLs; the values come from move --secret-values (never from the source).`);
+  lines.push(`secretScopes:${plan.secretScopes?.length ? "" : " []"}`);
+  for (const n of plan.secretScopes ?? []) {
+    const sc = inv.secretScopes?.find((x) => x.name === n);
+    lines.push(`  - ${q(n)}${sc ? `  # ${sc.keys.length} keys, ${Object.keys(sc.acls).length} ACL entries` : ""}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -172,7 +185,7 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   }
   const problems: string[] = [];
   if (!isRecord(doc)) throw new PlanError(`${file}: expected a mapping with paths, experiments and models, got ${show(doc)}`);
-  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases", "includeArchived"];
+  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases", "includeArchived", "secretScopes"];
   for (const k of Object.keys(doc)) if (!known.includes(k)) problems.push(`${k}: unknown key; expected one of ${known.join(", ")}`);
   const strings = (key: string): string[] => {
     const v = doc[key] ?? [];
@@ -193,6 +206,7 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
     if (!p.startsWith("/")) problems.push(`paths[${i}]: expected an absolute workspace path, got ${q(p)}`);
   });
   const experiments = strings("experiments");
+  const secretScopes = strings("secretScopes");
   const models: PlannedModel[] = [];
   const rawModels = doc.models ?? [];
   if (!Array.isArray(rawModels)) problems.push(`models: expected a list, got ${show(rawModels)}`);
@@ -245,6 +259,7 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
     modelMap,
     stageAliases,
     ...(includeArchived === true ? { includeArchived: true } : {}),
+    ...(secretScopes.length ? { secretScopes } : {}),
   };
 }
 
@@ -255,6 +270,11 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
 export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
   const problems: string[] = [];
   const items: MoveItem[] = [];
+  (plan.secretScopes ?? []).forEach((n, i) => {
+    const sc = inv.secretScopes?.find((x) => x.name === n);
+    if (!sc) problems.push(`secretScopes[${i}]: ${q(n)} does not exist in ${inv.source}`);
+    else items.push({ kind: "secret-scope", key: `secret-scope:${n}`, scope: n, keys: sc.keys.length, bytes: 0 });
+  });
   for (const p of plan.paths) {
     const prefix = `${p.replace(/\/+$/, "")}/`;
     const under = (inv.workspace?.objects ?? []).filter((o) => o.path === p || o.path.startsWith(prefix));

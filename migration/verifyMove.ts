@@ -14,6 +14,7 @@
  * what the migration engine gives it under the same stage -> alias mapping (planLifecycle); what the target
  * cannot hold is listed as not carried, as the migration reported it.
  */
+import { compareSecretScopes } from "./secrets";
 import { Endpoint, mlflowClient, RegistryKind, registryOf } from "../clients/mlflow";
 import { workspaceClient } from "../clients/databricksWorkspace";
 import { StoreSettings } from "../clients/objectStore";
@@ -25,7 +26,7 @@ import { Inventory, isProvenanceTag, sameModelName, takeInventory, UC_SCHEMA, Ve
 import { RetryPolicy } from "../clients/http";
 
 export interface Difference {
-  kind: "model-version" | "experiment" | "run" | "notebook" | "git-folder";
+  kind: "model-version" | "experiment" | "run" | "notebook" | "git-folder" | "secret-scope";
   subject: string;
   detail: string;
   /**
@@ -52,7 +53,7 @@ export interface Skipped {
 export interface MoveVerification {
   from: string;
   to: string;
-  checked: { modelVersions: number; runs: number; notebooks: number; files: number; bytes: number };
+  checked: { modelVersions: number; runs: number; notebooks: number; files: number; bytes: number; secretScopes?: number };
   differences: Difference[];
   /** Stages and aliases of the source that the target cannot hold and no stage -> alias mapping carries. */
   notCarried: { subject: string; detail: string }[];
@@ -82,6 +83,8 @@ export interface VerifyMoveOptions {
   versions?: Record<string, string[]>;
   /** Check archived versions too, as `move --include-archived` moves them (without it they are skipped, as by move). */
   includeArchived?: boolean;
+  /** Secret scopes to compare, by their keys and ACLs (Databricks workspaces). */
+  secretScopes?: string[];
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -525,6 +528,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     hashes: true,
     retry: o.retry,
     storeSettings: o.storeSettings,
+    ...(o.secretScopes?.length ? { secretScopes: o.secretScopes } : {}),
   });
   // In the target: the models the source's are named as there (all of them when no names are given; versions
   // are found by provenance), the source's experiments that exist, and the source's workspace paths that
@@ -552,6 +556,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
       models: inTarget,
       experiments: experiments.filter((n) => existing.has(n)),
       storeSettings: o.storeSettings,
+      ...(o.secretScopes?.length ? { secretScopes: o.secretScopes } : {}),
     });
   };
   const [src, dst] =
@@ -567,19 +572,25 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
               ),
             ] as const,
         );
-  return compareInventories(src, dst, {
+  const v = compareInventories(src, dst, {
     names,
     stageAliases: o.stageAliases,
     ...(o.versions ? { versions: o.versions } : {}),
     ...(o.includeArchived ? { includeArchived: true } : {}),
   });
+  if (o.secretScopes?.length) {
+    for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? []))
+      v.differences.push({ kind: "secret-scope", subject: d.split(":")[0], detail: d });
+    v.checked.secretScopes = src.secretScopes?.length ?? 0;
+  }
+  return v;
 }
 
 const KIND_WORDS: Record<Skipped["kind"], string> = { "model-version": "model versions", experiment: "experiments", run: "runs" };
 
 export function renderVerification(v: MoveVerification): string {
   const head = [
-    `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`,
+    `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files${v.checked.secretScopes !== undefined ? `, ${v.checked.secretScopes} secret scopes (keys and ACLs)` : ""} (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`,
     // One line per kind and reason; the names are in --json.
     ...(v.skipped ?? []).map((s) => `skipped, as move does: ${KIND_WORDS[s.kind]} (${s.count}): ${s.why}`),
   ].join("\n");

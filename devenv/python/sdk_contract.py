@@ -156,6 +156,57 @@ def groups(x):
     return "found"
 
 
+# Secret scopes (keys and ACLs; the tools never read a value) ----------------------------------------------------------
+
+
+@case("POST /api/2.0/secrets/scopes/create")
+def create_scope(x):
+    x.scope = x.folder.rsplit("/", 1)[1]
+    x.w.secrets.create_scope(x.scope)
+    return "created"
+
+
+@case("POST /api/2.0/secrets/put")
+def put_secret(x):
+    x.w.secrets.put_secret(x.scope, "feed-token", string_value="s3cr3t")
+    return "written"
+
+
+@case("GET /api/2.0/secrets/list")
+def list_secrets(x):
+    keys = [s.key for s in x.w.secrets.list_secrets(x.scope)]
+    need(keys == ["feed-token"], f"the scope's keys: {keys}")
+    return keys
+
+
+@case("POST /api/2.0/secrets/acls/put")
+def put_acl(x):
+    x.w.secrets.put_acl(x.scope, "quant-developer", workspace.AclPermission.READ)
+    return "given"
+
+
+@case("GET /api/2.0/secrets/acls/list")
+def list_acls(x):
+    acls = sorted((a.principal, a.permission.value) for a in x.w.secrets.list_acls(x.scope))
+    need(("quant-developer", "READ") in acls, f"the scope's ACLs: {acls}")
+    return len(acls)
+
+
+@case("POST /api/2.0/secrets/acls/delete")
+def delete_acl(x):
+    x.w.secrets.delete_acl(x.scope, "quant-developer")
+    acls = [a.principal for a in x.w.secrets.list_acls(x.scope)]
+    need("quant-developer" not in acls, f"the scope's ACLs after the delete: {acls}")
+    return "deleted"
+
+
+@case("GET /api/2.0/secrets/scopes/list")
+def list_scopes(x):
+    names = [s.name for s in x.w.secrets.list_scopes()]
+    need(x.scope in names, f"{x.scope} among {names}")
+    return "listed"
+
+
 # Tracking ------------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,170 @@
+/**
+ * Secret scopes move with their keys and ACLs (Databricks Secrets API 2.0). The API never hands a secret's value to
+ * the tools, so the values come from the operator (`move --secret-values FILE`, e.g. an export of their vault): a
+ * value is written to the target and never to disk, a log or a report. A key with no value given is a to-do,
+ * and the move exits 3 until it is given. Verification compares the keys and the ACLs (values cannot be read).
+ */
+import { DEFAULT_RETRY, hasStatus, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
+import { Endpoint } from "../clients/mlflow";
+
+export interface SecretScopeInventory {
+  name: string;
+  keys: string[];
+  /** principal -> READ, WRITE or MANAGE. */
+  acls: Record<string, string>;
+}
+
+/** Values by scope, then key: `{"<scope>": {"<key>": "<value>"}}`. */
+export type SecretValues = Record<string, Record<string, string>>;
+
+export interface SecretScopeReport {
+  scope: string;
+  outcome: "created" | "adopted" | "failed";
+  /** Keys whose value was written; keys already in the target, left as they are (no value given); to-dos. */
+  written: string[];
+  kept: string[];
+  todo: string[];
+  acls: number;
+  problem?: string;
+}
+
+/** The Secrets API of one workspace. */
+export function secretsClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
+  const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
+  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
+    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/secrets/${path}`, headers, body, `${ep.uri}: ${what}`));
+  const q = (scope: string) => `scope=${encodeURIComponent(scope)}`;
+  return {
+    scopes: async () =>
+      ((await call<{ scopes?: { name: string }[] }>("GET", "scopes/list", "secret scopes")).scopes ?? []).map((s) => s.name),
+    keys: async (scope: string) =>
+      ((await call<{ secrets?: { key: string }[] }>("GET", `list?${q(scope)}`, `keys of secret scope '${scope}'`)).secrets ?? [])
+        .map((s) => s.key)
+        .sort(),
+    acls: async (scope: string) =>
+      Object.fromEntries(
+        (
+          (
+            await call<{ items?: { principal: string; permission: string }[] }>(
+              "GET",
+              `acls/list?${q(scope)}`,
+              `ACLs of secret scope '${scope}'`,
+            )
+          ).items ?? []
+        ).map((a) => [a.principal, a.permission]),
+      ),
+    /** Creates the scope; false when it exists already (adopted). */
+    async createScope(scope: string): Promise<boolean> {
+      try {
+        await call("POST", "scopes/create", `secret scope '${scope}'`, { scope });
+        return true;
+      } catch (e) {
+        if (hasStatus(e, 400) && (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS") return false;
+        throw e;
+      }
+    },
+    /** Writes a value; its words never name the value. */
+    put: (scope: string, key: string, value: string) =>
+      call("POST", "put", `secret '${key}' of scope '${scope}'`, { scope, key, string_value: value }),
+    putAcl: (scope: string, principal: string, permission: string) =>
+      call("POST", "acls/put", `ACL of ${principal} on secret scope '${scope}'`, { scope, principal, permission }),
+    deleteAcl: (scope: string, principal: string) =>
+      call("POST", "acls/delete", `ACL of ${principal} on secret scope '${scope}'`, { scope, principal }),
+  };
+}
+
+/** What the source holds of the named scopes (all when none is named): keys and ACLs, never values. */
+export async function secretScopeInventory(ep: Endpoint, names?: string[], retry?: RetryPolicy): Promise<SecretScopeInventory[]> {
+  const c = secretsClient(ep, retry);
+  const all = await c.scopes();
+  const out: SecretScopeInventory[] = [];
+  for (const name of (names ?? all).filter((n) => all.includes(n)).sort())
+    out.push({ name, keys: await c.keys(name), acls: await c.acls(name) });
+  return out;
+}
+
+/**
+ * Moves one scope: creates it in the target (or adopts it), gives every source ACL entry, and writes each key whose
+ * value the operator gave. A key with no value is left as it is when the target has it (a value given in an
+ * earlier move), a to-do otherwise.
+ */
+export async function moveSecretScope(o: {
+  from: Endpoint;
+  to: Endpoint;
+  scope: string;
+  values: SecretValues;
+  retry?: RetryPolicy;
+}): Promise<SecretScopeReport> {
+  const src = secretsClient(o.from, o.retry);
+  const dst = secretsClient(o.to, o.retry);
+  const report: SecretScopeReport = { scope: o.scope, outcome: "adopted", written: [], kept: [], todo: [], acls: 0 };
+  const [keys, acls] = [await src.keys(o.scope), await src.acls(o.scope)];
+  // Databricks gives a scope's creator MANAGE on it: who that is, read before the source's entries are given.
+  let creator: string | undefined;
+  if (await dst.createScope(o.scope)) {
+    report.outcome = "created";
+    creator = Object.keys(await dst.acls(o.scope))[0];
+  }
+  for (const [principal, permission] of Object.entries(acls)) {
+    await dst.putAcl(o.scope, principal, permission);
+    report.acls++;
+  }
+  const there = new Set(await dst.keys(o.scope));
+  const given = o.values[o.scope] ?? {};
+  for (const key of keys) {
+    if (typeof given[key] === "string") {
+      await dst.put(o.scope, key, given[key]);
+      report.written.push(key);
+    } else if (there.has(key)) report.kept.push(key);
+    else report.todo.push(key);
+  }
+  // The copy holds the source's entries only: the creator's own MANAGE goes last (admins keep theirs regardless).
+  if (creator !== undefined && !(creator in acls)) await dst.deleteAcl(o.scope, creator);
+  return report;
+}
+
+/** Keys and ACLs of each source scope against the target's (values cannot be read: compared by key only). */
+export function compareSecretScopes(source: SecretScopeInventory[], target: SecretScopeInventory[]): string[] {
+  const out: string[] = [];
+  for (const s of source) {
+    const t = target.find((x) => x.name === s.name);
+    if (!t) {
+      out.push(`secret scope '${s.name}' is missing`);
+      continue;
+    }
+    for (const k of s.keys) if (!t.keys.includes(k)) out.push(`secret scope '${s.name}': key '${k}' is missing (give its value)`);
+    for (const k of t.keys) if (!s.keys.includes(k)) out.push(`secret scope '${s.name}': key '${k}' is in the target only`);
+    for (const [p, level] of Object.entries(s.acls))
+      if (t.acls[p] !== level) out.push(`secret scope '${s.name}': ${p} has ${t.acls[p] ?? "no permission"}, the source's ${level}`);
+    for (const [p, level] of Object.entries(t.acls))
+      if (!(p in s.acls)) out.push(`secret scope '${s.name}': ${p} has ${level} in the target only`);
+  }
+  return out;
+}
+
+/**
+ * Reads `--secret-values`: a JSON file `{"<scope>": {"<key>": "<value>"}}`, or `env:VAR` for the same JSON in an
+ * environment variable. Errors name the entry, never a value.
+ */
+export function parseSecretValues(text: string, from: string): SecretValues {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new Error(`${from} is not JSON: expected {"<scope>": {"<key>": "<value>"}}`);
+  }
+  const problems: string[] = [];
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new Error(`${from}: expected {"<scope>": {"<key>": "<value>"}}`);
+  for (const [scope, keys] of Object.entries(doc)) {
+    if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
+      problems.push(`${scope}: expected a mapping of keys to values`);
+      continue;
+    }
+    for (const [k, v] of Object.entries(keys)) if (typeof v !== "string") problems.push(`${scope}.${k}: expected a string value`);
+  }
+  if (problems.length) throw new Error(`${from} is not valid:\n - ${problems.join("\n - ")}`);
+  return doc as SecretValues;
+}
+
+/** Whether a failure is the workspace having no Secrets API (an MLflow server): then there are no scopes to move. */
+export const noSecretsApi = (e: unknown) => hasStatus(e, 404) || hasStatus(e, 501);
