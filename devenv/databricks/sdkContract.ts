@@ -86,6 +86,51 @@ export const PRODUCT_ROUTES = [
   "POST /api/2.0/workspace/mkdirs",
 ] as const;
 
+/** The GitLab REST API v4 routes the product calls (under /api/v4), as PRODUCT_ROUTES; judged by python-gitlab (tests/contract/gitlabClient.test.ts). */
+export const GITLAB_ROUTES = [
+  "GET /users",
+  "GET /users/{id}",
+  "GET /projects/{id}",
+  "PUT /projects/{id}",
+  "POST /projects/{id}/members",
+  "GET /projects/{id}/members/{id}",
+  "PUT /projects/{id}/members/{id}",
+  "GET /projects/{id}/members",
+  "DELETE /projects/{id}/members/{id}",
+  "POST /projects/{id}/protected_branches",
+  "GET /projects/{id}/protected_branches/{name}",
+  "GET /projects/{id}/protected_branches",
+  "DELETE /projects/{id}/protected_branches/{name}",
+  "POST /projects/{id}/approvals",
+  "GET /projects/{id}/approvals",
+  "POST /projects/{id}/approval_rules",
+  "PUT /projects/{id}/approval_rules/{id}",
+  "GET /projects/{id}/approval_rules",
+  "DELETE /projects/{id}/approval_rules/{id}",
+  "GET /projects/{id}/merge_requests",
+  "GET /projects/{id}/merge_requests/{iid}",
+  "GET /projects/{id}/merge_requests/{iid}/approvals",
+  "POST /projects/{id}/merge_requests/{iid}/notes",
+  "PUT /projects/{id}/merge_requests/{iid}/notes/{id}",
+  "GET /projects/{id}/merge_requests/{iid}/notes",
+] as const;
+
+/** The GitHub REST API routes the product calls (under the API root), as PRODUCT_ROUTES; judged by PyGithub (tests/contract/githubClient.test.ts). */
+export const GITHUB_ROUTES = [
+  "GET /users/{login}",
+  "GET /orgs/{org}/teams",
+  "GET /orgs/{org}/teams/{slug}/members",
+  "GET /repos/{owner}/{repo}/collaborators",
+  "GET /repos/{owner}/{repo}/rulesets",
+  "GET /repos/{owner}/{repo}/rulesets/{id}",
+  "GET /repos/{owner}/{repo}/pulls/{number}",
+  "GET /repos/{owner}/{repo}/pulls",
+  "GET /repos/{owner}/{repo}/pulls/{number}/reviews",
+  "GET /repos/{owner}/{repo}/commits/{sha}/pulls",
+  "POST /repos/{owner}/{repo}/issues/{number}/comments",
+  "PATCH /repos/{owner}/{repo}/pulls/{number}",
+] as const;
+
 const PRODUCT_AGENT = /^quant-platform\//;
 
 const pattern = (route: string) =>
@@ -95,15 +140,45 @@ const pattern = (route: string) =>
       .replace(/\{[a-z_]+\.\.\.\}/g, ".+")
       .replace(/\{[a-z_]+\}/g, "[^/]+")}$`,
   );
-const PATTERNS = PRODUCT_ROUTES.map((r) => ({ route: r as string, re: pattern(r) }));
+type Service = "databricks" | "gitlab" | "github";
+const PATTERNS: Record<Service, { route: string; re: RegExp }[]> = {
+  databricks: PRODUCT_ROUTES.map((r) => ({ route: r as string, re: pattern(r) })),
+  gitlab: GITLAB_ROUTES.map((r) => ({ route: r as string, re: pattern(r) })),
+  github: GITHUB_ROUTES.map((r) => ({ route: r as string, re: pattern(r) })),
+};
+/** Where each service's listed routes start: GitLab's under /api/v4, GitHub Enterprise's under /api/v3 (or the root). */
+const ROOT: Record<Service, RegExp> = { databricks: /^/, gitlab: /^\/api\/v4(?=\/)/, github: /^\/api\/v3(?=\/)/ };
 
 /** The listed route a `METHOD /path` call is, if any. */
-export function contractRoute(method: string, pathname: string): string | undefined {
-  const call = `${method} ${pathname}`;
-  return PATTERNS.find((p) => p.re.test(call))?.route;
+export function contractRoute(method: string, pathname: string, service: Service = "databricks"): string | undefined {
+  const call = `${method} ${pathname.replace(ROOT[service], "")}`;
+  return PATTERNS[service].find((p) => p.re.test(call))?.route;
+}
+
+/**
+ * Why a product call to a Git host's test server is outside the contract (a message to answer 501 with), or
+ * undefined when it is listed, is no product call, or the ledger alone is on.
+ */
+export function gitContractRefusal(service: "gitlab" | "github", req: http.IncomingMessage): string | undefined {
+  recordProductCall(service, req);
+  if (!PRODUCT_AGENT.test(req.headers["user-agent"] ?? "") || process.env.QUANT_ROUTE_LEDGER_ONLY === "1") return undefined;
+  const url = new URL(req.url ?? "/", "http://x");
+  if (contractRoute(req.method ?? "GET", url.pathname, service)) return undefined;
+  return `CONTRACT_MISSING: the product called ${req.method} ${url.pathname}, which devenv/databricks/sdkContract.ts does not list (${service === "gitlab" ? "GITLAB_ROUTES" : "GITHUB_ROUTES"}): add the route there and its case to devenv/python/${service}_contract.py`;
 }
 
 const seen = new Set<string>();
+
+/** With QUANT_ROUTE_LEDGER set to a folder, appends a product call's `<service> METHOD /path` there (once per process). */
+export function recordProductCall(service: Service, req: http.IncomingMessage): void {
+  const ledger = process.env.QUANT_ROUTE_LEDGER;
+  if (!ledger || !PRODUCT_AGENT.test(req.headers["user-agent"] ?? "")) return;
+  const call = `${service} ${req.method} ${new URL(req.url ?? "/", "http://x").pathname}`;
+  if (seen.has(call)) return;
+  seen.add(call);
+  fs.mkdirSync(ledger, { recursive: true });
+  fs.appendFileSync(path.join(ledger, `${process.pid}.txt`), `${call}\n`);
+}
 
 /**
  * Answers (501) a product call to a route the contract does not cover, and returns true; any other request is
@@ -115,12 +190,7 @@ export function outsideContract(req: http.IncomingMessage, res: http.ServerRespo
   const url = new URL(req.url ?? "/", "http://x");
   if (url.pathname.startsWith("/blob/")) return false; // the signed-URL store, not the Databricks API
   const call = `${req.method} ${url.pathname}`;
-  const ledger = process.env.QUANT_ROUTE_LEDGER;
-  if (ledger && !seen.has(call)) {
-    seen.add(call);
-    fs.mkdirSync(ledger, { recursive: true });
-    fs.appendFileSync(path.join(ledger, `${process.pid}.txt`), `${call}\n`);
-  }
+  recordProductCall("databricks", req);
   if (process.env.QUANT_ROUTE_LEDGER_ONLY === "1" || contractRoute(req.method ?? "GET", url.pathname)) return false;
   apiError(
     res,

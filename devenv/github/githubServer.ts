@@ -13,6 +13,7 @@
  * Listens on loopback only, over HTTPS when given a certificate. Faults (a status for the next requests) can be queued.
  */
 import * as http from "http";
+import { gitContractRefusal } from "../databricks/sdkContract";
 import * as https from "https";
 import { closeServer, listenLoopback, randomSha } from "../loopback";
 import { GitHubOrganization } from "./githubOrgApi";
@@ -43,6 +44,8 @@ export interface StandInPull {
   lastPusher?: string;
   /** The head commit when it was merged or closed (while open, the head branch's). */
   headSha?: string;
+  /** The merge commit, once merged. */
+  mergeSha?: string;
 }
 
 /** A repository's Git state: branch heads, who pushed each commit, and each commit's statuses (context -> state). */
@@ -152,6 +155,8 @@ export class GitHubTestServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+    const outside = gitContractRefusal("github", req);
+    if (outside) return this.error(res, 501, outside);
     const url = new URL(req.url ?? "/", this.url);
     url.pathname = url.pathname.replace(/^\/api\/v3(?=\/)/, "");
     let body: unknown;
@@ -237,7 +242,7 @@ export class GitHubTestServer {
    */
   private gitRoutes(method: string, pathname: string, body: unknown, login: string): { status: number; body?: unknown } | undefined {
     const m =
-      /^\/repos\/([^/]+\/[^/]+)\/(contents\/.+|git\/refs|git\/refs\/heads\/.+|commits\/[0-9a-f]+(?:\/status)?|statuses\/[0-9a-f]+|pulls|pulls\/\d+\/(?:reviews|merge)|branches\/[^/]+)$/.exec(
+      /^\/repos\/([^/]+\/[^/]+)\/(contents\/.+|git\/refs|git\/refs\/heads\/.+|commits\/[0-9a-f]+(?:\/status|\/pulls)?|statuses\/[0-9a-f]+|pulls|pulls\/\d+\/(?:reviews|merge)|branches\/[^/]+)$/.exec(
         pathname,
       );
     if (!m) return undefined;
@@ -307,6 +312,14 @@ export class GitHubTestServer {
       if (!v.ok) return fail(422, v.message);
       g.branches.set(branch, b.sha);
       return { status: 200, body: { ref: `refs/heads/${branch}`, object: { sha: b.sha, type: "commit" } } };
+    }
+    if (what.startsWith("commits/") && what.endsWith("/pulls") && method === "GET") {
+      // GET /repos/{o}/{r}/commits/{sha}/pulls: the pull requests that merged the commit, or whose head it is.
+      const commit = what.split("/")[1];
+      const list = [...pulls.values()].filter(
+        (p) => p.mergeSha === commit || (p.headSha ?? (p.state === "open" ? g.branches.get(p.head) : undefined)) === commit,
+      );
+      return { status: 200, body: list.sort((x, y) => y.number - x.number).map((p) => this.simple(m[1], p)) };
     }
     if (what.startsWith("commits/") && method === "GET") {
       // GET /repos/{o}/{r}/commits/{sha}[/status]: the commit, or its combined status.
@@ -424,6 +437,7 @@ export class GitHubTestServer {
         merged_at: new Date().toISOString(),
         merged_by: login,
         headSha: head,
+        mergeSha: merged,
         updated_at: new Date().toISOString(),
       });
       return { status: 200, body: { sha: merged, merged: true, message: "Pull Request successfully merged" } };
@@ -452,7 +466,8 @@ export class GitHubTestServer {
     const g = this.git.get(repo.toLowerCase());
     const sha = p.headSha ?? g?.branches.get(p.head) ?? null;
     return {
-      url: `${this.url}/repos/${repo}/pulls/${p.number}`,
+      url: `${this.url}/api/v3/repos/${repo}/pulls/${p.number}`,
+      issue_url: `${this.url}/api/v3/repos/${repo}/issues/${p.number}`,
       number: p.number,
       state: p.state,
       user: { login: p.user, type: "User" },
@@ -466,7 +481,12 @@ export class GitHubTestServer {
   }
 
   private full(repo: string, p: StandInPull) {
-    return { ...this.simple(repo, p), merged: !!p.merged_at, merged_by: p.merged_by ? { login: p.merged_by, type: "User" } : null };
+    return {
+      ...this.simple(repo, p),
+      merged: !!p.merged_at,
+      merged_by: p.merged_by ? { login: p.merged_by, type: "User" } : null,
+      merge_commit_sha: p.mergeSha ?? null,
+    };
   }
 
   private listPulls(res: http.ServerResponse, url: URL, repo: string, pulls: Map<number, StandInPull>): void {
