@@ -140,7 +140,14 @@ export async function runDoctor(
         const objects = plan.workspaceAcls
           .filter((a) => a.objectType === "repo" || roots.has(a.path))
           .map((a) => ({ path: a.path, type: a.objectType }));
-        const facts = await readWorkspaceFacts(admin, { email: member.email, groups: [...new Set(mine.map((m) => m.group))], objects });
+        const models = plan.registry.flavour === "workspace" ? plan.registryAcls.map((a) => a.model) : [];
+        const facts = await readWorkspaceFacts(admin, {
+          email: member.email,
+          // admins: a registry's root grants them every model.
+          groups: [...new Set([...mine.map((m) => m.group), ...(models.length ? ["admins"] : [])])],
+          objects,
+          models,
+        });
         const credential = opts.self ? await readOwnCredentials(workspaceSide(plan.stack, plan.host, env, member)) : ("not-self" as const);
         return judgeWorkspace(plan, member, facts, credential, git);
       } catch (e) {

@@ -5,7 +5,7 @@
  * (never the token); 404 means "absent" where the API uses it so.
  */
 import { parseErrorBody, redact, USER_AGENT } from "./http";
-import { AclJson, directGrants } from "./permissionsAcl";
+import { AclJson, allGrants, directGrants } from "./permissionsAcl";
 import { GIT_FOLDER_KEYS } from "../plan/workspaceSettings";
 import { GitFacts, GitHubFacts, WorkspaceFacts } from "../plan/doctor";
 import { readGitHubRights } from "./githubRights";
@@ -76,7 +76,7 @@ const scimFilter = (attr: string, value: string) => encodeURIComponent(`${attr} 
 /** The member's user, the named groups, the direct ACLs of the named objects and the Git folder settings. */
 export async function readWorkspaceFacts(
   side: ApiSide,
-  q: { email: string; groups: string[]; objects: { path: string; type: "directory" | "repo" }[] },
+  q: { email: string; groups: string[]; objects: { path: string; type: "directory" | "repo" }[]; models?: string[] },
 ): Promise<WorkspaceFacts> {
   const scim = "/api/2.0/preview/scim/v2";
   const users = await dbx<ScimList<ScimUserJson>>(side, `${scim}/Users?filter=${scimFilter("userName", q.email)}`, `user ${q.email}`);
@@ -105,12 +105,33 @@ export async function readWorkspaceFacts(
     const acl = await dbx<AclJson>(side, `/api/2.0/permissions/${kind}/${status.object_id}`, `permissions of ${o.path}`);
     acls[o.path] = directGrants(acl);
   }
+  // Each model's ACL in the workspace registry, inherited entries (the registry's root: admins) included.
+  const registry: WorkspaceFacts["registry"] = {};
+  for (const name of q.models ?? []) {
+    const m = await orAbsent(
+      dbx<{ registered_model_databricks: { id: string } }>(
+        side,
+        `/api/2.0/mlflow/databricks/registered-models/get?name=${encodeURIComponent(name)}`,
+        `registered model ${name}`,
+      ),
+    );
+    registry[name] = m
+      ? allGrants(
+          await dbx<AclJson>(
+            side,
+            `/api/2.0/permissions/registered-models/${m.registered_model_databricks.id}`,
+            `permissions of model ${name}`,
+          ),
+        )
+      : undefined;
+  }
   const keys = Object.values(GIT_FOLDER_KEYS).join(",");
   const conf = await dbx<Record<string, string | null>>(side, `/api/2.0/workspace-conf?keys=${keys}`, "workspace Git folder settings");
   return {
     ...(u ? { user: { id: u.id, active: u.active !== false, entitlements: (u.entitlements ?? []).map((e) => e.value) } } : {}),
     groups,
     acls,
+    ...(q.models ? { registry } : {}),
     conf: Object.fromEntries(Object.values(GIT_FOLDER_KEYS).map((k) => [k, conf[k] ?? null])),
   };
 }

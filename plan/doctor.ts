@@ -12,6 +12,8 @@ export interface WorkspaceFacts {
   user?: { id: string; active: boolean; entitlements: string[] };
   groups: Record<string, { id: string; members: string[]; entitlements: string[] }>;
   acls: Record<string, { principal: string; kind: string; level: string }[] | undefined>;
+  /** Each managed model's ACL in the workspace registry (inherited entries too); undefined: no such model. */
+  registry?: Record<string, { principal: string; kind: string; level: string }[] | undefined>;
   conf: Record<string, string | null>;
 }
 export interface GitFacts {
@@ -187,6 +189,9 @@ export function judgeWorkspace(
     );
   }
 
+  // The workspace registry: who may move the team's models between stages, from each model's ACL as read.
+  if (facts.registry) out.push(...judgeRegistry(plan, member, u.id, facts));
+
   // The member's own Git credential: only their own token can list it.
   const wantProvider = plan.gitFolders[0]?.provider ?? (plan.git.provider === "gitlab" ? "gitLab" : "gitHub");
   const link = `${member.id} links a personal access token in workspace ${side}: Settings > Linked accounts, Git provider ${wantProvider}, Git username ${member.gitUsername}`;
@@ -235,6 +240,63 @@ export function judgeWorkspace(
         ? "fix the github checks below; the token itself needs the repo scope (classic) or Contents: read and write (fine-grained)"
         : `fix the ${plan.git.provider} checks below; the token itself must have the read_repository and write_repository scopes`,
     );
+  }
+  return out;
+}
+
+/**
+ * The stages a workspace-registry level may move a version to ("MLflow Model permissions",
+ * https://docs.databricks.com/en/mlflow/models-acl.html): Staging takes Can Manage Staging Versions or more,
+ * Production Can Manage Production Versions or more.
+ */
+const REGISTRY_LEVELS = ["CAN_READ", "CAN_EDIT", "CAN_MANAGE_STAGING_VERSIONS", "CAN_MANAGE_PRODUCTION_VERSIONS", "CAN_MANAGE"];
+const STAGE_NEEDS: [string, string][] = [
+  ["Staging", "CAN_MANAGE_STAGING_VERSIONS"],
+  ["Production", "CAN_MANAGE_PRODUCTION_VERSIONS"],
+];
+const rank = (level: string | undefined) => (level === undefined ? -1 : REGISTRY_LEVELS.indexOf(level));
+
+/**
+ * For each model the stack governs in its workspace registry: can the member move a version to Staging, to
+ * Production? Live: the highest level among the model's ACL entries (inherited ones too) that name the member, a
+ * group they are in as read, or `users`. Planned: the highest level the plan grants the member's groups (admins
+ * manage every model).
+ */
+function judgeRegistry(plan: AccessPlan, member: Member, uid: string, facts: WorkspaceFacts): Check[] {
+  const side = plan.stack;
+  const { out, add } = checksOn(side);
+  const mine = new Set(plan.memberships.filter((m) => m.member === member.id).map((m) => m.group));
+  const inGroup = (g: string) => g === "users" || (facts.groups[g]?.members ?? []).includes(uid);
+  for (const acl of plan.registryAcls) {
+    const entries = facts.registry?.[acl.model];
+    if (!entries) {
+      out.push({
+        side,
+        check: `model ${acl.model}`,
+        status: "fail",
+        detail: `${acl.model} is not in the workspace registry`,
+        fix: `pulumi up -s ${side} registers it (models in Pulumi.yaml)`,
+      });
+      continue;
+    }
+    const live = entries
+      .filter((e) => (e.kind === "group" ? inGroup(e.principal) : e.principal.toLowerCase() === member.email.toLowerCase()))
+      .reduce<string | undefined>((best, e) => (rank(e.level) > rank(best) ? e.level : best), undefined);
+    const planned = mine.has("admins")
+      ? "CAN_MANAGE"
+      : acl.grants
+          .filter((g) => mine.has(g.group))
+          .reduce<string | undefined>((best, g) => (rank(g.level) > rank(best) ? g.level : best), undefined);
+    for (const [stage, needs] of STAGE_NEEDS) {
+      const can = rank(live) >= rank(needs);
+      const should = rank(planned) >= rank(needs);
+      add(
+        `${should ? "can" : "cannot"} move ${acl.model} to ${stage}`,
+        can === should,
+        `${can ? "can" : "cannot"} move ${acl.model} to ${stage} (${live ?? "no permission"}); the plan gives ${planned ?? "no permission"}`,
+        `pulumi up --refresh -s ${side} restores the model's permissions (roles.<role>.registry.${side} in Pulumi.yaml)`,
+      );
+    }
   }
   return out;
 }

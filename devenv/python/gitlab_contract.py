@@ -127,6 +127,15 @@ def protected_branch(x):
     return "got"
 
 
+@case("PATCH /projects/{id}/protected_branches/{name}")
+def update_protection(x):
+    b = x.p.protectedbranches.get("contract-branch")
+    b.allow_force_push = True
+    b.save()
+    need(x.p.protectedbranches.get("contract-branch").allow_force_push is True, "the change took")
+    return "updated"
+
+
 @case("GET /projects/{id}/protected_branches")
 def protected_branches(x):
     names = [b.name for b in x.p.protectedbranches.list(get_all=True)]
@@ -207,6 +216,14 @@ def mr_approvals(x):
     return "got"
 
 
+@case("GET /projects/{id}/repository/commits/{sha}/merge_requests")
+def commit_merge_requests(x):
+    sha = x.p.branches.get(x.mr.source_branch).commit["id"]
+    got = [m["iid"] for m in x.p.commits.get(sha, lazy=True).merge_requests()]
+    need(x.mr_iid in got, f"merge requests of the head commit: {got}")
+    return "listed"
+
+
 @case("POST /projects/{id}/merge_requests/{iid}/notes")
 def note(x):
     x.note = x.mr.notes.create({"body": "quant-platform contract note"})
@@ -226,6 +243,15 @@ def notes(x):
     got = [n.body for n in x.mr.notes.list(get_all=True)]
     need("quant-platform contract note, edited" in got, f"the notes: {got}")
     return "listed"
+
+
+@case("PUT /projects/{id}/merge_requests/{iid}")
+def close_merge_request(x):
+    mr = x.p.mergerequests.get(x.mr_iid)
+    mr.state_event = "close"
+    mr.save()
+    need(x.p.mergerequests.get(x.mr_iid).state == "closed", "the merge request is closed")
+    return "closed"
 
 
 def main():

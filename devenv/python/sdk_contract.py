@@ -376,6 +376,22 @@ def get_model(x):
     return "got"
 
 
+@case("GET /api/2.0/mlflow/databricks/registered-models/get")
+def databricks_model(x):
+    m = x.w.model_registry.get_model(x.model).registered_model_databricks
+    need(m.name == x.model and m.id and m.permission_level, f"the model: {m}")
+    x.model_id = m.id
+    return m.permission_level.value
+
+
+@case("GET /api/2.0/permissions/registered-models/{id}")
+def model_permissions(x):
+    acl = x.w.permissions.get("registered-models", x.model_id)
+    entries = [(e.group_name or e.user_name, p.permission_level.value, bool(p.inherited)) for e in (acl.access_control_list or []) for p in (e.all_permissions or [])]
+    need(("admins", "CAN_MANAGE", True) in entries, f"the model's ACL: {entries}")
+    return len(entries)
+
+
 @case("GET /api/2.0/mlflow/registered-models/search")
 def search_models(x):
     names = [m.name for m in x.w.model_registry.search_models(max_results=1000)]

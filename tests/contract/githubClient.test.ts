@@ -11,6 +11,8 @@ import { GitHubTestServer } from "../../devenv/github/githubServer";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { runAsync } from "../fixtures/process";
+import { USER_AGENT } from "../../clients/http";
+import * as https from "https";
 
 const SCRIPT = path.join(PROJECT_DIR, "devenv", "python", "github_contract.py");
 const PYTHON = path.join(PROJECT_DIR, ".venv", "bin", "python");
@@ -70,6 +72,18 @@ describe("contract: every GitHub route the product calls answers as PyGithub exp
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A GET with the loopback CA and the given headers. */
+  const fetchInsecure = (url: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const r = https.request(url, { ca: fs.readFileSync(certFile), headers }, (res) => {
+        let d = "";
+        res.on("data", (c) => (d += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: d }));
+      });
+      r.on("error", reject);
+      r.end();
+    });
+
   const run = async (args: string[], input?: object): Promise<unknown> => {
     const r = await runAsync(PYTHON, [SCRIPT, ...args], {
       input: input && JSON.stringify(input),
@@ -98,5 +112,19 @@ describe("contract: every GitHub route the product calls answers as PyGithub exp
     const failed = out.filter((o) => !o.ok).map((o) => `${o.route}: ${o.error}`);
     assert.deepStrictEqual(failed, [], `PyGithub refused the test server's answers:\n${failed.join("\n")}`);
     assert.deepStrictEqual(gh.unimplemented, []);
+  });
+
+  it("refuses the product a route the contract does not list (501 CONTRACT_MISSING), while the same call from another client is served", async () => {
+    const get = async (agent: string) => {
+      const r = await fetchInsecure(`${gh.url}/api/v3/repos/${REPO}/branches/quant`, {
+        ...{ Authorization: `Bearer ${token("quant-platform-bot")}` },
+        "User-Agent": agent,
+      });
+      return { status: r.status, body: r.body };
+    };
+    const product = await get(USER_AGENT);
+    assert.strictEqual(product.status, 501);
+    assert.match(product.body, /CONTRACT_MISSING: the product called GET .*sdkContract\.ts/);
+    assert.strictEqual((await get("python-requests/2.32")).status, 200);
   });
 });

@@ -84,6 +84,16 @@ describe("e2e: the project's three stacks under the real engine", function () {
         promotions?: Promotion[];
       }[]
     ).find((m) => m.name === MODEL)!.promotions ?? [];
+  /** `doctor --member <id> --json` as the platform team runs it (admin profiles, the GitLab token): its checks. */
+  async function doctorChecks(member: string): Promise<Check[]> {
+    const cfg = path.join(tmp, "doctor.databrickscfg");
+    fs.writeFileSync(cfg, STACKS.map((s) => `[${s}]\nhost = ${ws(s).url}\ntoken = ${ws(s).token}\n`).join("\n"), { mode: 0o600 });
+    const r = await runner.cli(PROJECT_DIR, ["doctor", "--member", member, "--json"], {
+      env: { DATABRICKS_CONFIG_FILE: cfg, GITLAB_TOKEN: services.gitlabToken },
+    });
+    assert.ok(r.stdout.includes("{"), `doctor --member ${member} --json printed no report (exit ${r.code}):\n${r.out.slice(-3000)}`);
+    return (JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as { checks: Check[] }).checks;
+  }
   const noUnimplemented = () => {
     for (const s of STACKS) assert.deepStrictEqual(ws(s).unimplemented, [], `workspace ${s} answered 501 (a route the test server lacks)`);
   };
@@ -690,6 +700,7 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     };
     const roster = validate(readConfigSources(dir)).roster;
     const differs: string[] = [];
+    const acted: string[] = [];
     for (const s of STACKS) {
       // A version of the team's model for the acting out (the admin registers it from a version's files), so the
       // promotions' own versions are left as they are; it is deleted again at the end.
@@ -720,6 +731,7 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
               return false;
             },
           );
+          acted.push(`${m.id} ${got ? "can" : "cannot"} move ${MODEL} to ${stage} in ${s}`);
           if (got !== expected[i])
             differs.push(
               `${m.id} (${m.roles.join(", ")}) in ${s} to ${stage}: expected ${expected[i] ? "allowed" : "refused"}, got ${got ? "allowed" : "refused"}`,
@@ -730,6 +742,18 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       await wsCall(s, "DELETE", "model-versions/delete", { name: MODEL, version });
     }
     assert.deepStrictEqual(differs, [], "cells that differ from the team's rules");
+    // The doctor, reading each registry's ACL with the admins' tokens, tells each member what they just did or were refused.
+    const said: string[] = [];
+    for (const m of roster) {
+      const checks = await doctorChecks(m.id);
+      for (const s of STACKS)
+        for (const stage of ["Staging", "Production"]) {
+          const c = checks.find((x) => x.side === s && new RegExp(`^(can|cannot) move ${MODEL} to ${stage}$`).test(x.check));
+          assert.ok(c, `the doctor judges ${m.id}'s moves of ${MODEL} to ${stage} in ${s}`);
+          said.push(`${m.id} ${c!.detail.startsWith("can ") ? "can" : "cannot"} move ${MODEL} to ${stage} in ${s}`);
+        }
+    }
+    assert.deepStrictEqual(said, acted, "the doctor's registry verdicts equal what each member's transitions met");
     noUnimplemented();
   });
 
@@ -745,16 +769,10 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
     const answers = await actOnGitLab(gl.url, proj.path_with_namespace, acts, services.certFile);
     assert.deepStrictEqual(cellsThatDiffer(roster, cells, answers), [], "cells that differ from the team's rules");
     // The doctor, reading GitLab with the platform's token, tells each member what they just did or were refused.
-    const cfg = path.join(tmp, "doctor.databrickscfg");
-    fs.writeFileSync(cfg, STACKS.map((s) => `[${s}]\nhost = ${ws(s).url}\ntoken = ${ws(s).token}\n`).join("\n"), { mode: 0o600 });
     const doctorSays: string[] = [];
     const actedSays: string[] = [];
     for (const m of roster) {
-      const r = await runner.cli(PROJECT_DIR, ["doctor", "--member", m.id, "--json"], {
-        env: { DATABRICKS_CONFIG_FILE: cfg, GITLAB_TOKEN: services.gitlabToken },
-      });
-      assert.ok(r.stdout.includes("{"), `doctor --member ${m.id} --json printed no report (exit ${r.code}):\n${r.out.slice(-3000)}`);
-      const checks = (JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as { checks: Check[] }).checks;
+      const checks = await doctorChecks(m.id);
       const said = doctorBesideActs(m, checks, cells, answers, "gitlab", true);
       doctorSays.push(...said.doctor);
       actedSays.push(...said.acted);

@@ -20,6 +20,7 @@ import { WorkspaceApi } from "../../devenv/databricks/workspaceApi";
 import { buildAccessPlan } from "../../plan/accessPlan";
 import { Check } from "../../plan/doctor";
 import { PROJECT_DIR, shippedModel } from "../fixtures/config";
+import { liveServers } from "../fixtures/liveServers";
 
 const STACKS = ["quant", "quant_lr", "quant_stg"];
 const ANA = "ana.ruiz"; // developer, pushes to quant only
@@ -34,9 +35,9 @@ interface Workspace {
 }
 
 /** A workspace's control-plane and Workspace APIs on a loopback HTTP listener, as the HTTPS control server mounts them. */
-async function startWorkspace(stack: string): Promise<Workspace> {
+async function startWorkspace(stack: string, mlflowUrl: string): Promise<Workspace> {
   const workspace = new WorkspaceApi();
-  const api = new DatabricksControlApi({ token: ADMIN_TOKEN(stack), workspace });
+  const api = new DatabricksControlApi({ token: ADMIN_TOKEN(stack), workspace, mlflowUrl });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c) => chunks.push(c));
@@ -75,7 +76,15 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
 
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "doctor-"));
-    ws = Object.fromEntries(await Promise.all(STACKS.map(async (s) => [s, await startWorkspace(s)] as const)));
+    // The workspace registries hold the team's models (one MLflow server behind the three; each its own ids and ACLs).
+    const { a } = await liveServers();
+    for (const m of model.models)
+      await fetch(`${a.url}/api/2.0/mlflow/registered-models/create`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: m.name }),
+      });
+    ws = Object.fromEntries(await Promise.all(STACKS.map(async (s) => [s, await startWorkspace(s, a.url)] as const)));
     const profiles: string[] = [];
     for (const s of STACKS) {
       const { api, url } = ws[s];
@@ -98,6 +107,11 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
         );
       }
       for (const w of plan.workspaceSettings) st.workspaceConf.set(w.setting, w.value);
+      for (const r of plan.registryAcls)
+        st.acls.set(
+          aclKey("registered-models", api.registry!.idOf(r.model)),
+          r.grants.map((g) => ({ kind: "group" as const, name: g.group, level: g.level })),
+        );
       // Ana linked her GitLab token in every workspace.
       st.gitCredentials.set(userId(s, ana.email), {
         credentialId: 1,
@@ -151,6 +165,8 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
     assert.deepStrictEqual(failed(checks), []);
     const names = new Set(checks.map((c) => c.check));
     for (const n of [
+      "cannot move quant-alpha-transformer to Staging",
+      "cannot move quant-alpha-transformer to Production",
       "user active",
       "workspace-access entitlement",
       "member of quant-developer",
@@ -292,6 +308,25 @@ describe("doctor: why a member cannot clone, pull or push, checked live with the
     pb.merge_access_levels = pb.merge_access_levels.filter((e) => e.user_id !== gitUser("aruiz").id);
     const f = onlyFailure(await doctor(), "gitlab quant/quant-research", /^can merge into quant$/, /roles\.<role>\.git\.merge/);
     assert.strictEqual(f.detail, "cannot merge into quant; the plan says merge");
+  });
+
+  it("registry: a developers' grant raised out of band in quant_lr lets her move the model to Staging and Production there, which the plan does not", async () => {
+    const api = ws.quant_lr.api;
+    const plan = buildAccessPlan(model, "quant_lr");
+    const acl = plan.registryAcls[0];
+    const developers = plan.memberships.find((m) => m.member === ANA)!.group;
+    const key = aclKey("registered-models", api.registry!.idOf(acl.model));
+    api.state.acls.set(key, [...api.state.acl(key), { kind: "group", name: developers, level: "CAN_MANAGE_PRODUCTION_VERSIONS" }]);
+    const f = failed(await doctor());
+    assert.deepStrictEqual(
+      f.map((c) => [c.side, c.check, c.detail]),
+      ["Staging", "Production"].map((stage) => [
+        "quant_lr",
+        `cannot move ${acl.model} to ${stage}`,
+        `can move ${acl.model} to ${stage} (CAN_MANAGE_PRODUCTION_VERSIONS); the plan gives ${acl.grants.find((g) => g.group === developers)?.level ?? "no permission"}`,
+      ]),
+    );
+    assert.match(f[0].fix!, /pulumi up --refresh -s quant_lr restores the model's permissions/);
   });
 
   it("a blocked Git account", async () => {
