@@ -12,25 +12,12 @@ stdout: one JSON list, an entry per case in order: {"route": ..., "ok": true, "v
 
 The CA of the loopback server comes as REQUESTS_CA_BUNDLE.
 """
-import json
-import sys
-
 import gitlab
 
-CASES = []
+from contract_runner import Contract, need
 
-
-def case(route):
-    def add(fn):
-        CASES.append((route, fn))
-        return fn
-
-    return add
-
-
-def need(cond, what):
-    if not cond:
-        raise AssertionError(what)
+CONTRACT = Contract()
+case = CONTRACT.case
 
 
 class World:
@@ -255,17 +242,7 @@ def close_merge_request(x):
 
 
 def main():
-    if sys.argv[1:] == ["--routes"]:
-        json.dump([r for r, _ in CASES], sys.stdout)
-        return
-    x = World(json.load(sys.stdin))
-    out = []
-    for route, fn in CASES:
-        try:
-            out.append({"route": route, "ok": True, "value": fn(x)})
-        except Exception as e:  # noqa: BLE001 - every case is reported
-            out.append({"route": route, "ok": False, "error": f"{type(e).__name__}: {e}"})
-    json.dump(out, sys.stdout)
+    CONTRACT.run(World)
 
 
 if __name__ == "__main__":

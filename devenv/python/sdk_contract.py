@@ -17,34 +17,21 @@ The CA of a loopback workspace comes as REQUESTS_CA_BUNDLE.
 """
 import base64
 import hashlib
-import json
-import sys
 import time
 
 import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
-from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service import ml, workspace
 from google.protobuf.json_format import ParseDict
 from mlflow.protos import databricks_artifacts_pb2 as arts
 from mlflow.protos import databricks_uc_registry_messages_pb2 as ucm
 from mlflow.protos import model_registry_pb2 as reg
 
-CASES = []
+from contract_runner import Contract, need
 
-
-def case(route):
-    def add(fn):
-        CASES.append((route, fn))
-        return fn
-
-    return add
-
-
-def need(cond, what):
-    if not cond:
-        raise AssertionError(what)
+CONTRACT = Contract()
+case = CONTRACT.case
 
 
 def proto(message, answer):
@@ -587,21 +574,7 @@ def uc_delete_alias(x):
 
 
 def main():
-    if sys.argv[1:] == ["--routes"]:
-        json.dump([r for r, _ in CASES], sys.stdout)
-        return
-    x = World(json.load(sys.stdin))
-    out = []
-    for route, fn in CASES:
-        if "/unity-catalog/" in route and not x.uc:
-            out.append({"route": route, "ok": False, "error": "no Unity Catalog metastore given"})
-            continue
-        try:
-            out.append({"route": route, "ok": True, "value": fn(x)})
-        except Exception as e:  # noqa: BLE001 - every case is reported; a later case may fail for an earlier one's reason
-            # DatabricksError: an error answer; ParseError (a field MLflow's message lacks): a ValueError; a missing field: a KeyError.
-            out.append({"route": route, "ok": False, "error": f"{type(e).__name__}: {str(e).split(' Config: ')[0]}"})
-    json.dump(out, sys.stdout)
+    CONTRACT.run(World, skip=lambda route, x: "no Unity Catalog metastore given" if "/unity-catalog/" in route and not x.uc else None)
 
 
 if __name__ == "__main__":

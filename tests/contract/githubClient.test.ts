@@ -8,14 +8,9 @@ import * as os from "os";
 import * as path from "path";
 import { GITHUB_ROUTES } from "../../devenv/databricks/sdkContract";
 import { GitHubTestServer } from "../../devenv/github/githubServer";
-import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
-import { runAsync } from "../fixtures/process";
-import { USER_AGENT } from "../../clients/http";
-import * as https from "https";
+import { contractTests } from "../fixtures/contract";
 
-const SCRIPT = path.join(PROJECT_DIR, "devenv", "python", "github_contract.py");
-const PYTHON = path.join(PROJECT_DIR, ".venv", "bin", "python");
 const REPO = "quant/quant-research";
 
 describe("contract: every GitHub route the product calls answers as PyGithub expects", function () {
@@ -72,34 +67,12 @@ describe("contract: every GitHub route the product calls answers as PyGithub exp
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A GET with the loopback CA and the given headers. */
-  const fetchInsecure = (url: string, headers: Record<string, string>) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const r = https.request(url, { ca: fs.readFileSync(certFile), headers }, (res) => {
-        let d = "";
-        res.on("data", (c) => (d += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: d }));
-      });
-      r.on("error", reject);
-      r.end();
-    });
-
-  const run = async (args: string[], input?: object): Promise<unknown> => {
-    const r = await runAsync(PYTHON, [SCRIPT, ...args], {
-      input: input && JSON.stringify(input),
-      env: { ...process.env, REQUESTS_CA_BUNDLE: certFile },
-    });
-    assert.strictEqual(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout);
-  };
-
-  it("covers exactly the routes the product calls, one case each", async () => {
-    const cases = (await run(["--routes"])) as string[];
-    assert.deepStrictEqual([...cases].sort(), [...GITHUB_ROUTES].sort());
-  });
-
-  it("answers every case as PyGithub expects, and what was written reads back", async () => {
-    const out = (await run([], {
+  contractTests({
+    script: "github_contract.py",
+    client: "PyGithub",
+    routes: GITHUB_ROUTES,
+    certFile: () => certFile,
+    input: () => ({
       url: `${gh.url}/api/v3`,
       token: token("quant-platform-bot"),
       repo: REPO,
@@ -108,23 +81,12 @@ describe("contract: every GitHub route the product calls answers as PyGithub exp
       login: "ana-ruiz",
       source: "feature/contract",
       target: "quant",
-    })) as { route: string; ok: boolean; error?: string }[];
-    const failed = out.filter((o) => !o.ok).map((o) => `${o.route}: ${o.error}`);
-    assert.deepStrictEqual(failed, [], `PyGithub refused the test server's answers:\n${failed.join("\n")}`);
-    assert.deepStrictEqual(gh.unimplemented, []);
+    }),
+    unlisted: () => ({
+      url: `${gh.url}/api/v3/repos/${REPO}/branches/quant`,
+      headers: { Authorization: `Bearer ${token("quant-platform-bot")}` },
+    }),
   });
 
-  it("refuses the product a route the contract does not list (501 CONTRACT_MISSING), while the same call from another client is served", async () => {
-    const get = async (agent: string) => {
-      const r = await fetchInsecure(`${gh.url}/api/v3/repos/${REPO}/branches/quant`, {
-        ...{ Authorization: `Bearer ${token("quant-platform-bot")}` },
-        "User-Agent": agent,
-      });
-      return { status: r.status, body: r.body };
-    };
-    const product = await get(USER_AGENT);
-    assert.strictEqual(product.status, 501);
-    assert.match(product.body, /CONTRACT_MISSING: the product called GET .*sdkContract\.ts/);
-    assert.strictEqual((await get("python-requests/2.32")).status, 200);
-  });
+  after(() => assert.deepStrictEqual(gh.unimplemented, [], "routes the GitHub test server does not serve"));
 });

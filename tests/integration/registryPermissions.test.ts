@@ -9,11 +9,10 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { ADMIN, mlflowCall, WorkspaceServer } from "../../devenv/localPlatform";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { liveServers } from "../fixtures/liveServers";
-import { runAsync } from "../fixtures/process";
+import { actWithSdk } from "../fixtures/member";
 
 const ADMIN_TOKEN = "dapi-registry-acl-admin";
 const MODEL = `acl-model-${process.pid}`;
@@ -207,20 +206,7 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
   }
 
   /** Runs the acts with the Databricks SDK, each as the person whose token it carries; what the workspace answered to each. */
-  async function actAll(
-    acts: Record<string, unknown>[],
-  ): Promise<{ ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[]> {
-    const ran = await runAsync(
-      path.join(PROJECT_DIR, ".venv", "bin", "python"),
-      [path.join(PROJECT_DIR, "devenv", "python", "act_as.py")],
-      {
-        input: JSON.stringify({ host: ws.url, acts }),
-        env: { ...process.env, REQUESTS_CA_BUNDLE: certFile, DATABRICKS_CONFIG_FILE: path.join(dir, "none.cfg") },
-      },
-    );
-    assert.strictEqual(ran.status, 0, ran.stderr);
-    return JSON.parse(ran.stdout) as { ok: boolean; value?: unknown; refused?: boolean; error_code?: string; message?: string }[];
-  }
+  const actAll = (acts: Record<string, unknown>[]) => actWithSdk(ws.url, acts, certFile);
 
   /** A folder the admin makes (with the SDK) and whose ACL it sets (with the Permissions API). */
   async function folderWithAcl(folder: string, acl: Record<string, string>[]): Promise<void> {

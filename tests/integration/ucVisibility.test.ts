@@ -9,12 +9,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { UcRegistryApi } from "../../devenv/databricks/ucRegistryApi";
-import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { WorkspaceServer } from "../../devenv/localPlatform";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { emulators } from "../fixtures/cloudEmulators";
 import { liveServers } from "../fixtures/liveServers";
-import { runAsync } from "../fixtures/process";
+import { actWithSdk } from "../fixtures/member";
 
 const ADMIN = `dapi-ucvis-admin-${process.pid}`;
 const PEOPLE = { reader: "grace.lee@quantfirm.example", schemaOnly: "ana.ruiz@quantfirm.example", outsider: "eve.stone@quantfirm.example" };
@@ -64,18 +63,7 @@ describe("Unity Catalog searches list only the models the caller may read, acted
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function act(acts: Record<string, unknown>[]): Promise<{ ok: boolean; value?: unknown; message?: string }[]> {
-    const ran = await runAsync(
-      path.join(PROJECT_DIR, ".venv", "bin", "python"),
-      [path.join(PROJECT_DIR, "devenv", "python", "act_as.py")],
-      {
-        input: JSON.stringify({ host: ws.url, acts }),
-        env: { ...process.env, REQUESTS_CA_BUNDLE: certFile, DATABRICKS_CONFIG_FILE: path.join(dir, "none.cfg") },
-      },
-    );
-    assert.strictEqual(ran.status, 0, ran.stderr);
-    return JSON.parse(ran.stdout);
-  }
+  const act = (acts: Record<string, unknown>[]) => actWithSdk(ws.url, acts, certFile);
 
   it("the admin sees both models; EXECUTE on one shows that one; USE alone, or nothing, shows none", async () => {
     const out = await act([
