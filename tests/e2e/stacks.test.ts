@@ -753,7 +753,7 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
           said.push(`${m.id} ${c!.detail.startsWith("can ") ? "can" : "cannot"} move ${MODEL} to ${stage} in ${s}`);
         }
     }
-    assert.deepStrictEqual(said, acted, "the doctor's registry verdicts equal what each member's transitions met");
+    assert.deepStrictEqual([...said].sort(), [...acted].sort(), "the doctor's registry verdicts equal what each member's transitions met");
     noUnimplemented();
   });
 
