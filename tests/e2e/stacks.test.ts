@@ -831,6 +831,14 @@ new E2eMigration("e2e-quant-to-lr", { fromUri: plan.migrations[0]?.fromUri ?? "d
       );
     }
     assert.deepStrictEqual(differs, [], "cells that differ from the team's rules");
+    // The doctor says the same of every member: in each workspace, nothing stands between them and cloning,
+    // creating and pulling (every check on the workspace sides passes; the Git credential is theirs to check).
+    const findings: string[] = [];
+    for (const m of model.roster)
+      for (const c of await doctorChecks(m.id))
+        if ((STACKS as readonly string[]).includes(c.side) && c.status === "fail")
+          findings.push(`${m.id} ${c.side}: ${c.check}: ${c.detail}`);
+    assert.deepStrictEqual(findings, [], "the doctor's findings where every member could clone, create and pull");
     noUnimplemented();
   });
 
