@@ -74,6 +74,9 @@ export class WorkspaceServer {
     this.state.acls.set(aclKey("directories", this.mlflowApi.workspace.nodes.get("/Shared")!.id), [
       { kind: "group", name: "users", level: "CAN_MANAGE" },
     ]);
+    // Unity Catalog searches list only what the caller may read (ucPrivileges.ts).
+    this.mlflowApi.ucVisible = (who, model) =>
+      ucRefusal(this.state, who, { model: model.toLowerCase(), privilege: "EXECUTE" }) === undefined;
     // Secret scopes: admins as SCIM holds them, and each caller's groups.
     this.mlflowApi.secrets.isAdmin = (caller) => isAdmin(this.state, caller);
     this.mlflowApi.secrets.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
@@ -189,9 +192,6 @@ export class WorkspaceServer {
 
   /** Unity Catalog's privileges (ucPrivileges.ts) on every call of its registry and on its grants, before the API answers. */
   private refusedInUnityCatalog({ method, url, params, caller }: Asked, res: http.ServerResponse): boolean {
-    // Searches list only what the caller may read (a registry attached after construction is given the rule here).
-    const uc = this.mlflowApi.ucRegistry;
-    if (uc) uc.visible = (who, model) => ucRefusal(this.state, who, { model: model.toLowerCase(), privilege: "EXECUTE" }) === undefined;
     const need = ucNeed(method, url.pathname, params);
     const no = need && ucRefusal(this.state, caller, need);
     if (!no) return false;

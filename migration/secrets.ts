@@ -124,20 +124,21 @@ export async function moveSecretScope(o: {
 }
 
 /** Keys and ACLs of each source scope against the target's (values cannot be read: compared by key only). */
-export function compareSecretScopes(source: SecretScopeInventory[], target: SecretScopeInventory[]): string[] {
-  const out: string[] = [];
+export function compareSecretScopes(source: SecretScopeInventory[], target: SecretScopeInventory[]): { subject: string; detail: string }[] {
+  const out: { subject: string; detail: string }[] = [];
   for (const s of source) {
+    const subject = `secret scope '${s.name}'`;
+    const differs = (what: string) => out.push({ subject, detail: `${subject}${what}` });
     const t = target.find((x) => x.name === s.name);
     if (!t) {
-      out.push(`secret scope '${s.name}' is missing`);
+      differs(" is missing");
       continue;
     }
-    for (const k of s.keys) if (!t.keys.includes(k)) out.push(`secret scope '${s.name}': key '${k}' is missing (give its value)`);
-    for (const k of t.keys) if (!s.keys.includes(k)) out.push(`secret scope '${s.name}': key '${k}' is in the target only`);
+    for (const k of s.keys) if (!t.keys.includes(k)) differs(`: key '${k}' is missing (give its value)`);
+    for (const k of t.keys) if (!s.keys.includes(k)) differs(`: key '${k}' is in the target only`);
     for (const [p, level] of Object.entries(s.acls))
-      if (t.acls[p] !== level) out.push(`secret scope '${s.name}': ${p} has ${t.acls[p] ?? "no permission"}, the source's ${level}`);
-    for (const [p, level] of Object.entries(t.acls))
-      if (!(p in s.acls)) out.push(`secret scope '${s.name}': ${p} has ${level} in the target only`);
+      if (t.acls[p] !== level) differs(`: ${p} has ${t.acls[p] ?? "no permission"}, the source's ${level}`);
+    for (const [p, level] of Object.entries(t.acls)) if (!(p in s.acls)) differs(`: ${p} has ${level} in the target only`);
   }
   return out;
 }

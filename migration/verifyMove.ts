@@ -579,8 +579,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     ...(o.includeArchived ? { includeArchived: true } : {}),
   });
   if (o.secretScopes?.length) {
-    for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? []))
-      v.differences.push({ kind: "secret-scope", subject: d.split(":")[0], detail: d });
+    for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? [])) v.differences.push({ kind: "secret-scope", ...d });
     v.checked.secretScopes = src.secretScopes?.length ?? 0;
   }
   return v;
