@@ -14,7 +14,8 @@ const USAGE = `usage: quant-platform inventory --from <tracking-uri | workspace>
          [--experiment <name>[,...]] [--uc-schema <catalog>.<schema>] [--hashes] [--json]
 
 Lists what an environment holds: registered models and versions (stage, aliases, files, bytes), experiments
-(runs, artifact bytes) and, for a Databricks workspace, notebooks and files under --paths.
+(runs, artifact bytes) and, for a Databricks workspace, notebooks and files under --paths, secret scopes (keys and
+ACLs), cluster policies, instance pools, jobs, and the catalogs, schemas and tables with their sizes.
   --from        http(s)://<mlflow server>, https://<workspace>, databricks://<profile> or databricks+http://host:port;
                 databricks-uc://<profile>, databricks-uc+https://<workspace> (or +http://host:port) for the
                 workspace's Unity Catalog registry: its models (<catalog>.<schema>.<model>, aliases, no stages),
@@ -84,6 +85,17 @@ export async function inventoryCli(argv: string[], env: NodeJS.ProcessEnv, out: 
     ucSchema,
     hashes: !!a.hashes,
     storeSettings: storeEndpoints(env),
+    // A workspace's secret scopes (keys, never values), policies, pools, jobs and tables: what move plans.
+    ...(endpoint.transport === "databricks"
+      ? {
+          secretScopes: "all" as const,
+          clusterPolicies: "all" as const,
+          instancePools: "all" as const,
+          jobs: "all" as const,
+          servingEndpoints: "all" as const,
+          tables: true,
+        }
+      : {}),
   });
   out(a.json ? JSON.stringify(inv, null, 2) : renderInventory(inv));
   return 0;

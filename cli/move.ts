@@ -16,6 +16,8 @@ import { Command, parseArgs, takeRepeated, UsageError } from "./command";
 import { setRequestBudget } from "../clients/http";
 import { parseSecretValues, SecretValues } from "../migration/secrets";
 import { listOption, storeEndpoints } from "./inventory";
+import { cutOver } from "../migration/jobs";
+import { metastoreAssignment, renderTablePlan, tablePlan } from "../migration/tables";
 
 /**
  * Requests a second to a workspace when --max-rps is not given: under the lowest of Databricks' documented
@@ -28,11 +30,14 @@ const defaultMaxRps = (baseUrl: string) =>
 const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path>[,...]] [--plan FILE | --plan-out FILE]
          [--shard i/N] [--verify-only] [--uc-schema <catalog>.<schema>] [--model-map SRC=DST[,...]]
          [--map-stage STAGE=ALIAS[,...]] [--include-archived] [--verify full|size|store] [--concurrency N]
-         [--claim-timeout S] [--max-rps N] [--secret-values FILE|env:VAR] [--dry-run] [--json]
+         [--claim-timeout S] [--max-rps N] [--secret-values FILE|env:VAR] [--path-map OLD=NEW[,...]] [--dry-run] [--json]
+       quant-platform move --from <uri> --to <uri> --cut-over [--roll-back] [--plan FILE] [--dry-run] [--json]
 
-Moves a whole environment: secret scopes (keys and ACLs), notebooks and files under --paths, then every experiment with all its runs, then
-every registered model with every version that is not archived (keeping stages, or aliases by --map-stage),
-each streamed, checksummed and verified by the migration engines; then verify-move over exactly what moved.
+Moves a whole environment: secret scopes (keys and ACLs), cluster policies and instance pools (definitions and
+permissions), notebooks and files under --paths, then every experiment with all its runs, then every registered
+model with every version that is not archived (keeping stages, or aliases by --map-stage), then every job
+(created PAUSED, with its permissions and owner), each streamed, checksummed and verified by the migration
+engines; then verify-move over exactly what moved.
 Re-runs adopt what is already there, and a killed or cut-off run resumes: a target run it left half-moved is
 finished, or replaced (the partial one deleted), and spare copies of a run it left are deleted.
   --from, --to   as for migrate (http(s)://<mlflow server>, https://<workspace>, databricks://<profile>,
@@ -41,8 +46,9 @@ finished, or replaced (the partial one deleted), and spare copies of a run it le
                  where they exist; Git folders under them move through Git and are skipped)
   --plan-out     write the plan (every path, experiment and model, versions: all) as editable YAML, move nothing
   --plan         move what this YAML plan selects: paths, experiments, models with versions all |
-                 latest-per-stage | [1, 3], ucSchema, modelMap, stageAliases and includeArchived; errors name
-                 the entry
+                 latest-per-stage | [1, 3], ucSchema, modelMap, stageAliases, includeArchived, secretScopes,
+                 clusterPolicies, instancePools, jobs, and your decisions principalMap, nodeTypeMap and pathMap;
+                 errors name the entry
   --shard i/N    move only part i of N of the plan, split deterministically and balanced by bytes, so that N
                  processes or CI jobs (GitLab parallel: N, a GitHub matrix) move disjoint parts at once. A shard of
                  several does not verify: run 'move --verify-only' with the same plan once all are done
@@ -76,13 +82,25 @@ finished, or replaced (the partial one deleted), and spare copies of a run it le
                  none for one on this machine (127.0.0.1, localhost); 0: none. A 429 that still comes is retried
                  after its Retry-After, losing nothing. Split a budget between shards: N shards at --max-rps R
                  send up to N x R
-  --dry-run      print what would move, with counts and bytes, and copy nothing
+  --path-map     workspace path (or Git URL) prefixes that move elsewhere, OLD=NEW: jobs' notebook, file and
+                 library paths and Git sources are pointed there (without --plan; with it, the plan's pathMap)
+  --cut-over     move nothing: for each job of the plan (all jobs without one) that runs in the old workspace
+                 (--from; a schedule, continuous run or trigger UNPAUSED), pause it there and unpause its copy
+                 in the new one (--to), and list every change. With --roll-back, the reverse: each copy that
+                 runs in the new workspace is paused and the old job unpaused
+  --dry-run      print what would move, with counts and bytes, and copy nothing; cluster policies, instance pools
+                 and jobs are checked against the target, listing what the move changes (paths, node types,
+                 principals) and what you must decide first (held)
   --json         one JSON document on stdout: every item with its outcome, files, bytes and ms, totals
                  {items, bytes, ms, ...} and the verification
 A progress line (items done of total, bytes, rate, ETA) goes to stderr.
 Tokens come only from the environment (DATABRICKS_TOKEN, MIGRATE_FROM_TOKEN, MIGRATE_TO_TOKEN,
 MLFLOW_TRACKING_TOKEN) or a Databricks config profile, never from the command line.
-Exit 0: moved and identical; 3: moved, and verify-move found differences or secret values are to do (listed); 1: an item failed
+A job, policy or pool whose owner, run_as or ACL principal the target does not know, whose node type it does not
+offer, or whose policy, pool or job it does not have is held: nothing of it is created, and the report says what to
+decide (principalMap, nodeTypeMap in the plan).
+Exit 0: moved and identical; 3: moved, and verify-move found differences, secret values are to do or items are held
+for a decision (listed); 1: an item failed
 (listed; run again to resume); 2: usage error or an invalid plan.`;
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
@@ -94,6 +112,29 @@ export function moveProgressLine(p: MoveProgress): string {
   return `move: ${p.itemsDone}/${p.itemsTotal} items  ${mb(p.bytesDone)}/${mb(p.bytesTotal)}  ${mb(rate)}/s  ETA ${p.itemsDone === p.itemsTotal ? "0s" : eta === undefined ? "?" : `${eta}s`}`;
 }
 
+const decisionLines = (r: MoveReport) =>
+  r.decisions?.length
+    ? [`  to decide before the held items move (exit 3 until then; nothing of them was created):`, ...r.decisions.map((d) => `    - ${d}`)]
+    : [];
+
+/** `--path-map OLD=NEW[,...]`: absolute workspace paths or Git URLs. */
+export function parsePathMap(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of values
+    .flatMap((v) => v.split(","))
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    const m = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
+    const ok = (x: string) => x.startsWith("/") || /^[a-z]+:\/\//.test(x);
+    if (!m || !ok(m[1]) || !ok(m[2]))
+      throw new Error(
+        `--path-map '${entry}' is not OLD=NEW with absolute workspace paths or Git URLs (for example /Users/ana@old.example=/Users/ana@new.example)`,
+      );
+    out[m[1]] = m[2];
+  }
+  return out;
+}
+
 export function renderMove(r: MoveReport): string {
   const shard = r.shard ? ` (shard ${r.shard.index}/${r.shard.count})` : "";
   if (r.dryRun) {
@@ -101,7 +142,11 @@ export function renderMove(r: MoveReport): string {
     return [
       `dry run: would move ${r.totals.items} items, ${r.totals.files} files, ${mb(r.totals.bytes)} from ${r.from} to ${r.to}${shard}; nothing copied`,
       `  ${kind("notebooks").length} workspace folders (${kind("notebooks").reduce((s, i) => s + i.files, 0)} notebooks and files), ${kind("experiment").length} experiments, ${kind("model-version").length} model versions`,
-      ...r.items.map((i) => `  ${i.subject}: ${i.files} files, ${mb(i.bytes)}`),
+      ...r.items.map(
+        (i) =>
+          `  ${i.outcome === "planned" ? "" : `${i.outcome.toUpperCase()} `}${i.subject}: ${i.kind === "job" || i.kind === "cluster-policy" || i.kind === "instance-pool" ? (i.detail ?? "") : `${i.files} files, ${mb(i.bytes)}`}${i.problem ? `\n      ${i.problem.replace(/\n/g, "\n      ")}` : ""}`,
+      ),
+      ...decisionLines(r),
     ].join("\n");
   }
   const t = r.totals;
@@ -111,7 +156,8 @@ export function renderMove(r: MoveReport): string {
       (i) =>
         `  ${i.outcome.padEnd(8)} ${i.subject}: ${i.detail ?? ""}${i.detail ? "; " : ""}${i.files} files, ${mb(i.bytes)}, ${(i.ms / 1000).toFixed(1)} s${i.problem ? `\n      ${i.problem.replace(/\n/g, "\n      ")}` : ""}`,
     ),
-    `${t.items} items: ${t.moved} moved, ${t.adopted} already there, ${t.failed} failed; ${t.files} files, ${mb(t.bytes)}, ${(t.ms / 1000).toFixed(1)} s`,
+    `${t.items} items: ${t.moved} moved, ${t.adopted} already there, ${t.held ? `${t.held} held for a decision, ` : ""}${t.failed} failed; ${t.files} files, ${mb(t.bytes)}, ${(t.ms / 1000).toFixed(1)} s`,
+    ...decisionLines(r),
     ...(r.secretsToDo?.length
       ? [`  to do: give the values of secret keys ${r.secretsToDo.join(", ")} with --secret-values, then move again (exit 3 until then)`]
       : []),
@@ -141,10 +187,11 @@ export async function moveCli(
 ): Promise<number> {
   const mapStage = takeRepeated(argv, "map-stage");
   const modelMap = takeRepeated(mapStage.rest, "model-map");
+  const pathMapArg = takeRepeated(modelMap.rest, "path-map");
   const a = parseArgs(
-    modelMap.rest,
+    pathMapArg.rest,
     ["from", "to", "paths", "plan", "plan-out", "shard", "uc-schema", "verify", "concurrency", "claim-timeout", "max-rps", "secret-values"],
-    ["dry-run", "json", "verify-only", "include-archived"],
+    ["dry-run", "json", "verify-only", "include-archived", "cut-over", "roll-back"],
   );
   for (const k of ["from", "to"]) if (typeof a[k] !== "string") throw new UsageError(`--${k} is required`);
   if (a.plan !== undefined && a["plan-out"] !== undefined) throw new UsageError("give --plan or --plan-out, not both");
@@ -153,6 +200,16 @@ export async function moveCli(
       if (a[k] !== undefined) throw new UsageError(`--${k} goes in the plan (${a.plan}), not with --plan`);
   if (a.plan !== undefined && (mapStage.values.length || modelMap.values.length))
     throw new UsageError(`--map-stage and --model-map go in the plan (stageAliases, modelMap), not with --plan`);
+  if (a.plan !== undefined && pathMapArg.values.length) throw new UsageError(`--path-map goes in the plan (pathMap), not with --plan`);
+  if (a["roll-back"] && !a["cut-over"]) throw new UsageError("--roll-back reverses a cut-over: give it with --cut-over");
+  if (a["cut-over"] && (a["plan-out"] !== undefined || a.shard !== undefined || a["verify-only"]))
+    throw new UsageError("--cut-over switches the jobs' running side and moves nothing: no --plan-out, --shard or --verify-only");
+  let pathMap: Record<string, string> = {};
+  try {
+    pathMap = parsePathMap(pathMapArg.values);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   if (a.plan !== undefined && a["include-archived"])
     throw new UsageError(`--include-archived goes in the plan (includeArchived: true), not with --plan`);
   if (a["plan-out"] !== undefined && (a.shard !== undefined || a["verify-only"] || a["dry-run"]))
@@ -191,7 +248,7 @@ export async function moveCli(
   }
   let from, to, shard;
   let given: MovePlan | undefined;
-  let maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases" | "includeArchived">;
+  let maps: Pick<MovePlan, "ucSchema" | "modelMap" | "stageAliases" | "includeArchived" | "pathMap">;
   try {
     from = resolveEndpoint(a.from as string, "from", env);
     to = resolveEndpoint(a.to as string, "to", env);
@@ -210,6 +267,7 @@ export async function moveCli(
         modelMap: modelMap.values.length ? parseModelMap(modelMap.values) : {},
         stageAliases: parseStageAliases(mapStage.values),
         ...(a["include-archived"] ? { includeArchived: true } : {}),
+        ...(Object.keys(pathMap).length ? { pathMap } : {}),
       };
     }
     checkModelNames({ ucSchema: maps.ucSchema, map: maps.modelMap }, from, to);
@@ -232,14 +290,52 @@ export async function moveCli(
     paths,
     ...(from.registry === "unity-catalog" && maps.ucSchema !== undefined ? { ucSchema: maps.ucSchema } : {}),
     storeSettings,
-    ...(workspaces ? { secretScopes: given ? (given.secretScopes ?? []) : ("all" as const) } : {}),
+    ...(workspaces
+      ? {
+          secretScopes: given ? (given.secretScopes ?? []) : ("all" as const),
+          clusterPolicies: given ? (given.clusterPolicies ?? []) : ("all" as const),
+          instancePools: given ? (given.instancePools ?? []) : ("all" as const),
+          jobs: given ? (given.jobs ?? []) : ("all" as const),
+          servingEndpoints: given ? (given.servingEndpoints ?? []) : ("all" as const),
+          tables: typeof a["plan-out"] === "string",
+        }
+      : {}),
   });
-  const plan = given ?? planFromInventory(inv, maps);
+  const plan = given ?? { ...planFromInventory(inv, maps), ...(maps.pathMap ? { pathMap: maps.pathMap } : {}) };
+  if (a["cut-over"]) {
+    if (!workspaces)
+      throw new UsageError("--cut-over switches jobs between Databricks workspaces: --from and --to must both be workspaces");
+    const r = await cutOver({ from, to, jobs: plan.jobs ?? [], rollback: !!a["roll-back"], dryRun: !!a["dry-run"] });
+    if (a.json) out(JSON.stringify(r, null, 2));
+    else {
+      const verb = a["dry-run"] ? "would " : "";
+      const [off, on] = a["roll-back"] ? [to.uri, from.uri] : [from.uri, to.uri];
+      out(
+        [
+          `${a["roll-back"] ? "roll-back" : "cut-over"} ${from.uri} -> ${to.uri}: ${r.changes.length} of ${(plan.jobs ?? []).length} jobs switched${a["dry-run"] ? " (dry run: nothing changed)" : ""}`,
+          ...r.changes.map((c) => `  job '${c.job}': ${c.triggers.join(", ")} ${verb}paused in ${off}, ${verb}unpaused in ${on}`),
+          ...r.problems.map((p) => `  not switched: ${p}`),
+        ].join("\n"),
+      );
+    }
+    return r.problems.length ? 3 : 0;
+  }
   if (typeof a["plan-out"] === "string") {
     fs.writeFileSync(a["plan-out"], renderPlan(plan, inv));
+    // Tables: their data does not move, but the plan says how: DEEP CLONE statements, or the catalog binding when both
+    // workspaces share a metastore, beside the plan.
+    let tablesFile: string | undefined;
+    if (inv.tables) {
+      const target = await metastoreAssignment(to);
+      tablesFile = a["plan-out"].replace(/(\.ya?ml)?$/, ".tables.sql");
+      fs.writeFileSync(
+        tablesFile,
+        renderTablePlan(tablePlan(inv.tables, target.metastoreId, target.workspaceId ? { targetWorkspaceId: target.workspaceId } : {})),
+      );
+    }
     const versions = plan.models.reduce((s, m) => s + (inv.models.find((x) => x.name === m.name)?.versions.length ?? 0), 0);
     out(
-      `wrote ${a["plan-out"]}: ${plan.paths.length} workspace folders, ${plan.experiments.length} experiments, ${plan.models.length} models (${versions} versions); edit it, then move --plan ${a["plan-out"]}`,
+      `wrote ${a["plan-out"]}: ${plan.paths.length} workspace folders, ${plan.experiments.length} experiments, ${plan.models.length} models (${versions} versions), ${plan.secretScopes?.length ?? 0} secret scopes, ${plan.clusterPolicies?.length ?? 0} cluster policies, ${plan.instancePools?.length ?? 0} instance pools, ${plan.jobs?.length ?? 0} jobs, ${plan.servingEndpoints?.length ?? 0} serving endpoints; edit it, then move --plan ${a["plan-out"]}${tablesFile ? `\nwrote ${tablesFile}: the SQL that gives the new workspace the tables (the data does not move with move): review it, run it as its header says, then compare the row counts it lists` : ""}`,
     );
     return 0;
   }
@@ -278,7 +374,7 @@ export async function moveCli(
   });
   out(a.json ? JSON.stringify(report, null, 2) : renderMove(report));
   if (report.totals.failed) return 1;
-  return report.verification?.differences.length || report.secretsToDo?.length ? 3 : 0;
+  return report.verification?.differences.length || report.secretsToDo?.length || report.decisions?.length ? 3 : 0;
 }
 
 export const command: Command = {

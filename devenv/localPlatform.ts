@@ -80,6 +80,25 @@ export class WorkspaceServer {
     // Secret scopes: admins as SCIM holds them, and each caller's groups.
     this.mlflowApi.secrets.isAdmin = (caller) => isAdmin(this.state, caller);
     this.mlflowApi.secrets.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
+    // Serving endpoints: admins and groups as SCIM holds them, and one ACL with the Permissions API's serving-endpoints.
+    this.mlflowApi.serving.isAdmin = (caller) => isAdmin(this.state, caller);
+    this.mlflowApi.serving.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
+    this.mlflowApi.serving.acls = this.state.acls;
+    this.control.permissions.serve("serving-endpoints", this.mlflowApi.serving.permissionObjects);
+    // Jobs, cluster policies and instance pools: admins, groups, principals and entitlements as SCIM holds them, and
+    // one ACL map with the Permissions API's jobs, cluster-policies and instance-pools.
+    const access = this.mlflowApi.compute.access;
+    access.isAdmin = (caller) => isAdmin(this.state, caller);
+    access.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
+    access.principalExists = (kind, name) => this.state.principalExists(kind, name);
+    access.entitled = (caller, entitlement) =>
+      [this.state.userByName(caller), ...access.groupsOf(caller).map((g) => this.state.groupByName(g))].some((p) =>
+        p?.entitlements.has(entitlement),
+      ) || isAdmin(this.state, caller);
+    access.adopt(this.state.acls);
+    this.control.permissions.serve("jobs", this.mlflowApi.jobs.permissionObjects);
+    this.control.permissions.serve("cluster-policies", this.mlflowApi.compute.policyObjects);
+    this.control.permissions.serve("instance-pools", this.mlflowApi.compute.poolObjects);
     this.mlflowApi.experimentCreated = (id, caller) => {
       if (isAdmin(this.state, caller)) return;
       this.state.acls.set(aclKey("experiments", id), [{ kind: "user", name: caller, level: "CAN_MANAGE" }]);

@@ -6,10 +6,11 @@
  * resumable (a run interrupted part-way is finished, not duplicated). Run IDs change: every target run
  * records its source run, and the report maps one to the other.
  */
-import { DEFAULT_RETRY, isNotFound, RetryPolicy, sleep } from "../clients/http";
+import { DEFAULT_RETRY, hasStatus, isNotFound, RetryPolicy, sleep } from "../clients/http";
 import { Endpoint, Metric, mlflowClient, MlflowClient, Run, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
-import { incompleteMigration, ItemFailure, migrationError } from "./failure";
+import { incompleteMigration, isIncompleteMigration, ItemFailure, migrationError } from "./failure";
+import { LoggedModelsReport, moveLoggedModels } from "./loggedModels";
 import { manifestDigest, sha256 } from "./hashing";
 import { copyInputs, copyLineage, metricHistories } from "./lineage";
 import { RUN_TAG, runOriginTags, RunManifest, TAG } from "./provenance";
@@ -49,6 +50,8 @@ export interface ExperimentMigrationReport {
   bytes: number;
   dryRun: boolean;
   durationMs: number;
+  /** The experiment's MLflow 3 logged models, moved after its runs (absent on a dry run or where the API is missing). */
+  loggedModels?: LoggedModelsReport;
 }
 
 export interface ExperimentMigrationOptions {
@@ -140,6 +143,7 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
           where: `experiment '${targetName}' on ${o.to.uri}`,
         })
       : undefined;
+  const modelFailures: ItemFailure[] = [];
   try {
     // Target runs already tied to a source run of this host, found once the lease is held: complete ones are
     // adopted, a partial one (left by a migration that stopped) is resumed.
@@ -327,17 +331,40 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
       return task;
     });
     report.runs.push(...entries);
+    // The logged models (models:/m-...), each linked to its producing run's copy: after the runs, within the lease.
+    if (!o.dryRun && targetExpId) {
+      try {
+        report.loggedModels = await moveLoggedModels({
+          from: o.from,
+          to: o.to,
+          sourceExperimentId: exp.experiment_id,
+          targetExperimentId: targetExpId,
+          runMap: mapped,
+          concurrency: o.concurrency,
+          verify: o.verify,
+          retry,
+        });
+      } catch (e) {
+        if (isIncompleteMigration<LoggedModelsReport>(e)) {
+          report.loggedModels = e.report;
+          modelFailures.push(...e.failures);
+        } else if (!hasStatus(e, 404) && !hasStatus(e, 501)) throw e;
+      }
+    }
   } finally {
     await lease?.release();
   }
   report.durationMs = Date.now() - started;
-  const failures: ItemFailure[] = report.runs
-    .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
-    .map((r) => ({
-      item: r.sourceRunId,
-      outcome: r.outcome as ItemFailure["outcome"],
-      problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}`,
-    }));
+  const failures: ItemFailure[] = [
+    ...report.runs
+      .filter((r) => r.outcome === "failed" || r.outcome === "conflict")
+      .map((r) => ({
+        item: r.sourceRunId,
+        outcome: r.outcome as ItemFailure["outcome"],
+        problem: r.outcome === "conflict" ? r.problem! : `run ${r.sourceRunId}: ${r.problem}`,
+      })),
+    ...modelFailures,
+  ];
   if (failures.length)
     throw incompleteMigration(
       `experiment '${o.experiment}' was not migrated completely to ${o.to.uri}`,

@@ -21,6 +21,10 @@ import { ArtifactTransport } from "./transports/transport";
 import { transportFor } from "./transports/transportFor";
 import { walkWorkspace } from "./notebooks";
 import { noSecretsApi, SecretScopeInventory, secretScopeInventory } from "./secrets";
+import { ComputeInventory, computeInventory, noComputeApi } from "./compute";
+import { JobInventory, jobInventory } from "./jobs";
+import { ServingEndpointInventory, servingEndpointInventory } from "./serving";
+import { humanSize, noUnityCatalogApi, TableInventory, tableInventory } from "./tables";
 
 export interface VersionInventory {
   version: string;
@@ -94,6 +98,13 @@ export interface Inventory {
   workspace?: WorkspaceInventory;
   /** A workspace's secret scopes with their keys and ACLs (never values); absent elsewhere. */
   secretScopes?: SecretScopeInventory[];
+  /** A workspace's cluster policies, instance pools and jobs with their ACLs; absent elsewhere. */
+  clusterPolicies?: ComputeInventory[];
+  instancePools?: ComputeInventory[];
+  jobs?: JobInventory[];
+  servingEndpoints?: ServingEndpointInventory[];
+  /** A workspace's catalogs, schemas and tables (Unity Catalog and its Hive metastore) with their sizes; the data does not move. */
+  tables?: TableInventory;
 }
 
 export interface InventoryOptions {
@@ -109,6 +120,13 @@ export interface InventoryOptions {
   hashes?: boolean;
   /** Secret scopes to read (keys and ACLs, never values): these, or all; none when absent. Databricks workspaces only. */
   secretScopes?: string[] | "all";
+  /** Cluster policies, instance pools and jobs to read (by name): these, or all; none when absent. Databricks workspaces only. */
+  clusterPolicies?: string[] | "all";
+  instancePools?: string[] | "all";
+  jobs?: string[] | "all";
+  servingEndpoints?: string[] | "all";
+  /** List the catalogs, schemas and tables (Databricks workspaces only). */
+  tables?: boolean;
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -286,6 +304,26 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
       if (noSecretsApi(e)) return [];
       throw e;
     });
+  if (o.endpoint.transport === "databricks") {
+    const names = (x: string[] | "all") => (x === "all" ? undefined : x);
+    const orNone = <T>(p: Promise<T[]>) =>
+      p.catch((e) => {
+        if (noComputeApi(e)) return [] as T[];
+        throw e;
+      });
+    if (o.clusterPolicies !== undefined)
+      inv.clusterPolicies = await orNone(computeInventory(o.endpoint, "cluster-policy", names(o.clusterPolicies), retry));
+    if (o.instancePools !== undefined)
+      inv.instancePools = await orNone(computeInventory(o.endpoint, "instance-pool", names(o.instancePools), retry));
+    if (o.jobs !== undefined) inv.jobs = await orNone(jobInventory(o.endpoint, names(o.jobs), retry));
+    if (o.servingEndpoints !== undefined)
+      inv.servingEndpoints = await orNone(servingEndpointInventory(o.endpoint, names(o.servingEndpoints), retry));
+    if (o.tables)
+      inv.tables = await tableInventory(o.endpoint, {}, retry).catch((e) => {
+        if (noUnityCatalogApi(e)) return undefined;
+        throw e;
+      });
+  }
   return inv;
 }
 
@@ -325,6 +363,47 @@ export function renderInventory(inv: Inventory): string {
       );
     for (const g of w.gitFolders) lines.push(`  ${"Git folder".padEnd(16)} ${g}  (moves through Git: clone it in the target, not copied)`);
     for (const o of w.other) lines.push(`  ${o.type.toLowerCase().padEnd(16)} ${o.path}  (not moved by this tool)`);
+  }
+  if (inv.secretScopes) {
+    lines.push("", `secret scopes: ${inv.secretScopes.length}`);
+    for (const sc of inv.secretScopes)
+      lines.push(`  ${sc.name.padEnd(40)} ${String(sc.keys.length).padStart(4)} keys ${Object.keys(sc.acls).length} ACL entries`);
+  }
+  for (const [label, list] of [
+    ["cluster policies", inv.clusterPolicies],
+    ["instance pools", inv.instancePools],
+  ] as const) {
+    if (!list) continue;
+    lines.push("", `${label}: ${list.length}`);
+    for (const c of list) lines.push(`  ${c.name.padEnd(40)} id ${c.id.padEnd(20)} ${c.acl.length} ACL entries`);
+  }
+  if (inv.tables) {
+    const all = inv.tables.catalogs.flatMap((c) => c.schemas.flatMap((s) => s.tables));
+    const known = all.filter((t) => t.sizeBytes !== undefined);
+    lines.push(
+      "",
+      `tables: ${all.length} in ${inv.tables.catalogs.length} catalogs (metastore ${inv.tables.metastoreId}), ${humanSize(known.reduce((s, t) => s + (t.sizeBytes ?? 0), 0))} in the ${known.length} of known size (the data does not move: move --plan-out writes the SQL that copies it)`,
+    );
+    for (const t of all)
+      lines.push(
+        `  ${t.fullName.padEnd(48)} ${`${t.type}${t.format ? ` ${t.format}` : ""}`.padEnd(18)} ${(t.sizeBytes === undefined ? "size unknown" : humanSize(t.sizeBytes)).padStart(12)}${t.rows !== undefined ? `  ${t.rows} rows` : ""}`,
+      );
+  }
+  if (inv.servingEndpoints) {
+    lines.push("", `serving endpoints: ${inv.servingEndpoints.length}`);
+    for (const e of inv.servingEndpoints)
+      lines.push(
+        `  ${e.name.padEnd(40)} ${e.entities.map((x) => `${x.entity_name} v${x.entity_version} ${e.traffic[x.name ?? ""] ?? 0}%`).join(", ")}`,
+      );
+  }
+  if (inv.jobs) {
+    lines.push("", `jobs: ${inv.jobs.length}`);
+    for (const j of inv.jobs) {
+      const triggers = ["schedule", "continuous", "trigger"].filter((t) => j.settings[t]);
+      lines.push(
+        `  ${j.name.padEnd(40)} id ${j.id.padEnd(8)} ${String(((j.settings.tasks as unknown[]) ?? []).length).padStart(3)} tasks  ${triggers.join(", ") || "no schedule"}  owner ${j.acl.find((g) => g.level === "IS_OWNER")?.principal ?? "none"}`,
+      );
+    }
   }
   return lines.join("\n");
 }

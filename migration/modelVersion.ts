@@ -16,6 +16,7 @@ import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "
 import { hashFiles, ManifestEntry, manifestDigest } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyInputs, copyLineage } from "./lineage";
+import { movedModelSource } from "./loggedModels";
 import { migrationsExperimentFor, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
@@ -765,6 +766,9 @@ async function register(
         run_id: targetRunId,
         description: version.description,
         tags: [...target.versionTags, ...recordTags],
+        // Hook (loggedModels.ts): a version registered from an MLflow 3 logged model that moved with its experiment is
+        // registered from the moved model (`models:/<target id>`, `model_id`); the files copied above are the same bytes.
+        ...(await movedModelSource(o, version)),
       });
       return { raced: undefined, made, left: false } as const;
     });

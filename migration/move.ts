@@ -15,11 +15,15 @@ import { migrate, MigrationReport } from "./modelVersion";
 import { KIND_ORDER, MoveItem, MovePlan, splitShards } from "./movePlan";
 import { migrateNotebooks, NotebookMigrationReport } from "./notebooks";
 import { moveSecretScope, SecretScopeReport, SecretValues } from "./secrets";
+import { ComputeReport, computeInventory, moveCompute, Remaps, TargetFacts, targetFacts } from "./compute";
+import { jobInventory, JobReport, moveJob, SideNames, sideNames } from "./jobs";
+import { movedVersions, moveServingEndpoint, ServingEndpointReport, servingEndpointInventory } from "./serving";
 import { migrationsExperimentFor, RUN_TAG, TAG } from "./provenance";
 import { VerifyMode } from "./treeCopy";
 import { MoveVerification, targetModelName, verifyMove } from "./verifyMove";
 
-export type ItemOutcome = "moved" | "adopted" | "planned" | "failed";
+/** `held`: not moved, because the operator must decide something first (the item's problem says what). */
+export type ItemOutcome = "moved" | "adopted" | "planned" | "held" | "failed";
 
 export interface MoveItemResult {
   kind: MoveItem["kind"];
@@ -34,7 +38,14 @@ export interface MoveItemResult {
   /** What the engine reported: run mappings, target version, conflicts. */
   detail?: string;
   problem?: string;
-  report?: NotebookMigrationReport | ExperimentMigrationReport | MigrationReport | SecretScopeReport;
+  report?:
+    | NotebookMigrationReport
+    | ExperimentMigrationReport
+    | MigrationReport
+    | SecretScopeReport
+    | ComputeReport
+    | JobReport
+    | ServingEndpointReport;
 }
 
 export interface MoveReport {
@@ -43,13 +54,15 @@ export interface MoveReport {
   shard?: { index: number; count: number };
   dryRun: boolean;
   items: MoveItemResult[];
-  totals: { items: number; bytes: number; ms: number; moved: number; adopted: number; failed: number; files: number };
+  totals: { items: number; bytes: number; ms: number; moved: number; adopted: number; held: number; failed: number; files: number };
   /** verify-move over what this move covered; absent on a shard of several (the verify step checks them all) and on a dry run. */
   verification?: MoveVerification;
   /** Per model whose versions did not keep their numbers: source -> target number, and why. */
   renumbered?: Renumbering[];
   /** Secret keys whose values were not given (`scope/key`): the move is not done until they are (exit 3). */
   secretsToDo?: string[];
+  /** What the operator must decide before the held items move (exit 3 until then): each names the item and the decision. */
+  decisions?: string[];
 }
 
 export interface Renumbering {
@@ -63,6 +76,25 @@ export interface Renumbering {
 }
 
 type ModelVersionItem = Extract<MoveItem, { kind: "model-version" }>;
+type JobItem = Extract<MoveItem, { kind: "job" }>;
+
+/** Jobs ordered so that each comes after the jobs it runs (a cycle, which Databricks refuses anyway, keeps key order). */
+export function jobOrder(jobs: JobItem[]): JobItem[] {
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  const out: JobItem[] = [];
+  const seen = new Set<string>();
+  const visit = (j: JobItem) => {
+    if (seen.has(j.name)) return;
+    seen.add(j.name);
+    for (const r of j.runs ?? []) {
+      const dep = byName.get(r);
+      if (dep) visit(dep);
+    }
+    out.push(j);
+  };
+  for (const j of [...jobs].sort((a, b) => a.key.localeCompare(b.key))) visit(j);
+  return out;
+}
 
 function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
@@ -77,6 +109,11 @@ function secretsToDo(results: MoveItemResult[]): { secretsToDo?: string[] } {
       : [],
   );
   return todo.length ? { secretsToDo: todo } : {};
+}
+
+function decisionsOf(results: MoveItemResult[]): { decisions?: string[] } {
+  const d = results.flatMap((r) => (r.outcome === "held" && r.problem ? r.problem.split("\n") : []));
+  return d.length ? { decisions: d } : {};
 }
 
 /** The tag on a placeholder version that holds a number the source does not use (a deleted version's). */
@@ -244,13 +281,85 @@ export function targetModel(plan: MovePlan, model: string, from: Endpoint, to: E
 
 function subjectOf(item: MoveItem, plan: MovePlan, from: Endpoint, to: Endpoint): string {
   if (item.kind === "secret-scope") return `secret scope '${item.scope}'`;
+  if (item.kind === "cluster-policy") return `cluster policy '${item.name}'`;
+  if (item.kind === "instance-pool") return `instance pool '${item.name}'`;
+  if (item.kind === "job") return `job '${item.name}'`;
+  if (item.kind === "serving-endpoint") return `serving endpoint '${item.name}'`;
   if (item.kind === "notebooks") return `notebooks and files under ${item.path}`;
   if (item.kind === "experiment") return `experiment '${item.name}'`;
   const target = targetModel(plan, item.model, from, to);
   return `model '${item.model}' version ${item.version}${target !== item.model ? ` -> '${target}'` : ""}`;
 }
 
-const filesOf = (item: MoveItem) => (item.kind === "secret-scope" ? item.keys : item.kind === "notebooks" ? item.objects : item.files);
+const filesOf = (item: MoveItem) =>
+  item.kind === "secret-scope"
+    ? item.keys
+    : item.kind === "notebooks"
+      ? item.objects
+      : item.kind === "experiment" || item.kind === "model-version"
+        ? item.files
+        : 0;
+
+/** The plan's decisions (principals, node types, paths), as the engines take them. */
+export const remapsOf = (plan: MovePlan): Remaps => ({
+  ...(plan.principalMap ? { principalMap: plan.principalMap } : {}),
+  ...(plan.nodeTypeMap ? { nodeTypeMap: plan.nodeTypeMap } : {}),
+  ...(plan.pathMap ? { pathMap: plan.pathMap } : {}),
+});
+
+/** What the workspace objects' moves share, read once per move when the first needs it. */
+interface WorkspaceContext {
+  facts(): Promise<TargetFacts>;
+  source(): Promise<SideNames>;
+}
+
+function workspaceContext(o: MoveOptions): WorkspaceContext {
+  let facts: Promise<TargetFacts> | undefined;
+  let source: Promise<SideNames> | undefined;
+  return {
+    facts: () =>
+      (facts ??= (async () => {
+        const f = targetFacts(o.to);
+        await f.load();
+        return f;
+      })()),
+    source: () => (source ??= sideNames(o.from)),
+  };
+}
+
+/** A cluster policy, instance pool or job: moved, or only decided (a dry run), with its changes and what holds it. */
+async function moveWorkspaceObject(
+  o: MoveOptions,
+  ctx: WorkspaceContext,
+  item: Extract<MoveItem, { kind: "cluster-policy" | "instance-pool" | "job" }>,
+  dryRun: boolean,
+): Promise<Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">> {
+  const remaps = remapsOf(o.plan);
+  let report: ComputeReport | JobReport;
+  if (item.kind === "job") {
+    const [src] = (await jobInventory(o.from, [item.name])).filter((j) => j.id === item.id);
+    if (!src) throw new Error(`job '${item.name}' (id ${item.id}) is no longer in ${o.from.uri}`);
+    report = await moveJob({
+      to: o.to,
+      src,
+      source: await ctx.source(),
+      facts: await ctx.facts(),
+      remaps,
+      dryRun,
+      coming: item.runs ?? [],
+    });
+  } else {
+    const [src] = await computeInventory(o.from, item.kind, [item.name]);
+    if (!src) throw new Error(`${item.kind.replace("-", " ")} '${item.name}' is no longer in ${o.from.uri}`);
+    report = await moveCompute({ to: o.to, src, facts: await ctx.facts(), remaps, dryRun });
+  }
+  const detail = [
+    ...(dryRun ? [report.outcome === "created" ? "would be created" : "already there"] : [`${report.outcome}, ${report.acls} ACL entries`]),
+    ...report.changes,
+  ].join("; ");
+  if (report.outcome === "held") return { outcome: "held", detail: report.changes.join("; "), problem: report.held.join("\n"), report };
+  return { outcome: dryRun ? "planned" : report.outcome === "adopted" ? "adopted" : "moved", detail, report };
+}
 
 /** Runs an engine that reports per object and throws IncompleteMigration when some failed: its report either way. */
 async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boolean; message?: string }> {
@@ -264,10 +373,31 @@ async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boole
 
 async function moveItem(
   o: MoveOptions,
+  ctx: WorkspaceContext,
   item: MoveItem,
   files: number,
   onBytes: (bytesDone: number) => void,
 ): Promise<Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">> {
+  if (item.kind === "cluster-policy" || item.kind === "instance-pool" || item.kind === "job")
+    return moveWorkspaceObject(o, ctx, item, false);
+  if (item.kind === "serving-endpoint") {
+    const served = (await servingEndpointInventory(o.from, [item.name]))[0]?.entities.map((e) => e.entity_name) ?? [];
+    const report = await moveServingEndpoint({
+      from: o.from,
+      to: o.to,
+      name: item.name,
+      versionMap: await movedVersions(o.from, o.to, served),
+    });
+    const moved = report.entities.map(
+      (e) => `${e.entity} v${e.sourceVersion}${e.targetVersion !== e.sourceVersion ? ` as v${e.targetVersion}` : ""}`,
+    );
+    return {
+      outcome: report.outcome === "failed" ? "failed" : report.outcome === "adopted" ? "adopted" : "moved",
+      detail: `${report.outcome}, serving ${moved.join(", ")}; ${report.acls} ACL entries given`,
+      ...(report.problem ? { problem: report.problem } : {}),
+      report,
+    };
+  }
   if (item.kind === "notebooks") {
     const { report, complete, message } = await settled(
       migrateNotebooks({ from: o.from, to: o.to, paths: [item.path], concurrency: files }),
@@ -397,8 +527,16 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     bytes: item.bytes,
   });
 
+  const ctx = workspaceContext(o);
   if (o.dryRun) {
-    for (const item of mine) results.push({ ...base(item), outcome: "planned", ms: 0 });
+    // Policies, pools and jobs are decided against the target now: what they need changed or decided is listed before anything is created.
+    for (const item of mine) {
+      const decided =
+        item.kind === "cluster-policy" || item.kind === "instance-pool" || item.kind === "job"
+          ? await moveWorkspaceObject(o, ctx, item, true).catch((e: Error) => ({ outcome: "failed" as const, problem: e.message }))
+          : { outcome: "planned" as const };
+      results.push({ ...base(item), ...decided, ms: 0 });
+    }
   } else {
     progress();
     const moveOne = async (item: MoveItem, split: { filesPerItem: number }) => {
@@ -406,7 +544,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
       inFlight.set(item.key, 0);
       let r: Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">;
       try {
-        r = await moveItem(o, item, split.filesPerItem, (b) => {
+        r = await moveItem(o, ctx, item, split.filesPerItem, (b) => {
           inFlight.set(item.key, Math.min(b, item.bytes));
           progress();
         });
@@ -422,6 +560,11 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     };
     for (const kind of KIND_ORDER) {
       const batch = mine.filter((i) => i.kind === kind);
+      if (kind === "job") {
+        // One at a time, a job after the jobs it runs (their copies' ids go into it).
+        for (const item of jobOrder(batch as JobItem[])) await moveOne(item, { filesPerItem: 1 });
+        continue;
+      }
       if (kind !== "model-version") {
         const split = concurrencySplit(o.concurrency ?? DEFAULT_CONCURRENCY, batch.length);
         await forEachLimited(batch, split.items, (item) => moveOne(item, split).then(() => undefined));
@@ -456,6 +599,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
     items: results,
     ...(renumbering.length ? { renumbered: renumbering } : {}),
     ...secretsToDo(results),
+    ...decisionsOf(results),
     totals: {
       items: results.length,
       files: results.reduce((s, r) => s + r.files, 0),
@@ -463,6 +607,7 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
       ms: 0,
       moved: count("moved"),
       adopted: count("adopted"),
+      held: count("held"),
       failed: count("failed"),
     },
   };
@@ -484,6 +629,11 @@ export function verifyPlan(o: Pick<MoveOptions, "from" | "to" | "plan" | "items"
     models: Object.keys(versions),
     experiments: o.items.flatMap((i) => (i.kind === "experiment" ? [i.name] : [])),
     secretScopes: o.items.flatMap((i) => (i.kind === "secret-scope" ? [i.scope] : [])),
+    clusterPolicies: o.items.flatMap((i) => (i.kind === "cluster-policy" ? [i.name] : [])),
+    instancePools: o.items.flatMap((i) => (i.kind === "instance-pool" ? [i.name] : [])),
+    jobs: o.items.flatMap((i) => (i.kind === "job" ? [i.name] : [])),
+    servingEndpoints: o.items.flatMap((i) => (i.kind === "serving-endpoint" ? [i.name] : [])),
+    remaps: remapsOf(o.plan),
     names: {
       ...(o.plan.ucSchema !== undefined ? { ucSchema: o.plan.ucSchema } : {}),
       ...(Object.keys(o.plan.modelMap).length ? { map: o.plan.modelMap } : {}),

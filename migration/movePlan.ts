@@ -32,11 +32,35 @@ export interface MovePlan {
   includeArchived?: boolean;
   /** Secret scopes that move, with their keys and ACLs (values from `--secret-values`); Databricks workspaces only. */
   secretScopes?: string[];
+  /** Cluster policies and instance pools that move (by name), before the jobs that use them. */
+  clusterPolicies?: string[];
+  instancePools?: string[];
+  /** Jobs that move (by name), created paused; `move --cut-over` switches the running side. */
+  jobs?: string[];
+  /** Model serving endpoints that move (by name), after the models they serve, pointing at the moved versions. */
+  servingEndpoints?: string[];
+  /** The operator's decisions: source principal -> target principal, node type -> node type, path prefix -> path prefix. */
+  principalMap?: Record<string, string>;
+  nodeTypeMap?: Record<string, string>;
+  pathMap?: Record<string, string>;
 }
 
 /** One unit of work, with the stable key that identifies it (sorting, sharding, reports). */
 export type MoveItem =
   | { kind: "secret-scope"; key: string; scope: string; keys: number; bytes: number }
+  | { kind: "cluster-policy"; key: string; name: string; bytes: number }
+  | { kind: "instance-pool"; key: string; name: string; bytes: number }
+  | {
+      kind: "job";
+      key: string;
+      name: string;
+      id: string;
+      tasks: number;
+      bytes: number;
+      /** The jobs its `run_job_task`s run (by name): they move before it, so that it can point at their copies. */
+      runs?: string[];
+    }
+  | { kind: "serving-endpoint"; key: string; name: string; bytes: number }
   | { kind: "notebooks"; key: string; path: string; objects: number; bytes: number }
   | { kind: "experiment"; key: string; name: string; runs: number; files: number; bytes: number }
   | {
@@ -52,10 +76,19 @@ export type MoveItem =
     };
 
 /**
- * The order of the move: secret scopes (the jobs that read them come later), notebooks and files (the folders
- * experiments live in), then experiments, then models.
+ * The order of the move: secret scopes, cluster policies and instance pools (the jobs that use them come later),
+ * notebooks and files (the folders experiments live in, the notebooks jobs run), experiments, models, then jobs.
  */
-export const KIND_ORDER: MoveItem["kind"][] = ["secret-scope", "notebooks", "experiment", "model-version"];
+export const KIND_ORDER: MoveItem["kind"][] = [
+  "secret-scope",
+  "cluster-policy",
+  "instance-pool",
+  "notebooks",
+  "experiment",
+  "model-version",
+  "job",
+  "serving-endpoint",
+];
 
 const SELECTIONS = "expected all, latest-per-stage or a list of version numbers";
 
@@ -119,6 +152,10 @@ export function planFromInventory(
     stageAliases: maps.stageAliases,
     ...(maps.includeArchived ? { includeArchived: true } : {}),
     ...(inv.secretScopes?.length ? { secretScopes: inv.secretScopes.map((x) => x.name) } : {}),
+    ...(inv.clusterPolicies?.length ? { clusterPolicies: inv.clusterPolicies.map((x) => x.name) } : {}),
+    ...(inv.instancePools?.length ? { instancePools: inv.instancePools.map((x) => x.name) } : {}),
+    ...(inv.jobs?.length ? { jobs: [...new Set(inv.jobs.map((x) => x.name))] } : {}),
+    ...(inv.servingEndpoints?.length ? { servingEndpoints: inv.servingEndpoints.map((x) => x.name) } : {}),
   };
 }
 
@@ -166,6 +203,41 @@ export function renderPlan(plan: MovePlan, inv: Inventory): string {
     const sc = inv.secretScopes?.find((x) => x.name === n);
     lines.push(`  - ${q(n)}${sc ? `  # ${sc.keys.length} keys, ${Object.keys(sc.acls).length} ACL entries` : ""}`);
   }
+  lines.push(`# Cluster policies and instance pools (definitions and permissions), moved before the jobs that use them.`);
+  for (const [key, list, found] of [
+    ["clusterPolicies", plan.clusterPolicies, inv.clusterPolicies],
+    ["instancePools", plan.instancePools, inv.instancePools],
+  ] as const) {
+    lines.push(`${key}:${list?.length ? "" : " []"}`);
+    for (const n of list ?? []) {
+      const c = found?.find((x) => x.name === n);
+      lines.push(`  - ${q(n)}${c ? `  # ${c.acl.length} ACL entries` : ""}`);
+    }
+  }
+  lines.push(`# Jobs, created PAUSED in the target (move --cut-over pauses the source's and unpauses these).`);
+  lines.push(`jobs:${plan.jobs?.length ? "" : " []"}`);
+  for (const n of plan.jobs ?? []) {
+    const j = inv.jobs?.find((x) => x.name === n);
+    const triggers = j ? ["schedule", "continuous", "trigger"].filter((t) => j.settings[t]) : [];
+    lines.push(
+      `  - ${q(n)}${j ? `  # ${((j.settings.tasks as unknown[]) ?? []).length} tasks${triggers.length ? `, ${triggers.join(", ")}` : ", no schedule"}, owner ${j.acl.find((g) => g.level === "IS_OWNER")?.principal ?? "none"}` : ""}`,
+    );
+  }
+  lines.push(`# Model serving endpoints, moved after the models, serving the moved versions (renumbered ones followed).`);
+  lines.push(`servingEndpoints:${plan.servingEndpoints?.length ? "" : " []"}`);
+  for (const n of plan.servingEndpoints ?? []) {
+    const e = inv.servingEndpoints?.find((x) => x.name === n);
+    lines.push(`  - ${q(n)}${e ? `  # serves ${e.entities.map((x) => `${x.entity_name} v${x.entity_version}`).join(", ")}` : ""}`);
+  }
+  lines.push(
+    `# Your decisions, where the target differs: a principal it does not know (owner, run_as, ACL), a node type it`,
+    `# does not offer, a workspace path or Git URL prefix that moves elsewhere. move --dry-run lists what needs one.`,
+  );
+  lines.push(
+    ...map("principalMap", plan.principalMap ?? {}),
+    ...map("nodeTypeMap", plan.nodeTypeMap ?? {}),
+    ...map("pathMap", plan.pathMap ?? {}),
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -185,7 +257,23 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   }
   const problems: string[] = [];
   if (!isRecord(doc)) throw new PlanError(`${file}: expected a mapping with paths, experiments and models, got ${show(doc)}`);
-  const known = ["paths", "experiments", "models", "ucSchema", "modelMap", "stageAliases", "includeArchived", "secretScopes"];
+  const known = [
+    "paths",
+    "experiments",
+    "models",
+    "ucSchema",
+    "modelMap",
+    "stageAliases",
+    "includeArchived",
+    "secretScopes",
+    "clusterPolicies",
+    "instancePools",
+    "jobs",
+    "servingEndpoints",
+    "principalMap",
+    "nodeTypeMap",
+    "pathMap",
+  ];
   for (const k of Object.keys(doc)) if (!known.includes(k)) problems.push(`${k}: unknown key; expected one of ${known.join(", ")}`);
   const strings = (key: string): string[] => {
     const v = doc[key] ?? [];
@@ -207,6 +295,10 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   });
   const experiments = strings("experiments");
   const secretScopes = strings("secretScopes");
+  const clusterPolicies = strings("clusterPolicies");
+  const instancePools = strings("instancePools");
+  const jobs = strings("jobs");
+  const servingEndpoints = strings("servingEndpoints");
   const models: PlannedModel[] = [];
   const rawModels = doc.models ?? [];
   if (!Array.isArray(rawModels)) problems.push(`models: expected a list, got ${show(rawModels)}`);
@@ -245,6 +337,12 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
   };
   const modelMap = map("modelMap");
   const stageAliases = map("stageAliases");
+  const decisions = Object.fromEntries((["principalMap", "nodeTypeMap", "pathMap"] as const).map((k) => [k, map(k)]));
+  for (const [k, v] of Object.entries(decisions.pathMap))
+    if (!k.startsWith("/") && !/^[a-z]+:\/\//.test(k))
+      problems.push(`pathMap.${k}: expected an absolute workspace path or a Git URL, got ${q(k)}`);
+    else if (!v.startsWith("/") && !/^[a-z]+:\/\//.test(v))
+      problems.push(`pathMap.${k}: expected an absolute workspace path or a Git URL, got ${q(v)}`);
   const ucSchema = doc.ucSchema;
   if (ucSchema !== undefined && (typeof ucSchema !== "string" || !/^[^.\s/]+\.[^.\s/]+$/.test(ucSchema)))
     problems.push(`ucSchema: expected <catalog>.<schema> (for example main.quant), got ${show(ucSchema)}`);
@@ -260,6 +358,11 @@ export function parsePlan(text: string, file = "the plan"): MovePlan {
     stageAliases,
     ...(includeArchived === true ? { includeArchived: true } : {}),
     ...(secretScopes.length ? { secretScopes } : {}),
+    ...(clusterPolicies.length ? { clusterPolicies } : {}),
+    ...(instancePools.length ? { instancePools } : {}),
+    ...(jobs.length ? { jobs } : {}),
+    ...(servingEndpoints.length ? { servingEndpoints } : {}),
+    ...Object.fromEntries(Object.entries(decisions).filter(([, v]) => Object.keys(v).length)),
   };
 }
 
@@ -274,6 +377,46 @@ export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
     const sc = inv.secretScopes?.find((x) => x.name === n);
     if (!sc) problems.push(`secretScopes[${i}]: ${q(n)} does not exist in ${inv.source}`);
     else items.push({ kind: "secret-scope", key: `secret-scope:${n}`, scope: n, keys: sc.keys.length, bytes: 0 });
+  });
+  for (const [key, kind, list, found] of [
+    ["clusterPolicies", "cluster-policy", plan.clusterPolicies, inv.clusterPolicies],
+    ["instancePools", "instance-pool", plan.instancePools, inv.instancePools],
+  ] as const)
+    (list ?? []).forEach((n, i) => {
+      if (!found?.some((x) => x.name === n)) problems.push(`${key}[${i}]: ${q(n)} does not exist in ${inv.source}`);
+      else items.push({ kind, key: `${kind}:${n}`, name: n, bytes: 0 });
+    });
+  (plan.jobs ?? []).forEach((n, i) => {
+    const found = (inv.jobs ?? []).filter((x) => x.name === n);
+    if (!found.length) problems.push(`jobs[${i}]: ${q(n)} does not exist in ${inv.source}`);
+    else if (found.length > 1)
+      problems.push(
+        `jobs[${i}]: ${inv.source} has ${found.length} jobs named ${q(n)} (ids ${found.map((j) => j.id).join(", ")}): rename all but one there`,
+      );
+    else {
+      const tasks = (found[0].settings.tasks as { run_job_task?: { job_id?: unknown } }[] | undefined) ?? [];
+      const runs = [
+        ...new Set(
+          tasks.flatMap((t) => {
+            const other = inv.jobs?.find((j) => t.run_job_task && j.id === String(t.run_job_task.job_id));
+            return other ? [other.name] : [];
+          }),
+        ),
+      ];
+      items.push({
+        kind: "job",
+        key: `job:${n}`,
+        name: n,
+        id: found[0].id,
+        tasks: tasks.length,
+        bytes: 0,
+        ...(runs.length ? { runs } : {}),
+      });
+    }
+  });
+  (plan.servingEndpoints ?? []).forEach((n, i) => {
+    if (!inv.servingEndpoints?.some((x) => x.name === n)) problems.push(`servingEndpoints[${i}]: ${q(n)} does not exist in ${inv.source}`);
+    else items.push({ kind: "serving-endpoint", key: `serving-endpoint:${n}`, name: n, bytes: 0 });
   });
   for (const p of plan.paths) {
     const prefix = `${p.replace(/\/+$/, "")}/`;

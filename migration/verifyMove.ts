@@ -24,9 +24,25 @@ import { SKIP } from "./movePlan";
 import { RUN_TAG, TAG } from "./provenance";
 import { Inventory, isProvenanceTag, sameModelName, takeInventory, UC_SCHEMA, VersionInventory, RunInventory } from "./inventory";
 import { RetryPolicy } from "../clients/http";
+import { compareCompute, Remaps } from "./compute";
+import { compareJobs, sideNames } from "./jobs";
+import { compareServingEndpoints, movedVersions } from "./serving";
+import { compareLoggedModels, loggedModelInventory } from "./loggedModels";
+import { hasStatus } from "../clients/http";
 
 export interface Difference {
-  kind: "model-version" | "experiment" | "run" | "notebook" | "git-folder" | "secret-scope";
+  kind:
+    | "model-version"
+    | "experiment"
+    | "run"
+    | "notebook"
+    | "git-folder"
+    | "secret-scope"
+    | "cluster-policy"
+    | "instance-pool"
+    | "job"
+    | "serving-endpoint"
+    | "logged-model";
   subject: string;
   detail: string;
   /**
@@ -53,7 +69,19 @@ export interface Skipped {
 export interface MoveVerification {
   from: string;
   to: string;
-  checked: { modelVersions: number; runs: number; notebooks: number; files: number; bytes: number; secretScopes?: number };
+  checked: {
+    modelVersions: number;
+    runs: number;
+    notebooks: number;
+    files: number;
+    bytes: number;
+    secretScopes?: number;
+    clusterPolicies?: number;
+    instancePools?: number;
+    jobs?: number;
+    servingEndpoints?: number;
+    loggedModels?: number;
+  };
   differences: Difference[];
   /** Stages and aliases of the source that the target cannot hold and no stage -> alias mapping carries. */
   notCarried: { subject: string; detail: string }[];
@@ -85,6 +113,13 @@ export interface VerifyMoveOptions {
   includeArchived?: boolean;
   /** Secret scopes to compare, by their keys and ACLs (Databricks workspaces). */
   secretScopes?: string[];
+  /** Cluster policies, instance pools and jobs to compare (settings and ACLs), by name, through the plan's decisions. */
+  clusterPolicies?: string[];
+  instancePools?: string[];
+  jobs?: string[];
+  /** Serving endpoints to compare: config (served versions as moved), traffic, tags and ACL. */
+  servingEndpoints?: string[];
+  remaps?: Remaps;
   retry?: RetryPolicy;
   /** Cloud stores (Unity Catalog): endpoints and part settings; absent fields come from the environment. */
   storeSettings?: Partial<StoreSettings>;
@@ -518,6 +553,12 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
         `model${unnamed.length > 1 ? "s" : ""} ${unnamed.join(", ")} of ${o.from.uri} ha${unnamed.length > 1 ? "ve" : "s"} no name in Unity Catalog: add ${unnamed.length > 1 ? "them" : "it"} to --model-map (<model>=<catalog>.<schema>.<model>), pass --uc-schema <catalog>.<schema>, or leave ${unnamed.length > 1 ? "them" : "it"} out with --model`,
       );
   }
+  const workspaceObjects = {
+    ...(o.clusterPolicies?.length ? { clusterPolicies: o.clusterPolicies } : {}),
+    ...(o.instancePools?.length ? { instancePools: o.instancePools } : {}),
+    ...(o.jobs?.length ? { jobs: o.jobs } : {}),
+    ...(o.servingEndpoints?.length ? { servingEndpoints: o.servingEndpoints } : {}),
+  };
   const source = takeInventory({
     endpoint: o.from,
     paths: o.paths,
@@ -529,6 +570,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     retry: o.retry,
     storeSettings: o.storeSettings,
     ...(o.secretScopes?.length ? { secretScopes: o.secretScopes } : {}),
+    ...workspaceObjects,
   });
   // In the target: the models the source's are named as there (all of them when no names are given; versions
   // are found by provenance), the source's experiments that exist, and the source's workspace paths that
@@ -557,6 +599,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
       experiments: experiments.filter((n) => existing.has(n)),
       storeSettings: o.storeSettings,
       ...(o.secretScopes?.length ? { secretScopes: o.secretScopes } : {}),
+      ...workspaceObjects,
     });
   };
   const [src, dst] =
@@ -582,6 +625,42 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? [])) v.differences.push({ kind: "secret-scope", ...d });
     v.checked.secretScopes = src.secretScopes?.length ?? 0;
   }
+  const remaps = o.remaps ?? {};
+  for (const [kind, key, list] of [
+    ["cluster-policy", "clusterPolicies", o.clusterPolicies],
+    ["instance-pool", "instancePools", o.instancePools],
+  ] as const)
+    if (list?.length) {
+      for (const d of compareCompute(src[key] ?? [], dst[key] ?? [], remaps)) v.differences.push({ kind, ...d });
+      v.checked[key] = src[key]?.length ?? 0;
+    }
+  if (o.jobs?.length) {
+    const [s, t] = await Promise.all([sideNames(o.from, o.retry), sideNames(o.to, o.retry)]);
+    for (const d of compareJobs(src.jobs ?? [], dst.jobs ?? [], { source: s, target: t }, remaps))
+      v.differences.push({ kind: "job", ...d });
+    v.checked.jobs = src.jobs?.length ?? 0;
+  }
+  // The experiments' MLflow 3 logged models, each against its copy (found by the copy's record of its source).
+  const [srcIds, dstIds] = [src.experiments.map((e) => e.id), dst.experiments.map((e) => e.id)];
+  if (srcIds.length) {
+    const noApi = (e: unknown) => {
+      if (hasStatus(e, 404) || hasStatus(e, 501)) return [];
+      throw e;
+    };
+    const [a, b] = await Promise.all([
+      loggedModelInventory(o.from, srcIds, o.retry).catch(noApi),
+      dstIds.length ? loggedModelInventory(o.to, dstIds, o.retry).catch(noApi) : [],
+    ]);
+    for (const d of compareLoggedModels(a, b, new Map())) v.differences.push({ kind: "logged-model", ...d });
+    if (a.length) v.checked.loggedModels = a.length;
+  }
+  if (o.servingEndpoints?.length) {
+    const served = (src.servingEndpoints ?? []).flatMap((e) => e.entities.map((x) => x.entity_name));
+    const versions = await movedVersions(o.from, o.to, served);
+    for (const d of compareServingEndpoints(src.servingEndpoints ?? [], dst.servingEndpoints ?? [], versions))
+      v.differences.push({ kind: "serving-endpoint", ...d });
+    v.checked.servingEndpoints = src.servingEndpoints?.length ?? 0;
+  }
   return v;
 }
 
@@ -589,7 +668,7 @@ const KIND_WORDS: Record<Skipped["kind"], string> = { "model-version": "model ve
 
 export function renderVerification(v: MoveVerification): string {
   const head = [
-    `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files${v.checked.secretScopes !== undefined ? `, ${v.checked.secretScopes} secret scopes (keys and ACLs)` : ""} (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`,
+    `verify-move ${v.from} -> ${v.to}: checked ${v.checked.modelVersions} model versions, ${v.checked.runs} runs, ${v.checked.notebooks} notebooks and files${v.checked.secretScopes !== undefined ? `, ${v.checked.secretScopes} secret scopes (keys and ACLs)` : ""}${v.checked.clusterPolicies !== undefined ? `, ${v.checked.clusterPolicies} cluster policies` : ""}${v.checked.instancePools !== undefined ? `, ${v.checked.instancePools} instance pools` : ""}${v.checked.jobs !== undefined ? `, ${v.checked.jobs} jobs (settings and permissions)` : ""}${v.checked.servingEndpoints !== undefined ? `, ${v.checked.servingEndpoints} serving endpoints` : ""}${v.checked.loggedModels !== undefined ? `, ${v.checked.loggedModels} logged models` : ""} (${v.checked.files} artifact files, ${(v.checked.bytes / 1048576).toFixed(1)} MB)`,
     // One line per kind and reason; the names are in --json.
     ...(v.skipped ?? []).map((s) => `skipped, as move does: ${KIND_WORDS[s.kind]} (${s.count}): ${s.why}`),
   ].join("\n");

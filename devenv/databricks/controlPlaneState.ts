@@ -2,7 +2,7 @@
  * What a Databricks workspace's control plane holds, as plain data that tests read and change directly
  * (an out-of-band change is a write to these maps): SCIM users and groups with entitlements and
  * members, bearer tokens, direct ACLs per permissions object, Git folder metadata, the workspace-registry
- * model ids, and Unity Catalog schemas, registered models and grants. Workspace folders and Git folder
+ * model ids, and Unity Catalog catalogs, schemas, tables, registered models and grants. Workspace folders and Git folder
  * nodes themselves live in the WorkspaceApi tree, which the control API shares.
  */
 import * as crypto from "crypto";
@@ -31,6 +31,15 @@ export interface ScimGroup {
   entitlements: Set<string>;
   /** Member ids: users or (nested) groups. */
   members: Set<string>;
+}
+
+/** A workspace service principal (SCIM ServicePrincipals); ACLs and run_as name it by its application id. */
+export interface ScimServicePrincipal {
+  id: string;
+  applicationId: string;
+  displayName: string;
+  active: boolean;
+  entitlements: Set<string>;
 }
 
 export type PrincipalKind = "user" | "group" | "servicePrincipal";
@@ -82,15 +91,50 @@ export interface UcModel {
   storageLocation: string;
 }
 
+/** A catalog's own settings; a catalog that exists only through a schema of it (ucSchemas) answers the defaults. */
+export interface UcCatalog {
+  name: string;
+  owner?: string;
+  /** OPEN (the default): every workspace of the metastore sees it; ISOLATED: only the workspaces bound to it. */
+  isolationMode?: "OPEN" | "ISOLATED";
+  /** MANAGED_CATALOG unless told otherwise (DELTASHARING_CATALOG, FOREIGN_CATALOG, SYSTEM_CATALOG...). */
+  catalogType?: string;
+}
+
+/** A table or view as the Tables API answers it (TableInfo); under `hive_metastore.`, one of the workspace's Hive metastore. */
+export interface UcTable {
+  catalogName: string;
+  schemaName: string;
+  name: string;
+  fullName: string;
+  /** MANAGED, EXTERNAL, VIEW, MATERIALIZED_VIEW, STREAMING_TABLE... */
+  tableType: string;
+  /** DELTA, PARQUET, CSV...; none for a view. */
+  dataSourceFormat?: string;
+  storageLocation?: string;
+  /** Table properties, sizes among them as ANALYZE TABLE leaves them (`spark.sql.statistics.totalSize`, `...numRows`). */
+  properties: Record<string, string>;
+  viewDefinition?: string;
+  columns: { name: string; type: string }[];
+  owner: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
 /** The ACL key of an object, as the Permissions API names it: `/directories/123`, `/registered-models/<id>`. */
 export const aclKey = (requestObjectType: string, id: string | number) => `/${requestObjectType}/${id}`;
 
 export class ControlPlaneState {
   readonly workspaceId: string;
   readonly accountId = crypto.randomUUID();
-  readonly metastoreId = crypto.randomUUID();
+  /** The Unity Catalog metastore the workspace is assigned to: a test gives two workspaces one id to have them share it. */
+  metastoreId: string = crypto.randomUUID();
+  /** Whether the workspace keeps a legacy Hive metastore, which Unity Catalog shows as the `hive_metastore` catalog. */
+  hiveMetastore = true;
   readonly users = new Map<string, ScimUser>();
   readonly groups = new Map<string, ScimGroup>();
+  /** Service principals by SCIM id (addServicePrincipal). */
+  readonly servicePrincipals = new Map<string, ScimServicePrincipal>();
   /** Bearer token -> user id. */
   readonly tokens = new Map<string, string>();
   /** Direct ACL entries per object (see aclKey); inherited entries are derived, never stored. */
@@ -108,6 +152,10 @@ export class ControlPlaneState {
   readonly ucModels = new Map<string, UcModel>();
   /** Unity Catalog grants: `<securable type>/<lower-case full name>` -> principal -> privileges. */
   readonly ucGrants = new Map<string, Map<string, Set<string>>>();
+  /** Catalogs' own settings by lower-case name (unityCatalogApi.ts). */
+  readonly ucCatalogs = new Map<string, UcCatalog>();
+  /** Tables and views by lower-case full name, the Hive metastore's under `hive_metastore.` (addTable seeds them). */
+  readonly ucTables = new Map<string, UcTable>();
   /** Every request served, as `METHOD /path`, for tests to assert call sequences on. */
   readonly calls: string[] = [];
   /** Whether /.well-known/databricks-config advertises workspace_id (newer workspaces do; older ones make clients ask SCIM Me). */
@@ -167,11 +215,24 @@ export class ControlPlaneState {
     return [...this.groups.values()].find((g) => g.displayName === displayName);
   }
 
-  /** Whether an ACL or grant principal names an existing user, group or (never, here) service principal. */
+  /** Adds a service principal as an admin would (a random application id unless given). */
+  addServicePrincipal(displayName: string, opts: { applicationId?: string; entitlements?: string[] } = {}): ScimServicePrincipal {
+    const sp = {
+      id: this.newId(),
+      applicationId: opts.applicationId ?? crypto.randomUUID(),
+      displayName,
+      active: true,
+      entitlements: new Set(opts.entitlements ?? []),
+    };
+    this.servicePrincipals.set(sp.id, sp);
+    return sp;
+  }
+
+  /** Whether an ACL or grant principal names an existing user, group or service principal (by application id). */
   principalExists(kind: PrincipalKind, name: string): boolean {
     if (kind === "group") return !!this.groupByName(name);
     if (kind === "user") return !!this.userByName(name);
-    return false;
+    return [...this.servicePrincipals.values()].some((sp) => sp.applicationId === name);
   }
 
   /** Removes a deleted principal everywhere the real service forgets it: memberships, ACLs and grants. */
@@ -183,6 +244,38 @@ export class ControlPlaneState {
         entries.filter((e) => !(e.kind === kind && e.name === name)),
       );
     for (const grants of this.ucGrants.values()) grants.delete(name);
+  }
+
+  /**
+   * Seeds a table or view, and its schema, as `catalog.schema.name` (lower-cased): a managed Delta table owned by the
+   * admin unless told otherwise, stored under the metastore's root (a Hive metastore table under the DBFS warehouse).
+   */
+  addTable(fullName: string, t: Partial<Omit<UcTable, "fullName" | "catalogName" | "schemaName" | "name">> = {}): UcTable {
+    const [catalogName, schemaName, name] = fullName.toLowerCase().split(".");
+    const tableType = t.tableType ?? "MANAGED";
+    const view = tableType.endsWith("VIEW");
+    const table: UcTable = {
+      catalogName,
+      schemaName,
+      name,
+      fullName: `${catalogName}.${schemaName}.${name}`,
+      tableType,
+      dataSourceFormat: view ? undefined : "DELTA",
+      storageLocation: view
+        ? undefined
+        : catalogName === "hive_metastore"
+          ? `dbfs:/user/hive/warehouse/${schemaName}.db/${name}`
+          : `s3://metastore-root/${this.metastoreId}/tables/${crypto.randomUUID()}`,
+      properties: {},
+      columns: [],
+      owner: this.admin.userName,
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+      ...t,
+    };
+    this.ucSchemas.add(`${catalogName}.${schemaName}`);
+    this.ucTables.set(table.fullName, table);
+    return table;
   }
 
   /** Direct ACL entries of an object (empty when none). */

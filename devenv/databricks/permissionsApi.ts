@@ -3,7 +3,11 @@
  * `PUT` (replace the direct entries; an empty list removes them all) and `PATCH` (add or change entries),
  * each answering the resulting ObjectPermissions `{object_id, object_type, access_control_list}`.
  * Object types: `directories` (`0` is the root), `repos`, `notebooks`, `files` (objects of the shared
- * WorkspaceApi tree, by object id) and `registered-models` (by the workspace-registry model id).
+ * WorkspaceApi tree, by object id) and `registered-models` (by the workspace-registry model id). Jobs, cluster
+ * policies, instance pools and serving endpoints (`jobs`, `cluster-policies`, `instance-pools`, `serving-endpoints`)
+ * are the types another API serves (`serve`: jobsApi.ts, computeApi.ts, servingApi.ts): their existence, levels
+ * and the rule a new ACL must pass (a job's one owner) come from it, their entries from the same ACL map, admins'
+ * level inherited from the type's root (`["/jobs/"]`). `GET .../{type}/{id}/permissionLevels` lists a type's levels.
  *
  * Like the real service, a response carries more than what was set, and the provider must not see it as
  * drift: every entry an object inherits from its folders (`inherited: true, inherited_from_object:
@@ -42,6 +46,31 @@ export interface RegisteredModelLookup {
   experimentNamed?(id: string): Promise<string | undefined>;
 }
 
+/** A refusal another API decides: 400 INVALID_PARAMETER_VALUE or 403 PERMISSION_DENIED, and its message. */
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** An object type another API serves (jobs, cluster policies, instance pools), as permissions need it. */
+export interface ServedObjects {
+  /** The ObjectPermissions `object_type`, e.g. `job`. */
+  objectType: string;
+  /** The type's levels, lowest first. */
+  levels: readonly string[];
+  /** The levels that may change an object's permissions (admins always may); CAN_MANAGE unless given. */
+  managers?: string[];
+  /** The level the `admins` group inherits on every object of the type. */
+  adminLevel: string;
+  exists(id: string): boolean;
+  /** The direct ACL to keep after a PUT or PATCH (`next` as the request leaves it), or why it is refused. */
+  settle?(
+    id: string,
+    change: { method: "PUT" | "PATCH"; asked: AclEntry[]; next: AclEntry[]; previous: AclEntry[]; caller: string; callerIsAdmin: boolean },
+  ): AclEntry[] | Refusal;
+}
+
 /** An experiment's levels ("MLflow experiment ACLs", experimentAcl.ts); a folder's CAN_RUN reads as CAN_READ on it. */
 const EXPERIMENT_LEVELS: string[] = [...EXPERIMENT_LEVEL_NAMES];
 
@@ -54,6 +83,8 @@ interface Resolved {
   /** Inherited direct ACLs, closest first: the ACL key they come from and how the response names it. */
   inheritedFrom: { key: string; name: string }[];
   isRoot: boolean;
+  /** The other API serving the object, for its managers, admins' level and ACL rule. */
+  served?: ServedObjects;
 }
 
 export class PermissionsApi {
@@ -69,20 +100,32 @@ export class PermissionsApi {
       state.acls.set(aclKey("registered-models", "root"), [{ kind: "group", name: "admins", level: "CAN_MANAGE" }]);
   }
 
+  private readonly served = new Map<string, ServedObjects>();
+
+  /** Serves permissions on the objects of `type` (`jobs`...) that another API holds; admins get its adminLevel from the root. */
+  serve(type: string, objects: ServedObjects): void {
+    this.served.set(type, objects);
+    if (!this.state.acls.has(aclKey(type, "")))
+      this.state.acls.set(aclKey(type, ""), [{ kind: "group", name: "admins", level: objects.adminLevel }]);
+  }
+
   async handle(req: ApiRequest): Promise<boolean> {
-    const m = /^\/api\/2\.0\/permissions\/([a-z-]+)\/([^/]+)$/.exec(req.url.pathname);
+    const m = /^\/api\/2\.0\/permissions\/([a-z-]+)\/([^/]+)(\/permissionLevels)?$/.exec(req.url.pathname);
     if (!req.url.pathname.startsWith("/api/2.0/permissions/")) return false;
     if (!m) return notImplemented(req.res, req.method, req.url);
-    const [, type, id] = m;
+    const [, type, id, levels] = m;
     const resolved = await this.resolve(type, decodeURIComponent(id));
     if (resolved === "unsupported") return notImplemented(req.res, req.method, req.url, `permissions on ${type} objects`);
     if (!resolved) return apiError(req.res, 404, "RESOURCE_DOES_NOT_EXIST", `${type.replace(/s$/, "")} ${id} does not exist.`);
+    if (levels && req.method === "GET")
+      return sendJson(req.res, 200, { permission_levels: resolved.levels.map((permission_level) => ({ permission_level })) });
+    if (levels) return notImplemented(req.res, req.method, req.url);
     if (req.method === "GET") return sendJson(req.res, 200, this.render(resolved));
     if (req.method !== "PUT" && req.method !== "PATCH") return notImplemented(req.res, req.method, req.url);
     // Changing permissions needs CAN_MANAGE on the object, inherited or direct; admins have it everywhere
     // (https://docs.databricks.com/en/security/auth/access-control/index.html, and for models
     // https://docs.databricks.com/en/mlflow/models-acl.html: "Modify permissions": Can Manage).
-    if (this.levelOf(resolved, req.caller) !== "CAN_MANAGE")
+    if (!(resolved.served?.managers ?? ["CAN_MANAGE"]).includes(this.levelOf(resolved, req.caller) ?? ""))
       return apiError(
         req.res,
         403,
@@ -120,13 +163,25 @@ export class PermissionsApi {
           "INVALID_PARAMETER_VALUE",
           `Principal: ${kind === "group" ? "GroupName" : kind === "user" ? "UserName" : "ServicePrincipalName"}(${name}) does not exist`,
         );
-      if (kind === "group" && name === "admins" && level !== "CAN_MANAGE")
+      if (kind === "group" && name === "admins" && level !== (resolved.served?.adminLevel ?? "CAN_MANAGE"))
         return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", `Cannot change permissions for group 'admins' to ${level}.`);
       entries.push({ kind, name, level });
     }
     const same = (a: AclEntry, b: AclEntry) => a.kind === b.kind && a.name.toLowerCase() === b.name.toLowerCase();
-    const next =
+    let next =
       req.method === "PUT" ? entries : [...this.state.acl(resolved.key).filter((e) => !entries.some((n) => same(n, e))), ...entries];
+    if (resolved.served?.settle) {
+      const settled = resolved.served.settle(id, {
+        method: req.method as "PUT" | "PATCH",
+        asked: entries,
+        next,
+        previous: this.state.acl(resolved.key),
+        caller: req.caller,
+        callerIsAdmin: this.isAdmin(req.caller),
+      });
+      if (!Array.isArray(settled)) return apiError(req.res, settled.status, settled.code, settled.message);
+      next = settled;
+    }
     if (resolved.isRoot && !next.some((e) => e.kind === "group" && e.name === "admins" && e.level === "CAN_MANAGE")) {
       return apiError(req.res, 400, "INVALID_PARAMETER_VALUE", "Cannot change permissions for group 'admins' to None.");
     }
@@ -195,6 +250,10 @@ export class PermissionsApi {
     };
   }
 
+  private isAdmin(caller: string): boolean {
+    return principalsOf(this.state, caller).groups.has("admins");
+  }
+
   /** The caller's own level on an object: the highest of its direct and inherited entries naming them or a group of theirs. */
   private levelOf(r: Resolved, caller: string): string | undefined {
     const who = principalsOf(this.state, caller);
@@ -218,6 +277,19 @@ export class PermissionsApi {
         levels: MODEL_LEVELS,
         inheritedFrom: [{ key: aclKey(type, "root"), name: aclKey(type, "root") }],
         isRoot: false,
+      };
+    }
+    const served = this.served.get(type);
+    if (served) {
+      if (!served.exists(id)) return undefined;
+      const root = { key: aclKey(type, ""), name: aclKey(type, "") };
+      return {
+        key: aclKey(type, id),
+        objectType: served.objectType,
+        levels: [...served.levels],
+        inheritedFrom: [root],
+        isRoot: false,
+        served,
       };
     }
     if (type === "experiments") {

@@ -12,15 +12,19 @@
  * provider's `force` adoption matches), 400 for invalid values. Entitlement values are the documented
  * four (plus workspace-consume); `[{}]`, which the provider sends for "no entitlements", means none.
  * The built-in groups `admins` and `users` exist and cannot be created, renamed or deleted.
+ * Service principals: `GET ServicePrincipals` (a filter such as `applicationId eq "<id>"`), `GET
+ * ServicePrincipals/{id}`, and `POST ServicePrincipals {displayName, applicationId?}` (201; admins); a test adds them
+ * with `state.addServicePrincipal`.
  */
 import { isAdmin } from "./registryAcl";
 import { ApiRequest, notImplemented, scimError, sendJson } from "./apiReply";
-import { ControlPlaneState, ENTITLEMENTS, ScimGroup, ScimUser } from "./controlPlaneState";
+import { ControlPlaneState, ENTITLEMENTS, ScimGroup, ScimServicePrincipal, ScimUser } from "./controlPlaneState";
 
 const PREFIX = "/api/2.0/preview/scim/v2/";
 const USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
 const WORKSPACE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:workspace:2.0:User";
 const GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const SERVICE_PRINCIPAL_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal";
 const LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const BUILTIN = new Set(["admins", "users"]);
@@ -42,6 +46,17 @@ export class ScimApi {
     const { method, res, url } = req;
     if (kind === "Me" && parts.length === 1 && method === "GET") {
       return sendJson(res, 200, this.project(this.userJson(this.state.userByName(req.caller)!), url));
+    }
+    if (kind === "ServicePrincipals" && method === "POST" && !id) {
+      if (!isAdmin(this.state, req.caller))
+        return scimError(res, 403, `Only workspace admins can add service principals; '${req.caller}' is not one.`);
+      return this.createServicePrincipal(req);
+    }
+    if (kind === "ServicePrincipals" && method === "GET" && extra === undefined) {
+      const sps = [...this.state.servicePrincipals.values()].map((sp) => this.servicePrincipalJson(sp));
+      if (!id) return this.list(req, false, sps);
+      const sp = sps.find((x) => x.id === id);
+      return sp ? sendJson(res, 200, this.project(sp, url)) : scimError(res, 404, `ServicePrincipal with id ${id} not found.`);
     }
     if ((kind !== "Users" && kind !== "Groups") || extra !== undefined) return notImplemented(res, method, url);
     // Workspace-level SCIM writes are for workspace admins only
@@ -133,6 +148,20 @@ export class ScimApi {
     });
     u.entitlements = ents;
     return sendJson(req.res, 201, this.userJson(u));
+  }
+
+  private createServicePrincipal(req: ApiRequest): boolean {
+    const b = this.body(req);
+    if (!b) return true;
+    if (typeof b.displayName !== "string" || !b.displayName)
+      return scimError(req.res, 400, "Request is unparsable, syntactically incorrect, or violates schema: displayName is required.");
+    const appId = typeof b.applicationId === "string" && b.applicationId ? b.applicationId : undefined;
+    if (appId && this.state.principalExists("servicePrincipal", appId))
+      return scimError(req.res, 409, `Service principal with application id ${appId} already exists.`);
+    const ents = this.entitlements(b.entitlements);
+    if (typeof ents === "string") return scimError(req.res, 400, ents);
+    const sp = this.state.addServicePrincipal(b.displayName, { applicationId: appId, entitlements: [...ents] });
+    return sendJson(req.res, 201, this.servicePrincipalJson(sp));
   }
 
   private createGroup(req: ApiRequest): boolean {
@@ -254,12 +283,14 @@ export class ScimApi {
     return sendJson(req.res, 204, undefined);
   }
 
-  private list(req: ApiRequest, isUser: boolean): boolean {
+  private list(req: ApiRequest, isUser: boolean, given?: Json[]): boolean {
     const { url, res } = req;
     const filter = url.searchParams.get("filter");
-    let items: Json[] = isUser
-      ? [...this.state.users.values()].map((u) => this.userJson(u))
-      : [...this.state.groups.values()].map((g) => this.groupJson(g));
+    let items: Json[] =
+      given ??
+      (isUser
+        ? [...this.state.users.values()].map((u) => this.userJson(u))
+        : [...this.state.groups.values()].map((g) => this.groupJson(g)));
     if (filter) {
       const m = /^\s*([A-Za-z.]+)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$/i.exec(filter);
       if (!m)
@@ -332,6 +363,19 @@ export class ScimApi {
       ...(groups.length ? { groups } : {}),
       ...(u.entitlements.size ? { entitlements: [...u.entitlements].map((value) => ({ value })) } : {}),
       schemas: [USER_SCHEMA, WORKSPACE_USER_SCHEMA],
+    };
+  }
+
+  private servicePrincipalJson(sp: ScimServicePrincipal): Json {
+    const groups = this.groupsOf(sp.id);
+    return {
+      id: sp.id,
+      applicationId: sp.applicationId,
+      displayName: sp.displayName,
+      active: sp.active,
+      ...(groups.length ? { groups } : {}),
+      ...(sp.entitlements.size ? { entitlements: [...sp.entitlements].map((value) => ({ value })) } : {}),
+      schemas: [SERVICE_PRINCIPAL_SCHEMA],
     };
   }
 

@@ -573,7 +573,14 @@ def uc_delete_alias(x):
     return "deleted"
 
 
+# The cases of further API families, each in its own module (`register(case)` declares them, in order, after the
+# cases above): jobs, compute (cluster policies, instance pools, node types), serving endpoints, tables.
+EXTRA_CASES = ["contract_tables", "contract_serving", "contract_compute", "contract_logged_models"]
+
+
 def main():
+    for module in EXTRA_CASES:
+        __import__(module).register(case)
     CONTRACT.run(World, skip=lambda route, x: "no Unity Catalog metastore given" if "/unity-catalog/" in route and not x.uc else None)
 
 

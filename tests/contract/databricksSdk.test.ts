@@ -49,6 +49,15 @@ describe("contract: every Databricks route the product calls answers as the offi
     ws.mlflowApi.addUser(MEMBER_TOKEN, member.userName);
     ws.state.tokens.set(MEMBER_TOKEN, member.id);
     ws.state.ucSchemas.add("main.quant");
+    // The tables the inventory reads (contract_tables.py), over short pages so that the SDK pages.
+    ws.control.unityCatalog.listPageSize = 2;
+    ws.state.addTable("main.quant.daily_prices", { properties: { "spark.sql.statistics.totalSize": "1048576" } });
+    ws.state.addTable("main.quant.vendor_ticks", {
+      tableType: "EXTERNAL",
+      dataSourceFormat: "PARQUET",
+      storageLocation: "s3://quant-vendor/ticks",
+    });
+    ws.state.addTable("main.quant.latest_prices", { tableType: "VIEW", viewDefinition: "SELECT * FROM daily_prices" });
     const uc = new UcRegistryApi({ storage: { kind: "s3", moto, bucket: `sdk-contract-${process.pid}` }, state: ws.state });
     await uc.ensureStore();
     ws.mlflowApi.ucRegistry = uc;
