@@ -23,6 +23,10 @@
  *                            seeds a quarter of the experiments and models; --default-workers runs the servers
  *                            with MLflow's default workers instead of one. Writes bench/results-move.json
  *                            (-default-workers, -scale-F before .json where they apply).
+ *   npm run bench -- --environment     the whole environment as local-env seeds it (jobs, policy, pool, secret scope,
+ *                            serving endpoint, an MLflow 3 logged model) plus 5 experiments of 10 runs and 2 models of
+ *                            3 versions, moved by one `move` (environmentCase.ts): objects a second and requests per
+ *                            object. Writes bench/results-environment.json.
  *   npm run bench -- --move-scale [--sizes 200,1000,5000]
  *                            the move's cost curve (moveScaleCase.ts): environments of about 200, 1,000 and 5,000
  *                            runs (versions in proportion), each moved by one process; seconds, requests and peak
@@ -44,6 +48,7 @@ import { DEFAULT_CONCURRENCY } from "../migration/concurrency";
 import { storeBench, storeLines } from "./cloudStoreCases";
 import { FULL_MOVE, moveBench, moveLines, moveScale } from "./moveCase";
 import { moveScaleBench, moveScaleLines } from "./moveScaleCase";
+import { environmentBench, environmentLines } from "./environmentCase";
 
 const MiB = 1048576;
 const NODE = process.execPath;
@@ -460,6 +465,28 @@ async function moveOnly(scale: number, workers: number | undefined): Promise<num
   }
 }
 
+/** The whole environment moved by one `move`: bench/results-environment.json. */
+async function environmentOnly(): Promise<number> {
+  const e = await environmentBench({
+    seed: { experiments: 5, runs: 10, models: 2, versions: 3 },
+    sizeMb: 16,
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  const machine = machineInfo();
+  console.log(
+    [
+      `quant-platform whole-environment move on ${machine.cpus} cores, ${machine.cpu}, ${machine.memGiB} GiB`,
+      "",
+      ...environmentLines(e),
+    ].join("\n"),
+  );
+  fs.writeFileSync(
+    path.join(PROJECT_DIR, "bench", "results-environment.json"),
+    JSON.stringify({ date: new Date().toISOString(), machine, result: e }, null, 2) + "\n",
+  );
+  return e.exit === 0 && e.differences === 0 ? 0 : 1;
+}
+
 /** The move's cost curve: bench/results-move-scale.json, and its chart in docs/move-scale.png. */
 async function moveScaleOnly(sizes: number[]): Promise<number> {
   if (!fs.existsSync(path.join(VENV_BIN, "mlflow"))) throw new Error("run `npm run setup:mlflow` first");
@@ -521,11 +548,20 @@ async function mockedProgram(n: number): Promise<{ members: number; perStack: Re
 }
 
 async function bench(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, ["scale", "runs", "sizes"], ["quick", "emulators", "move", "workers", "default-workers", "move-scale"]);
-  const modes = ["quick", "emulators", "move", "workers", "move-scale"].filter((m) => a[m]);
+  const a = parseArgs(
+    argv,
+    ["scale", "runs", "sizes"],
+    ["quick", "emulators", "move", "workers", "default-workers", "move-scale", "environment"],
+  );
+  const modes = ["quick", "emulators", "move", "workers", "move-scale", "environment"].filter((m) => a[m]);
   if (modes.length > 1) throw new UsageError(`--${modes.join(" and --")} are separate runs: give one`);
   if (a["default-workers"] && !a.move) throw new UsageError("--default-workers applies to --move");
   if (a.sizes !== undefined && !a["move-scale"]) throw new UsageError("--sizes applies to --move-scale");
+  if (a.environment) {
+    if (a.scale !== undefined || a.runs !== undefined || a.sizes !== undefined)
+      throw new UsageError("--environment takes no --scale, --runs or --sizes: it moves the local-env environment as seeded");
+    return environmentOnly();
+  }
   if (a["move-scale"]) {
     if (a.scale !== undefined || a.runs !== undefined) throw new UsageError("--scale and --runs apply to --emulators and --move");
     const sizes = String(a.sizes ?? "200,1000,5000")
@@ -820,7 +856,7 @@ void runCommand(
   {
     name: "bench",
     usage:
-      "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N] | --workers | --move [--scale F] [--default-workers] | --move-scale [--sizes N,N,N]]",
+      "usage: npm run bench [-- --quick | --emulators [--scale F] [--runs N] | --workers | --move [--scale F] [--default-workers] | --move-scale [--sizes N,N,N] | --environment]",
     run: bench,
   },
   process.argv.slice(2),

@@ -35,6 +35,8 @@ export function exportLines(envs: LocalEnvironments): string[] {
     ["FROM", envs.old.uri],
     ["TO", envs.new.uri],
     ["DATABRICKS_TOKEN", envs.token],
+    // The old workspace's secret values as the team's vault exports them (a file, never the terminal): move --secret-values "$VAULT_FILE".
+    ...(envs.vaultFile ? ([["VAULT_FILE", envs.vaultFile]] as [string, string][]) : []),
     ...(envs.configFile ? ([["DATABRICKS_CONFIG_FILE", envs.configFile]] as [string, string][]) : []),
     ...(envs.uc ? ([["TO_UC", envs.uc.uri], ...Object.entries(envs.uc.env)] as [string, string][]) : []),
   ];

@@ -11,7 +11,7 @@ import { parseStageAliases } from "../migration/lifecycle";
 import { move, MoveProgress, MoveReport, verifyPlan } from "../migration/move";
 import { MovePlan, parsePlan, parseShard, planFromInventory, PlanError, renderPlan, resolveItems } from "../migration/movePlan";
 import { VERIFY_MODES, VerifyMode } from "../migration/treeCopy";
-import { checkModelNames, MoveVerification, parseModelMap, renderVerification } from "../migration/verifyMove";
+import { checkModelNames, MoveVerification, optionPairs, parseModelMap, renderVerification } from "../migration/verifyMove";
 import { Command, parseArgs, takeRepeated, UsageError } from "./command";
 import { setRequestBudget } from "../clients/http";
 import { parseSecretValues, SecretValues } from "../migration/secrets";
@@ -119,18 +119,14 @@ const decisionLines = (r: MoveReport) =>
 
 /** `--path-map OLD=NEW[,...]`: absolute workspace paths or Git URLs. */
 export function parsePathMap(values: string[]): Record<string, string> {
+  const ok = (x: string) => x.startsWith("/") || /^[a-z]+:\/\//.test(x);
   const out: Record<string, string> = {};
-  for (const entry of values
-    .flatMap((v) => v.split(","))
-    .map((x) => x.trim())
-    .filter(Boolean)) {
-    const m = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
-    const ok = (x: string) => x.startsWith("/") || /^[a-z]+:\/\//.test(x);
-    if (!m || !ok(m[1]) || !ok(m[2]))
+  for (const { entry, pair } of optionPairs(values)) {
+    if (!pair || !ok(pair[0]) || !ok(pair[1]))
       throw new Error(
         `--path-map '${entry}' is not OLD=NEW with absolute workspace paths or Git URLs (for example /Users/ana@old.example=/Users/ana@new.example)`,
       );
-    out[m[1]] = m[2];
+    out[pair[0]] = pair[1];
   }
   return out;
 }

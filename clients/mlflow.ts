@@ -69,8 +69,19 @@ export interface Run {
     lifecycle_stage?: string;
   };
   data: { params?: Tag[]; metrics?: Metric[]; tags?: Tag[] };
-  /** The datasets the run read (MLflow's `RunInputs`; model inputs are MLflow 3 logged models, not carried). */
-  inputs?: { dataset_inputs?: DatasetInput[] };
+  /**
+   * What the run read (MLflow's `RunInputs`): datasets, and the MLflow 3 logged models it used. `runs/get` answers
+   * both; a search answers no model inputs.
+   */
+  inputs?: { dataset_inputs?: DatasetInput[]; model_inputs?: { model_id: string }[] };
+  /** The MLflow 3 logged models the run produced, each at a step (MLflow's `RunOutputs`). */
+  outputs?: { model_outputs?: ModelOutput[] };
+}
+
+/** A logged model a run produced, at the step it was produced (one per run and model). */
+export interface ModelOutput {
+  model_id: string;
+  step: number;
 }
 
 /** A dataset a run logged as an input, with the input's own tags (e.g. `mlflow.data.context`: training, eval). */
@@ -381,6 +392,22 @@ export function mlflowClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
     /** Logs dataset inputs (`runs/log-inputs`); MLflow keeps one input per dataset and context, so sending it again adds none. */
     logInputs: (runId: string, datasets: DatasetInput[]) =>
       call("POST", "runs/log-inputs", `run ${runId} log-inputs`, { run_id: runId, datasets }),
+    /** Logs logged models as inputs of the run (`runs/log-inputs`); MLflow keeps one per run and model, so sending one again adds none. */
+    logModelInputs: (runId: string, models: { model_id: string }[]) =>
+      call("POST", "runs/log-inputs", `run ${runId} model inputs`, { run_id: runId, models }),
+    /** Logs logged models as outputs of the run (`runs/outputs`); MLflow refuses one the run has already (400). */
+    logOutputs: (runId: string, models: ModelOutput[]) =>
+      call("POST", "runs/outputs", `run ${runId} model outputs`, { run_id: runId, models }),
+    /** Every MLflow 3 logged model of the experiments that matches `filter` (e.g. on a tag), following page tokens. */
+    searchLoggedModels: (experimentIds: string[], filter: string) =>
+      paged<{ info: { model_id: string; experiment_id: string; status?: string; tags?: Tag[] } }, "models">("models", (token) =>
+        call("POST", "logged-models/search", `logged models matching ${filter}`, {
+          experiment_ids: experimentIds,
+          filter,
+          max_results: 50,
+          page_token: token,
+        }),
+      ),
     updateRun: (runId: string, status: string, endTime?: number) =>
       call("POST", "runs/update", `run ${runId}`, { run_id: runId, status, end_time: endTime }),
     deleteRun: (runId: string) => call("POST", "runs/delete", `run ${runId}`, { run_id: runId }),

@@ -22,7 +22,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { MlflowServer, seedFixture, FixtureInfo } from "./localMlflow";
-import { DatabricksTestServer } from "./databricks/databricksServer";
+import { DatabricksTestServer, DEFAULT_USER } from "./databricks/databricksServer";
+import { WorkspaceServer } from "./localPlatform";
 import { AzuriteHandle, MotoHandle, startAzurite, startMoto } from "./stores/cloudEmulators";
 import { ControlPlaneState } from "./databricks/controlPlaneState";
 import { storeEnv, UcRegistryApi, UcStorage } from "./databricks/ucRegistryApi";
@@ -40,8 +41,13 @@ export const EXPERIMENT = "/Users/alice@quant.example/quant-alpha";
 export interface LocalEnvironment {
   name: string;
   mlflow: MlflowServer;
+  /** The workspace API (MLflow, artifacts, Workspace, Jobs, Secrets, Serving, ...). */
   api: DatabricksTestServer;
+  /** The whole workspace: `api` and the control plane (SCIM, Permissions, Unity Catalog) behind one listener. */
+  workspace: WorkspaceServer;
   uri: string;
+  /** Stops the listener (the MLflow server stays: `mlflow.dispose()`). */
+  stop(): Promise<void>;
 }
 /** The catalog and schema of the new workspace's Unity Catalog registry. */
 export const LOCAL_UC_SCHEMA = "main.quant";
@@ -59,11 +65,36 @@ export interface LocalUnityCatalog {
   registry: UcRegistryApi;
 }
 
+/** The team's work around its models, seeded in the old workspace (issue 35 item 10). */
+export const TEAM_WORK = {
+  owner: "alice@quant.example",
+  group: "quant-developer",
+  secretScope: "quant-feeds",
+  policy: "quant-jobs",
+  pool: "quant-pool",
+  /** The nightly training job (schedule) and the scoring job it runs first (file arrival), both UNPAUSED. */
+  jobs: ["quant-alpha-nightly-train", "quant-alpha-score"],
+  endpoint: "quant-alpha",
+  /** Tables the old workspace sees (their data does not move: `move --plan-out` writes the SQL that copies it). */
+  tables: ["hive_metastore.default.positions", "main.quant.daily_prices", "main.quant.latest_prices"],
+  /** An MLflow 3 logged model (models:/m-...) with a version registered from it, in stage Staging. */
+  loggedModel: { model: "quant-alpha-mlflow3", experiment: "/Users/alice@quant.example/quant-alpha-mlflow3", stage: "Staging" },
+} as const;
+
 export interface LocalEnvironments {
   old: LocalEnvironment;
   new: LocalEnvironment;
   token: string;
   fixture: FixtureInfo;
+  /** The MLflow 3 logged model and its registered version (TEAM_WORK.loggedModel), when the team's work was seeded. */
+  loggedModel?: FixtureInfo;
+  /**
+   * The secret scope's values, as the team's vault would export them (`move --secret-values env:VAULT_EXPORT`): the
+   * Secrets API never gives them to the tools.
+   */
+  vault?: Record<string, Record<string, string>>;
+  /** `vault` as a file (mode 0600, removed by `stop`): what `move --secret-values` reads. */
+  vaultFile?: string;
   /** What `rehearsal` seeded besides the team's fixture. */
   rehearsal?: RehearsalInfo;
   uc?: LocalUnityCatalog;
@@ -112,7 +143,12 @@ function writeMemberProfiles(envs: LocalEnvironment[], members: string[]): { pro
     members,
     () => `dapi-local-${crypto.randomBytes(12).toString("hex")}`,
   );
-  for (const p of profiles) envs.find((e) => e.name === p.workspace)!.api.addUser(p.token, p.member);
+  for (const p of profiles)
+    addMember(
+      envs.find((e) => e.name === p.workspace)!,
+      p.token,
+      p.member,
+    );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "quant-local-env-"));
   const configFile = path.join(dir, "databrickscfg");
   fs.writeFileSync(configFile, databricksConfigText(profiles), { mode: 0o600 });
@@ -269,21 +305,165 @@ export async function seedRehearsal(mlflowUrl: string, seed: RehearsalSeed): Pro
  * The fixture registers its best version with an alias, as an OSS server allows; a workspace model registry
  * has stages instead. So in the old workspace the version is in stage Production and has no alias.
  */
-async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: string, alias: string): Promise<void> {
+async function asWorkspaceRegistry(mlflowUrl: string, model: string, version: string, alias: string, stage: string = STAGE): Promise<void> {
   // Through the project's MLflow client: its retries ride out a kept-alive connection the server closed
   // while the (synchronous) fixture ran.
   const mlflow = mlflowClient({ uri: mlflowUrl, baseUrl: mlflowUrl, token: undefined, transport: "mlflow-artifacts" });
-  await mlflow.transitionStage(model, version, STAGE);
+  await mlflow.transitionStage(model, version, stage);
   await mlflow.deleteAlias(model, alias);
 }
 
-/** One stand-in, empty: a real MLflow server behind the Databricks API test server (stop: `api.stop()`, `mlflow.dispose()`). */
+/**
+ * The team's work around its models in the old workspace, made through its APIs as the team made it: the developers'
+ * group (in both workspaces, with Alice, who owns the jobs), a secret scope the jobs read, a cluster policy and an
+ * instance pool the developers use, the nightly training job (a job cluster under the policy, scheduled) and the
+ * scoring job (on the pool, run when files arrive, running the training job first), both UNPAUSED and owned by Alice,
+ * and a serving endpoint serving the registered model version.
+ */
+async function seedTeamWork(
+  o: LocalEnvironment,
+  n: LocalEnvironment,
+  token: string,
+  fixture: FixtureInfo,
+): Promise<Record<string, Record<string, string>>> {
+  const t = TEAM_WORK;
+  for (const env of [o, n]) {
+    const s = env.workspace.state;
+    const alice = s.userByName(t.owner) ?? s.addUser(t.owner);
+    const g = s.groupByName(t.group) ?? s.addGroup(t.group);
+    g.members.add(alice.id);
+  }
+  const values = Object.fromEntries(
+    ["vendor-api-key", "ticks-db-password"].map((k) => [k, `local-${crypto.randomBytes(9).toString("hex")}`]),
+  );
+  // Tables: the team's Delta prices (analysed), a Hive metastore table of positions, and a view over the prices.
+  const tables = o.workspace.state;
+  tables.addTable("main.quant.daily_prices", {
+    properties: { "spark.sql.statistics.totalSize": String(3 * 2 ** 30), "spark.sql.statistics.numRows": "1200000" },
+    columns: [
+      { name: "d", type: "date" },
+      { name: "ticker", type: "string" },
+      { name: "close", type: "double" },
+    ],
+  });
+  tables.addTable("hive_metastore.default.positions", { dataSourceFormat: "PARQUET", properties: { totalSize: "2048", numRows: "40" } });
+  tables.addTable("main.quant.latest_prices", {
+    tableType: "VIEW",
+    viewDefinition: "SELECT * FROM main.quant.daily_prices WHERE d = current_date()",
+  });
+  o.api.secrets.scopes.set(t.secretScope, {
+    name: t.secretScope,
+    secrets: new Map(Object.entries(values).map(([k, v]) => [k, { value: Buffer.from(v), updated: Date.now() }])),
+    acls: new Map([[t.group, "READ"]]),
+  });
+  const call = async (method: string, route: string, body?: unknown): Promise<Record<string, any>> => {
+    const r = await fetch(`${o.workspace.url}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const json = (await r.json()) as Record<string, any>;
+    if (!r.ok) throw new Error(`seeding the old workspace: ${method} ${route} answered ${r.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const grant = (type: string, id: string | number, acl: Record<string, string>[]) =>
+    call("PUT", `/api/2.0/permissions/${type}/${id}`, { access_control_list: acl });
+  const policy = (
+    await call("POST", "/api/2.0/policies/clusters/create", {
+      name: t.policy,
+      definition: JSON.stringify({
+        autotermination_minutes: { type: "fixed", value: 30 },
+        "custom_tags.team": { type: "fixed", value: "quant" },
+      }),
+      max_clusters_per_user: 3,
+    })
+  ).policy_id;
+  await grant("cluster-policies", policy, [{ group_name: t.group, permission_level: "CAN_USE" }]);
+  const pool = (
+    await call("POST", "/api/2.0/instance-pools/create", {
+      instance_pool_name: t.pool,
+      node_type_id: "m5d.large",
+      min_idle_instances: 0,
+      max_capacity: 8,
+      idle_instance_autotermination_minutes: 15,
+    })
+  ).instance_pool_id;
+  await grant("instance-pools", pool, [{ group_name: t.group, permission_level: "CAN_ATTACH_TO" }]);
+  const train = (
+    await call("POST", "/api/2.2/jobs/create", {
+      name: t.jobs[0],
+      schedule: { quartz_cron_expression: "0 30 1 * * ?", timezone_id: "Europe/London", pause_status: "UNPAUSED" },
+      email_notifications: { on_failure: [t.owner] },
+      parameters: [{ name: "metric", default: "precision" }],
+      job_clusters: [
+        {
+          job_cluster_key: "train",
+          new_cluster: { spark_version: "15.4.x-scala2.12", node_type_id: "m5d.xlarge", num_workers: 2, policy_id: policy },
+        },
+      ],
+      tasks: [
+        {
+          task_key: "features",
+          job_cluster_key: "train",
+          notebook_task: { notebook_path: "/Shared/quant/features", base_parameters: { secret_scope: t.secretScope } },
+          libraries: [{ pypi: { package: "transformers==4.44.0" } }],
+        },
+      ],
+    })
+  ).job_id;
+  const score = (
+    await call("POST", "/api/2.2/jobs/create", {
+      name: t.jobs[1],
+      trigger: { pause_status: "UNPAUSED", file_arrival: { url: "s3://quant-feeds/incoming/" } },
+      tasks: [
+        { task_key: "retrain", run_job_task: { job_id: train } },
+        {
+          task_key: "backtest",
+          depends_on: [{ task_key: "retrain" }],
+          new_cluster: { spark_version: "15.4.x-scala2.12", instance_pool_id: pool, num_workers: 1 },
+          notebook_task: { notebook_path: "/Shared/quant/backtest" },
+        },
+      ],
+    })
+  ).job_id;
+  for (const id of [train, score])
+    await grant("jobs", id, [
+      { user_name: t.owner, permission_level: "IS_OWNER" },
+      { group_name: t.group, permission_level: "CAN_MANAGE_RUN" },
+    ]);
+  const served = `${fixture.model}-${fixture.version}`;
+  const endpoint = await call("POST", "/api/2.0/serving-endpoints", {
+    name: t.endpoint,
+    config: {
+      served_entities: [
+        { name: served, entity_name: fixture.model, entity_version: fixture.version, workload_size: "Small", scale_to_zero_enabled: true },
+      ],
+      traffic_config: { routes: [{ served_entity_name: served, traffic_percentage: 100 }] },
+    },
+    tags: [{ key: "team", value: "quant" }],
+  });
+  await grant("serving-endpoints", endpoint.id, [{ group_name: t.group, permission_level: "CAN_QUERY" }]);
+  return { [t.secretScope]: values };
+}
+
+/**
+ * One stand-in, empty: a real MLflow server behind a Databricks test workspace over plain HTTP, the workspace API and
+ * the control plane (SCIM, Permissions) as the local platform has them, without its permission gates: here one person
+ * acts as every member (stop: `stop()`, then `mlflow.dispose()`).
+ */
 export async function startEnvironment(name: string, token: string): Promise<LocalEnvironment> {
   const mlflow = await MlflowServer.create(name);
   await mlflow.start();
-  const api = new DatabricksTestServer(mlflow.url, token, "backend");
-  await api.start();
-  return { name, mlflow, api, uri: `databricks+${api.url}` };
+  const workspace = new WorkspaceServer(name, token, mlflow, undefined, { adminUserName: DEFAULT_USER, enforce: false });
+  await workspace.start();
+  return { name, mlflow, api: workspace.mlflowApi, workspace, uri: `databricks+${workspace.url}`, stop: () => workspace.stop() };
+}
+
+/** A member of a stand-in: their token on both APIs, and a SCIM user (jobs, secrets and ACLs name them). */
+export function addMember(env: LocalEnvironment, token: string, email: string): void {
+  const u = env.workspace.state.userByName(email) ?? env.workspace.state.addUser(email);
+  env.workspace.state.tokens.set(token, u.id);
+  env.api.addUser(token, email);
 }
 
 /** Starts the emulator a store kind needs (stopped by the returned function), or takes the storage given. */
@@ -303,7 +483,18 @@ async function ucStorage(choice: "azure" | "s3" | UcStorage): Promise<{ storage:
  * (left running).
  */
 export async function startLocalEnvironments(
-  opts: { sizeMb?: number; unityCatalog?: "azure" | "s3" | UcStorage; members?: string[]; rehearsal?: RehearsalSeed } = {},
+  opts: {
+    sizeMb?: number;
+    unityCatalog?: "azure" | "s3" | UcStorage;
+    members?: string[];
+    rehearsal?: RehearsalSeed;
+    /**
+     * Seed the team's work around its models (TEAM_WORK: jobs, a policy, a pool, a secret scope, a serving endpoint,
+     * an MLflow 3 logged model with a registered version). Default: yes, but not with `unityCatalog` (its rehearsal
+     * is the model's move into Unity Catalog, and versions registered from logged models do not go there yet).
+     */
+    teamWork?: boolean;
+  } = {},
 ): Promise<LocalEnvironments> {
   const token = `dapi-local-${crypto.randomBytes(8).toString("hex")}`;
   const settled = await Promise.allSettled([
@@ -314,11 +505,13 @@ export async function startLocalEnvironments(
   const value = <T>(r: PromiseSettledResult<T>) => (r.status === "fulfilled" ? r.value : undefined);
   const [o, n, store] = [value(settled[0]), value(settled[1]), value(settled[2])];
   let written: ReturnType<typeof writeMemberProfiles> | undefined;
+  let vaultDir: string | undefined;
   // Whatever started is stopped again, also when another part failed to start.
   const stop = async () => {
-    await Promise.all([o?.api.stop(), n?.api.stop()]);
+    await Promise.all([o?.stop(), n?.stop()]);
     await Promise.all([o?.mlflow.dispose(), n?.mlflow.dispose(), store?.stop()]);
     if (written) fs.rmSync(written.dir, { recursive: true, force: true });
+    if (vaultDir) fs.rmSync(vaultDir, { recursive: true, force: true });
   };
   if (!o || !n || settled[2].status === "rejected") {
     await stop();
@@ -342,6 +535,23 @@ export async function startLocalEnvironments(
       signature: true,
     });
     await asWorkspaceRegistry(o.mlflow.url, fixture.model, fixture.version, fixture.alias);
+    let team: Pick<LocalEnvironments, "loggedModel" | "vault" | "vaultFile"> | undefined;
+    if (opts.teamWork ?? !opts.unityCatalog) {
+      const lm = TEAM_WORK.loggedModel;
+      const loggedModel = seedFixture(o.mlflow, lm.model, {
+        sizeMb: 1,
+        layout: "logged",
+        shards: 2,
+        experiment: lm.experiment,
+        signature: true,
+      });
+      await asWorkspaceRegistry(o.mlflow.url, loggedModel.model, loggedModel.version, loggedModel.alias, lm.stage);
+      const vault = await seedTeamWork(o, n, token, fixture);
+      vaultDir = fs.mkdtempSync(path.join(os.tmpdir(), "quant-local-vault-"));
+      const vaultFile = path.join(vaultDir, "vault.json");
+      fs.writeFileSync(vaultFile, JSON.stringify(vault, null, 2), { mode: 0o600 });
+      team = { loggedModel, vault, vaultFile };
+    }
     const rehearsal = opts.rehearsal ? await seedRehearsal(o.mlflow.url, opts.rehearsal) : undefined;
     for (const nb of SEEDED_NOTEBOOKS) o.api.workspace.put(nb.path, nb.type, nb.content, nb.language);
     o.api.workspace.put("/Repos/alice@quant.example/quant-research", "REPO");
@@ -353,6 +563,7 @@ export async function startLocalEnvironments(
       new: n,
       token,
       fixture,
+      ...team,
       ...(rehearsal ? { rehearsal } : {}),
       ...(uc ? { uc } : {}),
       profiles: written?.profiles ?? [],

@@ -52,16 +52,23 @@ export class WorkspaceServer {
   readonly unimplemented: string[] = [];
   readonly log: string[] = [];
   url = "";
-  private server?: https.Server;
+  private server?: http.Server;
 
   constructor(
     readonly stack: string,
     readonly token: string,
     readonly mlflow: MlflowServer,
-    readonly cert: SelfSignedCert,
+    /** HTTPS with this certificate; without one, plain HTTP (the local-env stand-ins). */
+    readonly cert?: SelfSignedCert,
+    /**
+     * `enforce: false`: the registry, experiment, Unity Catalog and workspace permission gates are off (the local-env
+     * stand-ins, where one person acts as every member); the APIs' own ACLs (jobs, secrets, serving) still hold.
+     */
+    readonly opts: { adminUserName?: string; enforce?: boolean } = {},
   ) {
-    this.mlflowApi = new DatabricksTestServer(mlflow.url, token, "backend", ADMIN);
-    this.control = new DatabricksControlApi({ token, workspace: this.mlflowApi.workspace, mlflowUrl: mlflow.url, adminUserName: ADMIN });
+    const admin = opts.adminUserName ?? ADMIN;
+    this.mlflowApi = new DatabricksTestServer(mlflow.url, token, "backend", admin);
+    this.control = new DatabricksControlApi({ token, workspace: this.mlflowApi.workspace, mlflowUrl: mlflow.url, adminUserName: admin });
     // The registry's permission model, on the state the control plane holds (registryAcl.ts; refusals in serve).
     this.mlflowApi.readable = (caller, model) => registryLevel(this.state, caller, model) !== undefined;
     this.mlflowApi.registry.levelOf = (caller, model) => registryLevel(this.state, caller, model);
@@ -110,7 +117,7 @@ export class WorkspaceServer {
   }
 
   async start(): Promise<string> {
-    this.server = https.createServer({ key: this.cert.key, cert: this.cert.cert }, (req, res) => {
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
       res.on("finish", () => {
         if (res.statusCode === 501) this.unimplemented.push(`${req.method} ${req.url}`);
         this.log.push(`${req.method} ${req.url} -> ${res.statusCode}`);
@@ -118,9 +125,10 @@ export class WorkspaceServer {
       const chunks: Buffer[] = [];
       req.on("data", (c) => chunks.push(c));
       req.on("end", () => this.serve(req, res, Buffer.concat(chunks)));
-    });
+    };
+    this.server = this.cert ? https.createServer({ key: this.cert.key, cert: this.cert.cert }, listener) : http.createServer(listener);
     await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", r));
-    this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `${this.cert ? "https" : "http"}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     this.mlflowApi.url = this.url;
     return this.url;
   }
@@ -129,7 +137,7 @@ export class WorkspaceServer {
     try {
       if (outsideContract(req, res)) return;
       const caller = this.mlflowApi.callerOf(req);
-      if (caller) {
+      if (caller && this.opts.enforce !== false) {
         // One reading of the request for both permission gates (an unauthenticated one is the APIs' to answer).
         const url = new URL(req.url ?? "/", "http://x");
         let b: Record<string, unknown> = {};

@@ -112,8 +112,8 @@ export interface ComputeInventory {
   acl: DirectGrant[];
 }
 
-export interface ComputeReport {
-  kind: ComputeKind;
+/** What the move did with one workspace object found by name (a policy, a pool, a job). */
+export interface ObjectMoveReport {
   name: string;
   outcome: "created" | "updated" | "adopted" | "held";
   targetId?: string;
@@ -122,6 +122,10 @@ export interface ComputeReport {
   /** Why it was held back: what the operator must decide. */
   held: string[];
   acls: number;
+}
+
+export interface ComputeReport extends ObjectMoveReport {
+  kind: ComputeKind;
 }
 
 const pick = (o: Record<string, unknown>, fields: string[]) =>

@@ -12,7 +12,7 @@ import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { incompleteMigration, isIncompleteMigration, ItemFailure, migrationError } from "./failure";
 import { LoggedModelsReport, moveLoggedModels } from "./loggedModels";
 import { manifestDigest, sha256 } from "./hashing";
-import { copyInputs, copyLineage, metricHistories } from "./lineage";
+import { copyInputs, copyLineage, copyModelLinks, metricHistories } from "./lineage";
 import { RUN_TAG, runOriginTags, RunManifest, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, Progress, runFiles, VerifyMode, writeManifest } from "./treeCopy";
 import { transportFor } from "./transports/transportFor";
@@ -35,6 +35,8 @@ export interface RunMapping {
   warnings?: string[];
   /** Target runs of this source run removed as leftovers of an interrupted migration (partial or spare copies). */
   removed?: string[];
+  /** Links to MLflow 3 logged models (model inputs and outputs) this migration logged on the target run. */
+  modelLinksLogged?: number;
 }
 
 export interface ExperimentMigrationReport {
@@ -351,6 +353,28 @@ export async function migrateExperiment(o: ExperimentMigrationOptions): Promise<
         } else if (!hasStatus(e, 404) && !hasStatus(e, 501)) throw e;
       }
     }
+    // --- MLflow 3 model inputs and outputs (lineage.ts copyModelLinks): each moved run's links to the logged models it
+    // used and produced, to their copies; after the logged models, whose copies' ids are known only now. ---
+    if (!o.dryRun && targetExpId) {
+      lease?.check();
+      const moved = report.runs.filter((r) => r.targetRunId && ["migrated", "resumed", "adopted"].includes(r.outcome));
+      const links = await copyModelLinks({
+        src,
+        dst,
+        runs: moved.map((r) => ({ sourceRunId: r.sourceRunId, targetRunId: r.targetRunId! })),
+        modelMap: report.loggedModels?.modelMap ?? new Map(),
+        sourceHost: o.from.baseUrl,
+        concurrency: o.concurrency,
+      });
+      for (const r of moved) {
+        const l = links.get(r.sourceRunId)!;
+        if (l.logged) r.modelLinksLogged = l.logged;
+        if (l.warnings.length) r.warnings = [...(r.warnings ?? []), ...l.warnings];
+        report.warnings.push(...l.warnings.map((w) => `run ${r.sourceRunId}: ${w}`));
+        if (l.problem) [r.outcome, r.problem] = ["failed", `${l.problem}; run the migration again to complete them`];
+      }
+    }
+    // --- end of model inputs and outputs ---
   } finally {
     await lease?.release();
   }

@@ -8,14 +8,15 @@
  * aliases and no stages) and a version's files are read at its storage location with temporary read
  * credentials, through the cloud store's SDK; experiments and notebooks are the workspace's, as ever.
  */
-import { DEFAULT_RETRY, RetryPolicy } from "../clients/http";
+import { DEFAULT_RETRY, orUndefined, RetryPolicy } from "../clients/http";
 import { Endpoint, mlflowClient, MlflowClient, ModelVersion, RegistryKind, registryOf, Run, tagMap } from "../clients/mlflow";
 import { StoreSettings } from "../clients/objectStore";
 import { REGISTRY_NAME } from "./lifecycle";
 import { workspaceClient } from "../clients/databricksWorkspace";
 import { DEFAULT_CONCURRENCY, forEachLimited, mapLimited } from "./concurrency";
 import { hashFiles, ManifestEntry, sha256 } from "./hashing";
-import { metricHistories } from "./lineage";
+import { metricHistories, modelLinksOf } from "./lineage";
+import { loggedModelsClient, MODEL_TAG } from "./loggedModels";
 import { listTree, runFiles } from "./treeCopy";
 import { ArtifactTransport } from "./transports/transport";
 import { transportFor } from "./transports/transportFor";
@@ -40,7 +41,7 @@ export interface VersionInventory {
   bytes: number;
   /** Path -> size, and sha256 when hashed. */
   manifest?: ManifestEntry[];
-  /** Why the files could not be listed (for example an MLflow 3 logged model on Databricks). */
+  /** Why the files could not be listed (for example a store this registry's transport does not reach). */
   problem?: string;
 }
 export interface ModelInventory {
@@ -58,6 +59,8 @@ export interface RunInventory {
   tags: Record<string, string>;
   /** Each dataset input, as `name@digest (source_type source) [context]` plus its schema's and profile's lengths: sorted. */
   datasets?: string[];
+  /** The MLflow 3 logged models the run used and produced, only when hashed (read with runs/get). */
+  models?: ModelLink[];
   /** Metric key -> full history as [step, timestamp, value], only when hashed. */
   metrics?: Record<string, [number, number, number][]>;
   metricKeys: string[];
@@ -65,6 +68,14 @@ export interface RunInventory {
   bytes: number;
   manifest?: ManifestEntry[];
 }
+/** A run's link to a logged model it used (input) or produced (output, at a step), and the source model that one is a moved copy of. */
+export interface ModelLink {
+  kind: "input" | "output";
+  modelId: string;
+  step?: number;
+  movedFrom?: string;
+}
+
 export interface ExperimentInventory {
   id: string;
   name: string;
@@ -192,7 +203,13 @@ export function datasetsOf(run: Run): string[] {
     .sort();
 }
 
-async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, hashes: boolean): Promise<RunInventory> {
+async function runInventory(
+  c: MlflowClient,
+  t: ArtifactTransport,
+  run: Run,
+  hashes: boolean,
+  movedFrom: (modelId: string) => Promise<string | undefined>,
+): Promise<RunInventory> {
   const { root, files } = await runFiles(t, run.info.run_id, run.info.artifact_uri);
   const metricKeys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
   const out: RunInventory = {
@@ -216,6 +233,18 @@ async function runInventory(c: MlflowClient, t: ArtifactTransport, run: Run, has
         .sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
     }
     out.manifest = await hashFiles(t, root, files);
+    // A search answers no model inputs: the run is read whole.
+    const links = modelLinksOf(await c.getRun(run.info.run_id));
+    const all: ModelLink[] = [
+      ...links.inputs.map((modelId) => ({ kind: "input" as const, modelId })),
+      ...links.outputs.map((m) => ({ kind: "output" as const, modelId: m.model_id, step: m.step })),
+    ];
+    out.models = await Promise.all(
+      all.map(async (l) => {
+        const from = await movedFrom(l.modelId);
+        return from ? { ...l, movedFrom: from } : l;
+      }),
+    );
   }
   return out;
 }
@@ -260,13 +289,24 @@ export async function takeInventory(o: InventoryOptions): Promise<Inventory> {
     inv.models.push({ name, versions: vs });
   }
 
+  // The source model each logged model the runs link to is a copy of (its copy's record), each read once.
+  const origins = new Map<string, Promise<string | undefined>>();
+  const lm = loggedModelsClient(o.endpoint, retry);
+  const movedFrom = (id: string) => {
+    if (!origins.has(id))
+      origins.set(
+        id,
+        orUndefined(lm.get(id)).then((m) => tagMap(m?.info.tags)[MODEL_TAG.sourceModel]),
+      );
+    return origins.get(id)!;
+  };
   const experiments = (await c.searchExperiments())
     .filter((e) => !o.experiments || o.experiments.includes(e.name))
     .sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const missing of (o.experiments ?? []).filter((n) => !experiments.some((e) => e.name === n)))
     throw new Error(`experiment '${missing}' does not exist on ${o.endpoint.uri}`);
   for (const e of experiments) {
-    const runs = await mapLimited(await c.allRuns([e.experiment_id]), INVENTORY_ITEMS, (r) => runInventory(c, t, r, hashes));
+    const runs = await mapLimited(await c.allRuns([e.experiment_id]), INVENTORY_ITEMS, (r) => runInventory(c, t, r, hashes, movedFrom));
     inv.experiments.push({ id: e.experiment_id, name: e.name, runs, artifactBytes: runs.reduce((s, r) => s + r.bytes, 0) });
   }
 

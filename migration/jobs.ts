@@ -17,7 +17,7 @@ import { databricksApi, DatabricksApi } from "../clients/databricksApi";
 import { createOnce, DEFAULT_RETRY, RetryPolicy } from "../clients/http";
 import { Endpoint } from "../clients/mlflow";
 import { DirectGrant } from "../clients/permissionsAcl";
-import { canonical, compareAcl, KINDS, mapAcl, mapNodeType, Remaps, TargetFacts } from "./compute";
+import { canonical, compareAcl, KINDS, mapAcl, mapNodeType, ObjectMoveReport, Remaps, TargetFacts } from "./compute";
 
 type Json = Record<string, unknown>;
 
@@ -39,14 +39,10 @@ export interface SideNames {
   job: Map<string, string>;
 }
 
-export interface JobReport {
-  name: string;
-  outcome: "created" | "updated" | "adopted" | "held";
-  targetId?: string;
-  changes: string[];
-  held: string[];
-  acls: number;
-}
+export type JobReport = ObjectMoveReport;
+
+/** What a dry run's move makes before a job (not in the target yet, but it will be), by kind. */
+export type Coming = { job?: string[]; "cluster-policy"?: string[]; "instance-pool"?: string[] };
 
 export const JOB_TRIGGERS = ["schedule", "continuous", "trigger"] as const;
 
@@ -177,7 +173,7 @@ export async function remapJob(
   facts: TargetFacts,
   remaps: Remaps,
   /** Jobs this move makes before this one (a dry run: not in the target yet, but they will be). */
-  coming: string[] = [],
+  coming: Coming = {},
 ): Promise<{ settings: Json; acl: DirectGrant[]; changes: string[]; held: string[] }> {
   const what = `job '${src.name}'`;
   const s = JSON.parse(JSON.stringify(src.settings)) as Json;
@@ -198,7 +194,7 @@ export async function remapJob(
     if (run?.job_id !== undefined) {
       const name = source.job.get(String(run.job_id));
       const ids = name === undefined ? [] : ((await facts.ids("job")).get(name) ?? []);
-      if (!ids.length && name !== undefined && coming.includes(name))
+      if (!ids.length && name !== undefined && coming.job?.includes(name))
         changes.push(`${what} task '${t.task_key}' will run the copy of job '${name}' this move makes first`);
       else if (ids.length !== 1)
         held.push(
@@ -218,6 +214,8 @@ export async function remapJob(
     const name = names.get(String(spec[field]));
     const ids = name === undefined ? [] : ((await facts.ids(kind)).get(name) ?? []);
     if (ids.length === 1) spec[field] = ids[0];
+    else if (!ids.length && name !== undefined && coming[kind]?.includes(name))
+      changes.push(`${what} ${where} will use the copy of ${KINDS[kind].label} '${name}' this move makes first`);
     else
       held.push(
         `${what} ${where} uses ${KINDS[kind].label} ${name ? `'${name}'` : spec[field]}, which the target ${ids.length ? `has ${ids.length} times` : "does not have"}: move it with the plan's ${kind === "cluster-policy" ? "clusterPolicies" : "instancePools"}`,
@@ -281,11 +279,11 @@ export async function moveJob(o: {
   remaps: Remaps;
   dryRun?: boolean;
   /** On a dry run, the jobs the move makes before this one. */
-  coming?: string[];
+  coming?: Coming;
   retry?: RetryPolicy;
 }): Promise<JobReport> {
   const api = databricksApi(o.to, o.retry);
-  const r = await remapJob(o.src, o.source, o.facts, o.remaps, o.dryRun ? o.coming : []);
+  const r = await remapJob(o.src, o.source, o.facts, o.remaps, o.dryRun ? o.coming : {});
   const report: JobReport = { name: o.src.name, outcome: "adopted", changes: r.changes, held: r.held, acls: 0 };
   if (r.held.length) return { ...report, outcome: "held" };
   const ids = (await o.facts.ids("job")).get(o.src.name) ?? [];

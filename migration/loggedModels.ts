@@ -8,11 +8,12 @@
  *
  * Both transports: an OSS server's artifacts are under the model's `artifact_uri` through the mlflow-artifacts
  * proxy; a Databricks workspace's through MLflow's logged-model artifact routes (`logged-models/{id}/artifacts/
- * directories`, `credentials-for-download` / `-upload`, the fallback MLflow's own client uses), signed URLs.
+ * directories`, `credentials-for-download` / `-upload`, the fallback MLflow's own client uses), signed URLs: the
+ * Databricks transport's (transports/databricks.ts), which reads a version registered from a logged model the same way.
  */
 import { randomUUID } from "crypto";
 import { Readable } from "stream";
-import { createOnce, DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, streamGet, streamPut, withRetry } from "../clients/http";
+import { createOnce, DEFAULT_RETRY, jsonRequest, orUndefined, RetryPolicy, withRetry } from "../clients/http";
 import { CREATE_TAG, Endpoint, Metric, mlflowClient, MlflowClient, ModelVersion, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { incompleteMigration, ItemFailure } from "./failure";
@@ -22,7 +23,9 @@ import { RUN_TAG, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, VerifyMode, writeManifest } from "./treeCopy";
 import { databricksTransport } from "./transports/databricks";
 import { mlflowArtifactsTransport } from "./transports/mlflowArtifacts";
-import { ArtifactRoot, ArtifactTransport, joinPath } from "./transports/transport";
+import { ArtifactRoot, ArtifactTransport, joinPath, sourceModelIdOf } from "./transports/transport";
+
+export { sourceModelIdOf };
 
 /** A metric as a logged model holds it: a point of the producing run's history, maybe of one dataset. */
 export interface ModelMetric extends Metric {
@@ -123,86 +126,6 @@ export function loggedModelsClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RE
 }
 export type LoggedModelsClient = ReturnType<typeof loggedModelsClient>;
 
-/** A Databricks credential: the signed URL and the headers to send with it. */
-interface CredentialInfo {
-  path?: string;
-  signed_uri: string;
-  type?: string;
-  headers?: { name: string; value: string }[];
-}
-
-/**
- * A workspace's logged-model artifacts, as MLflow's `_LoggedModel` artifact resource reaches them: paged
- * `GET logged-models/{id}/artifacts/directories`, signed URLs from `credentials-for-download` / `-upload`. A root
- * is `{ path: "<model_id>/<sub>" }`; a root with a run id (the journal, in the producing run) goes to `runs`.
- */
-function databricksModelTransport(client: MlflowClient, runs: ArtifactTransport, retry: RetryPolicy): ArtifactTransport {
-  const api = `${client.endpoint.baseUrl}/api/2.0/mlflow/logged-models`;
-  const json = <T>(method: string, path: string, body: unknown, what: string) =>
-    withRetry(retry, () => jsonRequest<T>(method, `${api}/${path}`, client.headers, body, `${client.endpoint.uri}: ${what}`));
-  const split = (root: ArtifactRoot) => {
-    const [modelId, ...rest] = root.path.split("/");
-    return { modelId, sub: rest.join("/") };
-  };
-  const credential = async (kind: "download" | "upload", root: ArtifactRoot, path: string) => {
-    const { modelId, sub } = split(root);
-    const full = joinPath(sub, path);
-    const r = await json<{ credentials?: { credential_info: CredentialInfo }[] }>(
-      "POST",
-      `${encodeURIComponent(modelId)}/artifacts/credentials-for-${kind}`,
-      { model_id: modelId, paths: [full] },
-      `${kind} credentials for logged model ${modelId} artifact '${full}'`,
-    );
-    const c = (r.credentials?.find((x) => x.credential_info.path === full) ?? r.credentials?.[0])?.credential_info;
-    if (!c) throw new Error(`${client.endpoint.uri}: no ${kind} credential returned for logged model ${modelId} artifact '${full}'`);
-    return {
-      url: c.signed_uri,
-      headers: Object.fromEntries((c.headers ?? []).map((h) => [h.name, h.value])),
-      what: `${client.endpoint.uri}: artifact '${full}' of logged model ${modelId}`,
-    };
-  };
-  return {
-    name: "databricks",
-    versionRoot: (v, uri) => runs.versionRoot(v, uri),
-    runRoot: (runId, sub, uri) => runs.runRoot(runId, sub, uri),
-    async list(root, dir) {
-      if (root.runId) return runs.list(root, dir);
-      const { modelId, sub } = split(root);
-      const full = joinPath(sub, dir);
-      const out: { path: string; isDir: boolean; size?: number }[] = [];
-      let token: string | undefined;
-      do {
-        const q = new URLSearchParams({ artifact_directory_path: full, ...(token ? { page_token: token } : {}) });
-        const r = await json<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[]; next_page_token?: string }>(
-          "GET",
-          `${encodeURIComponent(modelId)}/artifacts/directories?${q}`,
-          undefined,
-          `artifacts of logged model ${modelId} under '${full}'`,
-        );
-        for (const f of r.files ?? [])
-          out.push({
-            path: sub && f.path.startsWith(`${sub}/`) ? f.path.slice(sub.length + 1) : f.path,
-            isDir: !!f.is_dir,
-            size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */,
-          });
-        token = r.next_page_token || undefined;
-      } while (token);
-      return out;
-    },
-    async download(root, path) {
-      if (root.runId) return runs.download(root, path);
-      const c = await credential("download", root, path);
-      return streamGet(c.url, c.headers, c.what);
-    },
-    async upload(root, path, body, length) {
-      if (root.runId) return runs.upload(root, path, body, length);
-      const c = await credential("upload", root, path);
-      return streamPut(c.url, c.headers, body, length, c.what);
-    },
-    refuses: (path) => runs.refuses(path),
-  };
-}
-
 /** `mlflow-artifacts:/1/models/m-.../artifacts` (or `mlflow-artifacts://host/...`) -> `1/models/m-.../artifacts`. */
 function proxyPath(uri: string, modelId: string): string {
   const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/*(.*)$/.exec(uri);
@@ -210,11 +133,22 @@ function proxyPath(uri: string, modelId: string): string {
   return m[1].replace(/\/+$/, "");
 }
 
+/**
+ * Where a logged model's files are, for its side's transport: a workspace's through its logged-model artifact routes
+ * (transports/databricks.ts), an OSS server's under its artifact URI through the mlflow-artifacts proxy.
+ */
+export function loggedModelRoot(ep: Endpoint, m: LoggedModel): ArtifactRoot {
+  return ep.transport === "databricks"
+    ? { loggedModel: m.info.model_id, path: "" }
+    : { path: proxyPath(m.info.artifact_uri, m.info.model_id) };
+}
+
 /** How one side's logged-model files (and its runs' journals) are reached, and where a model's root is. */
 function modelArtifacts(client: MlflowClient, retry: RetryPolicy): { t: ArtifactTransport; root: (m: LoggedModel) => ArtifactRoot } {
-  if (client.endpoint.transport === "databricks")
-    return { t: databricksModelTransport(client, databricksTransport(client), retry), root: (m) => ({ path: m.info.model_id }) };
-  return { t: mlflowArtifactsTransport(client), root: (m) => ({ path: proxyPath(m.info.artifact_uri, m.info.model_id) }) };
+  return {
+    t: client.endpoint.transport === "databricks" ? databricksTransport(client, undefined, retry) : mlflowArtifactsTransport(client),
+    root: (m) => loggedModelRoot(client.endpoint, m),
+  };
 }
 
 /** A journal nobody keeps: a model without a run has nowhere to write one (its copy is then not resumable file by file). */
@@ -622,11 +556,6 @@ async function copyFiles(
   return digest;
 }
 
-/** The id of the logged model a version was registered from: its `model_id`, or a `models:/m-...` source. */
-export function sourceModelIdOf(version: ModelVersion & { model_id?: string }): string | undefined {
-  return version.model_id || /^models:\/(m-[0-9a-f]+)\/?$/.exec(version.source ?? "")?.[1];
-}
-
 /**
  * What a target version of `version` is registered from when `version` was registered from a logged model that
  * moved (`modelMap`: source model id -> target model id): the moved model (`models:/<target>` with `model_id`).
@@ -641,15 +570,24 @@ export function targetModelSource(
   return targetId ? { source: `models:/${targetId}`, model_id: targetId } : undefined;
 }
 
+/** What a version registered from a moved logged model is registered from in the target, and where that copy's files are. */
+export interface MovedModelSource {
+  source: string;
+  model_id: string;
+  root: ArtifactRoot;
+}
+
 /**
  * `targetModelSource` for a version migration that holds no map: the version's logged model is looked up in the
- * target, in the experiment of the same name, by the record its copy carries of it (this source host's). No call is
- * made for a version that was not registered from a logged model.
+ * target, in the experiment of the same name, by the record its copy carries of it (this source host's; a complete
+ * copy only). No call is made for a version that was not registered from a logged model. A Databricks workspace
+ * registry takes no `models:/` source: there the version is registered from the copy's storage location, with its
+ * `model_id`, as MLflow's own client registers a logged model there.
  */
 export async function movedModelSource(
   o: { from: Endpoint; to: Endpoint; retry?: RetryPolicy },
   version: ModelVersion & { model_id?: string },
-): Promise<{ source: string; model_id: string } | undefined> {
+): Promise<MovedModelSource | undefined> {
   const sourceId = sourceModelIdOf(version);
   if (!sourceId) return undefined;
   const model = await orUndefined(loggedModelsClient(o.from, o.retry).get(sourceId));
@@ -661,5 +599,11 @@ export async function movedModelSource(
     const t = tagMap(m.info.tags);
     return t[MODEL_TAG.sourceModel] === sourceId && t[TAG.sourceHost] === o.from.baseUrl && (m.info.status ?? PENDING) !== PENDING;
   });
-  return copy ? targetModelSource(version, new Map([[sourceId, copy.info.model_id]])) : undefined;
+  const registered = copy && targetModelSource(version, new Map([[sourceId, copy.info.model_id]]));
+  if (!copy || !registered) return undefined;
+  return {
+    ...registered,
+    ...(o.to.transport === "databricks" ? { source: copy.info.artifact_uri } : {}),
+    root: loggedModelRoot(o.to, copy),
+  };
 }

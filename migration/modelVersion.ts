@@ -16,7 +16,7 @@ import { checkEdge, checkProduction, MigrationGuard, ProductionEvidence } from "
 import { hashFiles, ManifestEntry, manifestDigest } from "./hashing";
 import { HOLDS, LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { copyInputs, copyLineage } from "./lineage";
-import { movedModelSource } from "./loggedModels";
+import { movedModelSource, MovedModelSource, sourceModelIdOf } from "./loggedModels";
 import { migrationsExperimentFor, originTags, RUN_TAG, RunManifest, TAG, versionFingerprint } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, Progress, readJson, refuseStoreVerify, VerifyMode, writeManifest } from "./treeCopy";
 import { ucVersionRoot } from "./transports/unityCatalog";
@@ -293,6 +293,11 @@ interface Target {
    * that run was migrated, or read back here): nothing is copied, and the run itself is left as it is.
    */
   reused?: { path: string; files: ManifestEntry[] };
+  /**
+   * The version was registered from an MLflow 3 logged model, which moved with its experiment (loggedModels.ts): the
+   * target version is registered from that copy, whose files are the version's (see modelFiles).
+   */
+  fromModel?: MovedModelSource;
 }
 
 /** The files as copied and verified, and the manifest digest written for them. */
@@ -475,8 +480,10 @@ async function claimTarget(
   const prepared = await m.timed("prepare", async () => {
     const first = (await claimsOf(dst, toModel, fingerprint))[0];
     if (first && (await completeVersion(dst, first))) return { done: first } as const;
-    const moved = o.reuseMovedRuns && !m.ucTarget && run ? await movedRunOf(m, run, srcRoot, plan.listed) : undefined;
-    return { done: undefined, ...(moved ?? { ...(await prepareTargetRun()), reused: undefined }) } as const;
+    // Not into Unity Catalog, which takes a version's files only at the version's own storage location.
+    const fromModel = m.ucTarget ? undefined : await movedModelOf(m, version, plan.listed);
+    const moved = !fromModel && o.reuseMovedRuns && !m.ucTarget && run ? await movedRunOf(m, run, srcRoot, plan.listed) : undefined;
+    return { done: undefined, fromModel, ...(moved ?? { ...(await prepareTargetRun()), reused: undefined }) } as const;
   });
   if (prepared.done) {
     m.progress.phase = "done";
@@ -499,6 +506,7 @@ async function claimTarget(
     finalizedHere: false,
     versionTags: prepared.reused ? [...versionTags, { key: TAG.runPath, value: prepared.reused.path }] : versionTags,
     ...(prepared.reused ? { reused: prepared.reused } : {}),
+    ...(prepared.fromModel ? { fromModel: prepared.fromModel } : {}),
   };
   // Unity Catalog takes files only into a pending version, at the storage location it gives: the version is
   // created first (or a pending one left by an interrupted run of this same source is resumed), written,
@@ -525,6 +533,19 @@ async function claimTarget(
 }
 
 /**
+ * The moved copy of the logged model the version was registered from, when it holds the version's files (the same
+ * paths at the same sizes; their bytes are compared in modelFiles). Undefined when the version names no logged model,
+ * its experiment has not moved, or the copy holds other files: the files are then copied as for any version, and the
+ * version is registered from them.
+ */
+async function movedModelOf(m: Migration, version: ModelVersion, listed: ListedFile[]): Promise<MovedModelSource | undefined> {
+  const moved = await movedModelSource(m.o, version);
+  if (!moved) return undefined;
+  const there = new Map((await listTree(m.dstT, moved.root)).map((f) => [f.path, f.size]));
+  return there.size === listed.length && listed.every((f) => there.get(f.path) === f.size) ? moved : undefined;
+}
+
+/**
  * The source run's migrated run in the target, when it holds exactly the version's files: complete, migrated from
  * this host, and its manifest lists the version's files (the source's, under the version's path in its run) at
  * their sizes, as the target still lists them. Their digests are the manifest's when that run was migrated with
@@ -542,7 +563,7 @@ async function movedRunOf(
 > {
   const { o, src, dst, srcT, dstT } = m;
   const runId = run.info.run_id;
-  if (srcRoot.model || (srcRoot.runId !== undefined && srcRoot.runId !== runId)) return undefined;
+  if (srcRoot.model || srcRoot.loggedModel || (srcRoot.runId !== undefined && srcRoot.runId !== runId)) return undefined;
   const base = (await srcT.runRoot(runId, "", run.info.artifact_uri)).path;
   const path =
     base === ""
@@ -632,7 +653,7 @@ async function rollingBack<T>(m: Migration, target: Target, phases: () => Promis
  */
 async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, plan: Plan, target: Target): Promise<Copied> {
   const { o, src, dst, srcT, dstT, toModel, timed } = m;
-  const { targetRun, targetRunId, journalRoot, fresh, modelRoot, created, reused } = target;
+  const { targetRun, targetRunId, journalRoot, fresh, modelRoot, created, reused, fromModel } = target;
   const { listed, fingerprint } = plan;
   if (reused) {
     // Already in the target with its run, and verified there: the version is registered from it as it is.
@@ -654,24 +675,26 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
         })
       : Promise.resolve();
   const copied = timed("copy", () =>
-    copyTree({
-      srcT,
-      srcRoot,
-      dstT,
-      dstRoot: modelRoot,
-      journalRoot,
-      fresh,
-      listed,
-      fingerprint,
-      verify: m.verify,
-      retry: m.retry,
-      concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
-      partConcurrency: o.storeSettings?.partConcurrency,
-      what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
-      tree: `model '${o.model}' version ${version.version} in ${created ? `${toModel} version ${created.version}` : `run ${targetRunId}`} on ${o.to.uri}`,
-      progress: m.progress,
-      tell: m.tell,
-    }),
+    fromModel
+      ? modelFiles(m, version, srcRoot, listed, fromModel)
+      : copyTree({
+          srcT,
+          srcRoot,
+          dstT,
+          dstRoot: modelRoot,
+          journalRoot,
+          fresh,
+          listed,
+          fingerprint,
+          verify: m.verify,
+          retry: m.retry,
+          concurrency: o.concurrency ?? DEFAULT_CONCURRENCY,
+          partConcurrency: o.storeSettings?.partConcurrency,
+          what: (p) => `'${p}' of model '${o.model}' version ${version.version}`,
+          tree: `model '${o.model}' version ${version.version} in ${created ? `${toModel} version ${created.version}` : `run ${targetRunId}`} on ${o.to.uri}`,
+          progress: m.progress,
+          tell: m.tell,
+        }),
   );
   // Both are awaited before either failure is thrown: nothing keeps writing behind the caller's back.
   const [lineageOutcome, copyOutcome] = await Promise.allSettled([lineageDone, copied]);
@@ -691,6 +714,7 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
         manifestDigest: digest,
         source: { host: o.from.baseUrl, model: o.model, version: version.version, run: version.run_id ?? null },
         ...(created ? { target: { model: toModel, version: created.version, storageLocation: modelRoot.path } } : {}),
+        ...(fromModel ? { target: { loggedModel: fromModel.model_id } } : {}),
         files,
       },
       `the manifest of model '${o.model}' version ${version.version}`,
@@ -698,6 +722,41 @@ async function copy(m: Migration, { version, run, evidence, srcRoot }: Source, p
     ),
   );
   return { files, skippedFiles, warnings, digest };
+}
+
+/**
+ * The version's files where its moved logged model holds them: nothing is written. Its registration names that copy
+ * (`models:/<copy>`), so MLflow reads the version's files there; the logged-model move wrote them and verified them
+ * with its own manifest, so a copy of the version's own in the migration run would be a second copy of the same bytes
+ * that nothing reads, and twice the writes. They are checked here as a copy is: the source's files are read and hashed
+ * (the version's manifest, which a production validation is compared with) and, unless `--verify size`, the copy's
+ * read back, file by file; any difference fails the migration before anything is registered.
+ */
+async function modelFiles(
+  m: Migration,
+  version: ModelVersion,
+  srcRoot: ArtifactRoot,
+  listed: ListedFile[],
+  fromModel: MovedModelSource,
+): Promise<{ files: ManifestEntry[]; skippedFiles: number; warnings: string[] }> {
+  const { o, srcT, dstT, progress } = m;
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  Object.assign(progress, { phase: "copying", filesTotal: listed.length, bytesTotal: listed.reduce((s, f) => s + f.size, 0) });
+  m.tell();
+  const [files, back] = await Promise.all([
+    hashFiles(srcT, srcRoot, listed, concurrency),
+    m.verify === "size" ? undefined : hashFiles(dstT, fromModel.root, listed, concurrency),
+  ]);
+  const differ = listed.filter(
+    (f, i) => files[i].size !== f.size || (back && (back[i].size !== f.size || back[i].sha256 !== files[i].sha256)),
+  );
+  if (differ.length)
+    throw migrationError(
+      `model '${o.model}' version ${version.version} on ${o.from.uri} and the logged model it was registered from as moved to ${o.to.uri} (${fromModel.model_id}) hold different bytes at ${differ.map((f) => `'${f.path}'`).join(", ")}; nothing was registered: move the model's experiment again (verify-move names what differs), then this version`,
+    );
+  Object.assign(progress, { filesDone: files.length, bytesDone: progress.bytesTotal });
+  m.tell();
+  return { files, skippedFiles: files.length, warnings: [] };
 }
 
 /** A validation is of bytes: other bytes (changed after it, or never validated) are not let through. */
@@ -761,14 +820,16 @@ async function register(
       await dst.ensureRegisteredModel(toModel);
       const made = await dst.createModelVersion({
         name: toModel,
-        // The run as created or found carries its artifact URI: it is not read again.
-        source: [targetRun.info.artifact_uri.replace(/\/+$/, ""), target.reused ? target.reused.path : MODEL_DIR].filter(Boolean).join("/"),
+        // From the moved logged model it was registered from (`models:/<copy>`, or its storage location in a workspace
+        // registry, with its `model_id`), whose files modelFiles compared; else from the files in the run (which, as
+        // created or found, carries its artifact URI).
+        source:
+          target.fromModel?.source ??
+          [targetRun.info.artifact_uri.replace(/\/+$/, ""), target.reused ? target.reused.path : MODEL_DIR].filter(Boolean).join("/"),
         run_id: targetRunId,
         description: version.description,
         tags: [...target.versionTags, ...recordTags],
-        // Hook (loggedModels.ts): a version registered from an MLflow 3 logged model that moved with its experiment is
-        // registered from the moved model (`models:/<target id>`, `model_id`); the files copied above are the same bytes.
-        ...(await movedModelSource(o, version)),
+        ...(target.fromModel ? { model_id: target.fromModel.model_id } : {}),
       });
       return { raced: undefined, made, left: false } as const;
     });
@@ -1156,11 +1217,14 @@ export async function checkTarget(
         : read;
     if (!manifest) problems.push(`the manifest of model '${model}' version ${version} is missing`);
     else {
-      // Unity Catalog keeps the files at the version's storage location; elsewhere they are in the run.
+      // Unity Catalog keeps the files at the version's storage location; a version registered from a moved logged
+      // model has the model's (where its download URI points); elsewhere they are in the run.
       const root =
         registryOf(to) === "unity-catalog" && v.storage_location
           ? ucVersionRoot(model, version, v.storage_location, false)
-          : await t.runRoot(v.run_id, runPath ?? MODEL_DIR);
+          : sourceModelIdOf(v)
+            ? await t.versionRoot(v, await dst.getDownloadUri(model, version))
+            : await t.runRoot(v.run_id, runPath ?? MODEL_DIR);
       const actual = new Map((await listTree(t, root)).map((f) => [f.path, f.size]));
       const sized = manifest.files.filter((f) => actual.get(f.path) === f.size);
       const hashed = new Map(verify === "full" ? (await hashFiles(t, root, sized)).map((h) => [h.path, h.sha256]) : []);

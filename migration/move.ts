@@ -346,7 +346,11 @@ async function moveWorkspaceObject(
       facts: await ctx.facts(),
       remaps,
       dryRun,
-      coming: item.runs ?? [],
+      coming: {
+        job: item.runs ?? [],
+        "cluster-policy": o.items.flatMap((i) => (i.kind === "cluster-policy" ? [i.name] : [])),
+        "instance-pool": o.items.flatMap((i) => (i.kind === "instance-pool" ? [i.name] : [])),
+      },
     });
   } else {
     const [src] = await computeInventory(o.from, item.kind, [item.name]);

@@ -487,7 +487,8 @@ export function parseShard(s: string): { index: number; count: number } {
 
 /**
  * Splits items into `count` disjoint shards balanced by bytes, deterministically. A version goes with the
- * experiment that holds its run (one unit, weighing the experiment's bytes, which hold the version's files); units go largest first (ties by key) onto the shard with the fewest
+ * experiment that holds its run (one unit, weighing the experiment's bytes, which hold the version's files), and the
+ * cluster policies, instance pools and jobs go together (a job needs the others made first); units go largest first (ties by key) onto the shard with the fewest
  * bytes so far (then the fewest items, then the lowest number). Each shard keeps the move's order (notebooks,
  * experiments, models; by key within a kind).
  */
@@ -498,7 +499,10 @@ export function splitShards(items: MoveItem[], count: number): MoveItem[][] {
   const units = new Map<string, { key: string; bytes: number; items: MoveItem[] }>();
   for (const item of items) {
     const withRun = item.kind === "model-version" && item.withRun && keys.has(item.withRun) ? item.withRun : undefined;
-    const key = withRun ?? item.key;
+    // Policies, pools and jobs go together: a job needs its policy, pool and the jobs it runs made before it.
+    const together =
+      item.kind === "cluster-policy" || item.kind === "instance-pool" || item.kind === "job" ? "workspace-objects" : undefined;
+    const key = withRun ?? together ?? item.key;
     const unit = units.get(key) ?? { key, bytes: 0, items: [] };
     // Its files are its run's, moved with the experiment: they weigh once.
     if (!withRun) unit.bytes += item.bytes;

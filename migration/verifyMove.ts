@@ -22,7 +22,16 @@ import { ManifestEntry } from "./hashing";
 import { LifecyclePlan, planLifecycle, REGISTRY_NAME } from "./lifecycle";
 import { SKIP } from "./movePlan";
 import { RUN_TAG, TAG } from "./provenance";
-import { Inventory, isProvenanceTag, sameModelName, takeInventory, UC_SCHEMA, VersionInventory, RunInventory } from "./inventory";
+import {
+  Inventory,
+  isProvenanceTag,
+  ModelLink,
+  sameModelName,
+  takeInventory,
+  UC_SCHEMA,
+  VersionInventory,
+  RunInventory,
+} from "./inventory";
 import { RetryPolicy } from "../clients/http";
 import { compareCompute, Remaps } from "./compute";
 import { compareJobs, sideNames } from "./jobs";
@@ -170,18 +179,27 @@ export function checkModelNames(names: ModelNames, from: Endpoint, to: Endpoint)
   if (problems.length) throw new Error(problems.length === 1 ? problems[0] : `Invalid model names:\n - ${problems.join("\n - ")}`);
 }
 
+/** The `A=B` entries of option values (each may hold several, comma-separated), each with its text; `pair` undefined when not `A=B`. */
+export function optionPairs(values: string[]): { entry: string; pair?: [string, string] }[] {
+  return values
+    .flatMap((v) => v.split(","))
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const m = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
+      return { entry, ...(m ? { pair: [m[1], m[2]] as [string, string] } : {}) };
+    });
+}
+
 /** Parses `a=main.quant.a,b=main.quant.beta` (each of `values` may hold several) into a name map; throws naming the bad entry. */
 export function parseModelMap(values: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const entry of values
-    .flatMap((v) => v.split(","))
-    .map((x) => x.trim())
-    .filter(Boolean)) {
-    const m = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
-    if (!m) throw new Error(`--model-map '${entry}' is not SOURCE=TARGET (for example quant-alpha=main.quant.quant-alpha)`);
-    if (out[m[1]] !== undefined && out[m[1]] !== m[2])
-      throw new Error(`--model-map names model '${m[1]}' twice ('${out[m[1]]}' and '${m[2]}')`);
-    out[m[1]] = m[2];
+  for (const { entry, pair } of optionPairs(values)) {
+    if (!pair) throw new Error(`--model-map '${entry}' is not SOURCE=TARGET (for example quant-alpha=main.quant.quant-alpha)`);
+    const [from, to] = pair;
+    if (out[from] !== undefined && out[from] !== to)
+      throw new Error(`--model-map names model '${from}' twice ('${out[from]}' and '${to}')`);
+    out[from] = to;
   }
   return out;
 }
@@ -264,6 +282,13 @@ function compareRun(s: RunInventory, t: RunInventory): string[] {
   const sourceSets = new Set(s.datasets ?? []);
   for (const d of sourceSets) if (!targetSets.has(d)) out.push(`dataset input ${d} is missing`);
   for (const d of targetSets) if (!sourceSets.has(d)) out.push(`dataset input ${d} is in the target only`);
+  // Logged models by the source's ids: a target run's link counts for the source model its model is a copy of.
+  const link = (l: ModelLink, id: string) => `model ${l.kind} ${id}${l.kind === "output" ? ` (step ${l.step})` : ""}`;
+  const sourceLinks = new Set((s.models ?? []).map((l) => link(l, l.modelId)));
+  const targetLinks = new Map((t.models ?? []).map((l) => [link(l, l.movedFrom ?? l.modelId), l]));
+  for (const l of sourceLinks) if (!targetLinks.has(l)) out.push(`${l} is missing`);
+  for (const [k, l] of targetLinks)
+    if (!sourceLinks.has(k)) out.push(`${link(l, l.modelId)}${l.movedFrom ? ` (a copy of ${l.movedFrom})` : ""} is in the target only`);
   out.push(...manifestDifferences(s.manifest ?? [], t.manifest ?? []).map((x) => `artifact ${x}`));
   return out;
 }

@@ -64,6 +64,8 @@ export const PRODUCT_ROUTES = [
   "GET /api/2.0/mlflow/logged-models/{model_id}",
   "POST /api/2.0/mlflow/logged-models/search",
   "DELETE /api/2.0/mlflow/logged-models/{model_id}",
+  // A run's links to the logged models it produced (migration/lineage.ts copyModelLinks; its model inputs go by log-inputs).
+  "POST /api/2.0/mlflow/runs/outputs",
   "GET /api/2.0/mlflow/transition-requests/list",
   "POST /api/2.0/mlflow/unity-catalog/model-versions/create",
   "POST /api/2.0/mlflow/unity-catalog/model-versions/finalize",

@@ -106,7 +106,30 @@ def register(case):
     def search(x):
         found = x.w.experiments.search_logged_models(experiment_ids=[x.experiment_id], max_results=50)
         need([m.info.model_id for m in found.models or []] == [x.logged_model], f"the search found {[m.info.model_id for m in found.models or []]}")
+        # A copy is found by its record of its source model (lineage.ts movedModelCopies), in any experiment.
+        for source, want in [("m-0123456789abcdef", [x.logged_model]), ("m-fedcba9876543210", [])]:
+            answer = proto(svc.SearchLoggedModels.Response, x.do("POST", "/api/2.0/mlflow/logged-models/search", body={
+                "experiment_ids": [x.experiment_id], "filter": f"tags.`quant.migration.source_model_id` = '{source}'", "max_results": 50}))
+            got = [m["info"]["model_id"] for m in answer.get("models", [])]
+            need(got == want, f"the search by source model {source} found {got}")
         return "found"
+
+    @case("POST /api/2.0/mlflow/runs/outputs")
+    def log_outputs(x):
+        # The run's model links: the model it produced (at a step; MLflow keeps one per run and model, and refuses a
+        # second) and one it used (log-inputs' `models`, sent twice: one input).
+        x.w.experiments.log_outputs(x.run_id, models=[ml.ModelOutput(model_id=x.logged_model, step=4)])
+        for _ in range(2):
+            x.w.experiments.log_inputs(x.run_id, models=[ml.ModelInput(model_id=x.logged_model)])
+        answer = proto(svc.GetRun.Response, x.do("GET", "/api/2.0/mlflow/runs/get", query={"run_id": x.run_id}))["run"]
+        outputs = [(m["model_id"], int(m["step"])) for m in answer.get("outputs", {}).get("model_outputs", [])]
+        need(outputs == [(x.logged_model, 4)], f"the run's model outputs: {outputs}")
+        inputs = [m["model_id"] for m in answer.get("inputs", {}).get("model_inputs", [])]
+        need(inputs == [x.logged_model], f"the run's model inputs: {inputs}")
+        # The SDK's Run has no `outputs` (MLflow's GetRun message above has): its typed read checks the inputs.
+        run = x.w.experiments.get_run(x.run_id).run
+        need([m.model_id for m in run.inputs.model_inputs] == [x.logged_model], f"the SDK reads the model inputs: {run.inputs}")
+        return "logged"
 
     @case("DELETE /api/2.0/mlflow/logged-models/{model_id}")
     def delete(x):

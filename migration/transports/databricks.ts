@@ -2,17 +2,24 @@
  * A Databricks workspace's MLflow artifact store: paged `GET /api/2.0/mlflow/artifacts/list`, and signed
  * URLs from `POST /api/2.0/mlflow/artifacts/credentials-for-read` / `credentials-for-write`, whose returned
  * headers are sent with every storage request. Run-relative artifacts (workspace registry versions).
+ *
+ * And MLflow 3 logged models' files (a root with `loggedModel`), as MLflow's own `_LoggedModel` artifact resource
+ * reaches them: paged `GET /api/2.0/mlflow/logged-models/{id}/artifacts/directories`, signed URLs from `POST
+ * .../artifacts/credentials-for-download` / `-upload`. A version registered from a logged model (every
+ * `log_model(name=...)` in MLflow 3) has its files there: its download URI is the model's storage location
+ * (`dbfs:/databricks/mlflow-tracking/<exp>/logged_models/<id>/artifacts`), or its source `models:/<id>`.
  */
 import { createHash } from "crypto";
 import { azureSinkFromSasUrl, settingsFrom } from "../../clients/cloudStores";
-import { DEFAULT_RETRY, httpError, jsonRequest, streamGet, streamPut, withRetry } from "../../clients/http";
+import { DEFAULT_RETRY, httpError, jsonRequest, RetryPolicy, streamGet, streamPut, withRetry } from "../../clients/http";
 import { MlflowClient } from "../../clients/mlflow";
 import { ObjectSink, PartReceipt, S3_MAX_PARTS, S3_SINGLE_PUT_LIMIT, StoredObject, StoreSettings } from "../../clients/objectStore";
-import { ArtifactTransport, joinPath } from "./transport";
+import { ArtifactRoot, ArtifactTransport, joinPath, LOGGED_MODEL_LOCATION, sourceModelIdOf } from "./transport";
 
+/** A run's credential (`run_id`), or a logged model's (its `path` only). */
 interface CredentialInfo {
-  run_id: string;
-  path: string;
+  run_id?: string;
+  path?: string;
   signed_uri: string;
   type?: string;
   headers?: { name: string; value: string }[];
@@ -46,11 +53,16 @@ async function request(
   throw httpError(r.status, `${what}: the store answered ${r.status}${code ? ` ${code}` : ""}`, r.status === 429 || r.status >= 500, code);
 }
 
-export function databricksTransport(client: MlflowClient, settings?: Partial<StoreSettings>): ArtifactTransport {
+export function databricksTransport(
+  client: MlflowClient,
+  settings?: Partial<StoreSettings>,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): ArtifactTransport {
   const resolved = settingsFrom(settings);
-  const api = `${client.endpoint.baseUrl}/api/2.0/mlflow/artifacts`;
-  const json = <T>(method: string, path: string, body: unknown, what: string) =>
-    withRetry(DEFAULT_RETRY, () => jsonRequest<T>(method, `${api}/${path}`, client.headers, body, `${client.endpoint.uri}: ${what}`));
+  const api = `${client.endpoint.baseUrl}/api/2.0/mlflow`;
+  const call = <T>(method: string, path: string, body: unknown, what: string) =>
+    withRetry(retry, () => jsonRequest<T>(method, `${api}/${path}`, client.headers, body, `${client.endpoint.uri}: ${what}`));
+  const json = <T>(method: string, path: string, body: unknown, what: string) => call<T>(method, `artifacts/${path}`, body, what);
   const credential = async (kind: "read" | "write", runId: string, path: string) => {
     const r = await json<{ credential_infos?: CredentialInfo[] }>(
       "POST",
@@ -142,26 +154,74 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
     };
   };
   const runOf = (root: { runId?: string }) => {
-    if (!root.runId) throw new Error("a Databricks artifact root needs a run id");
+    if (!root.runId) throw new Error("a Databricks artifact root needs a run id or a logged model");
     return root.runId;
+  };
+  const modelPath = (modelId: string, tail: string) => `logged-models/${encodeURIComponent(modelId)}/artifacts/${tail}`;
+  const modelCredential = async (kind: "download" | "upload", modelId: string, path: string) => {
+    const r = await call<{ credentials?: { credential_info: CredentialInfo }[] }>(
+      "POST",
+      modelPath(modelId, `credentials-for-${kind}`),
+      { model_id: modelId, paths: [path] },
+      `${kind} credentials for logged model ${modelId} artifact '${path}'`,
+    );
+    const c = (r.credentials?.find((x) => x.credential_info.path === path) ?? r.credentials?.[0])?.credential_info;
+    if (!c) throw new Error(`${client.endpoint.uri}: no ${kind} credential returned for logged model ${modelId} artifact '${path}'`);
+    return credentialOf(c);
+  };
+  /** The signed URL of one file to read or write, the run's or the logged model's. */
+  const signedFor = (kind: "read" | "write", root: ArtifactRoot, full: string) =>
+    root.loggedModel
+      ? modelCredential(kind === "read" ? "download" : "upload", root.loggedModel, full)
+      : credential(kind, runOf(root), full);
+  const whatOf = (root: ArtifactRoot, full: string) =>
+    `${client.endpoint.uri}: artifact '${full}' of ${root.loggedModel ? `logged model ${root.loggedModel}` : `run ${root.runId}`}`;
+  /** One level of a logged model's files, paged; the server answers paths from the model's root. */
+  const listModel = async (modelId: string, sub: string, dir: string) => {
+    const full = joinPath(sub, dir);
+    const out: { path: string; isDir: boolean; size?: number }[] = [];
+    let token: string | undefined;
+    do {
+      const q = new URLSearchParams({ artifact_directory_path: full, ...(token ? { page_token: token } : {}) });
+      const r = await call<{ files?: { path: string; is_dir?: boolean; file_size?: number | string }[]; next_page_token?: string }>(
+        "GET",
+        `${modelPath(modelId, "directories")}?${q}`,
+        undefined,
+        `artifacts of logged model ${modelId} under '${full}'`,
+      );
+      for (const f of r.files ?? [])
+        out.push({
+          path: sub && f.path.startsWith(`${sub}/`) ? f.path.slice(sub.length + 1) : f.path,
+          isDir: !!f.is_dir,
+          size: f.is_dir ? undefined : Number(f.file_size ?? 0) /* proto3 JSON omits a zero size */,
+        });
+      token = r.next_page_token || undefined;
+    } while (token);
+    return out;
   };
   return {
     name: "databricks",
     async versionRoot(version, downloadUri) {
+      // Where the files are, as the download URI says; a version naming a logged model otherwise has that model's.
+      const stored = LOGGED_MODEL_LOCATION.exec(downloadUri);
+      if (stored) return { loggedModel: stored[1], path: (stored[2] ?? "").replace(/\/+$/, "") };
       const runs = /^runs:\/([^/]+)\/?(.*)$/.exec(downloadUri);
       if (runs) return { runId: runs[1], path: runs[2].replace(/\/+$/, "") };
       const i = downloadUri.indexOf("/artifacts/");
       if (version.run_id && i >= 0 && !/\/models\/m-[^/]+\/artifacts/.test(downloadUri)) {
         return { runId: version.run_id, path: downloadUri.slice(i + "/artifacts/".length).replace(/\/+$/, "") };
       }
+      const modelId = sourceModelIdOf(version) ?? /^models:\/(m-[0-9a-f]+)\/?$/.exec(downloadUri)?.[1];
+      if (modelId) return { loggedModel: modelId, path: "" };
       throw new Error(
-        `${client.endpoint.uri}: model '${version.name}' version ${version.version} stores its files at ${downloadUri}, which is not under a run's artifacts; this transport moves run-relative artifacts (workspace registry versions)`,
+        `${client.endpoint.uri}: model '${version.name}' version ${version.version} stores its files at ${downloadUri}, which is neither under a run's artifacts nor a logged model's`,
       );
     },
     async runRoot(runId, sub) {
       return { runId, path: sub };
     },
     async list(root, dir) {
+      if (root.loggedModel) return listModel(root.loggedModel, root.path, dir);
       const runId = runOf(root);
       const full = joinPath(root.path, dir);
       const out: { path: string; isDir: boolean; size?: number }[] = [];
@@ -188,15 +248,17 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
     },
     async download(root, path) {
       const full = joinPath(root.path, path);
-      const c = await credential("read", runOf(root), full);
-      return streamGet(c.url, c.headers, `${client.endpoint.uri}: artifact '${full}' of run ${root.runId}`);
+      const c = await signedFor("read", root, full);
+      return streamGet(c.url, c.headers, whatOf(root, full));
     },
     async upload(root, path, body, length) {
       const full = joinPath(root.path, path);
-      const c = await credential("write", runOf(root), full);
-      return streamPut(c.url, c.headers, body, length, `${client.endpoint.uri}: artifact '${full}' of run ${root.runId}`);
+      const c = await signedFor("write", root, full);
+      return streamPut(c.url, c.headers, body, length, whatOf(root, full));
     },
     async sink(root, path) {
+      // A logged model's upload credentials come without the multipart routes a run's have: `upload` streams each file.
+      if (root.loggedModel) return undefined;
       const full = joinPath(root.path, path);
       const runId = runOf(root);
       const c = await credential("write", runId, full);
@@ -210,8 +272,8 @@ export function databricksTransport(client: MlflowClient, settings?: Partial<Sto
     storeVerification: () => undefined,
     async stat(root, path): Promise<StoredObject | undefined> {
       const full = joinPath(root.path, path);
-      const c = await credential("read", runOf(root), full);
-      const what = `${client.endpoint.uri}: artifact '${full}' of run ${root.runId}`;
+      const c = await signedFor("read", root, full);
+      const what = whatOf(root, full);
       // One byte: the size comes in Content-Range, the stored checksum in the headers.
       let r: Response;
       try {

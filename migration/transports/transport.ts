@@ -9,6 +9,11 @@ export interface ArtifactRoot {
   path: string;
   /** A Unity Catalog model version's files (`path` is its storage location): read, or written while pending. */
   model?: { name: string; version: string; write: boolean };
+  /**
+   * An MLflow 3 logged model's files on a Databricks workspace (`path` is below its artifact root), reached through
+   * the logged-model artifact routes rather than a run's.
+   */
+  loggedModel?: string;
 }
 
 /** One entry of a one-level listing; `path` is relative to the root it was listed under. */
@@ -46,6 +51,24 @@ export interface ArtifactTransport {
   storeVerification?(): string | undefined;
   /** What the store holds for one file (size, stored checksum, committed parts), for `--verify store`. */
   stat?(root: ArtifactRoot, path: string): Promise<StoredObject | undefined>;
+}
+
+/** A logged model's storage location on Databricks, and a path below it: `.../logged_models/<id>/artifacts[/<sub>]`. */
+export const LOGGED_MODEL_LOCATION = /\/logged_models\/(m-[^/]+)\/artifacts(?:\/(.*))?$/;
+
+/**
+ * The id of the logged model a version was registered from: its `model_id`, a `models:/m-...` source, or a source
+ * that is the model's storage location (how MLflow's client registers one in a Databricks workspace registry, which
+ * takes no `models:/` source).
+ */
+export function sourceModelIdOf(version: ModelVersion & { model_id?: string }): string | undefined {
+  const source = version.source ?? "";
+  const stored = LOGGED_MODEL_LOCATION.exec(source);
+  return (
+    version.model_id ||
+    /^models:\/(m-[0-9a-f]+)\/?$/.exec(source)?.[1] ||
+    (stored && !stored[2]?.replace(/\/+$/, "") ? stored[1] : undefined)
+  );
 }
 
 /** Joins artifact path parts with '/', ignoring empty ones. */

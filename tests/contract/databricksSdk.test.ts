@@ -121,7 +121,7 @@ describe("contract: every Databricks route the product calls answers as the offi
     return new Promise((resolve, reject) => {
       const r = https.request(
         `${ws.url}${route}`,
-        { ca: ws.cert.cert, headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...headers } },
+        { ca: ws.cert?.cert, headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, ...headers } },
         (res) => {
           let d = "";
           res.on("data", (c) => (d += c));

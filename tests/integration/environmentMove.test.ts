@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { EXPERIMENT, LocalEnvironments, startLocalEnvironments } from "../../devenv/localEnv";
+import { EXPERIMENT, LocalEnvironments, startLocalEnvironments, TEAM_WORK } from "../../devenv/localEnv";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { inventoryCli } from "../../cli/inventory";
 import { Inventory } from "../../migration/inventory";
@@ -18,7 +18,7 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
   this.timeout(900000);
   let envs: LocalEnvironments;
   let run: { status: number | null; stdout: string; stderr: string };
-  const env = () => ({ FROM: envs.old.uri, TO: envs.new.uri, DATABRICKS_TOKEN: envs.token });
+  const env = () => ({ FROM: envs.old.uri, TO: envs.new.uri, DATABRICKS_TOKEN: envs.token, VAULT_FILE: envs.vaultFile! });
 
   before(async () => {
     envs = await startLocalEnvironments();
@@ -36,7 +36,10 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     const inv = JSON.parse(out.join("")) as Inventory;
     assert.deepStrictEqual(
       inv.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.stage, v.aliases, v.files])]),
-      [["quant-alpha-transformer", [["1", "Production", [], envs.fixture.files.length]]]],
+      [
+        ["quant-alpha-mlflow3", [["1", "Staging", [], envs.loggedModel!.files.length]]],
+        ["quant-alpha-transformer", [["1", "Production", [], envs.fixture.files.length]]],
+      ],
       "a workspace registry: a stage, no aliases",
     );
     const alpha = inv.experiments.find((e) => e.name === EXPERIMENT)!;
@@ -57,8 +60,8 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.strictEqual(run.status, 0, `walk-through failed (exit ${run.status}):\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
     assert.match(
       run.stdout,
-      /8 difference\(s\):/,
-      "before the move: the model version, the experiment and six notebooks and files are missing",
+      /11 difference\(s\):/,
+      "before the move: two model versions, two experiments, the logged model and six notebooks and files are missing",
     );
     assert.match(run.stdout, /identical: every model version, run and notebook of the source is in the target, byte for byte/);
   });
@@ -81,6 +84,34 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.match(run.stdout, /3 already migrated, 0 conflicts, 0 failed/);
     assert.match(run.stdout, /0 created, 6 already identical/);
     assert.ok(!run.stdout.includes(envs.token) && !run.stderr.includes(envs.token), "the token never appears in the output");
+    for (const v of Object.values(envs.vault![TEAM_WORK.secretScope]))
+      assert.ok(!run.stdout.includes(v) && !run.stderr.includes(v), "a secret value never appears in the output");
+  });
+
+  it("the team's work moved with the whole-environment move: the scope with the vault's values, the policy, the pool, the jobs created paused and switched by the cut-over and back, the endpoint", async () => {
+    const t = TEAM_WORK;
+    const scope = envs.new.api.secrets.scopes.get(t.secretScope)!;
+    assert.deepStrictEqual(
+      Object.fromEntries([...scope.secrets].map(([k, s]) => [k, s.value.toString()])),
+      envs.vault![t.secretScope],
+      "each key holds the value the vault gave",
+    );
+    assert.deepStrictEqual([...scope.acls], [[t.group, "READ"]]);
+    assert.ok([...envs.new.api.compute.policies.values()].some((p) => p.name === t.policy));
+    assert.ok([...envs.new.api.compute.pools.values()].some((p) => p.instance_pool_name === t.pool));
+    // After the walk-through's cut-over and roll-back: the jobs run in the old workspace again, their copies are paused.
+    const state = (side: LocalEnvironments["old"]) =>
+      Object.fromEntries(
+        [...side.api.jobs.jobs.values()].map((j) => [
+          j.settings.name,
+          (j.settings.schedule ?? j.settings.trigger)?.pause_status ?? "UNPAUSED",
+        ]),
+      );
+    assert.deepStrictEqual(state(envs.new), { [t.jobs[0]]: "PAUSED", [t.jobs[1]]: "PAUSED" });
+    assert.deepStrictEqual(state(envs.old), { [t.jobs[0]]: "UNPAUSED", [t.jobs[1]]: "UNPAUSED" });
+    assert.match(run.stdout, new RegExp(`job '${t.jobs[0]}': schedule paused in ${envs.old.uri.replace(/[+.]/g, "\\$&")}, unpaused in`));
+    assert.match(run.stdout, new RegExp(`job '${t.jobs[1]}': trigger paused in ${envs.new.uri.replace(/[+.]/g, "\\$&")}, unpaused in`));
+    assert.ok([...envs.new.api.serving.endpoints.keys()].includes(t.endpoint), "the serving endpoint is in the new workspace");
   });
 
   it("the runbook's own commands (sections 2 to 5, profiles old and new) run against the two environments after the move", async () => {
@@ -98,17 +129,33 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
         const r = await bash(
           c
             .replace(/> inventory-old\.json$/, `> ${path.join(dir, "inventory-old.json")}`)
-            .replace(/\bmove-plan\.yaml\b/g, path.join(dir, "move-plan.yaml")),
+            .replace(/\bmove-plan\.yaml\b/g, path.join(dir, "move-plan.yaml"))
+            .replace(/\bvault\.json\b/g, envs.vaultFile!),
           {
             DATABRICKS_CONFIG_FILE: cfg,
             DATABRICKS_TOKEN: "",
           },
         );
         assert.strictEqual(r.status, 0, `${c}\nexit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-        if (c.startsWith("npm run verify-move") || (c.startsWith("npm run move") && !/--dry-run|--plan-out|--shard/.test(c)))
+        if (c.startsWith("npm run verify-move") || (c.startsWith("npm run move") && !/--dry-run|--plan-out|--shard|--cut-over/.test(c)))
           assert.match(r.stdout, /identical: every model version, run and notebook/);
       }
+      // The plan came with the SQL that gives the new workspace the tables: two metastores, so deep clones.
+      const sql = fs.readFileSync(path.join(dir, "move-plan.tables.sql"), "utf8");
+      assert.match(sql, /CREATE TABLE IF NOT EXISTS `main`\.`quant`\.`daily_prices` DEEP CLONE /);
+      assert.match(sql, /CREATE TABLE IF NOT EXISTS `hive_metastore`\.`default`\.`positions` AS SELECT/);
+      assert.match(sql, /CREATE VIEW IF NOT EXISTS `main`\.`quant`\.`latest_prices` AS SELECT/);
+      assert.match(sql, /SELECT COUNT\(\*\) AS row_count FROM `main`\.`quant`\.`daily_prices`/);
       const inv = JSON.parse(fs.readFileSync(path.join(dir, "inventory-old.json"), "utf8").replace(/^[^{]*/, "")) as Inventory;
+      assert.deepStrictEqual(
+        inv.tables?.catalogs.flatMap((c) => c.schemas.flatMap((s) => s.tables.map((x) => [x.fullName, x.sizeBytes ?? null]))).sort(),
+        [
+          ["hive_metastore.default.positions", 2048],
+          ["main.quant.daily_prices", 3 * 2 ** 30],
+          ["main.quant.latest_prices", null],
+        ],
+        "the inventory lists every table with its size",
+      );
       assert.strictEqual(inv.experiments.find((e) => e.name === EXPERIMENT)!.runs.length, 3);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -6,10 +6,10 @@
  * cites them), not computed by the code under test, and each refusal is checked to change nothing.
  */
 import * as assert from "assert";
-import * as https from "https";
 import { ADMIN, WorkspaceServer } from "../../devenv/localPlatform";
 import { makeSelfSignedCert } from "../../devenv/selfSignedCert";
 import { liveServers } from "../fixtures/liveServers";
+import { callAs } from "../fixtures/member";
 
 const ADMIN_TOKEN = `dapi-jobs-admin-${process.pid}`;
 const PEOPLE = {
@@ -35,29 +35,7 @@ describe("the test workspace's jobs, cluster policies and instance pools refuse 
   let runner: string;
 
   /** One REST call to the workspace as `who`, with their own token. */
-  function call(who: Who, method: string, path: string, body?: unknown): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const r = https.request(
-        `${ws.url}${path}`,
-        {
-          method,
-          ca: ws.cert.cert,
-          headers: {
-            Authorization: `Bearer ${token(who)}`,
-            ...(payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}),
-          },
-        },
-        (res) => {
-          let d = "";
-          res.on("data", (c) => (d += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(d || "{}") }));
-        },
-      );
-      r.on("error", reject);
-      r.end(payload);
-    });
-  }
+  const call = (who: Who, method: string, path: string, body?: unknown): Promise<Answer> => callAs(ws, token(who), method, path, body);
   const ok = async (p: Promise<Answer>): Promise<Record<string, any>> => {
     const a = await p;
     assert.strictEqual(a.status, 200, JSON.stringify(a.body));

@@ -11,7 +11,6 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
-import * as https from "https";
 import * as os from "os";
 import * as path from "path";
 import { WorkspaceServer } from "../../devenv/localPlatform";
@@ -20,6 +19,7 @@ import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { MoveReport } from "../../migration/move";
 import { liveServers } from "../fixtures/liveServers";
 import { runAsync } from "../fixtures/process";
+import { callAs } from "../fixtures/member";
 
 const OLD = `dapi-jobs-move-old-${process.pid}`;
 const NEW = `dapi-jobs-move-new-${process.pid}`;
@@ -29,29 +29,7 @@ const NEW_APP = "2222bbbb-0000-4000-8000-000000000002";
 
 type Json = Record<string, any>;
 
-function call(ws: WorkspaceServer, token: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const r = https.request(
-      `${ws.url}${route}`,
-      {
-        method,
-        ca: ws.cert.cert,
-        headers: {
-          Authorization: `Bearer ${token}`,
-          ...(payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}),
-        },
-      },
-      (res) => {
-        let d = "";
-        res.on("data", (c) => (d += c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(d || "{}") }));
-      },
-    );
-    r.on("error", reject);
-    r.end(payload);
-  });
-}
+const call = (ws: WorkspaceServer, token: string, method: string, route: string, body?: unknown) => callAs(ws, token, method, route, body);
 
 describe("move: jobs, cluster policies and instance pools, created paused, held where the operator must decide, switched by cut-over", function () {
   this.timeout(300000);

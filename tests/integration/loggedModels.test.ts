@@ -3,9 +3,11 @@
  * and between two Databricks test workspaces fronting them. MLflow's own Python client logs the models (a
  * transformer-like tree with a 4 MB weights file, params, per-step and per-dataset metrics, tags) and reads the
  * copies back in the target: the files it downloads hash as the ones logged, and the model it loads predicts alike.
+ * A version registered from a logged model moves too, registered from the model's copy (`move` between workspaces).
  */
 import * as assert from "assert";
 import * as path from "path";
+import { renderMove } from "../../cli/move";
 import { Endpoint, mlflowClient, tagMap } from "../../clients/mlflow";
 import { DatabricksTestServer } from "../../devenv/databricks/databricksServer";
 import { MlflowServer, PROJECT_DIR } from "../../devenv/localMlflow";
@@ -19,8 +21,14 @@ import {
   MODEL_TAG,
   targetModelSource,
 } from "../../migration/loggedModels";
-import { migrate } from "../../migration/modelVersion";
+import { Inventory, takeInventory } from "../../migration/inventory";
+import { migrate, MigrationReport } from "../../migration/modelVersion";
+import { move } from "../../migration/move";
+import { MovePlan, resolveItems } from "../../migration/movePlan";
 import { TAG } from "../../migration/provenance";
+import { compareInventories, verifyMove } from "../../migration/verifyMove";
+import { JOURNAL_DIR, listTree } from "../../migration/treeCopy";
+import { transportFor } from "../../migration/transports/transportFor";
 import { FaultProxy } from "../fixtures/faultProxy";
 import { liveServers } from "../fixtures/liveServers";
 import { runAsync } from "../fixtures/process";
@@ -91,6 +99,80 @@ print(json.dumps({
     "metrics": sorted([[x.key, x.step, x.timestamp, x.value, x.dataset_name, x.dataset_digest, x.model_id, x.run_id] for x in m.metrics]),
 }))
 `;
+
+/** Registers a logged model in a workspace's registry with MLflow's client (`mlflow.register_model("models:/m-...")`). */
+const REGISTER = `
+import json, sys
+import mlflow
+a = json.loads(sys.argv[1])
+mlflow.set_tracking_uri(a["tracking_uri"])
+mlflow.set_registry_uri("databricks")
+mv = mlflow.register_model(f"models:/{a['model_id']}", a["name"])
+print(json.dumps({"version": mv.version, "source": mv.source, "model_id": mv.model_id}))
+`;
+
+/**
+ * Logs, through MLflow's client, a training experiment whose run used a base logged model (`log_inputs(models=...)`:
+ * the client's, as MLflow's fluent API takes model inputs only on Databricks)
+ * and produced a tuned one (`log_outputs`, at step 7), and a validation experiment whose run read a dataset and the
+ * tuned model: a consumer's validation run, linked to another experiment's model. Prints the ids.
+ */
+const LINKS_FIXTURE = `
+import json, os, sys, tempfile
+import mlflow, pandas as pd
+from mlflow.entities import LoggedModelInput, LoggedModelOutput
+a = json.loads(sys.argv[1])
+mlflow.set_tracking_uri(a["tracking_uri"])
+client = mlflow.MlflowClient()
+def model(name, experiment_id, run_id=None):
+    lm = mlflow.initialize_logged_model(name=name, source_run_id=run_id, experiment_id=experiment_id, model_type="transformer")
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump({"name": name}, f)
+        client.log_model_artifacts(lm.model_id, d)
+    mlflow.finalize_logged_model(lm.model_id, "READY")
+    return lm.model_id
+out = {}
+train = mlflow.set_experiment(a["train"]).experiment_id
+out["base"] = model("alpha-base", train)
+with mlflow.start_run(run_name="finetune") as run:
+    out["finetune"] = run.info.run_id
+    client.log_inputs(run.info.run_id, models=[LoggedModelInput(out["base"])])
+    out["tuned"] = model("alpha-tuned", train, run.info.run_id)
+    mlflow.log_outputs(models=[LoggedModelOutput(out["tuned"], step=7)])
+mlflow.set_experiment(a["validate"])
+holdout = mlflow.data.from_pandas(pd.DataFrame({"text": ["tok1 tok2"], "label": [1]}), name="holdout-2024")
+with mlflow.start_run(run_name="validation") as run:
+    out["validation"] = run.info.run_id
+    mlflow.log_input(holdout, context="validation")
+    client.log_inputs(run.info.run_id, models=[LoggedModelInput(out["tuned"])])
+print(json.dumps(out))
+`;
+
+/** Reads runs back through MLflow's client: each one's model inputs, model outputs (with their steps) and datasets. */
+const READ_LINKS = `
+import json, sys
+import mlflow
+a = json.loads(sys.argv[1])
+mlflow.set_tracking_uri(a["tracking_uri"])
+out = {}
+for run_id in a["runs"]:
+    r = mlflow.get_run(run_id)
+    out[run_id] = {
+        "inputs": sorted(m.model_id for m in r.inputs.model_inputs),
+        "outputs": sorted([m.model_id, m.step] for m in r.outputs.model_outputs),
+        "datasets": sorted(d.dataset.name for d in r.inputs.dataset_inputs),
+    }
+print(json.dumps(out))
+`;
+
+interface Links {
+  base: string;
+  tuned: string;
+  finetune: string;
+  validation: string;
+}
+type RunLinks = Record<string, { inputs: string[]; outputs: [string, number][]; datasets: string[] }>;
 
 interface Logged {
   experiment_id: string;
@@ -377,5 +459,209 @@ describe("MLflow 3 logged models move with their experiment", function () {
       );
       assert.deepStrictEqual(again.modelMap, report.modelMap);
     });
+
+    it("move: a version registered from a logged model is registered from its moved copy, MLflow's client downloads the same files from both, verify-move finds no difference, and a second move adopts it", async () => {
+      const [source, name] = [logged.models[0], `${experiment.slice("/Shared/".length)}-workspace-registry`];
+      const registered = await py<{ version: string; source: string; model_id: string }>(
+        REGISTER,
+        { model_id: source.model_id, name },
+        { workspace: dbxA.url, token: dbxA.token },
+      );
+      // A workspace registry takes no `models:/` source: MLflow's client registers the model's storage location.
+      assert.match(registered.source, new RegExp(`/logged_models/${source.model_id}/artifacts$`));
+      const plan: MovePlan = {
+        paths: [],
+        experiments: [experiment],
+        models: [{ name, versions: [registered.version] }],
+        modelMap: {},
+        stageAliases: {},
+      };
+      const moveAll = async () => {
+        const inv = await takeInventory({ endpoint: workspace(dbxA), experiments: [experiment], models: [name] });
+        const r = await move({ from: workspace(dbxA), to: workspace(dbxB), plan, items: resolveItems(plan, inv) });
+        assert.strictEqual(r.totals.failed, 0, renderMove(r));
+        assert.deepStrictEqual(r.verification?.differences, [], renderMove(r));
+        assert.strictEqual(r.verification?.checked.modelVersions, 1, renderMove(r));
+        return { r, version: r.items.find((i) => i.kind === "model-version")! };
+      };
+      const first = await moveAll();
+      assert.strictEqual(first.version.outcome, "moved", renderMove(first.r));
+      const targetVersion = (first.version.report as MigrationReport).targetVersion!;
+      const copyId = report.modelMap.get(source.model_id)!;
+      const dst = mlflowClient(workspace(dbxB));
+      const v = await dst.getModelVersion(name, targetVersion);
+      const copy = await loggedModelsClient(workspace(dbxB)).get(copyId);
+      assert.strictEqual(v.source, copy.info.artifact_uri, "registered from the moved logged model, as MLflow's client registers one");
+      assert.deepStrictEqual(JSON.parse(tagMap(copy.info.tags)["mlflow.modelVersions"] ?? "[]"), [
+        { name, version: Number(targetVersion) },
+      ]);
+      // Its files are the copy's: the migration run holds no copy of its own, only the journal with its manifest.
+      const t = transportFor(dst);
+      const own = await listTree(t, await t.runRoot(v.run_id!, ""));
+      assert.deepStrictEqual(
+        own.filter((f) => !f.path.startsWith(`${JOURNAL_DIR}/`)),
+        [],
+        "the version's files were copied into its run as well",
+      );
+      const download = (s: DatabricksTestServer, version: string) =>
+        runAsync(PYTHON, [path.join(PROJECT_DIR, "devenv", "python", "download_databricks.py"), "--model", name, "--version", version], {
+          env: {
+            ...process.env,
+            MLFLOW_ENABLE_TELEMETRY: "false",
+            DATABRICKS_HOST: s.url,
+            DATABRICKS_TOKEN: s.token,
+            DATABRICKS_CONFIG_FILE: "/dev/null",
+          },
+        });
+      const [fromSource, fromTarget] = await Promise.all([download(dbxA, registered.version), download(dbxB, targetVersion)]);
+      assert.strictEqual(fromSource.status, 0, fromSource.stderr.slice(-2000));
+      assert.strictEqual(fromTarget.status, 0, fromTarget.stderr.slice(-2000));
+      assert.deepStrictEqual(
+        JSON.parse(fromTarget.stdout),
+        JSON.parse(fromSource.stdout),
+        "MLflow downloads the same files from both versions",
+      );
+      assert.deepStrictEqual(JSON.parse(fromTarget.stdout), source.files, "the files MLflow downloads are the files logged");
+
+      const again = await moveAll();
+      assert.strictEqual(again.version.outcome, "adopted", renderMove(again.r));
+      assert.strictEqual((again.version.report as MigrationReport).targetVersion, targetVersion);
+      assert.deepStrictEqual(
+        (await dst.listVersions(name)).map((x) => x.version),
+        [targetVersion],
+        "the second move registered no new version",
+      );
+    });
   });
+
+  for (const kind of ["two MLflow servers", "two Databricks test workspaces"] as const)
+    describe(`a run's model inputs and outputs move with it, naming the moved models (between ${kind})`, () => {
+      const dbx = kind !== "two MLflow servers";
+      const stamp = `${Date.now()}`;
+      const [train, validate] = ["train", "validate"].map((x) => `${dbx ? "/Shared/" : ""}links-${x}-${stamp}`);
+      let servers: { a: MlflowServer; b: MlflowServer };
+      let workspaces: DatabricksTestServer[] = [];
+      let from: Endpoint;
+      let to: Endpoint;
+      let ids: Links;
+      let validateFirst: ExperimentMigrationReport;
+      let trainMove: ExperimentMigrationReport;
+      let validateAgain: ExperimentMigrationReport;
+      const tracking = (side: 0 | 1) =>
+        dbx ? { workspace: workspaces[side].url, token: workspaces[side].token } : { url: [servers.a, servers.b][side].url };
+      const migrateOne = (experiment: string) => migrateExperiment({ from, to, experiment, retry: FAST_RETRY });
+      const copyOf = (id: string) => trainMove.loggedModels!.modelMap.get(id)!;
+      const targetRun = (r: ExperimentMigrationReport) => r.runs[0].targetRunId!;
+
+      before(async () => {
+        servers = await liveServers();
+        if (dbx) {
+          workspaces = [
+            new DatabricksTestServer(servers.a.url, "dapi-links-source", "backend"),
+            new DatabricksTestServer(servers.b.url, "dapi-links-target", "backend"),
+          ];
+          await Promise.all(workspaces.map((w) => w.start()));
+        }
+        const endpoint = (side: 0 | 1): Endpoint =>
+          dbx
+            ? { uri: workspaces[side].url, baseUrl: workspaces[side].url, token: workspaces[side].token, transport: "databricks" }
+            : { uri: [servers.a, servers.b][side].url, baseUrl: [servers.a, servers.b][side].url, transport: "mlflow-artifacts" };
+        [from, to] = [endpoint(0), endpoint(1)];
+        ids = await py<Links>(LINKS_FIXTURE, { train, validate }, tracking(0));
+        // The consumer first, before the model it read has a copy; then the producer; then the consumer again.
+        validateFirst = await migrateOne(validate);
+        trainMove = await migrateOne(train);
+        validateAgain = await migrateOne(validate);
+      });
+      after(() => Promise.all(workspaces.map((w) => w.stop())));
+
+      it("a link to a model with no copy in the target yet is named in the run's warnings, not dropped; once the model moved, the next move carries it", () => {
+        const [first] = validateFirst.runs;
+        assert.strictEqual(first.outcome, "migrated");
+        assert.deepStrictEqual(first.warnings, [
+          `model input ${ids.tuned} has no moved copy in the target, so the link was not carried (move that model's experiment, then this one again)`,
+        ]);
+        assert.ok(validateFirst.warnings.some((w) => w.startsWith(`run ${ids.validation}: model input ${ids.tuned} has no moved copy`)));
+        const [again] = validateAgain.runs;
+        assert.deepStrictEqual([again.outcome, again.modelLinksLogged, again.warnings], ["adopted", 1, undefined]);
+      });
+
+      it("MLflow's client reads the moved runs' model inputs and outputs, and they name the copies", async () => {
+        assert.deepStrictEqual(
+          trainMove.runs.map((r) => [r.runName, r.outcome, r.modelLinksLogged, r.warnings]),
+          [["finetune", "migrated", 2, undefined]],
+        );
+        const [source, target] = await Promise.all([
+          py<RunLinks>(READ_LINKS, { runs: [ids.finetune, ids.validation] }, tracking(0)),
+          py<RunLinks>(READ_LINKS, { runs: [targetRun(trainMove), targetRun(validateAgain)] }, tracking(1)),
+        ]);
+        assert.deepStrictEqual(source[ids.finetune], { inputs: [ids.base], outputs: [[ids.tuned, 7]], datasets: [] });
+        assert.deepStrictEqual(source[ids.validation], { inputs: [ids.tuned], outputs: [], datasets: ["holdout-2024"] });
+        assert.ok(copyOf(ids.base) && copyOf(ids.tuned) && copyOf(ids.base) !== ids.base, "both models moved");
+        assert.deepStrictEqual(target[targetRun(trainMove)], {
+          inputs: [copyOf(ids.base)],
+          outputs: [[copyOf(ids.tuned), 7]],
+          datasets: [],
+        });
+        assert.deepStrictEqual(target[targetRun(validateAgain)], {
+          inputs: [copyOf(ids.tuned)],
+          outputs: [],
+          datasets: ["holdout-2024"],
+        });
+        if (dbx) assert.ok(workspaces[1].calls.includes("POST /api/2.0/mlflow/runs/outputs"), "the workspace served the outputs");
+      });
+
+      it("a second move of both experiments adds nothing", async () => {
+        const again = [await migrateOne(train), await migrateOne(validate)];
+        assert.deepStrictEqual(
+          again.flatMap((r) => r.runs.map((x) => [x.outcome, x.modelLinksLogged, x.warnings])),
+          [
+            ["adopted", undefined, undefined],
+            ["adopted", undefined, undefined],
+          ],
+        );
+        const target = await py<RunLinks>(READ_LINKS, { runs: [targetRun(trainMove), targetRun(validateAgain)] }, tracking(1));
+        assert.deepStrictEqual(target[targetRun(trainMove)].inputs, [copyOf(ids.base)]);
+        assert.deepStrictEqual(target[targetRun(trainMove)].outputs, [[copyOf(ids.tuned), 7]]);
+        assert.deepStrictEqual(target[targetRun(validateAgain)].inputs, [copyOf(ids.tuned)]);
+      });
+
+      it("verify-move finds the links equal, and names one missing, one pointing at the wrong model, and one in the target only", async () => {
+        const scope = { from, to, experiments: [train, validate], models: [] as string[], retry: FAST_RETRY };
+        const runDifferences = (v: { differences: { kind: string; detail: string }[] }) =>
+          v.differences.filter((d) => d.kind === "run").map((d) => d.detail);
+        assert.deepStrictEqual(runDifferences(await verifyMove(scope)), []);
+        // The pure comparison, on inventories as verify-move takes them: one link removed, one pointing at the wrong model.
+        const [src, dst] = await Promise.all(
+          [from, to].map((endpoint) => takeInventory({ endpoint, experiments: [train, validate], models: [], hashes: true })),
+        );
+        assert.deepStrictEqual(runDifferences(compareInventories(src, dst)), []);
+        const broken: Inventory = {
+          ...dst,
+          experiments: dst.experiments.map((e) => ({
+            ...e,
+            runs: e.runs.map((r) => ({
+              ...r,
+              models:
+                r.runId === targetRun(validateAgain)
+                  ? []
+                  : r.models?.map((l) => ({ ...l, movedFrom: l.kind === "output" ? ids.base : l.movedFrom })),
+            })),
+          })),
+        };
+        assert.deepStrictEqual(
+          runDifferences(compareInventories(src, broken)).sort(),
+          [
+            `model input ${ids.tuned} is missing`,
+            `model output ${copyOf(ids.tuned)} (step 7) (a copy of ${ids.base}) is in the target only`,
+            `model output ${ids.tuned} (step 7) is missing`,
+          ].sort(),
+        );
+        // A link the source run has not, logged on the copy: verify-move names it.
+        await mlflowClient(to).logModelInputs(targetRun(validateAgain), [{ model_id: copyOf(ids.base) }]);
+        assert.deepStrictEqual(runDifferences(await verifyMove(scope)), [
+          `model input ${copyOf(ids.base)} (a copy of ${ids.base}) is in the target only`,
+        ]);
+      });
+    });
 });

@@ -59,11 +59,12 @@ describe("move: a whole environment in one command, planned, resumable, verified
   }
 
   before(async () => {
-    envs = await startLocalEnvironments({ sizeMb: 1, rehearsal: { experiments: 4, runs: 3, models: 2, versions: 3 } });
+    // Runs and versions at scale; the team's jobs and endpoints are environmentMove.test.ts's.
+    envs = await startLocalEnvironments({ sizeMb: 1, rehearsal: { experiments: 4, runs: 3, models: 2, versions: 3 }, teamWork: false });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "move-"));
   });
   after(async () => {
-    await Promise.all([extra?.api.stop(), envs?.stop()]);
+    await Promise.all([extra?.stop(), envs?.stop()]);
     await extra?.mlflow.dispose();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });

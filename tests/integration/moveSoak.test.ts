@@ -55,6 +55,7 @@ describe("a move under random network faults leaves exactly one copy of everythi
     envs = await startLocalEnvironments({
       sizeMb: 1,
       rehearsal: { experiments: SEEDS.length, runs: 6, models: SEEDS.length, versions: 2 },
+      teamWork: false,
     });
     proxy = new FaultProxy(() => Number(new URL(envs.new.api.url).port));
     await proxy.start();

@@ -12,7 +12,7 @@ import * as path from "path";
 import { ADMIN, mlflowCall, WorkspaceServer } from "../../devenv/localPlatform";
 import { makeSelfSignedCert, writeCertFile } from "../../devenv/selfSignedCert";
 import { liveServers } from "../fixtures/liveServers";
-import { actWithSdk } from "../fixtures/member";
+import { actWithSdk, callAs } from "../fixtures/member";
 
 const ADMIN_TOKEN = "dapi-registry-acl-admin";
 const MODEL = `acl-model-${process.pid}`;
@@ -136,7 +136,7 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
   let certFile: string;
   const tokens = new Map<Who, string>([["admin", ADMIN_TOKEN]]);
   const admin = (method: string, api: string, params: Record<string, unknown>) =>
-    mlflowCall<Record<string, any>>(ws.url, method, api, params, ADMIN_TOKEN, ws.cert.cert);
+    mlflowCall<Record<string, any>>(ws.url, method, api, params, ADMIN_TOKEN, ws.cert?.cert);
 
   before(async () => {
     const { a } = await liveServers();
@@ -180,30 +180,8 @@ describe("the workspace test server refuses what Databricks refuses, acted out w
   });
 
   /** One request with the admin token and the workspace's CA (the Permissions API is no MLflow route). */
-  async function fetchJson(method: string, url: string, body: unknown): Promise<{ status: number; body: unknown }> {
-    const https = await import("https");
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const r = https.request(
-        url,
-        {
-          method,
-          ca: ws.cert.cert,
-          headers: {
-            Authorization: `Bearer ${ADMIN_TOKEN}`,
-            ...(payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}),
-          },
-        },
-        (res) => {
-          let d = "";
-          res.on("data", (c) => (d += c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(d || "{}") }));
-        },
-      );
-      r.on("error", reject);
-      r.end(payload);
-    });
-  }
+  const fetchJson = (method: string, url: string, body: unknown): Promise<{ status: number; body: unknown }> =>
+    callAs(ws, ADMIN_TOKEN, method, url, body);
 
   /** Runs the acts with the Databricks SDK, each as the person whose token it carries; what the workspace answered to each. */
   const actAll = (acts: Record<string, unknown>[]) => actWithSdk(ws.url, acts, certFile);

@@ -9,7 +9,8 @@ import * as assert from "assert";
 import { parsePathMap } from "../../cli/move";
 import { mapPath, remapJob, withoutCreator, JobInventory, SideNames, comparableJob } from "../../migration/jobs";
 import { remapCompute, TargetFacts, ComputeInventory } from "../../migration/compute";
-import { parsePlan, PlanError, renderPlan, resolveItems, MovePlan } from "../../migration/movePlan";
+import { parsePlan, PlanError, renderPlan, resolveItems, MovePlan, MoveItem, splitShards } from "../../migration/movePlan";
+import { jobOrder } from "../../migration/move";
 import { Inventory } from "../../migration/inventory";
 import { DirectGrant } from "../../clients/permissionsAcl";
 
@@ -203,6 +204,34 @@ describe("jobs, policies and pools: what the target gets, what changes, what is 
     assert.deepStrictEqual(withoutCreator(target, [ANA_OWNER], "mover@new.example"), [target[1]]);
     assert.deepStrictEqual(withoutCreator(target, [ANA_OWNER, target[0]], "mover@new.example"), target);
     assert.deepStrictEqual(withoutCreator(target, [ANA_OWNER], "someone@else.example"), target);
+  });
+
+  it("jobs move after the jobs they run, and policies, pools and jobs stay in one shard so that each finds what it needs", () => {
+    const job = (name: string, runs?: string[]): Extract<MoveItem, { kind: "job" }> => ({
+      kind: "job",
+      key: `job:${name}`,
+      name,
+      id: name,
+      tasks: 1,
+      bytes: 0,
+      ...(runs ? { runs } : {}),
+    });
+    assert.deepStrictEqual(
+      jobOrder([job("a-score", ["z-train"]), job("m-report", ["a-score"]), job("z-train")]).map((j) => j.name),
+      ["z-train", "a-score", "m-report"],
+    );
+    const items: MoveItem[] = [
+      { kind: "cluster-policy", key: "cluster-policy:p", name: "p", bytes: 0 },
+      { kind: "instance-pool", key: "instance-pool:q", name: "q", bytes: 0 },
+      job("a-score", ["z-train"]),
+      job("z-train"),
+      { kind: "experiment", key: "experiment:/e1", name: "/e1", runs: 1, files: 1, bytes: 100 },
+      { kind: "experiment", key: "experiment:/e2", name: "/e2", runs: 1, files: 1, bytes: 90 },
+    ];
+    const shards = splitShards(items, 3);
+    const home = shards.filter((s) => s.some((i) => i.kind === "job"));
+    assert.strictEqual(home.length, 1);
+    assert.deepStrictEqual(home[0].filter((i) => ["cluster-policy", "instance-pool", "job"].includes(i.kind)).length, 4);
   });
 
   it("paths map by the longest prefix, with or without /Workspace, and only whole segments", () => {
