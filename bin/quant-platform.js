@@ -59,17 +59,19 @@ function build() {
     process.stderr.write("quant-platform: building (tsc) ...\n");
     const tsc = require.resolve("typescript/bin/tsc", { paths: [root] });
     const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
-    if (r.status !== 0) {
-      process.stderr.write("quant-platform: the build failed; fix the type errors above (npm run build)\n");
-      process.exit(1);
-    }
+    if (r.status !== 0) return false;
     fs.writeFileSync(stamp, new Date().toISOString());
   } finally {
+    // Released before any exit: a failed build must not leave the next invocations waiting for a lock.
     fs.rmSync(lock, { recursive: true, force: true });
   }
+  return true;
 }
 
-if (stale()) build();
+if (stale() && build() === false) {
+  process.stderr.write("quant-platform: the build failed; fix the type errors above (npm run build)\n");
+  process.exit(1);
+}
 require(path.join(dist, "cli", "index.js"))
   .main(process.argv.slice(2))
   .then((code) => {
