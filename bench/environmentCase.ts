@@ -45,7 +45,8 @@ function objectsOf(i: MoveReport["items"][number]): { kind: string; n: number }[
       { kind: "logged models", n: r?.loggedModels?.models.length ?? 0 },
     ];
   }
-  return [{ kind: i.kind.replace(/-/g, " ") + "s", n: 1 }];
+  const plural: Record<string, string> = { "cluster-policy": "cluster policies" };
+  return [{ kind: plural[i.kind] ?? `${i.kind.replace(/-/g, " ")}s`, n: 1 }];
 }
 
 export async function environmentBench(o: { seed: RehearsalSeed; sizeMb: number; log: (s: string) => void }): Promise<EnvironmentResult> {
