@@ -6,7 +6,7 @@
 import { hasStatus } from "../clients/http";
 import { DatasetInput, Metric, MlflowClient, ModelOutput, Run, Tag, tagMap } from "../clients/mlflow";
 import { DEFAULT_CONCURRENCY, mapLimited } from "./concurrency";
-import { MODEL_TAG, PENDING } from "./loggedModels";
+import { MODEL_TAG, PENDING } from "./provenance";
 import { originKey, SYSTEM_LINEAGE, TAG } from "./provenance";
 
 /** Every metric's full history of a run, by key (sorted); the histories are read a few at a time. */

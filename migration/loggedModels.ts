@@ -19,7 +19,7 @@ import { DEFAULT_CONCURRENCY } from "./concurrency";
 import { incompleteMigration, ItemFailure } from "./failure";
 import { hashFiles, ManifestEntry, manifestDigest, sha256 } from "./hashing";
 import { LOG_BATCH } from "./lineage";
-import { RUN_TAG, TAG } from "./provenance";
+import { MODEL_TAG, PENDING, RUN_TAG, TAG } from "./provenance";
 import { copyTree, JOURNAL_DIR, listTree, VerifyMode, writeManifest } from "./treeCopy";
 import { databricksTransport } from "./transports/databricks";
 import { mlflowArtifactsTransport } from "./transports/mlflowArtifacts";
@@ -52,15 +52,7 @@ export interface LoggedModel {
   data?: { params?: Tag[]; metrics?: ModelMetric[] };
 }
 
-export const PENDING = "LOGGED_MODEL_PENDING";
-
-/** Tags of a moved logged model (besides TAG.sourceHost, TAG.sourceRun and TAG.manifestDigest). */
-export const MODEL_TAG = {
-  /** The source model's id: a second move finds its copy by it. */
-  sourceModel: "quant.migration.source_model_id",
-  /** Set once the model's metrics are all logged (a resumed copy does not log them again). */
-  metricsCopied: "quant.migration.metrics_copied",
-} as const;
+export { MODEL_TAG, PENDING };
 
 /** The registry's record on a model of the versions registered from it: the source's own, never copied or compared. */
 const MODEL_VERSIONS_TAG = "mlflow.modelVersions";

@@ -240,3 +240,14 @@ export interface RunManifest {
   /** How the files were verified in the target (absent in manifests written before it was recorded). */
   verify?: "full" | "size" | "store";
 }
+
+/** The status of a logged model whose files are still being written (MLflow 3). */
+export const PENDING = "LOGGED_MODEL_PENDING";
+
+/** Tags of a moved logged model (besides TAG.sourceHost, TAG.sourceRun and TAG.manifestDigest). */
+export const MODEL_TAG = {
+  /** The source model's id: a second move finds its copy by it. */
+  sourceModel: "quant.migration.source_model_id",
+  /** Set once the model's metrics are all logged (a resumed copy does not log them again). */
+  metricsCopied: "quant.migration.metrics_copied",
+} as const;

@@ -56,7 +56,7 @@ const BY_RUN: Record<string, ExperimentLevel> = {
   "runs/set-tag": "CAN_EDIT",
   "runs/delete-tag": "CAN_EDIT",
   "runs/log-inputs": "CAN_EDIT",
-  "runs/log-outputs": "CAN_EDIT",
+  "runs/outputs": "CAN_EDIT",
   "runs/log-model": "CAN_EDIT",
   "artifacts/credentials-for-write": "CAN_EDIT",
   "artifacts/create-multipart-upload": "CAN_EDIT",
