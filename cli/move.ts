@@ -34,20 +34,25 @@ const USAGE = `usage: quant-platform move --from <uri> --to <uri> [--paths <path
        quant-platform move --from <uri> --to <uri> --cut-over [--roll-back] [--plan FILE] [--dry-run] [--json]
 
 Moves a whole environment: secret scopes (keys and ACLs), cluster policies and instance pools (definitions and
-permissions), notebooks and files under --paths, then every experiment with all its runs, then every registered
-model with every version that is not archived (keeping stages, or aliases by --map-stage), then every job
-(created PAUSED, with its permissions and owner), each streamed, checksummed and verified by the migration
-engines; then verify-move over exactly what moved.
+permissions), notebooks and files under --paths, then every experiment with all its runs and MLflow 3 logged
+models, then every registered model with every version that is not archived (keeping stages, or aliases by
+--map-stage), then every job (created PAUSED, with its permissions and owner), then every serving endpoint
+(serving the moved versions), each streamed, checksummed and verified by the migration engines; then verify-move
+over exactly what moved.
 Re-runs adopt what is already there, and a killed or cut-off run resumes: a target run it left half-moved is
 finished, or replaced (the partial one deleted), and spare copies of a run it left are deleted.
   --from, --to   as for migrate (http(s)://<mlflow server>, https://<workspace>, databricks://<profile>,
                  databricks+http://host:port, databricks-uc://<profile> for a Unity Catalog registry)
   --paths        workspace folders whose notebooks and files move (Databricks workspaces; default /Shared,/Users
                  where they exist; Git folders under them move through Git and are skipped)
-  --plan-out     write the plan (every path, experiment and model, versions: all) as editable YAML, move nothing
+  --plan-out     write the plan (every path, experiment, model with versions: all, scope, policy, pool, job and
+                 endpoint) as editable YAML, and beside it FILE.tables.sql: the DEEP CLONE statements (or catalog
+                 bindings on a shared metastore) that give the new workspace the tables, whose data move does not
+                 copy, with row-count queries to reconcile; move nothing
   --plan         move what this YAML plan selects: paths, experiments, models with versions all |
                  latest-per-stage | [1, 3], ucSchema, modelMap, stageAliases, includeArchived, secretScopes,
-                 clusterPolicies, instancePools, jobs, and your decisions principalMap, nodeTypeMap and pathMap;
+                 clusterPolicies, instancePools, jobs, servingEndpoints, and your decisions principalMap,
+                 nodeTypeMap and pathMap;
                  errors name the entry
   --shard i/N    move only part i of N of the plan, split deterministically and balanced by bytes, so that N
                  processes or CI jobs (GitLab parallel: N, a GitHub matrix) move disjoint parts at once. A shard of
