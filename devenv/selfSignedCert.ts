@@ -46,8 +46,15 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-function integer(b: Buffer): Buffer {
-  return tlv(0x02, b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+/**
+ * DER INTEGER of a big-endian unsigned value, in its one minimal form: no leading zero byte unless the next byte's
+ * high bit needs it (OpenSSL 3 refuses any other as "illegal padding").
+ */
+export function integer(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && !(b[i + 1] & 0x80)) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0] & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
 }
 
 /** UTCTime, YYMMDDHHMMSSZ (valid for years 1950 to 2049). */
