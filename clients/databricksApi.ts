@@ -10,10 +10,14 @@ import { AclJson, DirectGrant, directGrants } from "./permissionsAcl";
 /** A principal as the Permissions API names it in an entry. */
 const FIELD: Record<DirectGrant["kind"], string> = { user: "user_name", group: "group_name", servicePrincipal: "service_principal_name" };
 
+/** Entries as an `access_control_list` (the Permissions API's PUT, and a create that takes one). */
+export const aclBody = (grants: DirectGrant[]) => grants.map((g) => ({ [FIELD[g.kind]]: g.principal, permission_level: g.level }));
+
 export function databricksApi(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) {
   const headers: Record<string, string> = ep.token ? { Authorization: `Bearer ${ep.token}` } : {};
-  const call = <T>(method: string, path: string, what: string, body?: unknown) =>
-    withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}${path}`, headers, body, `${ep.uri}: ${what}`));
+  const once = <T>(method: string, path: string, what: string, body?: unknown) =>
+    jsonRequest<T>(method, `${ep.baseUrl}${path}`, headers, body, `${ep.uri}: ${what}`);
+  const call = <T>(method: string, path: string, what: string, body?: unknown) => withRetry(retry, () => once<T>(method, path, what, body));
   const scim = "/api/2.0/preview/scim/v2";
   const filter = (attr: string, value: string) => encodeURIComponent(`${attr} eq "${value.replace(/"/g, '\\"')}"`);
   const found = async (path: string, what: string) =>
@@ -21,14 +25,14 @@ export function databricksApi(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
   return {
     endpoint: ep,
     call,
+    /** One attempt, no retry: for creates, which createOnce retries only after looking for what an attempt made. */
+    once,
     /** The object's direct ACL entries (inherited ones, such as admins', left out). */
     acl: async (type: string, id: string, what: string): Promise<DirectGrant[]> =>
       directGrants(await call<AclJson>("GET", `/api/2.0/permissions/${type}/${id}`, `permissions of ${what}`)),
     /** Replaces the object's direct ACL with these entries. */
     setAcl: (type: string, id: string, what: string, grants: DirectGrant[]) =>
-      call("PUT", `/api/2.0/permissions/${type}/${id}`, `permissions of ${what}`, {
-        access_control_list: grants.map((g) => ({ [FIELD[g.kind]]: g.principal, permission_level: g.level })),
-      }),
+      call("PUT", `/api/2.0/permissions/${type}/${id}`, `permissions of ${what}`, { access_control_list: aclBody(grants) }),
     /** Whether the workspace knows the principal (a user by name, a group by display name, a service principal by application id). */
     async principalExists(kind: DirectGrant["kind"], name: string): Promise<boolean> {
       if (kind === "user") return found(`${scim}/Users?filter=${filter("userName", name)}`, `user ${name}`);

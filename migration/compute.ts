@@ -8,7 +8,7 @@
  * plan maps them (`principalMap`, `nodeTypeMap`). Nothing of a held object is created.
  */
 import { databricksApi, DatabricksApi } from "../clients/databricksApi";
-import { createOnce, hasStatus, RetryPolicy } from "../clients/http";
+import { createOnce, DEFAULT_RETRY, hasStatus, RetryPolicy } from "../clients/http";
 import { Endpoint } from "../clients/mlflow";
 import { DirectGrant } from "../clients/permissionsAcl";
 
@@ -93,10 +93,9 @@ export const KINDS: Record<ComputeKind, KindSpec> = {
   },
 };
 
-/** Fields an edit cannot change (Instance Pools API: edit takes the name, sizes and tags only). */
-const POOL_EDITABLE = [
+/** What an edit may change (Instance Pools API: the name, sizes and tags; not the node type). */
+const POOL_EDITABLE: string[] = [
   "instance_pool_name",
-  "node_type_id",
   "min_idle_instances",
   "max_capacity",
   "idle_instance_autotermination_minutes",
@@ -322,23 +321,40 @@ export async function moveCompute(o: {
       return (await o.facts.ids(o.src.kind)).get(o.src.name)?.[0];
     };
     id = await createOnce(
-      o.retry ?? { attempts: 5, backoffMs: 250 },
-      async () => String((await api.call<Record<string, unknown>>("POST", k.create, `${k.label} '${o.src.name}'`, r.settings))[k.id]),
+      o.retry ?? DEFAULT_RETRY,
+      async () => String((await api.once<Record<string, unknown>>("POST", k.create, `${k.label} '${o.src.name}'`, r.settings))[k.id]),
       lookup,
     );
     o.facts.forget(o.src.kind);
     report.outcome = "created";
   } else {
     const there = (await listAll(api, o.src.kind)).find((x) => String(x[k.id]) === id) ?? {};
-    const editable = o.src.kind === "instance-pool" ? POOL_EDITABLE : k.fields;
+    // A policy of a family reads back with the definition the family makes: its overrides are what is compared.
+    const editable = (o.src.kind === "instance-pool" ? POOL_EDITABLE : k.fields).filter(
+      (f) => !(f === "definition" && r.settings.policy_family_id !== undefined),
+    );
     const want = pick(r.settings, editable);
     if (!sameJson(want, pick(there, editable))) {
-      await api.call("POST", k.edit, `${k.label} '${o.src.name}'`, { ...want, [k.id]: id });
+      // A pool's edit takes its node type too, which must stay the one it has.
+      const fixed = o.src.kind === "instance-pool" ? { node_type_id: there.node_type_id } : {};
+      await api.call("POST", k.edit, `${k.label} '${o.src.name}'`, { ...want, ...fixed, [k.id]: id });
       report.outcome = "updated";
     }
+    // What an edit cannot change (a pool's node type, disks, attributes) is said, not silently left.
+    if (o.src.kind === "instance-pool")
+      for (const f of k.fields.filter((x) => !POOL_EDITABLE.includes(x)))
+        if (r.settings[f] !== undefined && !sameJson(r.settings[f], there[f]))
+          report.changes.push(
+            `${k.label} '${o.src.name}': ${f} differs in the target and cannot be edited: recreate the pool to change it`,
+          );
   }
   report.targetId = id;
-  await api.setAcl(k.permissions, id, `${k.label} '${o.src.name}'`, r.acl);
+  const sorted = (acl: DirectGrant[]) =>
+    canonical([...acl].sort((a, b) => `${a.kind}${a.principal}${a.level}`.localeCompare(`${b.kind}${b.principal}${b.level}`)));
+  if (report.outcome === "created" || sorted(await api.acl(k.permissions, id, `${k.label} '${o.src.name}'`)) !== sorted(r.acl)) {
+    await api.setAcl(k.permissions, id, `${k.label} '${o.src.name}'`, r.acl);
+    if (report.outcome === "adopted") report.outcome = "updated";
+  }
   report.acls = r.acl.length;
   return report;
 }

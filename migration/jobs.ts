@@ -13,11 +13,11 @@
  * A job is found in the target by name; a second move adopts it, resets it only where its settings differ, and
  * keeps its pause state (the cut-over's).
  */
-import { databricksApi, DatabricksApi } from "../clients/databricksApi";
+import { aclBody, databricksApi, DatabricksApi } from "../clients/databricksApi";
 import { createOnce, DEFAULT_RETRY, RetryPolicy } from "../clients/http";
 import { Endpoint } from "../clients/mlflow";
 import { DirectGrant } from "../clients/permissionsAcl";
-import { canonical, compareAcl, KINDS, mapAcl, mapNodeType, ObjectMoveReport, Remaps, TargetFacts } from "./compute";
+import { canonical, compareAcl, KINDS, mapAcl, mapNodeType, noComputeApi, ObjectMoveReport, Remaps, TargetFacts } from "./compute";
 
 type Json = Record<string, unknown>;
 
@@ -85,6 +85,12 @@ async function getJob(api: DatabricksApi, id: string): Promise<JobGet> {
   return first!;
 }
 
+/** No names where the workspace has no such API (an older workspace); any other failure is the caller's. */
+const noneWithoutApi = (e: unknown): Map<string, string> => {
+  if (noComputeApi(e)) return new Map();
+  throw e;
+};
+
 /** The names of one side's policies, pools and jobs by id. */
 export async function sideNames(ep: Endpoint, retry?: RetryPolicy): Promise<SideNames> {
   const api = databricksApi(ep, retry);
@@ -92,8 +98,8 @@ export async function sideNames(ep: Endpoint, retry?: RetryPolicy): Promise<Side
     new Map((await pages<Json>(api, list, key, `${key} list`)).map((o) => [String(o[id]), String(o[name])]));
   const jobs = await pages<{ job_id: number; settings?: { name?: string } }>(api, "/api/2.2/jobs/list?limit=100", "jobs", "job list");
   return {
-    policy: await byId(KINDS["cluster-policy"].list, "policies", "policy_id", "name").catch(() => new Map()),
-    pool: await byId(KINDS["instance-pool"].list, "instance_pools", "instance_pool_id", "instance_pool_name").catch(() => new Map()),
+    policy: await byId(KINDS["cluster-policy"].list, "policies", "policy_id", "name").catch(noneWithoutApi),
+    pool: await byId(KINDS["instance-pool"].list, "instance_pools", "instance_pool_id", "instance_pool_name").catch(noneWithoutApi),
     job: new Map(jobs.map((j) => [String(j.job_id), j.settings?.name ?? "Untitled"])),
   };
 }
@@ -122,14 +128,20 @@ export async function jobInventory(ep: Endpoint, names?: string[], retry?: Retry
 
 /** A path or URL through the plan's pathMap (the longest matching prefix), with and without `/Workspace`. */
 export function mapPath(p: string, pathMap: Record<string, string> = {}): string {
-  const entries = Object.entries(pathMap).sort((a, b) => b[0].length - a[0].length);
+  // A workspace path may be written with or without `/Workspace`, in the map and in the job alike: matched without
+  // it, and given back in the form the job's path had.
+  const bare = (x: string) => (x === "/Workspace" || x.startsWith("/Workspace/") ? x.slice("/Workspace".length) || "/" : x);
+  const trim = (x: string) => (x.length > 1 ? x.replace(/\/+$/, "") : x);
+  const url = /^[a-z]+:\/\//.test(p);
+  const path = url ? p : bare(p);
+  const entries = Object.entries(pathMap)
+    .map(([from, to]) => [url ? trim(from) : trim(bare(from)), url ? trim(to) : trim(bare(to))] as const)
+    .sort((a, b) => b[0].length - a[0].length);
   for (const [from, to] of entries) {
-    const base = from.replace(/\/+$/, "");
-    for (const [pre, out] of [
-      [base, to.replace(/\/+$/, "")],
-      [`/Workspace${base}`, `/Workspace${to.replace(/\/+$/, "")}`],
-    ])
-      if (p === pre || p.startsWith(`${pre}/`)) return `${out}${p.slice(pre.length)}`;
+    const under = from === "/" ? path.startsWith("/") : path === from || path.startsWith(`${from}/`);
+    if (!under) continue;
+    const mapped = from === "/" ? `${to === "/" ? "" : to}${path}` : `${to}${path.slice(from.length)}`;
+    return !url && p !== path ? `/Workspace${mapped}` : mapped;
   }
   return p;
 }
@@ -139,10 +151,43 @@ function clusterSpecs(s: Json): { spec: Json; where: string }[] {
   const out: { spec: Json; where: string }[] = [];
   for (const c of (s.job_clusters as Json[] | undefined) ?? [])
     if (c.new_cluster) out.push({ spec: c.new_cluster as Json, where: `job cluster '${c.job_cluster_key}'` });
-  for (const t of (s.tasks as Json[] | undefined) ?? [])
-    if (t.new_cluster) out.push({ spec: t.new_cluster as Json, where: `task '${t.task_key}'` });
+  for (const t of allTasks(s)) if (t.new_cluster) out.push({ spec: t.new_cluster as Json, where: `task '${t.task_key}'` });
   return out;
 }
+
+/** Every task of a job: its tasks and, within a `for_each_task`, the task it runs for each input (nested too). */
+export function allTasks(s: Json): Json[] {
+  const out: Json[] = [];
+  const add = (t: Json) => {
+    out.push(t);
+    const inner = (t.for_each_task as Json | undefined)?.task as Json | undefined;
+    if (inner) add(inner);
+  };
+  for (const t of (s.tasks as Json[] | undefined) ?? []) add(t);
+  return out;
+}
+
+/** Every trigger of a job with its pause state: schedule, continuous, trigger, and each of `triggers` (a preview's list). */
+export function triggersOf(s: Json): { key: string; trigger: Json }[] {
+  const out: { key: string; trigger: Json }[] = [];
+  for (const t of JOB_TRIGGERS) if (s[t]) out.push({ key: t, trigger: s[t] as Json });
+  ((s.triggers as Json[] | undefined) ?? []).forEach((trigger, i) => out.push({ key: `triggers[${i}]`, trigger }));
+  return out;
+}
+
+/** The ids of the jobs a job runs (`run_job_task`, nested ones too) or watches (job-completion triggers, this workspace's). */
+export const referencedJobIds = (s: Json): string[] => [
+  ...new Set([
+    ...allTasks(s).flatMap((t) =>
+      (t.run_job_task as Json | undefined)?.job_id !== undefined ? [String((t.run_job_task as Json).job_id)] : [],
+    ),
+    ...watchedJobs(s).flatMap((w) => (w.workspace_id === undefined ? [String(w.job_id)] : [])),
+  ]),
+];
+
+/** The jobs a job's job-completion triggers watch, as `{job_id, workspace_id?}` entries to map. */
+const watchedJobs = (s: Json): Json[] =>
+  triggersOf(s).flatMap(({ trigger }) => ((trigger.job_completion as Json | undefined)?.jobs as Json[] | undefined) ?? []);
 
 /** The workspace paths a task names, as [object, field, label] to map. */
 function taskPaths(t: Json, gitSourced: boolean): [Json, string, string][] {
@@ -180,7 +225,22 @@ export async function remapJob(
   const changes: string[] = [];
   const held: string[] = [];
   const gitSourced = s.git_source !== undefined;
-  for (const t of (s.tasks as Json[] | undefined) ?? []) {
+  const jobIdOf = async (id: unknown, where: string, how: string): Promise<number | undefined> => {
+    const name = source.job.get(String(id));
+    const ids = name === undefined ? [] : ((await facts.ids("job")).get(name) ?? []);
+    if (!ids.length && name !== undefined && coming.job?.includes(name)) {
+      changes.push(`${what} ${where} will ${how} the copy of job '${name}' this move makes first`);
+      return undefined;
+    }
+    if (ids.length !== 1) {
+      held.push(
+        `${what} ${where} ${how}s job ${name ? `'${name}'` : id}, which the target ${ids.length ? `has ${ids.length} times` : "does not have"}: move it first (list it in the plan's jobs)`,
+      );
+      return undefined;
+    }
+    return Number(ids[0]);
+  };
+  for (const t of allTasks(s)) {
     for (const [o, field, label] of taskPaths(t, gitSourced)) {
       const to = mapPath(String(o[field]), remaps.pathMap);
       if (to !== o[field]) changes.push(`${what} task '${t.task_key}': ${label} ${o[field]} -> ${to} (pathMap)`);
@@ -192,16 +252,19 @@ export async function remapJob(
       );
     const run = t.run_job_task as Json | undefined;
     if (run?.job_id !== undefined) {
-      const name = source.job.get(String(run.job_id));
-      const ids = name === undefined ? [] : ((await facts.ids("job")).get(name) ?? []);
-      if (!ids.length && name !== undefined && coming.job?.includes(name))
-        changes.push(`${what} task '${t.task_key}' will run the copy of job '${name}' this move makes first`);
-      else if (ids.length !== 1)
-        held.push(
-          `${what} task '${t.task_key}' runs job ${name ? `'${name}'` : run.job_id}, which the target ${ids.length ? `has ${ids.length} times` : "does not have"}: move it first (list it in the plan's jobs)`,
-        );
-      else run.job_id = Number(ids[0]);
+      const id = await jobIdOf(run.job_id, `task '${t.task_key}'`, "run");
+      if (id !== undefined) run.job_id = id;
     }
+  }
+  for (const watched of watchedJobs(s)) {
+    if (watched.workspace_id !== undefined) {
+      held.push(
+        `${what}'s job-completion trigger watches job ${watched.job_id} of workspace ${watched.workspace_id}: another workspace's job is not mapped; set that trigger on the copy after the move`,
+      );
+      continue;
+    }
+    const id = await jobIdOf(watched.job_id, "job-completion trigger", "watch");
+    if (id !== undefined) watched.job_id = id;
   }
   const git = s.git_source as Json | undefined;
   if (git && typeof git.git_url === "string") {
@@ -237,9 +300,13 @@ export async function remapJob(
       if (n.held) held.push(n.held);
     }
   }
-  const runAs = s.run_as as { user_name?: string; service_principal_name?: string } | undefined;
+  const runAs = s.run_as as { user_name?: string; service_principal_name?: string; group_name?: string } | undefined;
   if (runAs) {
-    const [field, kind] = runAs.user_name ? (["user_name", "user"] as const) : (["service_principal_name", "servicePrincipal"] as const);
+    const [field, kind] = runAs.user_name
+      ? (["user_name", "user"] as const)
+      : runAs.group_name
+        ? (["group_name", "group"] as const)
+        : (["service_principal_name", "servicePrincipal"] as const);
     const from = runAs[field];
     if (from) {
       const to = remaps.principalMap?.[from] ?? from;
@@ -254,18 +321,32 @@ export async function remapJob(
   const acl = await mapAcl(src.acl, facts, remaps, what);
   changes.push(...acl.changes);
   held.push(...acl.held.map((h) => (h.includes("(IS_OWNER)") ? h.replace(`${what}:`, `${what}'s owner:`) : h)));
-  for (const t of JOB_TRIGGERS) {
-    const trig = s[t] as Json | undefined;
-    if (!trig) continue;
-    if (trig.pause_status !== "PAUSED") changes.push(`${what}: ${t} created PAUSED (UNPAUSED in the source; move --cut-over switches it)`);
-    trig.pause_status = "PAUSED";
+  for (const { key, trigger } of triggersOf(s)) {
+    if (trigger.pause_status !== "PAUSED")
+      changes.push(`${what}: ${key} created PAUSED (UNPAUSED in the source; move --cut-over switches it)`);
+    trigger.pause_status = "PAUSED";
   }
   return { settings: s, acl: acl.acl, changes, held };
 }
 
-/** The pause state of each trigger a job has. */
+/** The pause state of each trigger a job has, by its key (`schedule`, `triggers[1]`). */
 const pauses = (s: Json) =>
-  Object.fromEntries(JOB_TRIGGERS.filter((t) => s[t]).map((t) => [t, ((s[t] as Json).pause_status as string | undefined) ?? "UNPAUSED"]));
+  Object.fromEntries(triggersOf(s).map(({ key, trigger }) => [key, (trigger.pause_status as string | undefined) ?? "UNPAUSED"]));
+
+/** Settings that set these triggers' pause state: the top-level ones whole, and the `triggers` list whole. */
+function withPauses(s: Json, states: Record<string, string>): Json {
+  const out: Json = {};
+  for (const { key, trigger } of triggersOf(s)) {
+    if (!(key in states)) continue;
+    const m = /^triggers\[(\d+)\]$/.exec(key);
+    if (!m) out[key] = { ...trigger, pause_status: states[key] };
+    else {
+      out.triggers ??= (s.triggers as Json[]).map((t) => ({ ...t }));
+      (out.triggers as Json[])[Number(m[1])].pause_status = states[key];
+    }
+  }
+  return out;
+}
 
 /**
  * Moves one job: held when the operator must decide something; otherwise created paused (or found by name, reset
@@ -298,7 +379,16 @@ export async function moveJob(o: {
     };
     id = await createOnce(
       o.retry ?? DEFAULT_RETRY,
-      async () => String((await api.call<{ job_id: number }>("POST", "/api/2.2/jobs/create", `job '${o.src.name}'`, r.settings)).job_id),
+      // The ACL goes with the create: a refused owner or principal leaves nothing behind (no job without its ACL).
+      async () =>
+        String(
+          (
+            await api.once<{ job_id: number }>("POST", "/api/2.2/jobs/create", `job '${o.src.name}'`, {
+              ...r.settings,
+              access_control_list: aclBody(r.acl),
+            })
+          ).job_id,
+        ),
       lookup,
     );
     o.facts.forget("job");
@@ -306,14 +396,28 @@ export async function moveJob(o: {
   } else {
     const there = (await getJob(api, id)).settings;
     // The target's pause state is the cut-over's: a re-run keeps it.
-    const want = { ...r.settings };
-    for (const [t, state] of Object.entries(pauses(there))) if (want[t]) want[t] = { ...(want[t] as Json), pause_status: state };
+    const thereStates = pauses(there);
+    const want = {
+      ...r.settings,
+      ...withPauses(
+        r.settings,
+        Object.fromEntries(
+          Object.keys(pauses(r.settings))
+            .filter((k) => k in thereStates)
+            .map((k) => [k, thereStates[k]]),
+        ),
+      ),
+    };
     if (Object.keys(want).some((k) => canonical(want[k]) !== canonical(there[k]))) {
       await api.call("POST", "/api/2.2/jobs/reset", `job '${o.src.name}'`, { job_id: Number(id), new_settings: want });
       report.outcome = "updated";
     }
   }
   report.targetId = id;
+  if (report.outcome === "created") {
+    report.acls = r.acl.length;
+    return report;
+  }
   const current = withoutCreator(await api.acl("jobs", id, `job '${o.src.name}'`), r.acl, (await getJob(api, id)).creator_user_name);
   if (canonical(sortAcl(current)) !== canonical(sortAcl(r.acl))) {
     await api.setAcl("jobs", id, `job '${o.src.name}'`, r.acl);
@@ -343,11 +447,12 @@ export function comparableJob(s: Json, names: SideNames): Json {
     for (const f of ["instance_pool_id", "driver_instance_pool_id"])
       if (spec[f] !== undefined) spec[f] = `pool:${names.pool.get(String(spec[f])) ?? spec[f]}`;
   }
-  for (const t of (c.tasks as Json[] | undefined) ?? []) {
+  for (const t of allTasks(c)) {
     const run = t.run_job_task as Json | undefined;
     if (run?.job_id !== undefined) run.job_id = `job:${names.job.get(String(run.job_id)) ?? run.job_id}`;
   }
-  for (const t of JOB_TRIGGERS) if (c[t]) delete (c[t] as Json).pause_status;
+  for (const w of watchedJobs(c)) w.job_id = `job:${names.job.get(String(w.job_id)) ?? w.job_id}`;
+  for (const { trigger } of triggersOf(c)) delete trigger.pause_status;
   return c;
 }
 
@@ -383,7 +488,7 @@ export function compareJobs(
 /** The source's settings as the target should hold them: paths, node types and run_as through the plan's maps. */
 function expectedSettings(settings: Json, remaps: Remaps): Json {
   const s = JSON.parse(JSON.stringify(settings)) as Json;
-  for (const t of (s.tasks as Json[] | undefined) ?? [])
+  for (const t of allTasks(s))
     for (const [o, field] of taskPaths(t, s.git_source !== undefined)) o[field] = mapPath(String(o[field]), remaps.pathMap);
   const git = s.git_source as Json | undefined;
   if (git && typeof git.git_url === "string") git.git_url = mapPath(git.git_url, remaps.pathMap);
@@ -391,7 +496,9 @@ function expectedSettings(settings: Json, remaps: Remaps): Json {
     for (const f of ["node_type_id", "driver_node_type_id"])
       if (typeof spec[f] === "string") spec[f] = remaps.nodeTypeMap?.[spec[f] as string] ?? spec[f];
   const runAs = s.run_as as Record<string, string> | undefined;
-  if (runAs) for (const f of ["user_name", "service_principal_name"]) if (runAs[f]) runAs[f] = remaps.principalMap?.[runAs[f]] ?? runAs[f];
+  if (runAs)
+    for (const f of ["user_name", "service_principal_name", "group_name"])
+      if (runAs[f]) runAs[f] = remaps.principalMap?.[runAs[f]] ?? runAs[f];
   return s;
 }
 
@@ -434,20 +541,39 @@ export async function cutOver(o: {
       );
       continue;
     }
-    const triggers = Object.entries(pauses(a[0].settings))
-      .filter(([, state]) => state === "UNPAUSED")
-      .map(([t]) => t)
-      .filter((t) => b[0].settings[t]);
-    if (!triggers.length) continue;
+    const [runs, waits] = [pauses(a[0].settings), pauses(b[0].settings)];
+    const live = Object.keys(runs).filter((t) => runs[t] === "UNPAUSED");
+    const missing = live.filter((t) => !(t in waits));
+    if (missing.length) {
+      problems.push(
+        `job '${name}': its ${missing.join(", ")} runs in ${running.endpoint.uri}, and its copy in ${standby.endpoint.uri} has no such trigger: nothing switched; move the job again, then cut over`,
+      );
+      continue;
+    }
+    // Nothing running here (paused on purpose, or switched already): nothing to switch.
+    if (!live.length) continue;
+    const triggers = live;
     if (!o.dryRun) {
       const set = (api: DatabricksApi, j: JobInventory, state: string) =>
         api.call("POST", "/api/2.2/jobs/update", `job '${name}'`, {
           job_id: Number(j.id),
-          new_settings: Object.fromEntries(triggers.map((t) => [t, { ...(j.settings[t] as Json), pause_status: state }])),
+          new_settings: withPauses(j.settings, Object.fromEntries(triggers.map((t) => [t, state]))),
         });
-      // Paused first: for a moment nothing runs, never both.
-      await set(running, a[0], "PAUSED");
-      await set(standby, b[0], "UNPAUSED");
+      // Paused first: for a moment nothing runs, never both. A failure is this job's problem; the others go on.
+      try {
+        await set(running, a[0], "PAUSED");
+      } catch (e) {
+        problems.push(`job '${name}': not paused in ${running.endpoint.uri}, nothing switched: ${(e as Error).message}`);
+        continue;
+      }
+      try {
+        await set(standby, b[0], "UNPAUSED");
+      } catch (e) {
+        problems.push(
+          `job '${name}': paused in ${running.endpoint.uri} but not unpaused in ${standby.endpoint.uri} (it runs nowhere now): ${(e as Error).message}`,
+        );
+        continue;
+      }
     }
     changes.push({
       job: name,

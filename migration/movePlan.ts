@@ -7,6 +7,7 @@
 import { parse as parseYaml } from "yaml";
 import { ExperimentInventory, Inventory, ModelInventory, VersionInventory } from "./inventory";
 import { isMigrationsExperiment, RUN_TAG } from "./provenance";
+import { referencedJobIds } from "./jobs";
 
 /** Which versions of a model move: every non-archived one (archived too by includeArchived), the newest per stage, or the listed numbers. */
 export type VersionSelection = "all" | "latest-per-stage" | string[];
@@ -394,14 +395,9 @@ export function resolveItems(plan: MovePlan, inv: Inventory): MoveItem[] {
         `jobs[${i}]: ${inv.source} has ${found.length} jobs named ${q(n)} (ids ${found.map((j) => j.id).join(", ")}): rename all but one there`,
       );
     else {
-      const tasks = (found[0].settings.tasks as { run_job_task?: { job_id?: unknown } }[] | undefined) ?? [];
+      const tasks = (found[0].settings.tasks as unknown[] | undefined) ?? [];
       const runs = [
-        ...new Set(
-          tasks.flatMap((t) => {
-            const other = inv.jobs?.find((j) => t.run_job_task && j.id === String(t.run_job_task.job_id));
-            return other ? [other.name] : [];
-          }),
-        ),
+        ...new Set(referencedJobIds(found[0].settings).flatMap((id) => inv.jobs?.filter((j) => j.id === id).map((j) => j.name) ?? [])),
       ];
       items.push({
         kind: "job",

@@ -95,6 +95,39 @@ describe("jobs, policies and pools: what the target gets, what changes, what is 
     assert.ok(r.changes.some((c) => /notebook \/Users\/ana@old\.example\/score -> \/Users\/ana@quantfirm\.example\/score/.test(c)));
   });
 
+  it("every entry of a multi-trigger list is created paused; a job-completion trigger and a for-each task's inner run point at the target's jobs; a run_as group is checked", async () => {
+    const r = await remapJob(
+      job({
+        triggers: [
+          { pause_status: "UNPAUSED", periodic: { interval: 1, unit: "HOURS" } },
+          { pause_status: "UNPAUSED", job_completion: { jobs: [{ job_id: 11 }] } },
+        ],
+        run_as: { group_name: "etl-runners" },
+        tasks: [{ task_key: "each", for_each_task: { inputs: "[1,2]", task: { task_key: "inner", run_job_task: { job_id: 11 } } } }],
+      }),
+      SOURCE,
+      facts(TARGET),
+      {},
+    );
+    const s = r.settings as any;
+    assert.deepStrictEqual(
+      s.triggers.map((t: any) => t.pause_status),
+      ["PAUSED", "PAUSED"],
+    );
+    assert.strictEqual(s.triggers[1].job_completion.jobs[0].job_id, 901);
+    assert.strictEqual(s.tasks[0].for_each_task.task.run_job_task.job_id, 901);
+    assert.deepStrictEqual(r.held, [
+      "job 'score' runs as etl-runners, who does not exist in the target: create them, or map them in the plan's principalMap",
+    ]);
+    const other = await remapJob(
+      job({ trigger: { pause_status: "UNPAUSED", job_completion: { jobs: [{ job_id: 11, workspace_id: 42 }] } }, tasks: [] }),
+      SOURCE,
+      facts(TARGET),
+      {},
+    );
+    assert.match(other.held.join(), /watches job 11 of workspace 42: another workspace's job is not mapped/);
+  });
+
   it("continuous runs and file-arrival triggers are created paused too", async () => {
     for (const t of [
       { continuous: { pause_status: "UNPAUSED" } },
@@ -240,6 +273,9 @@ describe("jobs, policies and pools: what the target gets, what changes, what is 
     assert.strictEqual(mapPath("/Workspace/Users/a@old/nb", map), "/Workspace/Users/a@new/nb");
     assert.strictEqual(mapPath("/Users/a@old/special/x", map), "/Shared/special/x");
     assert.strictEqual(mapPath("/Users/a@older/nb", map), "/Users/a@older/nb");
+    assert.strictEqual(mapPath("/Workspace/Users/a@old/x.py", { "/Users/a@old": "/Workspace/Users/a@new" }), "/Workspace/Users/a@new/x.py");
+    assert.strictEqual(mapPath("/Users/a@old/nb", { "/Workspace/Users/a@old": "/Workspace/Users/a@new" }), "/Users/a@new/nb");
+    assert.strictEqual(mapPath("/Workspace/Shared/x", { "/": "/Old" }), "/Workspace/Old/Shared/x");
     assert.deepStrictEqual(parsePathMap(["/a=/b,https://old.example/git=https://new.example/git"]), {
       "/a": "/b",
       "https://old.example/git": "https://new.example/git",
