@@ -14,7 +14,7 @@
  * keeps its pause state (the cut-over's).
  */
 import { aclBody, databricksApi, DatabricksApi } from "../clients/databricksApi";
-import { createOnce, DEFAULT_RETRY, RetryPolicy } from "../clients/http";
+import { createOnce, DEFAULT_RETRY, hasStatus, RetryPolicy } from "../clients/http";
 import { Endpoint } from "../clients/mlflow";
 import { DirectGrant } from "../clients/permissionsAcl";
 import { canonical, compareAcl, KINDS, mapAcl, mapNodeType, noComputeApi, ObjectMoveReport, Remaps, TargetFacts } from "./compute";
@@ -112,18 +112,31 @@ export async function jobInventory(ep: Endpoint, names?: string[], retry?: Retry
   for (const j of listed) {
     const name = j.settings?.name ?? "Untitled";
     if (names && !names.includes(name)) continue;
-    const id = String(j.job_id);
-    const got = await getJob(api, id);
-    out.push({
-      id,
-      name,
-      settings: got.settings,
-      acl: await api.acl("jobs", id, `job '${name}'`),
-      ...(got.run_as_user_name ? { runAs: got.run_as_user_name } : {}),
-      ...(got.creator_user_name ? { creator: got.creator_user_name } : {}),
-    });
+    out.push(await readJob(api, String(j.job_id), name));
   }
   return out.sort((a, b) => a.name.localeCompare(b.name) || Number(a.id) - Number(b.id));
+}
+
+/** One job by its id, with its whole settings and ACL (undefined when it is gone). */
+export async function jobById(ep: Endpoint, id: string, retry?: RetryPolicy): Promise<JobInventory | undefined> {
+  // Jobs 2.2 answers a missing job 400 INVALID_PARAMETER_VALUE "Job <id> does not exist.", not 404.
+  return readJob(databricksApi(ep, retry), id).catch((e) => {
+    if (hasStatus(e, 404) || (hasStatus(e, 400) && /does not exist/i.test((e as Error).message))) return undefined;
+    throw e;
+  });
+}
+
+async function readJob(api: DatabricksApi, id: string, listedName?: string): Promise<JobInventory> {
+  const got = await getJob(api, id);
+  const name = listedName ?? (got.settings.name as string | undefined) ?? "Untitled";
+  return {
+    id,
+    name,
+    settings: got.settings,
+    acl: await api.acl("jobs", id, `job '${name}'`),
+    ...(got.run_as_user_name ? { runAs: got.run_as_user_name } : {}),
+    ...(got.creator_user_name ? { creator: got.creator_user_name } : {}),
+  };
 }
 
 /** A path or URL through the plan's pathMap (the longest matching prefix), with and without `/Workspace`. */
@@ -371,6 +384,7 @@ export async function moveJob(o: {
   if (ids.length > 1)
     return { ...report, outcome: "held", held: [`the target has ${ids.length} jobs named '${o.src.name}' (${ids.join(", ")}): keep one`] };
   if (o.dryRun) return { ...report, outcome: ids.length ? "adopted" : "created" };
+  let creator: string | undefined;
   let id = ids[0];
   if (id === undefined) {
     const lookup = async () => {
@@ -394,7 +408,9 @@ export async function moveJob(o: {
     o.facts.forget("job");
     report.outcome = "created";
   } else {
-    const there = (await getJob(api, id)).settings;
+    const target = await getJob(api, id);
+    creator = target.creator_user_name;
+    const there = target.settings;
     // The target's pause state is the cut-over's: a re-run keeps it.
     const thereStates = pauses(there);
     const want = {
@@ -418,7 +434,7 @@ export async function moveJob(o: {
     report.acls = r.acl.length;
     return report;
   }
-  const current = withoutCreator(await api.acl("jobs", id, `job '${o.src.name}'`), r.acl, (await getJob(api, id)).creator_user_name);
+  const current = withoutCreator(await api.acl("jobs", id, `job '${o.src.name}'`), r.acl, creator);
   if (canonical(sortAcl(current)) !== canonical(sortAcl(r.acl))) {
     await api.setAcl("jobs", id, `job '${o.src.name}'`, r.acl);
     if (report.outcome === "adopted") report.outcome = "updated";

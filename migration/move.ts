@@ -16,7 +16,7 @@ import { KIND_ORDER, MoveItem, MovePlan, splitShards } from "./movePlan";
 import { migrateNotebooks, NotebookMigrationReport } from "./notebooks";
 import { moveSecretScope, SecretScopeReport, SecretValues } from "./secrets";
 import { ComputeReport, computeInventory, moveCompute, Remaps, TargetFacts, targetFacts } from "./compute";
-import { jobInventory, JobReport, moveJob, SideNames, sideNames } from "./jobs";
+import { jobById, JobReport, moveJob, SideNames, sideNames } from "./jobs";
 import { movedVersions, moveServingEndpoint, ServingEndpointReport, servingEndpointInventory } from "./serving";
 import { migrationsExperimentFor, RUN_TAG, TAG } from "./provenance";
 import { VerifyMode } from "./treeCopy";
@@ -337,7 +337,7 @@ async function moveWorkspaceObject(
   const remaps = remapsOf(o.plan);
   let report: ComputeReport | JobReport;
   if (item.kind === "job") {
-    const [src] = (await jobInventory(o.from, [item.name])).filter((j) => j.id === item.id);
+    const src = await jobById(o.from, item.id);
     if (!src) throw new Error(`job '${item.name}' (id ${item.id}) is no longer in ${o.from.uri}`);
     report = await moveJob({
       to: o.to,
