@@ -441,6 +441,11 @@ async function seedTeamWork(
       traffic_config: { routes: [{ served_entity_name: served, traffic_percentage: 100 }] },
     },
     tags: [{ key: "team", value: "quant" }],
+    description: "quant-alpha's production scorer",
+    ai_gateway: {
+      rate_limits: [{ calls: 600, renewal_period: "minute", key: "user" }],
+      usage_tracking_config: { enabled: true },
+    },
   });
   await grant("serving-endpoints", endpoint.id, [{ group_name: t.group, permission_level: "CAN_QUERY" }]);
   return { [t.secretScope]: values };

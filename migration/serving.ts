@@ -1,6 +1,7 @@
 /**
  * Model serving endpoints move after the models (Serving Endpoints API, Permissions API `serving-endpoints`): each
- * endpoint's served entities, pointing at the moved model versions, its traffic split, scaling, tags and ACL.
+ * endpoint's served entities, pointing at the moved model versions, its traffic split, scaling, tags and ACL, its AI
+ * gateway (rate limits, usage tracking, inference tables, guardrails, fallbacks), description and route optimization.
  *
  * The move may renumber versions (`versionMap` gives the target's number), so a served entity named by Databricks'
  * default (`<entity_name>-<entity_version>`) is renamed after its target version, and the traffic routes with it; a
@@ -8,7 +9,9 @@
  * written: otherwise the endpoint fails, naming the entity and version, and nothing is created or changed.
  *
  * An endpoint is found in the target by name: created there, or adopted and its config and tags made the source's
- * where they differ (a second move writes nothing). ACL entries are given as for secret scopes: the source's
+ * where they differ (a second move writes nothing); its AI gateway is put where it differs (`PUT .../ai-gateway`).
+ * Description and route optimization are set when the endpoint is created (Databricks offers no update of either): an
+ * adopted endpoint that differs in them is named by verification, not recreated. ACL entries are given as for secret scopes: the source's
  * direct entries, the creator's own CAN_MANAGE (which Databricks gives) removed from an endpoint the move created
  * unless the source has it, and entries only the target has kept (verification names them).
  *
@@ -47,7 +50,15 @@ export interface ServingEndpointInventory {
   /** Direct entries only (inherited ones, the admins' among them, are the workspace's own). */
   acls: DirectGrant[];
   updating: boolean;
+  /** The AI gateway's settings as the API gives them ({} without one). */
+  gateway: AiGateway;
+  routeOptimized: boolean;
+  /** "" without one. */
+  description: string;
 }
+
+/** An endpoint's AI gateway (AiGatewayConfig): rate_limits, usage_tracking_config, inference_table_config, guardrails, fallback_config. */
+export type AiGateway = Record<string, unknown>;
 
 /** A model version the source serves and the target's number for it. */
 export interface ServedVersion {
@@ -84,6 +95,9 @@ interface EndpointJson {
   config?: ConfigJson;
   pending_config?: ConfigJson;
   tags?: { key: string; value?: string }[];
+  ai_gateway?: AiGateway;
+  route_optimized?: boolean;
+  description?: string;
 }
 interface ConfigJson {
   served_entities?: (ServedEntity & Record<string, unknown>)[];
@@ -127,9 +141,11 @@ export function servingClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
         (e) => e.name,
       ),
     get: (name: string) => orUndefined(call<EndpointJson>("GET", at(name), what(name))),
-    create: (name: string, config: ConfigInput, tags: Record<string, string>) =>
-      call<EndpointJson>("POST", "serving-endpoints", what(name), { name, config, tags: tagList(tags) }),
+    create: (name: string, config: ConfigInput, tags: Record<string, string>, settings: CreateSettings) =>
+      call<EndpointJson>("POST", "serving-endpoints", what(name), { name, config, tags: tagList(tags), ...settings }),
     updateConfig: (name: string, config: ConfigInput) => call<EndpointJson>("PUT", `${at(name)}/config`, `config of ${what(name)}`, config),
+    putGateway: (name: string, gateway: AiGateway) =>
+      call<AiGateway>("PUT", `${at(name)}/ai-gateway`, `AI gateway of ${what(name)}`, gateway),
     patchTags: (name: string, add: Record<string, string>, remove: string[]) =>
       call("PATCH", `${at(name)}/tags`, `tags of ${what(name)}`, { add_tags: tagList(add), delete_tags: remove }),
     acl: async (id: string, name: string) =>
@@ -155,6 +171,18 @@ export function servingClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
 }
 type ServingClient = ReturnType<typeof servingClient>;
 
+/** What only the creation of an endpoint sets, and its AI gateway, as the create call takes them (each only when set). */
+interface CreateSettings {
+  ai_gateway?: AiGateway;
+  route_optimized?: boolean;
+  description?: string;
+}
+const createSettings = (e: Pick<ServingEndpointInventory, "gateway" | "routeOptimized" | "description">): CreateSettings => ({
+  ...(Object.keys(e.gateway).length ? { ai_gateway: e.gateway } : {}),
+  ...(e.routeOptimized ? { route_optimized: true } : {}),
+  ...(e.description ? { description: e.description } : {}),
+});
+
 const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => (value === "" ? { key } : { key, value }));
 
 /** An endpoint as the inventory holds it, from the API's answer and its ACL. */
@@ -173,6 +201,9 @@ function inventoryOf(e: EndpointJson, acls: DirectGrant[]): ServingEndpointInven
     tags: Object.fromEntries((e.tags ?? []).map((t) => [t.key, t.value ?? ""])),
     acls,
     updating: e.state?.config_update === "IN_PROGRESS",
+    gateway: e.ai_gateway ?? {},
+    routeOptimized: e.route_optimized === true,
+    description: e.description ?? "",
   };
 }
 
@@ -239,7 +270,7 @@ export async function moveServingEndpoint(o: {
       routes: Object.entries(planned.traffic).map(([n, pct]) => ({ served_entity_name: n, traffic_percentage: pct })),
     },
   };
-  const written = await writeEndpoint(dst, o.name, config, source.tags, o.wait ?? DEFAULT_SETTLE_WAIT);
+  const written = await writeEndpoint(dst, o.name, config, source, o.wait ?? DEFAULT_SETTLE_WAIT);
   if ("problem" in written) return { ...report, problem: `${subject}: ${written.problem}` };
   const given = await giveAcl(dst, written.endpoint, source.acls, written.created);
   const changed = written.changed || given > 0;
@@ -267,13 +298,14 @@ async function writeEndpoint(
   dst: ServingClient,
   name: string,
   config: ConfigInput,
-  tags: Record<string, string>,
+  source: ServingEndpointInventory,
   wait: SettleWait,
 ): Promise<{ endpoint: EndpointJson; created: boolean; changed: boolean } | { problem: string }> {
+  const tags = source.tags;
   let endpoint = await dst.get(name);
   if (!endpoint) {
     try {
-      return { endpoint: await dst.create(name, config, tags), created: true, changed: true };
+      return { endpoint: await dst.create(name, config, tags, createSettings(source)), created: true, changed: true };
     } catch (e) {
       const taken = hasStatus(e, 400) && (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS";
       if (!taken) return refusal(e);
@@ -298,6 +330,14 @@ async function writeEndpoint(
       }
       changed = true;
     }
+  }
+  if (canonicalJson(endpoint.ai_gateway ?? {}) !== canonicalJson(source.gateway)) {
+    try {
+      await dst.putGateway(name, source.gateway);
+    } catch (e) {
+      return refusal(e);
+    }
+    changed = true;
   }
   const have = inventoryOf(endpoint, []).tags;
   const add = Object.fromEntries(Object.entries(tags).filter(([k, v]) => have[k] !== v));
@@ -371,6 +411,21 @@ function canonicalEntity(s: ServedEntity): string {
   ]);
 }
 
+/** JSON with every object's keys sorted: two settings objects compare equal whatever order their fields came in. */
+function canonicalJson(v: unknown): string {
+  const sort = (x: unknown): unknown =>
+    Array.isArray(x)
+      ? x.map(sort)
+      : x !== null && typeof x === "object"
+        ? Object.fromEntries(
+            Object.entries(x as Record<string, unknown>)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, y]) => [k, sort(y)]),
+          )
+        : x;
+  return JSON.stringify(sort(v));
+}
+
 const sortedRecord = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
 const sameRecord = <T>(a: Record<string, T>, b: Record<string, T>) => JSON.stringify(sortedRecord(a)) === JSON.stringify(sortedRecord(b));
 
@@ -414,6 +469,16 @@ export function compareServingEndpoints(
     for (const [k, v] of Object.entries(s.tags))
       if (t.tags[k] !== v) differs(`: tag '${k}' is ${k in t.tags ? `'${t.tags[k]}'` : "missing"}, the source's '${v}'`);
     for (const k of Object.keys(t.tags)) if (!(k in s.tags)) differs(`: tag '${k}' is in the target only`);
+    for (const k of [...new Set([...Object.keys(s.gateway), ...Object.keys(t.gateway)])].sort())
+      if (canonicalJson(s.gateway[k]) !== canonicalJson(t.gateway[k]))
+        differs(
+          `: AI gateway ${k} ${!(k in t.gateway) ? "is missing" : !(k in s.gateway) ? "is in the target only" : `is ${canonicalJson(t.gateway[k])}, the source's ${canonicalJson(s.gateway[k])}`}`,
+        );
+    if (s.routeOptimized !== t.routeOptimized)
+      differs(
+        `: route_optimized is ${t.routeOptimized}, the source's ${s.routeOptimized} (set at creation only: recreate the endpoint to change it)`,
+      );
+    if (s.description !== t.description) differs(`: its description differs from the source's (set at creation only)`);
     const level = (acl: DirectGrant[], g: DirectGrant) =>
       acl
         .filter((x) => x.kind === g.kind && x.principal.toLowerCase() === g.principal.toLowerCase())

@@ -127,6 +127,7 @@ export const PRODUCT_ROUTES = [
   "GET /api/2.0/serving-endpoints",
   "PUT /api/2.0/serving-endpoints/{name}/config",
   "PATCH /api/2.0/serving-endpoints/{name}/tags",
+  "PUT /api/2.0/serving-endpoints/{name}/ai-gateway",
   "GET /api/2.0/permissions/serving-endpoints/{id}",
   "PUT /api/2.0/permissions/serving-endpoints/{id}",
 ] as const;

@@ -12,6 +12,12 @@
  *   CAN_MANAGE; 409 RESOURCE_CONFLICT while an update is in progress (`state.config_update: IN_PROGRESS`);
  * - `PATCH /api/2.0/serving-endpoints/{name}/tags {add_tags: [{key, value?}], delete_tags: [key]}` -> `{tags}`:
  *   CAN_MANAGE;
+ * - `PUT /api/2.0/serving-endpoints/{name}/ai-gateway {rate_limits?, usage_tracking_config?, inference_table_config?,
+ *   guardrails?, fallback_config?}` -> the gateway as set (PutAiGatewayResponse): CAN_MANAGE; the body replaces the
+ *   endpoint's gateway (an empty one removes it). A gateway (here or at creation) is checked field by field: rate
+ *   limits each with `renewal_period: minute`, a `key` of endpoint, user, user_group or service_principal (`principal`
+ *   only with the last three) and `calls` or `tokens` a whole number >= 0; the configs objects with a boolean
+ *   `enabled`; an unknown field is refused;
  * - `DELETE /api/2.0/serving-endpoints/{name}`: CAN_MANAGE.
  * A config is checked as Databricks checks it: each served entity names a registered model (workspace registry by
  * name, Unity Catalog by `catalog.schema.model`) and a version that exists for the caller (`modelVersionExists`,
@@ -29,7 +35,7 @@
  * A refusal is 403 PERMISSION_DENIED (400/404/409 for a bad request) and changes nothing.
  *
  * Not served (501): `served_models` (deprecated), external and foundation models, provisioned-throughput (`/pt`)
- * endpoints, queries, logs, metrics, OpenAPI, and the rate-limits, AI gateway and notification updates.
+ * endpoints, queries, logs, metrics, OpenAPI, and the (deprecated) rate-limits and notification updates.
  */
 import * as crypto from "crypto";
 import { apiError, ApiRequest, jsonBody, notImplemented, sendJson } from "./apiReply";
@@ -96,6 +102,43 @@ const refused = (status: number, code: string, message: string): Refusal => ({ s
 const invalid = (message: string) => refused(400, "INVALID_PARAMETER_VALUE", message);
 const isRefusal = (x: unknown): x is Refusal => typeof x === "object" && x !== null && "code" in x && "status" in x;
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const RATE_LIMIT_KEYS = ["endpoint", "user", "user_group", "service_principal"];
+const GATEWAY_CONFIGS = ["usage_tracking_config", "inference_table_config", "guardrails", "fallback_config"];
+
+/** An AI gateway (AiGatewayConfig) as Databricks checks it, or why it is refused. */
+function parseGateway(b: Record<string, unknown>): Record<string, unknown> | Refusal {
+  const known = ["rate_limits", ...GATEWAY_CONFIGS];
+  const unknown = Object.keys(b).filter((k) => !known.includes(k));
+  if (unknown.length) return invalid(`Unknown field(s) in the AI gateway: ${unknown.join(", ")}; it takes ${known.join(", ")}.`);
+  const out: Record<string, unknown> = {};
+  if (b.rate_limits !== undefined) {
+    if (!Array.isArray(b.rate_limits)) return invalid("ai_gateway.rate_limits must be a list.");
+    for (const [i, r] of (b.rate_limits as unknown[]).entries()) {
+      const at = `ai_gateway.rate_limits[${i}]`;
+      if (!isObject(r)) return invalid(`${at} must be an object.`);
+      if (r.renewal_period !== "minute") return invalid(`${at}.renewal_period must be 'minute'.`);
+      const key = r.key ?? "endpoint";
+      if (typeof key !== "string" || !RATE_LIMIT_KEYS.includes(key))
+        return invalid(`${at}.key must be one of ${RATE_LIMIT_KEYS.join(", ")}.`);
+      if (r.principal !== undefined && (typeof r.principal !== "string" || key === "endpoint"))
+        return invalid(`${at}.principal is a name, given only with key user, user_group or service_principal.`);
+      const counts = (["calls", "tokens"] as const).filter((f) => r[f] !== undefined);
+      if (!counts.length || counts.some((f) => !Number.isInteger(r[f]) || (r[f] as number) < 0))
+        return invalid(`${at} needs calls or tokens, a whole number of at least 0.`);
+    }
+    out.rate_limits = b.rate_limits;
+  }
+  for (const k of GATEWAY_CONFIGS) {
+    if (b[k] === undefined) continue;
+    if (!isObject(b[k])) return invalid(`ai_gateway.${k} must be an object.`);
+    const enabled = (b[k] as Record<string, unknown>).enabled;
+    if (enabled !== undefined && typeof enabled !== "boolean") return invalid(`ai_gateway.${k}.enabled must be a boolean.`);
+    out[k] = b[k];
+  }
+  return out;
+}
+
 /** A served entity's name when none is given: `<entity_name>-<entity_version>`, dots (a Unity Catalog name's) made dashes. */
 export const defaultServedEntityName = (entityName: string, version: string) => `${entityName}-${version}`.replace(/\./g, "-");
 
@@ -148,11 +191,11 @@ export class ServingApi {
     const path = req.url.pathname;
     if (path !== "/api/2.0/serving-endpoints" && !path.startsWith("/api/2.0/serving-endpoints/")) return false;
     this.settle();
-    const m = /^\/api\/2\.0\/serving-endpoints(?:\/([^/]+)(?:\/(config|tags))?)?$/.exec(path);
+    const m = /^\/api\/2\.0\/serving-endpoints(?:\/([^/]+)(?:\/(config|tags|ai-gateway))?)?$/.exec(path);
     const route = m ? `${req.method} ${m[1] === undefined ? "" : m[2] ? `{name}/${m[2]}` : "{name}"}` : "";
     if (route === "GET ") return this.list(req);
     if (route === "POST ") return this.create(req);
-    if (!["GET {name}", "DELETE {name}", "PUT {name}/config", "PATCH {name}/tags"].includes(route))
+    if (!["GET {name}", "DELETE {name}", "PUT {name}/config", "PATCH {name}/tags", "PUT {name}/ai-gateway"].includes(route))
       return notImplemented(req.res, req.method, req.url);
     const name = decodeURIComponent(m![1]);
     const e = this.endpoints.get(name);
@@ -173,6 +216,14 @@ export class ServingApi {
     const b = jsonBody(req);
     if (!b) return true;
     if (route === "PATCH {name}/tags") return this.patchTags(req, e, b);
+    if (route === "PUT {name}/ai-gateway") {
+      const gateway = parseGateway(b);
+      if (isRefusal(gateway)) return this.refuse(req, gateway);
+      if (Object.keys(gateway).length) e.extras.ai_gateway = gateway;
+      else delete e.extras.ai_gateway;
+      e.updated = Date.now();
+      return sendJson(req.res, 200, gateway);
+    }
     if (e.pending)
       return apiError(
         req.res,
@@ -300,9 +351,10 @@ export class ServingApi {
       out.description = b.description;
     }
     if (b.ai_gateway !== undefined) {
-      if (typeof b.ai_gateway !== "object" || b.ai_gateway === null || Array.isArray(b.ai_gateway))
-        return invalid("ai_gateway must be an object.");
-      out.ai_gateway = b.ai_gateway;
+      if (!isObject(b.ai_gateway)) return invalid("ai_gateway must be an object.");
+      const gateway = parseGateway(b.ai_gateway);
+      if (isRefusal(gateway)) return gateway;
+      if (Object.keys(gateway).length) out.ai_gateway = gateway;
     }
     if (b.rate_limits !== undefined) {
       const ok =

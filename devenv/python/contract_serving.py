@@ -1,6 +1,6 @@
 """The serving-endpoint routes the product calls (migration/serving.ts), each through the Databricks SDK's typed
 method, in an endpoint's lifecycle: create it serving the contract model's version, read it, list it, change its
-config, patch its tags, then read and set its permissions. Each case checks what was written reads back; the last
+config, patch its tags, put its AI gateway, then read and set its permissions. Each case checks what was written reads back; the last
 also checks that a member given CAN_VIEW reads the endpoint but may not change it (a refusal changes nothing).
 
 Creating and updating an endpoint return a waiter in the SDK (create / update_config, not their `_and_wait`
@@ -29,7 +29,9 @@ def register(case):
         x.endpoint = f"{x.model}-serving"
         x.served = f"{x.model}-{x.version}"
         config = serving.EndpointCoreConfigInput(name=x.endpoint, served_entities=[entity(x, "Small")], traffic_config=routes(x))
-        e = x.w.serving_endpoints.create(x.endpoint, config=config, tags=[serving.EndpointTag(key="team", value="quant")]).response
+        e = x.w.serving_endpoints.create(
+            x.endpoint, config=config, tags=[serving.EndpointTag(key="team", value="quant")], description="quant-alpha, served"
+        ).response
         need(e.name == x.endpoint and e.id and e.permission_level == serving.ServingEndpointDetailedPermissionLevel.CAN_MANAGE, f"the new endpoint: {e}")
         x.endpoint_id = e.id
         return e.state.config_update.value if e.state and e.state.config_update else None
@@ -41,6 +43,7 @@ def register(case):
         routes_read = [(r.served_entity_name or r.served_model_name, r.traffic_percentage) for r in e.config.traffic_config.routes]
         need(routes_read == [(x.served, 100)], f"the traffic: {routes_read}")
         need([(t.key, t.value) for t in e.tags or []] == [("team", "quant")], f"the tags: {e.tags}")
+        need(e.description == "quant-alpha, served" and e.ai_gateway is None, f"the description and gateway: {e.description!r} {e.ai_gateway}")
         need(e.id == x.endpoint_id and e.state.config_update == serving.EndpointStateConfigUpdate.NOT_UPDATING, f"the endpoint: {e.id} {e.state}")
         return e.state.ready.value
 
@@ -63,6 +66,17 @@ def register(case):
         read = [(t.key, t.value) for t in x.w.serving_endpoints.get(x.endpoint).tags or []]
         need([(t.key, t.value) for t in got.tags or []] == [("stage", "live")] and read == [("stage", "live")], f"the tags: {got.tags}, read {read}")
         return read
+
+    @case("PUT /api/2.0/serving-endpoints/{name}/ai-gateway")
+    def put_ai_gateway(x):
+        limits = [serving.AiGatewayRateLimit(calls=100, renewal_period=serving.AiGatewayRateLimitRenewalPeriod.MINUTE, key=serving.AiGatewayRateLimitKey.USER)]
+        got = x.w.serving_endpoints.put_ai_gateway(
+            x.endpoint, rate_limits=limits, usage_tracking_config=serving.AiGatewayUsageTrackingConfig(enabled=True)
+        )
+        read = x.w.serving_endpoints.get(x.endpoint).ai_gateway
+        for g in (got, read):
+            need(g.rate_limits == limits and g.usage_tracking_config.enabled is True and g.guardrails is None, f"the gateway: {g}")
+        return [r.calls for r in read.rate_limits]
 
     @case("GET /api/2.0/permissions/serving-endpoints/{id}")
     def endpoint_permissions(x):

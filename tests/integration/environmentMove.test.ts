@@ -88,7 +88,7 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
       assert.ok(!run.stdout.includes(v) && !run.stderr.includes(v), "a secret value never appears in the output");
   });
 
-  it("the team's work moved with the whole-environment move: the scope with the vault's values, the policy, the pool, the jobs created paused and switched by the cut-over and back, the endpoint", async () => {
+  it("the team's work moved with the whole-environment move: the scope with the vault's values, the policy, the pool, the jobs created paused and switched by the cut-over and back, the endpoint with its AI gateway", async () => {
     const t = TEAM_WORK;
     const scope = envs.new.api.secrets.scopes.get(t.secretScope)!;
     assert.deepStrictEqual(
@@ -111,7 +111,12 @@ describe("moving a whole environment: the runbook's local walk-through, end to e
     assert.deepStrictEqual(state(envs.old), { [t.jobs[0]]: "UNPAUSED", [t.jobs[1]]: "UNPAUSED" });
     assert.match(run.stdout, new RegExp(`job '${t.jobs[0]}': schedule paused in ${envs.old.uri.replace(/[+.]/g, "\\$&")}, unpaused in`));
     assert.match(run.stdout, new RegExp(`job '${t.jobs[1]}': trigger paused in ${envs.new.uri.replace(/[+.]/g, "\\$&")}, unpaused in`));
-    assert.ok([...envs.new.api.serving.endpoints.keys()].includes(t.endpoint), "the serving endpoint is in the new workspace");
+    const endpoint = envs.new.api.serving.endpoints.get(t.endpoint);
+    assert.ok(endpoint, "the serving endpoint is in the new workspace");
+    // Its AI gateway and description, which only the old workspace's endpoint was given, are the new one's too.
+    const { ai_gateway: gateway, description } = envs.old.api.serving.endpoints.get(t.endpoint)!.extras;
+    assert.ok(gateway && description, "the seeded endpoint has an AI gateway and a description");
+    assert.deepStrictEqual([endpoint.extras.ai_gateway, endpoint.extras.description], [gateway, description]);
   });
 
   it("the runbook's own commands (sections 2 to 5, profiles old and new) run against the two environments after the move", async () => {

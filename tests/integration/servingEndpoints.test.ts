@@ -1,7 +1,8 @@
 /**
  * Model serving endpoints move after the models: their served entities point at the moved model versions (renumbered
  * when the move renumbered them, the default-named entities and the traffic routes renamed with them), with the
- * source's scaling, traffic split, tags and ACL (the creator's own CAN_MANAGE gone). A second move writes nothing; a
+ * source's scaling, traffic split, tags, AI gateway, description, route optimization and ACL (the creator's own
+ * CAN_MANAGE gone). A second move writes nothing; a
  * version the target's registry lacks fails the endpoint before anything is written; a member given CAN_VIEW cannot
  * change the endpoint with their own token.
  *
@@ -32,6 +33,9 @@ const MEMBER = "ana.ruiz@quantfirm.example";
 /** The move renumbered the model's versions: the target held a version of its own first. */
 const RENUMBERED: Record<string, string> = { "1": "2", "2": "3" };
 const versionMap: VersionMap = (model, version) => (model === MODEL ? RENUMBERED[version] : undefined);
+/** The source endpoint's AI gateway: a rate limit per user and usage tracking. */
+const GATEWAY = { rate_limits: [{ calls: 100, renewal_period: "minute", key: "user" }], usage_tracking_config: { enabled: true } };
+const DESCRIPTION = "quant-alpha: champion and challenger";
 
 interface Answer {
   status: number;
@@ -92,6 +96,7 @@ function readBack(e: Record<string, any>) {
       ]),
     ),
     tags: Object.fromEntries(((e.tags ?? []) as { key: string; value?: string }[]).map((t) => [t.key, t.value])),
+    settings: { ai_gateway: e.ai_gateway ?? null, description: e.description ?? null, route_optimized: e.route_optimized ?? false },
   };
 }
 
@@ -106,7 +111,7 @@ async function directAcl(url: string, token: string, id: string): Promise<string
   return out.sort();
 }
 
-describe("move: model serving endpoints follow the moved model versions, with traffic, scaling, tags and ACL", function () {
+describe("move: model serving endpoints follow the moved model versions, with traffic, scaling, tags, AI gateway and ACL", function () {
   this.timeout(180000);
   let src: WorkspaceServer;
   let dst: WorkspaceServer;
@@ -164,6 +169,9 @@ describe("move: model serving endpoints follow the moved model versions, with tr
         { key: "team", value: "quant" },
         { key: "cost-centre", value: "4711" },
       ],
+      ai_gateway: GATEWAY,
+      description: DESCRIPTION,
+      route_optimized: true,
     });
     assert.strictEqual(created.status, 200, JSON.stringify(created.json));
     const acl = await call(fronts[0].url, SRC_TOKEN, "PUT", `/api/2.0/permissions/serving-endpoints/${created.json.id}`, {
@@ -228,6 +236,22 @@ describe("move: model serving endpoints follow the moved model versions, with tr
         404,
         "RESOURCE_DOES_NOT_EXIST",
       ],
+      [
+        "a rate limit per hour",
+        {
+          name: `x-${stamp}`,
+          config: { served_entities: [entity()] },
+          ai_gateway: { rate_limits: [{ calls: 5, renewal_period: "hour" }] },
+        },
+        400,
+        "INVALID_PARAMETER_VALUE",
+      ],
+      [
+        "an AI gateway field Databricks does not have",
+        { name: `x-${stamp}`, config: { served_entities: [entity()] }, ai_gateway: { budget: { enabled: true } } },
+        400,
+        "INVALID_PARAMETER_VALUE",
+      ],
     ];
     const before = [...src.mlflowApi.serving.endpoints.keys()];
     const got = [];
@@ -249,7 +273,7 @@ describe("move: model serving endpoints follow the moved model versions, with tr
     assert.strictEqual((await call(fronts[0].url, SRC_TOKEN, "DELETE", `/api/2.0/serving-endpoints/x-${stamp}`)).status, 200);
   });
 
-  it("creates the endpoint in the target serving the renumbered versions: entities, traffic 80/20, scaling, tags and ACL read back as the source's, mapped", async () => {
+  it("creates the endpoint in the target serving the renumbered versions: entities, traffic 80/20, scaling, tags, AI gateway, description, route optimization and ACL read back as the source's, mapped", async () => {
     const r = await moveServingEndpoint({ from, to, name: ENDPOINT, versionMap });
     assert.deepStrictEqual(r, {
       endpoint: ENDPOINT,
@@ -271,6 +295,7 @@ describe("move: model serving endpoints follow the moved model versions, with tr
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
       traffic: { [`${MODEL}-2`]: 80, challenger: 20 },
       tags: { team: "quant", "cost-centre": "4711" },
+      settings: { ai_gateway: GATEWAY, description: DESCRIPTION, route_optimized: true },
     });
     // The source's entries only: the mover's own CAN_MANAGE, which Databricks gave it as the creator, is gone.
     assert.deepStrictEqual(await directAcl(fronts[1].url, DST_TOKEN, dstId), [
@@ -293,6 +318,14 @@ describe("move: model serving endpoints follow the moved model versions, with tr
         `: serves '${MODEL}' version 3, which the source does not`,
       ].map((d) => `serving endpoint '${ENDPOINT}'${d}`),
     );
+    // What only creation sets: an endpoint that was there before the move and differs is named, with what to do.
+    assert.deepStrictEqual(
+      compareServingEndpoints(s, [{ ...t[0], routeOptimized: false, description: "" }], versionMap).map((d) => d.detail),
+      [
+        `serving endpoint '${ENDPOINT}': route_optimized is false, the source's true (set at creation only: recreate the endpoint to change it)`,
+        `serving endpoint '${ENDPOINT}': its description differs from the source's (set at creation only)`,
+      ],
+    );
   });
 
   it("a second move writes nothing and adopts the endpoint, even while its deployment is pending", async () => {
@@ -304,7 +337,7 @@ describe("move: model serving endpoints follow the moved model versions, with tr
     assert.deepStrictEqual(writes(), before);
   });
 
-  it("a config and tag changed in the target during an update are put back once that update ends, and verification then finds nothing", async () => {
+  it("a config, tag and AI gateway changed in the target during an update are put back once that update ends, and verification then finds nothing", async () => {
     // The creation's deployment ends; then someone changes the target's config, which deploys for half a second.
     dst.mlflowApi.serving.settleMs = 0;
     assert.strictEqual((await call(fronts[1].url, DST_TOKEN, "GET", "/api/2.0/serving-endpoints")).status, 200);
@@ -319,11 +352,26 @@ describe("move: model serving endpoints follow the moved model versions, with tr
     });
     assert.strictEqual(changed.status, 200, JSON.stringify(changed.json));
     assert.strictEqual(changed.json.state.config_update, "IN_PROGRESS");
+    const limited = await call(fronts[1].url, DST_TOKEN, "PUT", `/api/2.0/serving-endpoints/${ENDPOINT}/ai-gateway`, {
+      rate_limits: [{ calls: 5, renewal_period: "minute", key: "endpoint" }],
+    });
+    assert.strictEqual(limited.status, 200, JSON.stringify(limited.json));
+    const drifted = [await servingEndpointInventory(from, [ENDPOINT]), await servingEndpointInventory(to, [ENDPOINT])] as const;
+    assert.deepStrictEqual(
+      compareServingEndpoints(drifted[0], drifted[1], versionMap)
+        .map((d) => d.detail)
+        .filter((d) => d.includes("AI gateway")),
+      [
+        `serving endpoint '${ENDPOINT}': AI gateway rate_limits is [{"calls":5,"key":"endpoint","renewal_period":"minute"}], the source's [{"calls":100,"key":"user","renewal_period":"minute"}]`,
+        `serving endpoint '${ENDPOINT}': AI gateway usage_tracking_config is missing`,
+      ],
+    );
     const r = await moveServingEndpoint({ from, to, name: ENDPOINT, versionMap, wait: { timeoutMs: 10000, pollMs: 100 } });
     assert.deepStrictEqual([r.outcome, r.problem], ["updated", undefined]);
     const [s, t] = [await servingEndpointInventory(from, [ENDPOINT]), await servingEndpointInventory(to, [ENDPOINT])];
     assert.deepStrictEqual(compareServingEndpoints(s, t, versionMap), []);
     assert.deepStrictEqual(t[0].tags, { team: "quant", "cost-centre": "4711" });
+    assert.deepStrictEqual(t[0].gateway, GATEWAY);
   });
 
   it("an endpoint serving a version the target lacks fails, naming endpoint, entity and version, and the target is left as it was", async () => {
@@ -374,6 +422,8 @@ describe("move: model serving endpoints follow the moved model versions, with tr
     assert.deepStrictEqual([put.status, put.json.error_code], [403, "PERMISSION_DENIED"]);
     const patch = await call(fronts[1].url, MEMBER_TOKEN, "PATCH", `${endpoint}/tags`, { add_tags: [{ key: "team", value: "mine" }] });
     assert.deepStrictEqual([patch.status, patch.json.error_code], [403, "PERMISSION_DENIED"]);
+    const unlimited = await call(fronts[1].url, MEMBER_TOKEN, "PUT", `${endpoint}/ai-gateway`, {});
+    assert.deepStrictEqual([unlimited.status, unlimited.json.error_code], [403, "PERMISSION_DENIED"]);
     // Moving a changed source as the member: the target refuses the config, and the report says so.
     const srcEndpoint = await call(fronts[0].url, SRC_TOKEN, "PUT", `${endpoint}/config`, {
       served_entities: [{ entity_name: MODEL, entity_version: "1", workload_size: "Large", scale_to_zero_enabled: false }],
