@@ -87,6 +87,8 @@ export class WorkspaceServer {
     // Secret scopes: admins as SCIM holds them, and each caller's groups.
     this.mlflowApi.secrets.isAdmin = (caller) => isAdmin(this.state, caller);
     this.mlflowApi.secrets.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];
+    this.mlflowApi.secrets.principalExists = (name) =>
+      (["user", "group", "servicePrincipal"] as const).some((kind) => this.state.principalExists(kind, name));
     // Serving endpoints: admins and groups as SCIM holds them, and one ACL with the Permissions API's serving-endpoints.
     this.mlflowApi.serving.isAdmin = (caller) => isAdmin(this.state, caller);
     this.mlflowApi.serving.groupsOf = (caller) => [...principalsOf(this.state, caller).groups];

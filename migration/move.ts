@@ -365,6 +365,64 @@ async function moveWorkspaceObject(
   return { outcome: dryRun ? "planned" : report.outcome === "adopted" ? "adopted" : "moved", detail, report };
 }
 
+/**
+ * A secret scope or serving endpoint: moved, or only decided (a dry run). Its principals go through the plan's
+ * principalMap, and one the target lacks holds it, with nothing of it written.
+ */
+async function moveAclObject(
+  o: MoveOptions,
+  ctx: WorkspaceContext,
+  item: Extract<MoveItem, { kind: "secret-scope" | "serving-endpoint" }>,
+  dryRun: boolean,
+): Promise<Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">> {
+  const facts = await ctx.facts();
+  const common = {
+    from: o.from,
+    to: o.to,
+    principalExists: facts.principalExists,
+    dryRun,
+    ...(o.plan.principalMap ? { principalMap: o.plan.principalMap } : {}),
+  };
+  if (item.kind === "secret-scope") {
+    const report = await moveSecretScope({ ...common, scope: item.scope, values: o.secretValues ?? {} });
+    if (report.outcome === "held") return { outcome: "held", detail: report.changes.join("; "), problem: report.held.join("\n"), report };
+    if (report.outcome === "planned")
+      return { outcome: "planned", ...(report.changes.length ? { detail: report.changes.join("; ") } : {}), report };
+    return {
+      outcome: report.outcome === "created" || report.written.length ? "moved" : "adopted",
+      detail: [
+        `${report.written.length} values written, ${report.kept.length} already there, ${report.acls} ACL entries`,
+        ...report.changes,
+        ...(report.todo.length ? [`to do: give the values of ${report.todo.map((k) => `'${k}'`).join(", ")} (--secret-values)`] : []),
+      ].join("; "),
+      report,
+    };
+  }
+  const served = (await servingEndpointInventory(o.from, [item.name]))[0]?.entities.map((e) => e.entity_name) ?? [];
+  const report = await moveServingEndpoint({ ...common, name: item.name, versionMap: await movedVersions(o.from, o.to, served) });
+  if (report.outcome === "held") return { outcome: "held", detail: report.changes.join("; "), problem: report.held.join("\n"), report };
+  const moved = report.entities.map(
+    (e) => `${e.entity} v${e.sourceVersion}${e.targetVersion !== e.sourceVersion ? ` as v${e.targetVersion}` : ""}`,
+  );
+  const detail = [
+    `${dryRun ? "would serve" : `${report.outcome}, serving`} ${moved.join(", ")}${dryRun ? "" : `; ${report.acls} ACL entries given`}`,
+    ...report.changes,
+  ].join("; ");
+  return {
+    outcome:
+      report.outcome === "failed"
+        ? "failed"
+        : report.outcome === "planned"
+          ? "planned"
+          : report.outcome === "adopted"
+            ? "adopted"
+            : "moved",
+    detail,
+    ...(report.problem ? { problem: report.problem } : {}),
+    report,
+  };
+}
+
 /** Runs an engine that reports per object and throws IncompleteMigration when some failed: its report either way. */
 async function settled<R>(run: Promise<R>): Promise<{ report: R; complete: boolean; message?: string }> {
   try {
@@ -384,24 +442,7 @@ async function moveItem(
 ): Promise<Pick<MoveItemResult, "outcome" | "detail" | "problem" | "report">> {
   if (item.kind === "cluster-policy" || item.kind === "instance-pool" || item.kind === "job")
     return moveWorkspaceObject(o, ctx, item, false);
-  if (item.kind === "serving-endpoint") {
-    const served = (await servingEndpointInventory(o.from, [item.name]))[0]?.entities.map((e) => e.entity_name) ?? [];
-    const report = await moveServingEndpoint({
-      from: o.from,
-      to: o.to,
-      name: item.name,
-      versionMap: await movedVersions(o.from, o.to, served),
-    });
-    const moved = report.entities.map(
-      (e) => `${e.entity} v${e.sourceVersion}${e.targetVersion !== e.sourceVersion ? ` as v${e.targetVersion}` : ""}`,
-    );
-    return {
-      outcome: report.outcome === "failed" ? "failed" : report.outcome === "adopted" ? "adopted" : "moved",
-      detail: `${report.outcome}, serving ${moved.join(", ")}; ${report.acls} ACL entries given`,
-      ...(report.problem ? { problem: report.problem } : {}),
-      report,
-    };
-  }
+  if (item.kind === "serving-endpoint" || item.kind === "secret-scope") return moveAclObject(o, ctx, item, false);
   if (item.kind === "notebooks") {
     const { report, complete, message } = await settled(
       migrateNotebooks({ from: o.from, to: o.to, paths: [item.path], concurrency: files }),
@@ -439,14 +480,6 @@ async function moveItem(
       outcome: !complete ? "failed" : n("migrated") + n("resumed") || removed ? "moved" : "adopted",
       detail: `${report.runs.length} runs: ${n("migrated")} migrated, ${n("resumed")} resumed, ${n("adopted")} already migrated, ${n("conflict")} conflicts, ${n("failed")} failed${removed ? `; ${removed} partial or spare target runs left by an interrupted migration removed` : ""}`,
       ...(message ? { problem: message } : {}),
-      report,
-    };
-  }
-  if (item.kind === "secret-scope") {
-    const report = await moveSecretScope({ from: o.from, to: o.to, scope: item.scope, values: o.secretValues ?? {} });
-    return {
-      outcome: report.outcome === "created" || report.written.length ? "moved" : "adopted",
-      detail: `${report.written.length} values written, ${report.kept.length} already there, ${report.acls} ACL entries${report.todo.length ? `; to do: give the values of ${report.todo.map((k) => `'${k}'`).join(", ")} (--secret-values)` : ""}`,
       report,
     };
   }
@@ -533,12 +566,15 @@ export async function move(o: MoveOptions): Promise<MoveReport> {
 
   const ctx = workspaceContext(o);
   if (o.dryRun) {
-    // Policies, pools and jobs are decided against the target now: what they need changed or decided is listed before anything is created.
+    // Scopes, policies, pools, jobs and endpoints are decided against the target now: what they need changed or decided is listed before anything is created.
     for (const item of mine) {
+      const failed = (e: Error) => ({ outcome: "failed" as const, problem: e.message });
       const decided =
         item.kind === "cluster-policy" || item.kind === "instance-pool" || item.kind === "job"
-          ? await moveWorkspaceObject(o, ctx, item, true).catch((e: Error) => ({ outcome: "failed" as const, problem: e.message }))
-          : { outcome: "planned" as const };
+          ? await moveWorkspaceObject(o, ctx, item, true).catch(failed)
+          : item.kind === "secret-scope" || item.kind === "serving-endpoint"
+            ? await moveAclObject(o, ctx, item, true).catch(failed)
+            : { outcome: "planned" as const };
       results.push({ ...base(item), ...decided, ms: 0 });
     }
   } else {

@@ -3,9 +3,14 @@
  * the tools, so the values come from the operator (`move --secret-values FILE`, e.g. an export of their vault): a
  * value is written to the target and never to disk, a log or a report. A key with no value given is a to-do,
  * and the move exits 3 until it is given. Verification compares the keys and the ACLs (values cannot be read).
+ *
+ * An ACL principal goes through the plan's principalMap, and one the target does not know holds the scope: nothing
+ * of it is created until the operator creates that principal there or maps it (an entry is never dropped).
  */
 import { DEFAULT_RETRY, hasStatus, jsonRequest, RetryPolicy, withRetry } from "../clients/http";
 import { Endpoint } from "../clients/mlflow";
+import { DirectGrant } from "../clients/permissionsAcl";
+import { targetFacts } from "./compute";
 
 export interface SecretScopeInventory {
   name: string;
@@ -19,13 +24,43 @@ export type SecretValues = Record<string, Record<string, string>>;
 
 export interface SecretScopeReport {
   scope: string;
-  outcome: "created" | "adopted" | "failed";
+  /** planned: a dry run found nothing to hold it. */
+  outcome: "created" | "adopted" | "held" | "planned";
   /** Keys whose value was written; keys already in the target, left as they are (no value given); to-dos. */
   written: string[];
   kept: string[];
   todo: string[];
   acls: number;
-  problem?: string;
+  /** Principals mapped on the way (principalMap); what holds the scope (a principal the target lacks). */
+  changes: string[];
+  held: string[];
+}
+
+/** Whether the target knows a principal: a user or group by name, a service principal by application id. */
+export type PrincipalExists = (kind: DirectGrant["kind"], name: string) => Promise<boolean>;
+
+/**
+ * A scope's ACL as the target will hold it: each principal through the principalMap, and each the target does not
+ * know as a user, group or service principal named (the `users` group every workspace has).
+ */
+export async function mapScopeAcl(
+  acls: Record<string, string>,
+  exists: PrincipalExists,
+  principalMap: Record<string, string> = {},
+  what: string,
+): Promise<{ acls: Record<string, string>; changes: string[]; held: string[] }> {
+  const out: Record<string, string> = {};
+  const changes: string[] = [];
+  const held: string[] = [];
+  for (const [principal, permission] of Object.entries(acls)) {
+    const to = principalMap[principal] ?? principal;
+    if (to !== principal) changes.push(`${what}: ${permission} of ${principal} given to ${to} (principalMap)`);
+    const known = to === "users" || (await exists("user", to)) || (await exists("group", to)) || (await exists("servicePrincipal", to));
+    if (!known)
+      held.push(`${what}: principal ${to} (${permission}) does not exist in the target: create it, or map it in the plan's principalMap`);
+    out[to] = permission;
+  }
+  return { acls: out, changes, held };
 }
 
 /** The Secrets API of one workspace. */
@@ -84,21 +119,32 @@ export async function secretScopeInventory(ep: Endpoint, names?: string[], retry
 }
 
 /**
- * Moves one scope: creates it in the target (or adopts it), gives every source ACL entry, and writes each key whose
- * value the operator gave. A key with no value is left as it is when the target has it (a value given in an
- * earlier move), a to-do otherwise.
+ * Moves one scope: maps its ACL (held, with nothing created, while a principal is unknown to the target), creates it
+ * in the target (or adopts it), gives every source ACL entry, and writes each key whose value the operator gave. A
+ * key with no value is left as it is when the target has it (a value given in an earlier move), a to-do otherwise.
+ * A dry run stops after the ACL's check.
  */
 export async function moveSecretScope(o: {
   from: Endpoint;
   to: Endpoint;
   scope: string;
   values: SecretValues;
+  /** Default: the target's SCIM (targetFacts). */
+  principalExists?: PrincipalExists;
+  principalMap?: Record<string, string>;
+  dryRun?: boolean;
   retry?: RetryPolicy;
 }): Promise<SecretScopeReport> {
   const src = secretsClient(o.from, o.retry);
   const dst = secretsClient(o.to, o.retry);
-  const report: SecretScopeReport = { scope: o.scope, outcome: "adopted", written: [], kept: [], todo: [], acls: 0 };
-  const [keys, acls] = [await src.keys(o.scope), await src.acls(o.scope)];
+  const report: SecretScopeReport = { scope: o.scope, outcome: "adopted", written: [], kept: [], todo: [], acls: 0, changes: [], held: [] };
+  const keys = await src.keys(o.scope);
+  const exists = o.principalExists ?? targetFacts(o.to, o.retry).principalExists;
+  const mapped = await mapScopeAcl(await src.acls(o.scope), exists, o.principalMap, `secret scope '${o.scope}'`);
+  const acls = mapped.acls;
+  Object.assign(report, { changes: mapped.changes, held: mapped.held });
+  if (mapped.held.length) return { ...report, outcome: "held" };
+  if (o.dryRun) return { ...report, outcome: "planned" };
   // Databricks gives a scope's creator MANAGE on it: who that is, read before the source's entries are given.
   let creator: string | undefined;
   if (await dst.createScope(o.scope)) {
@@ -123,10 +169,15 @@ export async function moveSecretScope(o: {
   return report;
 }
 
-/** Keys and ACLs of each source scope against the target's (values cannot be read: compared by key only). */
-export function compareSecretScopes(source: SecretScopeInventory[], target: SecretScopeInventory[]): { subject: string; detail: string }[] {
+/** Keys and ACLs of each source scope (its principals through the principalMap) against the target's (values cannot be read: compared by key only). */
+export function compareSecretScopes(
+  source: SecretScopeInventory[],
+  target: SecretScopeInventory[],
+  principalMap: Record<string, string> = {},
+): { subject: string; detail: string }[] {
   const out: { subject: string; detail: string }[] = [];
-  for (const s of source) {
+  for (const unmapped of source) {
+    const s = { ...unmapped, acls: Object.fromEntries(Object.entries(unmapped.acls).map(([p, l]) => [principalMap[p] ?? p, l])) };
     const subject = `secret scope '${s.name}'`;
     const differs = (what: string) => out.push({ subject, detail: `${subject}${what}` });
     const t = target.find((x) => x.name === s.name);

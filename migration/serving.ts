@@ -18,11 +18,16 @@
  * A written config is pending until Databricks has deployed it: the configuration read back is the last one
  * written (`pending_config`, else `config`), and a config is updated only once the endpoint is not updating, as
  * Databricks refuses an update while another is in progress.
+ *
+ * Principals (ACL entries, and the principals of per-user, per-group and per-service-principal rate limits) go
+ * through the plan's principalMap; one the target does not know holds the endpoint, with nothing of it written.
  */
 import { DEFAULT_RETRY, hasStatus, jsonRequest, orUndefined, RetryPolicy, sleep, withRetry } from "../clients/http";
 import { Endpoint, mlflowClient, tagMap } from "../clients/mlflow";
 import { TAG } from "./provenance";
 import { AclJson, DirectGrant, directGrants } from "../clients/permissionsAcl";
+import { mapAcl, targetFacts } from "./compute";
+import type { PrincipalExists } from "./secrets";
 
 /** A served entity as the API has it (the fields the move carries). */
 export interface ServedEntity {
@@ -69,10 +74,14 @@ export interface ServedVersion {
 
 export interface ServingEndpointReport {
   endpoint: string;
-  outcome: "created" | "updated" | "adopted" | "failed";
+  /** held: a principal the target lacks (`held` says which); planned: a dry run found nothing to hold it. */
+  outcome: "created" | "updated" | "adopted" | "failed" | "held" | "planned";
   entities: ServedVersion[];
   /** Source ACL entries given in this move (0 when the target had them all). */
   acls: number;
+  /** Principals mapped on the way (principalMap); what holds the endpoint. */
+  changes: string[];
+  held: string[];
   problem?: string;
 }
 
@@ -252,18 +261,29 @@ export async function moveServingEndpoint(o: {
   versionMap?: VersionMap;
   retry?: RetryPolicy;
   wait?: SettleWait;
+  /** Default: the target's SCIM (targetFacts). */
+  principalExists?: PrincipalExists;
+  principalMap?: Record<string, string>;
+  dryRun?: boolean;
 }): Promise<ServingEndpointReport> {
   const src = servingClient(o.from, o.retry);
   const dst = servingClient(o.to, o.retry);
   const subject = `serving endpoint '${o.name}'`;
-  const report: ServingEndpointReport = { endpoint: o.name, outcome: "failed", entities: [], acls: 0 };
+  const report: ServingEndpointReport = { endpoint: o.name, outcome: "failed", entities: [], acls: 0, changes: [], held: [] };
   const found = await src.get(o.name);
   if (!found) return { ...report, problem: `${subject} does not exist in ${o.from.uri}` };
-  const source = inventoryOf(found, await src.acl(found.id, o.name));
-  const planned = mapServedEntities(source, o.versionMap);
+  const unmapped = inventoryOf(found, await src.acl(found.id, o.name));
+  const planned = mapServedEntities(unmapped, o.versionMap);
   report.entities = planned.versions;
-  const missing = await missingVersions(dst, planned.versions);
+  // A dry run moves no model version first: what the endpoint will serve is checked when it moves.
+  const missing = o.dryRun ? [] : await missingVersions(dst, planned.versions);
   if (missing.length) return { ...report, problem: `${subject}: ${missing.join("; ")}; nothing of it was written to ${o.to.uri}` };
+  const exists = o.principalExists ?? targetFacts(o.to, o.retry).principalExists;
+  const principals = await mapPrincipals(unmapped, exists, o.principalMap ?? {}, subject);
+  Object.assign(report, { changes: principals.changes, held: principals.held });
+  if (principals.held.length) return { ...report, outcome: "held" };
+  if (o.dryRun) return { ...report, outcome: "planned" };
+  const source = principals.endpoint;
   const config: ConfigInput = {
     served_entities: planned.entities,
     traffic_config: {
@@ -275,6 +295,43 @@ export async function moveServingEndpoint(o: {
   const given = await giveAcl(dst, written.endpoint, source.acls, written.created);
   const changed = written.changed || given > 0;
   return { ...report, outcome: written.created ? "created" : changed ? "updated" : "adopted", acls: given };
+}
+
+const RATE_LIMIT_KINDS: Record<string, DirectGrant["kind"]> = { user: "user", user_group: "group", service_principal: "servicePrincipal" };
+
+/**
+ * The endpoint's principals as the target will hold them: its ACL entries and the principals its AI gateway's rate
+ * limits name, each through the principalMap, and each the target does not know named (it holds the endpoint).
+ */
+async function mapPrincipals(
+  e: ServingEndpointInventory,
+  exists: PrincipalExists,
+  principalMap: Record<string, string>,
+  what: string,
+): Promise<{ endpoint: ServingEndpointInventory; changes: string[]; held: string[] }> {
+  const acl = await mapAcl(e.acls, { principalExists: exists }, { principalMap }, what);
+  const changes = [...acl.changes];
+  const held = [...acl.held];
+  let gateway = e.gateway;
+  if (Array.isArray(e.gateway.rate_limits)) {
+    const limits: Record<string, unknown>[] = [];
+    for (const r of e.gateway.rate_limits as Record<string, unknown>[]) {
+      const kind = RATE_LIMIT_KINDS[String(r.key)];
+      if (kind === undefined || typeof r.principal !== "string") {
+        limits.push(r);
+        continue;
+      }
+      const to = principalMap[r.principal] ?? r.principal;
+      if (to !== r.principal) changes.push(`${what}: the rate limit of ${r.principal} given to ${to} (principalMap)`);
+      if (!(await exists(kind, to)))
+        held.push(
+          `${what}: the rate limit's ${kind === "servicePrincipal" ? "service principal" : kind} ${to} does not exist in the target: create it, or map it in the plan's principalMap`,
+        );
+      limits.push({ ...r, principal: to });
+    }
+    gateway = { ...e.gateway, rate_limits: limits };
+  }
+  return { endpoint: { ...e, acls: acl.acl, gateway }, changes, held };
 }
 
 /** Each target version the target's registry lacks (or holds but not READY), in words naming entity and versions. */
@@ -438,9 +495,23 @@ export function compareServingEndpoints(
   source: ServingEndpointInventory[],
   target: ServingEndpointInventory[],
   versionMap?: VersionMap,
+  principalMap: Record<string, string> = {},
 ): { subject: string; detail: string }[] {
   const out: { subject: string; detail: string }[] = [];
-  for (const s of source) {
+  const principalOf = (p: string) => principalMap[p] ?? p;
+  for (const unmapped of source) {
+    const s = {
+      ...unmapped,
+      acls: unmapped.acls.map((g) => ({ ...g, principal: principalOf(g.principal) })),
+      gateway: Array.isArray(unmapped.gateway.rate_limits)
+        ? {
+            ...unmapped.gateway,
+            rate_limits: (unmapped.gateway.rate_limits as Record<string, unknown>[]).map((r) =>
+              typeof r.principal === "string" ? { ...r, principal: principalOf(r.principal) } : r,
+            ),
+          }
+        : unmapped.gateway,
+    };
     const subject = `serving endpoint '${s.name}'`;
     const differs = (what: string) => out.push({ subject, detail: `${subject}${what}` });
     const t = target.find((x) => x.name === s.name);

@@ -646,11 +646,12 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
     ...(o.versions ? { versions: o.versions } : {}),
     ...(o.includeArchived ? { includeArchived: true } : {}),
   });
+  const remaps = o.remaps ?? {};
   if (o.secretScopes?.length) {
-    for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? [])) v.differences.push({ kind: "secret-scope", ...d });
+    for (const d of compareSecretScopes(src.secretScopes ?? [], dst.secretScopes ?? [], remaps.principalMap))
+      v.differences.push({ kind: "secret-scope", ...d });
     v.checked.secretScopes = src.secretScopes?.length ?? 0;
   }
-  const remaps = o.remaps ?? {};
   for (const [kind, key, list] of [
     ["cluster-policy", "clusterPolicies", o.clusterPolicies],
     ["instance-pool", "instancePools", o.instancePools],
@@ -682,7 +683,7 @@ export async function verifyMove(o: VerifyMoveOptions): Promise<MoveVerification
   if (o.servingEndpoints?.length) {
     const served = (src.servingEndpoints ?? []).flatMap((e) => e.entities.map((x) => x.entity_name));
     const versions = await movedVersions(o.from, o.to, served);
-    for (const d of compareServingEndpoints(src.servingEndpoints ?? [], dst.servingEndpoints ?? [], versions))
+    for (const d of compareServingEndpoints(src.servingEndpoints ?? [], dst.servingEndpoints ?? [], versions, remaps.principalMap))
       v.differences.push({ kind: "serving-endpoint", ...d });
     v.checked.servingEndpoints = src.servingEndpoints?.length ?? 0;
   }

@@ -13,6 +13,8 @@
  * - `POST /api/2.0/secrets/delete {scope, key}`: WRITE;
  * - `POST /api/2.0/secrets/acls/put {scope, principal, permission: READ|WRITE|MANAGE}`, `GET .../acls/list ?scope`
  *   -> `{items: [{principal, permission}]}`, `GET .../acls/get ?scope&principal`, `POST .../acls/delete`: MANAGE.
+ *   A principal the workspace does not know (a user or group by name, a service principal by application id;
+ *   `users` always) is 400 INVALID_PARAMETER_VALUE, as the API documents for an invalid principal.
  * Levels: MANAGE > WRITE > READ, for the user or a group of theirs (`users`: everyone); admins hold MANAGE on
  * every scope. A refusal is 403 PERMISSION_DENIED and changes nothing.
  *
@@ -40,6 +42,8 @@ export class SecretsApi {
     public isAdmin: (caller: string) => boolean,
     /** The groups a caller belongs to (`users` is added for everyone). */
     public groupsOf: (caller: string) => string[] = () => [],
+    /** Whether the workspace knows a principal; a host with SCIM state sets its own (without one, every name is taken). */
+    public principalExists: (name: string) => boolean = () => true,
   ) {}
 
   /** The caller's permission on a scope (undefined: none). */
@@ -124,6 +128,7 @@ export class SecretsApi {
         const permission = String(p.permission ?? "") as SecretPermission;
         if (!LEVELS.includes(permission)) return bad(`Permission '${p.permission}' is invalid: READ, WRITE or MANAGE.`);
         if (typeof p.principal !== "string" || !p.principal) return bad("Missing value for required parameter 'principal'.");
+        if (p.principal !== "users" && !this.principalExists(p.principal)) return bad(`Principal ${p.principal} does not exist.`);
         scope.acls.set(p.principal, permission);
         return sendJson(req.res, 200, {});
       }

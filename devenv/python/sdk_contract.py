@@ -22,6 +22,7 @@ import time
 import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
+from databricks.sdk.errors import InvalidParameterValue
 from databricks.sdk.service import ml, workspace
 from google.protobuf.json_format import ParseDict
 from mlflow.protos import databricks_artifacts_pb2 as arts
@@ -168,22 +169,30 @@ def list_secrets(x):
 
 @case("POST /api/2.0/secrets/acls/put")
 def put_acl(x):
-    x.w.secrets.put_acl(x.scope, "quant-developer", workspace.AclPermission.READ)
+    # A principal the workspace does not know is refused (INVALID_PARAMETER_VALUE, as the API documents), and nothing is given.
+    try:
+        x.w.secrets.put_acl(x.scope, "nobody-such-group", workspace.AclPermission.READ)
+        refused = False
+    except InvalidParameterValue:
+        refused = True
+    acls = [a.principal for a in x.w.secrets.list_acls(x.scope)]
+    need(refused and "nobody-such-group" not in acls, f"an unknown principal was given READ: {acls}")
+    x.w.secrets.put_acl(x.scope, "users", workspace.AclPermission.READ)
     return "given"
 
 
 @case("GET /api/2.0/secrets/acls/list")
 def list_acls(x):
     acls = sorted((a.principal, a.permission.value) for a in x.w.secrets.list_acls(x.scope))
-    need(("quant-developer", "READ") in acls, f"the scope's ACLs: {acls}")
+    need(("users", "READ") in acls, f"the scope's ACLs: {acls}")
     return len(acls)
 
 
 @case("POST /api/2.0/secrets/acls/delete")
 def delete_acl(x):
-    x.w.secrets.delete_acl(x.scope, "quant-developer")
+    x.w.secrets.delete_acl(x.scope, "users")
     acls = [a.principal for a in x.w.secrets.list_acls(x.scope)]
-    need("quant-developer" not in acls, f"the scope's ACLs after the delete: {acls}")
+    need("users" not in acls, f"the scope's ACLs after the delete: {acls}")
     return "deleted"
 
 

@@ -26,6 +26,7 @@ const stamp = `${process.pid}-${Date.now()}`;
 const MODEL = `serving-model-${stamp}`;
 const ENDPOINT = `quant-alpha-${stamp}`;
 const ABSENT = `quant-absent-${stamp}`;
+const LIMITED = `quant-limited-${stamp}`;
 const SRC_TOKEN = `dapi-serving-src-${stamp}`;
 const DST_TOKEN = `dapi-serving-dst-${stamp}`;
 const MEMBER_TOKEN = `dapi-serving-member-${stamp}`;
@@ -283,6 +284,8 @@ describe("move: model serving endpoints follow the moved model versions, with tr
         { entity: MODEL, sourceVersion: "2", targetVersion: "3" },
       ],
       acls: 3,
+      changes: [],
+      held: [],
     });
     const got = await call(fronts[1].url, DST_TOKEN, "GET", `/api/2.0/serving-endpoints/${ENDPOINT}`);
     assert.strictEqual(got.status, 200, JSON.stringify(got.json));
@@ -434,5 +437,46 @@ describe("move: model serving endpoints follow the moved model versions, with tr
     assert.strictEqual(asMember.outcome, "failed");
     assert.match(asMember.problem ?? "", new RegExp(`^serving endpoint '${ENDPOINT}': the target refused it: .* 403 PERMISSION_DENIED: `));
     assert.deepStrictEqual(readBack((await call(fronts[1].url, DST_TOKEN, "GET", endpoint)).json), before);
+  });
+
+  it("a group the target lacks (in the ACL and in a rate limit) holds the endpoint with nothing written; mapped in the plan, it moves to the mapped group", async () => {
+    src.state.addGroup("quant-risk");
+    const gateway = { rate_limits: [{ calls: 20, renewal_period: "minute", key: "user_group", principal: "quant-risk" }] };
+    const created = await call(fronts[0].url, SRC_TOKEN, "POST", "/api/2.0/serving-endpoints", {
+      name: LIMITED,
+      config: { served_entities: [{ entity_name: MODEL, entity_version: "1", workload_size: "Small", scale_to_zero_enabled: true }] },
+      ai_gateway: gateway,
+    });
+    assert.strictEqual(created.status, 200, JSON.stringify(created.json));
+    const acl = await call(fronts[0].url, SRC_TOKEN, "PUT", `/api/2.0/permissions/serving-endpoints/${created.json.id}`, {
+      access_control_list: [{ group_name: "quant-risk", permission_level: "CAN_QUERY" }],
+    });
+    assert.strictEqual(acl.status, 200, JSON.stringify(acl.json));
+    const before = writes();
+    const held = await moveServingEndpoint({ from, to, name: LIMITED, versionMap });
+    assert.deepStrictEqual(
+      [held.outcome, held.held],
+      [
+        "held",
+        [
+          `serving endpoint '${LIMITED}': group quant-risk (CAN_QUERY) does not exist in the target: create it, or map it in the plan's principalMap`,
+          `serving endpoint '${LIMITED}': the rate limit's group quant-risk does not exist in the target: create it, or map it in the plan's principalMap`,
+        ],
+      ],
+    );
+    assert.deepStrictEqual(writes(), before, "a held endpoint writes nothing");
+    assert.strictEqual((await call(fronts[1].url, DST_TOKEN, "GET", `/api/2.0/serving-endpoints/${LIMITED}`)).status, 404);
+
+    const principalMap = { "quant-risk": "quant-consumers" };
+    const moved = await moveServingEndpoint({ from, to, name: LIMITED, versionMap, principalMap });
+    assert.deepStrictEqual([moved.outcome, moved.problem], ["created", undefined]);
+    const got = await call(fronts[1].url, DST_TOKEN, "GET", `/api/2.0/serving-endpoints/${LIMITED}`);
+    assert.deepStrictEqual(got.json.ai_gateway, {
+      rate_limits: [{ calls: 20, renewal_period: "minute", key: "user_group", principal: "quant-consumers" }],
+    });
+    assert.deepStrictEqual(await directAcl(fronts[1].url, DST_TOKEN, got.json.id), ["group:quant-consumers=CAN_QUERY"]);
+    const [s, t] = [await servingEndpointInventory(from, [LIMITED]), await servingEndpointInventory(to, [LIMITED])];
+    assert.deepStrictEqual(compareServingEndpoints(s, t, versionMap, principalMap), []);
+    assert.strictEqual(compareServingEndpoints(s, t, versionMap).length, 3, "without the map, the ACL and the rate limit differ");
   });
 });
