@@ -8,6 +8,10 @@ starter is gone even when none of its cleanup ran: then the whole group gets SIG
 later, SIGKILL (this process included). The service runs as a child in the same group with /dev/null as its
 stdin; when it exits, whatever it left in the group is killed and this process exits as the service did.
 A stop by signal to the group (SIGTERM, SIGINT) is the service's to answer; this process waits for it.
+
+A descendant that moved to a process group of its own (the Pulumi CLI starts each plugin, the language host
+among them, in its own group) is ended too: this process is a child subreaper, so such a descendant stays its
+descendant even once its parent is gone, and every descendant is killed with the group.
 Standard library only, so that any python3 runs it (with -S: no site packages, a fast start).
 """
 
@@ -23,9 +27,20 @@ def exited(pid):
     return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
 
-def others_in_group():
+def become_subreaper():
+    """Orphaned descendants are re-parented to this process, not to init (Linux PR_SET_CHILD_SUBREAPER)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+def the_rest():
+    """Every live process of this group and every live descendant of this process, but this one."""
     me, group = os.getpid(), os.getpgrp()
-    pids = []
+    procs = {}
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == me:
             continue
@@ -34,22 +49,45 @@ def others_in_group():
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            pids.append(int(name))
-    return pids
+        if fields[0] != "Z":
+            procs[int(name)] = (int(fields[1]), int(fields[2]))
+    descendants, frontier = set(), {me}
+    while frontier:
+        frontier = {p for p, (ppid, _) in procs.items() if ppid in frontier and p not in descendants}
+        descendants |= frontier
+    return sorted(descendants | {p for p, (_, pgrp) in procs.items() if pgrp == group})
+
+
+def kill_all(sig, pids):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass
+
+
+def kill_the_rest():
+    """SIGKILL to what is left of the group and its descendants, until nothing is (a few rounds: a fork may race)."""
+    for _ in range(5):
+        rest = the_rest()
+        if not rest:
+            return
+        kill_all(signal.SIGKILL, rest)
+        time.sleep(0.05)
 
 
 def end_group(pid, grace):
-    """The starter is gone: SIGTERM to the group, SIGKILL to all of it after `grace` seconds."""
-    os.killpg(0, signal.SIGTERM)
+    """The starter is gone: SIGTERM to the group and the descendants, SIGKILL to all of them after `grace` seconds."""
+    kill_all(signal.SIGTERM, the_rest())
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and not exited(pid):
         time.sleep(0.05)
-    os.killpg(0, signal.SIGKILL)
+    kill_the_rest()
 
 
 def main():
     grace, command = float(sys.argv[1]), sys.argv[2:]
+    become_subreaper()
     pid = os.fork()
     if pid == 0:
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -71,17 +109,8 @@ def main():
         ready = select.select(watched, [], [], tick)[0]
         if 0 in ready and not os.read(0, 4096):
             end_group(pid, grace)
-    # The service's own children (server workers) go with it, also when it crashed.
-    for _ in range(5):
-        rest = others_in_group()
-        if not rest:
-            break
-        for p in rest:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.05)
+    # The service's own children (server workers, plugins) go with it, also when it crashed.
+    kill_the_rest()
     status = os.waitpid(pid, 0)[1]
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)

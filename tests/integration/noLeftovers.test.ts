@@ -95,6 +95,30 @@ describe("nothing left behind: what a command starts dies with it, even when the
     for (const d of scratch) fs.rmSync(d, { recursive: true, force: true });
   });
 
+  it("a service's descendants that left its process group (as the Pulumi CLI starts its plugins), or whose parent died, end with it", async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "no-leftovers-"));
+    scratch.push(tmp);
+    const pids = path.join(tmp, "pids");
+    // The service starts one child in a session (and process group) of its own, and one more from a subshell that
+    // exits at once, so that it is nobody's child; then it runs on itself.
+    const service = `setsid sleep 1001 & echo $! >> ${pids}; (setsid sleep 1002 & echo $! >> ${pids}); echo up; exec sleep 1003`;
+    const starter = [
+      `const { spawnGroup } = require(${JSON.stringify(path.join(PROJECT_DIR, "devenv", "processGroup"))});`,
+      `spawnGroup("bash", ["-c", ${JSON.stringify(service)}], { stdout: 1 });`,
+      `setInterval(() => undefined, 1000);`,
+    ].join("\n");
+    const run = await launch(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", starter], process.env, /^up$/m, 60000);
+    const tree = processTree(run.child.pid!);
+    const escaped = fs
+      .readFileSync(pids, "utf8")
+      .trim()
+      .split("\n")
+      .flatMap((pid) => processTree(Number(pid)).filter((p) => p.pid === Number(pid)));
+    leftovers.push(...tree, ...escaped);
+    assert.strictEqual(escaped.length, 2, `both sleeps of their own run:\n${describeTree(escaped)}`);
+    await killAndExpectAllGone(run.child.pid!, [...tree, ...escaped]);
+  });
+
   it("local-env with a Unity Catalog registry: its two MLflow servers (two processes each) and Azurite end with it", async () => {
     // Its temp dirs (servers' data, the members' config file) land here: nobody is left to remove them.
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "no-leftovers-"));
