@@ -88,15 +88,19 @@ export function secretsClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
           ).items ?? []
         ).map((a) => [a.principal, a.permission]),
       ),
-    /** Creates the scope; false when it exists already (adopted). */
+    /**
+     * Creates the scope; false when it existed already (adopted). A scope absent when looked for and "already
+     * existing" at the create is this call's: an attempt the target applied and whose answer was lost.
+     */
     async createScope(scope: string): Promise<boolean> {
+      const listed = ((await call<{ scopes?: { name: string }[] }>("GET", "scopes/list", "secret scopes")).scopes ?? []).map((s) => s.name);
+      if (listed.includes(scope)) return false;
       try {
         await call("POST", "scopes/create", `secret scope '${scope}'`, { scope });
-        return true;
       } catch (e) {
-        if (hasStatus(e, 400) && (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS") return false;
-        throw e;
+        if (!(hasStatus(e, 400) && (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS")) throw e;
       }
+      return true;
     },
     /** Writes a value; its words never name the value. */
     put: (scope: string, key: string, value: string) =>

@@ -60,6 +60,8 @@ export interface ServingEndpointInventory {
   routeOptimized: boolean;
   /** "" without one. */
   description: string;
+  /** Who created it: Databricks gives the creator CAN_MANAGE. */
+  creator?: string;
 }
 
 /** An endpoint's AI gateway (AiGatewayConfig): rate_limits, usage_tracking_config, inference_table_config, guardrails, fallback_config. */
@@ -213,6 +215,7 @@ function inventoryOf(e: EndpointJson, acls: DirectGrant[]): ServingEndpointInven
     gateway: e.ai_gateway ?? {},
     routeOptimized: e.route_optimized === true,
     description: e.description ?? "",
+    ...(e.creator ? { creator: e.creator } : {}),
   };
 }
 
@@ -366,7 +369,9 @@ async function writeEndpoint(
     } catch (e) {
       const taken = hasStatus(e, 400) && (e as { code?: string }).code === "RESOURCE_ALREADY_EXISTS";
       if (!taken) return refusal(e);
+      // Absent when looked for, there at the create: an attempt the target applied and whose answer was lost.
       endpoint = (await dst.get(name))!;
+      if (sameConfig(inventoryOf(endpoint, []), config)) return { endpoint, created: true, changed: true };
     }
   }
   let changed = false;
@@ -560,7 +565,11 @@ export function compareServingEndpoints(
       const has = level(t.acls, g);
       if (has !== level(s.acls, g)) differs(`: ${g.kind} ${g.principal} has ${has || "no permission"}, the source's ${level(s.acls, g)}`);
     }
-    for (const g of t.acls) if (!level(s.acls, g)) differs(`: ${g.kind} ${g.principal} has ${g.level} in the target only`);
+    // The creator's own CAN_MANAGE, which Databricks gives, is the mover's (as for jobs): not the team's, not a difference.
+    const creators = t.creator ? [t.creator.toLowerCase()] : [];
+    for (const g of t.acls)
+      if (!level(s.acls, g) && !(g.kind === "user" && g.level === "CAN_MANAGE" && creators.includes(g.principal.toLowerCase())))
+        differs(`: ${g.kind} ${g.principal} has ${g.level} in the target only`);
   }
   return [...new Map(out.map((d) => [d.detail, d])).values()];
 }

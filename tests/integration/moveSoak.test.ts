@@ -5,13 +5,15 @@
  * of the old environment (one experiment, one model; notebooks with the first two) into the same new one. After
  * the move, and plain re-runs if it failed, the target holds exactly one active run per source run, one version
  * per source version and no lease, and verification passes. What is counted is read from the target directly,
- * never through the proxy, and compared with the source, never with the move's own report.
+ * never through the proxy, and compared with the source, never with the move's own report. A last case moves the
+ * team's workspace objects (a secret scope, a cluster policy, an instance pool, two jobs, a serving endpoint and the
+ * model version it serves) under the same faults: each exactly once in the target, with the source's ACL.
  */
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LocalEnvironments, REHEARSAL_MODELS_EXPERIMENT, startLocalEnvironments } from "../../devenv/localEnv";
+import { LocalEnvironments, REHEARSAL_MODELS_EXPERIMENT, startLocalEnvironments, TEAM_WORK } from "../../devenv/localEnv";
 import { PROJECT_DIR } from "../../devenv/localMlflow";
 import { mlflowClient, tagMap } from "../../clients/mlflow";
 import { resolveEndpoint } from "../../migration/endpoint";
@@ -49,13 +51,42 @@ describe("a move under random network faults leaves exactly one copy of everythi
   let proxy: FaultProxy;
   let dir: string;
   const env = () => ({ ...process.env, DATABRICKS_TOKEN: envs.token });
-  const move = (args: string[]): Promise<Ran> => runAsync(CLI[0], [...CLI.slice(1), ...args], { cwd: PROJECT_DIR, env: env() });
+  const move = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> =>
+    runAsync(CLI[0], [...CLI.slice(1), ...args], { cwd: PROJECT_DIR, env: { ...env(), ...extraEnv } });
+
+  /** Moves a plan through the faults, re-running as the runbook says; every attempt, and the faults drawn. */
+  async function moveThroughFaults(plan: string, seed: number, extra: string[] = [], extraEnv: NodeJS.ProcessEnv = {}) {
+    proxy.seen.length = 0;
+    proxy.randomFaults({ seed, rate: 0.3, max: 80, kinds: KINDS });
+    const through = `databricks+${proxy.url}`;
+    const attempts: Ran[] = [];
+    for (let i = 0; i <= RERUNS; i++) {
+      const r = await move(
+        ["--from", envs.old.uri, "--to", through, "--plan", plan, "--concurrency", "4", "--claim-timeout", "5", ...extra],
+        extraEnv,
+      );
+      attempts.push(r);
+      if (r.status === 0) break;
+      // The runbook re-runs a move that names what is left: exit 1 (items failed, each listed with its problem)
+      // or exit 3 (moved, and verify-move found differences). A crash, or an exit 1 naming no failed item, is a defect.
+      const named =
+        r.status === 3 || (r.status === 1 && failedItems(r.stdout).length > 0 && /\d+ items: .* [1-9]\d* failed/.test(r.stdout));
+      assert.ok(named, `seed ${seed}, attempt ${i + 1}: exit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
+    }
+    const faults = proxy.faultCounts();
+    proxy.clear();
+    const left = attempts.flatMap((a, i) => failedItems(a.stdout).map((f) => `attempt ${i + 1}: ${f}`));
+    const story = `seed ${seed}: ${attempts.length} attempt(s), exits ${attempts.map((a) => a.status).join(", ")}; faults ${JSON.stringify(faults)} among ${proxy.seen.length} requests${left.length ? `; left for a re-run:\n  ${left.join("\n  ")}` : ""}`;
+    if (left.length) console.log(`      ${story}`);
+    assert.strictEqual(attempts[attempts.length - 1].status, 0, `${story}\n${attempts[attempts.length - 1].stderr.slice(-3000)}`);
+    return { faults, story };
+  }
 
   before(async () => {
     envs = await startLocalEnvironments({
       sizeMb: 1,
       rehearsal: { experiments: SEEDS.length, runs: 6, models: SEEDS.length, versions: 2 },
-      teamWork: false,
+      teamWork: true,
     });
     proxy = new FaultProxy(() => Number(new URL(envs.new.api.url).port));
     await proxy.start();
@@ -88,27 +119,8 @@ describe("a move under random network faults leaves exactly one copy of everythi
           "",
         ].join("\n"),
       );
-      proxy.seen.length = 0;
-      proxy.randomFaults({ seed, rate: 0.3, max: 80, kinds: KINDS });
-      const through = `databricks+${proxy.url}`;
-      const attempts: Ran[] = [];
-      for (let i = 0; i <= RERUNS; i++) {
-        const r = await move(["--from", envs.old.uri, "--to", through, "--plan", plan, "--concurrency", "4", "--claim-timeout", "5"]);
-        attempts.push(r);
-        if (r.status === 0) break;
-        // The runbook re-runs a move that names what is left: exit 1 (items failed, each listed with its problem)
-        // or exit 3 (moved, and verify-move found differences). A crash, or an exit 1 naming no failed item, is a defect.
-        const named =
-          r.status === 3 || (r.status === 1 && failedItems(r.stdout).length > 0 && /\d+ items: .* [1-9]\d* failed/.test(r.stdout));
-        assert.ok(named, `seed ${seed}, attempt ${i + 1}: exit ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
-      }
-      const faults = proxy.faultCounts();
-      proxy.clear();
+      const { faults, story } = await moveThroughFaults(plan, seed);
       const total = Object.values(faults).reduce((a, b) => a + b, 0);
-      const left = attempts.flatMap((a, i) => failedItems(a.stdout).map((f) => `attempt ${i + 1}: ${f}`));
-      const story = `seed ${seed}: ${attempts.length} attempt(s), exits ${attempts.map((a) => a.status).join(", ")}; faults ${JSON.stringify(faults)} among ${proxy.seen.length} requests${left.length ? `; left for a re-run:\n  ${left.join("\n  ")}` : ""}`;
-      if (left.length) console.log(`      ${story}`);
-      assert.strictEqual(attempts[attempts.length - 1].status, 0, `${story}\n${attempts[attempts.length - 1].stderr.slice(-3000)}`);
       assert.ok(total >= MIN_FAULTS, `${story}: fewer than ${MIN_FAULTS} faults`);
       for (const kind of ["status-503", "status-429", "drop", "drop-after", "truncate-response", "delay"])
         assert.ok(faults[kind] > 0, `${story}: no ${kind} fault was drawn`);
@@ -160,5 +172,66 @@ describe("a move under random network faults leaves exactly one copy of everythi
       const v = await move(["--from", envs.old.uri, "--to", envs.new.uri, "--plan", plan, "--verify-only"]);
       assert.strictEqual(v.status, 0, `${story}\n${v.stdout.slice(-3000)}\n${v.stderr.slice(-2000)}`);
     });
+  });
+
+  it("seed 4: the team's scope, policy, pool, jobs and serving endpoint (with the version it serves): each exactly once, with the source's ACL", async () => {
+    const t = TEAM_WORK;
+    const plan = path.join(dir, "plan-team.yaml");
+    fs.writeFileSync(
+      plan,
+      [
+        "paths: []",
+        "experiments: []",
+        "models:",
+        `  - name: ${JSON.stringify(envs.fixture.model)}`,
+        `    versions: [${JSON.stringify(envs.fixture.version)}]`,
+        `secretScopes: [${t.secretScope}]`,
+        `clusterPolicies: [${t.policy}]`,
+        `instancePools: [${t.pool}]`,
+        `jobs: [${t.jobs.join(", ")}]`,
+        `servingEndpoints: [${t.endpoint}]`,
+        "",
+      ].join("\n"),
+    );
+    // Besides the random mix: the answers to the scope's and the endpoint's creation are lost (the target made them).
+    const LOST_CREATES = [/\/api\/2\.0\/secrets\/scopes\/create$/, /\/api\/2\.0\/serving-endpoints$/];
+    for (const p of LOST_CREATES) proxy.add({ method: "POST", path: p, action: { kind: "drop-after" }, times: 1 });
+    const { faults, story } = await moveThroughFaults(plan, 4, ["--secret-values", "env:VAULT_EXPORT"], {
+      VAULT_EXPORT: JSON.stringify(envs.vault),
+    });
+    for (const p of LOST_CREATES)
+      assert.ok(
+        proxy.seen.some((r) => r.method === "POST" && p.test(r.path) && r.fault === "drop-after"),
+        `${story}: the answer to POST ${p.source} was not lost (${JSON.stringify(faults)})`,
+      );
+    // Read from the new workspace's state directly: one of each, never a second copy of a create whose answer was lost.
+    const api = envs.new.api;
+    const count = <T>(all: Iterable<T>, name: (x: T) => string) => [...all].map(name).sort();
+    assert.deepStrictEqual(
+      count(api.compute.policies.values(), (p: any) => p.name).filter((n) => n === t.policy),
+      [t.policy],
+      story,
+    );
+    assert.deepStrictEqual(
+      count(api.compute.pools.values(), (p: any) => p.instance_pool_name).filter((n) => n === t.pool),
+      [t.pool],
+      story,
+    );
+    assert.deepStrictEqual(
+      count(api.jobs.jobs.values(), (j) => j.settings.name as string),
+      [...t.jobs].sort(),
+      story,
+    );
+    const scope = api.secrets.scopes.get(t.secretScope)!;
+    assert.deepStrictEqual(
+      Object.fromEntries([...scope.secrets].map(([k, v]) => [k, v.value.toString()])),
+      envs.vault![t.secretScope],
+      story,
+    );
+    // The scope's ACL is the old one's exactly: no creator's MANAGE left by a create whose answer was lost.
+    assert.deepStrictEqual(Object.fromEntries(scope.acls), Object.fromEntries(envs.old.api.secrets.scopes.get(t.secretScope)!.acls), story);
+    assert.ok(api.serving.endpoints.has(t.endpoint), story);
+    const v = await move(["--from", envs.old.uri, "--to", envs.new.uri, "--plan", plan, "--verify-only"]);
+    assert.strictEqual(v.status, 0, `${story}\n${v.stdout.slice(-3000)}\n${v.stderr.slice(-2000)}`);
   });
 });
