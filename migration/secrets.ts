@@ -69,9 +69,10 @@ export function secretsClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
   const call = <T>(method: string, path: string, what: string, body?: unknown) =>
     withRetry(retry, () => jsonRequest<T>(method, `${ep.baseUrl}/api/2.0/secrets/${path}`, headers, body, `${ep.uri}: ${what}`));
   const q = (scope: string) => `scope=${encodeURIComponent(scope)}`;
+  const scopes = async () =>
+    ((await call<{ scopes?: { name: string }[] }>("GET", "scopes/list", "secret scopes")).scopes ?? []).map((s) => s.name);
   return {
-    scopes: async () =>
-      ((await call<{ scopes?: { name: string }[] }>("GET", "scopes/list", "secret scopes")).scopes ?? []).map((s) => s.name),
+    scopes,
     keys: async (scope: string) =>
       ((await call<{ secrets?: { key: string }[] }>("GET", `list?${q(scope)}`, `keys of secret scope '${scope}'`)).secrets ?? [])
         .map((s) => s.key)
@@ -93,8 +94,7 @@ export function secretsClient(ep: Endpoint, retry: RetryPolicy = DEFAULT_RETRY) 
      * existing" at the create is this call's: an attempt the target applied and whose answer was lost.
      */
     async createScope(scope: string): Promise<boolean> {
-      const listed = ((await call<{ scopes?: { name: string }[] }>("GET", "scopes/list", "secret scopes")).scopes ?? []).map((s) => s.name);
-      if (listed.includes(scope)) return false;
+      if ((await scopes()).includes(scope)) return false;
       try {
         await call("POST", "scopes/create", `secret scope '${scope}'`, { scope });
       } catch (e) {
